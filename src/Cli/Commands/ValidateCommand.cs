@@ -1,0 +1,49 @@
+using System.CommandLine;
+using OnnxSlim.Runtime;
+using Spectre.Console;
+
+namespace OnnxSlim.Cli.Commands;
+
+/// <summary>`onnxslim validate ORIGINAL SLIM`: run both on the same inputs and report how closely they agree.</summary>
+public static class ValidateCommand
+{
+    public static Command Create()
+    {
+        var original = new Argument<string>("ORIGINAL") { Description = "Reference model" };
+        var slim = new Argument<string>("SLIM") { Description = "Model to check against it" };
+        var inputs = new Option<string?>("--inputs") { Description = "Inputs for the first model input (.npy, float32 [N,...]); default: seeded random" };
+        var minCosine = new Option<double>("--min-cosine") { Description = "Fail (exit 1) when output cosine similarity is below this", DefaultValueFactory = _ => 0.0 };
+        var minTop1 = new Option<double>("--min-top1") { Description = "Fail (exit 1) when top-1 agreement is below this (classifiers)", DefaultValueFactory = _ => 0.0 };
+        var shape = CommonOptions.Shape();
+        var provider = CommonOptions.Provider();
+        var json = CommonOptions.Json();
+        var cmd = new Command("validate", "Compare two models' outputs on the same inputs (exit 1 when they disagree)")
+        {
+            original, slim, inputs, minCosine, minTop1, shape, provider, json,
+        };
+        cmd.SetAction(p =>
+        {
+            var a = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(original)!, "model"));
+            var b = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(slim)!, "model"));
+            var cmp = Agreement.Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs));
+            bool ok = cmp.AllFinite && cmp.Compared > 0 && cmp.Cosine >= p.GetValue(minCosine) &&
+                      (cmp.Top1Agreement ?? 1.0) >= p.GetValue(minTop1);
+            if (p.GetValue(json))
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    ok, cosine = cmp.Cosine, max_abs_error = cmp.MaxAbsError, max_rel_error = cmp.MaxRelError,
+                    top1_agreement = cmp.Top1Agreement, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
+                }));
+            else
+                AnsiConsole.WriteLine(Agreement.Describe(cmp) + (ok ? "  [ok]" : "  [FAILED]"));
+            if (!ok)
+            {
+                string why = !cmp.AllFinite ? "outputs contain NaN or Inf" : cmp.Compared == 0 ? "no output has the same name and shape in both models" : "outputs disagree beyond the given tolerance";
+                Console.Error.WriteLine($"onnxslim: validation failed: {why}");
+                return ExitCodes.ValidationFailed;
+            }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

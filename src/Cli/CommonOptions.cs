@@ -1,0 +1,35 @@
+using System.CommandLine;
+using OnnxSlim.Runtime;
+
+namespace OnnxSlim.Cli;
+
+/// <summary>Options several commands share, defined once so their spelling and help stay the same.</summary>
+public static class CommonOptions
+{
+    public static Option<string[]> Shape() => new("--shape")
+    {
+        Description = "Concrete input shape for dynamic dims, NAME=D1,D2,... (repeatable)",
+        AllowMultipleArgumentsPerToken = false,
+        DefaultValueFactory = _ => [],
+    };
+
+    public static Option<string> Provider() => new("--provider")
+    {
+        Description = "ONNX Runtime execution provider: cpu or cuda",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Machine-readable JSON on stdout" };
+
+    public static Provider ParseProvider(string value)
+    {
+        try { return Providers.Parse(value); }
+        catch (ArgumentException e) { throw new CliError(e.Message); }
+    }
+
+    public static string RequireFile(string path, string what)
+    {
+        if (File.Exists(path)) return path;
+        throw new CliError(Directory.Exists(path) ? $"{what} '{path}' is a directory" : $"{what} not found: {path}");
+    }
+}

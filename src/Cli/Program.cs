@@ -1,0 +1,36 @@
+using System.CommandLine;
+using OnnxSlim.Cli;
+using OnnxSlim.Cli.Commands;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Runtime;
+
+var root = PruneCommand.Create();
+root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(AnalyzeCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ValidateCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    Console.Error.WriteLine($"onnxslim: error: {parse.Errors[0].Message} (see onnxslim --help)");
+    return ExitCodes.BadInput;
+}
+try
+{
+    return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e)
+{
+    // One line, never a stack trace: the user holds an .onnx file, not our source.
+    (string message, int code) = e switch
+    {
+        CliError c => (c.Message, c.ExitCode),
+        ModelFormatException or ArgumentException or IOException or UnauthorizedAccessException => (e.Message, ExitCodes.BadInput),
+        RuntimeUnavailableException => (e.Message, ExitCodes.BadInput),
+        _ => ($"internal error ({e.GetType().Name}): {e.Message}", ExitCodes.Internal),
+    };
+    Console.Error.WriteLine($"onnxslim: error: {message.Split('\n')[0].Trim()}");
+    if (Environment.GetEnvironmentVariable("ONNXSLIM_DEBUG") == "1") Console.Error.WriteLine(e);
+    return code;
+}

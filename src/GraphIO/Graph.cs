@@ -1,0 +1,155 @@
+using OnnxSlim.GraphIO.Proto;
+
+namespace OnnxSlim.GraphIO;
+
+/// <summary>
+/// The main graph: nodes in file order, initializers and Constant-node tensors, and producer /
+/// consumer lookups over value names. Mutate the protos, then call <see cref="Reindex"/>.
+/// </summary>
+public sealed class Graph
+{
+    private readonly ExternalDataStore? _external;
+    private readonly List<Node> _nodes = [];
+    private readonly Dictionary<string, Tensor> _initializers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Node> _producers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<Node>> _consumers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _outputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ValueInfoProto> _valueInfo = new(StringComparer.Ordinal);
+
+    public Graph(GraphProto proto, ExternalDataStore? external)
+    {
+        Proto = proto;
+        _external = external;
+        Reindex();
+    }
+
+    public GraphProto Proto { get; }
+    public IReadOnlyList<Node> Nodes => _nodes;
+    public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
+
+    /// <summary>Graph inputs that are fed at run time (initializers listed as inputs excluded).</summary>
+    public IEnumerable<ValueInfoProto> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name));
+    public IEnumerable<ValueInfoProto> Outputs => Proto.Output;
+
+    public void Reindex()
+    {
+        _nodes.Clear();
+        _initializers.Clear();
+        _producers.Clear();
+        _consumers.Clear();
+        _outputs.Clear();
+        _valueInfo.Clear();
+        foreach (var t in Proto.Initializer) _initializers[t.Name] = new Tensor(t, _external);
+        foreach (var np in Proto.Node)
+        {
+            var node = new Node(np);
+            _nodes.Add(node);
+            foreach (var o in np.Output) if (o.Length > 0) _producers[o] = node;
+            foreach (var i in np.Input) if (i.Length > 0) AddConsumer(i, node);
+            // Values read inside If/Loop/Scan bodies are implicit inputs of the node that owns the body.
+            foreach (var captured in CapturedNames(np)) AddConsumer(captured, node);
+        }
+        foreach (var o in Proto.Output) _outputs.Add(o.Name);
+        foreach (var v in Proto.ValueInfo) _valueInfo[v.Name] = v;
+        foreach (var v in Proto.Input) _valueInfo[v.Name] = v;
+        foreach (var v in Proto.Output) _valueInfo[v.Name] = v;
+    }
+
+    private void AddConsumer(string value, Node node)
+    {
+        if (!_consumers.TryGetValue(value, out var list)) _consumers[value] = list = [];
+        if (!list.Contains(node)) list.Add(node);
+    }
+
+    public Node? Producer(string value) => _producers.GetValueOrDefault(value);
+
+    public IReadOnlyList<Node> Consumers(string value) =>
+        _consumers.TryGetValue(value, out var list) ? list : [];
+
+    public bool IsGraphOutput(string value) => _outputs.Contains(value);
+
+    public bool IsRuntimeInput(string value) => Proto.Input.Any(i => i.Name == value) && !_initializers.ContainsKey(value);
+
+    public ValueInfoProto? ValueInfo(string value) => _valueInfo.GetValueOrDefault(value);
+
+    public Tensor? Initializer(string name) => _initializers.GetValueOrDefault(name);
+
+    /// <summary>The tensor held by a value if it is a constant: an initializer or a Constant node's output.</summary>
+    public Tensor? Constant(string value)
+    {
+        if (_initializers.TryGetValue(value, out var t)) return t;
+        if (Producer(value) is { OpType: "Constant" } c && c.Attribute("value")?.T is { } tp) return new Tensor(tp, _external);
+        return null;
+    }
+
+    /// <summary>Follows Identity and Cast nodes back to a stored constant; null if the value is computed.</summary>
+    public WeightRef? ResolveWeight(string value)
+    {
+        var path = new List<Node>();
+        string current = value;
+        for (int hop = 0; hop < 16; hop++)
+        {
+            if (_initializers.TryGetValue(current, out var init)) return new WeightRef(init, path, null);
+            var producer = Producer(current);
+            if (producer is null) return null;
+            if (producer.OpType == "Constant")
+                return producer.Attribute("value")?.T is { } tp ? new WeightRef(new Tensor(tp, _external), path, producer) : null;
+            if (producer.OpType is "Identity" or "Cast" && producer.Inputs.Count == 1)
+            {
+                if (producer.OpType == "Cast" && !DataType.IsFloating((int)producer.GetInt("to", 0))) return null;
+                path.Add(producer);
+                current = producer.Inputs[0];
+                continue;
+            }
+            return null;
+        }
+        return null;
+    }
+
+    /// <summary>Static dims of a value from the model's own value_info (-1 where dynamic or unknown).</summary>
+    public long[]? DeclaredShape(string value)
+    {
+        if (ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape) return null;
+        return [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
+    }
+
+    public void RemoveUnusedInitializers()
+    {
+        var used = new HashSet<string>(_consumers.Keys, StringComparer.Ordinal);
+        foreach (var o in Proto.Output) used.Add(o.Name);
+        for (int i = Proto.Initializer.Count - 1; i >= 0; i--)
+            if (!used.Contains(Proto.Initializer[i].Name)) Proto.Initializer.RemoveAt(i);
+        for (int i = Proto.Input.Count - 1; i >= 0; i--)
+        {
+            string name = Proto.Input[i].Name;
+            if (_initializers.ContainsKey(name) && !used.Contains(name)) Proto.Input.RemoveAt(i);
+        }
+        Reindex();
+    }
+
+    /// <summary>Names a node's subgraphs read from the enclosing scope.</summary>
+    private static IEnumerable<string> CapturedNames(NodeProto node)
+    {
+        foreach (var a in node.Attribute)
+        {
+            if (a.G is { } g) foreach (var n in CapturedNames(g)) yield return n;
+            foreach (var sub in a.Graphs) foreach (var n in CapturedNames(sub)) yield return n;
+        }
+    }
+
+    private static HashSet<string> CapturedNames(GraphProto g)
+    {
+        var defined = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var i in g.Input) defined.Add(i.Name);
+        foreach (var t in g.Initializer) defined.Add(t.Name);
+        foreach (var n in g.Node) foreach (var o in n.Output) defined.Add(o);
+        var captured = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in g.Node)
+        {
+            foreach (var i in n.Input) if (i.Length > 0 && !defined.Contains(i)) captured.Add(i);
+            foreach (var inner in CapturedNames(n)) if (!defined.Contains(inner)) captured.Add(inner);
+        }
+        foreach (var o in g.Output) if (!defined.Contains(o.Name)) captured.Add(o.Name);
+        return captured;
+    }
+}

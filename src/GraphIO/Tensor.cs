@@ -1,0 +1,205 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using OnnxSlim.GraphIO.Proto;
+
+namespace OnnxSlim.GraphIO;
+
+/// <summary>
+/// A view over one TensorProto (an initializer or a Constant node's value). Data is decoded on
+/// demand from whichever field holds it, so loading a model does not copy every weight twice.
+/// </summary>
+public sealed class Tensor
+{
+    private readonly ExternalDataStore? _external;
+
+    public Tensor(TensorProto proto, ExternalDataStore? external = null)
+    {
+        Proto = proto;
+        _external = external;
+    }
+
+    public TensorProto Proto { get; }
+    public string Name => Proto.Name;
+    public int DataType => Proto.DataType;
+    public long[] Dims => [.. Proto.Dims];
+    public int Rank => Proto.Dims.Count;
+    public bool IsExternal => Proto.DataLocation == TensorProto.Types.DataLocation.External;
+
+    public long ElementCount
+    {
+        get
+        {
+            long n = 1;
+            foreach (long d in Proto.Dims) n *= d;
+            return n;
+        }
+    }
+
+    public bool IsFloating => GraphIO.DataType.IsFloating(DataType);
+
+    /// <summary>The raw little-endian bytes of the data, wherever they are stored (null when in typed fields).</summary>
+    private ReadOnlyMemory<byte>? RawBytes()
+    {
+        if (IsExternal)
+        {
+            if (_external is null) throw new ModelFormatException($"tensor '{Name}' uses external data but the model has no directory");
+            return _external.Read(Proto);
+        }
+        return Proto.HasRawData ? Proto.RawData.Memory : null;
+    }
+
+    public float[] ToFloats()
+    {
+        long n = ElementCount;
+        var result = new float[n];
+        var raw = RawBytes();
+        switch (DataType)
+        {
+            case GraphIO.DataType.Float:
+                if (raw is { } rf) MemoryMarshal.Cast<byte, float>(CheckSize(rf.Length, n, 4).Slice(rf.Span)).CopyTo(result);
+                else CopyTyped(Proto.FloatData, result);
+                break;
+            case GraphIO.DataType.Double:
+                if (raw is { } rd)
+                {
+                    var src = MemoryMarshal.Cast<byte, double>(CheckSize(rd.Length, n, 8).Slice(rd.Span));
+                    for (int i = 0; i < n; i++) result[i] = (float)src[i];
+                }
+                else for (int i = 0; i < n; i++) result[i] = (float)Proto.DoubleData[i];
+                break;
+            case GraphIO.DataType.Float16:
+                if (raw is { } rh)
+                {
+                    var src = MemoryMarshal.Cast<byte, Half>(CheckSize(rh.Length, n, 2).Slice(rh.Span));
+                    for (int i = 0; i < n; i++) result[i] = (float)src[i];
+                }
+                else for (int i = 0; i < n; i++) result[i] = (float)BitConverter.UInt16BitsToHalf((ushort)Proto.Int32Data[i]);
+                break;
+            case GraphIO.DataType.BFloat16:
+                if (raw is { } rb)
+                {
+                    var src = MemoryMarshal.Cast<byte, ushort>(CheckSize(rb.Length, n, 2).Slice(rb.Span));
+                    for (int i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
+                }
+                else for (int i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(Proto.Int32Data[i] << 16);
+                break;
+            default:
+                throw new ArgumentException($"tensor '{Name}' has data type {GraphIO.DataType.Name(DataType)}, not a floating type");
+        }
+        return result;
+    }
+
+    public long[] ToInt64s()
+    {
+        long n = ElementCount;
+        var result = new long[n];
+        var raw = RawBytes();
+        switch (DataType)
+        {
+            case GraphIO.DataType.Int64:
+                if (raw is { } r) MemoryMarshal.Cast<byte, long>(CheckSize(r.Length, n, 8).Slice(r.Span)).CopyTo(result);
+                else for (int i = 0; i < n; i++) result[i] = Proto.Int64Data[i];
+                break;
+            case GraphIO.DataType.Int32:
+                if (raw is { } r32)
+                {
+                    var src = MemoryMarshal.Cast<byte, int>(CheckSize(r32.Length, n, 4).Slice(r32.Span));
+                    for (int i = 0; i < n; i++) result[i] = src[i];
+                }
+                else for (int i = 0; i < n; i++) result[i] = Proto.Int32Data[i];
+                break;
+            default:
+                throw new ArgumentException($"tensor '{Name}' has data type {GraphIO.DataType.Name(DataType)}, not an integer type");
+        }
+        return result;
+    }
+
+    /// <summary>Replaces shape and data, keeping the stored element type (fp16 stays fp16).</summary>
+    public void SetFloats(ReadOnlySpan<long> dims, ReadOnlySpan<float> values)
+    {
+        long n = 1;
+        foreach (long d in dims) n *= d;
+        if (n != values.Length) throw new ArgumentException($"tensor '{Name}': {values.Length} values do not fill shape [{string.Join(",", dims.ToArray())}]");
+        byte[] bytes;
+        switch (DataType)
+        {
+            case GraphIO.DataType.Float:
+                bytes = MemoryMarshal.AsBytes(values).ToArray();
+                break;
+            case GraphIO.DataType.Double:
+                bytes = new byte[values.Length * 8];
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(i * 8), values[i]);
+                break;
+            case GraphIO.DataType.Float16:
+                bytes = new byte[values.Length * 2];
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(i * 2), (Half)values[i]);
+                break;
+            case GraphIO.DataType.BFloat16:
+                bytes = new byte[values.Length * 2];
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(i * 2), (ushort)(BitConverter.SingleToInt32Bits(values[i]) >> 16));
+                break;
+            default:
+                throw new ArgumentException($"tensor '{Name}' has data type {GraphIO.DataType.Name(DataType)}, not a floating type");
+        }
+        SetRaw(dims, bytes);
+    }
+
+    public void SetInt64s(ReadOnlySpan<long> dims, ReadOnlySpan<long> values)
+    {
+        if (DataType == GraphIO.DataType.Int64) SetRaw(dims, MemoryMarshal.AsBytes(values).ToArray());
+        else if (DataType == GraphIO.DataType.Int32)
+        {
+            var ints = new int[values.Length];
+            for (int i = 0; i < ints.Length; i++) ints[i] = checked((int)values[i]);
+            SetRaw(dims, MemoryMarshal.AsBytes(ints.AsSpan()).ToArray());
+        }
+        else throw new ArgumentException($"tensor '{Name}' has data type {GraphIO.DataType.Name(DataType)}, not an integer type");
+    }
+
+    private void SetRaw(ReadOnlySpan<long> dims, byte[] bytes)
+    {
+        Proto.Dims.Clear();
+        foreach (long d in dims) Proto.Dims.Add(d);
+        Proto.FloatData.Clear();
+        Proto.DoubleData.Clear();
+        Proto.Int32Data.Clear();
+        Proto.Int64Data.Clear();
+        Proto.ExternalData.Clear();
+        Proto.ClearDataLocation();
+        Proto.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+    }
+
+    public static Tensor FromFloats(string name, ReadOnlySpan<long> dims, ReadOnlySpan<float> values, int dataType = GraphIO.DataType.Float)
+    {
+        var t = new Tensor(new TensorProto { Name = name, DataType = dataType });
+        t.SetFloats(dims, values);
+        return t;
+    }
+
+    public static Tensor FromInt64s(string name, ReadOnlySpan<long> dims, ReadOnlySpan<long> values)
+    {
+        var t = new Tensor(new TensorProto { Name = name, DataType = GraphIO.DataType.Int64 });
+        t.SetInt64s(dims, values);
+        return t;
+    }
+
+    private ByteRange CheckSize(int available, long count, int elementSize)
+    {
+        long need = count * elementSize;
+        if (available < need) throw new ModelFormatException($"tensor '{Name}' holds {available} bytes, its shape needs {need}");
+        return new ByteRange((int)need);
+    }
+
+    private static void CopyTyped(Google.Protobuf.Collections.RepeatedField<float> src, float[] dst)
+    {
+        if (src.Count < dst.Length) throw new ModelFormatException($"tensor holds {src.Count} values, its shape needs {dst.Length}");
+        src.CopyTo(dst, 0);
+    }
+
+    private readonly struct ByteRange(int length)
+    {
+        public ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> s) => s[..length];
+    }
+}

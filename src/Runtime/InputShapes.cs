@@ -1,0 +1,60 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace OnnxSlim.Runtime;
+
+/// <summary>Resolves each model input's concrete shape: user overrides first, then sensible defaults for dynamic dims.</summary>
+public static class InputShapes
+{
+    public const int DefaultImageSize = 224;
+
+    /// <summary>Parses `NAME=D1,D2,...` (also `D1,D2,...` alone, meaning the first input).</summary>
+    public static KeyValuePair<string, long[]> ParseOverride(string text)
+    {
+        int eq = text.LastIndexOf('=');
+        string name = eq >= 0 ? text[..eq] : "";
+        string dims = eq >= 0 ? text[(eq + 1)..] : text;
+        var parts = dims.Split(',', 'x');
+        var shape = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], out shape[i]) || shape[i] <= 0)
+                throw new ArgumentException($"bad --shape '{text}': expected NAME=D1,D2,... with positive integers");
+        return new(name, shape);
+    }
+
+    public static Dictionary<string, long[]> Resolve(IReadOnlyDictionary<string, NodeMetadata> inputs,
+        IEnumerable<string> overrides, int batch = 1)
+    {
+        var given = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        string first = inputs.Keys.First();
+        foreach (var text in overrides)
+        {
+            var (name, shape) = ParseOverride(text);
+            if (name.Length == 0) name = first;
+            if (!inputs.ContainsKey(name))
+                throw new ArgumentException($"--shape names '{name}', which is not an input of the model (inputs: {string.Join(", ", inputs.Keys)})");
+            given[name] = shape;
+        }
+        var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var (name, meta) in inputs)
+        {
+            if (given.TryGetValue(name, out var shape))
+            {
+                if (shape.Length != meta.Dimensions.Length)
+                    throw new ArgumentException($"--shape {name} has {shape.Length} dims, the model's input has {meta.Dimensions.Length}");
+                result[name] = shape;
+                continue;
+            }
+            var dims = meta.Dimensions.Select(d => (long)d).ToArray();
+            for (int i = 0; i < dims.Length; i++)
+            {
+                if (dims[i] > 0) continue;
+                // Dynamic: batch first, image sides in the last two dims of 4-D inputs, else 1.
+                dims[i] = i == 0 ? batch : dims.Length == 4 && i >= 2 ? DefaultImageSize : 1;
+            }
+            if (batch != 1 && dims.Length > 0 && meta.Dimensions[0] > 0 && meta.Dimensions[0] != batch)
+                throw new ArgumentException($"input '{name}' has a fixed batch of {meta.Dimensions[0]}, cannot run batch {batch}");
+            result[name] = dims;
+        }
+        return result;
+    }
+}

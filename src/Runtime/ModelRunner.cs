@@ -1,0 +1,84 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace OnnxSlim.Runtime;
+
+/// <summary>An ONNX Runtime session with named-tensor inputs and outputs.</summary>
+public sealed class ModelRunner : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly string[] _outputNames;
+
+    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0)
+    {
+        _session = SessionFactory.Create(model, provider, intraOpThreads);
+        _outputNames = [.. _session.OutputMetadata.Keys];
+    }
+
+    public IReadOnlyDictionary<string, NodeMetadata> Inputs => _session.InputMetadata;
+    public IReadOnlyList<string> OutputNames => _outputNames;
+
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs)
+    {
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
+            var outputs = new List<NamedTensor>(results.Count);
+            for (int i = 0; i < results.Count; i++) outputs.Add(FromOrtValue(_outputNames[i], results[i]));
+            return outputs;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>Runs and throws the outputs away: the timed path, with inputs already on the native side.</summary>
+    public void RunPrepared(string[] inputNames, IReadOnlyCollection<OrtValue> inputs)
+    {
+        using var results = _session.Run(_runOptions, inputNames, inputs, _outputNames);
+    }
+
+    public static OrtValue ToOrtValue(NamedTensor t) => t.Data switch
+    {
+        float[] f => OrtValue.CreateTensorValueFromMemory(f, t.Shape),
+        long[] l => OrtValue.CreateTensorValueFromMemory(l, t.Shape),
+        int[] i => OrtValue.CreateTensorValueFromMemory(i, t.Shape),
+        byte[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
+        bool[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
+        double[] d => OrtValue.CreateTensorValueFromMemory(d, t.Shape),
+        _ => throw new ArgumentException($"input '{t.Name}' has unsupported data {t.Data.GetType().Name}"),
+    };
+
+    private static NamedTensor FromOrtValue(string name, OrtValue value)
+    {
+        if (value.OnnxType != OnnxValueType.ONNX_TYPE_TENSOR)
+            return new NamedTensor(name, TensorElementType.DataTypeMax, [0], Array.Empty<float>());
+        var info = value.GetTensorTypeAndShape();
+        long[] shape = info.Shape;
+        Array data = info.ElementDataType switch
+        {
+            TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+            TensorElementType.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
+            TensorElementType.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
+            TensorElementType.UInt8 => value.GetTensorDataAsSpan<byte>().ToArray(),
+            TensorElementType.Bool => value.GetTensorDataAsSpan<bool>().ToArray(),
+            TensorElementType.Float16 => value.GetTensorDataAsSpan<Half>().ToArray(),
+            _ => Array.Empty<float>(),
+        };
+        return new NamedTensor(name, info.ElementDataType, shape, data);
+    }
+
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
+}

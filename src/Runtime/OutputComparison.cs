@@ -1,0 +1,53 @@
+namespace OnnxSlim.Runtime;
+
+/// <summary>How closely one model's outputs follow another's on the same inputs.</summary>
+public sealed record OutputComparison(double Cosine, double MaxAbsError, double MaxRelError, double? Top1Agreement, bool AllFinite, int Compared)
+{
+    /// <summary>Compares the outputs that both models produce with the same shape; classifier-shaped [N, K] outputs also get top-1 agreement.</summary>
+    public static OutputComparison Compare(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> candidate)
+    {
+        double dot = 0, nr = 0, nc = 0, maxAbs = 0, maxRel = 0;
+        long top1Same = 0, top1Total = 0;
+        bool finite = true;
+        int compared = 0;
+        foreach (var r in reference)
+        {
+            var c = candidate.FirstOrDefault(o => o.Name == r.Name);
+            if (c is null || r.Data.Length == 0) continue;
+            var cv = c.AsFloats();
+            foreach (float v in cv) if (!float.IsFinite(v)) { finite = false; break; }
+            if (!r.Shape.SequenceEqual(c.Shape)) continue;
+            var rv = r.AsFloats();
+            compared++;
+            double scale = 0;
+            foreach (float v in rv) scale = Math.Max(scale, Math.Abs(v));
+            for (int i = 0; i < rv.Length; i++)
+            {
+                double a = rv[i], b = cv[i], d = Math.Abs(a - b);
+                dot += a * b; nr += a * a; nc += b * b;
+                maxAbs = Math.Max(maxAbs, d);
+                maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(a), 1e-3 * scale + 1e-12));
+            }
+            if (r.Shape.Length == 2 && r.Shape[1] > 1 && r.Data is float[])
+            {
+                int k = (int)r.Shape[1];
+                for (int row = 0; row < r.Shape[0]; row++)
+                {
+                    top1Total++;
+                    if (ArgMax(rv.AsSpan(row * k, k)) == ArgMax(cv.AsSpan(row * k, k))) top1Same++;
+                }
+            }
+        }
+        double cosine = nr == 0 && nc == 0 ? 1 : dot / Math.Sqrt(nr * nc + 1e-300);
+        return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, compared);
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    public bool IsExact(double relTolerance) => AllFinite && Compared > 0 && MaxRelError <= relTolerance;
+}

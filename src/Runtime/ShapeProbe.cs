@@ -1,0 +1,45 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.GraphIO.Proto;
+
+namespace OnnxSlim.Runtime;
+
+/// <summary>
+/// Concrete shapes of intermediate values at a given input shape, read by running the model once in
+/// ONNX Runtime with those values exposed as extra outputs. This handles what static inference
+/// can't (shape subgraphs, data-dependent resizes in detection models).
+/// </summary>
+public static class ShapeProbe
+{
+    public static Dictionary<string, long[]> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0)
+    {
+        var activations = ActivationProbe.Run(model, values, shapeOverrides, seed);
+        return activations.ToDictionary(kv => kv.Key, kv => kv.Value.Shape, StringComparer.Ordinal);
+    }
+}
+
+/// <summary>Runs a model with chosen intermediate values added as outputs and returns them.</summary>
+public static class ActivationProbe
+{
+    public static Dictionary<string, NamedTensor> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0)
+    {
+        using var runner = new ModelRunner(WithExtraOutputs(model, values));
+        var shapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
+        var inputs = InputGenerator.Generate(runner.Inputs, shapes, seed);
+        return Run(runner, inputs);
+    }
+
+    public static Dictionary<string, NamedTensor> Run(ModelRunner runner, IReadOnlyList<NamedTensor> inputs) =>
+        runner.Run(inputs).ToDictionary(t => t.Name, StringComparer.Ordinal);
+
+    /// <summary>The model's bytes with the given values (those that exist and are not outputs yet) appended as graph outputs.</summary>
+    public static byte[] WithExtraOutputs(OnnxModel model, IEnumerable<string> values)
+    {
+        var proto = model.Proto.Clone();
+        var existing = new HashSet<string>(proto.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var produced = new HashSet<string>(proto.Graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        foreach (var v in values)
+            if (produced.Contains(v) && existing.Add(v))
+                proto.Graph.Output.Add(new ValueInfoProto { Name = v });
+        return Google.Protobuf.MessageExtensions.ToByteArray(proto);
+    }
+}
