@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Text.Json;
+using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Cli.Reporting;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Spectral;
+using Spectre.Console;
+
+namespace OnnxSlim.Cli.Commands;
+
+/// <summary>`onnxslim analyze MODEL`: the spectra behind the plan, group by group, and the keep counts at --cr.</summary>
+public static class AnalyzeCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "ONNX model" };
+        var cr = new Option<double>("--cr") { Description = "Reduction to show keep counts for", DefaultValueFactory = _ => 0.5 };
+        var target = new Option<string>("--target") { Description = "macs, params or filters", DefaultValueFactory = _ => "macs" };
+        var minKeep = new Option<double>("--min-keep") { Description = "Per-group floor (fraction)", DefaultValueFactory = _ => 0.05 };
+        var plot = new Option<string?>("--plot") { Description = "Write the normalised spectra plot: FILE.svg or FILE.html" };
+        var shape = CommonOptions.Shape();
+        var json = CommonOptions.Json();
+        var cmd = new Command("analyze", "Singular-value spectra per channel group and the SLIMING keep counts") { model, cr, target, minKeep, plot, shape, json };
+        cmd.SetAction(p =>
+        {
+            string path = CommonOptions.RequireFile(p.GetValue(model)!, "model");
+            double reduction = p.GetValue(cr);
+            if (reduction is < 0 or > PruneRequest.MaxCr) throw new CliError($"--cr must be within [0, {PruneRequest.MaxCr}], got {reduction}");
+            if (!Enum.TryParse<BudgetTarget>(p.GetValue(target), true, out var budgetTarget)) throw new CliError($"unknown --target '{p.GetValue(target)}'");
+            string? plotPath = p.GetValue(plot);
+            if (plotPath is not null && Path.GetExtension(plotPath).ToLowerInvariant() is not (".svg" or ".html"))
+                throw new CliError($"--plot must end in .svg or .html, got '{plotPath}'");
+            using var onnx = ModelFiles.Load(path);
+            if (onnx.HasExternalData) onnx.InlineExternalData();
+            var analysis = ModelAnalysis.Run(onnx, p.GetValue(shape)!);
+            var prunable = analysis.Groups.Where(g => g.Prunable).ToList();
+            var spectra = FilterSpectrum.ComputeAll([.. prunable.Select(g => GroupMatrices.Build(analysis.Groups.Graph, g))]);
+            var byId = prunable.Select((g, i) => (g.Id, spectra[i])).ToDictionary(x => x.Id, x => x.Item2);
+            var planning = analysis.Groups.Select(g => byId.TryGetValue(g.Id, out var s)
+                ? new PlanningGroup(g.Width, s, Planner.MinKeep(g.Width, p.GetValue(minKeep)), false)
+                : new PlanningGroup(g.Width, null, g.Width, true)).ToList();
+            var allocation = new BudgetSolver().Solve(planning, analysis.GroupCosts.Macs, analysis.GroupCosts.Params, budgetTarget, reduction, 1);
+
+            var rows = analysis.Groups.Select(g => new
+            {
+                id = g.Id,
+                producers = g.Producers.Select(n => n.Id).ToArray(),
+                channels = g.Width,
+                frozen = g.Frozen,
+                reason = g.Reason,
+                sigma1 = byId.TryGetValue(g.Id, out var s) ? s.Sigma1 : (double?)null,
+                rank = s?.StructuralRank,
+                rank_capped = s?.IsRankCapped ?? false,
+                effective_rank_90 = s?.EffectiveRank(0.90),
+                effective_rank_95 = s?.EffectiveRank(0.95),
+                effective_rank_99 = s?.EffectiveRank(0.99),
+                keep = allocation.Keep[g.Id],
+            }).ToList();
+
+            if (plotPath is not null)
+            {
+                var svg = SpectraPlot.Svg([.. prunable.Select(g => ($"group {g.Id} ({g.Width} ch): {g.Producers[0].Id}",
+                    Enumerable.Range(0, byId[g.Id].StructuralRank).Select(byId[g.Id].Normalized).ToArray()))], allocation.Threshold);
+                File.WriteAllText(plotPath, plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) ? svg
+                    : $"<!doctype html><html><head><meta charset=\"utf-8\"><title>onnxslim analyze</title></head><body>{svg}</body></html>");
+            }
+            if (p.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new { model = path, target = budgetTarget.ToString().ToLowerInvariant(), cr = reduction,
+                    threshold = allocation.Threshold, achieved = allocation.AchievedReduction, reachable = allocation.Reachable, groups = rows }));
+                return ExitCodes.Ok;
+            }
+            var table = new Table().AddColumns("group", "producers", "width", "σ₁", "eff. rank 90/95/99%", $"keep @ {reduction:P0}", "note");
+            foreach (var r in rows)
+                table.AddRow(r.id.ToString(), Markup.Escape(string.Join(", ", r.producers.Take(2)) + (r.producers.Length > 2 ? ", …" : "")), r.channels.ToString(),
+                    r.sigma1 is { } s1 ? $"{s1:G4}" : "", r.effective_rank_90 is null ? "" : $"{r.effective_rank_90}/{r.effective_rank_95}/{r.effective_rank_99}",
+                    $"{r.keep}", Markup.Escape(r.frozen ? $"frozen: {r.reason}" : r.rank_capped
+                        ? $"rank-capped (rank ≤ {r.rank} < {r.channels}): keep count read from the non-zero spectrum, scaled to the width" : ""));
+            AnsiConsole.Write(table);
+            AnsiConsole.WriteLine($"threshold τ = {allocation.Threshold:G4} on σ/σ₁ gives {allocation.AchievedReduction:P1} {budgetTarget.ToString().ToLowerInvariant()} reduction" +
+                (allocation.Reachable ? "" : $" (requested {reduction:P1} is not reachable; maximum {allocation.MaxReduction:P1})"));
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

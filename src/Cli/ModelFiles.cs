@@ -1,0 +1,33 @@
+using System.Reflection;
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Cli;
+
+/// <summary>Loads the user's model (or the embedded demo) and refuses what onnxslim cannot prune.</summary>
+public static class ModelFiles
+{
+    public const string DemoName = "demo_cnn.onnx";
+
+    private static readonly string[] QuantizedOps = ["ConvInteger", "QLinearConv", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear"];
+
+    public static OnnxModel Load(string path)
+    {
+        var model = OnnxModel.Load(path);
+        if (model.Graph.Nodes.FirstOrDefault(n => QuantizedOps.Contains(n.OpType)) is { } q)
+        {
+            model.Dispose();
+            throw new CliError($"'{path}' is a quantized model ({q.OpType}): prune the float model, then quantize");
+        }
+        return model;
+    }
+
+    /// <summary>The demo model shipped inside the tool, written to a temp file so every path below works on files.</summary>
+    public static string ExtractDemo()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(DemoName)
+            ?? throw new CliError("this build has no embedded demo model; give a MODEL argument");
+        string path = Path.Combine(Path.GetTempPath(), $"onnxslim-{DemoName}");
+        using (var file = File.Create(path)) stream.CopyTo(file);
+        return path;
+    }
+}

@@ -1,0 +1,101 @@
+using System.Text.RegularExpressions;
+using OnnxSlim.Cli.Planning;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Cli.Pipeline;
+
+/// <summary>
+/// SLIMING's two sub-problems over the analysed groups: how many channels each group keeps (the global
+/// σ/σ₁ threshold meeting the budget, or the uniform baseline), then which (GEM or a baseline criterion).
+/// </summary>
+public static class Planner
+{
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneRequest request)
+    {
+        var groups = analysis.Groups;
+        var ignored = IgnoredGroups(analysis, request.Ignore);
+        var active = groups.Where(g => g.Prunable && !ignored.Contains(g.Id)).ToList();
+        if (active.Count == 0)
+            throw new CliError(groups.Count == 0
+                ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
+                : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
+
+        var matrices = active.Select(g => GroupMatrices.Build(groups.Graph, g)).ToList();
+        var spectra = FilterSpectrum.ComputeAll(matrices);
+        var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
+
+        var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
+            ? new PlanningGroup(g.Width, s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false)
+            : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
+        var solver = new BudgetSolver();
+        var costs = analysis.GroupCosts;
+        var allocation = request.Allocation == AllocationMethod.Uniform
+            ? solver.AllocateUniform(planning, costs.Macs, costs.Params, request.Target, request.Cr, request.RoundTo)
+            : solver.Solve(planning, costs.Macs, costs.Params, request.Target, request.Cr, request.RoundTo);
+
+        var selector = FilterSelectors.Create(request.Criterion, request.Seed);
+        var keeps = active.Select(g => allocation.Keep[g.Id]).ToList();
+        var selected = FilterSelectors.SelectAll(selector, matrices, keeps);
+        var keepByGroup = new Dictionary<int, int[]>();
+        for (int i = 0; i < active.Count; i++)
+            if (selected[i].Length < active[i].Width) keepByGroup[active[i].Id] = selected[i];
+        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = spectrumOf, Allocation = allocation, Ignored = ignored };
+    }
+
+    /// <summary>Default floor: at least one channel and the given fraction of the width.</summary>
+    public static int MinKeep(int width, double fraction) => Math.Clamp((int)Math.Ceiling(width * fraction), 1, width);
+
+    /// <summary>Replays a plan file: groups are matched by their producer names, and must have the same width.</summary>
+    public static KeepPlan FromFile(ModelAnalysis analysis, PlanFile file)
+    {
+        var byProducers = analysis.Groups.ToDictionary(g => string.Join("\n", g.Producers.Select(p => p.Id)), g => g);
+        var keep = new Dictionary<int, int[]>();
+        foreach (var entry in file.Groups)
+        {
+            if (!byProducers.TryGetValue(string.Join("\n", entry.Producers), out var group))
+                throw new CliError($"plan group {entry.Id} (producers {string.Join(", ", entry.Producers.Take(3))}) does not match any channel group of this model");
+            if (group.Width != entry.Channels)
+                throw new CliError($"plan group {entry.Id} has {entry.Channels} channels, the model's group has {group.Width}");
+            if (entry.Keep.Count == group.Width) continue;
+            if (group.Frozen) throw new CliError($"plan group {entry.Id} prunes a group that is frozen in this model ({group.Reason})");
+            var sorted = entry.Keep.Distinct().Order().ToArray();
+            if (sorted.Length != entry.Keep.Count || sorted.Length == 0 || sorted[0] < 0 || sorted[^1] >= group.Width)
+                throw new CliError($"plan group {entry.Id} keeps invalid channel indices (need distinct values in [0, {group.Width}))");
+            keep[group.Id] = sorted;
+        }
+        return new KeepPlan { KeepByGroup = keep, Spectra = new Dictionary<int, FilterSpectrum>() };
+    }
+
+    public static PlanFile ToFile(ModelAnalysis analysis, KeepPlan plan, PruneRequest request) => new()
+    {
+        Model = Path.GetFileName(request.ModelPath),
+        Target = request.Target.ToString().ToLowerInvariant(),
+        Cr = request.Cr,
+        Groups = [.. analysis.Groups.Select(g => new PlanGroup
+        {
+            Id = g.Id,
+            Producers = [.. g.Producers.Select(p => p.Id)],
+            Channels = g.Width,
+            Keep = plan.KeepByGroup.TryGetValue(g.Id, out var k) ? [.. k] : [.. Enumerable.Range(0, g.Width)],
+            Frozen = g.Frozen,
+            Reason = g.Frozen ? g.Reason : plan.Ignored.Contains(g.Id) ? "ignored (--ignore)" : null,
+        })],
+    };
+
+    /// <summary>Groups any of whose producers matches an --ignore name or glob; a pattern matching no node is an error.</summary>
+    private static HashSet<int> IgnoredGroups(ModelAnalysis analysis, IReadOnlyList<string> patterns)
+    {
+        var ignored = new HashSet<int>();
+        foreach (string pattern in patterns)
+        {
+            var regex = new Regex("^" + Regex.Escape(pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$");
+            bool Match(GraphIO.Node n) => regex.IsMatch(n.Name) || regex.IsMatch(n.Id);
+            if (!analysis.Model.Graph.Nodes.Any(Match))
+                throw new CliError($"--ignore '{pattern}' matches no node of the model");
+            foreach (var g in analysis.Groups)
+                if (g.Producers.Any(Match)) ignored.Add(g.Id);
+        }
+        return ignored;
+    }
+}

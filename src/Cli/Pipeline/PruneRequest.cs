@@ -1,0 +1,54 @@
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Cli.Pipeline;
+
+/// <summary>Everything `onnxslim MODEL -o OUT ...` was asked to do, checked before any work starts.</summary>
+public sealed record PruneRequest
+{
+    public required string ModelPath { get; init; }
+    public required string OutputPath { get; init; }
+    public double Cr { get; init; } = 0.5;
+    public BudgetTarget Target { get; init; } = BudgetTarget.Macs;
+    public string Criterion { get; init; } = "gem";
+    public AllocationMethod Allocation { get; init; } = AllocationMethod.Sliming;
+    public IReadOnlyList<string> Ignore { get; init; } = [];
+    public double MinKeepFraction { get; init; } = 0.05;
+    public int RoundTo { get; init; } = 1;
+    public string? Calib { get; init; }
+    public IReadOnlyList<string> Shapes { get; init; } = [];
+    public Provider Provider { get; init; } = Provider.Cpu;
+    public bool Validate { get; init; } = true;
+    public string? Report { get; init; }
+    public string? PlanOut { get; init; }
+    public string? PlanIn { get; init; }
+    public int Seed { get; init; }
+    public bool Force { get; init; }
+    public bool Merge { get; init; } = true;
+    public bool Verbose { get; init; }
+    public int Runs { get; init; } = 20;
+    public bool Bench { get; init; } = true;
+
+    public const double MaxCr = 0.95;
+
+    /// <summary>Bad combinations are refused here, before the model is read, with one-line messages.</summary>
+    public void Check()
+    {
+        if (double.IsNaN(Cr) || Cr < 0 || Cr > MaxCr) throw new CliError($"--cr must be within [0, {MaxCr}], got {Cr}");
+        if (MinKeepFraction is < 0 or > 1 || double.IsNaN(MinKeepFraction)) throw new CliError($"--min-keep must be a fraction within [0, 1], got {MinKeepFraction}");
+        if (RoundTo < 1) throw new CliError($"--round-to must be at least 1, got {RoundTo}");
+        if (Runs < 1) throw new CliError($"--runs must be at least 1, got {Runs}");
+        if (!FilterSelectors.Criteria.Contains(Criterion)) throw new CliError($"unknown --criterion '{Criterion}' (expected {string.Join(", ", FilterSelectors.Criteria)})");
+        CommonOptions.RequireFile(ModelPath, "model");
+        if (Calib is not null) CommonOptions.RequireFile(Calib, "calibration file");
+        if (PlanIn is not null) CommonOptions.RequireFile(PlanIn, "plan file");
+        string input = Path.GetFullPath(ModelPath), output = Path.GetFullPath(OutputPath);
+        if (string.Equals(input, output, StringComparison.Ordinal) && !Force)
+            throw new CliError($"-o '{OutputPath}' is the input model; refusing to overwrite it (use --force)");
+        if (Directory.Exists(output)) throw new CliError($"-o '{OutputPath}' is a directory");
+        string? dir = Path.GetDirectoryName(output);
+        if (dir is not null && !Directory.Exists(dir)) throw new CliError($"output folder does not exist: {dir}");
+        if (Report is not null && Path.GetExtension(Report).ToLowerInvariant() is not (".json" or ".html" or ".htm"))
+            throw new CliError($"--report must end in .json or .html, got '{Report}'");
+    }
+}

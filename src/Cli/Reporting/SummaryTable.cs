@@ -1,0 +1,45 @@
+using Spectre.Console;
+
+namespace OnnxSlim.Cli.Reporting;
+
+/// <summary>The before/after table printed at the end of a prune run.</summary>
+public static class SummaryTable
+{
+    public static void Print(PruneSummary s, bool verbose)
+    {
+        var table = new Table().Title($"onnxslim: {Markup.Escape(Path.GetFileName(s.Model))} → {Markup.Escape(s.Output)}")
+            .AddColumns("", "original", "slim", "change");
+        Row(table, "parameters", s.Before.Params, s.After.Params);
+        Row(table, "MACs", s.Before.Macs, s.After.Macs);
+        Row(table, "file size (bytes)", s.Before.FileBytes, s.After.FileBytes);
+        Latency(table, "latency batch 1", s.Before.LatencyBatch1Ms, s.After.LatencyBatch1Ms, s.Provider);
+        Latency(table, "latency batch 8", s.Before.LatencyBatch8Ms, s.After.LatencyBatch8Ms, s.Provider);
+        AnsiConsole.Write(table);
+        AnsiConsole.WriteLine($"{s.Target} reduction: requested {s.Cr:P1}, achieved {s.AchievedReduction:P1} ({s.Allocation} allocation, {s.Criterion} selection)");
+        if (s.BudgetNote is not null) AnsiConsole.WriteLine($"note: {s.BudgetNote}");
+        if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before recovery: {Describe(pre)}");
+        if (s.Agreement is { } a) AnsiConsole.WriteLine($"output agreement ({s.AgreementInputs}): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
+        int frozen = s.Groups.Count(g => g.Frozen), prunable = s.Groups.Count - frozen;
+        AnsiConsole.WriteLine($"channel groups: {s.Groups.Count} ({prunable} prunable, {frozen} frozen or ignored); {s.Groups.Count(g => g.RankCapped)} rank-capped");
+        if (verbose)
+        {
+            var groups = new Table().AddColumns("group", "producers", "kept/total", "MACs share", "note");
+            foreach (var g in s.Groups)
+                groups.AddRow(g.Id.ToString(), Markup.Escape(string.Join(", ", g.Producers.Take(2)) + (g.Producers.Count > 2 ? ", …" : "")),
+                    $"{g.Kept}/{g.Channels}", $"{g.MacsShare:P1}", Markup.Escape(g.Frozen ? $"frozen: {g.Reason}" : g.RankCapped ? "rank-capped" : ""));
+            AnsiConsole.Write(groups);
+        }
+    }
+
+    private static string Describe(AgreementFigures a) =>
+        $"cosine {a.Cosine:F5}, max abs error {a.MaxAbsError:G4}" + (a.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "");
+
+    private static void Row(Table t, string label, long before, long after) =>
+        t.AddRow(label, $"{before:N0}", $"{after:N0}", before == 0 ? "" : $"{(double)after / before - 1:+0.0%;-0.0%}");
+
+    private static void Latency(Table t, string label, double? before, double? after, string provider)
+    {
+        if (before is null || after is null) return;
+        t.AddRow($"{label} ({provider}, median ms)", $"{before:F2}", $"{after:F2}", $"{before / after:F2}x faster");
+    }
+}

@@ -1,0 +1,111 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>
+/// The solver's input for one group: row j stacks, for every producer of the group, its filter for
+/// channel j (mode-1 unfolding: Conv weight row j, ConvTranspose weight[:, j], Gemm/MatMul column or row
+/// j, a depthwise conv's per-channel kernel), each scaled by the per-channel affine that directly follows
+/// that producer (BatchNorm γ/√(var+ε), Mul/Div by a constant): the "effective filters". A weight shared
+/// by several producers (RPN head) is stacked once.
+/// </summary>
+public static class GroupMatrices
+{
+    private const int MaxAffineHops = 4;
+
+    public static FilterMatrix Build(Graph graph, ChannelGroup group)
+    {
+        var blocks = new List<(float[] Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        foreach (var producer in group.Producers)
+        {
+            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s =>
+                ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
+            if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
+            long[] dims = site.Weight.Tensor.Dims;
+            int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
+            blocks.Add((site.Weight.Tensor.ToFloats(), dims, site, AffineScale(graph, group, site), rowLength));
+        }
+        if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
+        int cols = blocks.Sum(b => b.RowLength);
+        var data = new double[(long)group.Width * cols];
+        for (int j = 0; j < group.Width; j++)
+        {
+            int col = 0;
+            foreach (var (values, dims, site, scale, rowLength) in blocks)
+            {
+                int position = site.Layout.PositionOf(group.Id, j);
+                if (position >= 0)
+                {
+                    var (element, _) = site.Layout.ElementsOf(position);
+                    var row = TensorSlicer.Take(values, dims, site.Axis, element, 1);
+                    for (int e = 0; e < rowLength; e++) data[(long)j * cols + col + e] = scale[j] * row[e];
+                }
+                col += rowLength;
+            }
+        }
+        return new FilterMatrix(group.Width, cols, data);
+    }
+
+    /// <summary>
+    /// Per channel, the product of the per-channel scales applied right after the producer: through Add/Sub
+    /// of constants and Mul/Div by constants, up to a BatchNormalization. Stops at anything else
+    /// (an activation, a tensor read twice) — the scale of a filter matters only up to the first nonlinearity.
+    /// </summary>
+    private static double[] AffineScale(Graph graph, ChannelGroup group, TensorSite producer)
+    {
+        var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
+        string value = producer.Node.Outputs[0];
+        for (int hop = 0; hop < MaxAffineHops; hop++)
+        {
+            var consumers = graph.Consumers(value);
+            if (consumers.Count != 1 || graph.IsGraphOutput(value)) break;
+            var next = consumers[0];
+            var sites = group.Sites.OfType<TensorSite>().Where(s => ReferenceEquals(s.Node.Proto, next.Proto)).ToList();
+            if (next.OpType == "BatchNormalization" && next.Input(0) == value)
+            {
+                var gamma = Values(graph, group, next, 1, sites);
+                var variance = Values(graph, group, next, 4, sites);
+                if (gamma is null || variance is null) break;
+                float eps = next.GetFloat("epsilon", 1e-5f);
+                for (int j = 0; j < group.Width; j++) scale[j] *= gamma(j) / Math.Sqrt(variance(j) + eps);
+                break;
+            }
+            if (next.OpType is "Mul" or "Div" && next.Inputs.Count == 2)
+            {
+                int constant = next.Input(0) == value ? 1 : 0;
+                if (next.OpType == "Div" && constant == 0) break; // c / x is not a scale
+                var c = Values(graph, group, next, constant, sites);
+                if (c is null) break;
+                for (int j = 0; j < group.Width; j++) scale[j] = next.OpType == "Mul" ? scale[j] * c(j) : scale[j] / c(j);
+            }
+            else if (!(next.OpType is "Add" or "Sub" && next.Inputs.Count == 2 && graph.ResolveWeight(next.Input(next.Input(0) == value ? 1 : 0)) is not null))
+                break;
+            value = next.Outputs[0];
+        }
+        for (int j = 0; j < scale.Length; j++) if (!double.IsFinite(scale[j])) scale[j] = 0;
+        return scale;
+    }
+
+    /// <summary>Channel j's value of a per-channel (sliced) or scalar constant input; null when it is neither.</summary>
+    private static Func<int, double>? Values(Graph graph, ChannelGroup group, Node node, int input, List<TensorSite> sites)
+    {
+        if (sites.FirstOrDefault(s => s.InputIndex == input) is { } site)
+        {
+            var data = site.Weight.Tensor.ToFloats();
+            long[] dims = site.Weight.Tensor.Dims;
+            return j =>
+            {
+                int p = site.Layout.PositionOf(group.Id, j);
+                return p < 0 ? 1 : TensorSlicer.Take(data, dims, site.Axis, site.Layout.ElementsOf(p).ElementOffset, 1)[0];
+            };
+        }
+        if (graph.ResolveWeight(node.Input(input)) is { Tensor: { IsFloating: true, ElementCount: 1 } scalar })
+        {
+            double v = scalar.ToFloats()[0];
+            return _ => v;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,104 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>Multiply-accumulates and stored parameters of one node (shared weights count in every reader).</summary>
+public sealed record NodeCost(Node Node, long Macs, long Params);
+
+/// <summary>
+/// MACs and parameters of a model at concrete shapes. MACs count the linear layers: Conv
+/// C_out·H_out·W_out·(C_in/group)·k…, ConvTranspose C_in·H_in·W_in·(C_out/group)·k…, Gemm M·N·K, MatMul
+/// (output elements)·K, all times the batch in the shapes given. Parameters are the elements of every
+/// float constant the graph reads (initializers and Constant nodes, BatchNorm statistics included), each
+/// stored tensor counted once.
+/// </summary>
+public sealed class ModelCost
+{
+    private ModelCost(IReadOnlyList<NodeCost> nodes, long macs, long parameters, IReadOnlyList<string> missing)
+    {
+        Nodes = nodes;
+        Macs = macs;
+        Params = parameters;
+        MissingShapes = missing;
+    }
+
+    public IReadOnlyList<NodeCost> Nodes { get; }
+    public long Macs { get; }
+    public long Params { get; }
+
+    /// <summary>Values whose shape was needed but not given; their nodes count 0 MACs.</summary>
+    public IReadOnlyList<string> MissingShapes { get; }
+
+    /// <summary>The values whose concrete shapes <see cref="Compute"/> needs (inputs and outputs of the linear layers).</summary>
+    public static IReadOnlyList<string> RequiredValues(Graph graph) =>
+        [.. graph.Nodes.Where(n => IsLinear(n.OpType)).SelectMany(n => new[] { n.Input(0), n.Outputs[0] }).Where(v => v.Length > 0).Distinct()];
+
+    public static ModelCost Compute(Graph graph, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var nodes = new List<NodeCost>();
+        var missing = new List<string>();
+        var stored = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        long parameters = 0, macs = 0;
+        foreach (var node in graph.Nodes)
+        {
+            long nodeParams = 0;
+            foreach (var input in node.Inputs)
+            {
+                if (input.Length == 0 || graph.ResolveWeight(input) is not { Tensor.IsFloating: true } weight) continue;
+                nodeParams += weight.Tensor.ElementCount;
+                if (stored.Add(weight.Tensor.Proto)) parameters += weight.Tensor.ElementCount;
+            }
+            long nodeMacs = IsLinear(node.OpType) ? NodeMacs(graph, node, shapes, missing) : 0;
+            macs += nodeMacs;
+            if (nodeMacs > 0 || nodeParams > 0) nodes.Add(new NodeCost(node, nodeMacs, nodeParams));
+        }
+        return new ModelCost(nodes, macs, parameters, missing);
+    }
+
+    internal static bool IsLinear(string op) => op is "Conv" or "ConvTranspose" or "Gemm" or "MatMul";
+
+    /// <summary>MACs of one linear node; 0 (and the value noted) when a shape it needs is missing.</summary>
+    internal static long NodeMacs(Graph graph, Node node, IReadOnlyDictionary<string, long[]> shapes, List<string>? missing = null)
+    {
+        long[]? Shape(string value)
+        {
+            if (shapes.TryGetValue(value, out var s) && s.All(d => d >= 0)) return s;
+            if (graph.Constant(value) is { } c) return c.Dims;
+            missing?.Add(value);
+            return null;
+        }
+        long[]? weight = graph.ResolveWeight(node.Input(1))?.Tensor.Dims ?? (node.Input(1).Length > 0 ? Shape(node.Input(1)) : null);
+        switch (node.OpType)
+        {
+            case "Conv":
+            {
+                if (weight is null || Shape(node.Outputs[0]) is not { } output) return 0;
+                return Product(output) * Product(weight) / weight[0];
+            }
+            case "ConvTranspose":
+            {
+                if (weight is null || Shape(node.Input(0)) is not { } input) return 0;
+                return Product(input) * Product(weight) / weight[0];
+            }
+            case "Gemm":
+            {
+                if (Shape(node.Outputs[0]) is not { } output) return 0;
+                long k = weight is not null ? weight[node.GetInt("transB", 0) != 0 ? 1 : 0]
+                    : Shape(node.Input(0)) is { } a ? a[node.GetInt("transA", 0) != 0 ? 0 : 1] : 0;
+                return Product(output) * k;
+            }
+            default:
+            {
+                if (Shape(node.Outputs[0]) is not { } output || Shape(node.Input(0)) is not { Length: > 0 } a) return 0;
+                return Product(output) * a[^1];
+            }
+        }
+    }
+
+    internal static long Product(ReadOnlySpan<long> dims)
+    {
+        long n = 1;
+        foreach (long d in dims) n *= d;
+        return n;
+    }
+}

@@ -1,0 +1,76 @@
+using System.Collections;
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>
+/// A set of channels that must be pruned together: the output channels of every node in
+/// <see cref="Producers"/>, plus every tensor and parameter coupled to them (residual Adds, BatchNorms,
+/// depthwise convs, SE gates, the inputs of the next layers). Channel j of the group is channel j of
+/// every producer. A frozen group is kept whole; <see cref="Reasons"/> says why.
+/// </summary>
+public sealed class ChannelGroup
+{
+    internal ChannelGroup(int id, int width, IReadOnlyList<Node> producers, IReadOnlyList<Node> depthwise, IReadOnlyList<string> reasons)
+    {
+        Id = id;
+        Width = width;
+        Producers = producers;
+        DepthwiseProducers = depthwise;
+        Reasons = reasons;
+    }
+
+    public int Id { get; }
+    public int Width { get; }
+
+    /// <summary>Conv/ConvTranspose/Gemm/MatMul nodes whose output channels are this group, in graph order, then the depthwise convs inside it.</summary>
+    public IReadOnlyList<Node> Producers { get; }
+
+    /// <summary>The depthwise convs among <see cref="Producers"/>: their input and output channels both are this group.</summary>
+    public IReadOnlyList<Node> DepthwiseProducers { get; }
+
+    public IReadOnlyList<string> Reasons { get; }
+    public bool Frozen => Reasons.Count > 0;
+    public bool Prunable => Reasons.Count == 0;
+    public string? Reason => Reasons.Count > 0 ? Reasons[0] : null;
+
+    /// <summary>Every place the rewriter edits for this group (weights, parameters, counts).</summary>
+    public IReadOnlyList<SliceSite> Sites { get; internal set; } = [];
+
+    /// <summary>Names of the tensors that carry some of this group's channels.</summary>
+    public IReadOnlyList<string> Values { get; internal set; } = [];
+
+    public override string ToString() =>
+        $"group {Id}: {Width} channels, {Producers.Count} producers" + (Frozen ? $", frozen ({Reason})" : "");
+}
+
+/// <summary>The channel groups of a graph, with the layout of every tensor that carries channels.</summary>
+public sealed class ChannelGroupSet : IReadOnlyList<ChannelGroup>
+{
+    private readonly IReadOnlyList<ChannelGroup> _groups;
+    private readonly IReadOnlyDictionary<string, ChannelLayout> _layouts;
+
+    internal ChannelGroupSet(Graph graph, IReadOnlyList<ChannelGroup> groups, IReadOnlyList<SliceSite> sites,
+        IReadOnlyDictionary<string, ChannelLayout> layouts)
+    {
+        Graph = graph;
+        _groups = groups;
+        Sites = sites;
+        _layouts = layouts;
+    }
+
+    public Graph Graph { get; }
+    public IReadOnlyList<SliceSite> Sites { get; }
+    public IReadOnlyDictionary<string, ChannelLayout> Layouts => _layouts;
+
+    public ChannelLayout? LayoutOf(string value) => _layouts.GetValueOrDefault(value);
+
+    /// <summary>The group with id <paramref name="id"/> (ids are 0..Count-1, in graph order of the first producer).</summary>
+    public ChannelGroup this[int id] => _groups[id];
+    public int Count => _groups.Count;
+    public IEnumerator<ChannelGroup> GetEnumerator() => _groups.GetEnumerator();
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public IEnumerable<ChannelGroup> Prunable => _groups.Where(g => g.Prunable);
+    public IEnumerable<ChannelGroup> FrozenGroups => _groups.Where(g => g.Frozen);
+}

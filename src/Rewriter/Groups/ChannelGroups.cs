@@ -1,0 +1,150 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter.Rules;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>
+/// Finds the coupled channel groups of a graph (the ONNX counterpart of Torch-Pruning's DepGraph): walks the
+/// nodes in order, lets each operator's rule carry channel layouts from inputs to outputs, then freezes what
+/// cannot be proven safe (graph outputs, operators without a rule, subgraph captures, weights read by
+/// nodes that are not sliced with them).
+/// </summary>
+public static class ChannelGroups
+{
+    public static ChannelGroupSet Find(OnnxModel model, IReadOnlyDictionary<string, long[]>? shapes = null) =>
+        Find(model.Graph, shapes, model.Opset);
+
+    /// <param name="shapes">Concrete shapes of intermediate values (see <see cref="ShapeQueries"/>); without them the model's value_info is used and reshapes of unknown shape are frozen.</param>
+    /// <param name="opset">The default-domain opset (0 when unknown).</param>
+    public static ChannelGroupSet Find(Graph graph, IReadOnlyDictionary<string, long[]>? shapes = null, long opset = 0)
+    {
+        var flow = new ChannelFlow(graph, shapes, opset);
+        foreach (var node in graph.Nodes)
+        {
+            if (OperatorRules.For(node) is { } rule) rule.Propagate(flow, node);
+            else flow.FreezeInputs(node, node.HasSubgraphs ? $"read by {node}, which has subgraphs" : $"read by {node}, which has no channel rule");
+        }
+        FreezeEscapes(flow);
+        FreezeUnslicedReaders(flow);
+        FreezeRepeatedGroups(flow);
+        return Build(flow);
+    }
+
+    /// <summary>The values whose concrete shapes <see cref="Find"/> can use (reshape, flatten and squeeze inputs and outputs, element-wise operands).</summary>
+    public static IReadOnlyList<string> ShapeQueries(Graph graph)
+    {
+        var names = new List<string>();
+        foreach (var node in graph.Nodes)
+        {
+            switch (node.OpType)
+            {
+                case "Reshape":
+                    names.Add(node.Input(0));
+                    names.Add(node.Outputs[0]);
+                    break;
+                case "Flatten" or "Squeeze" or "MatMul":
+                    names.Add(node.Input(0));
+                    break;
+                case "Add" or "Sub" or "Mul" or "Div" or "Max" or "Min" or "Sum" or "Mean" or "PRelu":
+                    names.AddRange(node.Inputs.Where(i => i.Length > 0 && graph.Constant(i) is null));
+                    break;
+            }
+        }
+        return [.. names.Where(n => n.Length > 0).Distinct()];
+    }
+
+    /// <summary>Graph outputs and values read from inside a subgraph keep all their channels.</summary>
+    private static void FreezeEscapes(ChannelFlow flow)
+    {
+        foreach (var output in flow.Graph.Outputs)
+            flow.Freeze(flow.Layout(output.Name), $"reaches graph output '{output.Name}'");
+        foreach (var (value, layout) in flow.Layouts)
+            foreach (var consumer in flow.Graph.Consumers(value))
+                if (!consumer.Inputs.Contains(value))
+                    flow.Freeze(layout, $"captured by a subgraph of {consumer}");
+    }
+
+    /// <summary>
+    /// A stored tensor is sliced once for every node that reads it, so each reader must be a site of it:
+    /// otherwise a node we do not rewrite would see the smaller tensor.
+    /// </summary>
+    private static void FreezeUnslicedReaders(ChannelFlow flow)
+    {
+        var sitesByTensor = flow.Sites.OfType<TensorSite>()
+            .GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance);
+        foreach (var sites in sitesByTensor)
+        {
+            var first = sites.First();
+            string stored = first.Weight.ConstantNode?.Outputs[0] ?? first.Weight.Tensor.Name;
+            var sliced = sites.Select(s => (s.Node, s.InputIndex)).ToHashSet();
+            string? unsliced = null;
+            foreach (var (reader, index) in Readers(flow.Graph, stored))
+                if (!sliced.Contains((reader, index))) { unsliced = reader.ToString(); break; }
+            if (flow.Graph.IsGraphOutput(stored)) unsliced = "a graph output";
+            if (unsliced is null) continue;
+            foreach (var site in sites) flow.Freeze(site.Layout, $"weight '{first.Weight.Tensor.Name}' is also read by {unsliced}");
+        }
+    }
+
+    private static IEnumerable<(Node Node, int Index)> Readers(Graph graph, string value)
+    {
+        foreach (var consumer in graph.Consumers(value))
+        {
+            bool passThrough = consumer.OpType is "Identity" || consumer.OpType == "Cast" && DataType.IsFloating((int)consumer.GetInt("to", 0));
+            if (passThrough && consumer.Inputs.Count == 1)
+            {
+                foreach (var r in Readers(graph, consumer.Outputs[0])) yield return r;
+                continue;
+            }
+            bool any = false;
+            for (int i = 0; i < consumer.Inputs.Count; i++)
+                if (consumer.Inputs[i] == value) { any = true; yield return (consumer, i); }
+            if (!any) yield return (consumer, -1); // captured by a subgraph
+        }
+    }
+
+    /// <summary>A tensor holding one group in two places (Concat(x, x), a shuffle) would need one keep list twice: frozen.</summary>
+    private static void FreezeRepeatedGroups(ChannelFlow flow)
+    {
+        void Check(ChannelLayout layout, string where)
+        {
+            var roots = layout.Segments.Select(s => flow.Root(s.Group)).ToList();
+            if (roots.Count != roots.Distinct().Count()) flow.Freeze(layout, $"one group appears twice in {where}");
+        }
+        foreach (var (value, layout) in flow.Layouts) Check(layout, $"'{value}'");
+        foreach (var site in flow.Sites) Check(site.Layout, site.Node.ToString());
+    }
+
+    private static ChannelGroupSet Build(ChannelFlow flow)
+    {
+        var graph = flow.Graph;
+        var order = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < graph.Nodes.Count; i++) order[graph.Nodes[i]] = i;
+        var idByRoot = new Dictionary<int, int>();
+        var groups = new List<ChannelGroup>();
+        for (int set = 0; set < flow.SetCount; set++)
+        {
+            int root = flow.Root(set);
+            if (idByRoot.ContainsKey(root)) continue;
+            idByRoot[root] = groups.Count;
+            var depthwise = flow.Depthwise(root).OrderBy(n => order[n]).ToList();
+            var producers = flow.Producers(root).OrderBy(n => order[n]).Concat(depthwise).ToList();
+            groups.Add(new ChannelGroup(groups.Count, flow.Width(root), producers, depthwise, [.. flow.Reasons(root)]));
+        }
+        int Map(int set) => idByRoot[flow.Root(set)];
+        var layouts = flow.Layouts.ToDictionary(kv => kv.Key, kv => kv.Value.MapGroups(Map), StringComparer.Ordinal);
+        foreach (var site in flow.Sites) site.Layout = site.Layout.MapGroups(Map);
+        var sitesByGroup = groups.Select(_ => new List<SliceSite>()).ToList();
+        foreach (var site in flow.Sites)
+            foreach (int g in site.Layout.Groups) sitesByGroup[g].Add(site);
+        var valuesByGroup = groups.Select(_ => new List<string>()).ToList();
+        foreach (var (value, layout) in layouts)
+            foreach (int g in layout.Groups) valuesByGroup[g].Add(value);
+        foreach (var group in groups)
+        {
+            group.Sites = sitesByGroup[group.Id];
+            group.Values = valuesByGroup[group.Id];
+        }
+        return new ChannelGroupSet(graph, groups, flow.Sites, layouts);
+    }
+}

@@ -1,0 +1,90 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>
+/// Finds, for each removed channel, a kept channel it is a proven multiple of, and the consumer-weight
+/// additions that make its removal exact. Candidates come from the first producer's filter directions
+/// (normalised rows projected on a fixed random vector, so a positive multiple lands on the same value);
+/// each candidate is then proven by a <see cref="MergeWalk"/> over the whole group.
+/// </summary>
+internal static class MergePlanner
+{
+    private const double SignatureWindow = 1e-4;
+    private const int MaxCandidates = 8;
+
+    public static (List<MergeAddition> Additions, int Merged) Plan(ChannelGroupSet groups, ChannelGroup group, int[] keep, Func<WeightRef, float[]> floats)
+    {
+        var additions = new List<MergeAddition>();
+        if (keep.Length == group.Width) return (additions, 0);
+        var producer = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Role == SiteRole.ProducerWeight);
+        if (producer is null) return (additions, 0);
+        double[] signature = Signatures(producer, group, floats);
+        var kept = keep.Where(c => !double.IsNaN(signature[c])).OrderBy(c => signature[c]).ToArray();
+        var keptSignatures = kept.Select(c => signature[c]).ToArray();
+        var keepSet = keep.ToHashSet();
+        var walk = new MergeWalk(groups, group, floats);
+        var seen = new Dictionary<(int, int, long, long), double>();
+        var tensorIds = new Dictionary<GraphIO.Proto.TensorProto, int>(ReferenceEqualityComparer.Instance);
+        (int, int, long, long) Key(MergeAddition a) => (tensorIds.TryGetValue(a.Weight.Tensor.Proto, out int id) ? id : tensorIds[a.Weight.Tensor.Proto] = tensorIds.Count, a.Axis, a.From, a.To);
+        int merged = 0;
+        for (int j = 0; j < group.Width; j++)
+        {
+            if (keepSet.Contains(j) || double.IsNaN(signature[j])) continue;
+            int at = Array.BinarySearch(keptSignatures, signature[j] - SignatureWindow);
+            if (at < 0) at = ~at;
+            for (int tries = 0; at < kept.Length && keptSignatures[at] <= signature[j] + SignatureWindow && tries < MaxCandidates; at++, tries++)
+            {
+                var found = walk.TryMerge(j, kept[at]);
+                if (found is null || !Consistent(found, seen, Key)) continue;
+                foreach (var a in found)
+                {
+                    var key = Key(a);
+                    // A weight shared by several readers gets the addition once.
+                    if (seen.TryAdd(key, a.Ratio)) additions.Add(a);
+                }
+                merged++;
+                break;
+            }
+        }
+        return (additions, merged);
+    }
+
+    private static bool Consistent(List<MergeAddition> found, Dictionary<(int, int, long, long), double> seen, Func<MergeAddition, (int, int, long, long)> keyOf)
+    {
+        var local = new Dictionary<(int, int, long, long), double>();
+        foreach (var a in found)
+        {
+            var key = keyOf(a);
+            if (seen.TryGetValue(key, out double r) && !Proportion.Near(r, a.Ratio)) return false;
+            if (local.TryGetValue(key, out double l) && !Proportion.Near(l, a.Ratio)) return false;
+            local[key] = a.Ratio;
+        }
+        return true;
+    }
+
+    /// <summary>Per channel, the unit filter row (bias appended) projected on a fixed random direction; NaN for zero rows.</summary>
+    private static double[] Signatures(TensorSite producer, ChannelGroup group, Func<WeightRef, float[]> floats)
+    {
+        var data = floats(producer.Weight);
+        long[] dims = producer.Weight.Tensor.Dims;
+        var result = new double[group.Width];
+        var rng = new Random(12345);
+        double[]? direction = null;
+        for (int c = 0; c < group.Width; c++)
+        {
+            int position = producer.Layout.PositionOf(group.Id, c);
+            if (position < 0) { result[c] = double.NaN; continue; }
+            var row = TensorSlicer.Take(data, dims, producer.Axis, position, 1);
+            direction ??= [.. Enumerable.Range(0, row.Length).Select(_ => rng.NextDouble() - 0.5)];
+            double dot = 0, norm = 0;
+            for (int e = 0; e < row.Length; e++)
+            {
+                dot += row[e] * direction[e];
+                norm += (double)row[e] * row[e];
+            }
+            result[c] = norm == 0 ? double.NaN : dot / Math.Sqrt(norm);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,264 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.GraphIO.Proto;
+
+namespace OnnxSlim.Rewriter;
+
+public sealed record PruneOptions
+{
+    /// <summary>
+    /// Before removing a channel that is a proven positive multiple of a kept one (after the following
+    /// per-channel affine), add its outgoing weights, scaled, into the kept channel's: the output is unchanged.
+    /// </summary>
+    public bool Merge { get; init; }
+}
+
+/// <param name="RemovedByGroup">Channels removed per group id (groups with none removed are absent).</param>
+/// <param name="Merged">Removed channels whose outgoing weights were merged into a kept channel.</param>
+/// <param name="TensorsSliced">Stored tensors that were sliced.</param>
+public sealed record PruneResult(IReadOnlyDictionary<int, int> RemovedByGroup, int Merged, int TensorsSliced)
+{
+    public int Removed => RemovedByGroup.Values.Sum();
+}
+
+/// <summary>
+/// Removes channels: given, per group, the sorted original channel indices to keep, slices every site of
+/// the group (weights, biases, BatchNorm parameters, per-channel constants, counts in attributes and shape
+/// constants), updates value_info shapes and drops initializers nothing reads any more. Node and tensor
+/// names are kept. A tensor read by several nodes is sliced once. The group set describes the graph
+/// before the edit and must not be reused afterwards.
+/// </summary>
+public static class ChannelPruner
+{
+    public static PruneResult Apply(OnnxModel model, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, PruneOptions? options = null) =>
+        Apply(model.Graph, groups, keepByGroupId, options);
+
+    public static PruneResult Apply(Graph graph, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, PruneOptions? options = null)
+    {
+        options ??= new PruneOptions();
+        if (!ReferenceEquals(graph, groups.Graph)) throw new ArgumentException("the channel groups were found on another graph", nameof(groups));
+        var keep = Validate(groups, keepByGroupId);
+        int[] KeepOf(int group) => keep[group];
+
+        // Float data of every tensor we touch, loaded once (merging and slicing both work on it).
+        var data = new Dictionary<TensorProto, (Tensor Tensor, float[] Values)>(ReferenceEqualityComparer.Instance);
+        float[] Floats(WeightRef weight)
+        {
+            if (!data.TryGetValue(weight.Tensor.Proto, out var entry)) data[weight.Tensor.Proto] = entry = (weight.Tensor, weight.Tensor.ToFloats());
+            return entry.Values;
+        }
+
+        int merged = 0;
+        var mergedInto = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
+        if (options.Merge)
+        {
+            var additions = new List<MergeAddition>();
+            foreach (var group in groups.Where(g => g.Prunable && keep[g.Id].Length < g.Width))
+            {
+                var (found, count) = MergePlanner.Plan(groups, group, keep[group.Id], Floats);
+                additions.AddRange(found);
+                merged += count;
+            }
+            // Planned on the original weights, applied together: merging only adds kept columns, and
+            // proportional rows stay proportional under column additions, so the plans do not interfere.
+            foreach (var a in additions)
+            {
+                TensorSlicer.AddScaled(Floats(a.Weight), a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
+                mergedInto.Add(a.Weight.Tensor.Proto);
+            }
+        }
+
+        int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto);
+        var orphans = RewriteCounts(graph, groups, KeepOf);
+        UpdateValueInfo(graph, groups, KeepOf);
+        foreach (var constant in orphans)
+        {
+            int index = IndexOf(graph.Proto.Node, constant);
+            if (index >= 0) graph.Proto.Node.RemoveAt(index);
+        }
+        graph.Reindex();
+        graph.RemoveUnusedInitializers();
+
+        var removed = groups.Where(g => keep[g.Id].Length < g.Width).ToDictionary(g => g.Id, g => g.Width - keep[g.Id].Length);
+        return new PruneResult(removed, merged, sliced);
+    }
+
+    private static int[][] Validate(ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId)
+    {
+        var keep = groups.Select(g => Enumerable.Range(0, g.Width).ToArray()).ToArray();
+        foreach (var (id, indices) in keepByGroupId)
+        {
+            if (id < 0 || id >= groups.Count) throw new ArgumentException($"no channel group {id} (the model has {groups.Count})", nameof(keepByGroupId));
+            var group = groups[id];
+            if (indices is null || indices.Length == 0) throw new ArgumentException($"group {id} must keep at least one channel", nameof(keepByGroupId));
+            for (int k = 0; k < indices.Length; k++)
+            {
+                if (indices[k] < 0 || indices[k] >= group.Width)
+                    throw new ArgumentException($"group {id} has {group.Width} channels; cannot keep channel {indices[k]}", nameof(keepByGroupId));
+                if (k > 0 && indices[k] <= indices[k - 1])
+                    throw new ArgumentException($"group {id}: keep indices must be sorted and distinct, got {indices[k - 1]} then {indices[k]}", nameof(keepByGroupId));
+            }
+            if (group.Frozen && indices.Length != group.Width)
+                throw new ArgumentException($"group {id} is frozen ({group.Reason}); it must keep all {group.Width} channels", nameof(keepByGroupId));
+            keep[id] = indices;
+        }
+        return keep;
+    }
+
+    /// <summary>Indices along a sliced axis: for each segment, its kept channels, each spanning its inner elements.</summary>
+    internal static int[] Indices(ChannelLayout layout, Func<int, int[]> keepOf)
+    {
+        var result = new List<int>();
+        long element = 0;
+        foreach (var s in layout.Segments)
+        {
+            foreach (int c in keepOf(s.Group))
+            {
+                if (c < s.Start || c >= s.End) continue;
+                long first = element + (c - s.Start) * s.Inner;
+                for (long t = 0; t < s.Inner; t++) result.Add(checked((int)(first + t)));
+            }
+            element += s.Length * s.Inner;
+        }
+        return [.. result];
+    }
+
+    /// <summary>Kept channels of the layout at channel positions [from, to).</summary>
+    internal static int KeptIn(ChannelLayout layout, int from, int to, Func<int, int[]> keepOf)
+    {
+        int count = 0, offset = 0;
+        foreach (var s in layout.Segments)
+        {
+            foreach (int c in keepOf(s.Group))
+            {
+                int position = offset + c - s.Start;
+                if (c >= s.Start && c < s.End && position >= from && position < to) count++;
+            }
+            offset += s.Length;
+        }
+        return count;
+    }
+
+    private static int SliceTensors(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, Func<WeightRef, float[]> floats,
+        HashSet<TensorProto> mergedInto)
+    {
+        int count = 0;
+        var byTensor = groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance);
+        foreach (var sites in byTensor)
+        {
+            var weight = sites.First().Weight;
+            var cuts = new SortedDictionary<int, int[]>();
+            foreach (var site in sites)
+            {
+                var indices = Indices(site.Layout, keepOf);
+                if (cuts.TryGetValue(site.Axis, out var other) && !other.AsSpan().SequenceEqual(indices))
+                    throw new InvalidOperationException($"weight '{weight.Tensor.Name}' is read with different channel selections on axis {site.Axis}");
+                cuts[site.Axis] = indices;
+            }
+            long[] dims = weight.Tensor.Dims;
+            bool changed = cuts.Any(c => c.Value.Length != dims[c.Key]);
+            bool touched = mergedInto.Contains(weight.Tensor.Proto);
+            if (!changed && !touched) continue;
+            float[] values = floats(weight);
+            foreach (var (axis, indices) in cuts)
+                if (indices.Length != dims[axis]) values = TensorSlicer.Gather(values, dims, axis, indices);
+            weight.Tensor.SetFloats(dims, values);
+            if (changed)
+            {
+                count++;
+                SetDeclaredDims(graph, weight, dims);
+            }
+        }
+        return count;
+    }
+
+    /// <summary>value_info of the stored tensor and of the Identity/Cast outputs it passes through get the new dims.</summary>
+    private static void SetDeclaredDims(Graph graph, WeightRef weight, long[] dims)
+    {
+        var names = new List<string> { weight.ConstantNode?.Outputs[0] ?? weight.Tensor.Name };
+        var frontier = new Queue<string>(names);
+        while (frontier.Count > 0)
+            foreach (var consumer in graph.Consumers(frontier.Dequeue()))
+                if (consumer.OpType is "Identity" or "Cast" && consumer.Inputs.Count == 1)
+                {
+                    names.Add(consumer.Outputs[0]);
+                    frontier.Enqueue(consumer.Outputs[0]);
+                }
+        foreach (var name in names)
+        {
+            if (graph.ValueInfo(name)?.Type?.TensorType is not { Shape: { } shape }) continue;
+            shape.Dim.Clear();
+            foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        }
+    }
+
+    /// <summary>Writes the new counts; constants read by other nodes too are copied first. Returns Constant nodes left unread.</summary>
+    private static List<Node> RewriteCounts(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf)
+    {
+        var orphans = new List<Node>();
+        foreach (var sites in groups.Sites.OfType<CountSite>().GroupBy(s => (s.Node, s.Attribute, s.InputIndex)))
+        {
+            var (node, attribute, inputIndex) = sites.Key;
+            var values = sites.Select(s => (s.Element, Value: KeptIn(s.Layout, s.From, s.To, keepOf) * s.Multiplier)).ToList();
+            if (attribute is not null)
+            {
+                foreach (var (element, value) in values)
+                {
+                    if (element < 0) { node.SetInt(attribute, value); continue; }
+                    long[] ints = node.GetInts(attribute)!;
+                    ints[element] = value;
+                    node.SetInts(attribute, ints);
+                }
+                continue;
+            }
+            string name = node.Input(inputIndex);
+            var tensor = graph.Constant(name) ?? throw new InvalidOperationException($"{node} input '{name}' is no longer a constant");
+            long[] numbers = tensor.ToInt64s();
+            if (values.All(v => numbers[v.Element] == v.Value)) continue;
+            foreach (var (element, value) in values) numbers[element] = value;
+            bool shared = graph.Consumers(name).Any(c => !ReferenceEquals(c.Proto, node.Proto)) || graph.IsGraphOutput(name);
+            if (shared)
+            {
+                // Copy-on-write: other readers keep the old numbers.
+                string copy = UniqueName(graph, $"{name}_{node.Id}");
+                var fresh = new TensorProto { Name = copy, DataType = tensor.DataType };
+                new Tensor(fresh).SetInt64s(tensor.Dims, numbers);
+                graph.Proto.Initializer.Add(fresh);
+                node.Inputs[inputIndex] = copy;
+                graph.Reindex();
+                if (graph.Producer(name) is { OpType: "Constant" } constant && graph.Consumers(name).Count == 0 && !graph.IsGraphOutput(name))
+                    orphans.Add(constant);
+            }
+            else tensor.SetInt64s(tensor.Dims, numbers);
+        }
+        return orphans;
+    }
+
+    private static int IndexOf(Google.Protobuf.Collections.RepeatedField<NodeProto> nodes, Node node)
+    {
+        for (int i = 0; i < nodes.Count; i++) if (ReferenceEquals(nodes[i], node.Proto)) return i;
+        return -1;
+    }
+
+    private static string UniqueName(Graph graph, string stem)
+    {
+        string name = new(stem.Select(c => char.IsLetterOrDigit(c) || c is '_' or '.' or '/' ? c : '_').ToArray());
+        var taken = new HashSet<string>(graph.Proto.Initializer.Select(t => t.Name).Concat(graph.Proto.Node.SelectMany(n => n.Output))
+            .Concat(graph.Proto.Input.Select(i => i.Name)), StringComparer.Ordinal);
+        string candidate = name;
+        for (int k = 1; taken.Contains(candidate); k++) candidate = $"{name}_{k}";
+        return candidate;
+    }
+
+    /// <summary>Channel dims in value_info become the kept counts (or unknown when the inner size is not known).</summary>
+    private static void UpdateValueInfo(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf)
+    {
+        foreach (var (value, layout) in groups.Layouts)
+        {
+            if (KeptIn(layout, 0, layout.Channels, keepOf) == layout.Channels) continue;
+            if (graph.ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape || shape.Dim.Count != layout.Rank) continue;
+            var dim = shape.Dim[layout.Axis];
+            if (layout.InnerKnown) dim.DimValue = Indices(layout, keepOf).Length;
+            else dim.ClearValue();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+namespace OnnxSlim.Rewriter;
+
+/// <summary>Row-major tensor helpers on spans: gather indices along one axis, read and add sub-blocks.</summary>
+internal static class TensorSlicer
+{
+    /// <summary>Product of dims [from, to).</summary>
+    public static long Product(ReadOnlySpan<long> dims, int from, int to)
+    {
+        long n = 1;
+        for (int d = from; d < to; d++) n *= dims[d];
+        return n;
+    }
+
+    /// <summary>Keeps the elements at <paramref name="indices"/> along <paramref name="axis"/>; returns the new data and updates <paramref name="dims"/>.</summary>
+    public static float[] Gather(ReadOnlySpan<float> data, long[] dims, int axis, ReadOnlySpan<int> indices)
+    {
+        if (axis < 0 || axis >= dims.Length) throw new ArgumentException($"axis {axis} is outside rank {dims.Length}", nameof(axis));
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        if (data.Length != outer * size * inner) throw new ArgumentException($"{data.Length} values do not fill [{string.Join(",", dims)}]", nameof(data));
+        var result = new float[outer * indices.Length * inner];
+        var target = result.AsSpan();
+        for (long o = 0; o < outer; o++)
+        {
+            var block = data.Slice((int)(o * size * inner), (int)(size * inner));
+            var into = target.Slice((int)(o * indices.Length * inner), (int)(indices.Length * inner));
+            for (int k = 0; k < indices.Length; k++)
+            {
+                int index = indices[k];
+                if (index < 0 || index >= size) throw new ArgumentException($"index {index} is outside 0..{size - 1} on axis {axis}", nameof(indices));
+                block.Slice((int)(index * inner), (int)inner).CopyTo(into.Slice((int)(k * inner), (int)inner));
+            }
+        }
+        dims[axis] = indices.Length;
+        return result;
+    }
+
+    /// <summary>The sub-tensor of elements [start, start+count) along <paramref name="axis"/>.</summary>
+    public static float[] Take(ReadOnlySpan<float> data, ReadOnlySpan<long> dims, int axis, long start, long count)
+    {
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        var result = new float[outer * count * inner];
+        for (long o = 0; o < outer; o++)
+            data.Slice((int)((o * size + start) * inner), (int)(count * inner)).CopyTo(result.AsSpan((int)(o * count * inner)));
+        return result;
+    }
+
+    /// <summary>Along <paramref name="axis"/>: elements [to, to+count) += ratio × elements [from, from+count).</summary>
+    public static void AddScaled(Span<float> data, ReadOnlySpan<long> dims, int axis, long from, long to, long count, double ratio)
+    {
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        for (long o = 0; o < outer; o++)
+        {
+            var source = data.Slice((int)((o * size + from) * inner), (int)(count * inner));
+            var target = data.Slice((int)((o * size + to) * inner), (int)(count * inner));
+            for (int e = 0; e < source.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter.Rules;
+
+/// <summary>
+/// Conv, weight C_out × C_in/group × k…: a plain conv reads its input channels on weight axis 1 and makes
+/// a new set of C_out channels (weight axis 0, bias). A depthwise conv (group = C_in = C_out) keeps its
+/// input's channels: weight axis 0, bias and the group attribute follow them. Other grouped convs and
+/// channel multipliers are frozen (per-group counts would have to stay equal).
+/// </summary>
+internal sealed class ConvRule : IOperatorRule
+{
+    public static readonly ConvRule Instance = new();
+
+    public void Propagate(ChannelFlow flow, Node node)
+    {
+        var input = flow.Layout(node.Input(0));
+        var weight = flow.Graph.ResolveWeight(node.Input(1));
+        if (weight is null || !weight.Tensor.IsFloating || weight.Tensor.Rank < 3)
+        {
+            flow.Freeze(input, $"{node} has a computed weight");
+            return;
+        }
+        long[] dims = weight.Tensor.Dims;
+        int rank = dims.Length, outChannels = (int)dims[0];
+        long group = node.GetInt("group", 1);
+        if (input is not null && (input.Rank != rank || input.Axis != 1 || !input.IsPlain))
+        {
+            flow.Freeze(input, $"{node} reads channels laid out as {input}");
+            input = null;
+        }
+        if (group == 1)
+        {
+            if (input is not null) flow.AddTensorSite(node, 1, 1, input, SiteRole.ConsumerWeight);
+            var output = ChannelLayout.Single(rank, 1, flow.NewSet(outChannels, node), outChannels);
+            flow.AddTensorSite(node, 1, 0, output, SiteRole.ProducerWeight);
+            if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, output, SiteRole.ProducerBias);
+            flow.SetLayout(node.Outputs[0], output);
+            return;
+        }
+        bool depthwise = dims[1] == 1 && group == outChannels;
+        if (depthwise && input is not null && input.Channels == outChannels)
+        {
+            flow.AddTensorSite(node, 1, 0, input, SiteRole.DepthwiseWeight);
+            if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, input, SiteRole.DepthwiseBias);
+            flow.AddCountSite(CountSite.InAttribute(node, "group", -1, input, 0, input.Channels));
+            flow.AddDepthwise(node, input);
+            flow.SetLayout(node.Outputs[0], input);
+            return;
+        }
+        string reason = depthwise ? $"{node} is depthwise over channels that are not tracked" : $"{node} is a grouped conv (group={group})";
+        flow.Freeze(input, reason);
+        int set = flow.NewSet(outChannels, node);
+        flow.Freeze(set, reason);
+        flow.SetLayout(node.Outputs[0], ChannelLayout.Single(rank, 1, set, outChannels));
+    }
+
+    public double Ratio(RatioContext ctx) =>
+        ctx.IsProducer ? RuleHelpers.ProducerRatio(ctx, 1, 2) : RuleHelpers.DepthwiseRatio(ctx, 1, 2);
+}

@@ -1,0 +1,47 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter.Rules;
+
+/// <summary>
+/// Gemm Y = A·B + C with a constant B: the features of A (its axis 1, possibly channels × H·W after a
+/// flatten) are B's K axis (axis 0, or 1 with transB); a new set of N outputs is B's other axis and C's last.
+/// </summary>
+internal sealed class GemmRule : IOperatorRule
+{
+    public static readonly GemmRule Instance = new();
+
+    public void Propagate(ChannelFlow flow, Node node)
+    {
+        var input = flow.Layout(node.Input(0));
+        var weight = flow.Graph.ResolveWeight(node.Input(1));
+        if (weight is null || !weight.Tensor.IsFloating || weight.Tensor.Rank != 2)
+        {
+            flow.FreezeInputs(node, $"{node} has a computed weight");
+            return;
+        }
+        bool transB = node.GetInt("transB", 0) != 0;
+        int kAxis = transB ? 1 : 0, nAxis = 1 - kAxis;
+        int outChannels = (int)weight.Tensor.Dims[nAxis];
+        if (input is not null)
+        {
+            if (node.GetInt("transA", 0) != 0 || input.Rank != 2 || input.Axis != 1)
+                flow.Freeze(input, $"{node} reads channels laid out as {input}" + (node.GetInt("transA", 0) != 0 ? " with transA" : ""));
+            else flow.AddTensorSite(node, 1, kAxis, input, SiteRole.ConsumerWeight);
+        }
+        int set = flow.NewSet(outChannels, node);
+        var output = ChannelLayout.Single(2, 1, set, outChannels);
+        flow.AddTensorSite(node, 1, nAxis, output, SiteRole.ProducerWeight);
+        string bias = node.Input(2);
+        if (bias.Length > 0)
+        {
+            var c = flow.Shape(bias);
+            // C broadcasts to [M, N]: only a C whose last dim is N carries per-output values to slice.
+            if (c is null || c.Length == 0 || c[^1] == 1) { if (c is null) flow.Freeze(set, $"{node} has a bias of unknown shape"); }
+            else if (flow.Graph.ResolveWeight(bias) is null) flow.Freeze(set, $"{node} has a computed bias");
+            else flow.AddTensorSite(node, 2, c.Length - 1, output, SiteRole.ProducerBias);
+        }
+        flow.SetLayout(node.Outputs[0], output);
+    }
+
+    public double Ratio(RatioContext ctx) => RuleHelpers.ProducerRatio(ctx, 1, 2);
+}

@@ -1,0 +1,9 @@
+namespace OnnxSlim.Runtime.Recovery;
+
+/// <summary>The linear operators whose weights <see cref="Reconstruction"/> re-fits.</summary>
+internal enum ConsumerKind
+{
+    Conv,
+    Gemm,
+    MatMul,
+}

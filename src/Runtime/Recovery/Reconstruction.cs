@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Runtime.Recovery;
+
+/// <summary>
+/// Calibration-based reconstruction: after pruning, re-fit every layer whose input channels were removed
+/// so that it reproduces the original model's output of that layer (pre-activation, kept outputs only)
+/// from the pruned model's own activations. Ridge least squares in float64 on sampled rows (im2col
+/// patches for convs), bias fitted with the weights (the mean-shift correction), layers in dependency
+/// order so each one sees the already re-fitted layers before it and errors do not accumulate.
+/// </summary>
+public static class Reconstruction
+{
+    /// <summary>
+    /// Edits <paramref name="pruned"/>'s weights in place. <paramref name="keptOutputChannelsByProducer"/>
+    /// maps a node id to the original output channels its pruned weight keeps (sorted); nodes not listed
+    /// keep all their outputs. <paramref name="calibrationInputs"/> are the model's inputs with the samples
+    /// along the first axis. Layers that cannot be fitted are reported with a reason, never thrown.
+    /// </summary>
+    public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned,
+        IReadOnlyDictionary<string, int[]> keptOutputChannelsByProducer,
+        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(pruned);
+        ArgumentNullException.ThrowIfNull(keptOutputChannelsByProducer);
+        if (ReferenceEquals(original, pruned)) throw new ArgumentException("the original and the pruned model must be different objects");
+        options ??= new ReconstructionOptions();
+        var calibration = new CalibrationSet(calibrationInputs);
+        var clock = Stopwatch.StartNew();
+
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, keptOutputChannelsByProducer);
+        var layers = new List<LayerReconstruction>(skipped);
+        if (units.Count == 0) return new ReconstructionReport(layers, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
+        var engine = new Engine(original, pruned, calibration, options);
+
+        var fits = engine.Plan(units, layers);
+        var levels = ConsumerLevels.Assign(pruned.Graph, fits.Select(f => f.Unit).ToList());
+        for (int i = 0; i < fits.Count; i++)
+            if (levels[i] < 0) layers.Add(Skip(fits[i].Unit, "its input depends on its own weight"));
+        var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
+            .GroupBy(x => x.Level).OrderBy(g => g.Key).Select(g => g.Select(x => x.Fit).ToList()).ToList();
+
+        // Original targets are sampled once when they fit in memory, else level by level (one more pass each).
+        bool upfront = fits.Sum(f => f.TargetBytes) <= options.TargetBudgetBytes;
+        if (upfront) engine.CollectTargets(byLevel.SelectMany(l => l).ToList());
+        foreach (var level in byLevel)
+        {
+            if (!upfront) engine.CollectTargets(level);
+            engine.Accumulate(level);
+            foreach (var fit in level)
+            {
+                LayerReconstruction result;
+                try { result = fit.Solve(pruned, options.Ridge); }
+                catch (LayerSkippedException e) { result = Skip(fit.Unit, e.Message); }
+                layers.Add(result);
+                options.Log?.Invoke(result.Fitted
+                    ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s)"
+                    : $"{result.Name}: skipped ({result.Skipped})");
+            }
+            pruned.Graph.Reindex();
+        }
+        return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds);
+    }
+
+    internal static LayerReconstruction Skip(ConsumerUnit unit, string reason) =>
+        new(unit.Name, unit.OpType, 0, 0, unit.Outputs, double.NaN, double.NaN, 0, reason);
+
+    /// <summary>Layers in graph order of their first node, whatever order they were fitted or skipped in.</summary>
+    private static List<LayerReconstruction> Order(List<LayerReconstruction> layers, Graph graph)
+    {
+        var position = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < graph.Nodes.Count; i++) position.TryAdd(graph.Nodes[i].Id, i);
+        return [.. layers.OrderBy(l => position.GetValueOrDefault(l.Name.Split(", ")[0], int.MaxValue))];
+    }
+
+    /// <summary>The ONNX Runtime side: shape probes, target collection, and the level-by-level passes over the pruned model.</summary>
+    private sealed class Engine(OnnxModel original, OnnxModel pruned, CalibrationSet calibration, ReconstructionOptions options)
+    {
+        private Dictionary<string, long[]> _originalShapes = [];
+        private Dictionary<string, long[]> _prunedShapes = [];
+
+        public int RuntimeRuns { get; private set; }
+
+        /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
+        public List<LayerFit> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
+        {
+            _originalShapes = Probe(original, units.SelectMany(u => u.TargetValues));
+            _prunedShapes = Probe(pruned, units.SelectMany(u => u.FeatureValues));
+            var fits = new List<LayerFit>();
+            foreach (var unit in units)
+            {
+                try
+                {
+                    int originalOutputs = (int)ConsumerDiscovery.OutputDim(unit.OriginalNodes[0],
+                        original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims);
+                    int targetChannels = unit.Pooled ? (int)ConsumerDiscovery.InputDim(unit.OriginalNodes[0],
+                        original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims) : originalOutputs;
+                    var layout = LayerLayout.Plan(unit, [.. unit.FeatureValues.Select(v => _prunedShapes[v])],
+                        [.. unit.TargetValues.Select(v => _originalShapes[v])], targetChannels, calibration.Images, options);
+                    fits.Add(new LayerFit(unit, layout));
+                }
+                catch (LayerSkippedException e)
+                {
+                    layers.Add(Skip(unit, e.Message));
+                }
+            }
+            return fits;
+        }
+
+        /// <summary>Per-sample shapes of the given values (one sample through a sub-model that stops at them).</summary>
+        private Dictionary<string, long[]> Probe(OnnxModel model, IEnumerable<string> values)
+        {
+            var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            var one = calibration.Slice(0, 1);
+            var computed = new List<string>();
+            foreach (var v in values.Distinct())
+            {
+                if (one.FirstOrDefault(t => t.Name == v) is { } input) result[v] = input.Shape;
+                else computed.Add(v);
+            }
+            if (computed.Count == 0) return result;
+            using var runner = new ModelRunner(SubModel.Build(model, computed), options.Provider);
+            RuntimeRuns++;
+            foreach (var t in runner.Run(one)) result[t.Name] = t.Shape;
+            return result;
+        }
+
+        /// <summary>Runs the original model over the calibration set and stores each layer's targets at its sampled rows.</summary>
+        public void CollectTargets(List<LayerFit> fits)
+        {
+            var maps = new Dictionary<LayerFit, PooledTargetMap>();
+            foreach (var fit in fits)
+            {
+                fit.Targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
+                if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
+            }
+            ForEachBatch(original, _originalShapes, fits.SelectMany(f => f.Unit.TargetValues), (firstImage, images, values) =>
+            {
+                foreach (var fit in fits)
+                    for (int k = 0; k < fit.Unit.Nodes.Count; k++)
+                        Gather(fit, k, values[fit.Unit.TargetValues[k]], firstImage, images, maps.GetValueOrDefault(fit));
+            });
+        }
+
+        private static void Gather(LayerFit fit, int node, float[] y, int firstImage, int images, PooledTargetMap? map)
+        {
+            var rows = fit.Layout.Nodes[node];
+            var samples = rows.Samples;
+            long first = (long)firstImage * rows.RowsPerImage, end = first + (long)images * rows.RowsPerImage;
+            int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node);
+            var targets = fit.Targets!;
+            var channels = map is null ? fit.Unit.KeptOutputs : Enumerable.Range(0, rows.Targets.Channels).ToArray();
+            var buffer = new float[channels.Length];
+            for (int i = 0; i < samples.Length; i++)
+            {
+                if (samples[i] < first || samples[i] >= end) continue;
+                var destination = targets.AsSpan((rowBase + i) * m, m);
+                if (map is null) rows.Targets.Gather(y, samples[i] - first, channels, destination);
+                else
+                {
+                    rows.Targets.Gather(y, samples[i] - first, channels, buffer);
+                    map.Apply(buffer, destination);
+                }
+            }
+        }
+
+        /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
+        public void Accumulate(List<LayerFit> fits)
+        {
+            ForEachBatch(pruned, _prunedShapes, fits.SelectMany(f => f.Unit.FeatureValues), (firstImage, images, values) =>
+            {
+                foreach (var fit in fits)
+                    for (int k = 0; k < fit.Unit.Nodes.Count; k++)
+                        fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], firstImage, images);
+            });
+        }
+
+        /// <summary>
+        /// Runs <paramref name="model"/> cut down to <paramref name="values"/> over the calibration set in
+        /// batches sized so the returned activations stay within the budget, handing each batch's values on.
+        /// </summary>
+        private void ForEachBatch(OnnxModel model, Dictionary<string, long[]> shapes, IEnumerable<string> values,
+            Action<int, int, IReadOnlyDictionary<string, float[]>> consume)
+        {
+            var wanted = values.Distinct().ToList();
+            var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            var computed = wanted.Where(v => !inputs.Contains(v)).ToList();
+            long perImage = Math.Max(1, computed.Sum(v => shapes[v].Aggregate(1L, (a, b) => a * b)) * sizeof(float));
+            int batch = (int)Math.Clamp(options.ActivationBudgetBytes / perImage, 1, options.MaxBatch);
+            using var runner = computed.Count > 0 ? new ModelRunner(SubModel.Build(model, computed), options.Provider) : null;
+            if (runner is not null && FixedBatch(runner) is int fixedBatch) batch = fixedBatch;
+            for (int first = 0; first < calibration.Images; first += batch)
+            {
+                int count = Math.Min(batch, calibration.Images - first);
+                var feed = calibration.Slice(first, count);
+                var found = new Dictionary<string, float[]>(StringComparer.Ordinal);
+                foreach (var t in feed)
+                    if (wanted.Contains(t.Name)) found[t.Name] = t.AsFloats();
+                if (runner is not null)
+                {
+                    RuntimeRuns++;
+                    foreach (var t in runner.Run(feed))
+                        found[t.Name] = t.Data as float[] ?? throw new ArgumentException($"value '{t.Name}' is {t.ElementType}, not float32; only float32 activations can be fitted");
+                }
+                consume(first, count, found);
+            }
+        }
+
+        /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>
+        private int? FixedBatch(ModelRunner runner)
+        {
+            var dims = runner.Inputs.Values.First().Dimensions;
+            if (dims.Length == 0 || dims[0] <= 0) return null;
+            if (calibration.Images % dims[0] != 0)
+                throw new ArgumentException($"the model's input has a fixed batch of {dims[0]}, which does not divide the {calibration.Images} calibration samples");
+            return dims[0];
+        }
+    }
+}

@@ -1,0 +1,62 @@
+namespace OnnxSlim.Runtime.Recovery;
+
+/// <summary>How <see cref="Reconstruction"/> samples, regularises and runs.</summary>
+public sealed record ReconstructionOptions
+{
+    private readonly int _samplePositions = 20000;
+    private readonly double _ridge = 1e-3;
+    private readonly int _maxBatch = 64;
+    private readonly long _activationBudgetBytes = 256L << 20;
+    private readonly long _targetBudgetBytes = 512L << 20;
+    private readonly int _maxFeatures = 5000;
+
+    /// <summary>Rows (output positions, or classifier rows) sampled per layer; bounds memory and time.</summary>
+    public int SamplePositions
+    {
+        get => _samplePositions;
+        init => _samplePositions = value >= 1 ? value : throw new ArgumentException($"SamplePositions must be at least 1, got {value}");
+    }
+
+    /// <summary>Ridge strength relative to the mean diagonal of XᵀX (the bias column is not penalised).</summary>
+    public double Ridge
+    {
+        get => _ridge;
+        init => _ridge = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"Ridge must be a finite number ≥ 0, got {value}");
+    }
+
+    /// <summary>Seed of the position sampling; the same seed gives the same weights.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Most calibration images per ONNX Runtime run (fewer when activations would exceed the budget).</summary>
+    public int MaxBatch
+    {
+        get => _maxBatch;
+        init => _maxBatch = value >= 1 ? value : throw new ArgumentException($"MaxBatch must be at least 1, got {value}");
+    }
+
+    /// <summary>Bytes of probed activations one run may return; sets the batch size on large inputs.</summary>
+    public long ActivationBudgetBytes
+    {
+        get => _activationBudgetBytes;
+        init => _activationBudgetBytes = value >= 1 << 20 ? value : throw new ArgumentException($"ActivationBudgetBytes must be at least 1 MiB, got {value}");
+    }
+
+    /// <summary>Bytes of sampled original outputs kept at once; above it targets are collected level by level.</summary>
+    public long TargetBudgetBytes
+    {
+        get => _targetBudgetBytes;
+        init => _targetBudgetBytes = value >= 1 << 20 ? value : throw new ArgumentException($"TargetBudgetBytes must be at least 1 MiB, got {value}");
+    }
+
+    /// <summary>Layers with more input features per group than this are skipped (XᵀX grows with its square).</summary>
+    public int MaxFeatures
+    {
+        get => _maxFeatures;
+        init => _maxFeatures = value >= 1 ? value : throw new ArgumentException($"MaxFeatures must be at least 1, got {value}");
+    }
+
+    public Provider Provider { get; init; } = Provider.Cpu;
+
+    /// <summary>Receives one line per reconstructed layer (progress display); may be null.</summary>
+    public Action<string>? Log { get; init; }
+}

@@ -1,0 +1,56 @@
+namespace OnnxSlim.Spectral;
+
+/// <summary>
+/// A channel group's filters as a dense row-major matrix: row j is channel j's effective filter
+/// (the caller stacks the unfoldings of every conv producing the channel, affine already folded in).
+/// </summary>
+public sealed class FilterMatrix
+{
+    private readonly double[] _data;
+
+    public FilterMatrix(int rows, int cols, double[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (rows < 1) throw new ArgumentException($"rows must be at least 1, got {rows}", nameof(rows));
+        if (cols < 1) throw new ArgumentException($"cols must be at least 1, got {cols}", nameof(cols));
+        if ((long)rows * cols != data.Length)
+            throw new ArgumentException($"data has {data.Length} values, expected rows*cols = {rows}*{cols} = {(long)rows * cols}", nameof(data));
+        for (int i = 0; i < data.Length; i++)
+            if (!double.IsFinite(data[i]))
+                throw new ArgumentException($"data[{i}] = {data[i]} is not finite (row {i / cols}, col {i % cols})", nameof(data));
+        Rows = rows;
+        Cols = cols;
+        _data = data;
+    }
+
+    public int Rows { get; }
+    public int Cols { get; }
+
+    /// <summary>The row-major values (not copied: the caller hands the array over).</summary>
+    public ReadOnlySpan<double> Data => _data;
+
+    public ReadOnlySpan<double> Row(int j)
+    {
+        if ((uint)j >= (uint)Rows) throw new ArgumentException($"row {j} is outside 0..{Rows - 1}", nameof(j));
+        return new ReadOnlySpan<double>(_data, j * Cols, Cols);
+    }
+
+    /// <summary>A new matrix made of the given rows, in the given order.</summary>
+    public FilterMatrix SelectRows(ReadOnlySpan<int> rows)
+    {
+        if (rows.Length == 0) throw new ArgumentException("at least one row must be selected", nameof(rows));
+        var d = new double[rows.Length * Cols];
+        for (int i = 0; i < rows.Length; i++) Row(rows[i]).CopyTo(d.AsSpan(i * Cols, Cols));
+        return new FilterMatrix(rows.Length, Cols, d);
+    }
+
+    /// <summary>Builds a matrix from a float32 buffer (ONNX weights) widened to float64.</summary>
+    public static FilterMatrix FromSingle(int rows, int cols, ReadOnlySpan<float> data)
+    {
+        if ((long)rows * cols != data.Length)
+            throw new ArgumentException($"data has {data.Length} values, expected rows*cols = {rows}*{cols}", nameof(data));
+        var d = new double[data.Length];
+        for (int i = 0; i < d.Length; i++) d[i] = data[i];
+        return new FilterMatrix(rows, cols, d);
+    }
+}

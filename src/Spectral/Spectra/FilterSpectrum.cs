@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Spectral;
+
+/// <summary>Singular values of one group's filter matrix, descending, in float64.</summary>
+public sealed class FilterSpectrum
+{
+    private const double MachineEpsilon = 2.220446049250313e-16; // 2⁻⁵² (double.Epsilon is the smallest subnormal)
+
+    private FilterSpectrum(int width, int cols, double[] singularValues)
+    {
+        Width = width;
+        Cols = cols;
+        SingularValues = singularValues;
+        double sum = 0;
+        foreach (var s in singularValues) sum += s;
+        NuclearNorm = sum;
+    }
+
+    /// <summary>σ₁ ≥ σ₂ ≥ … ≥ 0, length min(Width, Cols).</summary>
+    public double[] SingularValues { get; }
+
+    /// <summary>Number of filters (rows).</summary>
+    public int Width { get; }
+
+    /// <summary>Length of one filter (columns).</summary>
+    public int Cols { get; }
+
+    /// <summary>
+    /// Cols &lt; Width: at most Cols singular values can be non-zero, so the zero tail is structural
+    /// (an expanding layer), not redundancy.
+    /// </summary>
+    public bool IsRankCapped => Cols < Width;
+
+    /// <summary>min(Width, Cols): the number of singular values that can be non-zero.</summary>
+    public int StructuralRank => SingularValues.Length;
+
+    public double Sigma1 => SingularValues.Length > 0 ? SingularValues[0] : 0;
+
+    public double NuclearNorm { get; }
+
+    /// <summary>True when every filter is zero (a dead group): σ/σ₁ is then defined as 0.</summary>
+    public bool IsZero => !(Sigma1 > 0);
+
+    /// <summary>σᵢ/σ₁ (0 for a dead group).</summary>
+    public double Normalized(int i) => IsZero ? 0 : SingularValues[i] / Sigma1;
+
+    /// <summary>#{i : σᵢ/σ₁ ≥ threshold}, over the structural (min(rows, cols)) spectrum.</summary>
+    public int CountAtOrAbove(double threshold)
+    {
+        if (IsZero) return threshold <= 0 ? SingularValues.Length : 0;
+        double cut = threshold * Sigma1;
+        int lo = 0, hi = SingularValues.Length; // first index with σ < cut (σ descending)
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (SingularValues[mid] >= cut) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Smallest k whose top-k sum reaches <paramref name="fraction"/> of the nuclear norm (0 for a dead group).</summary>
+    public int EffectiveRank(double fraction)
+    {
+        if (!(fraction > 0 && fraction <= 1))
+            throw new ArgumentException($"fraction must be in (0, 1], got {fraction}", nameof(fraction));
+        if (IsZero) return 0;
+        double target = fraction * NuclearNorm, acc = 0;
+        for (int k = 0; k < SingularValues.Length; k++)
+        {
+            acc += SingularValues[k];
+            // relative slack: fraction 1 must not fail on the last rounding bit
+            if (acc >= target * (1 - 1e-12)) return k + 1;
+        }
+        return SingularValues.Length;
+    }
+
+    /// <summary>Wraps singular values computed elsewhere (sorted descending here; negatives rejected).</summary>
+    public static FilterSpectrum FromSingularValues(int width, int cols, ReadOnlySpan<double> singularValues)
+    {
+        if (width < 1) throw new ArgumentException($"width must be at least 1, got {width}", nameof(width));
+        if (cols < 1) throw new ArgumentException($"cols must be at least 1, got {cols}", nameof(cols));
+        int r = Math.Min(width, cols);
+        if (singularValues.Length != r)
+            throw new ArgumentException($"expected min(width, cols) = {r} singular values, got {singularValues.Length}", nameof(singularValues));
+        var sv = singularValues.ToArray();
+        for (int i = 0; i < sv.Length; i++)
+            if (!(sv[i] >= 0) || double.IsInfinity(sv[i]))
+                throw new ArgumentException($"singular value [{i}] = {sv[i]} must be finite and non-negative", nameof(singularValues));
+        Array.Sort(sv);
+        Array.Reverse(sv);
+        return new FilterSpectrum(width, cols, sv);
+    }
+
+    /// <summary>
+    /// Singular values from the Gram matrix on the smaller side (A·Aᵀ or Aᵀ·A), reduced to tridiagonal
+    /// form and solved with implicit QL; σ = √max(λ, 0).
+    /// </summary>
+    public static FilterSpectrum Compute(FilterMatrix m) => Compute(m, parallel: true);
+
+    internal static FilterSpectrum Compute(FilterMatrix m, bool parallel)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        int r = Math.Min(m.Rows, m.Cols);
+        var gram = GramMatrix.SmallerSide(m, parallel);
+        var lambda = SymmetricTridiagonal.Reduce(gram, r, parallel).Eigenvalues();
+        var sv = new double[r];
+        for (int i = 0; i < r; i++) sv[i] = Math.Sqrt(Math.Max(lambda[i], 0));
+        // Forming the Gram and reducing it perturb eigenvalues by ~max(rows, cols)·ε·λ₁, so singular
+        // values below √(max(rows, cols)·ε)·σ₁ are rounding noise of this method: report them as 0
+        // (a rank-deficient matrix then shows an exact zero tail instead of a 1e−7 fuzz).
+        double floor = sv.Length > 0 ? sv[0] * Math.Sqrt(Math.Max(m.Rows, m.Cols) * MachineEpsilon) : 0;
+        for (int i = 0; i < r; i++) if (sv[i] < floor) sv[i] = 0;
+        return new FilterSpectrum(m.Rows, m.Cols, sv);
+    }
+
+    /// <summary>Spectra of many groups in parallel (largest first, so the big ones do not finish last).</summary>
+    public static FilterSpectrum[] ComputeAll(IReadOnlyList<FilterMatrix> matrices)
+    {
+        ArgumentNullException.ThrowIfNull(matrices);
+        var result = new FilterSpectrum[matrices.Count];
+        var order = Enumerable.Range(0, matrices.Count)
+            .OrderByDescending(i => GramMatrix.Cost(matrices[i]))
+            .ToArray();
+        Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
+            i => result[i] = Compute(matrices[i] ?? throw new ArgumentException($"matrices[{i}] is null", nameof(matrices))));
+        return result;
+    }
+}

@@ -1,0 +1,39 @@
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Spectral;
+
+/// <summary>Gram matrices of a filter matrix (row-major, full symmetric storage).</summary>
+internal static class GramMatrix
+{
+    /// <summary>A·Aᵀ (rows×rows): the filters' inner products.</summary>
+    public static double[] OfRows(FilterMatrix m, bool parallel)
+    {
+        var g = new double[m.Rows * m.Rows];
+        Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
+        return g;
+    }
+
+    /// <summary>
+    /// The Gram on the smaller side: A·Aᵀ when rows ≤ cols, else Aᵀ·A. Same non-zero eigenvalues
+    /// (σ²), but O(min²·max) work and min² memory.
+    /// </summary>
+    public static double[] SmallerSide(FilterMatrix m, bool parallel)
+    {
+        if (m.Rows <= m.Cols) return OfRows(m, parallel);
+        var t = new double[m.Rows * m.Cols];
+        var a = m.Data;
+        for (int i = 0; i < m.Rows; i++)
+            for (int j = 0; j < m.Cols; j++)
+                t[j * m.Rows + i] = a[i * m.Cols + j];
+        var g = new double[m.Cols * m.Cols];
+        Gemm.GramOfRows(t, m.Cols, m.Rows, g, parallel);
+        return g;
+    }
+
+    /// <summary>Rough flop count of the spectrum (for scheduling).</summary>
+    public static double Cost(FilterMatrix m)
+    {
+        double r = Math.Min(m.Rows, m.Cols), c = Math.Max(m.Rows, m.Cols);
+        return r * r * c + 1.5 * r * r * r;
+    }
+}

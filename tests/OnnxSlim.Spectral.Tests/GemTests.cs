@@ -1,0 +1,87 @@
+using Xunit.Abstractions;
+
+namespace OnnxSlim.Spectral.Tests;
+
+public class GemTests(ITestOutputHelper output)
+{
+    public static TheoryData<string, int, double> Cases => new()
+    {
+        { "gauss", 32, 0.25 }, { "gauss", 64, 0.5 }, { "gauss", 128, 0.75 }, { "gauss", 96, 0.25 },
+        { "lowrank", 64, 0.25 }, { "lowrank", 96, 0.5 }, { "lowrank", 128, 0.25 },
+        { "families", 64, 0.5 }, { "families", 128, 0.3 }, { "families", 128, 0.6 },
+        { "tall", 64, 0.25 }, { "tall", 128, 0.5 },
+    };
+
+    private static FilterMatrix Make(string kind, int n, int seed) => kind switch
+    {
+        "gauss" => new Synthetic(seed).Gaussian(n, 2 * n),
+        "lowrank" => new Synthetic(seed).LowRankPlusNoise(n, 2 * n, n / 4, 0.05),
+        "families" => new Synthetic(seed).Families(n, 2 * n, (int)(0.6 * n), 0.1, out _),
+        _ => new Synthetic(seed).Gaussian(n, n / 4),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FastGemKeepsNuclearNormWithinHalfPercentOfExactGreedy(string kind, int n, double keepFraction)
+    {
+        var m = Make(kind, n, n + (int)(keepFraction * 100));
+        int keep = (int)(n * keepFraction);
+        var exact = new ExactGreedySelector().Select(m, keep);
+        var fast = new GemSelector().Select(m, keep);
+        var l2 = new NormSelector(FilterNorm.L2).Select(m, keep);
+        double e = Synthetic.NuclearNorm(m, exact), f = Synthetic.NuclearNorm(m, fast), b = Synthetic.NuclearNorm(m, l2);
+        output.WriteLine($"{kind} {n} keep {keep}: gem/exact = {f / e:F5}, l2/exact = {b / e:F5}");
+        Assert.True(f >= 0.995 * e, $"fast GEM kept {f}, exact greedy {e} (ratio {f / e:F5})");
+        AssertValidSelection(fast, keep, n);
+    }
+
+    [Fact]
+    public void ExactDuplicatesKeepOneOfEachPair()
+    {
+        var syn = new Synthetic(21);
+        var basis = syn.Gaussian(20, 50);
+        var rows = Enumerable.Range(0, 40).Select(i => i % 20).ToArray(); // every row twice
+        var m = basis.SelectRows(rows);
+        var kept = new GemSelector().Select(m, 20);
+        Assert.Equal(20, kept.Select(r => rows[r]).Distinct().Count());
+    }
+
+    [Fact]
+    public void DegenerateInputs()
+    {
+        var m = new Synthetic(2).Gaussian(10, 30);
+        Assert.Equal(Enumerable.Range(0, 10), new GemSelector().Select(m, 10));
+        var one = new GemSelector().Select(m, 1);
+        Assert.Single(one);
+        var zero = new FilterMatrix(8, 3, new double[24]);
+        AssertValidSelection(new GemSelector().Select(zero, 3), 3, 8);
+        var e = Assert.Throws<ArgumentException>(() => new GemSelector().Select(m, 11));
+        Assert.Contains("11", e.Message);
+        Assert.Throws<ArgumentException>(() => new GemSelector().Select(m, 0));
+        // a zero row is the first to go
+        var data = new Synthetic(3).Gaussian(6, 10).Data.ToArray();
+        Array.Clear(data, 2 * 10, 10);
+        Assert.DoesNotContain(2, new GemSelector().Select(new FilterMatrix(6, 10, data), 5));
+    }
+
+    [Fact]
+    public void LargeGroupIsFastAndValid()
+    {
+        var m = new Synthetic(9).Families(600, 900, 400, 0.1, out var family);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var kept = new GemSelector().Select(m, 400);
+        output.WriteLine($"600×900 → 400 in {sw.ElapsedMilliseconds} ms, unique families {kept.Select(r => family[r]).Distinct().Count()}");
+        AssertValidSelection(kept, 400, 600);
+        Assert.Equal(400, kept.Select(r => family[r]).Distinct().Count());
+    }
+
+    internal static void AssertValidSelection(int[] kept, int keep, int rows)
+    {
+        Assert.Equal(keep, kept.Length);
+        for (int i = 0; i < kept.Length; i++)
+        {
+            Assert.InRange(kept[i], 0, rows - 1);
+            if (i > 0) Assert.True(kept[i] > kept[i - 1], "indices must be sorted ascending and distinct");
+        }
+    }
+}
