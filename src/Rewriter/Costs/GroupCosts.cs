@@ -76,13 +76,30 @@ public sealed class GroupCosts
                     continue;
                 }
                 long[] dims = weight.Tensor.Dims;
-                var axes = sites.GroupBy(s => s.Axis).Select(g => g.First()).OrderBy(s => s.Axis).ToList();
-                double per = elements;
-                foreach (var s in axes) per /= dims[s.Axis];
-                var first = Factors(groups, axes[0].Layout, dims[axes[0].Axis]);
-                List<(int Group, double Weight)> second = axes.Count > 1 ? Factors(groups, axes[1].Layout, dims[axes[1].Axis]) : [(-1, 1.0)];
-                if (axes.Count > 2) throw new InvalidOperationException($"weight '{weight.Tensor.Name}' is sliced on {axes.Count} axes");
-                Cross(parameters, first, second, per, groups, notes, $"weight '{weight.Tensor.Name}'");
+                // One stored tensor per distinct selection (the rewriter copies a tensor whose readers need different
+                // slices); readers without a site keep the original whole.
+                var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();
+                string stored = WeightReaders.StoredName(weight);
+                if (graph.IsGraphOutput(stored) || WeightReaders.Of(graph, stored).Any(r => !siteReaders.Contains((r.Node.Proto, r.Index))))
+                    parameters.Add(new CostTerm(-1, -1, elements));
+                var selections = sites.GroupBy(s => (s.Node.Proto, s.InputIndex))
+                    .Select(r => r.GroupBy(s => s.Axis).Select(a => a.First()).OrderBy(s => s.Axis).ToList())
+                    .Aggregate(new List<List<TensorSite>>(), (distinct, axes) =>
+                    {
+                        if (!distinct.Any(d => d.Count == axes.Count && d.Zip(axes).All(p => p.First.Axis == p.Second.Axis && p.First.Layout.Equals(p.Second.Layout))))
+                            distinct.Add(axes);
+                        return distinct;
+                    });
+                if (selections.Count > 1) notes.Add($"weight '{weight.Tensor.Name}' is read with {selections.Count} selections: one copy each");
+                foreach (var axes in selections)
+                {
+                    if (axes.Count > 2) throw new InvalidOperationException($"weight '{weight.Tensor.Name}' is sliced on {axes.Count} axes");
+                    double per = elements;
+                    foreach (var s in axes) per /= dims[s.Axis];
+                    var first = Factors(groups, axes[0].Layout, dims[axes[0].Axis]);
+                    List<(int Group, double Weight)> second = axes.Count > 1 ? Factors(groups, axes[1].Layout, dims[axes[1].Axis]) : [(-1, 1.0)];
+                    Cross(parameters, first, second, per, groups, notes, $"weight '{weight.Tensor.Name}'");
+                }
             }
         return new GroupCosts(macs, parameters, notes.Distinct().ToList());
     }

@@ -164,7 +164,7 @@ internal sealed class ChannelFlow
     /// <summary>
     /// Registers the slicing of the constant at input <paramref name="inputIndex"/> along <paramref name="axis"/>.
     /// Returns false (and freezes <paramref name="layout"/>) when the input is not a stored float tensor or its
-    /// size along the axis does not match. A tensor already sliced on that axis elsewhere couples both layouts.
+    /// size along the axis does not match. A layer weight already sliced on that axis elsewhere couples both layouts.
     /// </summary>
     public bool AddTensorSite(Node node, int inputIndex, int axis, ChannelLayout layout, SiteRole role)
     {
@@ -188,9 +188,15 @@ internal sealed class ChannelFlow
             return false;
         }
         var site = new TensorSite(node, inputIndex, weight, axis, resolved, role);
-        if (_firstSiteByTensorAxis.TryGetValue((weight.Tensor.Proto, axis), out var first))
-            Unite(first.Layout, resolved, $"weight '{weight.Tensor.Name}' shared by {first.Node} and {node}");
-        else _firstSiteByTensorAxis[(weight.Tensor.Proto, axis)] = site;
+        // A layer weight read by several nodes (the RPN head at every FPN level) makes them one layer:
+        // couple them. Biases and per-channel parameters that merely hold equal values (exporters share
+        // identical constants) are not coupled; the rewriter gives each selection its own copy.
+        if (role is SiteRole.ProducerWeight or SiteRole.ConsumerWeight or SiteRole.DepthwiseWeight)
+        {
+            if (_firstSiteByTensorAxis.TryGetValue((weight.Tensor.Proto, axis), out var first))
+                Unite(first.Layout, resolved, $"weight '{weight.Tensor.Name}' shared by {first.Node} and {node}");
+            else _firstSiteByTensorAxis[(weight.Tensor.Proto, axis)] = site;
+        }
         _sites.Add(site);
         return true;
     }

@@ -25,7 +25,6 @@ public static class ChannelGroups
             else flow.FreezeInputs(node, node.HasSubgraphs ? $"read by {node}, which has subgraphs" : $"read by {node}, which has no channel rule");
         }
         FreezeEscapes(flow);
-        FreezeUnslicedReaders(flow);
         FreezeRepeatedGroups(flow);
         return Build(flow);
     }
@@ -62,45 +61,6 @@ public static class ChannelGroups
             foreach (var consumer in flow.Graph.Consumers(value))
                 if (!consumer.Inputs.Contains(value))
                     flow.Freeze(layout, $"captured by a subgraph of {consumer}");
-    }
-
-    /// <summary>
-    /// A stored tensor is sliced once for every node that reads it, so each reader must be a site of it:
-    /// otherwise a node we do not rewrite would see the smaller tensor.
-    /// </summary>
-    private static void FreezeUnslicedReaders(ChannelFlow flow)
-    {
-        var sitesByTensor = flow.Sites.OfType<TensorSite>()
-            .GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance);
-        foreach (var sites in sitesByTensor)
-        {
-            var first = sites.First();
-            string stored = first.Weight.ConstantNode?.Outputs[0] ?? first.Weight.Tensor.Name;
-            var sliced = sites.Select(s => (s.Node, s.InputIndex)).ToHashSet();
-            string? unsliced = null;
-            foreach (var (reader, index) in Readers(flow.Graph, stored))
-                if (!sliced.Contains((reader, index))) { unsliced = reader.ToString(); break; }
-            if (flow.Graph.IsGraphOutput(stored)) unsliced = "a graph output";
-            if (unsliced is null) continue;
-            foreach (var site in sites) flow.Freeze(site.Layout, $"weight '{first.Weight.Tensor.Name}' is also read by {unsliced}");
-        }
-    }
-
-    private static IEnumerable<(Node Node, int Index)> Readers(Graph graph, string value)
-    {
-        foreach (var consumer in graph.Consumers(value))
-        {
-            bool passThrough = consumer.OpType is "Identity" || consumer.OpType == "Cast" && DataType.IsFloating((int)consumer.GetInt("to", 0));
-            if (passThrough && consumer.Inputs.Count == 1)
-            {
-                foreach (var r in Readers(graph, consumer.Outputs[0])) yield return r;
-                continue;
-            }
-            bool any = false;
-            for (int i = 0; i < consumer.Inputs.Count; i++)
-                if (consumer.Inputs[i] == value) { any = true; yield return (consumer, i); }
-            if (!any) yield return (consumer, -1); // captured by a subgraph
-        }
     }
 
     /// <summary>A tensor holding one group in two places (Concat(x, x), a shuffle) would need one keep list twice: frozen.</summary>

@@ -67,15 +67,12 @@ public static class ChannelPruner
             }
         }
 
-        int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto);
-        var orphans = RewriteCounts(graph, groups, KeepOf);
+        var orphanCandidates = new List<NodeProto>();
         UpdateValueInfo(graph, groups, KeepOf);
-        foreach (var constant in orphans)
-        {
-            int index = IndexOf(graph.Proto.Node, constant);
-            if (index >= 0) graph.Proto.Node.RemoveAt(index);
-        }
+        int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto, orphanCandidates);
         graph.Reindex();
+        RewriteCounts(graph, groups, KeepOf, orphanCandidates);
+        RemoveDead(graph, orphanCandidates);
         graph.RemoveUnusedInitializers();
 
         var removed = groups.Where(g => keep[g.Id].Length < g.Width).ToDictionary(g => g.Id, g => g.Width - keep[g.Id].Length);
@@ -138,37 +135,104 @@ public static class ChannelPruner
         return count;
     }
 
+    /// <summary>
+    /// Slices every stored tensor with sites. Readers are grouped by the selection they need: one selection
+    /// read by every reader is applied in place; otherwise each changed selection gets its own copy (a bias
+    /// two layers share only because its values are equal; a weight some other node reads whole), and
+    /// readers without a site keep the original.
+    /// </summary>
     private static int SliceTensors(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, Func<WeightRef, float[]> floats,
-        HashSet<TensorProto> mergedInto)
+        HashSet<TensorProto> mergedInto, List<NodeProto> orphanCandidates)
     {
         int count = 0;
-        var byTensor = groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance);
-        foreach (var sites in byTensor)
+        foreach (var sites in groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance))
         {
             var weight = sites.First().Weight;
-            var cuts = new SortedDictionary<int, int[]>();
-            foreach (var site in sites)
-            {
-                var indices = Indices(site.Layout, keepOf);
-                if (cuts.TryGetValue(site.Axis, out var other) && !other.AsSpan().SequenceEqual(indices))
-                    throw new InvalidOperationException($"weight '{weight.Tensor.Name}' is read with different channel selections on axis {site.Axis}");
-                cuts[site.Axis] = indices;
-            }
             long[] dims = weight.Tensor.Dims;
-            bool changed = cuts.Any(c => c.Value.Length != dims[c.Key]);
-            bool touched = mergedInto.Contains(weight.Tensor.Proto);
-            if (!changed && !touched) continue;
-            float[] values = floats(weight);
-            foreach (var (axis, indices) in cuts)
-                if (indices.Length != dims[axis]) values = TensorSlicer.Gather(values, dims, axis, indices);
-            weight.Tensor.SetFloats(dims, values);
-            if (changed)
+            bool merged = mergedInto.Contains(weight.Tensor.Proto);
+            var selections = new List<(SortedDictionary<int, int[]> Cuts, List<TensorSite> Readers)>();
+            foreach (var reader in sites.GroupBy(s => (s.Node.Proto, s.InputIndex)))
             {
-                count++;
-                SetDeclaredDims(graph, weight, dims);
+                var cuts = new SortedDictionary<int, int[]>();
+                foreach (var site in reader)
+                {
+                    var indices = Indices(site.Layout, keepOf);
+                    if (cuts.TryGetValue(site.Axis, out var other) && !other.AsSpan().SequenceEqual(indices))
+                        throw new InvalidOperationException($"{site.Node} reads weight '{weight.Tensor.Name}' with two channel selections on axis {site.Axis}");
+                    cuts[site.Axis] = indices;
+                }
+                var same = selections.FindIndex(x => SameCuts(x.Cuts, cuts));
+                if (same >= 0) selections[same].Readers.Add(reader.First());
+                else selections.Add((cuts, [reader.First()]));
+            }
+            var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();
+            bool otherReaders = graph.IsGraphOutput(WeightReaders.StoredName(weight))
+                || WeightReaders.Of(graph, WeightReaders.StoredName(weight)).Any(r => !siteReaders.Contains((r.Node.Proto, r.Index)));
+            bool inPlace = selections.Count == 1 && !otherReaders;
+            foreach (var (cuts, readers) in selections)
+            {
+                bool changes = cuts.Any(c => c.Value.Length != dims[c.Key]);
+                if (!changes && !merged) continue;
+                long[] newDims = [.. dims];
+                float[] values = floats(weight);
+                foreach (var (axis, indices) in cuts)
+                    if (indices.Length != dims[axis]) values = TensorSlicer.Gather(values, newDims, axis, indices);
+                if (changes) count++;
+                if (inPlace)
+                {
+                    weight.Tensor.SetFloats(newDims, values);
+                    SetDeclaredDims(graph, weight, newDims);
+                    continue;
+                }
+                foreach (var reader in readers)
+                {
+                    // The copy holds what the reader received (after any Cast), so the reader is wired to it directly.
+                    string copy = UniqueName(graph, $"{weight.Tensor.Name}_{reader.Node.Id}");
+                    var tensor = Tensor.FromFloats(copy, newDims, values, ReceivedType(graph, reader.Value, weight.Tensor.DataType));
+                    graph.Proto.Initializer.Add(tensor.Proto);
+                    orphanCandidates.AddRange(PassThroughs(graph, reader.Value));
+                    if (weight.ConstantNode is { } constant) orphanCandidates.Add(constant.Proto);
+                    reader.Node.Inputs[reader.InputIndex] = copy;
+                }
             }
         }
         return count;
+    }
+
+    private static bool SameCuts(SortedDictionary<int, int[]> a, SortedDictionary<int, int[]> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var other) && other.AsSpan().SequenceEqual(kv.Value));
+
+    /// <summary>The element type a reader receives: the last Cast's target on the way from the stored tensor, else the stored type.</summary>
+    private static int ReceivedType(Graph graph, string value, int storedType)
+    {
+        for (var node = graph.Producer(value); node is { OpType: "Identity" or "Cast" }; node = graph.Producer(node.Input(0)))
+            if (node.OpType == "Cast") return (int)node.GetInt("to", storedType);
+        return storedType;
+    }
+
+    private static IEnumerable<NodeProto> PassThroughs(Graph graph, string value)
+    {
+        for (var node = graph.Producer(value); node is { OpType: "Identity" or "Cast" }; node = graph.Producer(node.Input(0)))
+            yield return node.Proto;
+    }
+
+    /// <summary>Removes the pass-through and Constant nodes we left unread, repeatedly (a dead Cast can orphan its Identity).</summary>
+    private static void RemoveDead(Graph graph, List<NodeProto> candidates)
+    {
+        var pending = candidates.Distinct(ReferenceEqualityComparer.Instance).Cast<NodeProto>().ToList();
+        for (bool changed = true; changed;)
+        {
+            changed = false;
+            graph.Reindex();
+            foreach (var node in pending.ToList())
+            {
+                if (node.Output.Any(o => graph.Consumers(o).Count > 0 || graph.IsGraphOutput(o))) continue;
+                for (int i = 0; i < graph.Proto.Node.Count; i++)
+                    if (ReferenceEquals(graph.Proto.Node[i], node)) { graph.Proto.Node.RemoveAt(i); break; }
+                pending.Remove(node);
+                changed = true;
+            }
+        }
     }
 
     /// <summary>value_info of the stored tensor and of the Identity/Cast outputs it passes through get the new dims.</summary>
@@ -191,10 +255,9 @@ public static class ChannelPruner
         }
     }
 
-    /// <summary>Writes the new counts; constants read by other nodes too are copied first. Returns Constant nodes left unread.</summary>
-    private static List<Node> RewriteCounts(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf)
+    /// <summary>Writes the new counts; constants read by other nodes too are copied first (Constant nodes left unread become orphan candidates).</summary>
+    private static void RewriteCounts(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, List<NodeProto> orphanCandidates)
     {
-        var orphans = new List<Node>();
         foreach (var sites in groups.Sites.OfType<CountSite>().GroupBy(s => (s.Node, s.Attribute, s.InputIndex)))
         {
             var (node, attribute, inputIndex) = sites.Key;
@@ -223,20 +286,12 @@ public static class ChannelPruner
                 var fresh = new TensorProto { Name = copy, DataType = tensor.DataType };
                 new Tensor(fresh).SetInt64s(tensor.Dims, numbers);
                 graph.Proto.Initializer.Add(fresh);
+                if (graph.Producer(name) is { OpType: "Constant" } constant) orphanCandidates.Add(constant.Proto);
                 node.Inputs[inputIndex] = copy;
                 graph.Reindex();
-                if (graph.Producer(name) is { OpType: "Constant" } constant && graph.Consumers(name).Count == 0 && !graph.IsGraphOutput(name))
-                    orphans.Add(constant);
             }
             else tensor.SetInt64s(tensor.Dims, numbers);
         }
-        return orphans;
-    }
-
-    private static int IndexOf(Google.Protobuf.Collections.RepeatedField<NodeProto> nodes, Node node)
-    {
-        for (int i = 0; i < nodes.Count; i++) if (ReferenceEquals(nodes[i], node.Proto)) return i;
-        return -1;
     }
 
     private static string UniqueName(Graph graph, string stem)

@@ -61,7 +61,10 @@ public static class Reconstruction
             }
             pruned.Graph.Reindex();
         }
-        return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds);
+        return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds)
+        {
+            RuntimeSeconds = engine.RuntimeSeconds,
+        };
     }
 
     internal static LayerReconstruction Skip(ConsumerUnit unit, string reason) =>
@@ -78,10 +81,15 @@ public static class Reconstruction
     /// <summary>The ONNX Runtime side: shape probes, target collection, and the level-by-level passes over the pruned model.</summary>
     private sealed class Engine(OnnxModel original, OnnxModel pruned, CalibrationSet calibration, ReconstructionOptions options)
     {
+        private readonly ActivationCache _originalCache = new(calibration.Images, options.CacheBudgetBytes / 2);
+        private readonly ActivationCache _prunedCache = new(calibration.Images, options.CacheBudgetBytes / 2);
         private Dictionary<string, long[]> _originalShapes = [];
         private Dictionary<string, long[]> _prunedShapes = [];
 
         public int RuntimeRuns { get; private set; }
+
+        /// <summary>Time spent creating ONNX Runtime sessions and running them.</summary>
+        public double RuntimeSeconds { get; private set; }
 
         /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
         public List<LayerFit> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
@@ -121,9 +129,11 @@ public static class Reconstruction
                 else computed.Add(v);
             }
             if (computed.Count == 0) return result;
-            using var runner = new ModelRunner(SubModel.Build(model, computed), options.Provider);
+            long start = Stopwatch.GetTimestamp();
+            using var runner = new ModelRunner(SubModel.Build(model, computed).Bytes, options.Provider);
             RuntimeRuns++;
             foreach (var t in runner.Run(one)) result[t.Name] = t.Shape;
+            RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
             return result;
         }
 
@@ -136,7 +146,7 @@ public static class Reconstruction
                 fit.Targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
                 if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
             }
-            ForEachBatch(original, _originalShapes, fits.SelectMany(f => f.Unit.TargetValues), (firstImage, images, values) =>
+            ForEachBatch(original, _originalCache, _originalShapes, fits.SelectMany(f => f.Unit.TargetValues), (firstImage, images, values) =>
             {
                 foreach (var fit in fits)
                     for (int k = 0; k < fit.Unit.Nodes.Count; k++)
@@ -169,7 +179,7 @@ public static class Reconstruction
         /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
         public void Accumulate(List<LayerFit> fits)
         {
-            ForEachBatch(pruned, _prunedShapes, fits.SelectMany(f => f.Unit.FeatureValues), (firstImage, images, values) =>
+            ForEachBatch(pruned, _prunedCache, _prunedShapes, fits.SelectMany(f => f.Unit.FeatureValues), (firstImage, images, values) =>
             {
                 foreach (var fit in fits)
                     for (int k = 0; k < fit.Unit.Nodes.Count; k++)
@@ -178,18 +188,25 @@ public static class Reconstruction
         }
 
         /// <summary>
-        /// Runs <paramref name="model"/> cut down to <paramref name="values"/> over the calibration set in
-        /// batches sized so the returned activations stay within the budget, handing each batch's values on.
+        /// Runs <paramref name="model"/> cut down to <paramref name="values"/> over the calibration set,
+        /// starting from whatever <paramref name="cache"/> holds, in batches sized so the activations a
+        /// run takes and returns stay within the budget; hands each batch's values on and caches them.
         /// </summary>
-        private void ForEachBatch(OnnxModel model, Dictionary<string, long[]> shapes, IEnumerable<string> values,
+        private void ForEachBatch(OnnxModel model, ActivationCache cache, Dictionary<string, long[]> shapes, IEnumerable<string> values,
             Action<int, int, IReadOnlyDictionary<string, float[]>> consume)
         {
             var wanted = values.Distinct().ToList();
             var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-            var computed = wanted.Where(v => !inputs.Contains(v)).ToList();
-            long perImage = Math.Max(1, computed.Sum(v => shapes[v].Aggregate(1L, (a, b) => a * b)) * sizeof(float));
+            var computed = wanted.Where(v => !inputs.Contains(v) && !cache.Contains(v)).ToList();
+            SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache.Available) : null;
+            var cutInputs = sub?.CutInputs ?? [];
+            var fromCache = wanted.Where(cache.Contains).Concat(cutInputs).Distinct().ToList();
+            long perImage = Math.Max(1, computed.Concat(fromCache).Sum(v => Elements(shapes.GetValueOrDefault(v) ?? cache.Available[v])) * sizeof(float));
             int batch = (int)Math.Clamp(options.ActivationBudgetBytes / perImage, 1, options.MaxBatch);
-            using var runner = computed.Count > 0 ? new ModelRunner(SubModel.Build(model, computed), options.Provider) : null;
+            var stored = computed.Where(v => cache.Reserve(v, shapes[v])).ToList();
+            long start = Stopwatch.GetTimestamp();
+            using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider);
+            RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
             if (runner is not null && FixedBatch(runner) is int fixedBatch) batch = fixedBatch;
             for (int first = 0; first < calibration.Images; first += batch)
             {
@@ -198,15 +215,24 @@ public static class Reconstruction
                 var found = new Dictionary<string, float[]>(StringComparer.Ordinal);
                 foreach (var t in feed)
                     if (wanted.Contains(t.Name)) found[t.Name] = t.AsFloats();
+                var cached = fromCache.ToDictionary(v => v, v => cache.Slice(v, first, count), StringComparer.Ordinal);
+                foreach (var v in wanted) if (cached.TryGetValue(v, out var c)) found[v] = (float[])c.Data;
                 if (runner is not null)
                 {
                     RuntimeRuns++;
-                    foreach (var t in runner.Run(feed))
+                    start = Stopwatch.GetTimestamp();
+                    var outputs = runner.Run([.. feed, .. cutInputs.Select(v => cached[v])]);
+                    RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    foreach (var t in outputs)
                         found[t.Name] = t.Data as float[] ?? throw new ArgumentException($"value '{t.Name}' is {t.ElementType}, not float32; only float32 activations can be fitted");
                 }
+                foreach (var v in stored) cache.Store(v, first, found[v]);
                 consume(first, count, found);
             }
+            cache.Commit();
         }
+
+        private static long Elements(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
 
         /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>
         private int? FixedBatch(ModelRunner runner)

@@ -5,7 +5,8 @@ public sealed record ReconstructionOptions
 {
     private readonly int _samplePositions = 20000;
     private readonly double _ridge = 1e-3;
-    private readonly int _maxBatch = 64;
+    private readonly int _maxBatch = 256;
+    private readonly long _cacheBudgetBytes = 1L << 30;
     private readonly long _activationBudgetBytes = 256L << 20;
     private readonly long _targetBudgetBytes = 512L << 20;
     private readonly int _maxFeatures = 5000;
@@ -39,6 +40,16 @@ public sealed record ReconstructionOptions
     {
         get => _activationBudgetBytes;
         init => _activationBudgetBytes = value >= 1 << 20 ? value : throw new ArgumentException($"ActivationBudgetBytes must be at least 1 MiB, got {value}");
+    }
+
+    /// <summary>
+    /// Bytes of activations kept across passes (half for each model) so a pass starts where the previous
+    /// one stopped; 0 recomputes every pass from the model inputs.
+    /// </summary>
+    public long CacheBudgetBytes
+    {
+        get => _cacheBudgetBytes;
+        init => _cacheBudgetBytes = value >= 0 ? value : throw new ArgumentException($"CacheBudgetBytes must be ≥ 0, got {value}");
     }
 
     /// <summary>Bytes of sampled original outputs kept at once; above it targets are collected level by level.</summary>

@@ -27,6 +27,9 @@ public sealed record ReconstructionReport(
     int RuntimeRuns,
     double Seconds)
 {
+    /// <summary>Of <see cref="Seconds"/>, the time spent in ONNX Runtime (sessions and runs); the rest is sampling and solving.</summary>
+    public double RuntimeSeconds { get; init; }
+
     public int FittedCount => Layers.Count(l => l.Fitted);
     public IEnumerable<LayerReconstruction> SkippedLayers => Layers.Where(l => !l.Fitted);
 

@@ -74,6 +74,7 @@ public sealed class GemSelector : IFilterSelector
     private LazyElimination? Factorise(double[] g0, int n0, int[] alive)
     {
         int n = alive.Length;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var g = new double[n * n];
         var m1 = new double[n];
         var m2 = new double[n];
@@ -91,10 +92,13 @@ public sealed class GemSelector : IFilterSelector
             m2[a] = s2;
         }
         bool par = n >= 256;
+        double tCopy = clock.Elapsed.TotalMilliseconds;
         var tri = SymmetricTridiagonal.Reduce(g, n, par);
+        double tReduce = clock.Elapsed.TotalMilliseconds;
         double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
         if (!(lmax > 0)) return null;
         var q = tri.FormQ(par);
+        double tQ = clock.Elapsed.TotalMilliseconds;
         var rq = new ResolventQuadrature(tri, q, lmax);
 
         var loss = new double[n];
@@ -115,6 +119,7 @@ public sealed class GemSelector : IFilterSelector
             var sc0 = new ResolventQuadrature.Scratch(n);
             for (int j = 0; j < n; j++) Stale(j, sc0);
         }
+        Trace?.Invoke($"factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0} formQ {tQ - tReduce:F0} stale {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
         return new LazyElimination(this, rq, g0, n0, alive, m1, m2, loss, rA, rB);
     }
 
@@ -198,6 +203,8 @@ public sealed class GemSelector : IFilterSelector
             for (int j = 0; j < n; j++) { pq.Enqueue((j, 0), (loss[j], j)); evaluated[j] = []; }
             double maxGap = 0;
             string stop = "budget";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int evals = 0;
 
             while (removed.Count < budget)
             {
@@ -223,6 +230,7 @@ public sealed class GemSelector : IFilterSelector
                     evaluated[j] = set;
                     version[j]++;
                     var value = LocalLoss(j, set, out localA[j], out localB[j]);
+                    evals++;
                     pq.Enqueue((j, version[j]), (value, j));
                     continue;
                 }
@@ -242,7 +250,7 @@ public sealed class GemSelector : IFilterSelector
                 wA.Add(qj, va);
                 wB.Add(qj, vb);
             }
-            Trace?.Invoke($"epoch n={n} budget={budget} removed={removed.Count} stop={stop} maxGap={maxGap:F3}");
+            Trace?.Invoke($"epoch n={n} budget={budget} removed={removed.Count} stop={stop} maxGap={maxGap:F3} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
             return removed;
         }
 

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Runtime;
+using OnnxSlim.Runtime.Recovery;
+using OnnxSlim.Spectral;
+using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
+
+// Accuracy of pruned Fashion-MNIST ResNets on the 10,000 test images, per pruning variant and MACs
+// reduction: the table of issue 6. Runs the library pipeline in-process (analyse → plan → rewrite →
+// reconstruct), the same calls the CLI makes.
+//   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
+//                            [--test-images N] [--variants uniform-l2,sliming,merge,calib,uniform-l2-calib] [--verbose]
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+string fixtures = Option("--fixtures") ?? FindFixtures();
+string[] models = (Option("--models") ?? "fm_resnet_fused,fm_resnet_bn").Split(',');
+double[] ratios = [.. (Option("--ratios") ?? "0.3,0.5,0.7").Split(',').Select(double.Parse)];
+int testImages = int.Parse(Option("--test-images") ?? "10000");
+string[] variants = (Option("--variants") ?? "uniform-l2,sliming,merge,calib").Split(',');
+bool verbose = args.Contains("--verbose");
+
+var testX = NpyFile.Read(Path.Combine(fixtures, "test_x.npy"));
+var testY = NpyFile.Read(Path.Combine(fixtures, "test_y.npy")).Longs!;
+var calibX = NpyFile.Read(Path.Combine(fixtures, "calib_x.npy"));
+var calibration = new NamedTensor("input", TensorElementType.Float, calibX.Shape, calibX.Floats!);
+testImages = Math.Min(testImages, (int)testX.Shape[0]);
+
+var rows = new List<string>();
+var timings = new List<string>();
+foreach (string name in models)
+{
+    string path = Path.Combine(fixtures, name + ".onnx");
+    using var original = OnnxModel.Load(path);
+    double baseline = Accuracy(original);
+    rows.Add($"| {name} | original | {baseline:P2} | {baseline:P2} | {baseline:P2} |");
+    foreach (string variant in variants)
+    {
+        var cells = new List<string>();
+        foreach (double cr in ratios)
+        {
+            var (accuracy, macs, recon) = Prune(path, original, cr, variant);
+            cells.Add($"{accuracy:P2}");
+            Console.Error.WriteLine($"{name} {variant} cr {cr}: accuracy {accuracy:P2}, MACs −{macs:P1}" +
+                (recon is null ? "" : $", reconstruction {recon.Seconds:0.00} s ({recon.FittedCount} layers, {recon.RuntimeRuns} ORT runs)"));
+            if (recon is not null) timings.Add($"| {name} | {variant} | {cr} | {recon.Seconds:0.00} s | {recon.FittedCount} | {recon.RuntimeRuns} |");
+        }
+        rows.Add($"| {name} | {variant} | {string.Join(" | ", cells)} |");
+    }
+}
+Console.WriteLine($"Test accuracy on {testImages} Fashion-MNIST test images (MACs reduction →)\n");
+Console.WriteLine($"| model | variant | {string.Join(" | ", ratios.Select(r => $"−{r:P0}"))} |");
+Console.WriteLine($"|---|---|{string.Concat(ratios.Select(_ => "---|"))}");
+rows.ForEach(Console.WriteLine);
+if (timings.Count > 0)
+{
+    Console.WriteLine("\n| model | variant | cr | reconstruction | layers | ORT runs |\n|---|---|---|---|---|---|");
+    timings.ForEach(Console.WriteLine);
+}
+Console.WriteLine($"\npeak working set of this process: {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
+return;
+
+(double Accuracy, double MacsReduction, ReconstructionReport? Recon) Prune(string path, OnnxModel original, double cr, string variant)
+{
+    bool uniform = variant.StartsWith("uniform-l2");
+    bool calib = variant.EndsWith("calib");
+    var request = new PruneRequest
+    {
+        ModelPath = path,
+        OutputPath = Path.Combine(Path.GetTempPath(), "unused.onnx"),
+        Cr = cr,
+        Allocation = uniform ? AllocationMethod.Uniform : AllocationMethod.Sliming,
+        Criterion = uniform ? "l2" : "gem",
+        Merge = variant is "merge" or "calib",
+    };
+    using var work = original.Clone();
+    var analysis = ModelAnalysis.Run(work, []);
+    var plan = Planner.Plan(analysis, request);
+    ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, new PruneOptions { Merge = request.Merge });
+    ReconstructionReport? report = null;
+    if (calib)
+    {
+        var kept = new Dictionary<string, int[]>(StringComparer.Ordinal);
+        foreach (var (id, keep) in plan.KeepByGroup)
+            foreach (var producer in analysis.Groups[id].Producers) kept[producer.Id] = keep;
+        report = Reconstruction.Run(original, work, kept, [calibration],
+            new ReconstructionOptions { Log = verbose ? line => Console.Error.WriteLine("  " + line) : null });
+    }
+    var after = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, []));
+    return (Accuracy(work), 1 - (double)after.Macs / analysis.Cost.Macs, report);
+}
+
+double Accuracy(OnnxModel model)
+{
+    using var runner = new ModelRunner(model.ToBytes());
+    const int batch = 1000;
+    long per = testX.Floats!.Length / testX.Shape[0];
+    int correct = 0;
+    for (int first = 0; first < testImages; first += batch)
+    {
+        int count = Math.Min(batch, testImages - first);
+        var input = new NamedTensor("input", TensorElementType.Float, [count, .. testX.Shape[1..]],
+            testX.Floats.AsSpan((int)(first * per), (int)(count * per)).ToArray());
+        float[] logits = runner.Run([input])[0].AsFloats();
+        int classes = logits.Length / count;
+        for (int i = 0; i < count; i++)
+            if (OutputComparison.ArgMax(logits.AsSpan(i * classes, classes)) == testY[first + i]) correct++;
+    }
+    return (double)correct / testImages;
+}
+
+string? Option(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+static string FindFixtures()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "OnnxSlim.sln")))
+            return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures", "fashion-mnist"));
+    throw new InvalidOperationException("OnnxSlim.sln not found; pass --fixtures DIR");
+}
