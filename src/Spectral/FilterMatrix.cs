@@ -23,6 +23,17 @@ public sealed class FilterMatrix
         _data = data;
     }
 
+    // Gram + tridiagonal form left by FilterSpectrum.Compute for GemSelector (large groups only);
+    // taken, i.e. released, by the selection. A derived-value cache: the matrix itself never changes.
+    private GramFactorization? _factorization;
+
+    internal void KeepFactorization(GramFactorization f) => Volatile.Write(ref _factorization, f);
+
+    internal GramFactorization? TakeFactorization() => Interlocked.Exchange(ref _factorization, null);
+
+    /// <summary>Drops the factorisation a spectrum computation cached for GEM (when no GEM selection follows).</summary>
+    public void ReleaseCache() => Interlocked.Exchange(ref _factorization, null);
+
     public int Rows { get; }
     public int Cols { get; }
 

@@ -7,7 +7,7 @@ public static class Patterns
     [
         "chain", "batchnorm", "residual", "concat", "densenet", "depthwise", "squeeze_excitation", "gap_gemm", "flatten_chw",
         "reshape", "shared_weight", "conv_transpose", "fp16_cast", "constant_nodes", "split_slice", "resize_fpn",
-        "transpose_matmul", "prelu_pad_affine", "hardswish_decomposed",
+        "transpose_matmul", "prelu_pad_affine", "hardswish_decomposed", "reducemean_matmul",
     ];
 
     public static GraphBuilder Build(string name) => name switch
@@ -31,6 +31,7 @@ public static class Patterns
         "transpose_matmul" => TransposeMatMul(),
         "prelu_pad_affine" => PReluPadAffine(),
         "hardswish_decomposed" => HardSwishDecomposed(),
+        "reducemean_matmul" => ReduceMeanMatMul(),
         _ => throw new ArgumentException($"no pattern '{name}'"),
     };
 
@@ -267,6 +268,11 @@ public static class Patterns
         var i1 = b.Node("Add", [l1, up2]);
         b.Output(b.Conv(i1, 6, 4), 1, 4, 16, 16);
         b.Output(b.Conv(i2, 6, 4), 1, 4, 8, 8);
+        // torchvision FPN: sizes = Concat(Shape(x)[0:2], Shape(target)[2:4]), computed at run time.
+        var sizes = b.Node("Concat", [b.Node("Slice", [b.Node("Shape", [i2]), b.Ints("s", 0), b.Ints("e", 2)]),
+            b.Node("Slice", [b.Node("Shape", [l1]), b.Ints("s", 2), b.Ints("e", 4)])], ("axis", 0L));
+        var up = b.Node("Resize", [i2, "", "", sizes], ("mode", "nearest"));
+        b.Output(b.Conv(b.Node("Add", [l1, up]), 6, 4, k: 1), 1, 4, 16, 16);
         return b;
     }
 
@@ -292,6 +298,18 @@ public static class Patterns
         h = b.Node("Div", [h, b.Init("sigma", [8, 1, 1], b.Uniform(8, 0.5, 1.5))]);
         h = b.Relu(h);
         b.Output(b.Conv(h, 8, 4, k: 1), 1, 4, 18, 18);
+        return b;
+    }
+
+    /// <summary>ReduceMean over H, W (keepdims 0) → MatMul, and a ReduceMean that keeps dims before a conv.</summary>
+    private static GraphBuilder ReduceMeanMatMul()
+    {
+        var (b, x) = Start();
+        var h = b.Relu(b.Conv(x, 3, 8));
+        var pooled = b.Node("ReduceMean", [h], ("axes", new long[] { 2, 3 }), ("keepdims", 0L));
+        b.Output(b.Node("MatMul", [pooled, b.Init("w", [8, 5])]), 1, 5);
+        var rows = b.Node("ReduceMean", [h], ("axes", new long[] { 3 }), ("keepdims", 1L));
+        b.Output(b.Conv(rows, 8, 2, k: 1), 1, 2, 16, 1);
         return b;
     }
 

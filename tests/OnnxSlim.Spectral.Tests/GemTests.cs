@@ -75,6 +75,19 @@ public class GemTests(ITestOutputHelper output)
         Assert.Equal(400, kept.Select(r => family[r]).Distinct().Count());
     }
 
+    [Fact]
+    public void ReusingTheSpectrumFactorisationGivesTheSameSelection()
+    {
+        // FilterSpectrum.Compute leaves the Gram and its reduction on large matrices for GEM to reuse.
+        var data = new Synthetic(31).Families(300, 400, 200, 0.1, out _).Data.ToArray();
+        var fresh = new GemSelector().Select(new FilterMatrix(300, 400, (double[])data.Clone()), 210);
+        var m = new FilterMatrix(300, 400, data);
+        var spectrum = FilterSpectrum.Compute(m);
+        Assert.Equal(300, spectrum.Width);
+        Assert.Equal(fresh, new GemSelector().Select(m, 210));
+        Assert.Equal(fresh, new GemSelector().Select(m, 210)); // cache consumed: recomputed, same answer
+    }
+
     internal static void AssertValidSelection(int[] kept, int keep, int rows)
     {
         Assert.Equal(keep, kept.Length);

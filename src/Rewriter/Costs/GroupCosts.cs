@@ -63,8 +63,12 @@ public sealed class GroupCosts
 
         var parameters = new List<CostTerm>();
         var seen = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
-        var sitesByTensor = groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance)
-            .ToDictionary(g => (TensorProto)g.Key!, g => g.ToList(), ReferenceEqualityComparer.Instance);
+        var sitesByTensor = new Dictionary<TensorProto, List<TensorSite>>(ReferenceEqualityComparer.Instance);
+        foreach (var site in groups.Sites.OfType<TensorSite>())
+        {
+            if (!sitesByTensor.TryGetValue(site.Weight.Tensor.Proto, out var list)) sitesByTensor[site.Weight.Tensor.Proto] = list = [];
+            list.Add(site);
+        }
         foreach (var node in graph.Nodes)
             foreach (var input in node.Inputs)
             {

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using OnnxSlim.GraphIO;
 using OnnxSlim.GraphIO.Proto;
 
@@ -226,6 +225,7 @@ internal sealed class ChannelFlow
         if (value.Length == 0) return null;
         if (_shapes is not null && _shapes.TryGetValue(value, out var s)) return s;
         if (Graph.Constant(value) is { } c) return c.Dims;
+        if (Graph.ResolveWeight(value) is { } w) return w.Tensor.Dims;
         return Graph.DeclaredShape(value);
     }
 
@@ -238,14 +238,9 @@ internal sealed class ChannelFlow
         return t.DataType is DataType.Int64 or DataType.Int32 ? t.ToInt64s() : null;
     }
 
-    /// <summary>Where rule reasons name a node.</summary>
-    public static string Describe(Node node) => node.ToString();
-
     private sealed class TensorAxisComparer : IEqualityComparer<(TensorProto, int)>
     {
         public bool Equals((TensorProto, int) x, (TensorProto, int) y) => ReferenceEquals(x.Item1, y.Item1) && x.Item2 == y.Item2;
         public int GetHashCode((TensorProto, int) obj) => HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj.Item1), obj.Item2);
     }
-
-    public static ImmutableArray<ChannelSegment> Segments(params ChannelSegment[] s) => [.. s];
 }

@@ -6,8 +6,8 @@ namespace OnnxSlim.Rewriter;
 /// <summary>
 /// Finds the coupled channel groups of a graph (the ONNX counterpart of Torch-Pruning's DepGraph): walks the
 /// nodes in order, lets each operator's rule carry channel layouts from inputs to outputs, then freezes what
-/// cannot be proven safe (graph outputs, operators without a rule, subgraph captures, weights read by
-/// nodes that are not sliced with them).
+/// cannot be proven safe (graph outputs, operators without a rule, subgraph captures, a group appearing twice
+/// in one tensor). Custom-domain and quantized operators have no rule, so their channels are frozen.
 /// </summary>
 public static class ChannelGroups
 {
@@ -29,7 +29,7 @@ public static class ChannelGroups
         return Build(flow);
     }
 
-    /// <summary>The values whose concrete shapes <see cref="Find"/> can use (reshape, flatten and squeeze inputs and outputs, element-wise operands).</summary>
+    /// <summary>The values whose concrete shapes <see cref="Find"/> can use (reshape, flatten and squeeze inputs and outputs, element-wise operands); probe them with Runtime's ShapeProbe.</summary>
     public static IReadOnlyList<string> ShapeQueries(Graph graph)
     {
         var names = new List<string>();

@@ -78,14 +78,6 @@ public sealed class ChannelLayout : IEquatable<ChannelLayout>
     public static ChannelLayout Concat(int rank, int axis, IEnumerable<ChannelLayout> parts) =>
         new(rank, axis, [.. parts.SelectMany(p => p.Segments)]);
 
-    /// <summary>Offset (in channels) of each segment along the axis.</summary>
-    public int OffsetOf(int segmentIndex)
-    {
-        int offset = 0;
-        for (int i = 0; i < segmentIndex; i++) offset += Segments[i].Length;
-        return offset;
-    }
-
     /// <summary>Position of channel <paramref name="channel"/> of <paramref name="group"/> along the axis (channel units), or -1.</summary>
     public int PositionOf(int group, int channel)
     {

@@ -24,8 +24,9 @@ public sealed record PruneResult(IReadOnlyDictionary<int, int> RemovedByGroup, i
 /// Removes channels: given, per group, the sorted original channel indices to keep, slices every site of
 /// the group (weights, biases, BatchNorm parameters, per-channel constants, counts in attributes and shape
 /// constants), updates value_info shapes and drops initializers nothing reads any more. Node and tensor
-/// names are kept. A tensor read by several nodes is sliced once. The group set describes the graph
-/// before the edit and must not be reused afterwards.
+/// names are kept. A tensor read by several nodes with one selection is sliced once, in place; readers that
+/// need different selections (an equal bias the exporter stored once) get sliced copies, readers that need
+/// none keep the original. The group set describes the graph before the edit and must not be reused afterwards.
 /// </summary>
 public static class ChannelPruner
 {

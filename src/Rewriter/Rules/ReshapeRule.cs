@@ -33,18 +33,22 @@ internal sealed class ReshapeRule : IOperatorRule
         }
         long leading = 1;
         for (int d = 0; d < input.Axis; d++) leading *= Math.Max(inShape[d], 1);
-        // b: the output dim where the channels start (the leading dims must be exactly the input's).
+        // b: the output dim where the channels start: the leading dims must be exactly the input's (size-1 dims skipped).
         int b = -1;
         long prefix = 1;
-        for (int d = 0; d < outShape.Length; d++)
+        for (int d = 0; d < outShape.Length && prefix <= leading; d++)
         {
-            if (prefix == leading && outShape[d] >= inShape[input.Axis]) { b = d; break; }
+            if (prefix == leading && (outShape[d] != 1 || d == outShape.Length - 1)) { b = d; break; }
             prefix *= outShape[d];
-            if (prefix > leading) break;
         }
         if (b < 0)
         {
             flow.Freeze(input, $"{node} mixes channels with the leading dims");
+            return;
+        }
+        if (outShape[b] < inShape[input.Axis])
+        {
+            flow.Freeze(input, $"{node} splits channels across dims");
             return;
         }
         // The channel dim must be merged with whole following dims: out[b] = in[a]·in[a+1]·…·in[a+m].

@@ -11,7 +11,7 @@ internal static class ConsumerDiscovery
     private sealed record Candidate(Node Node, Node Original, WeightRef Weight, WeightRef OriginalWeight);
 
     public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
-        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept)
+        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept, bool perPositionClassifier = true)
     {
         var originalById = new Dictionary<string, Node>(StringComparer.Ordinal);
         foreach (var n in original.Graph.Nodes) originalById.TryAdd(n.Id, n);
@@ -40,7 +40,7 @@ internal static class ConsumerDiscovery
         {
             try
             {
-                units.Add(Build(original.Graph, pruned.Graph, group, kept));
+                units.Add(Build(original.Graph, pruned.Graph, group, kept, perPositionClassifier));
             }
             catch (LayerSkippedException e)
             {
@@ -68,7 +68,7 @@ internal static class ConsumerDiscovery
         _ => dims[1],
     };
 
-    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept)
+    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept, bool perPosition)
     {
         var first = candidates[0];
         var nodes = candidates.Select(c => c.Node).ToList();
@@ -103,8 +103,8 @@ internal static class ConsumerDiscovery
                 throw new LayerSkippedException($"kept output {keptOutputs[o]} left its group");
 
         var pooled = candidates.Select(c => (PoolInput(graph, c.Node), PoolInput(originalGraph, c.Original))).ToList();
-        bool isPooled = kind != ConsumerKind.Conv && pooled.All(p => p.Item1 is not null && p.Item2 is not null);
-        if (!isPooled && pooled.Any(p => (p.Item1 is null) != (p.Item2 is null)))
+        bool isPooled = perPosition && kind != ConsumerKind.Conv && pooled.All(p => p.Item1 is not null && p.Item2 is not null);
+        if (perPosition && !isPooled && pooled.Any(p => (p.Item1 is null) != (p.Item2 is null)))
             throw new LayerSkippedException("the pruned and original graphs differ around its input pooling");
 
         return new ConsumerUnit

@@ -36,6 +36,9 @@ internal sealed record ConsumerUnit
     /// <summary>Input features per group in the pruned node (Conv: channels per group; Gemm/MatMul: K).</summary>
     public required int InputsPerGroup { get; init; }
 
+    /// <summary>What follows the layer up to its next non-linearity (residual Add, Relu), when that refines the fit.</summary>
+    public OutputChain? Chain { get; init; }
+
     public int Outputs => KeptOutputs.Length;
     public int OutputsPerGroup => Outputs / Groups;
     public string OpType => Nodes[0].OpType;

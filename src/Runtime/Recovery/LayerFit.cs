@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Runtime.Recovery;
@@ -6,7 +7,8 @@ namespace OnnxSlim.Runtime.Recovery;
 /// <summary>
 /// One layer's regression in progress: its sampled original targets, the normal equations of each
 /// group, and the chunk buffers rows pass through. Feed it batches of the pruned model's activations,
-/// then <see cref="Solve"/>.
+/// then <see cref="Solve"/>. When a Relu follows the layer, the rows are also kept (feature-major) for
+/// the ReLU-aware re-solves.
 /// </summary>
 internal sealed class LayerFit
 {
@@ -15,15 +17,30 @@ internal sealed class LayerFit
     private readonly double[] _x, _y;
     private readonly long[] _rows = new long[Chunk];
     private readonly Stopwatch _clock = new();
+    private readonly ReconstructionOptions _options;
 
-    public LayerFit(ConsumerUnit unit, LayerLayout layout)
+    // ReLU-aware refinement, per group: features (n × R), targets τ (m_g × R) and the chain's offset
+    // c = b + s_pruned (m_g × R), so that z = a·τ + c is the original pre-Relu value of each entry.
+    // float32: the iterations only choose targets; XᵀX and the solves stay float64, sums over tiles too.
+    private readonly float[][]? _storedX, _storedT, _storedC;
+
+    public LayerFit(ConsumerUnit unit, LayerLayout layout, ReconstructionOptions options)
     {
         Unit = unit;
         Layout = layout;
+        _options = options;
         _equations = new NormalEquations[unit.Groups];
         for (int g = 0; g < unit.Groups; g++) _equations[g] = new NormalEquations(layout.FeaturesPerGroup, unit.OutputsPerGroup);
         _x = new double[(long)layout.FeaturesPerGroup * Chunk];
         _y = new double[(long)unit.OutputsPerGroup * Chunk];
+        long rows = layout.Rows;
+        long bytes = (long)unit.Groups * (layout.FeaturesPerGroup + 2L * unit.OutputsPerGroup) * rows * sizeof(float);
+        if (unit.Chain is { ReluFollows: true } && options.ReluIterations > 0 && bytes <= options.StoredRowsBudgetBytes)
+        {
+            _storedX = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[layout.FeaturesPerGroup * rows])];
+            _storedT = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[unit.OutputsPerGroup * rows])];
+            _storedC = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[unit.OutputsPerGroup * rows])];
+        }
     }
 
     public ConsumerUnit Unit { get; }
@@ -34,11 +51,15 @@ internal sealed class LayerFit
 
     public long TargetBytes => (long)Layout.Rows * Unit.Outputs * sizeof(float);
 
+    /// <summary>Whether the fit uses the ReLU-aware re-solves (a Relu follows and the rows fit in memory).</summary>
+    public bool ReluAware => _storedX is not null;
+
     /// <summary>
     /// Adds the sampled rows of node <paramref name="node"/> that fall in a batch of images starting at
-    /// image <paramref name="firstImage"/>; <paramref name="activation"/> is that batch's feature value.
+    /// image <paramref name="firstImage"/>; <paramref name="activation"/> is that batch's feature value,
+    /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target.
     /// </summary>
-    public void Accumulate(int node, ReadOnlySpan<float> activation, int firstImage, int images)
+    public void Accumulate(int node, ReadOnlySpan<float> activation, float[]? skip, int firstImage, int images)
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
         _clock.Start();
@@ -47,7 +68,10 @@ internal sealed class LayerFit
         long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
         int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
         int rowBase = Layout.RowOffset(node);
-        int mg = Unit.OutputsPerGroup, weights = Layout.FeaturesPerGroup - (Layout.FitsBias ? 1 : 0);
+        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
+        var chain = Unit.Chain;
+        var skipLayout = rowsOf.Targets with { Channels = Unit.Outputs };
+        if (chain is { HasSkip: true } && skip is null) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
         for (int start = lo; start < hi; start += Chunk)
         {
             int count = Math.Min(Chunk, hi - start);
@@ -61,14 +85,26 @@ internal sealed class LayerFit
                     RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, _x, Chunk);
                 if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
                 RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
+                if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
                 _equations[g].Add(_x, _y, count, Chunk);
+                if (_storedX is null) continue;
+                long rowsTotal = Layout.Rows, at = rowBase + start;
+                for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+                for (int t = 0; t < mg; t++)
+                {
+                    Narrow(_y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+                    var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
+                    c.Fill((float)chain!.Offset[g * mg + t]);
+                    if (skip is not null)
+                        for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+                }
             }
         }
         _clock.Stop();
     }
 
     /// <summary>Solves every group, writes the weights into <paramref name="model"/> and says how the layer's error changed.</summary>
-    public LayerReconstruction Solve(OnnxModel model, double ridge)
+    public LayerReconstruction Solve(OnnxModel model)
     {
         _clock.Start();
         Targets = null;
@@ -78,11 +114,25 @@ internal sealed class LayerFit
         for (int g = 0; g < Unit.Groups; g++)
         {
             var eq = _equations[g];
-            after[g] = RidgeSolver.Solve(eq, ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
-            eq.Symmetrize();
-            errorBefore += eq.SquaredError(before[g]);
-            errorAfter += eq.SquaredError(after[g]);
-            total += eq.TotalTargetSquares;
+            var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
+            after[g] = solver.Solve(eq.Cross, eq.Targets) ?? throw new LayerSkippedException("the least-squares solution is not finite");
+            if (ReluAware)
+            {
+                for (int it = 0; it < _options.ReluIterations; it++)
+                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets) ?? after[g];
+                var (b, tb) = ReluError(g, before[g]);
+                var (a, _) = ReluError(g, after[g]);
+                errorBefore += b;
+                errorAfter += a;
+                total += tb;
+            }
+            else
+            {
+                eq.Symmetrize();
+                errorBefore += eq.SquaredError(before[g]);
+                errorAfter += eq.SquaredError(after[g]);
+                total += eq.TotalTargetSquares;
+            }
         }
         errorBefore = total > 0 ? Math.Sqrt(errorBefore / total) : 0;
         errorAfter = total > 0 ? Math.Sqrt(errorAfter / total) : 0;
@@ -94,6 +144,122 @@ internal sealed class LayerFit
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
             errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,
             improved ? null : "the fit did not lower the error; weights left as sliced");
+    }
+
+    private const int Tile = 256;
+
+    private static void Narrow(ReadOnlySpan<double> source, Span<float> destination)
+    {
+        for (int i = 0; i < source.Length; i++) destination[i] = (float)source[i];
+    }
+
+    /// <summary>
+    /// XᵀT' for the ReLU-aware targets: where the original pre-Relu value z = a·τ + c is negative, an
+    /// entry whose prediction is already ≤ 0 after the chain is exact (target = prediction), and one
+    /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Rows are processed in
+    /// cache-sized tiles (predict, retarget, accumulate), in parallel with per-thread sums.
+    /// </summary>
+    private double[] ReluAwareCross(int g, double[] theta)
+    {
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup;
+        var cross = new double[(long)n * mg];
+        var gate = new object();
+        Parallel.For(0, Tiles, () => (new double[(long)n * mg], new float[mg * Tile]), (tile, _, local) =>
+        {
+            var (sum, p) = local;
+            int r0 = tile * Tile, count = Math.Min(Tile, Layout.Rows - r0);
+            PredictTile(g, theta, r0, count, p);
+            RetargetTile(g, r0, count, p);
+            var x = _storedX![g];
+            for (int f = 0; f < n; f++)
+            {
+                var xf = new ReadOnlySpan<float>(x, f * Layout.Rows + r0, count);
+                for (int o = 0; o < mg; o++) sum[f * mg + o] += TensorPrimitives.Dot(xf, new ReadOnlySpan<float>(p, o * Tile, count));
+            }
+            return local;
+        }, local =>
+        {
+            lock (gate) TensorPrimitives.Add(cross, local.Item1, cross);
+        });
+        return cross;
+    }
+
+    private int Tiles => (Layout.Rows + Tile - 1) / Tile;
+
+    /// <summary>Predictions XΘ of group <paramref name="g"/> for stored rows [r0, r0+count), output-major with stride <see cref="Tile"/>.</summary>
+    private void PredictTile(int g, double[] theta, int r0, int count, float[] p)
+    {
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var x = _storedX![g];
+        Array.Clear(p);
+        for (int f = 0; f < n; f++)
+        {
+            var xf = new ReadOnlySpan<float>(x, f * rows + r0, count);
+            for (int o = 0; o < mg; o++)
+            {
+                float w = (float)theta[f * mg + o];
+                if (w != 0)
+                {
+                    var po = p.AsSpan(o * Tile, count);
+                    TensorPrimitives.MultiplyAdd(xf, w, po, po);
+                }
+            }
+        }
+    }
+
+    /// <summary>Replaces a tile's predictions by the ReLU-aware targets (see <see cref="ReluAwareCross"/>).</summary>
+    private void RetargetTile(int g, int r0, int count, float[] p)
+    {
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var t = _storedT![g];
+        var c = _storedC![g];
+        var chain = Unit.Chain!;
+        for (int o = 0; o < mg; o++)
+        {
+            double a = chain.Scale[g * mg + o], inv = chain.InverseScale[g * mg + o];
+            long at = (long)o * rows + r0;
+            var po = p.AsSpan(o * Tile, count);
+            if (inv == 0) { t.AsSpan((int)at, count).CopyTo(po); continue; }
+            for (int r = 0; r < count; r++)
+            {
+                double tau = t[at + r], ci = c[at + r];
+                if (a * tau + ci >= 0) po[r] = tau;
+                else if (a * po[r] + ci > 0) po[r] = (float)(-ci * inv);
+            }
+        }
+    }
+
+    /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/>.</summary>
+    private (double Error, double Total) ReluError(int g, double[] theta)
+    {
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var t = _storedT![g];
+        var c = _storedC![g];
+        var chain = Unit.Chain!;
+        double error = 0, total = 0;
+        var gate = new object();
+        Parallel.For(0, Tiles, () => (new float[mg * Tile], 0.0, 0.0), (tile, _, local) =>
+        {
+            var (p, e, z2) = local;
+            int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
+            PredictTile(g, theta, r0, count, p);
+            for (int o = 0; o < mg; o++)
+            {
+                double a = chain.Scale[g * mg + o];
+                long at = (long)o * rows + r0;
+                for (int r = 0; r < count; r++)
+                {
+                    double z = Math.Max(a * t[at + r] + c[at + r], 0), zp = Math.Max(a * p[o * Tile + r] + c[at + r], 0);
+                    e += (zp - z) * (zp - z);
+                    z2 += z * z;
+                }
+            }
+            return (p, e, z2);
+        }, local =>
+        {
+            lock (gate) { error += local.Item2; total += local.Item3; }
+        });
+        return (error, total);
     }
 
     private static int LowerBound(long[] sorted, long value)

@@ -30,13 +30,15 @@ public static class Reconstruction
         var calibration = new CalibrationSet(calibrationInputs);
         var clock = Stopwatch.StartNew();
 
-        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, keptOutputChannelsByProducer);
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, keptOutputChannelsByProducer, options.PerPositionClassifier);
+        units = [.. units.Select(u => u with { Chain = ChainFor(u, original, pruned, options) })];
         var layers = new List<LayerReconstruction>(skipped);
         if (units.Count == 0) return new ReconstructionReport(layers, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
         var engine = new Engine(original, pruned, calibration, options);
 
-        var fits = engine.Plan(units, layers);
-        var levels = ConsumerLevels.Assign(pruned.Graph, fits.Select(f => f.Unit).ToList());
+        var planned = engine.Plan(units, layers);
+        var (levels, ordered) = ConsumerLevels.Assign(pruned.Graph, [.. planned.Select(p => p.Unit)]);
+        var fits = ordered.Select((u, i) => new LayerFit(u, planned[i].Layout, options)).ToList();
         for (int i = 0; i < fits.Count; i++)
             if (levels[i] < 0) layers.Add(Skip(fits[i].Unit, "its input depends on its own weight"));
         var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
@@ -52,7 +54,7 @@ public static class Reconstruction
             foreach (var fit in level)
             {
                 LayerReconstruction result;
-                try { result = fit.Solve(pruned, options.Ridge); }
+                try { result = fit.Solve(pruned); }
                 catch (LayerSkippedException e) { result = Skip(fit.Unit, e.Message); }
                 layers.Add(result);
                 options.Log?.Invoke(result.Fitted
@@ -65,6 +67,15 @@ public static class Reconstruction
         {
             RuntimeSeconds = engine.RuntimeSeconds,
         };
+    }
+
+    /// <summary>The unit's output chain as far as the options use it: a skip needs residual targets, a Relu the ReLU-aware fit.</summary>
+    private static OutputChain? ChainFor(ConsumerUnit unit, OnnxModel original, OnnxModel pruned, ReconstructionOptions options)
+    {
+        if (OutputChain.Find(unit, original.Graph, pruned.Graph) is not { } chain) return null;
+        if (chain.HasSkip && !options.ResidualTargets) return null;
+        if (chain.ReluFollows && options.ReluIterations == 0) chain = chain with { ReluFollows = false };
+        return chain.HasSkip || chain.ReluFollows ? chain : null;
     }
 
     internal static LayerReconstruction Skip(ConsumerUnit unit, string reason) =>
@@ -92,13 +103,14 @@ public static class Reconstruction
         public double RuntimeSeconds { get; private set; }
 
         /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
-        public List<LayerFit> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
+        public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
         {
-            _originalShapes = Probe(original, units.SelectMany(u => u.TargetValues));
-            _prunedShapes = Probe(pruned, units.SelectMany(u => u.FeatureValues));
-            var fits = new List<LayerFit>();
-            foreach (var unit in units)
+            _originalShapes = Probe(original, units.SelectMany(u => u.TargetValues.Concat(u.Chain?.OriginalSkip is { } s ? [s] : [])));
+            _prunedShapes = Probe(pruned, units.SelectMany(u => u.FeatureValues.Concat(u.Chain?.PrunedSkip is { } s ? [s] : [])));
+            var fits = new List<(ConsumerUnit, LayerLayout)>();
+            foreach (var candidate in units)
             {
+                var unit = candidate;
                 try
                 {
                     int originalOutputs = (int)ConsumerDiscovery.OutputDim(unit.OriginalNodes[0],
@@ -107,7 +119,8 @@ public static class Reconstruction
                         original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims) : originalOutputs;
                     var layout = LayerLayout.Plan(unit, [.. unit.FeatureValues.Select(v => _prunedShapes[v])],
                         [.. unit.TargetValues.Select(v => _originalShapes[v])], targetChannels, calibration.Images, options);
-                    fits.Add(new LayerFit(unit, layout));
+                    if (unit.Chain is { HasSkip: true } chain && !SkipMatches(unit, chain)) unit = unit with { Chain = null };
+                    fits.Add((unit, layout));
                 }
                 catch (LayerSkippedException e)
                 {
@@ -115,6 +128,16 @@ public static class Reconstruction
                 }
             }
             return fits;
+        }
+
+        /// <summary>The skip operands must have the layer's output shape (no broadcasting): all outputs originally, the kept ones after pruning.</summary>
+        private bool SkipMatches(ConsumerUnit unit, OutputChain link)
+        {
+            if (unit.Pooled) return false;
+            long[] target = _originalShapes[unit.TargetValues[0]];
+            long[] prunedTarget = [.. target];
+            prunedTarget[^(unit.Kind == ConsumerKind.Conv ? target.Length - 1 : 1)] = unit.Outputs;
+            return _originalShapes[link.OriginalSkip!].SequenceEqual(target) && _prunedShapes[link.PrunedSkip!].SequenceEqual(prunedTarget);
         }
 
         /// <summary>Per-sample shapes of the given values (one sample through a sub-model that stops at them).</summary>
@@ -146,15 +169,18 @@ public static class Reconstruction
                 fit.Targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
                 if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
             }
-            ForEachBatch(original, _originalCache, _originalShapes, fits.SelectMany(f => f.Unit.TargetValues), (firstImage, images, values) =>
+            var wanted = fits.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
+            ForEachBatch(original, _originalCache, _originalShapes, wanted, (firstImage, images, values) =>
             {
                 foreach (var fit in fits)
                     for (int k = 0; k < fit.Unit.Nodes.Count; k++)
-                        Gather(fit, k, values[fit.Unit.TargetValues[k]], firstImage, images, maps.GetValueOrDefault(fit));
+                        Gather(fit, k, values[fit.Unit.TargetValues[k]], fit.Unit.Chain?.OriginalSkip is { } s ? values[s] : null,
+                            firstImage, images, maps.GetValueOrDefault(fit));
             });
         }
 
-        private static void Gather(LayerFit fit, int node, float[] y, int firstImage, int images, PooledTargetMap? map)
+        /// <summary>Stores the targets of one node's sampled rows in a batch: y at the kept outputs (through the pooled map), plus s/a for a residual link.</summary>
+        private static void Gather(LayerFit fit, int node, float[] y, float[]? skip, int firstImage, int images, PooledTargetMap? map)
         {
             var rows = fit.Layout.Nodes[node];
             var samples = rows.Samples;
@@ -173,17 +199,24 @@ public static class Reconstruction
                     rows.Targets.Gather(y, samples[i] - first, channels, buffer);
                     map.Apply(buffer, destination);
                 }
+                if (skip is not null)
+                {
+                    rows.Targets.Gather(skip, samples[i] - first, channels, buffer);
+                    var inverse = fit.Unit.Chain!.InverseScale;
+                    for (int o = 0; o < m; o++) destination[o] += (float)(buffer[o] * inverse[o]);
+                }
             }
         }
 
         /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
         public void Accumulate(List<LayerFit> fits)
         {
-            ForEachBatch(pruned, _prunedCache, _prunedShapes, fits.SelectMany(f => f.Unit.FeatureValues), (firstImage, images, values) =>
+            var wanted = fits.SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
+            ForEachBatch(pruned, _prunedCache, _prunedShapes, wanted, (firstImage, images, values) =>
             {
                 foreach (var fit in fits)
                     for (int k = 0; k < fit.Unit.Nodes.Count; k++)
-                        fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], firstImage, images);
+                        fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], fit.Unit.Chain?.PrunedSkip is { } s ? values[s] : null, firstImage, images);
             });
         }
 

@@ -10,6 +10,8 @@ public sealed record ReconstructionOptions
     private readonly long _activationBudgetBytes = 256L << 20;
     private readonly long _targetBudgetBytes = 512L << 20;
     private readonly int _maxFeatures = 5000;
+    private readonly int _reluIterations = 4;
+    private readonly long _storedRowsBudgetBytes = 256L << 20;
 
     /// <summary>Rows (output positions, or classifier rows) sampled per layer; bounds memory and time.</summary>
     public int SamplePositions
@@ -65,6 +67,36 @@ public sealed record ReconstructionOptions
         get => _maxFeatures;
         init => _maxFeatures = value >= 1 ? value : throw new ArgumentException($"MaxFeatures must be at least 1, got {value}");
     }
+
+    /// <summary>
+    /// Fit a layer that feeds a residual Add to the Add's original output (correcting the skip operand's
+    /// error too) rather than to its own output. See <see cref="OutputChain"/>.
+    /// </summary>
+    public bool ResidualTargets { get; init; } = true;
+
+    /// <summary>
+    /// Re-solves of a layer followed by a Relu in which entries the Relu zeroes in the original (and the
+    /// fit already predicts ≤ 0) stop pulling the fit; 0 fits pre-activations plainly. Needs the sampled
+    /// rows in memory (see <see cref="StoredRowsBudgetBytes"/>).
+    /// </summary>
+    public int ReluIterations
+    {
+        get => _reluIterations;
+        init => _reluIterations = value >= 0 ? value : throw new ArgumentException($"ReluIterations must be ≥ 0, got {value}");
+    }
+
+    /// <summary>Bytes of sampled rows one layer may keep for the ReLU-aware iterations; larger layers are fitted plainly.</summary>
+    public long StoredRowsBudgetBytes
+    {
+        get => _storedRowsBudgetBytes;
+        init => _storedRowsBudgetBytes = value >= 0 ? value : throw new ArgumentException($"StoredRowsBudgetBytes must be ≥ 0, got {value}");
+    }
+
+    /// <summary>
+    /// Fit a classifier behind global average pooling on per-position features (pooling and the linear
+    /// map commute: many more rows than images) rather than on the pooled vectors.
+    /// </summary>
+    public bool PerPositionClassifier { get; init; } = true;
 
     public Provider Provider { get; init; } = Provider.Cpu;
 

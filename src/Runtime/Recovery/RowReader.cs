@@ -51,6 +51,21 @@ internal static class RowReader
     public static void Ones(int feature, int count, double[] dst, int stride) =>
         dst.AsSpan(feature * stride, count).Fill(1);
 
+    /// <summary>
+    /// Subtracts the pruned model's skip operand, scaled per output, from the chunk's targets: the residual
+    /// correction (the stored targets already hold y_orig + s_orig/a).
+    /// </summary>
+    public static void SubtractSkip(ReadOnlySpan<float> skip, ActivationLayout layout, ReadOnlySpan<long> rows, int first, int count,
+        ReadOnlySpan<double> inverseScale, double[] dst, int stride)
+    {
+        for (int t = 0; t < count; t++)
+        {
+            double inv = inverseScale[first + t];
+            if (inv == 0) continue;
+            for (int r = 0; r < rows.Length; r++) dst[t * stride + r] -= inv * skip[(int)layout.Index(rows[r], first + t)];
+        }
+    }
+
     /// <summary>Columns [first, first+count) of the stored target rows [rowStart, rowStart+rows) (row-major, width m).</summary>
     public static void Targets(ReadOnlySpan<float> targets, int m, int rowStart, int rows, int first, int count, double[] dst, int stride)
     {

@@ -52,34 +52,60 @@ internal static unsafe class Gemm
     }
 
     /// <summary>
-    /// Gram of the rows: C[rows×rows] = A·Aᵀ (full symmetric output). Only blocks on and below the
-    /// diagonal are computed (half the flops), block rows in parallel when large, then mirrored.
+    /// Gram of the rows: C[rows×rows] = A·Aᵀ (full symmetric output). Per depth panel of KC columns the
+    /// rows are packed once in both sliver layouts, then every tile on or below the diagonal is
+    /// accumulated (half the flops), block rows in parallel when large; finally mirrored.
     /// </summary>
     public static void GramOfRows(ReadOnlySpan<double> a, int rows, int cols, Span<double> c, bool parallel)
     {
         if (c.Length < rows * rows) throw new ArgumentException($"output too small: {c.Length} < {rows * rows}");
         c[..(rows * rows)].Clear();
-        const int BS = 192;
-        int blocks = (rows + BS - 1) / BS;
-        fixed (double* pa = a, pc = c)
+        int mr = MR, nr = NR;
+        int aSlivers = (rows + mr - 1) / mr, bSlivers = (rows + nr - 1) / nr;
+        var packA = new double[aSlivers * mr * KC];
+        var packB = new double[bSlivers * nr * KC];
+        int blocks = (rows + MC - 1) / MC;
+        bool par = parallel && blocks > 1 && Environment.ProcessorCount > 1;
+        fixed (double* pa = a, pc = c, wa = packA, wb = packB)
         {
-            var ap = (IntPtr)pa; var cp = (IntPtr)pc;
-            void Row(int bi)
+            var ap = (IntPtr)pa; var cp = (IntPtr)pc; var wap = (IntPtr)wa; var wbp = (IntPtr)wb;
+            for (int p0 = 0; p0 < cols; p0 += KC)
             {
-                int i0 = bi * BS, mi = Math.Min(BS, rows - i0), ncol = i0 + mi;
-                var aSpan = new ReadOnlySpan<double>((double*)ap, rows * cols);
-                var cSpan = new Span<double>((double*)cp, rows * rows);
-                Multiply(mi, ncol, cols, 1.0, aSpan[(i0 * cols)..], cols, false, aSpan, cols, true, cSpan[(i0 * rows)..], rows);
+                int kc = Math.Min(KC, cols - p0);
+                int p0c = p0;
+                void PackPart(int part, int parts)
+                {
+                    int a0 = aSlivers * part / parts, a1 = aSlivers * (part + 1) / parts;
+                    for (int s = a0; s < a1; s++)
+                        PackA((double*)ap, cols, false, s * mr, p0c, Math.Min(mr, rows - s * mr), kc, (double*)wap + (long)s * mr * kc);
+                    int b0 = bSlivers * part / parts, b1 = bSlivers * (part + 1) / parts;
+                    for (int s = b0; s < b1; s++)
+                        PackB((double*)ap, cols, true, p0c, s * nr, kc, Math.Min(nr, rows - s * nr), (double*)wbp + (long)s * nr * kc);
+                }
+                void Block(int bi)
+                {
+                    int i0 = bi * MC, mc = Math.Min(MC, rows - i0);
+                    int ncol = i0 + mc; // columns 0..ncol−1 cover the block's part on and below the diagonal
+                    Macro(mc, ncol, kc, 1.0, (double*)wap + (long)i0 * kc, (double*)wbp, (double*)cp + (long)i0 * rows, rows);
+                }
+                if (par)
+                {
+                    Parallel.For(0, 4, k => PackPart(k, 4));
+                    Parallel.For(0, blocks, i => Block(blocks - 1 - i)); // largest block rows first
+                }
+                else
+                {
+                    PackPart(0, 1);
+                    for (int i = 0; i < blocks; i++) Block(i);
+                }
             }
-            if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
-                Parallel.For(0, blocks, i => Row(blocks - 1 - i)); // largest block rows first
-            else
-                for (int i = 0; i < blocks; i++) Row(i);
             for (int i = 0; i < rows; i++)
                 for (int j = i + 1; j < rows; j++)
                     pc[(long)i * rows + j] = pc[(long)j * rows + i];
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private static void PackA(double* a, int lda, bool trans, int i0, int p0, int mc, int kc, double* dst)
     {
@@ -113,6 +139,8 @@ internal static unsafe class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     private static void PackB(double* b, int ldb, bool trans, int p0, int j0, int kc, int nc, double* dst)
     {
         int nr = NR;
@@ -144,6 +172,8 @@ internal static unsafe class Gemm
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private static void Macro(int mc, int nc, int kc, double alpha, double* pa, double* pb, double* c, int ldc)
     {
@@ -178,6 +208,8 @@ internal static unsafe class Gemm
         else Kernel4x4(kc, alpha, a, b, c, ldc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     private static void Kernel6x16(int kc, double alpha, double* a, double* b, double* c, int ldc)
     {
         Vector512<double> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -203,6 +235,8 @@ internal static unsafe class Gemm
             Vector512.FusedMultiplyAdd(al, v1, Vector512.Load(r + 8)).Store(r + 8);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private static void Kernel4x8(int kc, double alpha, double* a, double* b, double* c, int ldc)
     {

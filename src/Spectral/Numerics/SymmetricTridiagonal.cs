@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace OnnxSlim.Spectral.Numerics;
@@ -5,8 +6,8 @@ namespace OnnxSlim.Spectral.Numerics;
 /// <summary>
 /// Householder reduction of a symmetric matrix to tridiagonal form, S = Q·T·Qᵀ, in float64.
 /// Why our own instead of MathNet's <c>Evd</c>: that one is an unvectorised port (24 s for a
-/// 2048×2048 Gram on this machine); this fused, SIMD, two-thread reduction plus a blocked (GEMM)
-/// back-accumulation of Q is what makes a whole ResNet-50 fit in a few seconds.
+/// 2048×2048 Gram on this machine, vectors included); this blocked (LAPACK dsytrd-style) SIMD reduction
+/// plus a blocked (GEMM) back-accumulation of Q is what makes a whole ResNet-50 fit in a few seconds.
 /// </summary>
 internal sealed class SymmetricTridiagonal
 {
@@ -28,19 +29,21 @@ internal sealed class SymmetricTridiagonal
     public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel)
     {
         if (a.Length < n * n) throw new ArgumentException($"matrix buffer has {a.Length} values, need {n}*{n}");
-        return n < 192 ? ReduceUnblocked(a, n, parallel) : ReduceBlocked(a, n, parallel);
+        return ReduceBlocked(a, n, parallel);
     }
 
     // LAPACK dsytrd/dlatrd ("lower", column-major == our upper, row-major): per panel of NB rows the
     // matrix-vector products read the untouched trailing matrix with the panel's pending rank-2k
     // correction carried in (V, W); the trailing matrix is written once per panel by two GEMMs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static SymmetricTridiagonal ReduceBlocked(double[] a, int n, bool parallel)
     {
         const int NB = 32;
         var diag = new double[n];
         var off = new double[n - 1];
         var tau = new double[n];
-        bool par = parallel && Environment.ProcessorCount > 1;
+        // Below ~384 rows a per-column Parallel.For costs more than the matrix-vector product it splits.
+        bool par = parallel && n >= 384 && Environment.ProcessorCount > 1;
         int threads = par ? Math.Min(Environment.ProcessorCount, 4) : 1;
         var partial = new double[threads][];
         for (int t = 0; t < threads; t++) partial[t] = new double[n];
@@ -146,159 +149,9 @@ internal sealed class SymmetricTridiagonal
         else for (int b = 0; b < blocks; b++) Block(b);
     }
 
-    // Unblocked, one fused pass per step (small matrices).
-    private static SymmetricTridiagonal ReduceUnblocked(double[] a, int n, bool parallel)
-    {
-        if (a.Length < n * n) throw new ArgumentException($"matrix buffer has {a.Length} values, need {n}*{n}");
-        var diag = new double[n];
-        var off = new double[Math.Max(0, n - 1)];
-        var tau = new double[n];
-        // Pending symmetric rank-2 update (B −= v wᵀ + w vᵀ) from the previous step, applied lazily
-        // row by row inside the next step's matrix-vector product: one pass over the matrix per step.
-        var vPrev = new double[n]; var wPrev = new double[n];
-        var v = new double[n]; var p = new double[n];
-        bool pending = false;
-        bool par = parallel && n >= 384 && Environment.ProcessorCount > 1;
-        int threads = par ? Math.Min(Environment.ProcessorCount, 4) : 1;
-        var partial = new double[threads][];
-        for (int t = 0; t < threads; t++) partial[t] = new double[n];
-
-        for (int i = 0; i < n; i++)
-        {
-            var row = a.AsSpan(i * n, n);
-            if (pending) ApplyRank2(row, i, vPrev, wPrev);
-            diag[i] = row[i];
-            int m = n - i - 1;
-            if (m == 0) break;
-            if (m == 1)
-            {
-                off[i] = row[i + 1];
-                if (pending) ApplyRank2(a.AsSpan((i + 1) * n, n), i + 1, vPrev, wPrev);
-                pending = false;
-                continue;
-            }
-            // Householder vector for x = row[i+1..]: H x = beta e1, v[i+1] = 1.
-            double alpha = row[i + 1];
-            double sigma = 0;
-            for (int c = i + 2; c < n; c++) sigma += row[c] * row[c];
-            double t = 0, beta = alpha;
-            Array.Clear(v);
-            if (sigma > 0)
-            {
-                double mu = Math.Sqrt(alpha * alpha + sigma);
-                beta = alpha <= 0 ? mu : -mu;
-                t = (beta - alpha) / beta;
-                double scale = 1.0 / (alpha - beta);
-                v[i + 1] = 1;
-                for (int c = i + 2; c < n; c++) { v[c] = row[c] * scale; row[c] = v[c]; }
-            }
-            off[i] = beta;
-            tau[i] = t;
-
-            // Fused: apply the pending update to rows i+1.. and accumulate p = B v (upper triangle).
-            int lo = i + 1;
-            if (threads == 1)
-            {
-                Array.Clear(p);
-                SweepRows(a, n, lo, n, pending, vPrev, wPrev, t != 0, v, p);
-            }
-            else
-            {
-                var bounds = SplitTriangle(lo, n, threads);
-                var vp = vPrev; var wp = wPrev; var vv = v; bool pend = pending, use = t != 0;
-                Parallel.For(0, threads, k =>
-                {
-                    Array.Clear(partial[k]);
-                    SweepRows(a, n, bounds[k], bounds[k + 1], pend, vp, wp, use, vv, partial[k]);
-                });
-                Array.Clear(p);
-                for (int k = 0; k < threads; k++)
-                    System.Numerics.Tensors.TensorPrimitives.Add(p.AsSpan(lo), partial[k].AsSpan(lo), p.AsSpan(lo));
-            }
-
-            if (t == 0) { pending = false; continue; }
-            // w = τp − (τ²/2)(pᵀv) v
-            double pv = 0;
-            for (int c = lo; c < n; c++) pv += p[c] * v[c];
-            double k2 = 0.5 * t * t * pv;
-            Array.Clear(wPrev);
-            for (int c = lo; c < n; c++) wPrev[c] = t * p[c] - k2 * v[c];
-            Array.Copy(v, vPrev, n);
-            pending = true;
-        }
-        return new SymmetricTridiagonal(n, diag, off, a, tau);
-    }
-
-    // Row r of the upper triangle: A[r, r..] −= v_r w[r..] + w_r v[r..]
-    private static void ApplyRank2(Span<double> row, int r, double[] v, double[] w)
-    {
-        double vr = v[r], wr = w[r];
-        if (vr == 0 && wr == 0) return;
-        var seg = row[r..];
-        var vs = v.AsSpan(r); var ws = w.AsSpan(r);
-        for (int c = 0; c < seg.Length; c++) seg[c] -= vr * ws[c] + wr * vs[c];
-    }
-
-    private static unsafe void SweepRows(double[] a, int n, int r0, int r1, bool pending, double[] vPrev, double[] wPrev,
-        bool symv, double[] v, double[] p)
-    {
-        fixed (double* pa = a, pvp = vPrev, pwp = wPrev, pv = v, pp = p)
-        {
-            for (int r = r0; r < r1; r++)
-            {
-                double* row = pa + (long)r * n;
-                int len = n - r;
-                double* seg = row + r;
-                double vr = pending ? pvp[r] : 0, wr = pending ? pwp[r] : 0;
-                bool upd = pending && (vr != 0 || wr != 0);
-                double xr = symv ? pv[r] : 0;
-                double dot = 0;
-                int c = 0;
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    var vvr = Vector512.Create(vr); var vwr = Vector512.Create(wr); var vx = Vector512.Create(xr);
-                    var acc = Vector512<double>.Zero;
-                    for (; c + 8 <= len; c += 8)
-                    {
-                        var s = Vector512.Load(seg + c);
-                        if (upd) { s -= vvr * Vector512.Load(pwp + r + c) + vwr * Vector512.Load(pvp + r + c); s.Store(seg + c); }
-                        if (symv)
-                        {
-                            acc = Vector512.FusedMultiplyAdd(s, Vector512.Load(pv + r + c), acc);
-                            Vector512.FusedMultiplyAdd(s, vx, Vector512.Load(pp + r + c)).Store(pp + r + c);
-                        }
-                    }
-                    dot = Vector512.Sum(acc);
-                }
-                else if (Vector256.IsHardwareAccelerated)
-                {
-                    var vvr = Vector256.Create(vr); var vwr = Vector256.Create(wr); var vx = Vector256.Create(xr);
-                    var acc = Vector256<double>.Zero;
-                    for (; c + 4 <= len; c += 4)
-                    {
-                        var s = Vector256.Load(seg + c);
-                        if (upd) { s -= vvr * Vector256.Load(pwp + r + c) + vwr * Vector256.Load(pvp + r + c); s.Store(seg + c); }
-                        if (symv)
-                        {
-                            acc = Vector256.FusedMultiplyAdd(s, Vector256.Load(pv + r + c), acc);
-                            Vector256.FusedMultiplyAdd(s, vx, Vector256.Load(pp + r + c)).Store(pp + r + c);
-                        }
-                    }
-                    dot = Vector256.Sum(acc);
-                }
-                for (; c < len; c++)
-                {
-                    double s = seg[c];
-                    if (upd) { s -= vr * pwp[r + c] + wr * pvp[r + c]; seg[c] = s; }
-                    if (symv) { dot += s * pv[r + c]; pp[r + c] += s * xr; }
-                }
-                if (symv) pp[r] += dot - seg[0] * xr; // diagonal counted once
-            }
-        }
-    }
-
     // p += (rows r0..r1 of the upper triangle, symmetric) · v. Four rows per pass so p is loaded and
     // stored once per four rows: the loop is bound by streaming A, not by p.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void SymvUpper(double[] a, int n, int r0, int r1, double[] v, double[] p)
     {
         fixed (double* pa = a, pv = v, pp = p)
@@ -399,7 +252,7 @@ internal sealed class SymmetricTridiagonal
         var q = new double[n * n];
         for (int i = 0; i < n; i++) q[i * n + i] = 1;
         int nref = Math.Max(0, n - 2);
-        const int NB = 32;
+        const int NB = 64;
         int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
         var tw = new double[NB * NB];
         for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
@@ -453,7 +306,7 @@ internal sealed class SymmetricTridiagonal
     // dlarft (forward, columnwise): H_b0 ⋯ H_{b0+nb−1} = I − V·Tw·Vᵀ with Tw upper triangular.
     private void BuildT(double[] vt, int nb, int m, int b0, double[] tw)
     {
-        const int NB = 32;
+        const int NB = 64;
         Array.Clear(tw);
         var t = new double[nb];
         for (int i = 0; i < nb; i++)

@@ -1,9 +1,11 @@
+using System.Runtime.CompilerServices;
 namespace OnnxSlim.Spectral.Numerics;
 
 /// <summary>Eigenvalues of a symmetric tridiagonal matrix (diagonal d, off-diagonal e).</summary>
 internal static class TridiagonalEigen
 {
     /// <summary>All eigenvalues, descending. Implicit QL with Wilkinson shifts, O(n²), no vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] Eigenvalues(ReadOnlySpan<double> diagonal, ReadOnlySpan<double> offDiagonal)
     {
         int n = diagonal.Length;

@@ -34,9 +34,15 @@ public static class FilterSelectors
         var result = new int[matrices.Count][];
         var order = Enumerable.Range(0, matrices.Count).OrderByDescending(i => GramMatrix.Cost(matrices[i])).ToArray();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => result[i] = keeps[i] == matrices[i].Rows
-                ? Enumerable.Range(0, keeps[i]).ToArray()
-                : selector.Select(matrices[i], keeps[i]));
+            i =>
+            {
+                if (keeps[i] == matrices[i].Rows)
+                {
+                    matrices[i].ReleaseCache();
+                    result[i] = Enumerable.Range(0, keeps[i]).ToArray();
+                }
+                else result[i] = selector.Select(matrices[i], keeps[i]);
+            });
         return result;
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using OnnxSlim.Spectral.Numerics;
@@ -92,6 +93,7 @@ internal sealed class ResolventQuadrature
     }
 
     /// <summary>y(s_k) = (T + s_k)⁻¹·q for every node; Qy[k] = qᵀy = R_jj, Yy[k] = yᵀy = (R²)_jj.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Solve(ReadOnlySpan<double> q, Scratch sc, bool keepY)
     {
         int n = _n;
@@ -130,6 +132,7 @@ internal sealed class ResolventQuadrature
     }
 
     /// <summary>z(s_k) = (T + s_k)⁻¹·y(s_k) per node, for (R²)_aj = q_aᵀ z_j. Needs Solve(…, keepY: true) first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SolveSecond(Scratch sc)
     {
         int n = _n;
@@ -154,6 +157,7 @@ internal sealed class ResolventQuadrature
     }
 
     /// <summary>out[k] = Σ_i q[i]·buf[i, k] for every node (buf = Y or Z of a scratch).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Project(ReadOnlySpan<double> q, double[] buf, Span<double> result)
     {
         int V = Lanes / Vector<double>.Count;

@@ -6,6 +6,8 @@ namespace OnnxSlim.Spectral;
 /// <summary>Singular values of one group's filter matrix, descending, in float64.</summary>
 public sealed class FilterSpectrum
 {
+    private const int CacheMinRows = 256; // below this, recomputing is cheaper than holding 2·n² doubles
+
     private const double MachineEpsilon = 2.220446049250313e-16; // 2⁻⁵² (double.Epsilon is the smallest subnormal)
 
     private FilterSpectrum(int width, int cols, double[] singularValues)
@@ -95,7 +97,9 @@ public sealed class FilterSpectrum
 
     /// <summary>
     /// Singular values from the Gram matrix on the smaller side (A·Aᵀ or Aᵀ·A), reduced to tridiagonal
-    /// form and solved with implicit QL; σ = √max(λ, 0).
+    /// form and solved with implicit QL; σ = √max(λ, 0). For a matrix with 256 ≤ rows ≤ cols the Gram
+    /// and its reduction stay cached on <paramref name="m"/> until <see cref="GemSelector"/> consumes
+    /// them (or <see cref="FilterMatrix.ReleaseCache"/>): 2·rows² doubles.
     /// </summary>
     public static FilterSpectrum Compute(FilterMatrix m) => Compute(m, parallel: true);
 
@@ -103,8 +107,17 @@ public sealed class FilterSpectrum
     {
         ArgumentNullException.ThrowIfNull(m);
         int r = Math.Min(m.Rows, m.Cols);
-        var gram = GramMatrix.SmallerSide(m, parallel);
-        var lambda = SymmetricTridiagonal.Reduce(gram, r, parallel).Eigenvalues();
+        double[] lambda;
+        if (m.Rows <= m.Cols && m.Rows >= CacheMinRows)
+        {
+            // GEM needs this very Gram and reduction: keep both on the matrix for it.
+            var gram = GramMatrix.OfRows(m, parallel);
+            var reduced = SymmetricTridiagonal.Reduce((double[])gram.Clone(), r, parallel);
+            m.KeepFactorization(new GramFactorization(gram, reduced));
+            lambda = reduced.Eigenvalues();
+        }
+        else
+            lambda = SymmetricTridiagonal.Reduce(GramMatrix.SmallerSide(m, parallel), r, parallel).Eigenvalues();
         var sv = new double[r];
         for (int i = 0; i < r; i++) sv[i] = Math.Sqrt(Math.Max(lambda[i], 0));
         // Forming the Gram and reducing it perturb eigenvalues by ~max(rows, cols)·ε·λ₁, so singular

@@ -13,6 +13,7 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 // reconstruct), the same calls the CLI makes.
 //   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
 //                            [--test-images N] [--variants uniform-l2,sliming,merge,calib,uniform-l2-calib] [--verbose]
+//                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string fixtures = Option("--fixtures") ?? FindFixtures();
 string[] models = (Option("--models") ?? "fm_resnet_fused,fm_resnet_bn").Split(',');
@@ -20,6 +21,15 @@ double[] ratios = [.. (Option("--ratios") ?? "0.3,0.5,0.7").Split(',').Select(do
 int testImages = int.Parse(Option("--test-images") ?? "10000");
 string[] variants = (Option("--variants") ?? "uniform-l2,sliming,merge,calib").Split(',');
 bool verbose = args.Contains("--verbose");
+var reconstruction = new ReconstructionOptions
+{
+    Ridge = double.Parse(Option("--ridge") ?? "1e-3"),
+    SamplePositions = int.Parse(Option("--samples") ?? "20000"),
+    ReluIterations = int.Parse(Option("--relu-iterations") ?? "4"),
+    ResidualTargets = !args.Contains("--no-residual"),
+    PerPositionClassifier = !args.Contains("--per-image-classifier"),
+    Log = verbose ? line => Console.Error.WriteLine("  " + line) : null,
+};
 
 var testX = NpyFile.Read(Path.Combine(fixtures, "test_x.npy"));
 var testY = NpyFile.Read(Path.Combine(fixtures, "test_y.npy")).Longs!;
@@ -43,7 +53,7 @@ foreach (string name in models)
             var (accuracy, macs, recon) = Prune(path, original, cr, variant);
             cells.Add($"{accuracy:P2}");
             Console.Error.WriteLine($"{name} {variant} cr {cr}: accuracy {accuracy:P2}, MACs −{macs:P1}" +
-                (recon is null ? "" : $", reconstruction {recon.Seconds:0.00} s ({recon.FittedCount} layers, {recon.RuntimeRuns} ORT runs)"));
+                (recon is null ? "" : $", reconstruction {recon.Seconds:0.00} s (ORT {recon.RuntimeSeconds:0.00} s, {recon.FittedCount} layers, {recon.RuntimeRuns} ORT runs)"));
             if (recon is not null) timings.Add($"| {name} | {variant} | {cr} | {recon.Seconds:0.00} s | {recon.FittedCount} | {recon.RuntimeRuns} |");
         }
         rows.Add($"| {name} | {variant} | {string.Join(" | ", cells)} |");
@@ -84,8 +94,7 @@ return;
         var kept = new Dictionary<string, int[]>(StringComparer.Ordinal);
         foreach (var (id, keep) in plan.KeepByGroup)
             foreach (var producer in analysis.Groups[id].Producers) kept[producer.Id] = keep;
-        report = Reconstruction.Run(original, work, kept, [calibration],
-            new ReconstructionOptions { Log = verbose ? line => Console.Error.WriteLine("  " + line) : null });
+        report = Reconstruction.Run(original, work, kept, [calibration], reconstruction);
     }
     var after = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, []));
     return (Accuracy(work), 1 - (double)after.Macs / analysis.Cost.Macs, report);

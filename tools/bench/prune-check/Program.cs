@@ -34,7 +34,7 @@ foreach (var path in models)
     GC.Collect();
 }
 Console.WriteLine();
-Console.WriteLine("| model | groups | prunable | frozen | prunable MAC share | MACs −30%-keep: measured / predicted | ORT run | check_model | merge exactness (max err / scale) | zero-removal exactness |");
+Console.WriteLine("| model | groups | prunable | frozen | MACs touched / in prunable-output layers | MACs −30%-keep: measured / predicted | ORT run | check_model | merge exactness (max err / scale) | zero-removal exactness |");
 Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
 foreach (var r in rows) Console.WriteLine(r);
 return 0;
@@ -44,15 +44,27 @@ string Check(string path, string name)
     var clock = Stopwatch.StartNew();
     using var model = OnnxModel.Load(path);
     var shapes = Probe(model);
+    var findClock = Stopwatch.StartNew();
     var groups = ChannelGroups.Find(model, shapes);
-    var cost = ModelCost.Compute(model.Graph, shapes);
-    var terms = GroupCosts.Build(groups, shapes);
+    long findMs = findClock.ElapsedMilliseconds;
+    var tainted = Tainted(model.Graph);
+    bool dataDependent = tainted.Count > 0;
+    // With a data-dependent tail, costs count the static part only (its shapes do not depend on the weights).
+    var staticShapes = shapes.Where(kv => !tainted.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+    var cost = ModelCost.Compute(model.Graph, staticShapes);
+    var terms = GroupCosts.Build(groups, staticShapes);
+    var frontier = dataDependent ? Frontier(model.Graph, groups, tainted) : null;
+    if (frontier is not null) Console.WriteLine($"   data-dependent tail: MACs and exactness on the static part; compared at {frontier.Count} frontier tensors, e.g. {string.Join(", ", frontier.Take(4))}");
     var full = groups.Select(g => g.Width).ToArray();
     double covered = terms.Macs.Where(t => t.OutGroup >= 0 || t.InGroup >= 0).Sum(t => t.Evaluate(full));
     double share = covered / cost.Macs;
-    Console.WriteLine($"   groups {groups.Count}, prunable {groups.Prunable.Count()}, frozen {groups.FrozenGroups.Count()}; MACs {cost.Macs / 1e9:F3} G, params {cost.Params / 1e6:F2} M; prunable share {share:P1} (analysis {clock.ElapsedMilliseconds} ms)");
+    // Stricter: MACs of linear layers whose output channels are a prunable group.
+    double byOutput = cost.Nodes.Where(n => groups.LayoutOf(n.Node.Outputs[0]) is { } l && l.Groups.Any(id => groups[id].Prunable)).Sum(n => (double)n.Macs) / cost.Macs;
+    Console.WriteLine($"   groups {groups.Count}, prunable {groups.Prunable.Count()}, frozen {groups.FrozenGroups.Count()}; MACs {cost.Macs / 1e9:F3} G, params {cost.Params / 1e6:F2} M; MACs touched by prunable groups {share:P1}, in layers with prunable outputs {byOutput:P1} (probe + analysis {clock.ElapsedMilliseconds} ms, analysis alone {findMs} ms)");
     var reasons = groups.FrozenGroups.GroupBy(g => Pattern(g.Reason!)).OrderByDescending(g => g.Count()).Take(6).ToList();
     foreach (var r in reasons) Console.WriteLine($"     frozen ×{r.Count()}: {r.Key}   (e.g. {r.First().Reason})");
+    var unprobed = ChannelGroups.Find(model);
+    Console.WriteLine($"     without probed shapes (value_info only): {unprobed.Count} groups, {unprobed.Prunable.Count()} prunable");
     foreach (var note in terms.Notes.Take(3)) Console.WriteLine($"     cost note: {note}");
     string topReasons = string.Join("; ", reasons.Take(3).Select(r => $"{r.Count()}× {r.Key}"));
 
@@ -74,7 +86,8 @@ string Check(string path, string name)
         run = "runs: " + string.Join(", ", outputs.Select(o => $"{o.Name}{NamedTensor.FormatShape(o.Shape)}"));
     }
     catch (Exception e) { run = "FAILS: " + e.Message.Split('\n')[0]; }
-    var prunedShapes = Probe(pruned);
+    var prunedTainted = Tainted(pruned.Graph);
+    var prunedShapes = Probe(pruned).Where(kv => !prunedTainted.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
     var prunedCost = ModelCost.Compute(pruned.Graph, prunedShapes);
     double predicted = GroupCosts.Evaluate(terms.Macs, kept);
     Console.WriteLine($"   70% keep: MACs {prunedCost.Macs / 1e9:F3} G measured, {predicted / 1e9:F3} G predicted ({1 - prunedCost.Macs / (double)cost.Macs:P1} removed); params {prunedCost.Params / 1e6:F2} M; {run}");
@@ -87,9 +100,9 @@ string Check(string path, string name)
     {
         var vg = ChannelGroups.Find(variant, shapes);
         int failed = RedundancyInjector.MakeMultiples(vg, keep, new Random(2));
-        var reference = Run(variant.ToBytes(), inputs);
+        var reference = Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs);
         var result = ChannelPruner.Apply(variant, vg, keep, new PruneOptions { Merge = true });
-        var after = Run(variant.ToBytes(), inputs);
+        var after = Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs);
         double error = MaxError(reference, after);
         merge = $"{error:G2} ({result.Merged}/{result.Removed} merged" + (failed > 0 ? $", {failed} not injectable" : "") + ")";
         Console.WriteLine($"   merge exactness: error {merge}");
@@ -100,13 +113,61 @@ string Check(string path, string name)
     {
         var vg = ChannelGroups.Find(variant, shapes);
         foreach (var (id, k) in keep) RedundancyInjector.ZeroChannels(vg, id, Enumerable.Range(0, vg[id].Width).Except(k));
-        var reference = Run(variant.ToBytes(), inputs);
+        var reference = Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs);
         ChannelPruner.Apply(variant, vg, keep);
-        zero = $"{MaxError(reference, Run(variant.ToBytes(), inputs)):G2}";
+        zero = $"{MaxError(reference, Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs)):G2}";
         Console.WriteLine($"   zero-removal exactness: error {zero}");
     }
     Console.WriteLine($"   total {clock.Elapsed.TotalSeconds:F1} s");
-    return $"| {name} | {groups.Count} | {groups.Prunable.Count()} | {groups.FrozenGroups.Count()} ({topReasons}) | {share:P1} | {prunedCost.Macs / 1e9:F3} G / {predicted / 1e9:F3} G (of {cost.Macs / 1e9:F3} G) | {(run.StartsWith("runs") ? "ok" : run)} | {check} | {merge} | {zero} |";
+    return $"| {name} | {groups.Count} | {groups.Prunable.Count()} | {groups.FrozenGroups.Count()} ({topReasons}) | {share:P1} / {byOutput:P1} | {prunedCost.Macs / 1e9:F3} G / {predicted / 1e9:F3} G (of {cost.Macs / 1e9:F3} G) | {(run.StartsWith("runs") ? "ok" : run)} | {check} | {merge} | {zero} |";
+}
+
+// Values computed from data-dependent ops (proposals, NMS, RoiAlign): their shapes and values vary with
+// tiny input or weight changes, so exactness and MAC checks use only the part of the graph before them.
+static HashSet<string> Tainted(Graph g)
+{
+    var tainted = new HashSet<string>(StringComparer.Ordinal);
+    foreach (var n in g.Nodes)
+        if (n.OpType is "NonZero" or "TopK" or "NonMaxSuppression" or "RoiAlign" or "If" or "Loop" or "Scan" || n.Inputs.Any(tainted.Contains))
+            foreach (var o in n.Outputs) tainted.Add(o);
+    return tainted;
+}
+
+// Where checks look when a model has a data-dependent tail: tensors that carry channels and leave the
+// analysed part (read by an op that keeps no channels, or produced by a frozen linear layer), not tainted.
+static List<string> Frontier(Graph g, ChannelGroupSet groups, HashSet<string> tainted)
+{
+    var result = new List<string>();
+    foreach (var (value, layout) in groups.Layouts)
+    {
+        if (tainted.Contains(value)) continue;
+        bool leaves = g.Consumers(value).Any(c => c.OpType != "Shape" && c.Outputs.All(o => groups.LayoutOf(o) is null) && !(c.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul"));
+        bool frozenLinear = g.Producer(value) is { OpType: "Conv" or "ConvTranspose" or "Gemm" or "MatMul" } && layout.Groups.All(id => groups[id].Frozen);
+        if (leaves || frozenLinear) result.Add(value);
+    }
+    return result;
+}
+
+// The model with only the given outputs and the nodes they need.
+static byte[] Truncate(OnnxModel m, IReadOnlyCollection<string> outputs)
+{
+    var proto = m.Proto.Clone();
+    var g = proto.Graph;
+    var needed = new HashSet<string>(outputs, StringComparer.Ordinal);
+    var keep = new List<OnnxSlim.GraphIO.Proto.NodeProto>();
+    for (int i = g.Node.Count - 1; i >= 0; i--)
+    {
+        var n = g.Node[i];
+        if (!n.Output.Any(needed.Contains)) continue;
+        keep.Add(n);
+        foreach (var input in n.Input) needed.Add(input);
+    }
+    keep.Reverse();
+    g.Node.Clear();
+    g.Node.Add(keep);
+    g.Output.Clear();
+    foreach (var o in outputs) g.Output.Add(new OnnxSlim.GraphIO.Proto.ValueInfoProto { Name = o });
+    return Google.Protobuf.MessageExtensions.ToByteArray(proto);
 }
 
 Dictionary<string, long[]> Probe(OnnxModel m)
@@ -128,7 +189,6 @@ IReadOnlyList<NamedTensor> Run(byte[] bytes, List<NamedTensor> inputs)
 }
 
 // Max |a − b| over an output divided by max |a| of that output, worst over outputs of equal shape.
-static string MaxErrorText(double e) => e.ToString("G2");
 static double MaxError(IReadOnlyList<NamedTensor> a, IReadOnlyList<NamedTensor> b)
 {
     double worst = 0;

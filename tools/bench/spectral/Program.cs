@@ -3,8 +3,9 @@ using MathNet.Numerics.LinearAlgebra;
 using OnnxSlim.Spectral;
 using OnnxSlim.Spectral.Bench;
 
-// Usage: dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5]
-//        dotnet run -c Release --project tools/bench/spectral -- accuracy
+// Usage: dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5] [--groups] [--profile]
+//        dotnet run -c Release --project tools/bench/spectral -- accuracy   (fast GEM vs exact greedy, up to 256 rows)
+//        dotnet run -c Release --project tools/bench/spectral -- kernels [--par] | sweep
 // Times spectra + allocation + GEM selection on synthetic groups shaped like the model's channel
 // groups (--naive: MathNet's plain Svd() of every group instead, the reference cost). Run each
 // mode in its own process: the peak working set is per process.
@@ -14,6 +15,8 @@ double cr = args.SkipWhile(a => a != "--cr").Skip(1).Select(double.Parse).FirstO
 if (Environment.GetEnvironmentVariable("GEMTRACE") == "1") GemSelector.Trace = Console.WriteLine;
 
 if (mode == "accuracy") { Accuracy.Run(); return; }
+if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
+if (mode == "sweep") { Accuracy.Sweep(); return; }
 
 var model = mode switch
 {
@@ -65,10 +68,14 @@ if (args.Contains("--profile"))
     Console.WriteLine($"sequential sums: spectra {sumS:F2}s gem {sumG:F2}s");
     return;
 }
+var proc = Process.GetCurrentProcess();
+TimeSpan Cpu() { proc.Refresh(); return proc.TotalProcessorTime; }
+var cpu0 = Cpu();
 var total = Stopwatch.StartNew();
 sw.Restart();
 var spectra = FilterSpectrum.ComputeAll(matrices);
 double tSpectra = sw.Elapsed.TotalSeconds;
+var cpu1 = Cpu();
 sw.Restart();
 var groups = model.Groups.Select((g, i) => new PlanningGroup(g.Rows, spectra[i], Math.Max(1, (int)Math.Ceiling(0.05 * g.Rows)), false)).ToArray();
 var plan = new BudgetSolver().Solve(groups, model.Macs, model.Params, BudgetTarget.Macs, cr, 1);
@@ -77,9 +84,11 @@ sw.Restart();
 var kept = FilterSelectors.SelectAll(new GemSelector(), matrices, plan.Keep);
 double tSelect = sw.Elapsed.TotalSeconds;
 double tTotal = total.Elapsed.TotalSeconds;
+var cpu2 = Cpu();
 long peak = Process.GetCurrentProcess().PeakWorkingSet64;
 
 Console.WriteLine($"spectra {tSpectra:F2}s + allocation {tPlan:F3}s + GEM selection {tSelect:F2}s = {tTotal:F2}s wall");
+Console.WriteLine($"cpu time: spectra {(cpu1 - cpu0).TotalSeconds:F2}s, allocation+selection {(cpu2 - cpu1).TotalSeconds:F2}s, total {(cpu2 - cpu0).TotalSeconds:F2}s (load average at start {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
 Console.WriteLine($"peak working set {peak / 1048576.0:F0} MiB (inputs alone {baseline / 1048576.0:F0} MiB)");
 Console.WriteLine($"--cr {cr} macs: achieved {plan.AchievedReduction:P2} (params {plan.ParamsReduction:P1}, filters {plan.FiltersReduction:P1}), τ = {plan.Threshold:F4}, reachable {plan.Reachable}");
 Console.WriteLine($"kept {plan.Keep.Sum()} of {groups.Sum(g => g.Width)} channels; rank-capped groups: {plan.RankCapped.Count(c => c)}");

@@ -1,0 +1,262 @@
+using System.Numerics.Tensors;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Spectral;
+
+/// <summary>
+/// One GEM epoch: a factorisation G = Q·T·Qᵀ of the alive rows' Gram, every row's exact leave-one-out
+/// loss from it, then lazy one-at-a-time removals (see <see cref="GemSelector"/>).
+/// </summary>
+internal sealed class GemEpoch
+{
+    private const int A = ResolventQuadrature.ScreenA, B = ResolventQuadrature.ScreenB, L = ResolventQuadrature.Lanes;
+
+    private readonly GemSelector _opt;
+    private readonly ResolventQuadrature _rq;
+    private readonly double[] _g0;
+    private readonly int _n0;
+    private readonly int[] _alive;
+    private readonly int _n;
+    private readonly double[] _m1, _m2, _loss, _rA, _rB;
+    private readonly ResolventQuadrature.Scratch _sc, _sc2;
+    private readonly Dictionary<(int, int), double[]> _pairs = new();
+
+    internal static Action<string>? Trace;
+
+    private GemEpoch(GemSelector opt, ResolventQuadrature rq, double[] g0, int n0, int[] alive,
+        double[] m1, double[] m2, double[] loss, double[] rA, double[] rB)
+    {
+        _opt = opt; _rq = rq; _g0 = g0; _n0 = n0; _alive = alive; _n = alive.Length;
+        _m1 = m1; _m2 = m2; _loss = loss; _rA = rA; _rB = rB;
+        _sc = new ResolventQuadrature.Scratch(_n);
+        _sc2 = new ResolventQuadrature.Scratch(_n);
+    }
+
+    /// <summary>
+    /// Factorises the alive rows' Gram (principal submatrix of <paramref name="g0"/>) and computes all
+    /// exact leave-one-out losses; null when every row is zero. <paramref name="reduced"/>: the
+    /// tridiagonal form of exactly this submatrix when already known (the spectrum computed it).
+    /// </summary>
+    public static GemEpoch? Factorise(GemSelector opt, double[] g0, int n0, int[] alive, SymmetricTridiagonal? reduced)
+    {
+        int n = alive.Length;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var m1 = new double[n];
+        var m2 = new double[n];
+        bool par = n >= 256;
+        double[]? g = reduced is null ? new double[n * n] : null;
+        for (int a = 0; a < n; a++)
+        {
+            long src = (long)alive[a] * n0;
+            double s2 = 0;
+            for (int b = 0; b < n; b++)
+            {
+                double v = g0[src + alive[b]];
+                if (g is not null) g[a * n + b] = v;
+                s2 += v * v;
+            }
+            m1[a] = g0[src + alive[a]];
+            m2[a] = s2;
+        }
+        double tCopy = clock.Elapsed.TotalMilliseconds;
+        var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par);
+        double tReduce = clock.Elapsed.TotalMilliseconds;
+        double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
+        if (!(lmax > 0)) return null;
+        var q = tri.FormQ(par);
+        double tQ = clock.Elapsed.TotalMilliseconds;
+        var rq = new ResolventQuadrature(tri, q, lmax);
+
+        var loss = new double[n];
+        var rA = new double[n];
+        var rB = new double[n];
+        void Stale(int j, ResolventQuadrature.Scratch sc)
+        {
+            rq.Solve(rq.QRow(j), sc, keepY: false);
+            rq.Phi(sc.Qy, sc.Yy, sc.Phi);
+            loss[j] = rq.Integrate(sc.Phi, m1[j], m2[j]);
+            rA[j] = sc.Qy[A];
+            rB[j] = sc.Qy[B];
+        }
+        if (par)
+            Parallel.For(0, n, () => new ResolventQuadrature.Scratch(n), (j, _, sc) => { Stale(j, sc); return sc; }, _ => { });
+        else
+        {
+            var sc0 = new ResolventQuadrature.Scratch(n);
+            for (int j = 0; j < n; j++) Stale(j, sc0);
+        }
+        Trace?.Invoke($"factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
+        return new GemEpoch(opt, rq, g0, n0, alive, m1, m2, loss, rA, rB);
+    }
+
+    public double StaleLoss(int j) => _loss[j];
+
+    /// <summary>Removes up to <paramref name="budget"/> rows (local indices), one at a time.</summary>
+    public List<int> Run(int budget)
+    {
+        int n = _n;
+        var version = new int[n];
+        var isRemoved = new bool[n];
+        var screened = new int[n];
+        var contributors = new List<(double Share, int K)>?[n];
+        var evaluated = new int[n][];
+        var localA = new double[n];  // share of R_jj (t = 0.01σ₁) explained by the removals the value includes
+        var localB = new double[n];  // … at t = 0.1σ₁
+        var fullA = new double[n];   // … explained by ALL removals so far (Σ whitened coefficients²)
+        var fullB = new double[n];
+        var removed = new List<int>(budget);
+        var wA = new WhitenedRemovals(n);
+        var wB = new WhitenedRemovals(n);
+        var qf = new float[n];
+        var sqA = new double[budget];
+        var sqB = new double[budget];
+        var pq = new PriorityQueue<(int J, int Ver), (double Loss, int J)>(n);
+        for (int j = 0; j < n; j++) { pq.Enqueue((j, 0), (_loss[j], j)); evaluated[j] = []; }
+        double share2 = _opt.ConflictThreshold * _opt.ConflictThreshold;
+        string stop = "budget";
+        int evals = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var va = new double[n];
+        var vb = new double[n];
+
+        while (removed.Count < budget)
+        {
+            if (pq.Count == 0) { stop = "empty"; break; }
+            var (j, ver) = pq.Dequeue();
+            if (isRemoved[j] || ver != version[j]) continue;
+            var qj = _rq.QRow(j);
+            int from = screened[j], fresh = removed.Count - from;
+            if (fresh > 0)
+            {
+                WhitenedRemovals.ToSingle(qj, qf);
+                wA.Coefficients(qf, from, sqA);
+                wB.Coefficients(qf, from, sqB);
+            }
+            for (int idx = from; idx < removed.Count; idx++)
+            {
+                double sa = sqA[idx - from] / _rA[j], sb = sqB[idx - from] / _rB[j];
+                fullA[j] += sa;
+                fullB[j] += sb;
+                double share = Math.Max(sa, sb);
+                if (share >= share2) (contributors[j] ??= []).Add((share, removed[idx]));
+            }
+            screened[j] = removed.Count;
+            var set = Top(contributors[j], _opt.MaxConflicts);
+            if (!set.AsSpan().SequenceEqual(evaluated[j]))
+            {
+                evaluated[j] = set;
+                version[j]++;
+                evals++;
+                pq.Enqueue((j, version[j]), (LocalLoss(j, set, out localA[j], out localB[j]), j));
+                continue;
+            }
+            // Share of R_jj's change that the value did not include: large only when many individually
+            // weak removals add up (a big family of near-copies). The value is then not trustworthy:
+            // end the epoch and refactorise rather than guess.
+            double gap = Math.Max(fullA[j] - localA[j], fullB[j] - localB[j]);
+            if (gap > _opt.MaxUnexplained && removed.Count > 0) { stop = $"unexplained {gap:F2}"; break; }
+            isRemoved[j] = true;
+            removed.Add(j);
+            _rq.Solve(qj, _sc, keepY: true);
+            for (int i = 0; i < n; i++) { va[i] = _sc.Y[i * L + A]; vb[i] = _sc.Y[i * L + B]; }
+            wA.Add(qj, va);
+            wB.Add(qj, vb);
+        }
+        Trace?.Invoke($"epoch n={n} budget={budget} removed={removed.Count} stop={stop} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
+        return removed;
+    }
+
+    private static int[] Top(List<(double Share, int K)>? list, int max)
+    {
+        if (list is null || list.Count == 0) return [];
+        IEnumerable<(double Share, int K)> top = list;
+        if (list.Count > max) top = list.OrderByDescending(c => c.Share).ThenBy(c => c.K).Take(max);
+        var set = top.Select(c => c.K).ToArray();
+        Array.Sort(set);
+        return set;
+    }
+
+    public double LocalLoss(int j, int[] d) => LocalLoss(j, d, out _, out _);
+
+    /// <summary>
+    /// Loss of removing j after the rows in d: per node, the Schur complement of R(s) on {j} ∪ d.
+    /// rhoA/rhoB: share of R_jj explained by d at the two screening scales.
+    /// </summary>
+    public double LocalLoss(int j, int[] d, out double rhoA, out double rhoB)
+    {
+        int t = d.Length;
+        var sc = _sc;
+        _rq.Solve(_rq.QRow(j), sc, keepY: true);
+        var rjj = sc.Qy.ToArray();
+        var r2jj = sc.Yy.ToArray();
+        _rq.SolveSecond(sc);
+        var rdj = new double[t * L];
+        var r2dj = new double[t * L];
+        for (int a = 0; a < t; a++)
+        {
+            _rq.Project(_rq.QRow(d[a]), sc.Y, rdj.AsSpan(a * L, L));
+            _rq.Project(_rq.QRow(d[a]), sc.Z, r2dj.AsSpan(a * L, L));
+        }
+        for (int b = 0; b < t; b++)
+        {
+            bool missing = false;
+            for (int a = 0; a < t && !missing; a++) missing = !_pairs.ContainsKey(Key(d[a], d[b]));
+            if (!missing) continue;
+            _rq.Solve(_rq.QRow(d[b]), _sc2, keepY: true);
+            _rq.SolveSecond(_sc2);
+            for (int a = 0; a < t; a++)
+            {
+                var key = Key(d[a], d[b]);
+                if (_pairs.ContainsKey(key)) continue;
+                var e = new double[2 * L];
+                _rq.Project(_rq.QRow(d[a]), _sc2.Y, e.AsSpan(0, L));
+                _rq.Project(_rq.QRow(d[a]), _sc2.Z, e.AsSpan(L, L));
+                _pairs[key] = e;
+            }
+        }
+        var c = new double[t * t];
+        var c2 = new double[t * t];
+        var r = new double[t];
+        var r2 = new double[t];
+        var x = new double[t];
+        var rj = new double[L];
+        var r2j = new double[L];
+        for (int k = 0; k < L; k++)
+        {
+            for (int a = 0; a < t; a++)
+            {
+                r[a] = rdj[a * L + k];
+                r2[a] = r2dj[a * L + k];
+                for (int b = 0; b < t; b++)
+                {
+                    var e = _pairs[Key(d[a], d[b])];
+                    c[a * t + b] = e[k];
+                    c2[a * t + b] = e[L + k];
+                }
+            }
+            SmallCholesky.Solve(c, t, r, x);
+            double rx = 0, r2x = 0, xc2x = 0;
+            for (int a = 0; a < t; a++)
+            {
+                rx += r[a] * x[a];
+                r2x += r2[a] * x[a];
+                double s = 0;
+                for (int b = 0; b < t; b++) s += c2[a * t + b] * x[b];
+                xc2x += x[a] * s;
+            }
+            rj[k] = rjj[k] - rx;
+            r2j[k] = r2jj[k] - 2 * r2x + xc2x;
+        }
+        var phi = new double[L];
+        _rq.Phi(rj, r2j, phi);
+        rhoA = 1 - rj[A] / rjj[A];
+        rhoB = 1 - rj[B] / rjj[B];
+        // (G²)_jj over the remaining rows, for the high-t tail
+        double m2j = _m2[j];
+        long gj = (long)_alive[j] * _n0;
+        foreach (var a in d) { double v = _g0[gj + _alive[a]]; m2j -= v * v; }
+        return _rq.Integrate(phi, _m1[j], Math.Max(m2j, _m1[j] * _m1[j]));
+    }
+
+    private static (int, int) Key(int a, int b) => a <= b ? (a, b) : (b, a);
+}
