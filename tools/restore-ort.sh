@@ -2,12 +2,17 @@
 # Restores ONNX Runtime (official C# API sources + Linux x64 native library) from the npm registry,
 # pinned and checksummed, into the cache. The build calls this; nothing third-party is committed.
 # Usage: tools/restore-ort.sh [--gpu]   prints the cache folder on success.
+# With gpu: the CUDA/TensorRT provider libraries only. ORT loads them from the folder of its core library, and
+# the CPU package's core reports "CUDA execution provider is not enabled in this build": put them beside a
+# CUDA-enabled libonnxruntime.so and name that file in ONNXSLIM_ORT_LIBRARY.
 set -euo pipefail
 cache="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}"
 pkg=com.github.asus4.onnxruntime version=0.4.9
 sha=e59788788818fdde1b2e522e766a21ba0f7d8391de55737abf81e32cc801785d
-if [[ "${1:-}" == "--gpu" ]]; then
-  pkg=com.github.asus4.onnxruntime.linux-x64-gpu sha="${ONNXSLIM_ORT_GPU_SHA256:-}"
+if [[ "${1:-}" == "--gpu" || "${1:-}" == "gpu" ]]; then
+  # CUDA/TensorRT execution providers only (180 MB); the core library of the CPU package loads them.
+  pkg=com.github.asus4.onnxruntime.linux-x64-gpu
+  sha=2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412
 fi
 dest="$cache/ort/$pkg-$version"
 if [[ -f "$dest/.complete" ]]; then echo "$dest"; exit 0; fi
@@ -26,9 +31,7 @@ if [[ ! -f "$tarball" ]]; then
   mv "$tmp"/*.tgz "$tarball.part" && mv "$tarball.part" "$tarball"
   rm -rf "$tmp"
 fi
-if [[ -n "$sha" ]]; then
-  echo "$sha  $tarball" | sha256sum -c --status || { echo "restore-ort: checksum mismatch for $tarball" >&2; rm -f "$tarball"; exit 1; }
-fi
+echo "$sha  $tarball" | sha256sum -c --status || { echo "restore-ort: checksum mismatch for $tarball" >&2; rm -f "$tarball"; exit 1; }
 
 work="$dest.part"
 rm -rf "$work" && mkdir -p "$work"

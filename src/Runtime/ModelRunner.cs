@@ -10,9 +10,10 @@ public sealed class ModelRunner : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly string[] _outputNames;
 
-    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0)
+    /// <param name="optimize">Full graph optimisation (for timing and repeated runs); false for one-off probes.</param>
+    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true)
     {
-        _session = SessionFactory.Create(model, provider, intraOpThreads);
+        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize);
         _outputNames = [.. _session.OutputMetadata.Keys];
     }
 

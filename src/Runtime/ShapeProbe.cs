@@ -22,7 +22,7 @@ public static class ActivationProbe
 {
     public static Dictionary<string, NamedTensor> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0)
     {
-        using var runner = new ModelRunner(WithExtraOutputs(model, values));
+        using var runner = new ModelRunner(WithExtraOutputs(model, values), optimize: false);
         var shapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
         var inputs = InputGenerator.Generate(runner.Inputs, shapes, seed);
         return Run(runner, inputs);

@@ -156,30 +156,37 @@ internal sealed class LayerFit
     /// <summary>
     /// XᵀT' for the ReLU-aware targets: where the original pre-Relu value z = a·τ + c is negative, an
     /// entry whose prediction is already ≤ 0 after the chain is exact (target = prediction), and one
-    /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Rows are processed in
-    /// cache-sized tiles (predict, retarget, accumulate), in parallel with per-thread sums.
+    /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Two parallel phases, each
+    /// with a fixed summation order so the weights are reproducible bit for bit: the new targets tile by
+    /// tile, then XᵀT' over blocks of features, tiles in order (a tile of T' is reused by the block).
     /// </summary>
     private double[] ReluAwareCross(int g, double[] theta)
     {
-        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup;
-        var cross = new double[(long)n * mg];
-        var gate = new object();
-        Parallel.For(0, Tiles, () => (new double[(long)n * mg], new float[mg * Tile]), (tile, _, local) =>
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var targets = new float[(long)mg * rows];
+        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
         {
-            var (sum, p) = local;
-            int r0 = tile * Tile, count = Math.Min(Tile, Layout.Rows - r0);
+            int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, theta, r0, count, p);
             RetargetTile(g, r0, count, p);
-            var x = _storedX![g];
-            for (int f = 0; f < n; f++)
-            {
-                var xf = new ReadOnlySpan<float>(x, f * Layout.Rows + r0, count);
-                for (int o = 0; o < mg; o++) sum[f * mg + o] += TensorPrimitives.Dot(xf, new ReadOnlySpan<float>(p, o * Tile, count));
-            }
-            return local;
-        }, local =>
+            for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
+            return p;
+        }, _ => { });
+        var x = _storedX![g];
+        var cross = new double[(long)n * mg];
+        const int block = 16;
+        Parallel.For(0, (n + block - 1) / block, b =>
         {
-            lock (gate) TensorPrimitives.Add(cross, local.Item1, cross);
+            int f0 = b * block, f1 = Math.Min(n, f0 + block);
+            for (int r0 = 0; r0 < rows; r0 += Tile)
+            {
+                int count = Math.Min(Tile, rows - r0);
+                for (int f = f0; f < f1; f++)
+                {
+                    var xf = new ReadOnlySpan<float>(x, f * rows + r0, count);
+                    for (int o = 0; o < mg; o++) cross[f * mg + o] += TensorPrimitives.Dot(xf, new ReadOnlySpan<float>(targets, o * rows + r0, count));
+                }
+            }
         });
         return cross;
     }
@@ -223,26 +230,26 @@ internal sealed class LayerFit
             for (int r = 0; r < count; r++)
             {
                 double tau = t[at + r], ci = c[at + r];
-                if (a * tau + ci >= 0) po[r] = tau;
+                if (a * tau + ci >= 0) po[r] = (float)tau;
                 else if (a * po[r] + ci > 0) po[r] = (float)(-ci * inv);
             }
         }
     }
 
-    /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/>.</summary>
+    /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
     private (double Error, double Total) ReluError(int g, double[] theta)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
         var t = _storedT![g];
         var c = _storedC![g];
         var chain = Unit.Chain!;
-        double error = 0, total = 0;
-        var gate = new object();
-        Parallel.For(0, Tiles, () => (new float[mg * Tile], 0.0, 0.0), (tile, _, local) =>
+        var errors = new double[Tiles];
+        var totals = new double[Tiles];
+        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
         {
-            var (p, e, z2) = local;
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, theta, r0, count, p);
+            double e = 0, z2 = 0;
             for (int o = 0; o < mg; o++)
             {
                 double a = chain.Scale[g * mg + o];
@@ -254,12 +261,11 @@ internal sealed class LayerFit
                     z2 += z * z;
                 }
             }
-            return (p, e, z2);
-        }, local =>
-        {
-            lock (gate) { error += local.Item2; total += local.Item3; }
-        });
-        return (error, total);
+            errors[tile] = e;
+            totals[tile] = z2;
+            return p;
+        }, _ => { });
+        return (errors.Sum(), totals.Sum());
     }
 
     private static int LowerBound(long[] sorted, long value)

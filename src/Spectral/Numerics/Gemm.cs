@@ -23,6 +23,7 @@ internal static unsafe class Gemm
     [ThreadStatic] private static double[]? t_packB;
 
     /// <summary>C += alpha·op(A)·op(B); op(A) is m×k (A stored m×k, or k×m when transA), op(B) is k×n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, bool transA,
         ReadOnlySpan<double> b, int ldb, bool transB,
@@ -56,6 +57,7 @@ internal static unsafe class Gemm
     /// rows are packed once in both sliver layouts, then every tile on or below the diagonal is
     /// accumulated (half the flops), block rows in parallel when large; finally mirrored.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GramOfRows(ReadOnlySpan<double> a, int rows, int cols, Span<double> c, bool parallel)
     {
         if (c.Length < rows * rows) throw new ArgumentException($"output too small: {c.Length} < {rows * rows}");

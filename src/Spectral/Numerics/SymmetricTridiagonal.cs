@@ -132,6 +132,7 @@ internal sealed class SymmetricTridiagonal
         return new SymmetricTridiagonal(n, diag, off, a, tau);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TrailingUpdate(double[] a, int n, int t0, int nb, double[] vt, double[] wt, bool parallel)
     {
         const int BS = 128;
@@ -246,6 +247,7 @@ internal sealed class SymmetricTridiagonal
     /// Forms Q (row-major n×n, row j = e_jᵀQ) from the reflectors, blocked so the work is two GEMMs
     /// per block of reflectors (I − V·Tw·Vᵀ applied to the trailing part, last block first).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double[] FormQ(bool parallel)
     {
         int n = N;
@@ -304,6 +306,8 @@ internal sealed class SymmetricTridiagonal
     }
 
     // dlarft (forward, columnwise): H_b0 ⋯ H_{b0+nb−1} = I − V·Tw·Vᵀ with Tw upper triangular.
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BuildT(double[] vt, int nb, int m, int b0, double[] tw)
     {
         const int NB = 64;

@@ -57,6 +57,7 @@ internal static class TridiagonalEigen
     }
 
     /// <summary>Largest eigenvalue by Sturm-count bisection (O(n) per step, ~60 steps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double LargestEigenvalue(ReadOnlySpan<double> diagonal, ReadOnlySpan<double> offDiagonal)
     {
         int n = diagonal.Length;
@@ -77,6 +78,8 @@ internal static class TridiagonalEigen
     }
 
     // Number of eigenvalues strictly greater than x (Sturm sequence of T − xI).
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CountAbove(ReadOnlySpan<double> d, ReadOnlySpan<double> e, double x)
     {
         int below = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using OnnxSlim.Spectral.Numerics;
 
@@ -37,6 +38,7 @@ internal sealed class GemEpoch
     /// exact leave-one-out losses; null when every row is zero. <paramref name="reduced"/>: the
     /// tridiagonal form of exactly this submatrix when already known (the spectrum computed it).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static GemEpoch? Factorise(GemSelector opt, double[] g0, int n0, int[] alive, SymmetricTridiagonal? reduced)
     {
         int n = alive.Length;
@@ -92,6 +94,7 @@ internal sealed class GemEpoch
     public double StaleLoss(int j) => _loss[j];
 
     /// <summary>Removes up to <paramref name="budget"/> rows (local indices), one at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public List<int> Run(int budget)
     {
         int n = _n;
@@ -182,6 +185,7 @@ internal sealed class GemEpoch
     /// Loss of removing j after the rows in d: per node, the Schur complement of R(s) on {j} ∪ d.
     /// rhoA/rhoB: share of R_jj explained by d at the two screening scales.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double LocalLoss(int j, int[] d, out double rhoA, out double rhoB)
     {
         int t = d.Length;

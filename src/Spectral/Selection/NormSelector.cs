@@ -13,6 +13,7 @@ public sealed class NormSelector(FilterNorm norm) : IFilterSelector
     {
         ArgumentNullException.ThrowIfNull(m);
         SelectorArgs.CheckKeep(m, keep);
+        m.ReleaseCache(); // a spectrum computation may have cached a factorisation for GEM
         var score = new double[m.Rows];
         for (int j = 0; j < m.Rows; j++)
             score[j] = Norm == FilterNorm.L1 ? TensorPrimitives.SumOfMagnitudes(m.Row(j)) : TensorPrimitives.Norm(m.Row(j));

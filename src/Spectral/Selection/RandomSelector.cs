@@ -9,6 +9,7 @@ public sealed class RandomSelector(int seed) : IFilterSelector
     {
         ArgumentNullException.ThrowIfNull(m);
         SelectorArgs.CheckKeep(m, keep);
+        m.ReleaseCache(); // a spectrum computation may have cached a factorisation for GEM
         // A seeded System.Random is a fixed algorithm across runs and .NET versions.
         var rng = new Random(Seed);
         var idx = Enumerable.Range(0, m.Rows).ToArray();

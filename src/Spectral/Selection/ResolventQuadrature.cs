@@ -34,6 +34,7 @@ internal sealed class ResolventQuadrature
     private readonly double[] _w = new double[Lanes];
     private readonly double _tLow, _tHigh;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ResolventQuadrature(SymmetricTridiagonal t, double[] q, double lambdaMax)
     {
         _n = t.N;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace OnnxSlim.Spectral;
@@ -18,6 +19,7 @@ internal sealed class WhitenedRemovals(int n)
     public int Count => _w.Count;
 
     /// <summary>Appends removal q (row of Q) with v = (T + s)⁻¹q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(ReadOnlySpan<double> q, ReadOnlySpan<double> v)
     {
         double ckk = TensorPrimitives.Dot(q, v), c0 = ckk;
@@ -36,12 +38,14 @@ internal sealed class WhitenedRemovals(int n)
         _w.Add(w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToSingle(ReadOnlySpan<double> src, Span<float> dst)
     {
         for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
     }
 
     /// <summary>Squared coefficients of removals from..Count−1 for row q (already converted to float32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Coefficients(ReadOnlySpan<float> q, int from, Span<double> squares)
     {
         for (int k = from; k < _w.Count; k++)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OnnxSlim.Spectral.Numerics;
 
 namespace OnnxSlim.Spectral;
@@ -17,6 +18,7 @@ internal static class GramMatrix
     /// The Gram on the smaller side: A·Aᵀ when rows ≤ cols, else Aᵀ·A. Same non-zero eigenvalues
     /// (σ²), but O(min²·max) work and min² memory.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] SmallerSide(FilterMatrix m, bool parallel)
     {
         if (m.Rows <= m.Cols) return OfRows(m, parallel);

@@ -17,12 +17,28 @@ if (Environment.GetEnvironmentVariable("GEMTRACE") == "1") GemSelector.Trace = C
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
 if (mode == "sweep") { Accuracy.Sweep(); return; }
+if (mode == "depthwise")
+{
+    // a rank-capped group: 960 depthwise 3×3 filters (960×9)
+    var rng = new Random(4);
+    var d = new double[960 * 9];
+    for (int i = 0; i < d.Length; i++) d[i] = rng.NextDouble() - 0.5;
+    var dm = new FilterMatrix(960, 9, d);
+    for (int rep = 0; rep < 2; rep++) {
+    var t = Stopwatch.StartNew();
+    var spd = FilterSpectrum.Compute(dm);
+    var dwKept = new GemSelector().Select(dm, 480);
+    Console.WriteLine($"depthwise 960×9: capped {spd.IsRankCapped}, σ/σ1 min {spd.SingularValues[^1] / spd.Sigma1:F3}, GEM keep 480 in {t.ElapsedMilliseconds} ms; " +
+        $"kept ‖·‖* {FilterSpectrum.Compute(dm.SelectRows(dwKept)).NuclearNorm:F3} vs l2 {FilterSpectrum.Compute(dm.SelectRows(new NormSelector(FilterNorm.L2).Select(dm, 480))).NuclearNorm:F3} vs all {spd.NuclearNorm:F3}");
+    }
+    return;
+}
 
 var model = mode switch
 {
     "resnet50" => Shapes.ResNet50(),
     "fasterrcnn" => Shapes.FasterRcnnR50Fpn(),
-    _ => throw new ArgumentException($"unknown mode '{mode}' (resnet50, fasterrcnn, accuracy)"),
+    _ => throw new ArgumentException($"unknown mode '{mode}' (resnet50, fasterrcnn, accuracy, kernels, sweep, depthwise)"),
 };
 var sw = Stopwatch.StartNew();
 var matrices = Synthesis.Build(model.Groups, seed: 1);

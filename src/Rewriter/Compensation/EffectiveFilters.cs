@@ -1,0 +1,135 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>
+/// The rows a removed filter is fitted on: per channel, the filters of every (non-depthwise) producer of the
+/// group side by side (a weight shared by several producers once), each scaled by the per-channel affine
+/// chain that directly follows its producer (Mul/Div/Add/Sub by constants up to and including a
+/// BatchNormalization) — the same effective filters the spectral analysis uses. Also the per-channel
+/// constant those chains add (conv bias and BatchNorm shift), and the nodes whose scale is folded in.
+/// </summary>
+internal sealed class EffectiveFilters
+{
+    private const int MaxAffineHops = 4;
+
+    private EffectiveFilters(int width, int cols, double[] rows, double[] offsets, HashSet<Node> captured)
+    {
+        Width = width;
+        Cols = cols;
+        Rows = rows;
+        Offsets = offsets;
+        Captured = captured;
+    }
+
+    public int Width { get; }
+    public int Cols { get; }
+
+    /// <summary>Row-major Width × Cols.</summary>
+    public double[] Rows { get; }
+
+    /// <summary>Per channel, the constant part of the effective pre-activation (summed over producers).</summary>
+    public double[] Offsets { get; }
+
+    /// <summary>Nodes whose per-channel scale is already in the rows.</summary>
+    public HashSet<Node> Captured { get; }
+
+    public ReadOnlySpan<double> Row(int j) => Rows.AsSpan(j * Cols, Cols);
+
+    public static EffectiveFilters? Build(Graph graph, ChannelGroup group, GroupConstants constants, Func<WeightRef, float[]> floats)
+    {
+        var blocks = new List<(float[] Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var offsets = new double[group.Width];
+        var captured = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        foreach (var producer in group.Producers.Except(group.DepthwiseProducers))
+        {
+            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role == SiteRole.ProducerWeight);
+            if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
+            long[] dims = site.Weight.Tensor.Dims;
+            int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
+            var (scale, offset) = Chain(graph, group, producer, constants, captured);
+            for (int j = 0; j < offsets.Length; j++) offsets[j] += offset[j];
+            blocks.Add((floats(site.Weight), dims, site, scale, rowLength));
+        }
+        if (blocks.Count == 0) return null;
+        int cols = blocks.Sum(b => b.RowLength);
+        var rows = new double[(long)group.Width * cols];
+        for (int j = 0; j < group.Width; j++)
+        {
+            int col = 0;
+            foreach (var (values, dims, site, scale, rowLength) in blocks)
+            {
+                int position = site.Layout.PositionOf(group.Id, j);
+                if (position >= 0)
+                {
+                    var row = TensorSlicer.Take(values, dims, site.Axis, site.Layout.ElementsOf(position).ElementOffset, 1);
+                    for (int e = 0; e < rowLength; e++) rows[(long)j * cols + col + e] = scale[j] * row[e];
+                }
+                col += rowLength;
+            }
+        }
+        return new EffectiveFilters(group.Width, cols, rows, offsets, captured);
+    }
+
+    /// <summary>Scale and offset of the affine chain right after a producer: y = scale·(W·x) + offset.</summary>
+    private static (double[] Scale, double[] Offset) Chain(Graph graph, ChannelGroup group, Node producer, GroupConstants constants, HashSet<Node> captured)
+    {
+        var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
+        var offset = new double[group.Width];
+        int biasInput = producer.OpType == "MatMul" ? -1 : 2;
+        if (biasInput >= 0 && constants.Of(producer, biasInput) is { } bias)
+            for (int j = 0; j < offset.Length; j++) offset[j] = double.IsNaN(bias[j]) ? 0 : bias[j];
+        string value = producer.Outputs[0];
+        for (int hop = 0; hop < MaxAffineHops; hop++)
+        {
+            if (graph.IsGraphOutput(value) || graph.Consumers(value) is not [var next]) break;
+            if (next.OpType == "BatchNormalization" && next.Input(0) == value)
+            {
+                double[]? gamma = constants.Of(next, 1), beta = constants.Of(next, 2), mean = constants.Of(next, 3), variance = constants.Of(next, 4);
+                if (gamma is null || beta is null || mean is null || variance is null) break;
+                float eps = next.GetFloat("epsilon", 1e-5f);
+                for (int j = 0; j < scale.Length; j++)
+                {
+                    double s = gamma[j] / Math.Sqrt(variance[j] + eps);
+                    scale[j] *= s;
+                    offset[j] = s * (offset[j] - mean[j]) + beta[j];
+                }
+                captured.Add(next);
+                break;
+            }
+            if (next.Inputs.Count != 2 || next.OpType is not ("Mul" or "Div" or "Add" or "Sub")) break;
+            int k = next.Input(0) == value ? 1 : 0;
+            if (next.Input(1 - k) != value || constants.Of(next, k) is not { } c) break;
+            switch (next.OpType)
+            {
+                case "Mul":
+                    for (int j = 0; j < scale.Length; j++) { scale[j] *= c[j]; offset[j] *= c[j]; }
+                    break;
+                case "Div" when k == 1:
+                    for (int j = 0; j < scale.Length; j++) { scale[j] /= c[j]; offset[j] /= c[j]; }
+                    break;
+                case "Add":
+                    for (int j = 0; j < scale.Length; j++) offset[j] += c[j];
+                    break;
+                case "Sub" when k == 1:
+                    for (int j = 0; j < scale.Length; j++) offset[j] -= c[j];
+                    break;
+                case "Sub":
+                    for (int j = 0; j < scale.Length; j++) { scale[j] = -scale[j]; offset[j] = c[j] - offset[j]; }
+                    break;
+                default:
+                    hop = MaxAffineHops;
+                    continue;
+            }
+            captured.Add(next);
+            value = next.Outputs[0];
+        }
+        for (int j = 0; j < scale.Length; j++)
+        {
+            if (!double.IsFinite(scale[j])) scale[j] = 0;
+            if (!double.IsFinite(offset[j])) offset[j] = 0;
+        }
+        return (scale, offset);
+    }
+}
