@@ -75,6 +75,23 @@ public class AllocationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void PerGroupRoundToOverridesTheSolversAndStillMeetsTheBudget()
+    {
+        var (groups, macs, pars) = Chain(minKeep: 3);
+        // Round only the wider groups, like the CLI's --round-to auto.
+        var mixed = groups.Select(g => g with { RoundTo = g.Width >= 128 ? 8 : 1 }).ToArray();
+        var plan = new BudgetSolver().Solve(mixed, macs, pars, BudgetTarget.Macs, 0.5, roundTo: 1);
+        output.WriteLine($"mixed rounding: keep [{string.Join(", ", plan.Keep)}], achieved {plan.AchievedReduction:F4}");
+        for (int g = 0; g < mixed.Length; g++)
+            if (mixed[g].RoundTo == 8)
+                Assert.True(plan.Keep[g] % 8 == 0 || plan.Keep[g] == mixed[g].Width, $"group {g} keeps {plan.Keep[g]}");
+        Assert.Contains(mixed, g => g.RoundTo == 1);
+        Assert.Contains(mixed, g => g.RoundTo == 8);
+        Assert.InRange(plan.AchievedReduction, 0.49, 0.51);
+        Assert.Throws<ArgumentException>(() => new BudgetSolver().Solve([groups[0] with { RoundTo = -1 }], null, null, BudgetTarget.Filters, 0.5, 1));
+    }
+
+    [Fact]
     public void MinKeepIsRespected()
     {
         var (groups, macs, pars) = Chain();

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using OnnxSlim.Cli.Pipeline;
 using OnnxSlim.Cli.Reporting;
-using OnnxSlim.Rewriter;
 using OnnxSlim.Spectral;
 using Spectre.Console;
 
@@ -33,13 +32,13 @@ public static class AnalyzeCommand
             using var onnx = ModelFiles.Load(path);
             if (onnx.HasExternalData) onnx.InlineExternalData();
             var analysis = ModelAnalysis.Run(onnx, p.GetValue(shape)!);
-            var prunable = analysis.Groups.Where(g => g.Prunable).ToList();
-            var spectra = FilterSpectrum.ComputeAll([.. prunable.Select(g => GroupMatrices.Build(analysis.Groups.Graph, g))]);
-            var byId = prunable.Select((g, i) => (g.Id, spectra[i])).ToDictionary(x => x.Id, x => x.Item2);
-            var planning = analysis.Groups.Select(g => byId.TryGetValue(g.Id, out var s)
-                ? new PlanningGroup(g.Width, s, Planner.MinKeep(g.Width, p.GetValue(minKeep)), false)
-                : new PlanningGroup(g.Width, null, g.Width, true)).ToList();
-            var allocation = new BudgetSolver().Solve(planning, analysis.GroupCosts.Macs, analysis.GroupCosts.Params, budgetTarget, reduction, 1);
+            var config = Planner.Configure(analysis, new PruneRequest
+            {
+                ModelPath = path, OutputPath = "", Cr = reduction, Target = budgetTarget, MinKeepFraction = p.GetValue(minKeep),
+            });
+            var allocation = config.Allocation;
+            var byId = config.Spectra;
+            var prunable = config.Active;
 
             var rows = analysis.Groups.Select(g => new
             {

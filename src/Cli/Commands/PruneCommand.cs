@@ -19,7 +19,7 @@ public static class PruneCommand
         var allocation = new Option<string>("--allocation") { Description = "How many per layer: sliming (spectra) or uniform", DefaultValueFactory = _ => "sliming" };
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
         var minKeep = new Option<double>("--min-keep") { Description = "Every group keeps at least this fraction (and one channel)", DefaultValueFactory = _ => 0.05 };
-        var roundTo = new Option<int>("--round-to") { Description = "Round kept widths to multiples of N", DefaultValueFactory = _ => 1 };
+        var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels", DefaultValueFactory = _ => "auto" };
         var calib = new Option<string?>("--calib") { Description = "Calibration inputs (.npy, float32 [N, ...]) for reconstruction and validation" };
         var shape = CommonOptions.Shape();
         var provider = CommonOptions.Provider();
@@ -60,7 +60,7 @@ public static class PruneCommand
                 Allocation = ParseEnum<AllocationMethod>(p.GetValue(allocation)!, "--allocation"),
                 Ignore = p.GetValue(ignore)!,
                 MinKeepFraction = p.GetValue(minKeep),
-                RoundTo = p.GetValue(roundTo),
+                RoundTo = PruneRequest.ParseRoundTo(p.GetValue(roundTo)!),
                 Calib = p.GetValue(calib),
                 Shapes = p.GetValue(shape)!,
                 Provider = CommonOptions.ParseProvider(p.GetValue(provider)!),

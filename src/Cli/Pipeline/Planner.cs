@@ -11,7 +11,8 @@ namespace OnnxSlim.Cli.Pipeline;
 /// </summary>
 public static class Planner
 {
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneRequest request)
+    /// <summary>Sub-problem (1): spectra of the active groups and their keep counts under the budget.</summary>
+    public static Configuration Configure(ModelAnalysis analysis, PruneRequest request)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, request.Ignore);
@@ -26,22 +27,31 @@ public static class Planner
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
-            ? new PlanningGroup(g.Width, s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false)
+            ? new PlanningGroup(g.Width, s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false, RoundTo: request.RoundFor(g.Width))
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
         var solver = new BudgetSolver();
         var costs = analysis.GroupCosts;
         var allocation = request.Allocation == AllocationMethod.Uniform
-            ? solver.AllocateUniform(planning, costs.Macs, costs.Params, request.Target, request.Cr, request.RoundTo)
-            : solver.Solve(planning, costs.Macs, costs.Params, request.Target, request.Cr, request.RoundTo);
-
-        var selector = FilterSelectors.Create(request.Criterion, request.Seed);
-        var keeps = active.Select(g => allocation.Keep[g.Id]).ToList();
-        var selected = FilterSelectors.SelectAll(selector, matrices, keeps);
-        var keepByGroup = new Dictionary<int, int[]>();
-        for (int i = 0; i < active.Count; i++)
-            if (selected[i].Length < active[i].Width) keepByGroup[active[i].Id] = selected[i];
-        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = spectrumOf, Allocation = allocation, Ignored = ignored };
+            ? solver.AllocateUniform(planning, costs.Macs, costs.Params, request.Target, request.Cr, roundTo: 1)
+            : solver.Solve(planning, costs.Macs, costs.Params, request.Target, request.Cr, roundTo: 1);
+        return new Configuration(active, matrices, spectrumOf, allocation, ignored);
     }
+
+    /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneRequest request)
+    {
+        var config = Configure(analysis, request);
+        var selector = FilterSelectors.Create(request.Criterion, request.Seed);
+        var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
+        var selected = FilterSelectors.SelectAll(selector, config.Matrices, keeps);
+        var keepByGroup = new Dictionary<int, int[]>();
+        for (int i = 0; i < config.Active.Count; i++)
+            if (selected[i].Length < config.Active[i].Width) keepByGroup[config.Active[i].Id] = selected[i];
+        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored };
+    }
+
+    public sealed record Configuration(IReadOnlyList<ChannelGroup> Active, IReadOnlyList<FilterMatrix> Matrices,
+        IReadOnlyDictionary<int, FilterSpectrum> Spectra, KeepAllocation Allocation, IReadOnlySet<int> Ignored);
 
     /// <summary>Default floor: at least one channel and the given fraction of the width.</summary>
     public static int MinKeep(int width, double fraction) => Math.Clamp((int)Math.Ceiling(width * fraction), 1, width);

@@ -14,7 +14,9 @@ public sealed record PruneRequest
     public AllocationMethod Allocation { get; init; } = AllocationMethod.Sliming;
     public IReadOnlyList<string> Ignore { get; init; } = [];
     public double MinKeepFraction { get; init; } = 0.05;
-    public int RoundTo { get; init; } = 1;
+    /// <summary>Keep counts are multiples of this; 0 = auto (8 for groups of 64+ channels, which ORT's
+    /// blocked CPU kernels run much faster, exact counts for narrower groups).</summary>
+    public int RoundTo { get; init; }
     public string? Calib { get; init; }
     public IReadOnlyList<string> Shapes { get; init; } = [];
     public Provider Provider { get; init; } = Provider.Cpu;
@@ -30,13 +32,22 @@ public sealed record PruneRequest
     public bool Bench { get; init; } = true;
 
     public const double MaxCr = 0.95;
+    public const int AutoRoundTo = 8, AutoRoundMinWidth = 64;
+
+    /// <summary>The multiple a group of this width is rounded to.</summary>
+    public int RoundFor(int width) => RoundTo > 0 ? RoundTo : width >= AutoRoundMinWidth ? AutoRoundTo : 1;
+
+    public static int ParseRoundTo(string text) =>
+        text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? 0
+        : int.TryParse(text, out int n) && n >= 1 ? n
+        : throw new CliError($"--round-to must be 'auto' or a positive integer, got '{text}'");
 
     /// <summary>Bad combinations are refused here, before the model is read, with one-line messages.</summary>
     public void Check()
     {
         if (double.IsNaN(Cr) || Cr < 0 || Cr > MaxCr) throw new CliError($"--cr must be within [0, {MaxCr}], got {Cr}");
         if (MinKeepFraction is < 0 or > 1 || double.IsNaN(MinKeepFraction)) throw new CliError($"--min-keep must be a fraction within [0, 1], got {MinKeepFraction}");
-        if (RoundTo < 1) throw new CliError($"--round-to must be at least 1, got {RoundTo}");
+        if (RoundTo < 0) throw new CliError($"--round-to must be 'auto' or at least 1, got {RoundTo}");
         if (Runs < 1) throw new CliError($"--runs must be at least 1, got {Runs}");
         if (!FilterSelectors.Criteria.Contains(Criterion)) throw new CliError($"unknown --criterion '{Criterion}' (expected {string.Join(", ", FilterSelectors.Criteria)})");
         CommonOptions.RequireFile(ModelPath, "model");

@@ -155,6 +155,7 @@ public sealed class BudgetSolver
             {
                 var grp = groups[g] ?? throw new ArgumentException($"groups[{g}] is null", nameof(groups));
                 if (grp.Width < 1) throw new ArgumentException($"group {g}: width must be at least 1, got {grp.Width}", nameof(groups));
+                if (grp.RoundTo < 0) throw new ArgumentException($"group {g}: RoundTo must be 0 (solver's) or positive, got {grp.RoundTo}", nameof(groups));
                 if (grp.MinKeep < 1 || grp.MinKeep > grp.Width)
                     throw new ArgumentException($"group {g}: MinKeep must be in 1..{grp.Width}, got {grp.MinKeep}", nameof(groups));
                 if (grp.Spectrum is { } sp && sp.Width != grp.Width)
@@ -195,9 +196,9 @@ public sealed class BudgetSolver
         /// <summary>Nearest allowed keep (multiple of roundTo in [MinKeep, Width], else Width); ties go up.</summary>
         public int Round(int g, int n)
         {
-            if (_roundTo == 1) return n;
             var grp = _groups[g];
-            int r = _roundTo;
+            int r = grp.RoundTo > 0 ? grp.RoundTo : _roundTo;
+            if (r == 1) return n;
             int lowest = (grp.MinKeep + r - 1) / r * r;
             if (lowest > grp.Width) return grp.Width;
             int down = n / r * r, up = down + r;

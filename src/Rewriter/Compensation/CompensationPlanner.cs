@@ -1,0 +1,145 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Rewriter;
+
+/// <summary>A bias change planned for one reading layer, per original output channel (before its own outputs are sliced).</summary>
+internal sealed record BiasDelta(Node Consumer, double[] Delta);
+
+/// <summary>What the data-free compensation of one group plans: weight additions, bias changes, and what it could not do.</summary>
+internal sealed record GroupCompensation(List<MergeAddition> Additions, List<BiasDelta> Biases, int Folded, int WithoutStatistics, int Corrected);
+
+/// <summary>
+/// Data-free compensation of one group's removed channels (those the exact merge did not take), planned on
+/// the original weights. At every layer that reads the group (a ConsumerWeight site), channel j is replaced
+/// by Σ c_i·(channel i) where a least-squares fit of its effective filter on the kept ones says so and the
+/// path from the filters to that layer preserves the relation (<see cref="ChannelPaths"/>): the layer's
+/// input weights get W[:, i] += c_i·W[:, j]. Then what is still missing on average,
+/// E[x_j] − Σ c_i·E[x_i], times the layer's weights for channel j, goes into the layer's bias.
+/// </summary>
+internal static class CompensationPlanner
+{
+    public static GroupCompensation Plan(ChannelGroupSet groups, ChannelGroup group, int[] keep, IReadOnlySet<int> merged,
+        Func<WeightRef, float[]> floats, PruneOptions options)
+    {
+        var none = new GroupCompensation([], [], 0, 0, 0);
+        var constants = new GroupConstants(groups.Graph, group, floats);
+        var filters = EffectiveFilters.Build(groups.Graph, group, constants, floats);
+        if (filters is null) return none;
+        var paths = new ChannelPaths(groups, group, constants, filters);
+        var keepSet = keep.ToHashSet();
+        var removed = Enumerable.Range(0, group.Width).Where(c => !keepSet.Contains(c) && !merged.Contains(c)).ToArray();
+        if (removed.Length == 0) return none;
+
+        bool fold = options.Compensation == Compensation.LeastSquares;
+        var fits = new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
+        if (fold)
+        {
+            var fit = new FilterFit(filters, keep, options.FoldTerms, options.Ridge);
+            Parallel.For(0, removed.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+                r => fits[r] = fit.Fit(removed[r]));
+        }
+
+        var additions = new List<MergeAddition>();
+        var added = new HashSet<(GraphIO.Proto.TensorProto, long, long)>(new AdditionKeyComparer());
+        var biases = new Dictionary<GraphIO.Proto.NodeProto, BiasDelta>(ReferenceEqualityComparer.Instance);
+        var order = new List<BiasDelta>();
+        var foldedChannels = new HashSet<int>();
+        int withoutStatistics = 0;
+        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight))
+        {
+            var state = paths.At(site.Node.Input(0));
+            if (state is null) continue;
+            int outAxis = OutputAxis(site.Node);
+            for (int r = 0; r < removed.Length; r++)
+            {
+                int j = removed[r];
+                int pj = site.Layout.PositionOf(group.Id, j);
+                if (pj < 0) continue;
+                var (from, count) = site.Layout.ElementsOf(pj);
+                var terms = fold ? Terms(group.Id, site, state, j, fits[r], options) : null;
+                if (terms is not null)
+                {
+                    foldedChannels.Add(j);
+                    foreach (var (i, c) in terms)
+                    {
+                        var (to, _) = site.Layout.ElementsOf(site.Layout.PositionOf(group.Id, i));
+                        // A weight several layers read gets each addition once.
+                        if (added.Add((site.Weight.Tensor.Proto, from, to)))
+                            additions.Add(new MergeAddition(site.Weight, site.Weight.Tensor.Dims, site.Axis, from, to, count, c));
+                    }
+                }
+                if (!options.BiasCorrection || outAxis < 0) continue;
+                double residual = state.Mean[j];
+                if (terms is not null) foreach (var (i, c) in terms) residual -= c * state.Mean[i];
+                if (double.IsNaN(residual)) { withoutStatistics++; continue; }
+                if (residual == 0) continue;
+                if (!biases.TryGetValue(site.Node.Proto, out var delta))
+                {
+                    long outputs = site.Weight.Tensor.Dims[outAxis];
+                    biases[site.Node.Proto] = delta = new BiasDelta(site.Node, new double[outputs]);
+                    order.Add(delta);
+                }
+                AddColumnSums(floats(site.Weight), site.Weight.Tensor.Dims, site.Axis, from, count, outAxis, residual * Gain(site.Node), delta.Delta);
+            }
+        }
+        return new GroupCompensation(additions, order, foldedChannels.Count, withoutStatistics, order.Count);
+    }
+
+    /// <summary>The fold of channel j at one reading layer as (kept channel, coefficient) pairs, or null when the path or the fit does not allow one.</summary>
+    private static List<(int I, double C)>? Terms(int groupId, TensorSite site, ChannelState state, int j, (FilterFold? Signed, FilterFold? NonNegative) fits, PruneOptions options)
+    {
+        var kind = state.Kind[j];
+        if (kind == PathKind.Broken) return null;
+        bool signed = kind == PathKind.Linear || options.SignedThroughNonlinearity;
+        var fold = signed ? fits.Signed : fits.NonNegative;
+        if (fold is null || fold.Match < options.MinMatch) return null;
+        var terms = new List<(int, double)>();
+        for (int t = 0; t < fold.Kept.Length; t++)
+        {
+            int i = fold.Kept[t];
+            if (site.Layout.PositionOf(groupId, i) < 0) return null;
+            if (state.Kind[i] != kind || state.Gain[i] == 0 || !double.IsFinite(state.Gain[i])) return null;
+            if (kind == PathKind.Homogeneous && !options.SignedThroughNonlinearity && state.SignAtNonlinearity[i] != state.SignAtNonlinearity[j]) return null;
+            double c = fold.Coefficients[t] * state.Gain[j] / state.Gain[i];
+            if (!double.IsFinite(c)) return null;
+            terms.Add((i, c));
+        }
+        return terms;
+    }
+
+    /// <summary>The axis of a reading layer's weight that indexes its outputs, or -1 when it has no bias to correct.</summary>
+    private static int OutputAxis(Node node) => node.OpType switch
+    {
+        "Conv" => 0,
+        "ConvTranspose" => 1,
+        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
+        _ => -1,
+    };
+
+    /// <summary>What multiplies W·x in the layer's output at an average position (Gemm's alpha; a strided ConvTranspose spreads each tap over stride² outputs).</summary>
+    private static double Gain(Node node)
+    {
+        if (node.OpType == "Gemm") return node.GetFloat("alpha", 1f);
+        if (node.OpType == "ConvTranspose" && node.GetInts("strides") is { } strides) return 1.0 / strides.Aggregate(1L, (a, b) => a * Math.Max(b, 1));
+        return 1;
+    }
+
+    /// <summary>delta[o] += scale · Σ of the weight's elements [from, from+count) along axis, per index o along outAxis.</summary>
+    private static void AddColumnSums(float[] data, long[] dims, int axis, long from, long count, int outAxis, double scale, double[] delta)
+    {
+        var slice = TensorSlicer.Take(data, dims, axis, from, count);
+        long[] sliceDims = [.. dims];
+        sliceDims[axis] = count;
+        long inner = TensorSlicer.Product(sliceDims, outAxis + 1, sliceDims.Length), size = sliceDims[outAxis];
+        for (long e = 0; e < slice.Length; e++) delta[e / inner % size] += scale * slice[e];
+    }
+
+    private sealed class AdditionKeyComparer : IEqualityComparer<(GraphIO.Proto.TensorProto, long, long)>
+    {
+        public bool Equals((GraphIO.Proto.TensorProto, long, long) a, (GraphIO.Proto.TensorProto, long, long) b) =>
+            ReferenceEquals(a.Item1, b.Item1) && a.Item2 == b.Item2 && a.Item3 == b.Item3;
+
+        public int GetHashCode((GraphIO.Proto.TensorProto, long, long) k) =>
+            HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(k.Item1), k.Item2, k.Item3);
+    }
+}
