@@ -27,7 +27,10 @@ public static class ModelFiles
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(DemoName)
             ?? throw new CliError("this build has no embedded demo model; give a MODEL argument");
         string path = Path.Combine(Path.GetTempPath(), $"onnxslim-{DemoName}");
-        using (var file = File.Create(path)) stream.CopyTo(file);
+        // Same bytes every time: write aside and rename, so concurrent runs never read a half-written file.
+        string tmp = $"{path}.{Environment.ProcessId}.tmp";
+        using (var file = File.Create(tmp)) stream.CopyTo(file);
+        File.Move(tmp, path, overwrite: true);
         return path;
     }
 }

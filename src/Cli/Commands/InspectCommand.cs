@@ -43,7 +43,7 @@ public static class InspectCommand
                 reason = grp.Reason,
                 macs_share = analysis.MacsShare(grp),
             }).ToList();
-            double prunableShare = analysis.Cost.Macs == 0 ? 0 : ProductiveShare(analysis);
+            double prunableShare = analysis.PrunableMacsShare();
 
             if (p.GetValue(json))
             {
@@ -82,20 +82,5 @@ public static class InspectCommand
             return ExitCodes.Ok;
         });
         return cmd;
-    }
-
-    /// <summary>Share of MACs in layers that read or write at least one prunable group.</summary>
-    private static double ProductiveShare(ModelAnalysis a)
-    {
-        var prunable = a.Groups.Where(g => g.Prunable).Select(g => g.Id).ToHashSet();
-        double covered = 0, total = 0;
-        foreach (var t in a.GroupCosts.Macs)
-        {
-            double full = t.Coefficient * (t.OutGroup >= 0 ? a.Groups[t.OutGroup].Width : 1) *
-                          (t.InGroup >= 0 && t.InGroup != t.OutGroup ? a.Groups[t.InGroup].Width : 1);
-            total += full;
-            if (prunable.Contains(t.OutGroup) || prunable.Contains(t.InGroup)) covered += full;
-        }
-        return total == 0 ? 0 : covered / total;
     }
 }

@@ -46,6 +46,19 @@ public sealed class ModelAnalysis
         return sum / Cost.Macs;
     }
 
+    /// <summary>Share of the group-cost MACs in layers that read or write at least one prunable group.</summary>
+    public double PrunableMacsShare()
+    {
+        double covered = 0, total = 0;
+        foreach (var t in GroupCosts.Macs)
+        {
+            double full = Full(t);
+            total += full;
+            if ((t.OutGroup >= 0 && Groups[t.OutGroup].Prunable) || (t.InGroup >= 0 && Groups[t.InGroup].Prunable)) covered += full;
+        }
+        return total == 0 ? 0 : covered / total;
+    }
+
     private double Full(Spectral.CostTerm t)
     {
         double k(int g) => g < 0 ? 1 : Groups[g].Width;
