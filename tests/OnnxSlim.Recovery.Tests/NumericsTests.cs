@@ -44,6 +44,38 @@ public sealed class NumericsTests
         Assert.Equal(1, eq.RelativeError(new double[n * m]), 9);
     }
 
+    [Theory]
+    [InlineData(9, 6, 300)]
+    [InlineData(8, 8, 512)]
+    [InlineData(3, 5, 7)]
+    public void Blocked_float_kernels_match_naive_sums(int n, int m, int rows)
+    {
+        var rng = new Random(n * 100 + m);
+        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
+        var t = Normal(rng, m * rows).Select(v => (float)v).ToArray();
+        var cross = new double[n * m];
+        BlockedProducts.Accumulate(x, n, t, m, rows, rows, cross, m);
+        for (int f = 0; f < n; f++)
+            for (int o = 0; o < m; o++)
+            {
+                double expected = 0;
+                for (int r = 0; r < rows; r++) expected += (double)x[f * rows + r] * t[o * rows + r];
+                Assert.Equal(expected, cross[f * m + o], 3);
+            }
+
+        var w = Normal(rng, n * m).Select(v => (float)v).ToArray();
+        int r0 = rows / 3, count = rows - r0, pStride = count + 5;
+        var p = Enumerable.Repeat(float.NaN, m * pStride).ToArray();
+        BlockedProducts.Project(x, n, rows, r0, count, w, m, p, pStride);
+        for (int o = 0; o < m; o++)
+            for (int r = 0; r < count; r++)
+            {
+                double expected = 0;
+                for (int f = 0; f < n; f++) expected += (double)w[f * m + o] * x[f * rows + r0 + r];
+                Assert.Equal(expected, p[o * pStride + r], 3);
+            }
+    }
+
     [Fact]
     public void Cholesky_solves_a_blocked_system()
     {

@@ -8,18 +8,21 @@ namespace OnnxSlim.Recovery.Tests;
 public sealed class RefinementTests
 {
     /// <summary>
-    /// stem → [conv A → Relu → conv B] + stem → Relu → head: a residual block whose stream (the stem's
-    /// output) loses a channel, so the skip operand carries error that only B can compensate.
+    /// P → Relu → stem S → [conv A → Relu → conv B] + S → Relu → head H. P loses channels, so the re-fitted
+    /// stem only approximates its original output: the skip operand carries error that only B can compensate.
     /// </summary>
     private static (OnnxModel Original, OnnxModel Pruned, Dictionary<string, int[]> Kept) ResidualBlock()
     {
         var m = new TinyModel(31);
         m.Input("x", -1, 3, 10, 10)
-            .Initializer("S.w", [6, 3, 3, 3], m.Normal(6 * 27, 0.4)).Initializer("S.b", [6], m.Normal(6, 0.1))
+            .Initializer("P.w", [5, 3, 3, 3], m.Normal(5 * 27, 0.4)).Initializer("P.b", [5], m.Normal(5, 0.1))
+            .Initializer("S.w", [6, 5, 3, 3], m.Normal(6 * 45, 0.3)).Initializer("S.b", [6], m.Normal(6, 0.1))
             .Initializer("A.w", [8, 6, 3, 3], m.Normal(8 * 54, 0.2)).Initializer("A.b", [8], m.Normal(8, 0.1))
             .Initializer("B.w", [6, 8, 3, 3], m.Normal(6 * 72, 0.2)).Initializer("B.b", [6], m.Normal(6, 0.1))
             .Initializer("H.w", [4, 6, 1, 1], m.Normal(24, 0.5))
-            .Node("Conv", "S", ["x", "S.w", "S.b"], ["s"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .Node("Conv", "P", ["x", "P.w", "P.b"], ["p"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .Node("Relu", "rp", ["p"], ["pr"])
+            .Node("Conv", "S", ["pr", "S.w", "S.b"], ["s"], ("pads", new long[] { 1, 1, 1, 1 }))
             .Node("Conv", "A", ["s", "A.w", "A.b"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
             .Node("Relu", "ra", ["a"], ["ar"])
             .Node("Conv", "B", ["ar", "B.w", "B.b"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
@@ -29,7 +32,9 @@ public sealed class RefinementTests
             .Output("y");
         var original = m.Build();
         var pruned = original.Clone();
-        int[] stream = [0, 1, 2, 4, 5], inner = [0, 2, 3, 5, 6, 7];
+        int[] first = [0, 2, 3, 4], stream = [0, 1, 2, 4, 5], inner = [0, 2, 3, 5, 6, 7];
+        foreach (var t in new[] { "P.w", "P.b" }) TinyModel.SliceAxis(pruned, t, 0, first);
+        TinyModel.SliceAxis(pruned, "S.w", 1, first);
         foreach (var t in new[] { "S.w", "S.b" }) TinyModel.SliceAxis(pruned, t, 0, stream);
         TinyModel.SliceAxis(pruned, "A.w", 1, stream);
         TinyModel.SliceAxis(pruned, "A.w", 0, inner);
@@ -39,7 +44,7 @@ public sealed class RefinementTests
         TinyModel.SliceAxis(pruned, "B.b", 0, stream);
         TinyModel.SliceAxis(pruned, "H.w", 1, stream);
         pruned.Graph.Reindex();
-        return (original, pruned, new Dictionary<string, int[]> { ["S"] = stream, ["A"] = inner, ["B"] = stream });
+        return (original, pruned, new Dictionary<string, int[]> { ["P"] = first, ["S"] = stream, ["A"] = inner, ["B"] = stream });
     }
 
     private static NamedTensor Images(int n, int seed) => TinyModel.Tensor4("x", [n, 3, 10, 10], new TinyModel(seed).Normal(n * 300));
@@ -55,16 +60,95 @@ public sealed class RefinementTests
     }
 
     [Fact]
-    public void Residual_targets_compensate_the_skip_and_lower_the_output_error()
+    public void Residual_targets_absorb_the_skip_error_exactly()
     {
+        // x → S → s0 → (+δ) → s;  s0 → A → B;  z = B + s → Relu. A's channels 4, 5 are linear
+        // combinations of 0..3, so B can be re-fitted exactly; the pruned stream is off by a per-channel
+        // δ, which only B's bias can take back, and only if B targets the sum z.
+        OnnxModel Build(float[] shift)
+        {
+            var m = new TinyModel(53);
+            var wa = m.Normal(6 * 36, 0.3);
+            for (int k = 0; k < 36; k++)
+            {
+                wa[4 * 36 + k] = 0.6f * wa[k] - wa[2 * 36 + k];
+                wa[5 * 36 + k] = wa[36 + k] + 0.5f * wa[3 * 36 + k];
+            }
+            m.Input("x", -1, 3, 8, 8)
+                .Initializer("S.w", [4, 3, 3, 3], m.Normal(4 * 27, 0.4))
+                .Initializer("shift", [1, 4, 1, 1], shift)
+                .Initializer("A.w", [6, 4, 3, 3], wa)
+                .Initializer("B.w", [4, 6, 3, 3], m.Normal(4 * 54, 0.3)).Initializer("B.b", [4], m.Normal(4, 0.1))
+                .Node("Conv", "S", ["x", "S.w"], ["s0"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Add", "shifted", ["s0", "shift"], ["s"])
+                .Node("Conv", "A", ["s0", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Conv", "B", ["a", "B.w", "B.b"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Add", "add", ["b", "s"], ["z"])
+                .Node("Relu", "rz", ["z"], ["y"])
+                .Output("y");
+            return m.Build();
+        }
         double ErrorWith(bool residual)
         {
-            var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { ResidualTargets = residual, ReluIterations = 0 });
-            return OutputError(original, pruned);
+            var original = Build(new float[4]);
+            var pruned = Build([0.9f, -0.6f, 1.5f, -1.2f]);
+            int[] keep = [0, 1, 2, 3];
+            TinyModel.SliceAxis(pruned, "A.w", 0, keep);
+            TinyModel.SliceAxis(pruned, "B.w", 1, keep);
+            pruned.Graph.Reindex();
+            var calib = TinyModel.Tensor4("x", [32, 3, 8, 8], new TinyModel(2).Normal(32 * 192));
+            Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib],
+                new ReconstructionOptions { ResidualTargets = residual, Ridge = 1e-9 });
+            var test = TinyModel.Tensor4("x", [4, 3, 8, 8], new TinyModel(3).Normal(4 * 192));
+            return TinyModel.RelativeMaxError(TinyModel.Run(original, test), TinyModel.Run(pruned, test));
         }
         double plain = ErrorWith(false), residual = ErrorWith(true);
-        Assert.True(residual < 0.9 * plain, $"output error {plain:0.0000} plain, {residual:0.0000} with residual targets");
+        Assert.True(plain > 0.01, $"the shifted stream should show without residual targets (error {plain})");
+        Assert.True(residual < 1e-4, $"residual targets should absorb the shift exactly (error {residual})");
+    }
+
+    [Fact]
+    public void A_following_batchnorm_edited_in_the_pruned_model_is_accounted_for()
+    {
+        // A (channels 4, 5 linear in 0..3) → B → BatchNorm → Relu. Data-free compensation may move the
+        // BatchNorm's mean in the pruned model; B must be fitted to the BatchNorm's original output.
+        OnnxModel Build(float meanShift)
+        {
+            var m = new TinyModel(61);
+            var wa = m.Normal(6 * 27, 0.3);
+            for (int k = 0; k < 27; k++)
+            {
+                wa[4 * 27 + k] = 0.5f * wa[27 + k] + wa[2 * 27 + k];
+                wa[5 * 27 + k] = wa[k] - 0.7f * wa[3 * 27 + k];
+            }
+            var mean = m.Normal(4, 0.2);
+            for (int i = 0; i < 4; i++) mean[i] += meanShift * (i + 1);
+            m.Input("x", -1, 3, 8, 8)
+                .Initializer("A.w", [6, 3, 3, 3], wa)
+                .Initializer("B.w", [4, 6, 3, 3], m.Normal(4 * 54, 0.3))
+                .Initializer("bn.scale", [4], [1.5f, -0.8f, 0.6f, 2f]).Initializer("bn.bias", [4], m.Normal(4, 0.3))
+                .Initializer("bn.mean", [4], mean).Initializer("bn.var", [4], [0.5f, 1f, 2f, 0.3f])
+                .Node("Conv", "A", ["x", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("Conv", "B", ["a", "B.w"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .Node("BatchNormalization", "bn", ["b", "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["z"])
+                .Node("Relu", "r", ["z"], ["y"])
+                .Output("y");
+            return m.Build();
+        }
+        var original = Build(0);
+        var pruned = Build(0.4f);
+        int[] keep = [0, 1, 2, 3];
+        TinyModel.SliceAxis(pruned, "A.w", 0, keep);
+        TinyModel.SliceAxis(pruned, "B.w", 1, keep);
+        pruned.Graph.Reindex();
+        var calib = TinyModel.Tensor4("x", [32, 3, 8, 8], new TinyModel(4).Normal(32 * 192));
+
+        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib], new ReconstructionOptions { Ridge = 1e-9 });
+
+        Assert.True(report.Layers.Single().Fitted);
+        var test = TinyModel.Tensor4("x", [4, 3, 8, 8], new TinyModel(5).Normal(4 * 192));
+        double error = TinyModel.RelativeMaxError(TinyModel.Run(original, test), TinyModel.Run(pruned, test));
+        Assert.True(error < 1e-4, $"error {error}");
     }
 
     [Fact]
@@ -99,9 +183,9 @@ public sealed class RefinementTests
         var lines = new List<string>();
         var report = Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { Log = lines.Add });
 
-        Assert.Equal(["A", "B", "H"], report.Layers.Select(l => l.Name));
+        Assert.Equal(["S", "A", "B", "H"], report.Layers.Select(l => l.Name));
         Assert.All(report.Layers, l => Assert.True(l.Fitted && l.ErrorAfter < l.ErrorBefore && l.Rows == 6400, l.ToString()));
-        Assert.Equal(3, lines.Count);
+        Assert.Equal(4, lines.Count);
         Assert.Equal(64, report.Images);
         Assert.True(report.Levels >= 2 && report.RuntimeRuns >= 2 && report.Seconds >= report.RuntimeSeconds);
     }

@@ -36,10 +36,14 @@ internal sealed class EffectiveFilters
 
     public ReadOnlySpan<double> Row(int j) => Rows.AsSpan(j * Cols, Cols);
 
-    public static EffectiveFilters? Build(Graph graph, ChannelGroup group, GroupConstants constants, Func<WeightRef, float[]> floats)
+    /// <param name="offsetWeight">When positive and every producer is followed by a BatchNorm: one more column per row,
+    /// offsetWeight·(t_j/γ_j)·‖w_j‖ (the BatchNorm output's mean in units of its spread, scaled like the row), so that
+    /// fits also match where the channel sits relative to zero (what a following ReLU sees).</param>
+    public static EffectiveFilters? Build(Graph graph, ChannelGroup group, GroupConstants constants, Func<WeightRef, float[]> floats, double offsetWeight = 0)
     {
         var blocks = new List<(float[] Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
         var offsets = new double[group.Width];
+        var spread = new double[group.Width];
         var captured = new HashSet<Node>(ReferenceEqualityComparer.Instance);
         var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
         foreach (var producer in group.Producers.Except(group.DepthwiseProducers))
@@ -48,12 +52,17 @@ internal sealed class EffectiveFilters
             if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
-            var (scale, offset) = Chain(graph, group, producer, constants, captured);
-            for (int j = 0; j < offsets.Length; j++) offsets[j] += offset[j];
+            var (scale, offset, gamma) = Chain(graph, group, producer, constants, captured);
+            for (int j = 0; j < offsets.Length; j++)
+            {
+                offsets[j] += offset[j];
+                spread[j] += gamma[j] * gamma[j];
+            }
             blocks.Add((floats(site.Weight), dims, site, scale, rowLength));
         }
         if (blocks.Count == 0) return null;
-        int cols = blocks.Sum(b => b.RowLength);
+        bool withOffset = offsetWeight > 0 && spread.All(v => v > 0 && double.IsFinite(v));
+        int cols = blocks.Sum(b => b.RowLength) + (withOffset ? 1 : 0);
         var rows = new double[(long)group.Width * cols];
         for (int j = 0; j < group.Width; j++)
         {
@@ -68,15 +77,22 @@ internal sealed class EffectiveFilters
                 }
                 col += rowLength;
             }
+            if (withOffset)
+            {
+                var row = rows.AsSpan((int)((long)j * cols), cols - 1);
+                double norm = Math.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot(row, row));
+                rows[(long)j * cols + cols - 1] = offsetWeight * offsets[j] / Math.Sqrt(spread[j]) * norm;
+            }
         }
         return new EffectiveFilters(group.Width, cols, rows, offsets, captured);
     }
 
-    /// <summary>Scale and offset of the affine chain right after a producer: y = scale·(W·x) + offset.</summary>
-    private static (double[] Scale, double[] Offset) Chain(Graph graph, ChannelGroup group, Node producer, GroupConstants constants, HashSet<Node> captured)
+    /// <summary>Scale and offset of the affine chain right after a producer: y = scale·(W·x) + offset; and the BatchNorm's |γ| (NaN without one).</summary>
+    private static (double[] Scale, double[] Offset, double[] Gamma) Chain(Graph graph, ChannelGroup group, Node producer, GroupConstants constants, HashSet<Node> captured)
     {
         var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
         var offset = new double[group.Width];
+        var spread = Enumerable.Repeat(double.NaN, group.Width).ToArray();
         int biasInput = producer.OpType == "MatMul" ? -1 : 2;
         if (biasInput >= 0 && constants.Of(producer, biasInput) is { } bias)
             for (int j = 0; j < offset.Length; j++) offset[j] = double.IsNaN(bias[j]) ? 0 : bias[j];
@@ -94,6 +110,7 @@ internal sealed class EffectiveFilters
                     double s = gamma[j] / Math.Sqrt(variance[j] + eps);
                     scale[j] *= s;
                     offset[j] = s * (offset[j] - mean[j]) + beta[j];
+                    spread[j] = Math.Abs(gamma[j]);
                 }
                 captured.Add(next);
                 break;
@@ -130,6 +147,6 @@ internal sealed class EffectiveFilters
             if (!double.IsFinite(scale[j])) scale[j] = 0;
             if (!double.IsFinite(offset[j])) offset[j] = 0;
         }
-        return (scale, offset);
+        return (scale, offset, spread);
     }
 }

@@ -13,12 +13,14 @@ internal static class MergePlanner
     private const double SignatureWindow = 1e-4;
     private const int MaxCandidates = 8;
 
-    public static (List<MergeAddition> Additions, int Merged) Plan(ChannelGroupSet groups, ChannelGroup group, int[] keep, Func<WeightRef, float[]> floats)
+    /// <returns>The consumer-weight additions and the removed channels they merge.</returns>
+    public static (List<MergeAddition> Additions, HashSet<int> Merged) Plan(ChannelGroupSet groups, ChannelGroup group, int[] keep, Func<WeightRef, float[]> floats)
     {
         var additions = new List<MergeAddition>();
-        if (keep.Length == group.Width) return (additions, 0);
+        var mergedChannels = new HashSet<int>();
+        if (keep.Length == group.Width) return (additions, mergedChannels);
         var producer = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Role == SiteRole.ProducerWeight);
-        if (producer is null) return (additions, 0);
+        if (producer is null) return (additions, mergedChannels);
         double[] signature = Signatures(producer, group, floats);
         var kept = keep.Where(c => !double.IsNaN(signature[c])).OrderBy(c => signature[c]).ToArray();
         var keptSignatures = kept.Select(c => signature[c]).ToArray();
@@ -27,7 +29,6 @@ internal static class MergePlanner
         var seen = new Dictionary<(int, int, long, long), double>();
         var tensorIds = new Dictionary<GraphIO.Proto.TensorProto, int>(ReferenceEqualityComparer.Instance);
         (int, int, long, long) Key(MergeAddition a) => (tensorIds.TryGetValue(a.Weight.Tensor.Proto, out int id) ? id : tensorIds[a.Weight.Tensor.Proto] = tensorIds.Count, a.Axis, a.From, a.To);
-        int merged = 0;
         for (int j = 0; j < group.Width; j++)
         {
             if (keepSet.Contains(j) || double.IsNaN(signature[j])) continue;
@@ -43,11 +44,11 @@ internal static class MergePlanner
                     // A weight shared by several readers gets the addition once.
                     if (seen.TryAdd(key, a.Ratio)) additions.Add(a);
                 }
-                merged++;
+                mergedChannels.Add(j);
                 break;
             }
         }
-        return (additions, merged);
+        return (additions, mergedChannels);
     }
 
     private static bool Consistent(List<MergeAddition> found, Dictionary<(int, int, long, long), double> seen, Func<MergeAddition, (int, int, long, long)> keyOf)

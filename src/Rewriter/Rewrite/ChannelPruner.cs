@@ -3,23 +3,6 @@ using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Rewriter;
 
-public sealed record PruneOptions
-{
-    /// <summary>
-    /// Before removing a channel that is a proven positive multiple of a kept one (after the following
-    /// per-channel affine), add its outgoing weights, scaled, into the kept channel's: the output is unchanged.
-    /// </summary>
-    public bool Merge { get; init; }
-}
-
-/// <param name="RemovedByGroup">Channels removed per group id (groups with none removed are absent).</param>
-/// <param name="Merged">Removed channels whose outgoing weights were merged into a kept channel.</param>
-/// <param name="TensorsSliced">Stored tensors that were sliced.</param>
-public sealed record PruneResult(IReadOnlyDictionary<int, int> RemovedByGroup, int Merged, int TensorsSliced)
-{
-    public int Removed => RemovedByGroup.Values.Sum();
-}
-
 /// <summary>
 /// Removes channels: given, per group, the sorted original channel indices to keep, slices every site of
 /// the group (weights, biases, BatchNorm parameters, per-channel constants, counts in attributes and shape
@@ -48,24 +31,37 @@ public static class ChannelPruner
             return entry.Values;
         }
 
-        int merged = 0;
-        var mergedInto = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
-        if (options.Merge)
+        // Everything is planned on the original weights, then applied together: merging and folding only add
+        // to kept columns of the reading layers, which no other plan reads (plans read filter rows and
+        // per-channel parameters), so the plans do not interfere and the result does not depend on order.
+        var additions = new List<MergeAddition>();
+        var biasDeltas = new List<BiasDelta>();
+        int merged = 0, folded = 0, withoutStatistics = 0;
+        foreach (var group in groups.Where(g => g.Prunable && keep[g.Id].Length < g.Width))
         {
-            var additions = new List<MergeAddition>();
-            foreach (var group in groups.Where(g => g.Prunable && keep[g.Id].Length < g.Width))
+            IReadOnlySet<int> exact = new HashSet<int>();
+            List<MergeAddition> exactAdditions = [];
+            if (options.Compensation != Compensation.None)
             {
-                var (found, count) = MergePlanner.Plan(groups, group, keep[group.Id], Floats);
-                additions.AddRange(found);
-                merged += count;
+                (exactAdditions, var channels) = MergePlanner.Plan(groups, group, keep[group.Id], Floats);
+                additions.AddRange(exactAdditions);
+                merged += channels.Count;
+                exact = channels;
             }
-            // Planned on the original weights, applied together: merging only adds kept columns, and
-            // proportional rows stay proportional under column additions, so the plans do not interfere.
-            foreach (var a in additions)
+            if (options.Compensation == Compensation.LeastSquares || options.BiasCorrection || options.VarianceCorrection)
             {
-                TensorSlicer.AddScaled(Floats(a.Weight), a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
-                mergedInto.Add(a.Weight.Tensor.Proto);
+                var plan = CompensationPlanner.Plan(groups, group, keep[group.Id], exact, exactAdditions, Floats, options);
+                additions.AddRange(plan.Additions);
+                biasDeltas.AddRange(plan.Biases);
+                folded += plan.Folded;
+                withoutStatistics += plan.WithoutStatistics;
             }
+        }
+        var mergedInto = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
+        foreach (var a in additions)
+        {
+            TensorSlicer.AddScaled(Floats(a.Weight), a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
+            mergedInto.Add(a.Weight.Tensor.Proto);
         }
 
         var orphanCandidates = new List<NodeProto>();
@@ -73,11 +69,23 @@ public static class ChannelPruner
         int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto, orphanCandidates);
         graph.Reindex();
         RewriteCounts(graph, groups, KeepOf, orphanCandidates);
+        var notes = new List<string>();
+        int corrected = 0;
+        if (biasDeltas.Count > 0)
+        {
+            var (written, writerNotes) = BiasWriter.Apply(graph, groups, KeepOf, biasDeltas, orphanCandidates);
+            corrected = written;
+            notes.AddRange(writerNotes);
+        }
+        if (options.BiasCorrection && withoutStatistics > 0)
+            notes.Add(corrected == 0
+                ? "bias correction skipped: the removed channels have no BatchNorm statistics (BatchNorm folded into the convs, or no BatchNorm before the next layer)"
+                : $"bias correction: {withoutStatistics} removed channel inputs had no BatchNorm statistics and were not corrected");
         RemoveDead(graph, orphanCandidates);
         graph.RemoveUnusedInitializers();
 
         var removed = groups.Where(g => keep[g.Id].Length < g.Width).ToDictionary(g => g.Id, g => g.Width - keep[g.Id].Length);
-        return new PruneResult(removed, merged, sliced);
+        return new PruneResult(removed, merged, sliced) { Folded = folded, BiasCorrected = corrected, Notes = notes };
     }
 
     private static int[][] Validate(ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId)

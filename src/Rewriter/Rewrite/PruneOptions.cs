@@ -15,9 +15,10 @@ public enum Compensation
 
     /// <summary>
     /// Exact merge, and for every other removed channel a data-free least-squares fold: its effective filter
-    /// (BatchNorm-scaled) is approximated by kept filters, w_j ≈ Σ a_i·w_i, and the next layers' input weights
-    /// get W[:, i] += a_i·W[:, j]. Through ReLU-like functions only non-negative coefficients are used (they
-    /// are positively homogeneous); through saturating ones (Clip, Sigmoid) and depthwise convs nothing is folded.
+    /// (BatchNorm-scaled) is approximated by its <see cref="PruneOptions.FoldTerms"/> best-matching kept filters,
+    /// w_j ≈ Σ a_i·w_i, and the next layers' input weights get W[:, i] += a_i·W[:, j]. Through ReLU-like
+    /// functions only non-negative coefficients are used (they are positively homogeneous); through saturating
+    /// ones (Clip, Sigmoid), depthwise convs and gates nothing is folded.
     /// </summary>
     LeastSquares,
 }
@@ -29,10 +30,18 @@ public sealed record PruneOptions
     public static PruneOptions Plain { get; } = new();
 
     /// <summary>
-    /// The recommended setting without calibration data: least-squares fold of one best-matching kept filter
-    /// per removed filter, and bias correction from BatchNorm statistics where the model has them.
+    /// The recommended setting without calibration data (chosen on fm_resnet, see tools/bench/compensation):
+    /// exact merges, then a least-squares fold of each other removed filter on its 8 best-matching kept filters
+    /// (non-negative through ReLU), and bias and variance correction from BatchNorm statistics where the model
+    /// has them.
     /// </summary>
-    public static PruneOptions DataFree { get; } = new() { Compensation = Compensation.LeastSquares, BiasCorrection = true };
+    public static PruneOptions DataFree { get; } = new()
+    {
+        Compensation = Compensation.LeastSquares,
+        FoldTerms = 8,
+        BiasCorrection = true,
+        VarianceCorrection = true,
+    };
 
     public Compensation Compensation { get; init; }
 
@@ -64,8 +73,23 @@ public sealed record PruneOptions
     /// </summary>
     public double MinMatch { get; init; }
 
+    /// <summary>
+    /// Least squares, BatchNorm models: weight of an extra column holding each channel's BatchNorm shift in units of
+    /// its spread (β/|γ|, scaled like the row), so that the fit also matches where the channel sits relative to
+    /// zero; 0 fits the filters only.
+    /// </summary>
+    public double OffsetWeight { get; init; }
+
     /// <summary>Least squares with several terms: ridge added to the Gram diagonal, relative to its mean.</summary>
     public double Ridge { get; init; } = 1e-3;
+
+    /// <summary>
+    /// Where a BatchNormalization directly follows a reading layer, scales its running variance by the share of
+    /// the layer's output variance the kept (folded) inputs carry, estimated from the inputs' BatchNorm
+    /// statistics with the inputs taken as independent. Without it the BatchNorm divides the shrunken output by
+    /// the old spread, and the signal fades layer after layer.
+    /// </summary>
+    public bool VarianceCorrection { get; init; }
 
     /// <summary>Experimental: allow negative coefficients through ReLU-like functions too (not positively homogeneous there).</summary>
     public bool SignedThroughNonlinearity { get; init; }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace OnnxSlim.Runtime.Recovery;
@@ -12,6 +13,7 @@ internal static class Cholesky
     /// positive definite. Row-oriented (Crout): every entry is one contiguous dot product, and the rows of a
     /// block are independent against the columns finished before it, so that part runs in parallel.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Factor(double[] a, int n)
     {
         if (a.Length < (long)n * n) throw new ArgumentException($"matrix holds {a.Length} values, {n}×{n} needs {(long)n * n}");
@@ -43,6 +45,7 @@ internal static class Cholesky
     }
 
     /// <summary>Solves L·Lᵀ·X = B in place for the m right-hand sides in the n×m row-major <paramref name="b"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Solve(double[] l, int n, double[] b, int m)
     {
         if (b.Length < (long)n * m) throw new ArgumentException($"right-hand side holds {b.Length} values, {n}×{m} needs {(long)n * m}");

@@ -10,14 +10,17 @@ internal static class ConsumerDiscovery
 {
     private sealed record Candidate(Node Node, Node Original, WeightRef Weight, WeightRef OriginalWeight);
 
+    /// <param name="downstream">Also take layers whose inputs were not pruned but depend on a layer that is re-fitted
+    /// (their inputs carry the error that layer could not remove).</param>
     public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
-        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept, bool perPositionClassifier = true)
+        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept, bool perPositionClassifier = true, bool downstream = false)
     {
         var originalById = new Dictionary<string, Node>(StringComparer.Ordinal);
         foreach (var n in original.Graph.Nodes) originalById.TryAdd(n.Id, n);
 
         var byWeight = new Dictionary<Google.Protobuf.IMessage, List<Candidate>>(ReferenceEqualityComparer.Instance);
         var order = new List<List<Candidate>>();
+        var taken = new HashSet<OnnxSlim.GraphIO.Proto.NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var node in pruned.Graph.Nodes)
         {
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
@@ -25,7 +28,9 @@ internal static class ConsumerDiscovery
             if (!originalById.TryGetValue(node.Id, out var on) || on.OpType != node.OpType) continue;
             if (original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
             long inPruned = InputDim(node, w.Tensor.Dims), inOriginal = InputDim(on, ow.Tensor.Dims);
-            if (inPruned < 0 || inOriginal < 0 || inPruned >= inOriginal) continue;
+            if (inPruned < 0 || inOriginal < 0 || inPruned > inOriginal) continue;
+            if (inPruned == inOriginal && !(downstream && taken.Count > 0 && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
+            taken.Add(node.Proto);
             if (!byWeight.TryGetValue(w.Tensor.Proto, out var list))
             {
                 byWeight[w.Tensor.Proto] = list = [];

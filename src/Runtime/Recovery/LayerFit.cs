@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using OnnxSlim.GraphIO;
@@ -13,16 +14,18 @@ namespace OnnxSlim.Runtime.Recovery;
 internal sealed class LayerFit
 {
     private const int Chunk = 512;
-    private readonly NormalEquations[] _equations;
-    private readonly double[] _x, _y;
     private readonly long[] _rows = new long[Chunk];
     private readonly Stopwatch _clock = new();
     private readonly ReconstructionOptions _options;
 
-    // ReLU-aware refinement, per group: features (n × R), targets τ (m_g × R) and the chain's offset
-    // c = b + s_pruned (m_g × R), so that z = a·τ + c is the original pre-Relu value of each entry.
-    // float32: the iterations only choose targets; XᵀX and the solves stay float64, sums over tiles too.
-    private readonly float[][]? _storedX, _storedT, _storedC;
+    // The chunk buffers, the sums of each group, and for the ReLU-aware refinement the rows themselves, per group: features
+    // (n × R), targets τ (m_g × R) and the chain's offset c = b + s_pruned (m_g × R), so that z = a·τ + c is
+    // the original pre-Relu value of each entry. float32 rows: the iterations only choose targets; XᵀX and
+    // the solves stay float64, sums over tiles too. All released once solved (a level's fits live until
+    // the end of the run, and these are the large parts).
+    private NormalEquations[]? _equations;
+    private double[] _x, _y;
+    private float[][]? _storedX, _storedT, _storedC;
 
     public LayerFit(ConsumerUnit unit, LayerLayout layout, ReconstructionOptions options)
     {
@@ -59,6 +62,7 @@ internal sealed class LayerFit
     /// image <paramref name="firstImage"/>; <paramref name="activation"/> is that batch's feature value,
     /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Accumulate(int node, ReadOnlySpan<float> activation, float[]? skip, int firstImage, int images)
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
@@ -86,7 +90,7 @@ internal sealed class LayerFit
                 if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
                 RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
                 if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
-                _equations[g].Add(_x, _y, count, Chunk);
+                _equations![g].Add(_x, _y, count, Chunk);
                 if (_storedX is null) continue;
                 long rowsTotal = Layout.Rows, at = rowBase + start;
                 for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
@@ -108,12 +112,13 @@ internal sealed class LayerFit
     {
         _clock.Start();
         Targets = null;
+        var equations = _equations ?? throw new InvalidOperationException($"{Unit.Name} was solved already");
         var before = LayerWeights.Read(Unit, Layout, model.Graph);
         var after = new double[Unit.Groups][];
         double errorBefore = 0, errorAfter = 0, total = 0;
         for (int g = 0; g < Unit.Groups; g++)
         {
-            var eq = _equations[g];
+            var eq = equations[g];
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
             after[g] = solver.Solve(eq.Cross, eq.Targets) ?? throw new LayerSkippedException("the least-squares solution is not finite");
             if (ReluAware)
@@ -140,6 +145,9 @@ internal sealed class LayerFit
         // unregularised one (ridge too strong, nothing to recover), keep them.
         bool improved = errorAfter < errorBefore;
         if (improved) LayerWeights.Write(Unit, Layout, after, model);
+        _equations = null;
+        _storedX = _storedT = _storedC = null;
+        _x = _y = [];
         _clock.Stop();
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
             errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,
@@ -153,68 +161,47 @@ internal sealed class LayerFit
         for (int i = 0; i < source.Length; i++) destination[i] = (float)source[i];
     }
 
+    private static float[] Narrow(double[] source)
+    {
+        var result = new float[source.Length];
+        Narrow(source, result);
+        return result;
+    }
+
     /// <summary>
     /// XᵀT' for the ReLU-aware targets: where the original pre-Relu value z = a·τ + c is negative, an
     /// entry whose prediction is already ≤ 0 after the chain is exact (target = prediction), and one
     /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Two parallel phases, each
     /// with a fixed summation order so the weights are reproducible bit for bit: the new targets tile by
-    /// tile, then XᵀT' over blocks of features, tiles in order (a tile of T' is reused by the block).
+    /// tile, then XᵀT' in register blocks (see <see cref="BlockedProducts"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] ReluAwareCross(int g, double[] theta)
     {
         int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
         var targets = new float[(long)mg * rows];
+        var w = Narrow(theta);
         Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
-            PredictTile(g, theta, r0, count, p);
+            PredictTile(g, w, r0, count, p);
             RetargetTile(g, r0, count, p);
             for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
             return p;
         }, _ => { });
-        var x = _storedX![g];
         var cross = new double[(long)n * mg];
-        const int block = 16;
-        Parallel.For(0, (n + block - 1) / block, b =>
-        {
-            int f0 = b * block, f1 = Math.Min(n, f0 + block);
-            for (int r0 = 0; r0 < rows; r0 += Tile)
-            {
-                int count = Math.Min(Tile, rows - r0);
-                for (int f = f0; f < f1; f++)
-                {
-                    var xf = new ReadOnlySpan<float>(x, f * rows + r0, count);
-                    for (int o = 0; o < mg; o++) cross[f * mg + o] += TensorPrimitives.Dot(xf, new ReadOnlySpan<float>(targets, o * rows + r0, count));
-                }
-            }
-        });
+        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg);
         return cross;
     }
 
     private int Tiles => (Layout.Rows + Tile - 1) / Tile;
 
     /// <summary>Predictions XΘ of group <paramref name="g"/> for stored rows [r0, r0+count), output-major with stride <see cref="Tile"/>.</summary>
-    private void PredictTile(int g, double[] theta, int r0, int count, float[] p)
-    {
-        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
-        var x = _storedX![g];
-        Array.Clear(p);
-        for (int f = 0; f < n; f++)
-        {
-            var xf = new ReadOnlySpan<float>(x, f * rows + r0, count);
-            for (int o = 0; o < mg; o++)
-            {
-                float w = (float)theta[f * mg + o];
-                if (w != 0)
-                {
-                    var po = p.AsSpan(o * Tile, count);
-                    TensorPrimitives.MultiplyAdd(xf, w, po, po);
-                }
-            }
-        }
-    }
+    private void PredictTile(int g, float[] theta, int r0, int count, float[] p) =>
+        BlockedProducts.Project(_storedX![g], Layout.FeaturesPerGroup, Layout.Rows, r0, count, theta, Unit.OutputsPerGroup, p, Tile);
 
     /// <summary>Replaces a tile's predictions by the ReLU-aware targets (see <see cref="ReluAwareCross"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RetargetTile(int g, int r0, int count, float[] p)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
@@ -237,6 +224,7 @@ internal sealed class LayerFit
     }
 
     /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (double Error, double Total) ReluError(int g, double[] theta)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
@@ -245,10 +233,11 @@ internal sealed class LayerFit
         var chain = Unit.Chain!;
         var errors = new double[Tiles];
         var totals = new double[Tiles];
+        var w = Narrow(theta);
         Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
-            PredictTile(g, theta, r0, count, p);
+            PredictTile(g, w, r0, count, p);
             double e = 0, z2 = 0;
             for (int o = 0; o < mg; o++)
             {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace OnnxSlim.Runtime.Recovery;
@@ -36,22 +37,16 @@ internal sealed class NormalEquations
     /// Adds <paramref name="rows"/> rows: feature f of row r at <c>x[f·stride + r]</c>, target t of row r at
     /// <c>y[t·stride + r]</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(double[] x, double[] y, int rows, int stride)
     {
         if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
         if (x.Length < (long)Features * stride || y.Length < (long)Targets * stride)
             throw new ArgumentException($"chunk buffers are too small for {Features} features, {Targets} targets and stride {stride}");
         if (rows == 0) return;
-        int n = Features, m = Targets;
-        // Row i of the triangle costs i+1 dots; dynamic partitioning balances the uneven rows.
-        Parallel.For(0, n, i =>
-        {
-            var xi = new ReadOnlySpan<double>(x, i * stride, rows);
-            var g = Gram.AsSpan(i * n, i + 1);
-            for (int j = 0; j <= i; j++) g[j] += TensorPrimitives.Dot(xi, new ReadOnlySpan<double>(x, j * stride, rows));
-            var c = Cross.AsSpan(i * m, m);
-            for (int t = 0; t < m; t++) c[t] += TensorPrimitives.Dot(xi, new ReadOnlySpan<double>(y, t * stride, rows));
-        });
+        BlockedProducts.Accumulate(x, Features, x, Features, rows, stride, Gram, Features, lowerOnly: true);
+        BlockedProducts.Accumulate(x, Features, y, Targets, rows, stride, Cross, Targets, lowerOnly: false);
+        int m = Targets;
         for (int t = 0; t < m; t++)
         {
             var yt = new ReadOnlySpan<double>(y, t * stride, rows);
@@ -69,6 +64,7 @@ internal sealed class NormalEquations
     }
 
     /// <summary>‖XΘ − Y‖² summed over the targets, from the sums alone: Σ_t θ_tᵀGθ_t − 2θ_tᵀc_t + ‖y_t‖². Needs <see cref="Symmetrize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double SquaredError(double[] theta)
     {
         int n = Features, m = Targets;

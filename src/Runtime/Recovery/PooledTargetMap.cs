@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Runtime.Recovery;
@@ -53,6 +54,7 @@ internal sealed class PooledTargetMap
     }
 
     /// <summary>Writes the m targets of one position's input vector <paramref name="x"/> (length C).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(ReadOnlySpan<float> x, Span<float> destination)
     {
         int m = Outputs;

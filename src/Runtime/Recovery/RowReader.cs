@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace OnnxSlim.Runtime.Recovery;
 
 /// <summary>
@@ -10,6 +11,7 @@ internal static class RowReader
     /// im2col for one group of a Conv: row = output position (n, oh, ow); features (c, kh, kw) in the
     /// weight's order, reading input channels [first, first+channels); zero outside the input (padding).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
         ReadOnlySpan<long> rows, double[] dst, int stride)
     {
@@ -40,6 +42,7 @@ internal static class RowReader
     }
 
     /// <summary>Channels [first, first+count) of each row (Gemm/MatMul inputs, pooled per-position features).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)
     {
         for (int r = 0; r < rows.Length; r++)
@@ -55,6 +58,7 @@ internal static class RowReader
     /// Subtracts the pruned model's skip operand, scaled per output, from the chunk's targets: the residual
     /// correction (the stored targets already hold y_orig + s_orig/a).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SubtractSkip(ReadOnlySpan<float> skip, ActivationLayout layout, ReadOnlySpan<long> rows, int first, int count,
         ReadOnlySpan<double> inverseScale, double[] dst, int stride)
     {
@@ -67,6 +71,7 @@ internal static class RowReader
     }
 
     /// <summary>Columns [first, first+count) of the stored target rows [rowStart, rowStart+rows) (row-major, width m).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Targets(ReadOnlySpan<float> targets, int m, int rowStart, int rows, int first, int count, double[] dst, int stride)
     {
         for (int r = 0; r < rows; r++)

@@ -10,16 +10,22 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
 // Accuracy of pruned Fashion-MNIST ResNets on the 10,000 test images, per pruning variant and MACs
 // reduction: the table of issue 6. Runs the library pipeline in-process (analyse → plan → rewrite →
-// reconstruct), the same calls the CLI makes.
+// reconstruct), the same calls the CLI makes. Variants:
+//   uniform-l2        uniform allocation, L2 filter norms, plain slicing
+//   sliming           SLIMING allocation and GEM selection, plain slicing
+//   data-free         sliming + the rewriter's data-free compensation (PruneOptions.DataFree)
+//   calib             data-free + calibration reconstruction on calib_x.npy (256 training images)
+//   plain-calib       sliming, plain slicing + calibration reconstruction
+//   uniform-l2-calib  uniform-l2 + calibration reconstruction
 //   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
-//                            [--test-images N] [--variants uniform-l2,sliming,merge,calib,uniform-l2-calib] [--verbose]
-//                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier]
+//                            [--test-images N] [--variants uniform-l2,sliming,data-free,calib,...] [--verbose]
+//                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier] [--refit-downstream]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string fixtures = Option("--fixtures") ?? FindFixtures();
 string[] models = (Option("--models") ?? "fm_resnet_fused,fm_resnet_bn").Split(',');
 double[] ratios = [.. (Option("--ratios") ?? "0.3,0.5,0.7").Split(',').Select(double.Parse)];
 int testImages = int.Parse(Option("--test-images") ?? "10000");
-string[] variants = (Option("--variants") ?? "uniform-l2,sliming,merge,calib").Split(',');
+string[] variants = (Option("--variants") ?? "uniform-l2,sliming,data-free,calib").Split(',');
 bool verbose = args.Contains("--verbose");
 var reconstruction = new ReconstructionOptions
 {
@@ -28,6 +34,7 @@ var reconstruction = new ReconstructionOptions
     ReluIterations = int.Parse(Option("--relu-iterations") ?? "4"),
     ResidualTargets = !args.Contains("--no-residual"),
     PerPositionClassifier = !args.Contains("--per-image-classifier"),
+    RefitDownstream = args.Contains("--refit-downstream"),
     Log = verbose ? line => Console.Error.WriteLine("  " + line) : null,
 };
 
@@ -38,6 +45,7 @@ var calibration = new NamedTensor("input", TensorElementType.Float, calibX.Shape
 testImages = Math.Min(testImages, (int)testX.Shape[0]);
 
 var rows = new List<string>();
+double cpuSeconds = 0;
 var timings = new List<string>();
 foreach (string name in models)
 {
@@ -53,8 +61,8 @@ foreach (string name in models)
             var (accuracy, macs, recon) = Prune(path, original, cr, variant);
             cells.Add($"{accuracy:P2}");
             Console.Error.WriteLine($"{name} {variant} cr {cr}: accuracy {accuracy:P2}, MACs −{macs:P1}" +
-                (recon is null ? "" : $", reconstruction {recon.Seconds:0.00} s (ORT {recon.RuntimeSeconds:0.00} s, {recon.FittedCount} layers, {recon.RuntimeRuns} ORT runs)"));
-            if (recon is not null) timings.Add($"| {name} | {variant} | {cr} | {recon.Seconds:0.00} s | {recon.FittedCount} | {recon.RuntimeRuns} |");
+                (recon is null ? "" : $", reconstruction {recon.Seconds:0.00} s wall, {cpuSeconds:0.00} s CPU (ORT {recon.RuntimeSeconds:0.00} s, {recon.FittedCount} layers, {recon.RuntimeRuns} ORT runs)"));
+            if (recon is not null) timings.Add($"| {name} | {variant} | {cr} | {recon.Seconds:0.00} s | {cpuSeconds:0.00} s | {recon.RuntimeSeconds:0.00} s | {recon.FittedCount} | {recon.RuntimeRuns} |");
         }
         rows.Add($"| {name} | {variant} | {string.Join(" | ", cells)} |");
     }
@@ -65,7 +73,7 @@ Console.WriteLine($"|---|---|{string.Concat(ratios.Select(_ => "---|"))}");
 rows.ForEach(Console.WriteLine);
 if (timings.Count > 0)
 {
-    Console.WriteLine("\n| model | variant | cr | reconstruction | layers | ORT runs |\n|---|---|---|---|---|---|");
+    Console.WriteLine("\n| model | variant | cr | reconstruction wall | CPU | of it ONNX Runtime (wall) | layers | ORT runs |\n|---|---|---|---|---|---|---|---|");
     timings.ForEach(Console.WriteLine);
 }
 Console.WriteLine($"\npeak working set of this process: {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
@@ -75,6 +83,7 @@ return;
 {
     bool uniform = variant.StartsWith("uniform-l2");
     bool calib = variant.EndsWith("calib");
+    var pruneOptions = variant is "data-free" or "calib" ? PruneOptions.DataFree : PruneOptions.Plain;
     var request = new PruneRequest
     {
         ModelPath = path,
@@ -82,19 +91,21 @@ return;
         Cr = cr,
         Allocation = uniform ? AllocationMethod.Uniform : AllocationMethod.Sliming,
         Criterion = uniform ? "l2" : "gem",
-        Merge = variant is "merge" or "calib",
     };
     using var work = original.Clone();
     var analysis = ModelAnalysis.Run(work, []);
     var plan = Planner.Plan(analysis, request);
-    ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, new PruneOptions { Merge = request.Merge });
+    ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, pruneOptions);
     ReconstructionReport? report = null;
+    cpuSeconds = 0;
     if (calib)
     {
         var kept = new Dictionary<string, int[]>(StringComparer.Ordinal);
         foreach (var (id, keep) in plan.KeepByGroup)
             foreach (var producer in analysis.Groups[id].Producers) kept[producer.Id] = keep;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         report = Reconstruction.Run(original, work, kept, [calibration], reconstruction);
+        cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
     }
     var after = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, []));
     return (Accuracy(work), 1 - (double)after.Macs / analysis.Cost.Macs, report);
