@@ -65,6 +65,8 @@ public sealed class CliTests
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--cr", "-0.1"), "--cr", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--ignore", "no_such_node*"), "--ignore", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--criterion", "entropy"), "criterion", output);
+        AssertBadInput(CliRunner.Run(Model, "-o", output, "--compensation", "magic"), "compensation", output);
+        AssertBadInput(CliRunner.Run(Model, "-o", output, "--round-to", "0"), "round-to", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--frobnicate"), "frobnicate", output);
 
         string copy = Path.Combine(dir, "model.onnx");

@@ -25,7 +25,7 @@ public static class PruneCommand
         var provider = CommonOptions.Provider();
         var noValidate = new Option<bool>("--no-validate") { Description = "Skip running the result on ONNX Runtime (no agreement, no timing)" };
         var noBench = new Option<bool>("--no-bench") { Description = "Validate but do not time" };
-        var noMerge = new Option<bool>("--no-merge") { Description = "Do not fold removed filters that are positive multiples of kept ones into them" };
+        var compensation = new Option<string>("--compensation") { Description = "Fold removed filters into kept ones: none, exact (proven multiples only) or data-free (least squares + BatchNorm statistics)", DefaultValueFactory = _ => "data-free" };
         var runs = new Option<int>("--runs") { Description = "Timed runs per model and batch size", DefaultValueFactory = _ => 20 };
         var report = new Option<string?>("--report") { Description = "Write a report: FILE.json or FILE.html" };
         var planOut = new Option<string?>("--plan-out") { Description = "Write the per-group keep plan (JSON)" };
@@ -38,7 +38,7 @@ public static class PruneCommand
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
         {
             model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, shape, provider,
-            noValidate, noBench, noMerge, runs, report, planOut, planIn, seed, force, verbose, json,
+            noValidate, noBench, compensation, runs, report, planOut, planIn, seed, force, verbose, json,
         };
         root.SetAction(p =>
         {
@@ -66,7 +66,7 @@ public static class PruneCommand
                 Provider = CommonOptions.ParseProvider(p.GetValue(provider)!),
                 Validate = !p.GetValue(noValidate),
                 Bench = !p.GetValue(noBench),
-                Merge = !p.GetValue(noMerge),
+                Compensation = p.GetValue(compensation)!.ToLowerInvariant(),
                 Runs = p.GetValue(runs),
                 Report = p.GetValue(report),
                 PlanOut = p.GetValue(planOut),

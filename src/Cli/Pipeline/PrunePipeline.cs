@@ -29,7 +29,7 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
         var figures = GroupFigures(analysis, plan);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
-        stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, new PruneOptions { Merge = request.Merge }));
+        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, request.PruneOptions));
         var calibration = request.Calib is null ? null : LoadCalibration(originalBytes, request.Calib);
 
         var summary = new PruneSummary
@@ -43,6 +43,8 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
             Provider = request.Provider.ToString().ToLowerInvariant(),
             Groups = figures,
             BudgetNote = BudgetNote(plan),
+            Compensation = $"{request.Compensation}: {rewrite.Merged} merged, {rewrite.Folded} folded, {rewrite.BiasCorrected} bias-corrected",
+            Notes = [.. rewrite.Notes],
         };
 
         if (calibration is not null)
@@ -62,7 +64,7 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
             if (!agreement.AllFinite)
                 throw new CliError("validation failed: the pruned model's outputs contain NaN or Inf; nothing written", ExitCodes.ValidationFailed);
             summary.Agreement = AgreementFigures.From(agreement);
-            summary.AgreementInputs = inputs is null ? "seeded random inputs (batch 1)" : $"the last {inputs[0].Shape[0]} calibration samples (also used for fitting)";
+            summary.AgreementInputs = inputs is null ? "seeded random inputs" : $"the last {inputs[0].Shape[0]} calibration samples (also used for fitting)";
         }
 
         var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, request.Shapes));
@@ -95,13 +97,22 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
         catch (RuntimeUnavailableException e) { throw new CliError($"validation failed: {e.Message}; nothing written", ExitCodes.ValidationFailed); }
         using (b)
         {
-            inputs ??= InputGenerator.Generate(a.Inputs, InputShapes.Resolve(a.Inputs, request.Shapes), request.Seed);
+            inputs ??= InputGenerator.Generate(a.Inputs, RandomInputShapes(a), request.Seed);
             IReadOnlyList<NamedTensor> outB;
             try { outB = b.Run(inputs); }
             catch (RuntimeUnavailableException e) { throw new CliError($"validation failed: {e.Message}; nothing written", ExitCodes.ValidationFailed); }
             return OutputComparison.Compare(a.Run(inputs), outB);
         }
     }
+
+    /// <summary>Batch 8 where the batch is dynamic, so top-1 agreement is read over several samples.</summary>
+    private Dictionary<string, long[]> RandomInputShapes(ModelRunner runner)
+    {
+        try { return InputShapes.Resolve(runner.Inputs, request.Shapes, RandomBatch); }
+        catch (ArgumentException) { return InputShapes.Resolve(runner.Inputs, request.Shapes); }
+    }
+
+    private const int RandomBatch = 8;
 
     private void Time(byte[] original, byte[] pruned, PruneSummary summary)
     {

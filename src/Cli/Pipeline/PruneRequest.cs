@@ -26,7 +26,16 @@ public sealed record PruneRequest
     public string? PlanIn { get; init; }
     public int Seed { get; init; }
     public bool Force { get; init; }
-    public bool Merge { get; init; } = true;
+    /// <summary>none | exact (merge proven multiples) | data-free (also least-squares folds and BatchNorm-statistics corrections).</summary>
+    public string Compensation { get; init; } = "data-free";
+
+    public Rewriter.PruneOptions PruneOptions => Compensation switch
+    {
+        "none" => Rewriter.PruneOptions.Plain,
+        "exact" => new Rewriter.PruneOptions { Compensation = Rewriter.Compensation.Exact },
+        "data-free" => Rewriter.PruneOptions.DataFree,
+        _ => throw new CliError($"unknown --compensation '{Compensation}' (expected none, exact or data-free)"),
+    };
     public bool Verbose { get; init; }
     public int Runs { get; init; } = 20;
     public bool Bench { get; init; } = true;
@@ -48,6 +57,7 @@ public sealed record PruneRequest
         if (double.IsNaN(Cr) || Cr < 0 || Cr > MaxCr) throw new CliError($"--cr must be within [0, {MaxCr}], got {Cr}");
         if (MinKeepFraction is < 0 or > 1 || double.IsNaN(MinKeepFraction)) throw new CliError($"--min-keep must be a fraction within [0, 1], got {MinKeepFraction}");
         if (RoundTo < 0) throw new CliError($"--round-to must be 'auto' or at least 1, got {RoundTo}");
+        _ = PruneOptions;
         if (Runs < 1) throw new CliError($"--runs must be at least 1, got {Runs}");
         if (!FilterSelectors.Criteria.Contains(Criterion)) throw new CliError($"unknown --criterion '{Criterion}' (expected {string.Join(", ", FilterSelectors.Criteria)})");
         CommonOptions.RequireFile(ModelPath, "model");

@@ -19,6 +19,8 @@ public sealed class PruneSummary
     [JsonPropertyName("agreement")] public AgreementFigures? Agreement { get; set; }
     [JsonPropertyName("agreement_before_recovery")] public AgreementFigures? AgreementBeforeRecovery { get; set; }
     [JsonPropertyName("recovery")] public string? Recovery { get; set; }
+    [JsonPropertyName("compensation")] public string? Compensation { get; set; }
+    [JsonPropertyName("notes")] public List<string> Notes { get; set; } = [];
     [JsonPropertyName("agreement_inputs")] public string AgreementInputs { get; set; } = "seeded random";
     [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; set; } = [];
     [JsonPropertyName("groups")] public List<GroupFigures> Groups { get; set; } = [];

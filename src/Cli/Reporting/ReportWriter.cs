@@ -35,6 +35,8 @@ public static class ReportWriter
         sb.Append(inv, $"<h1>onnxslim: {Enc(Path.GetFileName(s.Model))}</h1><p>{Enc(s.Target)} reduction requested {s.Cr:P0}, achieved {s.AchievedReduction:P1}; ")
           .Append(inv, $"allocation {Enc(s.Allocation)}, criterion {Enc(s.Criterion)}, provider {Enc(s.Provider)}.</p>");
         if (s.BudgetNote is not null) sb.Append("<p><b>Note:</b> ").Append(Enc(s.BudgetNote)).Append("</p>");
+        if (s.Compensation is not null) sb.Append("<p>Compensation ").Append(Enc(s.Compensation)).Append(".</p>");
+        foreach (var note in s.Notes) sb.Append("<p><b>Note:</b> ").Append(Enc(note)).Append("</p>");
         sb.Append("<h2>Summary</h2><table><tr><th></th><th>before</th><th>after</th><th>ratio</th></tr>");
         Row(sb, "parameters", s.Before.Params, s.After.Params);
         Row(sb, "MACs", s.Before.Macs, s.After.Macs);

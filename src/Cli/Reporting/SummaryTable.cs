@@ -17,6 +17,8 @@ public static class SummaryTable
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine($"{s.Target} reduction: requested {s.Cr:P1}, achieved {s.AchievedReduction:P1} ({s.Allocation} allocation, {s.Criterion} selection)");
         if (s.BudgetNote is not null) AnsiConsole.WriteLine($"note: {s.BudgetNote}");
+        if (s.Compensation is not null) AnsiConsole.WriteLine($"compensation {s.Compensation}");
+        foreach (var note in s.Notes) AnsiConsole.WriteLine($"note: {note}");
         if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before recovery: {Describe(pre)}");
         if (s.Agreement is { } a) AnsiConsole.WriteLine($"output agreement ({s.AgreementInputs}): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
         int frozen = s.Groups.Count(g => g.Frozen), prunable = s.Groups.Count - frozen;
