@@ -165,6 +165,21 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void Batching_and_the_activation_cache_do_not_change_the_result()
+    {
+        float[] Outputs(ReconstructionOptions options)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], options with { SamplePositions = 2500 });
+            return TinyModel.Run(pruned, Images(8, 77));
+        }
+        var reference = Outputs(new ReconstructionOptions());
+        // Uneven batches (7 images: rows of one image never straddle two batches), and every pass from the inputs.
+        Assert.True(TinyModel.RelativeMaxError(reference, Outputs(new ReconstructionOptions { MaxBatch = 7 })) < 1e-4);
+        Assert.True(TinyModel.RelativeMaxError(reference, Outputs(new ReconstructionOptions { CacheBudgetBytes = 0 })) < 1e-4);
+    }
+
+    [Fact]
     public void Same_inputs_and_seed_give_identical_weights()
     {
         byte[] Run()

@@ -4,8 +4,9 @@ namespace OnnxSlim.Runtime.Recovery;
 /// Activations of one model over the whole calibration set, kept between passes so a later pass can
 /// start from them instead of from the model's inputs. Valid by construction: the pruned model's
 /// values computed for a level depend only on layers already re-fitted, which never change again, and
-/// the original model never changes. Oldest entries are evicted to stay within the byte budget; an
-/// evicted value is simply recomputed further back.
+/// the original model never changes. After each level the entries no remaining pass can start from are
+/// dropped (<see cref="Retain"/>), and the oldest go first when the byte budget is reached; a dropped
+/// value is simply recomputed further back.
 /// </summary>
 internal sealed class ActivationCache(int images, long budgetBytes)
 {
@@ -46,13 +47,25 @@ internal sealed class ActivationCache(int images, long budgetBytes)
         return true;
     }
 
-    public bool IsPending(string value) => _entries.TryGetValue(value, out var e) && !e.Complete;
-
     /// <summary>Stores one batch of a reserved value.</summary>
     public void Store(string value, int firstImage, float[] batch)
     {
         var e = _entries[value];
         Array.Copy(batch, 0, e.Data, firstImage * e.PerSample, batch.LongLength);
+    }
+
+    /// <summary>Every value held, complete or not.</summary>
+    public IReadOnlySet<string> Keys => _entries.Keys.ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Drops every entry not in <paramref name="keep"/> (values no remaining pass can start from).</summary>
+    public void Retain(IReadOnlySet<string> keep)
+    {
+        foreach (var value in _order.Where(v => !keep.Contains(v)).ToList())
+        {
+            _bytes -= _entries[value].Data.LongLength * sizeof(float);
+            _entries.Remove(value);
+            _order.Remove(value);
+        }
     }
 
     /// <summary>Ends a pass: what it stored becomes readable.</summary>
@@ -61,10 +74,12 @@ internal sealed class ActivationCache(int images, long budgetBytes)
         foreach (var e in _entries.Values) e.Complete = true;
     }
 
-    /// <summary>One batch of a cached value, shaped [count, …].</summary>
+    /// <summary>One batch of a cached value, shaped [count, …]; the stored array itself when the batch is every sample (read it, never write it).</summary>
     public NamedTensor Slice(string value, int firstImage, int count)
     {
         var e = _entries[value];
+        if (firstImage == 0 && count == images)
+            return new NamedTensor(value, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [count, .. e.SampleShape[1..]], e.Data);
         var data = new float[e.PerSample * count];
         Array.Copy(e.Data, firstImage * e.PerSample, data, 0, data.LongLength);
         return new NamedTensor(value, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [count, .. e.SampleShape[1..]], data);

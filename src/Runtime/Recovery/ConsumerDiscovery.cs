@@ -1,10 +1,12 @@
 using OnnxSlim.GraphIO;
+using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Runtime.Recovery;
 
 /// <summary>
 /// Finds the layers to re-fit: every Conv, Gemm and MatMul of the pruned graph whose constant weight has
-/// fewer input channels than the same node (matched by id) in the original, grouped by weight tensor.
+/// fewer input channels than the same node (matched by id) in the original (optionally also the layers
+/// downstream of those), grouped by weight tensor. What cannot be fitted comes back with a reason.
 /// </summary>
 internal static class ConsumerDiscovery
 {
@@ -20,7 +22,7 @@ internal static class ConsumerDiscovery
 
         var byWeight = new Dictionary<Google.Protobuf.IMessage, List<Candidate>>(ReferenceEqualityComparer.Instance);
         var order = new List<List<Candidate>>();
-        var taken = new HashSet<OnnxSlim.GraphIO.Proto.NodeProto>(ReferenceEqualityComparer.Instance);
+        var taken = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var node in pruned.Graph.Nodes)
         {
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;

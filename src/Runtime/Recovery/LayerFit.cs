@@ -24,6 +24,7 @@ internal sealed class LayerFit
     // the solves stay float64, sums over tiles too. All released once solved (a level's fits live until
     // the end of the run, and these are the large parts).
     private NormalEquations[]? _equations;
+    private bool _solved;
     private double[] _x, _y;
     private float[][]? _storedX, _storedT, _storedC;
 
@@ -32,18 +33,26 @@ internal sealed class LayerFit
         Unit = unit;
         Layout = layout;
         _options = options;
-        _equations = new NormalEquations[unit.Groups];
-        for (int g = 0; g < unit.Groups; g++) _equations[g] = new NormalEquations(layout.FeaturesPerGroup, unit.OutputsPerGroup);
-        _x = new double[(long)layout.FeaturesPerGroup * Chunk];
-        _y = new double[(long)unit.OutputsPerGroup * Chunk];
-        long rows = layout.Rows;
-        long bytes = (long)unit.Groups * (layout.FeaturesPerGroup + 2L * unit.OutputsPerGroup) * rows * sizeof(float);
-        if (unit.Chain is { ReluFollows: true } && options.ReluIterations > 0 && bytes <= options.StoredRowsBudgetBytes)
+        _x = _y = [];
+    }
+
+    /// <summary>Allocates the sums and buffers when the layer's level starts, not when the run is planned: only one level's layers hold them at a time.</summary>
+    private NormalEquations[] Equations()
+    {
+        if (_equations is not null) return _equations;
+        if (_solved) throw new InvalidOperationException($"{Unit.Name} was solved already");
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, groups = Unit.Groups;
+        _x = new double[(long)n * Chunk];
+        _y = new double[(long)mg * Chunk];
+        long rows = Layout.Rows;
+        long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
+        if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
         {
-            _storedX = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[layout.FeaturesPerGroup * rows])];
-            _storedT = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[unit.OutputsPerGroup * rows])];
-            _storedC = [.. Enumerable.Range(0, unit.Groups).Select(_ => new float[unit.OutputsPerGroup * rows])];
+            _storedX = [.. Enumerable.Range(0, groups).Select(_ => new float[n * rows])];
+            _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+            _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
         }
+        return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
     }
 
     public ConsumerUnit Unit { get; }
@@ -54,7 +63,7 @@ internal sealed class LayerFit
 
     public long TargetBytes => (long)Layout.Rows * Unit.Outputs * sizeof(float);
 
-    /// <summary>Whether the fit uses the ReLU-aware re-solves (a Relu follows and the rows fit in memory).</summary>
+    /// <summary>Whether the fit uses the ReLU-aware re-solves (a Relu follows and the rows fit in memory); known once accumulating.</summary>
     public bool ReluAware => _storedX is not null;
 
     /// <summary>
@@ -67,6 +76,7 @@ internal sealed class LayerFit
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
         _clock.Start();
+        var equations = Equations();
         var rowsOf = Layout.Nodes[node];
         var samples = rowsOf.Samples;
         long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
@@ -90,7 +100,7 @@ internal sealed class LayerFit
                 if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
                 RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
                 if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
-                _equations![g].Add(_x, _y, count, Chunk);
+                equations[g].Add(_x, _y, count, Chunk);
                 if (_storedX is null) continue;
                 long rowsTotal = Layout.Rows, at = rowBase + start;
                 for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
@@ -112,7 +122,7 @@ internal sealed class LayerFit
     {
         _clock.Start();
         Targets = null;
-        var equations = _equations ?? throw new InvalidOperationException($"{Unit.Name} was solved already");
+        var equations = Equations();
         var before = LayerWeights.Read(Unit, Layout, model.Graph);
         var after = new double[Unit.Groups][];
         double errorBefore = 0, errorAfter = 0, total = 0;
@@ -148,6 +158,7 @@ internal sealed class LayerFit
         _equations = null;
         _storedX = _storedT = _storedC = null;
         _x = _y = [];
+        _solved = true;
         _clock.Stop();
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
             errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,

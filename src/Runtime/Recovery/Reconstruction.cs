@@ -47,8 +47,10 @@ public static class Reconstruction
         // Original targets are sampled once when they fit in memory, else level by level (one more pass each).
         bool upfront = fits.Sum(f => f.TargetBytes) <= options.TargetBudgetBytes;
         if (upfront) engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), cache: false);
-        foreach (var level in byLevel)
+        long collectedAt = GC.GetTotalMemory(false);
+        for (int l = 0; l < byLevel.Count; l++)
         {
+            var level = byLevel[l];
             if (!upfront) engine.CollectTargets(level, cache: true);
             engine.Accumulate(level);
             foreach (var fit in level)
@@ -62,6 +64,14 @@ public static class Reconstruction
                     : $"{result.Name}: skipped ({result.Skipped})");
             }
             pruned.Graph.Reindex();
+            engine.Forget(byLevel.Skip(l + 1).ToList(), targetsPending: !upfront);
+            // Each pass leaves large arrays (activations, rows) behind; the GC would let them pile up for
+            // many levels before a full collection, so collect when they add up, to bound peak memory.
+            if (GC.GetTotalMemory(false) - collectedAt > 256L << 20)
+            {
+                GC.Collect();
+                collectedAt = GC.GetTotalMemory(false);
+            }
         }
         return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds)
         {

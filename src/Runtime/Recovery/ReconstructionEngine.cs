@@ -129,6 +129,20 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         }
     }
 
+    /// <summary>
+    /// Keeps in each cache only what a remaining pass could start from: the values the sub-models for the
+    /// remaining levels' features (pruned) and, when targets come level by level, targets (original) would read.
+    /// </summary>
+    public void Forget(IReadOnlyList<List<LayerFit>> remaining, bool targetsPending)
+    {
+        var features = remaining.SelectMany(l => l).SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
+        _prunedCache.Retain(SubModel.CutUsed(pruned.Graph, features, _prunedCache.Keys));
+        var targets = targetsPending
+            ? remaining.SelectMany(l => l).SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []))
+            : [];
+        _originalCache.Retain(SubModel.CutUsed(original.Graph, targets, _originalCache.Keys));
+    }
+
     /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
     public void Accumulate(List<LayerFit> fits)
     {

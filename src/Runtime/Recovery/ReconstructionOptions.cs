@@ -5,7 +5,7 @@ public sealed record ReconstructionOptions
 {
     private readonly int _samplePositions = 20000;
     private readonly double _ridge = 1e-3;
-    private readonly int _maxBatch = 256;
+    private readonly int _maxBatch = 64;
     private readonly long _cacheBudgetBytes = 1L << 30;
     private readonly long _activationBudgetBytes = 256L << 20;
     private readonly long _targetBudgetBytes = 512L << 20;

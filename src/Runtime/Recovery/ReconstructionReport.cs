@@ -1,8 +1,11 @@
 namespace OnnxSlim.Runtime.Recovery;
 
 /// <summary>
-/// The re-fit of one weight tensor. Errors are relative RMS errors of the layer's outputs against the
-/// original model's on the sampled rows: ‖XW − Y‖ / ‖Y‖, before (the pruned weights as sliced) and after.
+/// The re-fit of one weight tensor (several nodes when they share it; <see cref="Name"/> joins their ids).
+/// Errors are relative RMS errors against the original model on the sampled rows, before (the pruned
+/// weights as they came) and after: ‖ŷ − y‖ / ‖y‖ of the layer's output, or, when the layer feeds a
+/// residual Add or a Relu, of what reaches the next non-linearity (the Add's sum, after the Relu for a
+/// ReLU-aware fit). <see cref="Features"/> counts the columns of one group's regression (with the bias).
 /// </summary>
 public sealed record LayerReconstruction(
     string Name,
@@ -15,7 +18,7 @@ public sealed record LayerReconstruction(
     double Seconds,
     string? Skipped = null)
 {
-    /// <summary>Several nodes sharing one weight are fitted together; <see cref="Name"/> joins their ids.</summary>
+    /// <summary>False when the layer was left as it was; <see cref="Skipped"/> says why.</summary>
     public bool Fitted => Skipped is null;
 }
 
@@ -32,6 +35,4 @@ public sealed record ReconstructionReport(
 
     public int FittedCount => Layers.Count(l => l.Fitted);
     public IEnumerable<LayerReconstruction> SkippedLayers => Layers.Where(l => !l.Fitted);
-
-    public static ReconstructionReport Empty(int images) => new([], images, 0, 0, 0);
 }

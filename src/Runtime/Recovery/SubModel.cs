@@ -61,6 +61,18 @@ internal static class SubModel
         return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs);
     }
 
+    /// <summary>
+    /// The known values a sub-model for <paramref name="outputs"/> would start from (or return directly):
+    /// what a cache must keep for that pass.
+    /// </summary>
+    public static HashSet<string> CutUsed(Graph graph, IEnumerable<string> outputs, IReadOnlySet<string> known)
+    {
+        var wanted = outputs.ToList();
+        var used = Walk(graph, wanted, known.Except(wanted).ToHashSet(StringComparer.Ordinal)).CutUsed;
+        used.UnionWith(wanted.Where(known.Contains));
+        return used;
+    }
+
     /// <summary>Nodes (by proto) whose outputs the given values depend on, subgraph captures included.</summary>
     public static HashSet<NodeProto> Ancestors(Graph graph, IEnumerable<string> values) =>
         Walk(graph, values, new HashSet<string>()).Nodes;

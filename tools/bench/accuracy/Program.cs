@@ -20,6 +20,7 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 //   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
 //                            [--test-images N] [--variants uniform-l2,sliming,data-free,calib,...] [--verbose]
 //                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier] [--refit-downstream]
+//                            [--max-batch N] [--cache-mb M]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string fixtures = Option("--fixtures") ?? FindFixtures();
 string[] models = (Option("--models") ?? "fm_resnet_fused,fm_resnet_bn").Split(',');
@@ -35,6 +36,8 @@ var reconstruction = new ReconstructionOptions
     ResidualTargets = !args.Contains("--no-residual"),
     PerPositionClassifier = !args.Contains("--per-image-classifier"),
     RefitDownstream = args.Contains("--refit-downstream"),
+    MaxBatch = int.Parse(Option("--max-batch") ?? "64"),
+    CacheBudgetBytes = long.Parse(Option("--cache-mb") ?? "1024") << 20,
     Log = verbose ? line => Console.Error.WriteLine("  " + line) : null,
 };
 
