@@ -13,6 +13,9 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
     /// <summary>Calibration images used for validation when --calib is given (the rest only fit).</summary>
     private const int ValidationSamples = 64;
 
+    /// <summary>Beyond this gap between the cost model's and the re-measured reduction, the summary says so.</summary>
+    private const double MeasuredVsPlannedTolerance = 0.02;
+
     public PruneSummary Run()
     {
         request.Check();
@@ -76,6 +79,11 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
             Spectral.BudgetTarget.Filters => plan.Allocation?.FiltersReduction ?? 0,
             _ => 1 - (double)slimCost.Macs / macsBefore,
         };
+
+        if (plan.Allocation is { } alloc && request.Target != Spectral.BudgetTarget.Filters &&
+            Math.Abs(summary.AchievedReduction - alloc.AchievedReduction) > MeasuredVsPlannedTolerance)
+            summary.Notes.Add($"measured {summary.Target} reduction {summary.AchievedReduction:P1} differs from the plan's {alloc.AchievedReduction:P1}: " +
+                "some layer sizes depend on the data (e.g. detection heads after NMS), or were not known to the cost model");
 
         if (request.Validate && request.Bench) stages.Run("time on ONNX Runtime", () => Time(originalBytes, prunedBytes, summary));
 
