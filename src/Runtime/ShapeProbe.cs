@@ -10,10 +10,15 @@ namespace OnnxSlim.Runtime;
 /// </summary>
 public static class ShapeProbe
 {
+    /// <summary>Shapes of the requested values, of the graph outputs, and of the inputs as they were fed.</summary>
     public static Dictionary<string, long[]> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0)
     {
-        var activations = ActivationProbe.Run(model, values, shapeOverrides, seed);
-        return activations.ToDictionary(kv => kv.Key, kv => kv.Value.Shape, StringComparer.Ordinal);
+        using var runner = new ModelRunner(ActivationProbe.WithExtraOutputs(model, values), optimize: false);
+        var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
+        var shapes = runner.Run(InputGenerator.Generate(runner.Inputs, inputShapes, seed))
+            .ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
+        return shapes;
     }
 }
 

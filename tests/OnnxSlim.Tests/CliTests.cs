@@ -120,6 +120,16 @@ public sealed class CliTests
         // First conv: 16 filters of 1x3x3 over a 28x28 output.
         Assert.Equal(16L * 28 * 28 * 9, json.RootElement.GetProperty("layers")[0].GetProperty("macs").GetInt64());
         Assert.True(json.RootElement.GetProperty("groups").GetArrayLength() > 5);
+        Assert.Equal(new long[] { 1, 1, 28, 28 }, json.RootElement.GetProperty("inputs").GetProperty("input").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+
+        // The table form prints shapes in brackets, which the terminal markup must not swallow.
+        var table = CliRunner.Run("inspect", Model, "--groups");
+        Assert.True(table.ExitCode == 0, table.Stderr);
+        Assert.Contains("[16x1x3x3]", table.Stdout);
+        Assert.Contains("input=[1x1x28x28]", table.Stdout);
+        var analyze = CliRunner.Run("analyze", Model, "--cr", "0.5");
+        Assert.True(analyze.ExitCode == 0, analyze.Stderr);
+        Assert.Contains("threshold", analyze.Stdout);
     }
 
     [Fact]

@@ -62,8 +62,8 @@ public static class InspectCommand
                 string.Join(", ", inputs.Select(i => $"{i.Name}={(i.Shape is null ? "?" : NamedTensor.FormatShape(i.Shape))}")));
             var table = new Table().AddColumns("layer", "op", "weight", "output", "params", "MACs");
             foreach (var l in layers)
-                table.AddRow(Markup.Escape(l.name), l.op, l.weight is null ? "" : NamedTensor.FormatShape(l.weight),
-                    l.output is null ? "?" : NamedTensor.FormatShape(l.output), $"{l.@params:N0}", $"{l.macs:N0}");
+                table.AddRow(Markup.Escape(l.name), l.op, l.weight is null ? "" : Markup.Escape(NamedTensor.FormatShape(l.weight)),
+                    l.output is null ? "?" : Markup.Escape(NamedTensor.FormatShape(l.output)), $"{l.@params:N0}", $"{l.macs:N0}");
             AnsiConsole.Write(table);
             AnsiConsole.WriteLine($"total: {analysis.Cost.Params:N0} parameters (every float constant), {analysis.Cost.Macs:N0} MACs ({analysis.Cost.Macs / 1e9:F3} G) in Conv/ConvTranspose/Gemm/MatMul");
             if (analysis.Cost.MissingShapes.Count > 0)
