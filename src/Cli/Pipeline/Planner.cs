@@ -22,7 +22,7 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
-        var matrices = active.Select(g => GroupMatrices.Build(groups.Graph, g)).ToList();
+        var matrices = active.AsParallel().AsOrdered().Select(g => GroupMatrices.Build(groups.Graph, g)).ToList();
         var spectra = FilterSpectrum.ComputeAll(matrices);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
 
