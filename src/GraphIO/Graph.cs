@@ -113,6 +113,17 @@ public sealed class Graph
         return [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
     }
 
+    /// <summary>A value or initializer name built from <paramref name="stem"/> that nothing in the graph uses yet.</summary>
+    public string UniqueName(string stem)
+    {
+        string name = new(stem.Select(c => char.IsLetterOrDigit(c) || c is '_' or '.' or '/' ? c : '_').ToArray());
+        var taken = new HashSet<string>(Proto.Initializer.Select(t => t.Name).Concat(Proto.Node.SelectMany(n => n.Output))
+            .Concat(Proto.Input.Select(i => i.Name)), StringComparer.Ordinal);
+        string candidate = name;
+        for (int k = 1; taken.Contains(candidate); k++) candidate = $"{name}_{k}";
+        return candidate;
+    }
+
     public void RemoveUnusedInitializers()
     {
         var used = new HashSet<string>(_consumers.Keys, StringComparer.Ordinal);

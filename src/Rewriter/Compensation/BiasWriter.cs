@@ -85,7 +85,7 @@ internal static class BiasWriter
         }
         var created = new float[delta.Length];
         for (int o = 0; o < created.Length; o++) created[o] = (float)(delta[o] / beta);
-        string name = UniqueName(graph, $"{node.Id}_bias");
+        string name = graph.UniqueName($"{node.Id}_bias");
         int type = graph.ResolveWeight(node.Input(1)) is { } weight ? ReceivedType(graph, node.Input(1), weight.Tensor.DataType) : DataType.Float;
         graph.Proto.Initializer.Add(Tensor.FromFloats(name, [delta.Length], created, type).Proto);
         while (node.Inputs.Count < 2) node.Inputs.Add("");
@@ -105,7 +105,7 @@ internal static class BiasWriter
             weight.Tensor.SetFloats(weight.Tensor.Dims, values);
             return;
         }
-        string name = UniqueName(graph, $"{weight.Tensor.Name}_{reader.Id}");
+        string name = graph.UniqueName($"{weight.Tensor.Name}_{reader.Id}");
         int type = ReceivedType(graph, reader.Input(input), weight.Tensor.DataType);
         graph.Proto.Initializer.Add(Tensor.FromFloats(name, weight.Tensor.Dims, values, type).Proto);
         orphans.AddRange(weight.PassThrough.Select(n => n.Proto));
@@ -119,15 +119,5 @@ internal static class BiasWriter
         for (var node = graph.Producer(value); node is { OpType: "Identity" or "Cast" }; node = graph.Producer(node.Input(0)))
             if (node.OpType == "Cast") return (int)node.GetInt("to", storedType);
         return storedType;
-    }
-
-    private static string UniqueName(Graph graph, string stem)
-    {
-        string name = new(stem.Select(c => char.IsLetterOrDigit(c) || c is '_' or '.' or '/' ? c : '_').ToArray());
-        var taken = new HashSet<string>(graph.Proto.Initializer.Select(t => t.Name).Concat(graph.Proto.Node.SelectMany(n => n.Output))
-            .Concat(graph.Proto.Input.Select(i => i.Name)), StringComparer.Ordinal);
-        string candidate = name;
-        for (int k = 1; taken.Contains(candidate); k++) candidate = $"{name}_{k}";
-        return candidate;
     }
 }

@@ -196,7 +196,7 @@ public static class ChannelPruner
                 foreach (var reader in readers)
                 {
                     // The copy holds what the reader received (after any Cast), so the reader is wired to it directly.
-                    string copy = UniqueName(graph, $"{weight.Tensor.Name}_{reader.Node.Id}");
+                    string copy = graph.UniqueName($"{weight.Tensor.Name}_{reader.Node.Id}");
                     var tensor = Tensor.FromFloats(copy, newDims, values, ReceivedType(graph, reader.Value, weight.Tensor.DataType));
                     graph.Proto.Initializer.Add(tensor.Proto);
                     orphanCandidates.AddRange(PassThroughs(graph, reader.Value));
@@ -291,7 +291,7 @@ public static class ChannelPruner
             if (shared)
             {
                 // Copy-on-write: other readers keep the old numbers.
-                string copy = UniqueName(graph, $"{name}_{node.Id}");
+                string copy = graph.UniqueName($"{name}_{node.Id}");
                 var fresh = new TensorProto { Name = copy, DataType = tensor.DataType };
                 new Tensor(fresh).SetInt64s(tensor.Dims, numbers);
                 graph.Proto.Initializer.Add(fresh);
@@ -301,16 +301,6 @@ public static class ChannelPruner
             }
             else tensor.SetInt64s(tensor.Dims, numbers);
         }
-    }
-
-    private static string UniqueName(Graph graph, string stem)
-    {
-        string name = new(stem.Select(c => char.IsLetterOrDigit(c) || c is '_' or '.' or '/' ? c : '_').ToArray());
-        var taken = new HashSet<string>(graph.Proto.Initializer.Select(t => t.Name).Concat(graph.Proto.Node.SelectMany(n => n.Output))
-            .Concat(graph.Proto.Input.Select(i => i.Name)), StringComparer.Ordinal);
-        string candidate = name;
-        for (int k = 1; taken.Contains(candidate); k++) candidate = $"{name}_{k}";
-        return candidate;
     }
 
     /// <summary>Channel dims in value_info become the kept counts (or unknown when the inner size is not known).</summary>
