@@ -11,8 +11,8 @@ internal static class OperatorRules
     private static readonly Dictionary<string, IOperatorRule> Table = new(StringComparer.Ordinal)
     {
         // Producers: create channel sets; also consume their input channels.
-        ["Conv"] = ConvRule.Instance,
-        ["ConvTranspose"] = ConvTransposeRule.Instance,
+        ["Conv"] = ConvolutionRule.Conv,
+        ["ConvTranspose"] = ConvolutionRule.ConvTranspose,
         ["Gemm"] = GemmRule.Instance,
         ["MatMul"] = MatMulRule.Instance,
 

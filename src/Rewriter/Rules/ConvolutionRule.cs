@@ -3,14 +3,25 @@ using OnnxSlim.GraphIO;
 namespace OnnxSlim.Rewriter.Rules;
 
 /// <summary>
-/// Conv, weight C_out × C_in/group × k…: a plain conv reads its input channels on weight axis 1 and makes
-/// a new set of C_out channels (weight axis 0, bias). A depthwise conv (group = C_in = C_out) keeps its
-/// input's channels: weight axis 0, bias and the group attribute follow them. Other grouped convs and
+/// Conv (weight C_out × C_in/group × k…) and ConvTranspose (the transposed layout, C_in × C_out/group × k…):
+/// a plain one reads its input channels on the weight's input axis and makes a new set of C_out channels
+/// (the weight's output axis, and the bias). A depthwise one (group = C_in, one filter per group) keeps its
+/// input's channels: weight axis 0, bias and the group attribute follow them. Other grouped forms and
 /// channel multipliers are frozen (per-group counts would have to stay equal).
 /// </summary>
-internal sealed class ConvRule : IOperatorRule
+internal sealed class ConvolutionRule : IOperatorRule
 {
-    public static readonly ConvRule Instance = new();
+    public static readonly ConvolutionRule Conv = new(transposed: false);
+    public static readonly ConvolutionRule ConvTranspose = new(transposed: true);
+
+    private readonly bool _transposed;
+    private readonly int _inputAxis, _outputAxis;
+
+    private ConvolutionRule(bool transposed)
+    {
+        _transposed = transposed;
+        (_inputAxis, _outputAxis) = transposed ? (0, 1) : (1, 0);
+    }
 
     public void Propagate(ChannelFlow flow, Node node)
     {
@@ -22,8 +33,9 @@ internal sealed class ConvRule : IOperatorRule
             return;
         }
         long[] dims = weight.Tensor.Dims;
-        int rank = dims.Length, outChannels = (int)dims[0];
+        int rank = dims.Length;
         long group = node.GetInt("group", 1);
+        int outChannels = (int)(_transposed ? dims[1] * group : dims[0]);
         if (input is not null && (input.Rank != rank || input.Axis != 1 || !input.IsPlain))
         {
             flow.Freeze(input, $"{node} reads channels laid out as {input}");
@@ -31,15 +43,16 @@ internal sealed class ConvRule : IOperatorRule
         }
         if (group == 1)
         {
-            if (input is not null) flow.AddTensorSite(node, 1, 1, input, SiteRole.ConsumerWeight);
+            if (input is not null) flow.AddTensorSite(node, 1, _inputAxis, input, SiteRole.ConsumerWeight);
             var output = ChannelLayout.Single(rank, 1, flow.NewSet(outChannels, node), outChannels);
-            flow.AddTensorSite(node, 1, 0, output, SiteRole.ProducerWeight);
+            flow.AddTensorSite(node, 1, _outputAxis, output, SiteRole.ProducerWeight);
             if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, output, SiteRole.ProducerBias);
             flow.SetLayout(node.Outputs[0], output);
             return;
         }
-        bool depthwise = dims[1] == 1 && group == outChannels;
-        if (depthwise && input is not null && input.Channels == outChannels)
+        // One filter per group over one input channel: weight axis 0 is the shared channel in both layouts.
+        bool depthwise = dims[1] == 1 && group == dims[0];
+        if (depthwise && input is not null && input.Channels == dims[0])
         {
             flow.AddTensorSite(node, 1, 0, input, SiteRole.DepthwiseWeight);
             if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, input, SiteRole.DepthwiseBias);
@@ -48,7 +61,8 @@ internal sealed class ConvRule : IOperatorRule
             flow.SetLayout(node.Outputs[0], input);
             return;
         }
-        string reason = depthwise ? $"{node} is depthwise over channels that are not tracked" : $"{node} is a grouped conv (group={group})";
+        string reason = depthwise ? $"{node} is depthwise over channels that are not tracked"
+            : $"{node} is a grouped {(_transposed ? "transposed conv" : "conv")} (group={group})";
         flow.Freeze(input, reason);
         int set = flow.NewSet(outChannels, node);
         flow.Freeze(set, reason);
