@@ -125,12 +125,13 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
 
     private void Time(byte[] original, byte[] pruned, PruneSummary summary)
     {
-        var b1 = Timing.Measure([original, pruned], request.Provider, request.Shapes, 1, request.Runs, 3, 0);
+        using var timing = new Timing([original, pruned], request.Provider, request.Shapes, threads: 0);
+        var b1 = timing.Measure(batch: 1, request.Runs, warmup: 3);
         summary.Before.LatencyBatch1Ms = b1[0].MedianMs;
         summary.After.LatencyBatch1Ms = b1[1].MedianMs;
         try
         {
-            var b8 = Timing.Measure([original, pruned], request.Provider, request.Shapes, 8, Math.Max(3, request.Runs / 2), 2, 0);
+            var b8 = timing.Measure(batch: 8, Math.Max(3, request.Runs / 2), warmup: 2);
             summary.Before.LatencyBatch8Ms = b8[0].MedianMs;
             summary.After.LatencyBatch8Ms = b8[1].MedianMs;
         }
