@@ -49,6 +49,20 @@ public sealed class Tensor
         return Proto.HasRawData ? Proto.RawData.Memory : null;
     }
 
+    /// <summary>
+    /// The float32 values as their stored little-endian bytes, without a copy; false when they are not
+    /// stored that way (typed fields or another element type: use <see cref="ToFloats"/>).
+    /// </summary>
+    public bool TryGetRawFloats(out ReadOnlyMemory<byte> bytes)
+    {
+        bytes = default;
+        if (DataType != GraphIO.DataType.Float || RawBytes() is not { } raw) return false;
+        long n = ElementCount;
+        CheckSize(raw.Length, n, 4);
+        bytes = raw[..checked((int)(n * 4))];
+        return true;
+    }
+
     public float[] ToFloats()
     {
         long n = ElementCount;

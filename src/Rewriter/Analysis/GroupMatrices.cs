@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Spectral;
 
@@ -16,7 +18,7 @@ public static class GroupMatrices
 
     public static FilterMatrix Build(Graph graph, ChannelGroup group)
     {
-        var blocks = new List<(float[] Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
         var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
         foreach (var producer in group.Producers)
         {
@@ -25,27 +27,57 @@ public static class GroupMatrices
             if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
-            blocks.Add((site.Weight.Tensor.ToFloats(), dims, site, AffineScale(graph, group, site), rowLength));
+            blocks.Add((new FloatSource(site.Weight.Tensor), dims, site, AffineScale(graph, group, site), rowLength));
         }
         if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
         int cols = blocks.Sum(b => b.RowLength);
         var data = new double[(long)group.Width * cols];
-        for (int j = 0; j < group.Width; j++)
+        int col = 0;
+        foreach (var (source, dims, site, scale, rowLength) in blocks)
         {
-            int col = 0;
-            foreach (var (values, dims, site, scale, rowLength) in blocks)
+            var values = source.Values;
+            for (int j = 0; j < group.Width; j++)
             {
                 int position = site.Layout.PositionOf(group.Id, j);
-                if (position >= 0)
-                {
-                    var (element, _) = site.Layout.ElementsOf(position);
-                    var row = TensorSlicer.Take(values, dims, site.Axis, element, 1);
-                    for (int e = 0; e < rowLength; e++) data[(long)j * cols + col + e] = scale[j] * row[e];
-                }
-                col += rowLength;
+                if (position < 0) continue;
+                var (element, _) = site.Layout.ElementsOf(position);
+                WidenRow(values, dims, site.Axis, element, scale[j], data.AsSpan(checked((int)((long)j * cols + col)), rowLength));
             }
+            col += rowLength;
         }
         return new FilterMatrix(group.Width, cols, data);
+    }
+
+    /// <summary>A weight's float32 values: a view of the stored bytes when possible, else decoded once.</summary>
+    private readonly struct FloatSource
+    {
+        private readonly ReadOnlyMemory<byte> _raw;
+        private readonly float[]? _decoded;
+
+        public FloatSource(Tensor tensor)
+        {
+            if (!tensor.TryGetRawFloats(out _raw)) _decoded = tensor.ToFloats();
+        }
+
+        public ReadOnlySpan<float> Values => _decoded is { } d ? new ReadOnlySpan<float>(d) : MemoryMarshal.Cast<byte, float>(_raw.Span);
+    }
+
+    /// <summary>
+    /// Element <paramref name="element"/> along <paramref name="axis"/> (one slab of inner values per outer
+    /// index, as <see cref="TensorSlicer.Take"/> would cut it), scaled and widened straight into the row:
+    /// no per-row buffer, which for a ResNet-50 was a float copy of every weight.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, double scale, Span<double> row)
+    {
+        long size = dims[axis];
+        int inner = checked((int)TensorSlicer.Product(dims, axis + 1, dims.Length));
+        for (int o = 0, at = 0; at < row.Length; o++, at += inner)
+        {
+            var src = values.Slice(checked((int)(((long)o * size + element) * inner)), inner);
+            var dst = row.Slice(at, inner);
+            for (int e = 0; e < inner; e++) dst[e] = scale * src[e];
+        }
     }
 
     /// <summary>
