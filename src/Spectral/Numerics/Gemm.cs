@@ -21,6 +21,13 @@ internal static unsafe class Gemm
 
     [ThreadStatic] private static double[]? t_packA;
     [ThreadStatic] private static double[]? t_packB;
+    // GramOfRows packs a whole depth panel of every row (MBs for a wide group): kept per thread so the
+    // groups after the largest reuse its pages.
+    [ThreadStatic] private static double[]? t_gramA;
+    [ThreadStatic] private static double[]? t_gramB;
+
+    private static double[] Grown(ref double[]? buffer, int length) =>
+        buffer is { } b && b.Length >= length ? b : buffer = new double[length];
 
     /// <summary>C += alpha·op(A)·op(B); op(A) is m×k (A stored m×k, or k×m when transA), op(B) is k×n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -64,8 +71,8 @@ internal static unsafe class Gemm
         c[..(rows * rows)].Clear();
         int mr = MR, nr = NR;
         int aSlivers = (rows + mr - 1) / mr, bSlivers = (rows + nr - 1) / nr;
-        var packA = new double[aSlivers * mr * KC];
-        var packB = new double[bSlivers * nr * KC];
+        var packA = Grown(ref t_gramA, aSlivers * mr * KC);
+        var packB = Grown(ref t_gramB, bSlivers * nr * KC);
         int blocks = (rows + MC - 1) / MC;
         bool par = parallel && blocks > 1 && Environment.ProcessorCount > 1;
         fixed (double* pa = a, pc = c, wa = packA, wb = packB)

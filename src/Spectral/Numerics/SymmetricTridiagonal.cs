@@ -25,7 +25,11 @@ internal sealed class SymmetricTridiagonal
     /// <summary>T's off-diagonal (length N−1): T[i,i+1] = OffDiagonal[i].</summary>
     public double[] OffDiagonal { get; }
 
-    /// <summary>Reduces the symmetric row-major n×n matrix <paramref name="a"/> (overwritten; upper triangle read).</summary>
+    /// <summary>
+    /// Reduces the symmetric row-major n×n matrix <paramref name="a"/>: only its upper triangle (diagonal
+    /// included) is read and overwritten; the strict lower triangle is left as it was, so a Gram stored
+    /// there survives the reduction (<see cref="LowerGram"/>).
+    /// </summary>
     public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel)
     {
         if (a.Length < n * n) throw new ArgumentException($"matrix buffer has {a.Length} values, need {n}*{n}");
@@ -141,13 +145,26 @@ internal sealed class SymmetricTridiagonal
         void Block(int b)
         {
             int r0 = t0 + b * BS, rows = Math.Min(BS, n - r0);
-            int cols = n - r0; // upper part only: columns ≥ the block's first row
-            var c = a.AsSpan(r0 * n + r0);
-            Gemm.Multiply(rows, cols, nb, -1.0, vt.AsSpan(r0), n, true, wt.AsSpan(r0), n, false, c, n);
-            Gemm.Multiply(rows, cols, nb, -1.0, wt.AsSpan(r0), n, true, vt.AsSpan(r0), n, false, c, n);
+            // Right of the diagonal tile: straight into A.
+            if (r0 + rows < n) RankTwoUpdate(rows, n - r0 - rows, r0, r0 + rows, nb, vt, wt, n, a.AsSpan(r0 * n + r0 + rows), n);
+            // The diagonal tile goes through a scratch tile so that only its upper triangle is written.
+            var tile = t_tile ??= new double[BS * BS];
+            Array.Clear(tile, 0, rows * rows);
+            RankTwoUpdate(rows, rows, r0, r0, nb, vt, wt, n, tile, rows);
+            for (int i = 0; i < rows; i++)
+                System.Numerics.Tensors.TensorPrimitives.Add(a.AsSpan((r0 + i) * n + r0 + i, rows - i), tile.AsSpan(i * rows + i, rows - i), a.AsSpan((r0 + i) * n + r0 + i, rows - i));
         }
         if (parallel && blocks > 1) Parallel.For(0, blocks, Block);
         else for (int b = 0; b < blocks; b++) Block(b);
+    }
+
+    [ThreadStatic] private static double[]? t_tile;
+
+    // C[rows×cols] −= V[:, r0..]ᵀ·W[:, c0..] + W[:, r0..]ᵀ·V[:, c0..] (V, W as nb×n row blocks).
+    private static void RankTwoUpdate(int rows, int cols, int r0, int c0, int nb, double[] vt, double[] wt, int n, Span<double> c, int ldc)
+    {
+        Gemm.Multiply(rows, cols, nb, -1.0, vt.AsSpan(r0), n, true, wt.AsSpan(c0), n, false, c, ldc);
+        Gemm.Multiply(rows, cols, nb, -1.0, wt.AsSpan(r0), n, true, vt.AsSpan(c0), n, false, c, ldc);
     }
 
     // p += (rows r0..r1 of the upper triangle, symmetric) · v. Four rows per pass so p is loaded and
@@ -257,13 +274,18 @@ internal sealed class SymmetricTridiagonal
         const int NB = 64;
         int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
         var tw = new double[NB * NB];
+        // Scratch for every block, sized for the first (largest): fresh n²-sized garbage per block
+        // would cost more in page faults than the block's GEMMs.
+        var vt = new double[NB * n];
+        var wAll = new double[NB * n];
+        var tmpAll = new double[n];
         for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
         {
             int nb = Math.Min(NB, nref - b0);
             int off0 = b0 + 1;           // first row/column touched by this block
             int m = n - off0;
             // Vt: nb × m, row k = reflector b0+k restricted to columns off0..n−1.
-            var vt = new double[nb * m];
+            Array.Clear(vt, 0, nb * m);
             for (int k = 0; k < nb; k++)
             {
                 int i = b0 + k;
@@ -279,22 +301,23 @@ internal sealed class SymmetricTridiagonal
             {
                 int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
                 if (w <= 0) return;
-                var wbuf = new double[nb * w];
+                var wbuf = wAll.AsSpan(nb * c0, nb * w);
                 var qs = q.AsSpan(off0 * n + off0 + c0);
                 // W = Vt · Xsub[:, c0..c1)
+                wbuf.Clear();
                 Gemm.Multiply(nb, w, m, 1.0, vt, m, false, qs, n, false, wbuf, w);
                 // W = Tw · W (Tw upper triangular, in place from the top row down)
-                var tmp = new double[w];
+                var tmp = tmpAll.AsSpan(c0, w);
                 for (int r = 0; r < nb; r++)
                 {
-                    Array.Clear(tmp);
+                    tmp.Clear();
                     for (int k = r; k < nb; k++)
                     {
                         double tk = tw[r * NB + k];
                         if (tk == 0) continue;
-                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.AsSpan(k * w, w), tk, tmp, tmp);
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
                     }
-                    tmp.CopyTo(wbuf.AsSpan(r * w, w));
+                    tmp.CopyTo(wbuf.Slice(r * w, w));
                 }
                 // Xsub[:, c0..c1) −= Vtᵀ · W
                 Gemm.Multiply(m, w, nb, -1.0, vt, m, true, wbuf, w, false, qs, n);

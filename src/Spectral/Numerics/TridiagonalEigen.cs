@@ -94,6 +94,7 @@ internal static class TridiagonalEigen
         return d.Length - below;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double Hypot(double a, double b)
     {
         a = Math.Abs(a); b = Math.Abs(b);

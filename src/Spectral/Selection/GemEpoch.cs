@@ -14,8 +14,7 @@ internal sealed class GemEpoch
 
     private readonly GemSelector _opt;
     private readonly ResolventQuadrature _rq;
-    private readonly double[] _g0;
-    private readonly int _n0;
+    private readonly LowerGram _g0;
     private readonly int[] _alive;
     private readonly int _n;
     private readonly double[] _m1, _m2, _loss, _rA, _rB;
@@ -24,42 +23,30 @@ internal sealed class GemEpoch
 
     internal static Action<string>? Trace;
 
-    private GemEpoch(GemSelector opt, ResolventQuadrature rq, double[] g0, int n0, int[] alive,
+    private GemEpoch(GemSelector opt, ResolventQuadrature rq, LowerGram g0, int[] alive,
         double[] m1, double[] m2, double[] loss, double[] rA, double[] rB)
     {
-        _opt = opt; _rq = rq; _g0 = g0; _n0 = n0; _alive = alive; _n = alive.Length;
+        _opt = opt; _rq = rq; _g0 = g0; _alive = alive; _n = alive.Length;
         _m1 = m1; _m2 = m2; _loss = loss; _rA = rA; _rB = rB;
         _sc = new ResolventQuadrature.Scratch(_n);
         _sc2 = new ResolventQuadrature.Scratch(_n);
     }
 
     /// <summary>
-    /// Factorises the alive rows' Gram (principal submatrix of <paramref name="g0"/>) and computes all
-    /// exact leave-one-out losses; null when every row is zero. <paramref name="reduced"/>: the
-    /// tridiagonal form of exactly this submatrix when already known (the spectrum computed it).
+    /// Factorises the alive rows' Gram (principal submatrix of <paramref name="g0"/>, rows ascending) and
+    /// computes all exact leave-one-out losses; null when every row is zero. <paramref name="reduced"/>:
+    /// the tridiagonal form of exactly this submatrix when already known (the spectrum computed it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static GemEpoch? Factorise(GemSelector opt, double[] g0, int n0, int[] alive, SymmetricTridiagonal? reduced)
+    public static GemEpoch? Factorise(GemSelector opt, LowerGram g0, int[] alive, SymmetricTridiagonal? reduced)
     {
         int n = alive.Length;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var m1 = new double[n];
         var m2 = new double[n];
         bool par = n >= 256;
-        double[]? g = reduced is null ? new double[n * n] : null;
-        for (int a = 0; a < n; a++)
-        {
-            long src = (long)alive[a] * n0;
-            double s2 = 0;
-            for (int b = 0; b < n; b++)
-            {
-                double v = g0[src + alive[b]];
-                if (g is not null) g[a * n + b] = v;
-                s2 += v * v;
-            }
-            m1[a] = g0[src + alive[a]];
-            m2[a] = s2;
-        }
+        double[]? g = reduced is null ? new double[n * n] : null; // the reduction reads its upper triangle only
+        g0.CopyPrincipal(alive, g, m1, m2);
         double tCopy = clock.Elapsed.TotalMilliseconds;
         var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par);
         double tReduce = clock.Elapsed.TotalMilliseconds;
@@ -88,7 +75,7 @@ internal sealed class GemEpoch
             for (int j = 0; j < n; j++) Stale(j, sc0);
         }
         Trace?.Invoke($"factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
-        return new GemEpoch(opt, rq, g0, n0, alive, m1, m2, loss, rA, rB);
+        return new GemEpoch(opt, rq, g0, alive, m1, m2, loss, rA, rB);
     }
 
     public double StaleLoss(int j) => _loss[j];
@@ -257,8 +244,7 @@ internal sealed class GemEpoch
         rhoB = 1 - rj[B] / rjj[B];
         // (G²)_jj over the remaining rows, for the high-t tail
         double m2j = _m2[j];
-        long gj = (long)_alive[j] * _n0;
-        foreach (var a in d) { double v = _g0[gj + _alive[a]]; m2j -= v * v; }
+        foreach (var a in d) { double v = _g0[_alive[j], _alive[a]]; m2j -= v * v; }
         return _rq.Integrate(phi, _m1[j], Math.Max(m2j, _m1[j] * _m1[j]));
     }
 

@@ -45,15 +45,14 @@ public sealed class GemSelector : IFilterSelector
         // Reuse (and release) the Gram factorisation FilterSpectrum.Compute left on a large matrix.
         var cached = m.TakeFactorization();
         if (keep == m.Rows) return Enumerable.Range(0, m.Rows).ToArray();
-        var g0 = cached?.Gram ?? GramMatrix.OfRows(m, parallel: true);
-        int n0 = m.Rows;
-        var alive = Enumerable.Range(0, n0).ToArray();
+        var g0 = cached?.Gram ?? new LowerGram(GramMatrix.OfRows(m, parallel: true), m.Rows);
+        var alive = Enumerable.Range(0, m.Rows).ToArray();
         var reduced = cached?.Reduced;
         while (alive.Length > keep)
         {
             int n = alive.Length;
             int budget = Math.Min(n - keep, Math.Max(1, (int)Math.Ceiling(BatchFraction * n)));
-            var epoch = GemEpoch.Factorise(this, g0, n0, alive, reduced);
+            var epoch = GemEpoch.Factorise(this, g0, alive, reduced);
             reduced = null;
             if (epoch is null) { alive = alive[..(n - budget)]; continue; } // all rows zero: every loss is 0
             var removed = epoch.Run(budget);
@@ -73,8 +72,8 @@ public sealed class GemSelector : IFilterSelector
     /// </summary>
     internal static double QuadratureLoss(FilterMatrix m, int j, int[] removedFirst)
     {
-        var g0 = GramMatrix.OfRows(m, parallel: false);
-        var epoch = GemEpoch.Factorise(new GemSelector(), g0, m.Rows, Enumerable.Range(0, m.Rows).ToArray(), null);
+        var g0 = new LowerGram(GramMatrix.OfRows(m, parallel: false), m.Rows);
+        var epoch = GemEpoch.Factorise(new GemSelector(), g0, Enumerable.Range(0, m.Rows).ToArray(), null);
         if (epoch is null) return 0;
         var d = removedFirst.OrderBy(x => x).ToArray();
         return d.Length == 0 ? epoch.StaleLoss(j) : epoch.LocalLoss(j, d);

@@ -99,7 +99,7 @@ public sealed class FilterSpectrum
     /// Singular values from the Gram matrix on the smaller side (A·Aᵀ or Aᵀ·A), reduced to tridiagonal
     /// form and solved with implicit QL; σ = √max(λ, 0). For a matrix with 256 ≤ rows ≤ cols the Gram
     /// and its reduction stay cached on <paramref name="m"/> until <see cref="GemSelector"/> consumes
-    /// them (or <see cref="FilterMatrix.ReleaseCache"/>): 2·rows² doubles.
+    /// them (or <see cref="FilterMatrix.ReleaseCache"/>): rows² doubles.
     /// </summary>
     public static FilterSpectrum Compute(FilterMatrix m) => Compute(m, parallel: true);
 
@@ -110,10 +110,12 @@ public sealed class FilterSpectrum
         double[] lambda;
         if (m.Rows <= m.Cols && m.Rows >= CacheMinRows)
         {
-            // GEM needs this very Gram and reduction: keep both on the matrix for it.
+            // GEM needs this very Gram and reduction: keep both on the matrix for it, in one buffer
+            // (the reduction overwrites only the upper triangle; G stays readable from the lower one).
             var gram = GramMatrix.OfRows(m, parallel);
-            var reduced = SymmetricTridiagonal.Reduce((double[])gram.Clone(), r, parallel);
-            m.KeepFactorization(new GramFactorization(gram, reduced));
+            var lower = new LowerGram(gram, r);
+            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel);
+            m.KeepFactorization(new GramFactorization(lower, reduced));
             lambda = reduced.Eigenvalues();
         }
         else
