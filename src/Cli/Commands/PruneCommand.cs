@@ -15,7 +15,7 @@ public static class PruneCommand
         var output = new Option<string?>("--output", "-o") { Description = "Where to write the pruned model (default: MODEL.slim.onnx)" };
         var cr = new Option<double>("--cr") { Description = "Fraction of the target removed, in [0, 0.95]", DefaultValueFactory = _ => 0.5 };
         var target = new Option<string>("--target") { Description = "What --cr counts: macs, params or filters", DefaultValueFactory = _ => "macs" };
-        var criterion = new Option<string>("--criterion") { Description = "Which filters to keep: gem (nuclear norm), l1, l2, random", DefaultValueFactory = _ => "gem" };
+        var criterion = new Option<string>("--criterion") { Description = "Which filters to keep: gem (nuclear norm), l1, l2, random, or refit (needs --calib: the channels the re-fitted next layers miss least; the default with --calib, it also replaces the spectra in the sliming allocation). Default: refit with --calib, else gem" };
         var allocation = new Option<string>("--allocation") { Description = "How many per layer: sliming (spectra) or uniform", DefaultValueFactory = _ => "sliming" };
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
         var minKeep = new Option<double>("--min-keep") { Description = "Every group keeps at least this fraction (and one channel)", DefaultValueFactory = _ => 0.05 };
@@ -56,7 +56,7 @@ public static class PruneCommand
                 OutputPath = outPath,
                 Cr = p.GetValue(cr),
                 Target = ParseEnum<BudgetTarget>(p.GetValue(target)!, "--target"),
-                Criterion = p.GetValue(criterion)!.ToLowerInvariant(),
+                Criterion = p.GetValue(criterion)?.ToLowerInvariant() ?? (p.GetValue(calib) is null || p.GetValue(planIn) is not null ? "gem" : PruneRequest.RefitCriterion),
                 Allocation = ParseEnum<AllocationMethod>(p.GetValue(allocation)!, "--allocation"),
                 Ignore = p.GetValue(ignore)!,
                 MinKeepFraction = p.GetValue(minKeep),

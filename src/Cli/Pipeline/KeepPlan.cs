@@ -10,5 +10,8 @@ public sealed class KeepPlan
     public KeepAllocation? Allocation { get; init; }
     public IReadOnlySet<int> Ignored { get; init; } = new HashSet<int>();
 
+    /// <summary>What the planner wants the user to know (e.g. groups the calibrated ranking could not measure).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     public int KeptOf(int group, int width) => KeepByGroup.TryGetValue(group, out var k) ? k.Length : width;
 }

@@ -12,7 +12,9 @@ namespace OnnxSlim.Cli.Pipeline;
 public static class Planner
 {
     /// <summary>Sub-problem (1): spectra of the active groups and their keep counts under the budget.</summary>
-    public static Configuration Configure(ModelAnalysis analysis, PruneRequest request)
+    /// <param name="calibration">Needed for <c>--criterion refit</c>: the groups are ranked on it, and a ranked group's
+    /// error curve takes the place of its σ/σ₁ spectrum in the allocation.</param>
+    public static Configuration Configure(ModelAnalysis analysis, PruneRequest request, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, request.Ignore);
@@ -25,33 +27,53 @@ public static class Planner
         var matrices = active.AsParallel().AsOrdered().Select(g => GroupMatrices.Build(groups.Graph, g)).ToList();
         var spectra = FilterSpectrum.ComputeAll(matrices);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
+        var ranking = !request.Refit ? new Dictionary<int, ChannelElimination>()
+            : CalibratedRanking.Measure(analysis, active, calibration ?? throw new ArgumentException("--criterion refit needs calibration inputs", nameof(calibration)), request.Seed);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
-            ? new PlanningGroup(g.Width, s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false, RoundTo: request.RoundFor(g.Width))
+            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false, RoundTo: request.RoundFor(g.Width))
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
         var solver = new BudgetSolver();
         var costs = analysis.GroupCosts;
         var allocation = request.Allocation == AllocationMethod.Uniform
             ? solver.AllocateUniform(planning, costs.Macs, costs.Params, request.Target, request.Cr, roundTo: 1)
             : solver.Solve(planning, costs.Macs, costs.Params, request.Target, request.Cr, roundTo: 1);
-        return new Configuration(active, matrices, spectrumOf, allocation, ignored);
+        return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking);
     }
 
     /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneRequest request)
+    /// <remarks>With <c>--criterion refit</c>, groups that could not be ranked (no reader measured) fall back to GEM.</remarks>
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneRequest request, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
     {
-        var config = Configure(analysis, request);
-        var selector = FilterSelectors.Create(request.Criterion, request.Seed);
+        var config = Configure(analysis, request, calibration);
+        var selector = FilterSelectors.Create(request.Refit ? "gem" : request.Criterion, request.Seed);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
-        var selected = FilterSelectors.SelectAll(selector, config.Matrices, keeps);
+        var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();
+        var chosen = FilterSelectors.SelectAll(selector, [.. unranked.Select(i => config.Matrices[i])], [.. unranked.Select(i => keeps[i])]);
+        var selected = new int[config.Active.Count][];
+        for (int u = 0; u < unranked.Count; u++) selected[unranked[u]] = chosen[u];
+        for (int i = 0; i < config.Active.Count; i++)
+            if (config.Ranking.GetValueOrDefault(config.Active[i].Id) is { } r) selected[i] = r.Keep(keeps[i]);
         var keepByGroup = new Dictionary<int, int[]>();
         for (int i = 0; i < config.Active.Count; i++)
             if (selected[i].Length < config.Active[i].Width) keepByGroup[config.Active[i].Id] = selected[i];
-        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored };
+        var notes = new List<string>();
+        if (request.Refit)
+            notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
+                (unranked.Count > 0 ? $"; {unranked.Count} with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
+        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
     public sealed record Configuration(IReadOnlyList<ChannelGroup> Active, IReadOnlyList<FilterMatrix> Matrices,
-        IReadOnlyDictionary<int, FilterSpectrum> Spectra, KeepAllocation Allocation, IReadOnlySet<int> Ignored);
+        IReadOnlyDictionary<int, FilterSpectrum> Spectra, KeepAllocation Allocation, IReadOnlySet<int> Ignored,
+        IReadOnlyDictionary<int, ChannelElimination> Ranking);
+
+    /// <summary>
+    /// The relative error curve e(k) (k kept, k &lt; width) read as a spectrum: non-increasing from e(0) ≈ 1, so
+    /// the global threshold keeps, in every group, the fewest channels whose removal costs less than it.
+    /// </summary>
+    private static FilterSpectrum ErrorCurve(ChannelElimination r) =>
+        FilterSpectrum.FromSingularValues(r.Width, r.Width, r.RelativeError.AsSpan(0, r.Width));
 
     /// <summary>Default floor: at least one channel and the given fraction of the width.</summary>
     public static int MinKeep(int width, double fraction) => Math.Clamp((int)Math.Ceiling(width * fraction), 1, width);

@@ -25,15 +25,15 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
         if (work.HasExternalData) work.InlineExternalData();
 
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, request.Shapes));
-        var plan = stages.Run("plan (spectra, allocation, selection)", () => request.PlanIn is null
-            ? Planner.Plan(analysis, request)
+        var calibration = request.Calib is null ? null : LoadCalibration(originalBytes, request.Calib);
+        var plan = stages.Run(request.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => request.PlanIn is null
+            ? Planner.Plan(analysis, request, calibration?.Fit)
             : Planner.FromFile(analysis, PlanFile.Read(request.PlanIn)));
         var planFile = Planner.ToFile(analysis, plan, request);
         var figures = GroupFigures(analysis, plan);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, request.PruneOptions));
-        var calibration = request.Calib is null ? null : LoadCalibration(originalBytes, request.Calib);
 
         var summary = new PruneSummary
         {
@@ -47,7 +47,7 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
             Groups = figures,
             BudgetNote = BudgetNote(plan),
             Compensation = $"{request.Compensation}: {rewrite.Merged} merged, {rewrite.Folded} folded, {rewrite.BiasCorrected} bias-corrected",
-            Notes = [.. rewrite.Notes],
+            Notes = [.. plan.Notes, .. rewrite.Notes],
         };
 
         if (calibration is not null)

@@ -40,6 +40,14 @@ public sealed record PruneRequest
     public int Runs { get; init; } = 20;
     public bool Bench { get; init; } = true;
 
+    /// <summary>
+    /// Channels ranked by the output error of the re-fitted readers, on calibration data
+    /// (<see cref="ChannelElimination"/>); with sliming allocation its error curves replace the spectra.
+    /// </summary>
+    public const string RefitCriterion = "refit";
+
+    public bool Refit => Criterion == RefitCriterion;
+
     public const double MaxCr = 0.95;
     public const int AutoRoundTo = 8, AutoRoundMinWidth = 64;
 
@@ -59,7 +67,10 @@ public sealed record PruneRequest
         if (RoundTo < 0) throw new CliError($"--round-to must be 'auto' or at least 1, got {RoundTo}");
         _ = PruneOptions;
         if (Runs < 1) throw new CliError($"--runs must be at least 1, got {Runs}");
-        if (!FilterSelectors.Criteria.Contains(Criterion)) throw new CliError($"unknown --criterion '{Criterion}' (expected {string.Join(", ", FilterSelectors.Criteria)})");
+        if (!FilterSelectors.Criteria.Contains(Criterion) && !Refit)
+            throw new CliError($"unknown --criterion '{Criterion}' (expected {string.Join(", ", FilterSelectors.Criteria)} or {RefitCriterion})");
+        if (Refit && Calib is null) throw new CliError($"--criterion {RefitCriterion} needs calibration data (--calib FILE.npy)");
+        if (Refit && PlanIn is not null) throw new CliError($"--criterion {RefitCriterion} and --plan-in both choose the channels; give one");
         CommonOptions.RequireFile(ModelPath, "model");
         if (Calib is not null) CommonOptions.RequireFile(Calib, "calibration file");
         if (PlanIn is not null) CommonOptions.RequireFile(PlanIn, "plan file");

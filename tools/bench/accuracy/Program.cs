@@ -14,9 +14,12 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 //   uniform-l2        uniform allocation, L2 filter norms, plain slicing
 //   sliming           SLIMING allocation and GEM selection, plain slicing
 //   data-free         sliming + the rewriter's data-free compensation (PruneOptions.DataFree)
-//   calib             data-free + calibration reconstruction on calib_x.npy (256 training images)
-//   plain-calib       sliming, plain slicing + calibration reconstruction
+//   calib             what the CLI does with --calib: refit ranking (channels ranked, and the sliming
+//                     threshold applied, on the output error of the re-fitted readers), data-free
+//                     compensation, then calibration reconstruction on calib_x.npy (256 training images)
+//   gem-calib         data-free + calibration reconstruction, GEM on weight spectra (--criterion gem --calib)
 //   uniform-l2-calib  uniform-l2 + calibration reconstruction
+//   uniform-refit-calib  uniform allocation, refit ranking, plain slicing + calibration reconstruction
 //   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
 //                            [--test-images N] [--variants uniform-l2,sliming,data-free,calib,...] [--verbose]
 //                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier] [--refit-downstream]
@@ -84,20 +87,24 @@ return;
 
 (double Accuracy, double MacsReduction, ReconstructionReport? Recon) Prune(string path, OnnxModel original, double cr, string variant)
 {
-    bool uniform = variant.StartsWith("uniform-l2");
+    if (variant is not ("uniform-l2" or "sliming" or "data-free" or "calib" or "gem-calib" or "uniform-l2-calib" or "uniform-refit-calib"))
+        throw new ArgumentException($"unknown variant '{variant}'");
+    bool uniform = variant.StartsWith("uniform");
     bool calib = variant.EndsWith("calib");
-    var pruneOptions = variant is "data-free" or "calib" ? PruneOptions.DataFree : PruneOptions.Plain;
+    bool refit = variant is "calib" or "uniform-refit-calib";
+    var pruneOptions = variant is "data-free" or "calib" or "gem-calib" ? PruneOptions.DataFree : PruneOptions.Plain;
     var request = new PruneRequest
     {
         ModelPath = path,
         OutputPath = Path.Combine(Path.GetTempPath(), "unused.onnx"),
         Cr = cr,
         Allocation = uniform ? AllocationMethod.Uniform : AllocationMethod.Sliming,
-        Criterion = uniform ? "l2" : "gem",
+        Criterion = refit ? PruneRequest.RefitCriterion : uniform ? "l2" : "gem",
     };
     using var work = original.Clone();
     var analysis = ModelAnalysis.Run(work, []);
-    var plan = Planner.Plan(analysis, request);
+    var plan = Planner.Plan(analysis, request, [calibration]);
+    if (verbose) Console.Error.WriteLine("  keep: " + string.Join(" ", analysis.Groups.Select(g => plan.KeepByGroup.TryGetValue(g.Id, out var k) ? k.Length : g.Width)));
     ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, pruneOptions);
     ReconstructionReport? report = null;
     cpuSeconds = 0;
