@@ -65,6 +65,7 @@ public sealed class CliTests
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--cr", "-0.1"), "--cr", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--ignore", "no_such_node*"), "--ignore", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--criterion", "entropy"), "criterion", output);
+        AssertBadInput(CliRunner.Run(Model, "-o", output, "--criterion", "refit"), "--calib", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--compensation", "magic"), "compensation", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--round-to", "0"), "round-to", output);
         AssertBadInput(CliRunner.Run(Model, "-o", output, "--frobnicate"), "frobnicate", output);
@@ -106,6 +107,30 @@ public sealed class CliTests
         string page = File.ReadAllText(html);
         Assert.Contains("<svg", page);
         Assert.DoesNotContain("http://", page.Replace("http://www.w3.org/2000/svg", ""));
+    }
+
+    [Fact]
+    public void Calibration_ranks_by_refit_error_and_reconstruction_restores_agreement()
+    {
+        string dir = Paths.TempDir();
+        string slim = Path.Combine(dir, "slim.onnx"), report = Path.Combine(dir, "report.json");
+        var r = CliRunner.Run(Model, "-o", slim, "--cr", "0.5", "--calib", Paths.CalibX, "--report", report, "--no-bench");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var root = json.RootElement;
+        Assert.Equal("refit", root.GetProperty("criterion").GetString());
+        Assert.Contains(root.GetProperty("notes").EnumerateArray(), n => n.GetString()!.StartsWith("refit ranking: 12 of 12 groups"));
+        Assert.InRange(root.GetProperty("achieved_reduction").GetDouble(), 0.49, 0.51);
+        double before = root.GetProperty("agreement_before_recovery").GetProperty("top1_agreement").GetDouble();
+        double after = root.GetProperty("agreement").GetProperty("top1_agreement").GetDouble();
+        Assert.True(after > 0.95 && after > before, $"top-1 agreement on calibration samples: {before:0.000} before reconstruction, {after:0.000} after");
+
+        // An explicit criterion still wins over the calibrated default.
+        string gemReport = Path.Combine(dir, "gem.json");
+        var gem = CliRunner.Run(Model, "-o", Path.Combine(dir, "gem.onnx"), "--cr", "0.5", "--calib", Paths.CalibX, "--criterion", "gem", "--report", gemReport, "--no-bench");
+        Assert.True(gem.ExitCode == 0, gem.Stderr);
+        using var gemJson = JsonDocument.Parse(File.ReadAllText(gemReport));
+        Assert.Equal("gem", gemJson.RootElement.GetProperty("criterion").GetString());
     }
 
     [Fact]

@@ -13,7 +13,7 @@ namespace OnnxSlim.Spectral;
 /// </summary>
 public sealed class ChannelElimination
 {
-    private const double Damping = 1e-2; // of the mean channel moment, so dead channels keep G invertible
+    internal const double Damping = 1e-2; // of the mean channel moment, so dead channels keep G invertible
 
     private ChannelElimination(int[] removalOrder, double[] relativeError)
     {

@@ -1,0 +1,38 @@
+namespace OnnxSlim.Rewriter.Tests;
+
+public sealed class GroupReadersTests
+{
+    [Fact]
+    public void Readers_of_a_concat_segment_see_it_at_its_offset_with_their_weights_on_it()
+    {
+        var model = Patterns.Build("concat").Model();
+        var groups = Harness.Analyze(model);
+        // The 10-channel branch sits at channels [6, 16) of the Concat that the last conv reads.
+        var branch = Assert.Single(groups, g => g.Width == 10);
+        var reader = Assert.Single(GroupReaders.Find(branch, out int skipped));
+        Assert.Equal(0, skipped);
+        Assert.Equal("Conv", reader.Layer.OpType);
+        Assert.Equal(Enumerable.Range(6, 10), reader.Positions);
+        var w = model.Graph.ResolveWeight(reader.Layer.Input(1))!.Tensor;
+        Assert.Equal(new long[] { 4, 21, 1, 1 }, w.Dims);
+        var values = w.ToFloats();
+        Assert.Equal(4, reader.Weights.Cols);
+        for (int j = 0; j < 10; j++)
+            for (int o = 0; o < 4; o++) Assert.Equal(values[o * 21 + 6 + j], reader.Weights.Row(j)[o], 6);
+
+        // The stem is read by three convs, one of them behind a MaxPool (same channels, same positions).
+        var stem = Assert.Single(groups, g => g.Width == 8);
+        var stemReaders = GroupReaders.Find(stem, out _);
+        Assert.Equal(3, stemReaders.Count);
+        Assert.All(stemReaders, r => Assert.Equal(Enumerable.Range(0, 8), r.Positions));
+        Assert.Equal(2, stemReaders.Select(r => r.Input).Distinct().Count());
+    }
+
+    [Fact]
+    public void A_gemm_reading_a_flattened_map_is_left_out_and_counted()
+    {
+        var groups = Harness.Analyze(Patterns.Build("flatten_chw").Model());
+        var flattened = groups.Where(g => g.Prunable).Select(g => (Readers: GroupReaders.Find(g, out int skipped), Skipped: skipped)).ToList();
+        Assert.Contains(flattened, f => f.Skipped == 1 && f.Readers.Count == 0);
+    }
+}
