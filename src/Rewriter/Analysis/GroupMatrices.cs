@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Spectral;
@@ -67,7 +66,6 @@ public static class GroupMatrices
     /// index, as <see cref="TensorSlicer.Take"/> would cut it), scaled and widened straight into the row:
     /// no per-row buffer, which for a ResNet-50 was a float copy of every weight.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, double scale, Span<double> row)
     {
         long size = dims[axis];
@@ -76,7 +74,8 @@ public static class GroupMatrices
         {
             var src = values.Slice(checked((int)(((long)o * size + element) * inner)), inner);
             var dst = row.Slice(at, inner);
-            for (int e = 0; e < inner; e++) dst[e] = scale * src[e];
+            System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(dst, scale, dst);
         }
     }
 

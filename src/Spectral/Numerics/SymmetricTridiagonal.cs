@@ -260,6 +260,8 @@ internal sealed class SymmetricTridiagonal
         return b;
     }
 
+    private const int QBlock = 64;
+
     /// <summary>
     /// Forms Q (row-major n×n, row j = e_jᵀQ) from the reflectors, blocked so the work is two GEMMs
     /// per block of reflectors (I − V·Tw·Vᵀ applied to the trailing part, last block first).
@@ -271,7 +273,7 @@ internal sealed class SymmetricTridiagonal
         var q = new double[n * n];
         for (int i = 0; i < n; i++) q[i * n + i] = 1;
         int nref = Math.Max(0, n - 2);
-        const int NB = 64;
+        const int NB = QBlock;
         int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
         var tw = new double[NB * NB];
         // Scratch for every block, sized for the first (largest): fresh n²-sized garbage per block
@@ -333,7 +335,7 @@ internal sealed class SymmetricTridiagonal
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BuildT(double[] vt, int nb, int m, int b0, double[] tw)
     {
-        const int NB = 64;
+        const int NB = QBlock;
         Array.Clear(tw);
         var t = new double[nb];
         for (int i = 0; i < nb; i++)
