@@ -14,6 +14,7 @@ namespace OnnxSlim.Spectral;
 public sealed class ChannelElimination
 {
     internal const double Damping = 1e-2; // of the mean channel moment, so dead channels keep G invertible
+    private const int ParallelRows = 512;
 
     private ChannelElimination(int[] removalOrder, double[] relativeError)
     {
@@ -129,18 +130,19 @@ public sealed class ChannelElimination
             double pivot = _inverse[j * n + j];
             var a = new double[rest];
             for (int i = 0; i < rest; i++) a[i] = _inverse[i * n + j] / pivot;
-            var kj = new ReadOnlySpan<double>(_k, j * n, rest);
-            var gj = new ReadOnlySpan<double>(_inverse, j * n, rest);
             double kjj = _k[j * n + j];
-            for (int i = 0; i < rest; i++)
+            // Rows are independent; wide groups (the last to finish) split them over the cores.
+            Parallel.For(0, rest, new ParallelOptions { MaxDegreeOfParallelism = rest >= ParallelRows ? -1 : 1 }, i =>
             {
+                var kj = new ReadOnlySpan<double>(_k, j * n, rest);
+                var gj = new ReadOnlySpan<double>(_inverse, j * n, rest);
                 var ki = new Span<double>(_k, i * n, rest);
                 double ai = a[i], kij = _k[i * n + j];
                 TensorPrimitives.MultiplyAdd(kj, -ai, ki, ki);
                 TensorPrimitives.MultiplyAdd(a, ai * kjj - kij, ki, ki);
                 var gi = new Span<double>(_inverse, i * n, rest);
                 TensorPrimitives.MultiplyAdd(gj, -ai, gi, gi);
-            }
+            });
         }
 
         /// <summary>Exchanges rows and columns p and q of a symmetric n×n matrix.</summary>
