@@ -9,7 +9,7 @@ public sealed class GroupReadersTests
         var groups = Harness.Analyze(model);
         // The 10-channel branch sits at channels [6, 16) of the Concat that the last conv reads.
         var branch = Assert.Single(groups, g => g.Width == 10);
-        var reader = Assert.Single(GroupReaders.Find(branch, out int skipped));
+        var reader = Assert.Single(GroupReaders.Find(groups, branch, out int skipped));
         Assert.Equal(0, skipped);
         Assert.Equal("Conv", reader.Layer.OpType);
         Assert.Equal(Enumerable.Range(6, 10), reader.Positions);
@@ -22,17 +22,34 @@ public sealed class GroupReadersTests
 
         // The stem is read by three convs, one of them behind a MaxPool (same channels, same positions).
         var stem = Assert.Single(groups, g => g.Width == 8);
-        var stemReaders = GroupReaders.Find(stem, out _);
+        var stemReaders = GroupReaders.Find(groups, stem, out _);
         Assert.Equal(3, stemReaders.Count);
         Assert.All(stemReaders, r => Assert.Equal(Enumerable.Range(0, 8), r.Positions));
         Assert.Equal(2, stemReaders.Select(r => r.Input).Distinct().Count());
     }
 
     [Fact]
-    public void A_gemm_reading_a_flattened_map_is_left_out_and_counted()
+    public void A_gemm_reading_a_flattened_map_is_measured_on_the_map_with_all_features_of_a_channel_in_its_row()
     {
-        var groups = Harness.Analyze(Patterns.Build("flatten_chw").Model());
-        var flattened = groups.Where(g => g.Prunable).Select(g => (Readers: GroupReaders.Find(g, out int skipped), Skipped: skipped)).ToList();
-        Assert.Contains(flattened, f => f.Skipped == 1 && f.Readers.Count == 0);
+        // conv (6 channels) → MaxPool to 4×4 → Flatten [1, 96] → Gemm fc1 [96, 7]: channel j owns features 16j..16j+15.
+        var model = Patterns.Build("flatten_chw").Model();
+        var groups = Harness.Analyze(model);
+        var conv = Assert.Single(groups, g => g.Width == 6);
+        var reader = Assert.Single(GroupReaders.Find(groups, conv, out int skipped));
+        Assert.Equal(0, skipped);
+        Assert.Equal("Gemm", reader.Layer.OpType);
+        Assert.Equal("MaxPool", model.Graph.Producer(reader.Input)!.OpType);
+        Assert.Equal(Enumerable.Range(0, 6), reader.Positions);
+        var fc1 = model.Graph.ResolveWeight(reader.Layer.Input(1))!.Tensor.ToFloats();
+        Assert.Equal(16 * 7, reader.Weights.Cols);
+        for (int j = 0; j < 6; j++)
+            Assert.Equal(fc1.AsSpan(j * 112, 112).ToArray().Select(v => (double)v), reader.Weights.Row(j).ToArray());
+    }
+
+    [Fact]
+    public void A_matmul_reader_is_left_out_and_counted()
+    {
+        var groups = Harness.Analyze(Patterns.Build("transpose_matmul").Model());
+        Assert.Contains(groups.Where(g => g.Prunable), g => GroupReaders.Find(groups, g, out int skipped).Count == 0 && skipped > 0);
     }
 }

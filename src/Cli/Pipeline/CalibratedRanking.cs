@@ -15,7 +15,7 @@ public static class CalibratedRanking
     public static Dictionary<int, ChannelElimination> Measure(ModelAnalysis analysis, IEnumerable<ChannelGroup> groups,
         IReadOnlyList<NamedTensor> calibration, int seed)
     {
-        var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(g, out _));
+        var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(analysis.Groups, g, out _));
         var values = readers.Values.SelectMany(r => r.Select(x => x.Input)).Distinct().ToList();
         var result = new Dictionary<int, ChannelElimination>();
         if (values.Count == 0) return result;
