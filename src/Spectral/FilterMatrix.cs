@@ -32,7 +32,7 @@ public sealed class FilterMatrix
     internal GramFactorization? TakeFactorization() => Interlocked.Exchange(ref _factorization, null);
 
     /// <summary>Drops the factorisation a spectrum computation cached for GEM (when no GEM selection follows).</summary>
-    public void ReleaseCache() => Interlocked.Exchange(ref _factorization, null);
+    public void ReleaseCache() => Interlocked.Exchange(ref _factorization, null)?.Gram.Release();
 
     public int Rows { get; }
     public int Cols { get; }

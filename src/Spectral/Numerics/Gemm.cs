@@ -74,7 +74,7 @@ internal static unsafe class Gemm
         var packA = Grown(ref t_gramA, aSlivers * mr * KC);
         var packB = Grown(ref t_gramB, bSlivers * nr * KC);
         int blocks = (rows + MC - 1) / MC;
-        bool par = parallel && blocks > 1 && Environment.ProcessorCount > 1;
+        bool mayPar = parallel && blocks > 1;
         fixed (double* pa = a, pc = c, wa = packA, wb = packB)
         {
             var ap = (IntPtr)pa; var cp = (IntPtr)pc; var wap = (IntPtr)wa; var wbp = (IntPtr)wb;
@@ -97,7 +97,7 @@ internal static unsafe class Gemm
                     int ncol = i0 + mc; // columns 0..ncol−1 cover the block's part on and below the diagonal
                     Macro(mc, ncol, kc, 1.0, (double*)wap + (long)i0 * kc, (double*)wbp, (double*)cp + (long)i0 * rows, rows);
                 }
-                if (par)
+                if (mayPar && IdleCores.Any)
                 {
                     Parallel.For(0, 4, k => PackPart(k, 4));
                     Parallel.For(0, blocks, i => Block(blocks - 1 - i)); // largest block rows first

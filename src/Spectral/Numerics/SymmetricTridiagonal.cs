@@ -47,8 +47,10 @@ internal sealed class SymmetricTridiagonal
         var off = new double[n - 1];
         var tau = new double[n];
         // Below ~384 rows a per-column Parallel.For costs more than the matrix-vector product it splits.
-        bool par = parallel && n >= 384 && Environment.ProcessorCount > 1;
-        int threads = par ? Math.Min(Environment.ProcessorCount, 4) : 1;
+        // The product is split into `threads` parts whether or not they run in parallel (IdleCores),
+        // so the rounding does not depend on how busy the machine is.
+        bool mayPar = parallel && n >= 384 && Environment.ProcessorCount > 1;
+        int threads = mayPar ? Math.Min(Environment.ProcessorCount, 4) : 1;
         var partial = new double[threads][];
         for (int t = 0; t < threads; t++) partial[t] = new double[n];
         var wt = new double[NB * n];   // W rows (global column index)
@@ -102,11 +104,13 @@ internal sealed class SymmetricTridiagonal
                 {
                     var bounds = SplitTriangle(lo, n, threads);
                     var vv = vbuf;
-                    Parallel.For(0, threads, th =>
+                    void Part(int th)
                     {
                         Array.Clear(partial[th]);
                         SymvUpper(a, n, bounds[th], bounds[th + 1], vv, partial[th]);
-                    });
+                    }
+                    if (IdleCores.Any) Parallel.For(0, threads, Part);
+                    else for (int th = 0; th < threads; th++) Part(th);
                     Array.Clear(p);
                     for (int th = 0; th < threads; th++)
                         System.Numerics.Tensors.TensorPrimitives.Add(p.AsSpan(lo), partial[th].AsSpan(lo), p.AsSpan(lo));
@@ -131,7 +135,7 @@ internal sealed class SymmetricTridiagonal
             }
             // Trailing block (rows/cols ≥ p0+nb): A −= Vᵀ·W + Wᵀ·V (V, W as nb×n row blocks).
             int t0 = p0 + nb;
-            if (t0 < n) TrailingUpdate(a, n, t0, nb, vt, wt, par);
+            if (t0 < n) TrailingUpdate(a, n, t0, nb, vt, wt, mayPar && IdleCores.Any);
         }
         return new SymmetricTridiagonal(n, diag, off, a, tau);
     }
@@ -264,13 +268,14 @@ internal sealed class SymmetricTridiagonal
 
     /// <summary>
     /// Forms Q (row-major n×n, row j = e_jᵀQ) from the reflectors, blocked so the work is two GEMMs
-    /// per block of reflectors (I − V·Tw·Vᵀ applied to the trailing part, last block first).
+    /// per block of reflectors (I − V·Tw·Vᵀ applied to the trailing part, last block first). A
+    /// <see cref="WorkArrays"/> buffer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double[] FormQ(bool parallel)
     {
         int n = N;
-        var q = new double[n * n];
+        var q = WorkArrays.RentCleared(n * n);
         for (int i = 0; i < n; i++) q[i * n + i] = 1;
         int nref = Math.Max(0, n - 2);
         const int NB = QBlock;
@@ -297,8 +302,9 @@ internal sealed class SymmetricTridiagonal
             }
             BuildT(vt, nb, m, b0, tw);
             int cols = m;
-            bool par = parallel && m >= 256 && Environment.ProcessorCount > 1;
-            int chunks = par ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
+            // Chunk boundaries change the GEMM's edge tiles (rounding), so they do not depend on IdleCores.
+            bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
+            int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
             void Chunk(int ci)
             {
                 int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
@@ -324,8 +330,8 @@ internal sealed class SymmetricTridiagonal
                 // Xsub[:, c0..c1) −= Vtᵀ · W
                 Gemm.Multiply(m, w, nb, -1.0, vt, m, true, wbuf, w, false, qs, n);
             }
-            if (chunks > 1) Parallel.For(0, chunks, Chunk);
-            else Chunk(0);
+            if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
+            else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
         }
         return q;
     }

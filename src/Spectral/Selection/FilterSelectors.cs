@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using OnnxSlim.Spectral.Numerics;
 
 namespace OnnxSlim.Spectral;
 
@@ -34,7 +35,7 @@ public static class FilterSelectors
         var result = new int[matrices.Count][];
         var order = Enumerable.Range(0, matrices.Count).OrderByDescending(i => GramMatrix.Cost(matrices[i])).ToArray();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i =>
+            i => IdleCores.Occupy(() =>
             {
                 if (keeps[i] == matrices[i].Rows)
                 {
@@ -42,7 +43,7 @@ public static class FilterSelectors
                     result[i] = Enumerable.Range(0, keeps[i]).ToArray();
                 }
                 else result[i] = selector.Select(matrices[i], keeps[i]);
-            });
+            }));
         return result;
     }
 }

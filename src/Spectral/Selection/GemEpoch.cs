@@ -45,14 +45,15 @@ internal sealed class GemEpoch
         var m1 = new double[n];
         var m2 = new double[n];
         bool par = n >= 256;
-        double[]? g = reduced is null ? new double[n * n] : null; // the reduction reads its upper triangle only
+        double[]? g = reduced is null ? WorkArrays.Rent(n * n) : null; // the reduction reads its upper triangle only
         g0.CopyPrincipal(alive, g, m1, m2);
         double tCopy = clock.Elapsed.TotalMilliseconds;
         var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par);
         double tReduce = clock.Elapsed.TotalMilliseconds;
         double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
-        if (!(lmax > 0)) return null;
+        if (!(lmax > 0)) { WorkArrays.Return(g); return null; }
         var q = tri.FormQ(par);
+        WorkArrays.Return(g); // its reflectors are in Q now
         double tQ = clock.Elapsed.TotalMilliseconds;
         var rq = new ResolventQuadrature(tri, q, lmax);
 
@@ -67,7 +68,7 @@ internal sealed class GemEpoch
             rA[j] = sc.Qy[A];
             rB[j] = sc.Qy[B];
         }
-        if (par)
+        if (par && IdleCores.Any)
             Parallel.For(0, n, () => new ResolventQuadrature.Scratch(n), (j, _, sc) => { Stale(j, sc); return sc; }, _ => { });
         else
         {
@@ -79,6 +80,9 @@ internal sealed class GemEpoch
     }
 
     public double StaleLoss(int j) => _loss[j];
+
+    /// <summary>Hands the factorisation's Q back to <see cref="WorkArrays"/>: the epoch is not used afterwards.</summary>
+    public void Release() => _rq.Release();
 
     /// <summary>Removes up to <paramref name="budget"/> rows (local indices), one at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

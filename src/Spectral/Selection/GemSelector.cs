@@ -44,7 +44,7 @@ public sealed class GemSelector : IFilterSelector
             throw new ArgumentException($"BatchFraction must be in (0, 1], got {BatchFraction}");
         // Reuse (and release) the Gram factorisation FilterSpectrum.Compute left on a large matrix.
         var cached = m.TakeFactorization();
-        if (keep == m.Rows) return Enumerable.Range(0, m.Rows).ToArray();
+        if (keep == m.Rows) { cached?.Gram.Release(); return Enumerable.Range(0, m.Rows).ToArray(); }
         var g0 = cached?.Gram ?? new LowerGram(GramMatrix.OfRows(m, parallel: true), m.Rows);
         var alive = Enumerable.Range(0, m.Rows).ToArray();
         var reduced = cached?.Reduced;
@@ -56,12 +56,14 @@ public sealed class GemSelector : IFilterSelector
             reduced = null;
             if (epoch is null) { alive = alive[..(n - budget)]; continue; } // all rows zero: every loss is 0
             var removed = epoch.Run(budget);
+            epoch.Release();
             var isRemoved = new bool[n];
             foreach (var j in removed) isRemoved[j] = true;
             var next = new int[n - removed.Count];
             for (int a = 0, k = 0; a < n; a++) if (!isRemoved[a]) next[k++] = alive[a];
             alive = next;
         }
+        g0.Release();
         Array.Sort(alive);
         return alive;
     }

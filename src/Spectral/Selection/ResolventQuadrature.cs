@@ -82,6 +82,9 @@ internal sealed class ResolventQuadrature
 
     public ReadOnlySpan<double> QRow(int j) => new(_q, j * _n, _n);
 
+    /// <summary>Hands Q back to <see cref="WorkArrays"/>; no solve afterwards.</summary>
+    public void Release() => WorkArrays.Return(_q);
+
     /// <summary>Per-thread buffers for the solves.</summary>
     public sealed class Scratch(int n)
     {

@@ -119,7 +119,11 @@ public sealed class FilterSpectrum
             lambda = reduced.Eigenvalues();
         }
         else
-            lambda = SymmetricTridiagonal.Reduce(GramMatrix.SmallerSide(m, parallel), r, parallel).Eigenvalues();
+        {
+            var gram = GramMatrix.SmallerSide(m, parallel);
+            lambda = SymmetricTridiagonal.Reduce(gram, r, parallel).Eigenvalues();
+            WorkArrays.Return(gram);
+        }
         var sv = new double[r];
         for (int i = 0; i < r; i++) sv[i] = Math.Sqrt(Math.Max(lambda[i], 0));
         // Forming the Gram and reducing it perturb eigenvalues by ~max(rows, cols)·ε·λ₁, so singular
@@ -139,7 +143,7 @@ public sealed class FilterSpectrum
             .OrderByDescending(i => GramMatrix.Cost(matrices[i]))
             .ToArray();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => result[i] = Compute(matrices[i] ?? throw new ArgumentException($"matrices[{i}] is null", nameof(matrices))));
+            i => IdleCores.Occupy(() => result[i] = Compute(matrices[i] ?? throw new ArgumentException($"matrices[{i}] is null", nameof(matrices)))));
         return result;
     }
 }

@@ -6,29 +6,30 @@ namespace OnnxSlim.Spectral;
 /// <summary>Gram matrices of a filter matrix (row-major, full symmetric storage).</summary>
 internal static class GramMatrix
 {
-    /// <summary>A·Aᵀ (rows×rows): the filters' inner products.</summary>
+    /// <summary>A·Aᵀ (rows×rows) in a <see cref="WorkArrays"/> buffer: the filters' inner products.</summary>
     public static double[] OfRows(FilterMatrix m, bool parallel)
     {
-        var g = new double[m.Rows * m.Rows];
+        var g = WorkArrays.Rent(m.Rows * m.Rows);
         Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
         return g;
     }
 
     /// <summary>
     /// The Gram on the smaller side: A·Aᵀ when rows ≤ cols, else Aᵀ·A. Same non-zero eigenvalues
-    /// (σ²), but O(min²·max) work and min² memory.
+    /// (σ²), but O(min²·max) work and min² memory. A <see cref="WorkArrays"/> buffer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] SmallerSide(FilterMatrix m, bool parallel)
     {
         if (m.Rows <= m.Cols) return OfRows(m, parallel);
-        var t = new double[m.Rows * m.Cols];
+        var t = WorkArrays.Rent(m.Rows * m.Cols);
         var a = m.Data;
         for (int i = 0; i < m.Rows; i++)
             for (int j = 0; j < m.Cols; j++)
                 t[j * m.Rows + i] = a[i * m.Cols + j];
-        var g = new double[m.Cols * m.Cols];
-        Gemm.GramOfRows(t, m.Cols, m.Rows, g, parallel);
+        var g = WorkArrays.Rent(m.Cols * m.Cols);
+        Gemm.GramOfRows(t.AsSpan(0, m.Rows * m.Cols), m.Cols, m.Rows, g, parallel);
+        WorkArrays.Return(t);
         return g;
     }
 

@@ -27,6 +27,9 @@ internal sealed class LowerGram
 
     public int N { get; }
 
+    /// <summary>Hands the buffer back to <see cref="Numerics.WorkArrays"/> (with any reduction stored in it): no use afterwards.</summary>
+    public void Release() => Numerics.WorkArrays.Return(_a);
+
     public double this[int i, int k] => i > k ? _a[(long)i * N + k] : i < k ? _a[(long)k * N + i] : _diagonal[i];
 
     /// <summary>
