@@ -24,8 +24,7 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
-        var matrices = active.AsParallel().AsOrdered().Select(g => GroupMatrices.Build(groups.Graph, g)).ToList();
-        var spectra = FilterSpectrum.ComputeAll(matrices);
+        var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         var ranking = !request.Refit ? new Dictionary<int, ChannelElimination>()
             : CalibratedRanking.Measure(analysis, active, calibration ?? throw new ArgumentException("--criterion refit needs calibration inputs", nameof(calibration)), request.Seed);

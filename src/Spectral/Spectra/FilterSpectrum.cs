@@ -138,12 +138,24 @@ public sealed class FilterSpectrum
     public static FilterSpectrum[] ComputeAll(IReadOnlyList<FilterMatrix> matrices)
     {
         ArgumentNullException.ThrowIfNull(matrices);
-        var result = new FilterSpectrum[matrices.Count];
-        var order = Enumerable.Range(0, matrices.Count)
-            .OrderByDescending(i => GramMatrix.Cost(matrices[i]))
-            .ToArray();
+        return ComputeAll(matrices.Count, i => matrices[i] ?? throw new ArgumentException($"matrices[{i}] is null", nameof(matrices)),
+            i => matrices[i] is { } m ? GramMatrix.Cost(m) : 0).Spectra;
+    }
+
+    /// <summary>
+    /// Builds <paramref name="count"/> matrices and their spectra in parallel, each matrix on the worker that
+    /// then analyses it, in decreasing <paramref name="expectedCost"/>: the widest group's spectrum (the
+    /// longest chain of the plan) starts as soon as its own matrix exists instead of after every matrix.
+    /// </summary>
+    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(expectedCost);
+        var matrices = new FilterMatrix[count];
+        var spectra = new FilterSpectrum[count];
+        var order = Enumerable.Range(0, count).OrderByDescending(expectedCost).ToArray();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => IdleCores.Occupy(() => result[i] = Compute(matrices[i] ?? throw new ArgumentException($"matrices[{i}] is null", nameof(matrices)))));
-        return result;
+            i => IdleCores.Occupy(() => spectra[i] = Compute(matrices[i] = build(i))));
+        return (matrices, spectra);
     }
 }
