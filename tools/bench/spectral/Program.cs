@@ -1,19 +1,21 @@
 using System.Diagnostics;
-using MathNet.Numerics.LinearAlgebra;
 using OnnxSlim.Spectral;
 using OnnxSlim.Spectral.Bench;
 
-// Usage: dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5] [--groups] [--profile]
+// Usage: dotnet run -c Release --project tools/bench/spectral -- model FILE.onnx [--naive] [--cr 0.5]
+//        dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5] [--groups] [--profile]
 //        dotnet run -c Release --project tools/bench/spectral -- accuracy   (fast GEM vs exact greedy, up to 256 rows)
 //        dotnet run -c Release --project tools/bench/spectral -- kernels [--par] | sweep
-// Times spectra + allocation + GEM selection on synthetic groups shaped like the model's channel
-// groups (--naive: MathNet's plain Svd() of every group instead, the reference cost). Run each
-// mode in its own process: the peak working set is per process.
+// model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
+// CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
+// same steps on synthetic groups shaped like those models' channel groups. --naive: MathNet's plain
+// Svd() of every group instead, the reference cost. Run each mode in its own process: the peak is per process.
 string mode = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "resnet50";
 bool naive = args.Contains("--naive");
 double cr = args.SkipWhile(a => a != "--cr").Skip(1).Select(double.Parse).FirstOrDefault(0.5);
 if (Environment.GetEnvironmentVariable("GEMTRACE") == "1") GemSelector.Trace = Console.WriteLine;
 
+if (mode == "model") { RealModel.Run(args.SkipWhile(a => a != "model").Skip(1).First(), cr, naive); return; }
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
 if (mode == "sweep") { Accuracy.Sweep(); return; }
@@ -50,14 +52,7 @@ long baseline = Process.GetCurrentProcess().WorkingSet64;
 if (naive)
 {
     sw.Restart();
-    var order = Enumerable.Range(0, matrices.Length).OrderByDescending(i => (double)matrices[i].Rows * matrices[i].Cols * Math.Min(matrices[i].Rows, matrices[i].Cols)).ToArray();
-    var sv = new double[matrices.Length][];
-    Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(order, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), i =>
-    {
-        var m = matrices[i];
-        var d = m.Data.ToArray();
-        sv[i] = Matrix<double>.Build.Dense(m.Cols, m.Rows, d).Transpose().Svd(computeVectors: false).S.ToArray();
-    });
+    var sv = NaiveSvd.Spectra(matrices);
     Console.WriteLine($"naive MathNet Svd() spectra only: {sw.Elapsed.TotalSeconds:F2}s wall, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:F0} MiB (inputs {baseline / 1048576.0:F0} MiB)");
     var check = FilterSpectrum.Compute(matrices[0]);
     Console.WriteLine($"  check group 0: σ1 MathNet {sv[0][0]:F6} vs ours {check.Sigma1:F6}");
