@@ -36,14 +36,15 @@ public sealed class ChannelMomentsTests
         var (model, x) = Model();
         var input = TinyModel.Tensor4("x", [5, 3, 4, 4], x);
         // A tiny batch budget forces one sample per run, so batches are stitched together.
-        var moments = ChannelMoments.Compute(model, ["r", "c"], [input], maxObservations: 1000, batchBytes: 1);
+        ChannelMoments.Request r = new("r"), c = new("c");
+        var moments = ChannelMoments.Compute(model, [r, c], [input], maxObservations: 1000, batchBytes: 1);
         var relu = x.Select(v => Math.Max(v, 0f)).ToArray();
         var expected = Direct(relu, 5, 3, 16);
-        Assert.Equal(9, moments["r"].Length);
-        for (int i = 0; i < 9; i++) Assert.Equal(expected[i], moments["r"][i], 5);
+        Assert.Equal(9, moments[r].Length);
+        for (int i = 0; i < 9; i++) Assert.Equal(expected[i], moments[r][i], 5);
         var conv = TinyModel.Run(model, input);
         var expectedConv = Direct(conv, 5, 2, 16);
-        for (int i = 0; i < 4; i++) Assert.Equal(expectedConv[i], moments["c"][i], 4);
+        for (int i = 0; i < 4; i++) Assert.Equal(expectedConv[i], moments[c][i], 4);
     }
 
     [Fact]
@@ -51,13 +52,54 @@ public sealed class ChannelMomentsTests
     {
         var (model, x) = Model();
         var input = TinyModel.Tensor4("x", [5, 3, 4, 4], x);
-        var a = ChannelMoments.Compute(model, ["r"], [input], maxObservations: 40, seed: 1)["r"];
-        var b = ChannelMoments.Compute(model, ["r"], [input], maxObservations: 40, seed: 1)["r"];
-        var c = ChannelMoments.Compute(model, ["r"], [input], maxObservations: 40, seed: 2)["r"];
+        ChannelMoments.Request r = new("r");
+        var a = ChannelMoments.Compute(model, [r], [input], maxObservations: 40, seed: 1)[r];
+        var b = ChannelMoments.Compute(model, [r], [input], maxObservations: 40, seed: 1)[r];
+        var c = ChannelMoments.Compute(model, [r], [input], maxObservations: 40, seed: 2)[r];
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++) Assert.Equal(a[i * 3 + j], a[j * 3 + i]);
-        Assert.Throws<ArgumentException>(() => ChannelMoments.Compute(model, ["r"], [input], maxObservations: 0));
+        Assert.Throws<ArgumentException>(() => ChannelMoments.Compute(model, [r], [input], maxObservations: 0));
+    }
+
+    [Fact]
+    public void Patch_moments_match_the_sums_over_padded_strided_patches()
+    {
+        // A 3×3 conv with stride 2 and pads 1 reading r: every (sample, output position) is one patch of 3·9 features.
+        var m = new TinyModel(9);
+        float[] x = m.Normal(2 * 3 * 25);
+        var model = m.Input("x", -1, 3, 5, 5)
+            .Initializer("w", [4, 3, 3, 3], m.Normal(108))
+            .Node("Relu", "relu", ["x"], ["r"])
+            .Node("Conv", "conv", ["r", "w"], ["c"], ("pads", new long[] { 1, 1, 1, 1 }), ("strides", new long[] { 2, 2 }))
+            .Output("c")
+            .Build();
+        var conv = model.Graph.Nodes.Single(n => n.OpType == "Conv");
+        ChannelMoments.Request patches = new("r", conv, [4, 3, 3, 3]);
+        var g = ChannelMoments.Compute(model, [patches], [TinyModel.Tensor4("x", [2, 3, 5, 5], x)], maxObservations: 1000)[patches];
+
+        var relu = x.Select(v => Math.Max(v, 0f)).ToArray();
+        const int f = 27, outSide = 3;
+        var expected = new double[f * f];
+        var patch = new double[f];
+        for (int s = 0; s < 2; s++)
+            for (int oh = 0; oh < outSide; oh++)
+                for (int ow = 0; ow < outSide; ow++)
+                {
+                    for (int ch = 0; ch < 3; ch++)
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 3; kw++)
+                            {
+                                int ih = oh * 2 - 1 + kh, iw = ow * 2 - 1 + kw;
+                                patch[ch * 9 + kh * 3 + kw] = ih is >= 0 and < 5 && iw is >= 0 and < 5 ? relu[((s * 3 + ch) * 5 + ih) * 5 + iw] : 0;
+                            }
+                    for (int i = 0; i < f; i++)
+                        for (int j = 0; j < f; j++) expected[i * f + j] += patch[i] * patch[j] / (2 * outSide * outSide);
+                }
+        Assert.Equal(f * f, g.Length);
+        for (int i = 0; i < f * f; i++) Assert.Equal(expected[i], g[i], 5);
+        // A grouped conv or a weight that does not read every channel is refused, not measured wrongly.
+        Assert.Throws<ArgumentException>(() => ChannelMoments.Compute(model, [new ChannelMoments.Request("r", conv, [4, 2, 3, 3])], [TinyModel.Tensor4("x", [2, 3, 5, 5], x)]));
     }
 }

@@ -47,6 +47,26 @@ public sealed class GroupReadersTests
     }
 
     [Fact]
+    public void Reader_weights_carry_the_batchnorm_scale_of_their_outputs()
+    {
+        // conv1 (8) → BN → Relu → conv2 (8→12) → BN(12) → Relu → conv3: conv2 reads group 8, and its outputs go through a BN.
+        var model = Patterns.Build("batchnorm").Model();
+        var groups = Harness.Analyze(model);
+        var reader = Assert.Single(GroupReaders.Find(groups, Assert.Single(groups, g => g.Width == 8), out _));
+        var graph = model.Graph;
+        var w = graph.ResolveWeight(reader.Layer.Input(1))!.Tensor.ToFloats();
+        var bn = graph.Consumers(reader.Layer.Outputs[0]).Single();
+        Assert.Equal("BatchNormalization", bn.OpType);
+        var gamma = graph.ResolveWeight(bn.Input(1))!.Tensor.ToFloats();
+        var variance = graph.ResolveWeight(bn.Input(4))!.Tensor.ToFloats();
+        Assert.Equal(12 * 9, reader.Weights.Cols);
+        for (int j = 0; j < 8; j++)
+            for (int o = 0; o < 12; o++)
+                for (int tap = 0; tap < 9; tap++)
+                    Assert.Equal(w[(o * 8 + j) * 9 + tap] * gamma[o] / Math.Sqrt(variance[o] + 1e-5), reader.Weights.Row(j)[o * 9 + tap], 5);
+    }
+
+    [Fact]
     public void A_matmul_reader_is_left_out_and_counted()
     {
         var groups = Harness.Analyze(Patterns.Build("transpose_matmul").Model());

@@ -22,21 +22,23 @@ public sealed class ChannelEliminationTests
     }
 
     /// <summary>
-    /// OBS over a removed set R with damped moments G_d: the re-fitted readers' error is
-    /// tr(K_RR · ([G_d⁻¹]_RR)⁻¹), relative to tr(K·G), averaged over readers.
+    /// OBS over the features R of the removed channels, with damped moments G_d: the re-fitted readers'
+    /// error is tr(K_RR · ([G_d⁻¹]_RR)⁻¹), relative to tr(K·G), averaged over readers. K is over features
+    /// (channel, tap); a channel's weight row is ordered (output, tap).
     /// </summary>
-    private static double ClosedForm(IReadOnlyList<ConsumerStatistics> readers, int[] removed)
+    private static double ClosedForm(IReadOnlyList<ConsumerStatistics> readers, int[] removedChannels)
     {
         double sum = 0;
         foreach (var r in readers)
         {
-            int n = r.Width;
+            int t = r.Taps, n = r.Width * t, outputs = r.Weights.Cols / t;
             var g = Matrix<double>.Build.Dense(n, n, (i, j) => r.Moments[i * n + j]);
-            var w = Matrix<double>.Build.Dense(n, r.Weights.Cols, (i, j) => r.Weights.Data[i * r.Weights.Cols + j]);
+            var w = Matrix<double>.Build.Dense(n, outputs, (f, o) => r.Weights.Data[(f / t) * r.Weights.Cols + o * t + f % t]);
             var k = w * w.Transpose();
             double energy = (k.PointwiseMultiply(g)).Enumerate().Sum();
             var damped = g + Matrix<double>.Build.DenseIdentity(n) * (ChannelElimination.Damping * g.Trace() / n);
             var inv = damped.Inverse();
+            var removed = removedChannels.SelectMany(c => Enumerable.Range(c * t, t)).ToArray();
             if (removed.Length == 0) continue;
             var invRR = Matrix<double>.Build.Dense(removed.Length, removed.Length, (a, b) => inv[removed[a], removed[b]]);
             var kRR = Matrix<double>.Build.Dense(removed.Length, removed.Length, (a, b) => k[removed[a], removed[b]]);
@@ -45,18 +47,21 @@ public sealed class ChannelEliminationTests
         return Math.Min(sum / readers.Count, 1);
     }
 
-    private static List<ConsumerStatistics> Readers(int seed, int n)
+    private static List<ConsumerStatistics> Readers(int seed, int n, int taps = 1)
     {
         var rng = new Synthetic(seed);
-        return [new ConsumerStatistics(Moments(rng, n, 200), rng.Gaussian(n, 12)), new ConsumerStatistics(Moments(rng, n, 200), rng.Gaussian(n, 5))];
+        return [new ConsumerStatistics(Moments(rng, n * taps, 300), rng.Gaussian(n, 12 * taps), taps),
+            new ConsumerStatistics(Moments(rng, n * taps, 300), rng.Gaussian(n, 5 * taps), taps)];
     }
 
     [Theory]
-    [InlineData(1, 6)]
-    [InlineData(2, 9)]
-    public void Error_curve_is_the_exact_refit_error_of_each_greedy_prefix(int seed, int n)
+    [InlineData(1, 6, 1)]
+    [InlineData(2, 9, 1)]
+    [InlineData(6, 5, 4)]
+    [InlineData(7, 7, 9)]
+    public void Error_curve_is_the_exact_refit_error_of_each_greedy_prefix(int seed, int n, int taps)
     {
-        var readers = Readers(seed, n);
+        var readers = Readers(seed, n, taps);
         var e = ChannelElimination.Run(readers);
         Assert.Equal(n, e.RemovalOrder.Distinct().Count());
         Assert.Equal(0, e.RelativeError[n]);
@@ -69,11 +74,13 @@ public sealed class ChannelEliminationTests
         Assert.True(e.RelativeError[0] > 0.95, $"removing every channel should lose (nearly) all output energy, got {e.RelativeError[0]}");
     }
 
-    [Fact]
-    public void Each_step_removes_the_channel_whose_removal_costs_least()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void Each_step_removes_the_channel_whose_removal_costs_least(int taps)
     {
         const int n = 8;
-        var readers = Readers(3, n);
+        var readers = Readers(3, n, taps);
         var e = ChannelElimination.Run(readers);
         for (int step = 0; step < n - 1; step++)
         {
@@ -107,5 +114,8 @@ public sealed class ChannelEliminationTests
         var e = ChannelElimination.Run([new ConsumerStatistics(Moments(rng, 3, 10), rng.Gaussian(3, 2))]);
         Assert.Throws<ArgumentException>(() => e.Keep(0));
         Assert.Throws<ArgumentException>(() => e.Keep(4));
+        // Taps must divide a channel's weights, and the moments must cover every (channel, tap).
+        Assert.Throws<ArgumentException>(() => ChannelElimination.Run([new ConsumerStatistics(Moments(rng, 6, 10), rng.Gaussian(3, 5), 2)]));
+        Assert.Throws<ArgumentException>(() => ChannelElimination.Run([new ConsumerStatistics(Moments(rng, 3, 10), rng.Gaussian(3, 4), 2)]));
     }
 }

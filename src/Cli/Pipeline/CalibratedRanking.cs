@@ -7,33 +7,60 @@ namespace OnnxSlim.Cli.Pipeline;
 
 /// <summary>
 /// With calibration data, each group's channels ranked by what their removal costs the layers reading
-/// them once those are re-fitted (<see cref="ChannelElimination"/>), from the channel moments measured on
-/// the unpruned model. Groups none of whose readers can be measured get no ranking.
+/// them once those are re-fitted (<see cref="ChannelElimination"/>), from moments measured on the unpruned
+/// model: of a conv's im2col patches where they are small enough, else of the channels. Groups none of
+/// whose readers can be measured get no ranking.
 /// </summary>
 public static class CalibratedRanking
 {
+    /// <summary>Largest patch (input channels × kernel area) measured whole; wider convs use channel moments.</summary>
+    public const int MaxPatchFeatures = 1152;
+
     public static Dictionary<int, ChannelElimination> Measure(ModelAnalysis analysis, IEnumerable<ChannelGroup> groups,
         IReadOnlyList<NamedTensor> calibration, int seed)
     {
         var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(analysis.Groups, g, out _));
-        var values = readers.Values.SelectMany(r => r.Select(x => x.Input)).Distinct().ToList();
+        var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
+        ChannelMoments.Request RequestFor(GroupReaders.Reader r)
+        {
+            int taps = Taps(analysis, r);
+            var key = (r.Input, taps > 1 ? r.Layer.Id : null);
+            if (!requests.TryGetValue(key, out var request))
+                requests[key] = request = taps > 1
+                    ? new ChannelMoments.Request(r.Input, r.Layer, analysis.Model.Graph.ResolveWeight(r.Layer.Input(1))!.Tensor.Dims)
+                    : new ChannelMoments.Request(r.Input);
+            return request;
+        }
+        var statistics = readers.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key, r => r.Value.Select(x => (Reader: x, Request: RequestFor(x))).ToList());
         var result = new Dictionary<int, ChannelElimination>();
-        if (values.Count == 0) return result;
-        var moments = ChannelMoments.Compute(analysis.Model, values, calibration, seed: seed);
-        var ranked = readers.Where(r => r.Value.Count > 0).AsParallel()
-            .Select(r => (r.Key, ChannelElimination.Run([.. r.Value.Select(x => new ConsumerStatistics(Submatrix(moments[x.Input], x.Positions), x.Weights))])))
+        if (requests.Count == 0) return result;
+        var moments = ChannelMoments.Compute(analysis.Model, requests.Values, calibration, seed: seed);
+        var ranked = statistics.AsParallel()
+            .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], Taps(analysis, x.Reader)))])))
             .ToList();
         foreach (var (id, elimination) in ranked) result[id] = elimination;
         return result;
     }
 
-    /// <summary>The moments of the group's channels (at <paramref name="positions"/> of the activation's channel axis), in group order.</summary>
-    private static double[] Submatrix(double[] moments, int[] positions)
+    /// <summary>Kernel area when the reader is a one-group Conv whose whole patch is small enough to measure, else 1.</summary>
+    private static int Taps(ModelAnalysis analysis, GroupReaders.Reader r)
     {
-        int c = (int)Math.Round(Math.Sqrt(moments.Length)), n = positions.Length;
-        var sub = new double[n * n];
+        if (r.Layer.OpType != "Conv" || analysis.Model.Graph.ResolveWeight(r.Layer.Input(1)) is not { } w) return 1;
+        long[] dims = w.Tensor.Dims;
+        long area = dims.Skip(2).Aggregate(1L, (a, b) => a * b);
+        return area > 1 && dims[1] * area <= MaxPatchFeatures ? (int)area : 1;
+    }
+
+    /// <summary>The moments of the group's features (channel at <paramref name="r"/>'s positions, then tap), in group order.</summary>
+    private static ConsumerStatistics Statistics(GroupReaders.Reader r, double[] moments, int taps)
+    {
+        int total = (int)Math.Round(Math.Sqrt(moments.Length)), n = r.Positions.Length * taps;
+        var features = new int[n];
+        for (int j = 0; j < r.Positions.Length; j++)
+            for (int a = 0; a < taps; a++) features[j * taps + a] = r.Positions[j] * taps + a;
+        var sub = new double[(long)n * n];
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) sub[i * n + j] = moments[(long)positions[i] * c + positions[j]];
-        return sub;
+            for (int j = 0; j < n; j++) sub[(long)i * n + j] = moments[(long)features[i] * total + features[j]];
+        return new ConsumerStatistics(sub, r.Weights, taps);
     }
 }

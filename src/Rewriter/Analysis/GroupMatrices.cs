@@ -84,7 +84,7 @@ public static class GroupMatrices
     /// of constants and Mul/Div by constants, up to a BatchNormalization. Stops at anything else
     /// (an activation, a tensor read twice) — the scale of a filter matters only up to the first nonlinearity.
     /// </summary>
-    private static double[] AffineScale(Graph graph, ChannelGroup group, TensorSite producer)
+    internal static double[] AffineScale(Graph graph, ChannelGroup group, TensorSite producer)
     {
         var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
         string value = producer.Node.Outputs[0];

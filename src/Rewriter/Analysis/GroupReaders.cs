@@ -9,6 +9,8 @@ namespace OnnxSlim.Rewriter;
 /// and its weights on them, one row per group channel. What calibration-aware planning measures.
 /// A Gemm reading a Flatten/Reshape of a C×H×W map is measured on the map itself: channel j's row then
 /// holds the weights of all its H·W features, which share the channel's moments like kernel taps do.
+/// Weights are effective ones: each output is scaled by the per-channel affine (BatchNorm…) right after
+/// the reader, so a model with BatchNorm folded in ranks like the one without.
 /// </summary>
 public static class GroupReaders
 {
@@ -67,12 +69,37 @@ public static class GroupReaders
         var data = site.Weight.Tensor.ToFloats();
         long[] dims = site.Weight.Tensor.Dims;
         int cols = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis] * elements[0].Count));
+        var scale = OutputScale(groups, site, elements[0].Count, cols);
         var rows = new double[(long)group.Width * cols];
         for (int j = 0; j < group.Width; j++)
         {
             var row = TensorSlicer.Take(data, dims, site.Axis, elements[j].Offset, elements[j].Count);
-            for (int e = 0; e < cols; e++) rows[(long)j * cols + e] = row[e];
+            for (int e = 0; e < cols; e++) rows[(long)j * cols + e] = scale[e] * row[e];
         }
         return new Reader(node, input, positions, new FilterMatrix(group.Width, cols, rows));
+    }
+
+    /// <summary>
+    /// Per element of a channel's row, the affine scale of the reader output it feeds (1 where none is
+    /// found). The reader is the producer of another group; its output channel at position p of the
+    /// producer weight's output axis is that group's channel j with PositionOf(j) = p.
+    /// </summary>
+    private static double[] OutputScale(ChannelGroupSet groups, TensorSite readerSite, long rowElements, int cols)
+    {
+        var scale = Enumerable.Repeat(1.0, cols).ToArray();
+        var node = readerSite.Node;
+        var output = groups.FirstOrDefault(g => g.Sites.OfType<TensorSite>().Any(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight));
+        if (output is null) return scale;
+        var producer = output.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
+        var perChannel = GroupMatrices.AffineScale(groups.Graph, output, producer);
+        // A row is the weight sliced to rowElements along the reader's axis, in the weight's own order.
+        long[] rowDims = [.. producer.Weight.Tensor.Dims];
+        rowDims[readerSite.Axis] = rowElements;
+        long inner = TensorSlicer.Product(rowDims, producer.Axis + 1, rowDims.Length), outputs = rowDims[producer.Axis];
+        var byPosition = Enumerable.Repeat(1.0, (int)outputs).ToArray();
+        for (int j = 0; j < output.Width; j++)
+            if (producer.Layout.PositionOf(output.Id, j) is int p && p >= 0 && p < outputs) byPosition[p] = perChannel[j];
+        for (int e = 0; e < cols; e++) scale[e] = byPosition[e / inner % outputs];
+        return scale;
     }
 }

@@ -23,7 +23,7 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 //   dotnet run -c Release -- [--fixtures DIR] [--models fm_resnet_fused,fm_resnet_bn] [--ratios 0.3,0.5,0.7]
 //                            [--test-images N] [--variants uniform-l2,sliming,data-free,calib,...] [--verbose]
 //                            [--ridge R] [--samples S] [--relu-iterations K] [--no-residual] [--per-image-classifier] [--refit-downstream]
-//                            [--max-batch N] [--cache-mb M]
+//                            [--max-batch N] [--cache-mb M] [--round-to auto|N]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string fixtures = Option("--fixtures") ?? FindFixtures();
 string[] models = (Option("--models") ?? "fm_resnet_fused,fm_resnet_bn").Split(',');
@@ -100,6 +100,7 @@ return;
         Cr = cr,
         Allocation = uniform ? AllocationMethod.Uniform : AllocationMethod.Sliming,
         Criterion = refit ? PruneRequest.RefitCriterion : uniform ? "l2" : "gem",
+        RoundTo = PruneRequest.ParseRoundTo(Option("--round-to") ?? "auto"),
     };
     using var work = original.Clone();
     var analysis = ModelAnalysis.Run(work, []);
