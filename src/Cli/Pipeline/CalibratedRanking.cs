@@ -21,9 +21,8 @@ public static class CalibratedRanking
     {
         var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(analysis.Groups, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
-        ChannelMoments.Request RequestFor(GroupReaders.Reader r)
+        ChannelMoments.Request RequestFor(GroupReaders.Reader r, int taps)
         {
-            int taps = Taps(analysis, r);
             var key = (r.Input, taps > 1 ? r.Layer.Id : null);
             if (!requests.TryGetValue(key, out var request))
                 requests[key] = request = taps > 1
@@ -31,12 +30,17 @@ public static class CalibratedRanking
                     : new ChannelMoments.Request(r.Input);
             return request;
         }
-        var statistics = readers.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key, r => r.Value.Select(x => (Reader: x, Request: RequestFor(x))).ToList());
+        var statistics = readers.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key,
+            r => r.Value.Select(x =>
+            {
+                int taps = Taps(analysis, x);
+                return (Reader: x, Taps: taps, Request: RequestFor(x, taps));
+            }).ToList());
         var result = new Dictionary<int, ChannelElimination>();
         if (requests.Count == 0) return result;
         var moments = ChannelMoments.Compute(analysis.Model, requests.Values, calibration, seed: seed);
         var ranked = statistics.AsParallel()
-            .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], Taps(analysis, x.Reader)))])))
+            .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], x.Taps))])))
             .ToList();
         foreach (var (id, elimination) in ranked) result[id] = elimination;
         return result;

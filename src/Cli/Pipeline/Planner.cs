@@ -52,7 +52,11 @@ public static class Planner
         var selected = new int[config.Active.Count][];
         for (int u = 0; u < unranked.Count; u++) selected[unranked[u]] = chosen[u];
         for (int i = 0; i < config.Active.Count; i++)
-            if (config.Ranking.GetValueOrDefault(config.Active[i].Id) is { } r) selected[i] = r.Keep(keeps[i]);
+            if (config.Ranking.GetValueOrDefault(config.Active[i].Id) is { } r)
+            {
+                selected[i] = r.Keep(keeps[i]);
+                config.Matrices[i].ReleaseCache(); // the Gram its spectrum left for GEM, which this group does not run
+            }
         var keepByGroup = new Dictionary<int, int[]>();
         for (int i = 0; i < config.Active.Count; i++)
             if (selected[i].Length < config.Active[i].Width) keepByGroup[config.Active[i].Id] = selected[i];

@@ -40,7 +40,7 @@ public static class GroupMatrices
                 int position = site.Layout.PositionOf(group.Id, j);
                 if (position < 0) continue;
                 var (element, _) = site.Layout.ElementsOf(position);
-                WidenRow(values, dims, site.Axis, element, scale[j], data.AsSpan(checked((int)((long)j * cols + col)), rowLength));
+                WidenRow(values, dims, site.Axis, element, 1, scale[j], data.AsSpan(checked((int)((long)j * cols + col)), rowLength));
             }
             col += rowLength;
         }
@@ -48,7 +48,7 @@ public static class GroupMatrices
     }
 
     /// <summary>A weight's float32 values: a view of the stored bytes when possible, else decoded once.</summary>
-    private readonly struct FloatSource
+    internal readonly struct FloatSource
     {
         private readonly ReadOnlyMemory<byte> _raw;
         private readonly float[]? _decoded;
@@ -62,18 +62,18 @@ public static class GroupMatrices
     }
 
     /// <summary>
-    /// Element <paramref name="element"/> along <paramref name="axis"/> (one slab of inner values per outer
-    /// index, as <see cref="TensorSlicer.Take"/> would cut it), scaled and widened straight into the row:
-    /// no per-row buffer, which for a ResNet-50 was a float copy of every weight.
+    /// Elements [<paramref name="element"/>, +<paramref name="count"/>) along <paramref name="axis"/> (one slab
+    /// of count·inner values per outer index, as <see cref="TensorSlicer.Take"/> would cut them), scaled and
+    /// widened straight into the row: no per-row buffer, which for a ResNet-50 was a float copy of every weight.
     /// </summary>
-    private static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, double scale, Span<double> row)
+    internal static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, long count, double scale, Span<double> row)
     {
-        long size = dims[axis];
-        int inner = checked((int)TensorSlicer.Product(dims, axis + 1, dims.Length));
-        for (int o = 0, at = 0; at < row.Length; o++, at += inner)
+        long size = dims[axis], inner = TensorSlicer.Product(dims, axis + 1, dims.Length);
+        int slab = checked((int)(count * inner));
+        for (int o = 0, at = 0; at < row.Length; o++, at += slab)
         {
-            var src = values.Slice(checked((int)(((long)o * size + element) * inner)), inner);
-            var dst = row.Slice(at, inner);
+            var src = values.Slice(checked((int)(((long)o * size + element) * inner)), slab);
+            var dst = row.Slice(at, slab);
             System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
             System.Numerics.Tensors.TensorPrimitives.Multiply(dst, scale, dst);
         }

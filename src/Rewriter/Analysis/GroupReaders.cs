@@ -66,15 +66,16 @@ public static class GroupReaders
         }
         if (elements.Any(e => e.Count != elements[0].Count)) return null;
 
-        var data = site.Weight.Tensor.ToFloats();
+        var values = new GroupMatrices.FloatSource(site.Weight.Tensor).Values;
         long[] dims = site.Weight.Tensor.Dims;
         int cols = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis] * elements[0].Count));
         var scale = OutputScale(groups, site, elements[0].Count, cols);
         var rows = new double[(long)group.Width * cols];
         for (int j = 0; j < group.Width; j++)
         {
-            var row = TensorSlicer.Take(data, dims, site.Axis, elements[j].Offset, elements[j].Count);
-            for (int e = 0; e < cols; e++) rows[(long)j * cols + e] = scale[e] * row[e];
+            var row = rows.AsSpan(checked((int)((long)j * cols)), cols);
+            GroupMatrices.WidenRow(values, dims, site.Axis, elements[j].Offset, elements[j].Count, 1, row);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, scale, row);
         }
         return new Reader(node, input, positions, new FilterMatrix(group.Width, cols, rows));
     }
