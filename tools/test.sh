@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds everything (restoring ONNX Runtime from npm on first use) and runs every test project.
+# Builds everything and runs every test project.
 # Prints one closing line "N passed, N failed, N skipped" for the whole run.
 set -uo pipefail
 cd "$(dirname "$0")/.."

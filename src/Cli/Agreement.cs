@@ -27,7 +27,9 @@ public static class Agreement
         var shape = npy.Shape.ToArray();
         shape[0] = n;
         long per = npy.Shape.Skip(1).Aggregate(1L, (x, y) => x * y);
-        var data = npy.Floats.AsSpan(0, (int)(n * per)).ToArray();
+        if (!NamedTensor.IsFloating(first.Value.ElementDataType))
+            throw new CliError($"'{path}' holds float32 data, the model's input '{first.Key}' is {first.Value.ElementDataType}");
+        var data = NamedTensor.FromFloats(npy.Floats.AsSpan(0, (int)(n * per)), first.Value.ElementDataType);
         var others = InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, [], (int)n), seed: 0);
         others[0] = new NamedTensor(first.Key, first.Value.ElementDataType, shape, data);
         return others;

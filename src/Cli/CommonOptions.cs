@@ -21,10 +21,15 @@ public static class CommonOptions
 
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable JSON on stdout" };
 
+    /// <summary>The provider, checked to be usable here before any work starts.</summary>
     public static Provider ParseProvider(string value)
     {
-        try { return Providers.Parse(value); }
+        Provider provider;
+        try { provider = Providers.Parse(value); }
         catch (ArgumentException e) { throw new CliError(e.Message); }
+        try { SessionFactory.EnsureAvailable(provider); }
+        catch (RuntimeUnavailableException e) { throw new CliError($"--provider {value}: {e.Message}"); }
+        return provider;
     }
 
     public static string RequireFile(string path, string what)

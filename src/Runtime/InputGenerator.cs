@@ -17,12 +17,12 @@ public static class InputGenerator
             long n = shape.Aggregate(1L, (a, b) => a * b);
             Array data = meta.ElementDataType switch
             {
-                TensorElementType.Float => Normal(rng, n),
+                TensorElementType.Float or TensorElementType.Float16 or TensorElementType.BFloat16 or TensorElementType.Double
+                    => NamedTensor.FromFloats(Normal(rng, n), meta.ElementDataType),
                 TensorElementType.Int64 => new long[n],
                 TensorElementType.Int32 => new int[n],
                 TensorElementType.UInt8 => Bytes(rng, n),
                 TensorElementType.Bool => new bool[n],
-                TensorElementType.Double => Array.ConvertAll(Normal(rng, n), v => (double)v),
                 _ => throw new ArgumentException($"input '{name}' has element type {meta.ElementDataType}, which cannot be generated"),
             };
             result.Add(new NamedTensor(name, meta.ElementDataType, shape, data));

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -50,6 +51,9 @@ public sealed class ModelRunner : IDisposable
     public static OrtValue ToOrtValue(NamedTensor t) => t.Data switch
     {
         float[] f => OrtValue.CreateTensorValueFromMemory(f, t.Shape),
+        // System.Half and ORT's Float16 are the same 16 bits.
+        Half[] h => OrtValue.CreateTensorValueFromMemory(MemoryMarshal.Cast<Half, Float16>(h).ToArray(), t.Shape),
+        BFloat16[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
         long[] l => OrtValue.CreateTensorValueFromMemory(l, t.Shape),
         int[] i => OrtValue.CreateTensorValueFromMemory(i, t.Shape),
         byte[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
@@ -71,7 +75,9 @@ public sealed class ModelRunner : IDisposable
             TensorElementType.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
             TensorElementType.UInt8 => value.GetTensorDataAsSpan<byte>().ToArray(),
             TensorElementType.Bool => value.GetTensorDataAsSpan<bool>().ToArray(),
-            TensorElementType.Float16 => value.GetTensorDataAsSpan<Half>().ToArray(),
+            TensorElementType.Float16 => MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()).ToArray(),
+            TensorElementType.BFloat16 => value.GetTensorDataAsSpan<BFloat16>().ToArray(),
+            TensorElementType.Double => value.GetTensorDataAsSpan<double>().ToArray(),
             _ => Array.Empty<float>(),
         };
         return new NamedTensor(name, info.ElementDataType, shape, data);

@@ -1,8 +1,12 @@
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OnnxSlim.Runtime;
 
-/// <summary>One named input or output: element type, shape and data (float, int64, int32, uint8 or bool arrays).</summary>
+/// <summary>
+/// One named input or output: element type, shape and data (float, double, <see cref="Half"/> for float16,
+/// ORT's <see cref="BFloat16"/>, int64, int32, uint8 or bool arrays).
+/// </summary>
 public sealed record NamedTensor(string Name, TensorElementType ElementType, long[] Shape, Array Data)
 {
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
@@ -16,8 +20,40 @@ public sealed record NamedTensor(string Name, TensorElementType ElementType, lon
         byte[] b => Array.ConvertAll(b, v => (float)v),
         bool[] b => Array.ConvertAll(b, v => v ? 1f : 0f),
         Half[] h => Array.ConvertAll(h, v => (float)v),
+        BFloat16[] b => Array.ConvertAll(b, v => v.ToFloat()),
+        double[] d => Array.ConvertAll(d, v => (float)v),
         _ => throw new ArgumentException($"output '{Name}' has unsupported element type {ElementType}"),
     };
+
+    /// <summary>Float values converted to <paramref name="type"/> (float, double, float16 or bfloat16).</summary>
+    public static Array FromFloats(ReadOnlySpan<float> values, TensorElementType type) => type switch
+    {
+        TensorElementType.Float => values.ToArray(),
+        TensorElementType.Double => ConvertAll(values, v => (double)v),
+        TensorElementType.Float16 => ConvertAll(values, v => (Half)v),
+        TensorElementType.BFloat16 => ConvertAll(values, ToBFloat16),
+        _ => throw new ArgumentException($"float data cannot feed an input of element type {type}"),
+    };
+
+    /// <summary>Whether <see cref="FromFloats"/> can produce this element type.</summary>
+    public static bool IsFloating(TensorElementType type) =>
+        type is TensorElementType.Float or TensorElementType.Double or TensorElementType.Float16 or TensorElementType.BFloat16;
+
+    private static T[] ConvertAll<T>(ReadOnlySpan<float> values, Func<float, T> convert)
+    {
+        var result = new T[values.Length];
+        for (int i = 0; i < values.Length; i++) result[i] = convert(values[i]);
+        return result;
+    }
+
+    /// <summary>Round to nearest even on the upper 16 bits (what ONNX Runtime's own conversion does); NaN stays NaN.</summary>
+    private static BFloat16 ToBFloat16(float v)
+    {
+        if (float.IsNaN(v)) return BFloat16.NaN;
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        bits += 0x7FFFu + ((bits >> 16) & 1);
+        return new BFloat16((ushort)(bits >> 16));
+    }
 
     public static string FormatShape(IEnumerable<long> shape) => "[" + string.Join("x", shape) + "]";
 }

@@ -28,7 +28,7 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
                 maxAbs = Math.Max(maxAbs, d);
                 maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(a), 1e-3 * scale + 1e-12));
             }
-            if (r.Shape.Length == 2 && r.Shape[1] > 1 && r.Data is float[])
+            if (r.Shape.Length == 2 && r.Shape[1] > 1 && NamedTensor.IsFloating(r.ElementType))
             {
                 int k = (int)r.Shape[1];
                 for (int row = 0; row < r.Shape[0]; row++)

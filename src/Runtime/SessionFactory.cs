@@ -1,13 +1,20 @@
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
 
 namespace OnnxSlim.Runtime;
 
 /// <summary>Creates ONNX Runtime sessions with the options onnxslim always uses.</summary>
-public static class SessionFactory
+public static partial class SessionFactory
 {
+    static SessionFactory()
+    {
+        // The provider bridge logs a failed CUDA load to stderr in colour before throwing; our message says it in one line.
+        OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+    }
+
     public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true)
     {
-        NativeLibraryOverride.Apply();
         var options = CreateOptions(provider, intraOpThreads, optimize);
         try
         {
@@ -23,35 +30,65 @@ public static class SessionFactory
     public static InferenceSession Create(string path, Provider provider, int intraOpThreads = 0) =>
         Create(File.ReadAllBytes(path), provider, intraOpThreads);
 
+    /// <summary>Throws <see cref="RuntimeUnavailableException"/> naming what is missing when the provider cannot run here.</summary>
+    public static void EnsureAvailable(Provider provider)
+    {
+        using var options = CreateOptions(provider, intraOpThreads: 1, optimize: false);
+    }
+
     private static SessionOptions CreateOptions(Provider provider, int intraOpThreads, bool optimize)
     {
         var options = new SessionOptions
         {
             // Probes run once: graph optimisation would cost more than it saves.
             GraphOptimizationLevel = optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
         if (intraOpThreads > 0) options.IntraOpNumThreads = intraOpThreads;
         if (provider == Provider.Cuda)
         {
             try
             {
-                // The V2 entry point goes through ORT's provider bridge, which loads
-                // libonnxruntime_providers_cuda.so at run time; the legacy one exists only in CUDA builds.
-                using var cuda = new OrtCUDAProviderOptions();
-                cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = "0" });
-                options.AppendExecutionProvider_CUDA(cuda);
+                options.AppendExecutionProvider_CUDA(0);
             }
             catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
             {
                 options.Dispose();
-                throw new RuntimeUnavailableException(
-                    "CUDA execution provider is not available here (needs an NVIDIA GPU, a CUDA-enabled libonnxruntime.so named by " +
-                    $"{NativeLibraryOverride.Variable}, the providers from tools/restore-ort.sh gpu, CUDA 13 and cuDNN 9 on LD_LIBRARY_PATH): {FirstLine(e.Message)}", e);
+                throw new RuntimeUnavailableException($"the CUDA provider cannot run here: {WhyCudaFailed(e)}", e);
             }
         }
         return options;
     }
+
+    /// <summary>The missing piece, in a few words, from ONNX Runtime's report of a failed CUDA provider load.</summary>
+    internal static string WhyCudaFailed(Exception e)
+    {
+        string? library = CudaProviderLibrary();
+        if (e is EntryPointNotFoundException || library is null || !OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            return "this build of onnxslim carries the CPU-only ONNX Runtime (build with -p:OrtFlavour=gpu, or install onnxslim-gpu)";
+        // ORT's exception says only "Failed to load shared library"; the loader's own error names the missing dependency.
+        string reason = e.Message;
+        try { NativeLibrary.Free(NativeLibrary.Load(library)); }
+        catch (DllNotFoundException load) { reason = load.Message; }
+        var missing = MissingLibrary().Match(reason);
+        return missing.Success
+            ? $"{missing.Groups[1].Value} not found (the CUDA provider needs an NVIDIA driver, CUDA 13 and cuDNN 9 on the library path)"
+            : FirstLine(reason);
+    }
+
+    /// <summary>The CUDA provider library shipped beside ONNX Runtime's core library, if this build has one.</summary>
+    private static string? CudaProviderLibrary()
+    {
+        string name = OperatingSystem.IsWindows() ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+        string root = AppContext.BaseDirectory;
+        string rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
+        return new[] { Path.Combine(root, name), Path.Combine(root, "runtimes", rid, "native", name) }
+            .Concat(Directory.Exists(Path.Combine(root, "runtimes")) ? Directory.EnumerateFiles(Path.Combine(root, "runtimes"), name, SearchOption.AllDirectories) : [])
+            .FirstOrDefault(File.Exists);
+    }
+
+    [GeneratedRegex(@"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file")]
+    private static partial Regex MissingLibrary();
 
     internal static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }

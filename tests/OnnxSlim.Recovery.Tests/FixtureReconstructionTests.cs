@@ -14,7 +14,7 @@ namespace OnnxSlim.Recovery.Tests;
 /// </summary>
 public sealed class FixtureReconstructionTests(ITestOutputHelper output)
 {
-    private const int TestImages = 2000;
+    private const int TestImages = 500;
 
     [Fact]
     public void Reconstruction_restores_agreement_of_a_half_pruned_resnet_with_and_without_batchnorm()

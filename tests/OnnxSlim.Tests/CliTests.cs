@@ -80,6 +80,16 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Cuda_where_it_cannot_run_is_one_line_and_exit_2_before_any_work()
+    {
+        // The test build carries the CPU package; the GPU flavour names the missing CUDA library instead.
+        string dir = Paths.TempDir();
+        string output = Path.Combine(dir, "out.onnx");
+        AssertBadInput(CliRunner.Run(Model, "-o", output, "--provider", "cuda"), "--provider cuda: the CUDA provider cannot run here", output);
+        AssertBadInput(CliRunner.Run("bench", Model, "--provider", "cuda"), "CUDA", output);
+    }
+
+    [Fact]
     public void Prune_is_deterministic_and_plans_replay_to_the_same_file()
     {
         string dir = Paths.TempDir();

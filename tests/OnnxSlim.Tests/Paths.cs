@@ -1,15 +1,16 @@
 namespace OnnxSlim.Tests;
 
-/// <summary>Where the repository, the shared fixtures and scratch files are, from a test's point of view.</summary>
+/// <summary>Where the repository, its fixtures and scratch files are, from a test's point of view.</summary>
 public static class Paths
 {
     public static string RepoRoot { get; } = FindRoot();
 
-    public static string SharedFixtures => Path.Combine(RepoRoot, "..", "shared", "fixtures", "fashion-mnist");
-    public static string FmResnetBn => Path.Combine(SharedFixtures, "fm_resnet_bn.onnx");
-    public static string FmResnetFused => Path.Combine(SharedFixtures, "fm_resnet_fused.onnx");
-    public static string CalibX => Path.Combine(SharedFixtures, "calib_x.npy");
-    public static string DemoModel => Path.Combine(RepoRoot, "fixtures", "demo_cnn.onnx");
+    public static string Fixtures => Path.Combine(RepoRoot, "fixtures");
+    /// <summary>The trained Fashion-MNIST ResNet-20 with BatchNorm nodes (also the embedded demo).</summary>
+    public static string FmResnetBn => Path.Combine(Fixtures, "demo_cnn.onnx");
+    public static string FmResnetFused => Path.Combine(Fixtures, "fm_resnet_fused.onnx");
+    public static string CalibX => Path.Combine(Fixtures, "fm_calib_x.npy");
+    public static string DemoModel => Path.Combine(Fixtures, "demo_cnn.onnx");
 
     public static string TempDir()
     {

@@ -17,7 +17,7 @@ public static class CalibratedRanking
     public const int MaxPatchFeatures = 1152;
 
     public static Dictionary<int, ChannelElimination> Measure(ModelAnalysis analysis, IEnumerable<ChannelGroup> groups,
-        IReadOnlyList<NamedTensor> calibration, int seed)
+        IReadOnlyList<NamedTensor> calibration, int seed, Provider provider = Provider.Cpu)
     {
         var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(analysis.Groups, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
@@ -38,7 +38,7 @@ public static class CalibratedRanking
             }).ToList());
         var result = new Dictionary<int, ChannelElimination>();
         if (requests.Count == 0) return result;
-        var moments = ChannelMoments.Compute(analysis.Model, requests.Values, calibration, seed: seed);
+        var moments = ChannelMoments.Compute(analysis.Model, requests.Values, calibration, seed: seed, provider: provider);
         var ranked = statistics.AsParallel()
             .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], x.Taps))])))
             .ToList();

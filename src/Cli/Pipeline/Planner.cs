@@ -27,7 +27,7 @@ public static class Planner
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         var ranking = !request.Refit ? new Dictionary<int, ChannelElimination>()
-            : CalibratedRanking.Measure(analysis, active, calibration ?? throw new ArgumentException("--criterion refit needs calibration inputs", nameof(calibration)), request.Seed);
+            : CalibratedRanking.Measure(analysis, active, calibration ?? throw new ArgumentException("--criterion refit needs calibration inputs", nameof(calibration)), request.Seed, request.Provider);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, request.MinKeepFraction), Fixed: false, RoundTo: request.RoundFor(g.Width))

@@ -54,7 +54,7 @@ public sealed class PrunePipeline(PruneRequest request, Stages stages)
         {
             var agreementBefore = request.Validate ? Compare(originalBytes, work.ToBytes(), calibration.Validation) : null;
             var report = stages.Run("reconstruct from calibration data", () =>
-                Reconstruction.Run(original, work, KeptByProducer(analysis, plan), calibration.Fit));
+                Reconstruction.Run(original, work, KeptByProducer(analysis, plan), calibration.Fit, new ReconstructionOptions { Provider = request.Provider }));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} images)";
             if (agreementBefore is not null) summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore);
         }

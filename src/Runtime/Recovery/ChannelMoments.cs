@@ -26,7 +26,8 @@ public static class ChannelMoments
 
     /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
-        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20)
+        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20,
+        Provider provider = Provider.Cpu)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(requests);
@@ -35,7 +36,7 @@ public static class ChannelMoments
         if (requests.Count == 0) return result;
         var calibration = new CalibrationSet(calibrationInputs);
         var names = requests.Select(r => r.Value).Distinct().ToArray();
-        using var runner = new ModelRunner(SubModel.Build(model, names).Bytes);
+        using var runner = new ModelRunner(SubModel.Build(model, names).Bytes, provider);
         var index = runner.OutputNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
 
         // The first sample gives every value's per-sample size, hence a batch size within the byte budget.

@@ -193,7 +193,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 var outputs = runner.Run([.. feed, .. cutInputs.Select(v => cached[v])]);
                 RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
                 foreach (var t in outputs)
-                    found[t.Name] = t.Data as float[] ?? throw new ArgumentException($"value '{t.Name}' is {t.ElementType}, not float32; only float32 activations can be fitted");
+                    found[t.Name] = t.AsFloats();
             }
             foreach (var v in stored) cache.Store(v, first, found[v]);
             consume(first, count, found);
