@@ -32,6 +32,28 @@ public static class CommonOptions
         return provider;
     }
 
+    public static T ParseEnum<T>(string value, string option) where T : struct, Enum =>
+        Enum.TryParse<T>(value, ignoreCase: true, out var v) && Enum.IsDefined(v) && !char.IsDigit(value.TrimStart('-', '+').FirstOrDefault())
+            ? v
+            : throw new CliError($"unknown {option} '{value}' (expected {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))})");
+
+    /// <summary>The library's check of the options, its messages naming this command's flags.</summary>
+    public static void CheckOptions(Pruning.PruneOptions options)
+    {
+        try { options.Check(); }
+        catch (ArgumentException e) when (e.ParamName is { } name && Flags.TryGetValue(name, out var flag))
+        {
+            throw new CliError($"{flag} {e.Message.Replace($" (Parameter '{name}')", "")}");
+        }
+    }
+
+    private static readonly Dictionary<string, string> Flags = new()
+    {
+        ["Ratio"] = "--cr", ["MinKeepFraction"] = "--min-keep", ["RoundTo"] = "--round-to", ["TimedRuns"] = "--runs",
+        ["Target"] = "--target", ["Allocation"] = "--allocation", ["Compensation"] = "--compensation",
+        ["Criterion"] = "--criterion", ["Calibration"] = "--calib", ["Plan"] = "--plan-in",
+    };
+
     public static string RequireFile(string path, string what)
     {
         if (File.Exists(path)) return path;

@@ -1,5 +1,6 @@
 using System.Reflection;
 using OnnxSlim.GraphIO;
+using OnnxSlim.Pruning;
 
 namespace OnnxSlim.Cli;
 
@@ -8,17 +9,19 @@ public static class ModelFiles
 {
     public const string DemoName = "demo_cnn.onnx";
 
-    private static readonly string[] QuantizedOps = ["ConvInteger", "QLinearConv", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear"];
-
     public static OnnxModel Load(string path)
     {
         var model = OnnxModel.Load(path);
-        if (model.Graph.Nodes.FirstOrDefault(n => QuantizedOps.Contains(n.OpType)) is { } q)
+        try
+        {
+            ModelChecks.RefuseQuantized(model, path);
+            return model;
+        }
+        catch
         {
             model.Dispose();
-            throw new CliError($"'{path}' is a quantized model ({q.OpType}): prune the float model, then quantize");
+            throw;
         }
-        return model;
     }
 
     /// <summary>The demo model shipped inside the tool, written to a temp file so every path below works on files.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using OnnxSlim.Cli;
 using OnnxSlim.Cli.Commands;
 using OnnxSlim.GraphIO;
+using OnnxSlim.Pruning;
 using OnnxSlim.Runtime;
 
 var root = PruneCommand.Create();
@@ -27,7 +28,8 @@ catch (Exception e)
     {
         CliError c => (c.Message, c.ExitCode),
         ModelFormatException or ArgumentException or IOException or UnauthorizedAccessException => (e.Message, ExitCodes.BadInput),
-        RuntimeUnavailableException => (e.Message, ExitCodes.BadInput),
+        RuntimeUnavailableException or PruningException => (e.Message, ExitCodes.BadInput),
+        ValidationFailedException => (e.Message, ExitCodes.ValidationFailed),
         _ => ($"internal error ({e.GetType().Name}): {e.Message}", ExitCodes.Internal),
     };
     Console.Error.WriteLine($"onnxslim: error: {message.Split('\n')[0].Trim()}");

@@ -25,6 +25,19 @@ public sealed record NamedTensor(string Name, TensorElementType ElementType, lon
         _ => throw new ArgumentException($"output '{Name}' has unsupported element type {ElementType}"),
     };
 
+    /// <summary>Samples [start, start + count) along the first axis.</summary>
+    public NamedTensor Rows(long start, long count)
+    {
+        if (Shape.Length == 0 || start < 0 || count < 0 || start + count > Shape[0])
+            throw new ArgumentException($"rows [{start}, {start + count}) are outside '{Name}' of shape {FormatShape(Shape)}");
+        long per = Shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        var shape = Shape.ToArray();
+        shape[0] = count;
+        var data = Array.CreateInstance(Data.GetType().GetElementType()!, count * per);
+        Array.Copy(Data, start * per, data, 0, count * per);
+        return this with { Shape = shape, Data = data };
+    }
+
     /// <summary>Float values converted to <paramref name="type"/> (float, double, float16 or bfloat16).</summary>
     public static Array FromFloats(ReadOnlySpan<float> values, TensorElementType type) => type switch
     {

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Pruning;
 using OnnxSlim.Cli.Reporting;
 using OnnxSlim.Spectral;
 using Spectre.Console;
@@ -24,18 +24,16 @@ public static class AnalyzeCommand
         {
             string path = CommonOptions.RequireFile(p.GetValue(model)!, "model");
             double reduction = p.GetValue(cr);
-            if (reduction is < 0 or > PruneRequest.MaxCr) throw new CliError($"--cr must be within [0, {PruneRequest.MaxCr}], got {reduction}");
-            if (!Enum.TryParse<BudgetTarget>(p.GetValue(target), true, out var budgetTarget)) throw new CliError($"unknown --target '{p.GetValue(target)}'");
+            var budgetTarget = CommonOptions.ParseEnum<BudgetTarget>(p.GetValue(target)!, "--target");
+            var options = new PruneOptions { Ratio = reduction, Target = budgetTarget, MinKeepFraction = p.GetValue(minKeep) };
+            CommonOptions.CheckOptions(options);
             string? plotPath = p.GetValue(plot);
             if (plotPath is not null && Path.GetExtension(plotPath).ToLowerInvariant() is not (".svg" or ".html"))
                 throw new CliError($"--plot must end in .svg or .html, got '{plotPath}'");
             using var onnx = ModelFiles.Load(path);
             if (onnx.HasExternalData) onnx.InlineExternalData();
             var analysis = ModelAnalysis.Run(onnx, p.GetValue(shape)!);
-            var config = Planner.Configure(analysis, new PruneRequest
-            {
-                ModelPath = path, OutputPath = "", Cr = reduction, Target = budgetTarget, MinKeepFraction = p.GetValue(minKeep),
-            });
+            var config = Planner.Configure(analysis, options);
             var allocation = config.Allocation;
             var byId = config.Spectra;
             var prunable = config.Active;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Pruning;
 using OnnxSlim.Runtime;
 using Spectre.Console;
 

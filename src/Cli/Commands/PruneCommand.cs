@@ -1,8 +1,9 @@
 using System.CommandLine;
-using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Calibration;
 using OnnxSlim.Cli.Reporting;
+using OnnxSlim.Pruning;
+using OnnxSlim.Runtime;
 using OnnxSlim.Spectral;
-using Spectre.Console;
 
 namespace OnnxSlim.Cli.Commands;
 
@@ -49,42 +50,88 @@ public static class PruneCommand
                 path = ModelFiles.ExtractDemo();
                 Console.Error.WriteLine("onnxslim: no MODEL given: pruning the embedded demo (trained Fashion-MNIST ResNet-20, fixtures/README.md)");
             }
-            string outPath = p.GetValue(output) ?? (demo ? "demo.slim.onnx" : Path.ChangeExtension(path!, null) + ".slim.onnx");
-            var request = new PruneRequest
+            var files = new PruneFiles
             {
-                ModelPath = path!,
-                OutputPath = outPath,
-                Cr = p.GetValue(cr),
-                Target = ParseEnum<BudgetTarget>(p.GetValue(target)!, "--target"),
-                Criterion = p.GetValue(criterion)?.ToLowerInvariant() ?? (p.GetValue(calib) is null || p.GetValue(planIn) is not null ? "gem" : PruneRequest.RefitCriterion),
-                Allocation = ParseEnum<AllocationMethod>(p.GetValue(allocation)!, "--allocation"),
+                Model = path!,
+                Output = p.GetValue(output) ?? (demo ? "demo.slim.onnx" : Path.ChangeExtension(path!, null) + ".slim.onnx"),
+                Calib = p.GetValue(calib),
+                PlanIn = p.GetValue(planIn),
+                PlanOut = p.GetValue(planOut),
+                Report = p.GetValue(report),
+                Force = p.GetValue(force),
+            };
+            string? criterionName = p.GetValue(criterion)?.ToLowerInvariant();
+            var options = new PruneOptions
+            {
+                Ratio = p.GetValue(cr),
+                Target = CommonOptions.ParseEnum<BudgetTarget>(p.GetValue(target)!, "--target"),
+                Criterion = criterionName is null ? null : CommonOptions.ParseEnum<SelectionCriterion>(criterionName, "--criterion"),
+                Allocation = CommonOptions.ParseEnum<AllocationMethod>(p.GetValue(allocation)!, "--allocation"),
                 Ignore = p.GetValue(ignore)!,
                 MinKeepFraction = p.GetValue(minKeep),
-                RoundTo = PruneRequest.ParseRoundTo(p.GetValue(roundTo)!),
-                Calib = p.GetValue(calib),
-                Shapes = p.GetValue(shape)!,
-                Provider = CommonOptions.ParseProvider(p.GetValue(provider)!),
+                RoundTo = ParseRoundTo(p.GetValue(roundTo)!),
+                InputShapes = p.GetValue(shape)!,
                 Validate = !p.GetValue(noValidate),
-                Bench = !p.GetValue(noBench),
-                Compensation = p.GetValue(compensation)!.ToLowerInvariant(),
-                Runs = p.GetValue(runs),
-                Report = p.GetValue(report),
-                PlanOut = p.GetValue(planOut),
-                PlanIn = p.GetValue(planIn),
+                Time = !p.GetValue(noBench),
+                Compensation = ParseCompensation(p.GetValue(compensation)!),
+                TimedRuns = p.GetValue(runs),
                 Seed = p.GetValue(seed),
-                Force = p.GetValue(force),
-                Verbose = p.GetValue(verbose),
             };
-            var summary = new PrunePipeline(request, p.GetValue(json) ? new Stages(false) : Stages.ForConsole()).Run();
-            if (p.GetValue(json)) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary));
-            else SummaryTable.Print(summary, request.Verbose);
+            if (criterionName == "refit" && files.Calib is null) throw new CliError("--criterion refit needs calibration data (--calib FILE.npy)");
+            if (criterionName == "refit" && files.PlanIn is not null) throw new CliError("--criterion refit and --plan-in both choose the channels; give one");
+            CommonOptions.CheckOptions(options);
+            files.Check();
+            options = options with { Provider = CommonOptions.ParseProvider(p.GetValue(provider)!) };
+
+            bool quiet = p.GetValue(json);
+            var progress = ConsoleProgress.ForConsole(quiet);
+            using var onnx = progress.Stage("load model", () => ModelFiles.Load(files.Model));
+            options = options with
+            {
+                Calibration = files.Calib is null ? null : LoadCalibration(onnx, files.Calib, options.Provider),
+                Plan = files.PlanIn is null ? null : PlanFile.Parse(File.ReadAllText(files.PlanIn), files.PlanIn),
+            };
+            CommonOptions.CheckOptions(options);
+
+            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report }));
+            var summary = result.Summary;
+            summary.Model = files.Model;
+            summary.Output = files.Output;
+            summary.Before.FileBytes = new FileInfo(files.Model).Length;
+            result.Plan.Model = Path.GetFileName(files.Model);
+            summary.StageSeconds["write output"] = progress.Stage("write output", () =>
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                result.Model.Save(files.Output);
+                if (files.PlanOut is not null) OutputFiles.WriteText(files.PlanOut, result.Plan.ToJson());
+                return clock.Elapsed.TotalSeconds;
+            });
+            if (files.Report is not null) OutputFiles.WriteText(files.Report, ReportWriter.Render(files.Report, summary));
+
+            if (quiet) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary));
+            else SummaryTable.Print(summary, p.GetValue(verbose));
             return ExitCodes.Ok;
         });
         return root;
     }
 
-    private static T ParseEnum<T>(string value, string option) where T : struct, Enum =>
-        Enum.TryParse<T>(value, ignoreCase: true, out var v) && Enum.IsDefined(v)
-            ? v
-            : throw new CliError($"unknown {option} '{value}' (expected {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))})");
+    /// <summary>The calibration file's samples as the model's inputs.</summary>
+    private static List<NamedTensor> LoadCalibration(GraphIO.OnnxModel model, string path, Provider provider)
+    {
+        using var runner = new ModelRunner(model.ToBytes(), provider, optimize: false);
+        return CalibrationInputs.FromNpy(runner.Inputs, path, int.MaxValue);
+    }
+
+    private static int ParseRoundTo(string text) =>
+        text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? 0
+        : int.TryParse(text, out int n) && n >= 1 ? n
+        : throw new CliError($"--round-to must be 'auto' or a positive integer, got '{text}'");
+
+    private static CompensationMode ParseCompensation(string text) => text.ToLowerInvariant() switch
+    {
+        "none" => CompensationMode.None,
+        "exact" => CompensationMode.Exact,
+        "data-free" => CompensationMode.DataFree,
+        _ => throw new CliError($"unknown --compensation '{text}' (expected none, exact or data-free)"),
+    };
 }

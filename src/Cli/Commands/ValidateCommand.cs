@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxSlim.Calibration;
 using OnnxSlim.Runtime;
 using Spectre.Console;
 
@@ -25,7 +26,7 @@ public static class ValidateCommand
         {
             var a = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(original)!, "model"));
             var b = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(slim)!, "model"));
-            var cmp = Agreement.Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs));
+            var cmp = Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs));
             bool ok = cmp.AllFinite && cmp.Compared > 0 && cmp.Cosine >= p.GetValue(minCosine) &&
                       (cmp.Top1Agreement ?? 1.0) >= p.GetValue(minTop1);
             if (p.GetValue(json))
@@ -35,7 +36,7 @@ public static class ValidateCommand
                     top1_agreement = cmp.Top1Agreement, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
                 }));
             else
-                AnsiConsole.WriteLine(Agreement.Describe(cmp) + (ok ? "  [ok]" : "  [FAILED]"));
+                AnsiConsole.WriteLine(Describe(cmp) + (ok ? "  [ok]" : "  [FAILED]"));
             if (!ok)
             {
                 string why = !cmp.AllFinite ? "outputs contain NaN or Inf" : cmp.Compared == 0 ? "no output has the same name and shape in both models" : "outputs disagree beyond the given tolerance";
@@ -46,4 +47,19 @@ public static class ValidateCommand
         });
         return cmd;
     }
+
+    /// <summary>Both models on identical inputs: seeded random, or the first input from a .npy file (up to 64 samples).</summary>
+    private static OutputComparison Measure(byte[] reference, byte[] candidate, Provider provider, IReadOnlyList<string> shapes, string? inputsFile)
+    {
+        using var a = new ModelRunner(reference, provider);
+        using var b = new ModelRunner(candidate, provider);
+        var inputs = inputsFile is null
+            ? InputGenerator.Generate(a.Inputs, InputShapes.Resolve(a.Inputs, shapes, batch: 1), seed: 0)
+            : CalibrationInputs.FromNpy(a.Inputs, inputsFile, maxSamples: 64);
+        return OutputComparison.Compare(a.Run(inputs), b.Run(inputs));
+    }
+
+    private static string Describe(OutputComparison c) =>
+        $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}" +
+        (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values");
 }

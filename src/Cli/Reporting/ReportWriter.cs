@@ -3,6 +3,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
+using OnnxSlim.Pruning;
+
 namespace OnnxSlim.Cli.Reporting;
 
 /// <summary>Writes the prune report as JSON (for pipelines) or as one self-contained HTML page.</summary>
@@ -10,19 +12,13 @@ public static class ReportWriter
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    public static void Write(string path, PruneSummary summary, double? threshold)
+    /// <summary>The report's text, JSON or HTML by the extension of <paramref name="path"/>.</summary>
+    public static string Render(string path, PruneSummary summary) => Path.GetExtension(path).ToLowerInvariant() switch
     {
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        string text = ext switch
-        {
-            ".json" => JsonSerializer.Serialize(summary, JsonOptions),
-            ".html" or ".htm" => Html(summary, threshold),
-            _ => throw new CliError($"--report must end in .json or .html, got '{path}'"),
-        };
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
-    }
+        ".json" => JsonSerializer.Serialize(summary, JsonOptions),
+        ".html" or ".htm" => Html(summary, summary.Threshold),
+        _ => throw new CliError($"--report must end in .json or .html, got '{path}'"),
+    };
 
     public static string Html(PruneSummary s, double? threshold)
     {

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 
+using OnnxSlim.Pruning;
+
 namespace OnnxSlim.Cli.Reporting;
 
 /// <summary>

@@ -1,5 +1,7 @@
 using Spectre.Console;
 
+using OnnxSlim.Pruning;
+
 namespace OnnxSlim.Cli.Reporting;
 
 /// <summary>The before/after table printed at the end of a prune run.</summary>

@@ -25,7 +25,7 @@ internal static class CompensationPlanner
 {
     /// <param name="merged">Removed channels the exact merge takes, with its <paramref name="mergeAdditions"/>.</param>
     public static GroupCompensation Plan(ChannelGroupSet groups, ChannelGroup group, int[] keep, IReadOnlySet<int> merged,
-        IReadOnlyList<MergeAddition> mergeAdditions, Func<WeightRef, float[]> floats, PruneOptions options)
+        IReadOnlyList<MergeAddition> mergeAdditions, Func<WeightRef, float[]> floats, RewriteOptions options)
     {
         var none = new GroupCompensation([], [], 0, 0, 0);
         var constants = new GroupConstants(groups.Graph, group, floats);
@@ -147,7 +147,7 @@ internal static class CompensationPlanner
     }
 
     /// <summary>The fold of channel j at one reading layer as (kept channel, coefficient) pairs, or null when the path or the fit does not allow one.</summary>
-    private static List<(int I, double C)>? Terms(int groupId, TensorSite site, ChannelState state, int j, (FilterFold? Signed, FilterFold? NonNegative) fits, PruneOptions options)
+    private static List<(int I, double C)>? Terms(int groupId, TensorSite site, ChannelState state, int j, (FilterFold? Signed, FilterFold? NonNegative) fits, RewriteOptions options)
     {
         var kind = state.Kind[j];
         if (kind == PathKind.Broken) return null;

@@ -13,12 +13,12 @@ namespace OnnxSlim.Rewriter;
 /// </summary>
 public static class ChannelPruner
 {
-    public static PruneResult Apply(OnnxModel model, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, PruneOptions? options = null) =>
+    public static RewriteResult Apply(OnnxModel model, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, RewriteOptions? options = null) =>
         Apply(model.Graph, groups, keepByGroupId, options);
 
-    public static PruneResult Apply(Graph graph, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, PruneOptions? options = null)
+    public static RewriteResult Apply(Graph graph, ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId, RewriteOptions? options = null)
     {
-        options ??= new PruneOptions();
+        options ??= new RewriteOptions();
         if (!ReferenceEquals(graph, groups.Graph)) throw new ArgumentException("the channel groups were found on another graph", nameof(groups));
         var keep = Validate(groups, keepByGroupId);
         int[] KeepOf(int group) => keep[group];
@@ -85,7 +85,7 @@ public static class ChannelPruner
         graph.RemoveUnusedInitializers();
 
         var removed = groups.Where(g => keep[g.Id].Length < g.Width).ToDictionary(g => g.Id, g => g.Width - keep[g.Id].Length);
-        return new PruneResult(removed, merged, sliced) { Folded = folded, BiasCorrected = corrected, Notes = notes };
+        return new RewriteResult(removed, merged, sliced) { Folded = folded, BiasCorrected = corrected, Notes = notes };
     }
 
     private static int[][] Validate(ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId)

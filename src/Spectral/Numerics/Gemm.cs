@@ -8,7 +8,7 @@ namespace OnnxSlim.Spectral.Numerics;
 /// Why our own: the Gram products and the Householder back-accumulation of a 2048-wide group are
 /// ~30 GFLOP; a dot-per-entry loop is memory-bound (~4 s), this kernel runs at tens of GFLOP/s per core.
 /// </summary>
-internal static unsafe class Gemm
+public static unsafe class Gemm
 {
     private const int KC = 256;   // depth of one packed panel (A sliver + B sliver stay in L1)
     private const int MC = 96;    // rows of A packed per block (multiple of every MR; ~200 KB, L2)

@@ -12,6 +12,7 @@ out="${OUT:-/tmp/onnxslim-accuracy}"
 mkdir -p "$out"
 
 dotnet build "$root/tools/bench/accuracy" -c Release --nologo -v q >/dev/null
+dotnet build "$root/src/Cli" -c Release --nologo -v q >/dev/null
 dotnet "$root/tools/bench/accuracy/bin/Release/net10.0/OnnxSlim.Accuracy.Bench.dll" --fixtures "$fixtures" "$@"
 
 cli="$root/src/Cli/bin/Release/net10.0/onnxslim.dll"

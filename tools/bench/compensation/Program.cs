@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Security.Cryptography;
-using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Bench;
+using OnnxSlim.Pruning;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter;
 using OnnxSlim.Runtime;
@@ -16,7 +16,7 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 // A variant is '+'-separated tokens: none | exact | lsK (least squares, K kept filters per removed one) |
 // tX (minimum match cosine X) | rX (ridge X) | signed (signed coefficients through ReLU too) | bias (BatchNorm bias
 // correction) | var (BatchNorm variance correction).
-CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var bench = new BenchArgs(args);
 if (Option("--real") is { } realModels)
 {
     // Robustness and cost on real models: SLIMING plan at --cr (default 0.5), plain vs the data-free default,
@@ -25,12 +25,12 @@ if (Option("--real") is { } realModels)
     {
         using var original = OnnxModel.Load(path);
         var analysis = ModelAnalysis.Run(original, []);
-        var request = new PruneRequest { ModelPath = path, OutputPath = Path.Combine(Path.GetTempPath(), "unused.onnx"), Cr = double.Parse(Option("--cr") ?? "0.5") };
+        var request = new PruneOptions { Ratio = double.Parse(Option("--cr") ?? "0.5") };
         var keep = Planner.Plan(analysis, request).KeepByGroup;
         using var originalRunner = new ModelRunner(original.ToBytes());
         var inputs = InputGenerator.Generate(originalRunner.Inputs, InputShapes.Resolve(originalRunner.Inputs, []), 7);
         var reference = originalRunner.Run(inputs);
-        foreach (var (label, options) in new[] { ("plain", PruneOptions.Plain), ("exact", new PruneOptions { Compensation = Compensation.Exact }), ("data-free", PruneOptions.DataFree) })
+        foreach (var (label, options) in new[] { ("plain", RewriteOptions.Plain), ("exact", new RewriteOptions { Compensation = Compensation.Exact }), ("data-free", RewriteOptions.DataFree) })
         {
             using var work = original.Clone();
             var groups = ModelAnalysis.Run(work, []).Groups;
@@ -45,35 +45,33 @@ if (Option("--real") is { } realModels)
     }
     return;
 }
-string fixtures = Option("--fixtures") ?? FindFixtures();
+string fixtures = BenchData.FashionMnist(bench);
 string[] models = (Option("--models") ?? "fm_resnet_bn,fm_resnet_fused").Split(',');
 double[] ratios = [.. (Option("--ratios") ?? "0.3,0.5,0.7").Split(',').Select(double.Parse)];
 string[] plans = (Option("--plans") ?? "uniform-l2,sliming").Split(',');
 string[] variants = (Option("--variants") ?? "none,exact,bias,ls1,ls1+bias,ls1+t0.5+bias,ls4+bias,ls4+signed+bias").Split(',');
-var testX = NpyFile.Read(Path.Combine(fixtures, "test_x.npy"));
-var testY = NpyFile.Read(Path.Combine(fixtures, "test_y.npy")).Longs!;
+var test = Classification.Load(Path.Combine(fixtures, "test_x.npy"), Path.Combine(fixtures, "test_y.npy"), bench.Int("--test-images", 10000));
 var calibX = NpyFile.Read(Path.Combine(fixtures, "calib_x.npy"));
-int testImages = Math.Min(int.Parse(Option("--test-images") ?? "10000"), (int)testX.Shape[0]);
+var calibSet = new Classification(calibX, new long[calibX.Shape[0]], (int)calibX.Shape[0]);
+int testImages = test.Count;
 
 var table = new List<string>();
 foreach (string name in models)
 {
     string path = Path.Combine(fixtures, name + ".onnx");
     using var original = OnnxModel.Load(path);
-    var reference = Predict(original, calibX, (int)calibX.Shape[0]);
-    double baseline = Accuracy(Predict(original, testX, testImages));
+    var reference = calibSet.Predict(original.ToBytes());
+    double baseline = test.Accuracy(original.ToBytes());
     table.Add($"| {name} | original | | {baseline:P2} |");
     foreach (string planName in plans)
         foreach (double cr in ratios)
         {
             var analysis = ModelAnalysis.Run(original, []);
-            var request = new PruneRequest
+            var request = new PruneOptions
             {
-                ModelPath = path,
-                OutputPath = Path.Combine(Path.GetTempPath(), "unused.onnx"),
-                Cr = cr,
+                Ratio = cr,
                 Allocation = planName == "uniform-l2" ? AllocationMethod.Uniform : AllocationMethod.Sliming,
-                Criterion = planName == "uniform-l2" ? "l2" : "gem",
+                Criterion = planName == "uniform-l2" ? SelectionCriterion.L2 : SelectionCriterion.Gem,
             };
             var keep = Planner.Plan(analysis, request).KeepByGroup;
             foreach (string variant in variants)
@@ -85,8 +83,8 @@ foreach (string name in models)
                 var result = ChannelPruner.Apply(work, groups, keep, options);
                 double seconds = (DateTime.UtcNow - started).TotalSeconds;
                 byte[] bytes = work.ToBytes();
-                double agreement = Agreement(Predict(work, calibX, (int)calibX.Shape[0]), reference);
-                double accuracy = Accuracy(Predict(work, testX, testImages));
+                double agreement = Classification.Agreement(calibSet.Predict(bytes), reference);
+                double accuracy = test.Accuracy(bytes);
                 string hash = Convert.ToHexString(SHA256.HashData(bytes))[..8];
                 Console.Error.WriteLine($"{name} {planName} cr {cr} {variant}: test {accuracy:P2}, calib agreement {agreement:P1}, merged {result.Merged}, folded {result.Folded}/{result.Removed}, bias {result.BiasCorrected} layers, {seconds:0.00} s, sha {hash}"
                     + (result.Notes.Count > 0 ? $" [{string.Join("; ", result.Notes)}]" : ""));
@@ -100,9 +98,9 @@ Console.WriteLine("| model | plan, MACs reduction, variant | calib agreement | t
 table.ForEach(Console.WriteLine);
 return;
 
-PruneOptions Parse(string variant)
+RewriteOptions Parse(string variant)
 {
-    var options = new PruneOptions();
+    var options = new RewriteOptions();
     foreach (string token in variant.Split('+'))
     {
         if (token == "none") options = options with { Compensation = Compensation.None };
@@ -119,22 +117,6 @@ PruneOptions Parse(string variant)
     return options;
 }
 
-int[] Predict(OnnxModel model, NpyFile.NpyArray x, int count)
-{
-    using var runner = new ModelRunner(model.ToBytes());
-    const int batch = 500;
-    long per = x.Floats!.Length / x.Shape[0];
-    var result = new int[count];
-    for (int first = 0; first < count; first += batch)
-    {
-        int n = Math.Min(batch, count - first);
-        var input = new NamedTensor("input", TensorElementType.Float, [n, .. x.Shape[1..]], x.Floats.AsSpan((int)(first * per), (int)(n * per)).ToArray());
-        float[] logits = runner.Run([input])[0].AsFloats();
-        int classes = logits.Length / n;
-        for (int i = 0; i < n; i++) result[first + i] = OutputComparison.ArgMax(logits.AsSpan(i * classes, classes));
-    }
-    return result;
-}
 
 // How far each BatchNorm's running statistics are from its input's actual statistics on the calibration images.
 void Diagnose(OnnxModel model)
@@ -170,20 +152,4 @@ void Diagnose(OnnxModel model)
     Console.Error.WriteLine("   BN |mean error|/σ / mean log(actual var/running var):\n     " + string.Join("\n     ", line));
 }
 
-double Accuracy(int[] predicted) => (double)predicted.Select((p, i) => p == testY[i] ? 1 : 0).Sum() / predicted.Length;
-
-static double Agreement(int[] a, int[] b) => (double)a.Zip(b).Count(p => p.First == p.Second) / a.Length;
-
-string? Option(string name)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-}
-
-static string FindFixtures()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "OnnxSlim.sln")))
-            return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures", "fashion-mnist"));
-    throw new InvalidOperationException("OnnxSlim.sln not found; pass --fixtures DIR");
-}
+string? Option(string name) => bench.Option(name);

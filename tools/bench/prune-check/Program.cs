@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter;
 using OnnxSlim.Runtime;
+using OnnxSlim.TestSupport;
 
 // prune-check [MODEL.onnx ...] [--out DIR] [--shape NAME=D1,D2,...]
 // For each model: channel groups (found / prunable / frozen, top freeze reasons), the share of MACs that
@@ -101,7 +102,7 @@ string Check(string path, string name)
         var vg = ChannelGroups.Find(variant, shapes);
         int failed = RedundancyInjector.MakeMultiples(vg, keep, new Random(2));
         var reference = Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs);
-        var result = ChannelPruner.Apply(variant, vg, keep, new PruneOptions { Merge = true });
+        var result = ChannelPruner.Apply(variant, vg, keep, new RewriteOptions { Merge = true });
         var after = Run(frontier is null ? variant.ToBytes() : Truncate(variant, frontier), inputs);
         double error = MaxError(reference, after);
         merge = $"{error:G2} ({result.Merged}/{result.Removed} merged" + (failed > 0 ? $", {failed} not injectable" : "") + ")";

@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using OnnxSlim.Cli;
-using OnnxSlim.Cli.Pipeline;
+using OnnxSlim.Pruning;
 using OnnxSlim.Rewriter;
 
 namespace OnnxSlim.Spectral.Bench;
@@ -15,7 +14,7 @@ internal static class RealModel
 {
     public static void Run(string path, double cr, bool naive)
     {
-        using var model = ModelFiles.Load(path);
+        using var model = OnnxSlim.GraphIO.OnnxModel.Load(path);
         var analysis = ModelAnalysis.Run(model, []);
         var active = analysis.Groups.Where(g => g.Prunable).ToList();
         var widest = active.MaxBy(g => g.Width)!;
@@ -36,7 +35,7 @@ internal static class RealModel
         }
         else
         {
-            var plan = Planner.Plan(analysis, new PruneRequest { ModelPath = path, OutputPath = path + ".bench.onnx", Cr = cr });
+            var plan = Planner.Plan(analysis, new PruneOptions { Ratio = cr });
             what = $"Planner.Plan, --cr {cr}: {plan.KeepByGroup.Count} groups pruned, achieved {plan.Allocation!.AchievedReduction:P1} MACs";
         }
         double wall = clock.Elapsed.TotalSeconds;

@@ -1,0 +1,133 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Second moments E[x·xᵀ] of what layers read, measured on the original model with calibration data.
+/// A plain request observes the channel vector (axis 1) at every spatial position of every sample; a
+/// request for a Conv observes its im2col patches (features channel-major, then kernel taps, the weight's
+/// order), so the correlation between neighbouring taps is kept. Observations are sampled (seeded) so
+/// the cost stays bounded on large maps and wide layers.
+/// </summary>
+public static class ChannelMoments
+{
+    private const int ChunkRows = 1024;
+
+    /// <summary>Multiply-adds one moment matrix may cost (features²·observations): wide inputs get fewer observations.</summary>
+    private const long WorkPerRequest = 1L << 31;
+
+    private const int MinObservations = 4096;
+
+    /// <summary>
+    /// One matrix to measure: the channels of <paramref name="Value"/>, or the patches that <paramref name="Conv"/>
+    /// (weight dims <paramref name="WeightDims"/>, one group) reads from it.
+    /// </summary>
+    public sealed record Request(string Value, Node? Conv = null, long[]? WeightDims = null);
+
+    /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
+    public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
+        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20,
+        Provider provider = Provider.Cpu)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(requests);
+        if (maxObservations < 1) throw new ArgumentException($"maxObservations must be at least 1, got {maxObservations}", nameof(maxObservations));
+        var result = new Dictionary<Request, double[]>();
+        if (requests.Count == 0) return result;
+        var calibration = new CalibrationSet(calibrationInputs);
+        var names = requests.Select(r => r.Value).Distinct().ToArray();
+        using var runner = new ModelRunner(SubModel.Build(model, names).Bytes, provider);
+        var index = runner.OutputNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+
+        // The first sample gives every value's per-sample size, hence a batch size within the byte budget.
+        var first = runner.Run(calibration.Slice(0, 1));
+        long perImage = first.Sum(t => t.ElementCount) * sizeof(float);
+        int batch = (int)Math.Clamp(batchBytes / Math.Max(perImage, 1), 1, calibration.Images);
+
+        var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, first[index[r.Value]].Shape, calibration.Images, maxObservations, seed));
+        for (int start = 0; start < calibration.Images; start += batch)
+        {
+            int count = Math.Min(batch, calibration.Images - start);
+            var outputs = start == 0 && count == 1 ? first : runner.Run(calibration.Slice(start, count));
+            foreach (var (request, sum) in sums) sum.Add(outputs[index[request.Value]].AsFloats(), start, count);
+        }
+        foreach (var (request, sum) in sums) result[request] = sum.Moments();
+        return result;
+    }
+
+    /// <summary>Running XᵀX of the sampled observations of one request; rows are gathered feature-major in chunks.</summary>
+    private sealed class Accumulator
+    {
+        private readonly ActivationLayout _layout;
+        private readonly ConvGeometry? _conv;
+        private readonly int _features;
+        private readonly long _rowsPerImage;
+        private readonly long[] _rows;
+        private readonly double[] _gram;
+        private readonly double[] _chunk;
+        private readonly long[] _chunkRows = new long[ChunkRows];
+        private int _next; // first row (index into _rows) not consumed yet
+
+        private Accumulator(ActivationLayout layout, ConvGeometry? conv, int features, long rowsPerImage, long[] rows)
+        {
+            _layout = layout;
+            _conv = conv;
+            _features = features;
+            _rowsPerImage = rowsPerImage;
+            _rows = rows;
+            _gram = new double[(long)features * features];
+            _chunk = new double[(long)features * ChunkRows];
+        }
+
+        public static Accumulator For(Request request, long[] shape, int images, int maxObservations, int seed)
+        {
+            if (shape.Length < 2) throw new ArgumentException($"value '{request.Value}' has shape {NamedTensor.FormatShape(shape)}; moments need [N, C, …]");
+            int channels = checked((int)shape[1]);
+            int area = checked((int)shape.Skip(2).Aggregate(1L, (a, b) => a * b));
+            var layout = new ActivationLayout(channels, area, ChannelMajor: true);
+            ConvGeometry? conv = null;
+            int features = channels;
+            long rowsPerImage = area;
+            if (request.Conv is { } node)
+            {
+                var dims = request.WeightDims ?? throw new ArgumentException($"a patch request for {node} needs its weight dims");
+                if (node.GetInt("group", 1) != 1 || dims.Length < 3 || dims[1] != channels)
+                    throw new ArgumentException($"patch moments need a one-group conv reading all {channels} channels; {node} has weight {NamedTensor.FormatShape(dims)}");
+                ConvGeometry g;
+                try { g = ConvGeometry.Resolve(node, dims, shape); }
+                catch (LayerSkippedException e) { throw new ArgumentException($"{node}: {e.Message}"); }
+                conv = g;
+                features = checked(channels * g.KernelArea);
+                rowsPerImage = g.OutArea;
+            }
+            int observations = (int)Math.Clamp(WorkPerRequest / ((long)features * features), Math.Min(MinObservations, maxObservations), maxObservations);
+            var rows = PositionSampler.Sample(rowsPerImage * images, observations, PositionSampler.LayerSeed(seed, request.Value + "|" + request.Conv?.Id));
+            return new Accumulator(layout, conv, features, rowsPerImage, rows);
+        }
+
+        public void Add(float[] data, int firstImage, int images)
+        {
+            long offset = firstImage * _rowsPerImage, end = (firstImage + images) * _rowsPerImage;
+            while (_next < _rows.Length && _rows[_next] < end)
+            {
+                int take = 0;
+                while (take < ChunkRows && _next < _rows.Length && _rows[_next] < end) _chunkRows[take++] = _rows[_next++] - offset;
+                var local = _chunkRows.AsSpan(0, take);
+                if (_conv is { } g) RowReader.ConvPatches(data, _layout, g, 0, _layout.Channels, local, _chunk, ChunkRows);
+                else RowReader.Channels(data, _layout, 0, _layout.Channels, local, _chunk, ChunkRows);
+                BlockedProducts.Accumulate(_chunk, _features, _chunk, _features, take, ChunkRows, _gram, _features, lowerOnly: true);
+            }
+        }
+
+        public double[] Moments()
+        {
+            int n = _features;
+            double scale = _rows.Length > 0 ? 1.0 / _rows.Length : 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j <= i; j++) _gram[(long)j * n + i] = _gram[(long)i * n + j] *= scale;
+            return _gram;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// With calibration data, each group's channels ranked by what their removal costs the layers reading
+/// them once those are re-fitted (<see cref="ChannelElimination"/>), from moments measured on the unpruned
+/// model: of a conv's im2col patches where they are small enough, else of the channels. Groups none of
+/// whose readers can be measured get no ranking.
+/// </summary>
+public static class CalibratedRanking
+{
+    /// <summary>Largest patch (input channels × kernel area) measured whole; wider convs use channel moments.</summary>
+    public const int MaxPatchFeatures = 1152;
+
+    public static Dictionary<int, ChannelElimination> Measure(OnnxModel model, ChannelGroupSet all, IEnumerable<ChannelGroup> groups,
+        IReadOnlyList<NamedTensor> calibration, int seed, Provider provider = Provider.Cpu)
+    {
+        var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
+        var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
+        ChannelMoments.Request RequestFor(GroupReaders.Reader r, int taps)
+        {
+            var key = (r.Input, taps > 1 ? r.Layer.Id : null);
+            if (!requests.TryGetValue(key, out var request))
+                requests[key] = request = taps > 1
+                    ? new ChannelMoments.Request(r.Input, r.Layer, model.Graph.ResolveWeight(r.Layer.Input(1))!.Tensor.Dims)
+                    : new ChannelMoments.Request(r.Input);
+            return request;
+        }
+        var statistics = readers.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key,
+            r => r.Value.Select(x =>
+            {
+                int taps = Taps(model, x);
+                return (Reader: x, Taps: taps, Request: RequestFor(x, taps));
+            }).ToList());
+        var result = new Dictionary<int, ChannelElimination>();
+        if (requests.Count == 0) return result;
+        var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider);
+        var ranked = statistics.AsParallel()
+            .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], x.Taps))])))
+            .ToList();
+        foreach (var (id, elimination) in ranked) result[id] = elimination;
+        return result;
+    }
+
+    /// <summary>Kernel area when the reader is a one-group Conv whose whole patch is small enough to measure, else 1.</summary>
+    private static int Taps(OnnxModel model, GroupReaders.Reader r)
+    {
+        if (r.Layer.OpType != "Conv" || model.Graph.ResolveWeight(r.Layer.Input(1)) is not { } w) return 1;
+        long[] dims = w.Tensor.Dims;
+        long area = dims.Skip(2).Aggregate(1L, (a, b) => a * b);
+        return area > 1 && dims[1] * area <= MaxPatchFeatures ? (int)area : 1;
+    }
+
+    /// <summary>The moments of the group's features (channel at <paramref name="r"/>'s positions, then tap), in group order.</summary>
+    private static ConsumerStatistics Statistics(GroupReaders.Reader r, double[] moments, int taps)
+    {
+        int total = (int)Math.Round(Math.Sqrt(moments.Length)), n = r.Positions.Length * taps;
+        var features = new int[n];
+        for (int j = 0; j < r.Positions.Length; j++)
+            for (int a = 0; a < taps; a++) features[j * taps + a] = r.Positions[j] * taps + a;
+        var sub = new double[(long)n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) sub[(long)i * n + j] = moments[(long)features[i] * total + features[j]];
+        return new ConsumerStatistics(sub, r.Weights, taps);
+    }
+}

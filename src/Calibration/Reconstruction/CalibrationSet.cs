@@ -1,0 +1,45 @@
+using OnnxSlim.Runtime;
+namespace OnnxSlim.Calibration;
+
+/// <summary>The calibration inputs (every one batch-major, same leading size), handed out in batches of images.</summary>
+internal sealed class CalibrationSet
+{
+    private readonly IReadOnlyList<NamedTensor> _inputs;
+
+    public CalibrationSet(IReadOnlyList<NamedTensor> inputs)
+    {
+        if (inputs.Count == 0) throw new ArgumentException("calibration needs at least one input tensor");
+        long images = -1;
+        foreach (var t in inputs)
+        {
+            if (t.Shape.Length == 0 || t.Shape[0] < 1)
+                throw new ArgumentException($"calibration input '{t.Name}' has shape {NamedTensor.FormatShape(t.Shape)}; expected [N, …] with N ≥ 1");
+            if (images >= 0 && t.Shape[0] != images)
+                throw new ArgumentException($"calibration input '{t.Name}' has {t.Shape[0]} samples, another input has {images}");
+            if (t.Data.Length != t.ElementCount)
+                throw new ArgumentException($"calibration input '{t.Name}' holds {t.Data.Length} values, its shape {NamedTensor.FormatShape(t.Shape)} needs {t.ElementCount}");
+            images = t.Shape[0];
+        }
+        _inputs = inputs;
+        Images = checked((int)images);
+    }
+
+    public int Images { get; }
+    public IReadOnlyList<NamedTensor> Inputs => _inputs;
+
+    public IReadOnlyList<NamedTensor> Slice(int first, int count)
+    {
+        if (first < 0 || count < 1 || first + count > Images) throw new ArgumentException($"batch [{first}, {first + count}) is outside the {Images} samples");
+        if (first == 0 && count == Images) return _inputs;
+        var result = new List<NamedTensor>(_inputs.Count);
+        foreach (var t in _inputs)
+        {
+            long per = t.ElementCount / t.Shape[0];
+            var data = Array.CreateInstance(t.Data.GetType().GetElementType()!, per * count);
+            Array.Copy(t.Data, per * first, data, 0, per * count);
+            long[] shape = [count, .. t.Shape[1..]];
+            result.Add(t with { Shape = shape, Data = data });
+        }
+        return result;
+    }
+}

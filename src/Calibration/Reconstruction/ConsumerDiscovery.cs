@@ -1,0 +1,225 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.GraphIO.Proto;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Finds the layers to re-fit: every Conv, Gemm and MatMul of the pruned graph whose constant weight has
+/// fewer input channels than the same node (matched by id) in the original (optionally also the layers
+/// downstream of those), grouped by weight tensor. What cannot be fitted comes back with a reason.
+/// </summary>
+internal static class ConsumerDiscovery
+{
+    private sealed record Candidate(Node Node, Node Original, WeightRef Weight, WeightRef OriginalWeight);
+
+    /// <param name="downstream">Also take layers whose inputs were not pruned but depend on a layer that is re-fitted
+    /// (their inputs carry the error that layer could not remove).</param>
+    public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
+        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept, bool perPositionClassifier = true, bool downstream = false)
+    {
+        var originalById = new Dictionary<string, Node>(StringComparer.Ordinal);
+        foreach (var n in original.Graph.Nodes) originalById.TryAdd(n.Id, n);
+
+        var byWeight = new Dictionary<Google.Protobuf.IMessage, List<Candidate>>(ReferenceEqualityComparer.Instance);
+        var order = new List<List<Candidate>>();
+        var taken = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var node in pruned.Graph.Nodes)
+        {
+            if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
+            if (pruned.Graph.ResolveWeight(node.Input(1)) is not { } w) continue;
+            if (!originalById.TryGetValue(node.Id, out var on) || on.OpType != node.OpType) continue;
+            if (original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
+            long inPruned = InputDim(node, w.Tensor.Dims), inOriginal = InputDim(on, ow.Tensor.Dims);
+            if (inPruned < 0 || inOriginal < 0 || inPruned > inOriginal) continue;
+            if (inPruned == inOriginal && !(downstream && taken.Count > 0 && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
+            taken.Add(node.Proto);
+            if (!byWeight.TryGetValue(w.Tensor.Proto, out var list))
+            {
+                byWeight[w.Tensor.Proto] = list = [];
+                order.Add(list);
+            }
+            list.Add(new Candidate(node, on, w, ow));
+        }
+
+        var units = new List<ConsumerUnit>();
+        var skipped = new List<LayerReconstruction>();
+        foreach (var group in order)
+        {
+            try
+            {
+                units.Add(Build(original.Graph, pruned.Graph, group, kept, perPositionClassifier));
+            }
+            catch (LayerSkippedException e)
+            {
+                var first = group[0];
+                skipped.Add(new LayerReconstruction(string.Join(", ", group.Select(c => c.Node.Id)), first.Node.OpType,
+                    0, 0, 0, double.NaN, double.NaN, 0, e.Message));
+            }
+        }
+        return (units, skipped);
+    }
+
+    /// <summary>Input features of the weight (Conv: channels per group; Gemm: K; MatMul: rows), or -1 when not a plain layout.</summary>
+    public static long InputDim(Node node, long[] dims) => node.OpType switch
+    {
+        "Conv" when dims.Length >= 3 => dims[1],
+        "Gemm" when dims.Length == 2 => node.GetInt("transB", 0) != 0 ? dims[1] : dims[0],
+        "MatMul" when dims.Length == 2 => dims[0],
+        _ => -1,
+    };
+
+    public static long OutputDim(Node node, long[] dims) => node.OpType switch
+    {
+        "Conv" => dims[0],
+        "Gemm" => node.GetInt("transB", 0) != 0 ? dims[0] : dims[1],
+        _ => dims[1],
+    };
+
+    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept, bool perPosition)
+    {
+        var first = candidates[0];
+        var nodes = candidates.Select(c => c.Node).ToList();
+        var kind = first.Node.OpType switch { "Conv" => ConsumerKind.Conv, "Gemm" => ConsumerKind.Gemm, _ => ConsumerKind.MatMul };
+        long[] dims = first.Weight.Tensor.Dims, originalDims = first.OriginalWeight.Tensor.Dims;
+
+        var users = ConstantUsers(graph, first.Weight);
+        var foreign = users.Where(u => !nodes.Any(n => ReferenceEquals(n.Proto, u.Proto))).ToList();
+        if (foreign.Count > 0) throw new LayerSkippedException($"its weight is also read by {foreign[0]}");
+        if (!first.Weight.Tensor.IsFloating) throw new LayerSkippedException("its weight is not a floating-point tensor");
+        foreach (var c in candidates)
+        {
+            if (c.Node.GetInt("transB", 0) != first.Node.GetInt("transB", 0) ||
+                c.Node.GetInt("group", 1) != first.Node.GetInt("group", 1))
+                throw new LayerSkippedException("nodes sharing its weight have different attributes");
+            if (kind == ConsumerKind.Gemm && c.Node.GetInt("transA", 0) != 0) throw new LayerSkippedException("Gemm with transA=1 is not supported");
+        }
+
+        int groups = 1;
+        if (kind == ConsumerKind.Conv)
+        {
+            groups = (int)first.Node.GetInt("group", 1);
+            if (first.Original.GetInt("group", 1) != groups)
+                throw new LayerSkippedException($"group changed from {first.Original.GetInt("group", 1)} to {groups}");
+        }
+        long outputs = OutputDim(first.Node, dims), originalOutputs = OutputDim(first.Original, originalDims);
+        int[] keptOutputs = KeptOutputs(candidates, kept, outputs, originalOutputs);
+        if (outputs % groups != 0) throw new LayerSkippedException($"{outputs} outputs do not split into {groups} groups");
+        long perGroup = outputs / groups, originalPerGroup = originalOutputs / groups;
+        for (int o = 0; o < keptOutputs.Length; o++)
+            if (keptOutputs[o] / originalPerGroup != o / perGroup)
+                throw new LayerSkippedException($"kept output {keptOutputs[o]} left its group");
+
+        var pooled = candidates.Select(c => (PoolInput(graph, c.Node), PoolInput(originalGraph, c.Original))).ToList();
+        bool isPooled = perPosition && kind != ConsumerKind.Conv && pooled.All(p => p.Item1 is not null && p.Item2 is not null);
+        if (perPosition && !isPooled && pooled.Any(p => (p.Item1 is null) != (p.Item2 is null)))
+            throw new LayerSkippedException("the pruned and original graphs differ around its input pooling");
+
+        return new ConsumerUnit
+        {
+            Name = string.Join(", ", nodes.Select(n => n.Id)),
+            Kind = kind,
+            Nodes = nodes,
+            OriginalNodes = candidates.Select(c => c.Original).ToList(),
+            FeatureValues = isPooled ? pooled.Select(p => p.Item1!).ToList() : nodes.Select(n => n.Input(0)).ToList(),
+            TargetValues = isPooled ? pooled.Select(p => p.Item2!).ToList() : candidates.Select(c => c.Original.Outputs[0]).ToList(),
+            Pooled = isPooled,
+            Weight = first.Weight,
+            WeightDims = dims,
+            Bias = FindBias(graph, candidates, kind, outputs),
+            KeptOutputs = keptOutputs,
+            Groups = groups,
+            InputsPerGroup = (int)InputDim(first.Node, dims),
+        };
+    }
+
+    private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept, long outputs, long originalOutputs)
+    {
+        int[]? list = null;
+        foreach (var c in candidates)
+            if (kept.TryGetValue(c.Node.Id, out var k))
+            {
+                if (list is not null && !list.SequenceEqual(k)) throw new LayerSkippedException("nodes sharing its weight keep different output channels");
+                list = k;
+            }
+        if (list is null)
+        {
+            if (outputs != originalOutputs)
+                throw new LayerSkippedException($"its outputs went from {originalOutputs} to {outputs} but no kept-channel list names it");
+            return Enumerable.Range(0, (int)outputs).ToArray();
+        }
+        if (list.Length != outputs) throw new LayerSkippedException($"its kept-channel list has {list.Length} entries, the pruned weight {outputs} outputs");
+        for (int i = 0; i < list.Length; i++)
+            if (list[i] < 0 || list[i] >= originalOutputs || (i > 0 && list[i] <= list[i - 1]))
+                throw new LayerSkippedException($"its kept-channel list is not increasing within [0, {originalOutputs}) at entry {i} ({list[i]})");
+        return list;
+    }
+
+    /// <summary>Where the fitted bias goes; every node of the unit must read the same bias.</summary>
+    private static BiasSlot FindBias(Graph graph, List<Candidate> candidates, ConsumerKind kind, long outputs)
+    {
+        var nodes = candidates.Select(c => c.Node).ToList();
+        int newType = CastTarget(candidates[0].Weight) ?? candidates[0].Weight.Tensor.DataType;
+        if (kind == ConsumerKind.MatMul)
+        {
+            if (nodes.Count != 1) return BiasSlot.None;
+            var node = nodes[0];
+            if (graph.IsGraphOutput(node.Outputs[0]) || graph.Consumers(node.Outputs[0]) is not [{ OpType: "Add" } add]) return BiasSlot.None;
+            string other = add.Input(0) == node.Outputs[0] ? add.Input(1) : add.Input(0);
+            if (graph.ResolveWeight(other) is not { } c || c.Tensor.ElementCount != outputs || !c.Tensor.IsFloating) return BiasSlot.None;
+            var cUsers = ConstantUsers(graph, c);
+            return cUsers.Count == 1 && ReferenceEquals(cUsers[0].Proto, add.Proto) ? new BiasSlot(BiasKind.FollowingAdd, c) : BiasSlot.None;
+        }
+        string value = nodes[0].Input(2);
+        if (nodes.Any(n => n.Input(2) != value)) throw new LayerSkippedException("nodes sharing its weight read different biases");
+        if (value.Length == 0) return new BiasSlot(BiasKind.New, NewDataType: newType);
+        if (graph.ResolveWeight(value) is not { } bias || !bias.Tensor.IsFloating) return BiasSlot.None;
+        var users = ConstantUsers(graph, bias);
+        bool exclusive = users.All(u => nodes.Any(n => ReferenceEquals(n.Proto, u.Proto)));
+        return exclusive && bias.Tensor.ElementCount == outputs
+            ? new BiasSlot(BiasKind.Existing, bias)
+            : new BiasSlot(BiasKind.New, NewDataType: CastTarget(bias) ?? bias.Tensor.DataType);
+    }
+
+    private static int? CastTarget(WeightRef w) =>
+        w.PassThrough.FirstOrDefault(p => p.OpType == "Cast") is { } cast ? (int)cast.GetInt("to", DataType.Float) : null;
+
+    /// <summary>The nodes that read a stored constant, looking through Identity and Cast.</summary>
+    public static List<Node> ConstantUsers(Graph graph, WeightRef weight)
+    {
+        var users = new List<Node>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<string>();
+        stack.Push(weight.ConstantNode is { } c ? c.Outputs[0] : weight.Tensor.Name);
+        while (stack.Count > 0)
+        {
+            string value = stack.Pop();
+            if (!seen.Add(value)) continue;
+            foreach (var consumer in graph.Consumers(value))
+            {
+                if (consumer.OpType is "Identity" or "Cast" && consumer.Inputs.Count == 1) stack.Push(consumer.Outputs[0]);
+                else if (!users.Any(u => ReferenceEquals(u.Proto, consumer.Proto))) users.Add(consumer);
+            }
+        }
+        return users;
+    }
+
+    /// <summary>
+    /// The input of a global average pool feeding <paramref name="node"/> directly or through a
+    /// Flatten(axis 1)/Reshape/Squeeze: GlobalAveragePool, or ReduceMean over the two spatial axes.
+    /// Shapes are checked later, at run time.
+    /// </summary>
+    public static string? PoolInput(Graph graph, Node node)
+    {
+        var p = graph.Producer(node.Input(0));
+        if (p is { OpType: "Flatten" } && p.GetInt("axis", 1) != 1) return null;
+        if (p is { OpType: "Flatten" or "Reshape" or "Squeeze" }) p = graph.Producer(p.Input(0));
+        if (p is null || !p.IsStandard) return null;
+        if (p.OpType == "GlobalAveragePool") return p.Input(0);
+        if (p.OpType != "ReduceMean") return null;
+        long[]? axes = p.GetInts("axes");
+        if (axes is null && p.Input(1).Length > 0) axes = graph.Constant(p.Input(1))?.ToInt64s();
+        if (axes is null) return null;
+        var set = axes.Select(a => a < 0 ? a + 4 : a).Order().ToArray();
+        return set.SequenceEqual([2L, 3L]) ? p.Input(0) : null;
+    }
+}

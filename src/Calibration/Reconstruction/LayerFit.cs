@@ -1,0 +1,282 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// One layer's regression in progress: its sampled original targets, the normal equations of each
+/// group, and the chunk buffers rows pass through. Feed it batches of the pruned model's activations,
+/// then <see cref="Solve"/>. When a Relu follows the layer, the rows are also kept (feature-major) for
+/// the ReLU-aware re-solves.
+/// </summary>
+internal sealed class LayerFit
+{
+    private const int Chunk = 512;
+    private readonly long[] _rows = new long[Chunk];
+    private readonly Stopwatch _clock = new();
+    private readonly ReconstructionOptions _options;
+
+    // The chunk buffers, the sums of each group, and for the ReLU-aware refinement the rows themselves, per group: features
+    // (n × R), targets τ (m_g × R) and the chain's offset c = b + s_pruned (m_g × R), so that z = a·τ + c is
+    // the original pre-Relu value of each entry. float32 rows: the iterations only choose targets; XᵀX and
+    // the solves stay float64, sums over tiles too. All released once solved (a level's fits live until
+    // the end of the run, and these are the large parts).
+    private NormalEquations[]? _equations;
+    private bool _solved;
+    private double[] _x, _y;
+    private float[][]? _storedX, _storedT, _storedC;
+
+    public LayerFit(ConsumerUnit unit, LayerLayout layout, ReconstructionOptions options)
+    {
+        Unit = unit;
+        Layout = layout;
+        _options = options;
+        _x = _y = [];
+    }
+
+    /// <summary>Allocates the sums and buffers when the layer's level starts, not when the run is planned: only one level's layers hold them at a time.</summary>
+    private NormalEquations[] Equations()
+    {
+        if (_equations is not null) return _equations;
+        if (_solved) throw new InvalidOperationException($"{Unit.Name} was solved already");
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, groups = Unit.Groups;
+        _x = new double[(long)n * Chunk];
+        _y = new double[(long)mg * Chunk];
+        long rows = Layout.Rows;
+        long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
+        if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
+        {
+            _storedX = [.. Enumerable.Range(0, groups).Select(_ => new float[n * rows])];
+            _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+            _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+        }
+        return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
+    }
+
+    public ConsumerUnit Unit { get; }
+    public LayerLayout Layout { get; }
+
+    /// <summary>The original model's outputs at the sampled rows, row-major (rows × outputs); null until collected and after solving.</summary>
+    public float[]? Targets { get; set; }
+
+    public long TargetBytes => (long)Layout.Rows * Unit.Outputs * sizeof(float);
+
+    /// <summary>Whether the fit uses the ReLU-aware re-solves (a Relu follows and the rows fit in memory); known once accumulating.</summary>
+    public bool ReluAware => _storedX is not null;
+
+    /// <summary>
+    /// Adds the sampled rows of node <paramref name="node"/> that fall in a batch of images starting at
+    /// image <paramref name="firstImage"/>; <paramref name="activation"/> is that batch's feature value,
+    /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Accumulate(int node, ReadOnlySpan<float> activation, float[]? skip, int firstImage, int images)
+    {
+        if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
+        _clock.Start();
+        var equations = Equations();
+        var rowsOf = Layout.Nodes[node];
+        var samples = rowsOf.Samples;
+        long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
+        int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
+        int rowBase = Layout.RowOffset(node);
+        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
+        var chain = Unit.Chain;
+        var skipLayout = rowsOf.Targets with { Channels = Unit.Outputs };
+        if (chain is { HasSkip: true } && skip is null) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        for (int start = lo; start < hi; start += Chunk)
+        {
+            int count = Math.Min(Chunk, hi - start);
+            for (int r = 0; r < count; r++) _rows[r] = samples[start + r] - first;
+            var rows = _rows.AsSpan(0, count);
+            for (int g = 0; g < Unit.Groups; g++)
+            {
+                if (rowsOf.Geometry is { } geometry)
+                    RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, rows, _x, Chunk);
+                else
+                    RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, _x, Chunk);
+                if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
+                RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
+                if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
+                equations[g].Add(_x, _y, count, Chunk);
+                if (_storedX is null) continue;
+                long rowsTotal = Layout.Rows, at = rowBase + start;
+                for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+                for (int t = 0; t < mg; t++)
+                {
+                    Narrow(_y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+                    var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
+                    c.Fill((float)chain!.Offset[g * mg + t]);
+                    if (skip is not null)
+                        for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+                }
+            }
+        }
+        _clock.Stop();
+    }
+
+    /// <summary>Solves every group, writes the weights into <paramref name="model"/> and says how the layer's error changed.</summary>
+    public LayerReconstruction Solve(OnnxModel model)
+    {
+        _clock.Start();
+        Targets = null;
+        var equations = Equations();
+        var before = LayerWeights.Read(Unit, Layout, model.Graph);
+        var after = new double[Unit.Groups][];
+        double errorBefore = 0, errorAfter = 0, total = 0;
+        for (int g = 0; g < Unit.Groups; g++)
+        {
+            var eq = equations[g];
+            var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
+            after[g] = solver.Solve(eq.Cross, eq.Targets) ?? throw new LayerSkippedException("the least-squares solution is not finite");
+            if (ReluAware)
+            {
+                for (int it = 0; it < _options.ReluIterations; it++)
+                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets) ?? after[g];
+                var (b, tb) = ReluError(g, before[g]);
+                var (a, _) = ReluError(g, after[g]);
+                errorBefore += b;
+                errorAfter += a;
+                total += tb;
+            }
+            else
+            {
+                eq.Symmetrize();
+                errorBefore += eq.SquaredError(before[g]);
+                errorAfter += eq.SquaredError(after[g]);
+                total += eq.TotalTargetSquares;
+            }
+        }
+        errorBefore = total > 0 ? Math.Sqrt(errorBefore / total) : 0;
+        errorAfter = total > 0 ? Math.Sqrt(errorAfter / total) : 0;
+        // The fit minimises the regularised error; if the sliced weights already do better on the
+        // unregularised one (ridge too strong, nothing to recover), keep them.
+        bool improved = errorAfter < errorBefore;
+        if (improved) LayerWeights.Write(Unit, Layout, after, model);
+        _equations = null;
+        _storedX = _storedT = _storedC = null;
+        _x = _y = [];
+        _solved = true;
+        _clock.Stop();
+        return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
+            errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,
+            improved ? null : "the fit did not lower the error; weights left as sliced");
+    }
+
+    private const int Tile = 256;
+
+    private static void Narrow(ReadOnlySpan<double> source, Span<float> destination)
+    {
+        for (int i = 0; i < source.Length; i++) destination[i] = (float)source[i];
+    }
+
+    private static float[] Narrow(double[] source)
+    {
+        var result = new float[source.Length];
+        Narrow(source, result);
+        return result;
+    }
+
+    /// <summary>
+    /// XᵀT' for the ReLU-aware targets: where the original pre-Relu value z = a·τ + c is negative, an
+    /// entry whose prediction is already ≤ 0 after the chain is exact (target = prediction), and one
+    /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Two parallel phases, each
+    /// with a fixed summation order so the weights are reproducible bit for bit: the new targets tile by
+    /// tile, then XᵀT' in register blocks (see <see cref="BlockedProducts"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double[] ReluAwareCross(int g, double[] theta)
+    {
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var targets = new float[(long)mg * rows];
+        var w = Narrow(theta);
+        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        {
+            int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
+            PredictTile(g, w, r0, count, p);
+            RetargetTile(g, r0, count, p);
+            for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
+            return p;
+        }, _ => { });
+        var cross = new double[(long)n * mg];
+        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg);
+        return cross;
+    }
+
+    private int Tiles => (Layout.Rows + Tile - 1) / Tile;
+
+    /// <summary>Predictions XΘ of group <paramref name="g"/> for stored rows [r0, r0+count), output-major with stride <see cref="Tile"/>.</summary>
+    private void PredictTile(int g, float[] theta, int r0, int count, float[] p) =>
+        BlockedProducts.Project(_storedX![g], Layout.FeaturesPerGroup, Layout.Rows, r0, count, theta, Unit.OutputsPerGroup, p, Tile);
+
+    /// <summary>Replaces a tile's predictions by the ReLU-aware targets (see <see cref="ReluAwareCross"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RetargetTile(int g, int r0, int count, float[] p)
+    {
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var t = _storedT![g];
+        var c = _storedC![g];
+        var chain = Unit.Chain!;
+        for (int o = 0; o < mg; o++)
+        {
+            double a = chain.Scale[g * mg + o], inv = chain.InverseScale[g * mg + o];
+            long at = (long)o * rows + r0;
+            var po = p.AsSpan(o * Tile, count);
+            if (inv == 0) { t.AsSpan((int)at, count).CopyTo(po); continue; }
+            for (int r = 0; r < count; r++)
+            {
+                double tau = t[at + r], ci = c[at + r];
+                if (a * tau + ci >= 0) po[r] = (float)tau;
+                else if (a * po[r] + ci > 0) po[r] = (float)(-ci * inv);
+            }
+        }
+    }
+
+    /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private (double Error, double Total) ReluError(int g, double[] theta)
+    {
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var t = _storedT![g];
+        var c = _storedC![g];
+        var chain = Unit.Chain!;
+        var errors = new double[Tiles];
+        var totals = new double[Tiles];
+        var w = Narrow(theta);
+        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        {
+            int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
+            PredictTile(g, w, r0, count, p);
+            double e = 0, z2 = 0;
+            for (int o = 0; o < mg; o++)
+            {
+                double a = chain.Scale[g * mg + o];
+                long at = (long)o * rows + r0;
+                for (int r = 0; r < count; r++)
+                {
+                    double z = Math.Max(a * t[at + r] + c[at + r], 0), zp = Math.Max(a * p[o * Tile + r] + c[at + r], 0);
+                    e += (zp - z) * (zp - z);
+                    z2 += z * z;
+                }
+            }
+            errors[tile] = e;
+            totals[tile] = z2;
+            return p;
+        }, _ => { });
+        return (errors.Sum(), totals.Sum());
+    }
+
+    private static int LowerBound(long[] sorted, long value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Running sums of a least-squares problem in float64: XᵀX (n×n, lower triangle), XᵀY (n×m) and the
+/// per-column ‖y‖². Rows arrive in chunks stored feature-major (one contiguous run of rows per feature),
+/// so every sum is a vectorised dot product and the raw rows never need to be kept.
+/// </summary>
+internal sealed class NormalEquations
+{
+    public NormalEquations(int features, int targets)
+    {
+        if (features < 1) throw new ArgumentException($"features must be at least 1, got {features}");
+        if (targets < 1) throw new ArgumentException($"targets must be at least 1, got {targets}");
+        Features = features;
+        Targets = targets;
+        Gram = new double[(long)features * features];
+        Cross = new double[(long)features * targets];
+        TargetSquares = new double[targets];
+    }
+
+    public int Features { get; }
+    public int Targets { get; }
+    public long Rows { get; private set; }
+
+    /// <summary>XᵀX, row-major; only the lower triangle is filled until <see cref="Symmetrize"/>.</summary>
+    public double[] Gram { get; }
+
+    /// <summary>XᵀY, row-major n×m.</summary>
+    public double[] Cross { get; }
+
+    public double[] TargetSquares { get; }
+
+    /// <summary>
+    /// Adds <paramref name="rows"/> rows: feature f of row r at <c>x[f·stride + r]</c>, target t of row r at
+    /// <c>y[t·stride + r]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(double[] x, double[] y, int rows, int stride)
+    {
+        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
+        if (x.Length < (long)Features * stride || y.Length < (long)Targets * stride)
+            throw new ArgumentException($"chunk buffers are too small for {Features} features, {Targets} targets and stride {stride}");
+        if (rows == 0) return;
+        BlockedProducts.Accumulate(x, Features, x, Features, rows, stride, Gram, Features, lowerOnly: true);
+        BlockedProducts.Accumulate(x, Features, y, Targets, rows, stride, Cross, Targets, lowerOnly: false);
+        int m = Targets;
+        for (int t = 0; t < m; t++)
+        {
+            var yt = new ReadOnlySpan<double>(y, t * stride, rows);
+            TargetSquares[t] += TensorPrimitives.Dot(yt, yt);
+        }
+        Rows += rows;
+    }
+
+    /// <summary>Copies the lower triangle of XᵀX onto the upper one.</summary>
+    public void Symmetrize()
+    {
+        int n = Features;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < i; j++) Gram[j * n + i] = Gram[i * n + j];
+    }
+
+    /// <summary>‖XΘ − Y‖² summed over the targets, from the sums alone: Σ_t θ_tᵀGθ_t − 2θ_tᵀc_t + ‖y_t‖². Needs <see cref="Symmetrize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double SquaredError(double[] theta)
+    {
+        int n = Features, m = Targets;
+        if (theta.Length < (long)n * m) throw new ArgumentException($"theta holds {theta.Length} values, {n}×{m} needs {(long)n * m}");
+        // G·Θ row by row: (GΘ)_i = Σ_j G_ij Θ_j (rows of Θ are length m).
+        var gTheta = new double[m];
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            Array.Clear(gTheta);
+            var gi = new ReadOnlySpan<double>(Gram, i * n, n);
+            for (int j = 0; j < n; j++)
+            {
+                double g = gi[j];
+                if (g != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(theta, j * m, m), g, gTheta, gTheta);
+            }
+            var ti = new ReadOnlySpan<double>(theta, i * m, m);
+            total += TensorPrimitives.Dot(ti, gTheta) - 2 * TensorPrimitives.Dot(ti, new ReadOnlySpan<double>(Cross, i * m, m));
+        }
+        foreach (double s in TargetSquares) total += s;
+        return Math.Max(total, 0);
+    }
+
+    public double TotalTargetSquares => TargetSquares.Sum();
+
+    /// <summary>Relative RMS error ‖XΘ − Y‖ / ‖Y‖ (0 when the targets are all zero).</summary>
+    public double RelativeError(double[] theta)
+    {
+        double yy = TotalTargetSquares;
+        return yy > 0 ? Math.Sqrt(SquaredError(theta) / yy) : 0;
+    }
+}

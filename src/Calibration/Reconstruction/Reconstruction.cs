@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Runtime;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Calibration-based reconstruction: after pruning, re-fit every layer whose input channels were removed
+/// so that it reproduces the original model's output of that layer (pre-activation, kept outputs only)
+/// from the pruned model's own activations. Ridge least squares in float64 on sampled rows (im2col
+/// patches for convs), bias fitted with the weights (the mean-shift correction), layers in dependency
+/// order so each one sees the already re-fitted layers before it and errors do not accumulate.
+/// </summary>
+public static class Reconstruction
+{
+    /// <summary>
+    /// Edits <paramref name="pruned"/>'s weights in place. <paramref name="keptOutputChannelsByProducer"/>
+    /// maps a node id to the original output channels its pruned weight keeps (sorted); nodes not listed
+    /// keep all their outputs. <paramref name="calibrationInputs"/> are the model's inputs with the samples
+    /// along the first axis. Layers that cannot be fitted are reported with a reason, never thrown.
+    /// </summary>
+    public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned,
+        IReadOnlyDictionary<string, int[]> keptOutputChannelsByProducer,
+        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(pruned);
+        ArgumentNullException.ThrowIfNull(keptOutputChannelsByProducer);
+        if (ReferenceEquals(original, pruned)) throw new ArgumentException("the original and the pruned model must be different objects");
+        options ??= new ReconstructionOptions();
+        var calibration = new CalibrationSet(calibrationInputs);
+        var clock = Stopwatch.StartNew();
+
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, keptOutputChannelsByProducer, options.PerPositionClassifier, options.RefitDownstream);
+        units = [.. units.Select(u => u with { Chain = ChainFor(u, original, pruned, options) })];
+        var layers = new List<LayerReconstruction>(skipped);
+        if (units.Count == 0) return new ReconstructionReport(layers, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
+        var engine = new ReconstructionEngine(original, pruned, calibration, options);
+
+        var planned = engine.Plan(units, layers);
+        var (levels, ordered) = ConsumerLevels.Assign(pruned.Graph, [.. planned.Select(p => p.Unit)]);
+        var fits = ordered.Select((u, i) => new LayerFit(u, planned[i].Layout, options)).ToList();
+        for (int i = 0; i < fits.Count; i++)
+            if (levels[i] < 0) layers.Add(Skip(fits[i].Unit, "its input depends on its own weight"));
+        var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
+            .GroupBy(x => x.Level).OrderBy(g => g.Key).Select(g => g.Select(x => x.Fit).ToList()).ToList();
+
+        // Original targets are sampled once when they fit in memory, else level by level (one more pass each).
+        bool upfront = fits.Sum(f => f.TargetBytes) <= options.TargetBudgetBytes;
+        if (upfront) engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), cache: false);
+        long collectedAt = GC.GetTotalMemory(false);
+        for (int l = 0; l < byLevel.Count; l++)
+        {
+            var level = byLevel[l];
+            if (!upfront) engine.CollectTargets(level, cache: true);
+            engine.Accumulate(level);
+            foreach (var fit in level)
+            {
+                LayerReconstruction result;
+                try { result = fit.Solve(pruned); }
+                catch (LayerSkippedException e) { result = Skip(fit.Unit, e.Message); }
+                layers.Add(result);
+                options.Log?.Invoke(result.Fitted
+                    ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s)"
+                    : $"{result.Name}: skipped ({result.Skipped})");
+            }
+            pruned.Graph.Reindex();
+            engine.Forget(byLevel.Skip(l + 1).ToList(), targetsPending: !upfront);
+            // Each pass leaves large arrays (activations, rows) behind; the GC would let them pile up for
+            // many levels before a full collection, so collect when they add up, to bound peak memory.
+            if (GC.GetTotalMemory(false) - collectedAt > 256L << 20)
+            {
+                GC.Collect();
+                collectedAt = GC.GetTotalMemory(false);
+            }
+        }
+        return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds)
+        {
+            RuntimeSeconds = engine.RuntimeSeconds,
+        };
+    }
+
+    /// <summary>The unit's output chain as far as the options use it: a skip needs residual targets, a Relu the ReLU-aware fit.</summary>
+    private static OutputChain? ChainFor(ConsumerUnit unit, OnnxModel original, OnnxModel pruned, ReconstructionOptions options)
+    {
+        var node = unit.OriginalNodes[0];
+        if (original.Graph.ResolveWeight(node.Input(1)) is not { } weight) return null;
+        int outputs = (int)ConsumerDiscovery.OutputDim(node, weight.Tensor.Dims);
+        if (OutputChain.Find(unit, original.Graph, pruned.Graph, outputs) is not { } chain) return null;
+        if (!options.ResidualTargets) chain = chain.WithoutSkip();
+        if (options.ReluIterations == 0) chain = chain with { ReluFollows = false };
+        return chain.Useful ? chain : null;
+    }
+
+    internal static LayerReconstruction Skip(ConsumerUnit unit, string reason) =>
+        new(unit.Name, unit.OpType, 0, 0, unit.Outputs, double.NaN, double.NaN, 0, reason);
+
+    /// <summary>Layers in graph order of their first node, whatever order they were fitted or skipped in.</summary>
+    private static List<LayerReconstruction> Order(List<LayerReconstruction> layers, Graph graph)
+    {
+        var position = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < graph.Nodes.Count; i++) position.TryAdd(graph.Nodes[i].Id, i);
+        return [.. layers.OrderBy(l => position.GetValueOrDefault(l.Name.Split(", ")[0], int.MaxValue))];
+    }
+}

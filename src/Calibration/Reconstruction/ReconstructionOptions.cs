@@ -1,0 +1,112 @@
+using OnnxSlim.Runtime;
+namespace OnnxSlim.Calibration;
+
+/// <summary>How <see cref="Reconstruction"/> samples, regularises and runs.</summary>
+public sealed record ReconstructionOptions
+{
+    private readonly int _samplePositions = 20000;
+    private readonly double _ridge = 1e-3;
+    private readonly int _maxBatch = 64;
+    private readonly long _cacheBudgetBytes = 1L << 30;
+    private readonly long _activationBudgetBytes = 256L << 20;
+    private readonly long _targetBudgetBytes = 512L << 20;
+    private readonly int _maxFeatures = 5000;
+    private readonly int _reluIterations = 4;
+    private readonly long _storedRowsBudgetBytes = 256L << 20;
+
+    /// <summary>Rows (output positions, or classifier rows) sampled per layer; bounds memory and time.</summary>
+    public int SamplePositions
+    {
+        get => _samplePositions;
+        init => _samplePositions = value >= 1 ? value : throw new ArgumentException($"SamplePositions must be at least 1, got {value}");
+    }
+
+    /// <summary>Ridge strength relative to the mean diagonal of XᵀX (the bias column is not penalised).</summary>
+    public double Ridge
+    {
+        get => _ridge;
+        init => _ridge = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"Ridge must be a finite number ≥ 0, got {value}");
+    }
+
+    /// <summary>Seed of the position sampling; the same seed gives the same weights.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Most calibration images per ONNX Runtime run (fewer when activations would exceed the budget).</summary>
+    public int MaxBatch
+    {
+        get => _maxBatch;
+        init => _maxBatch = value >= 1 ? value : throw new ArgumentException($"MaxBatch must be at least 1, got {value}");
+    }
+
+    /// <summary>Bytes of probed activations one run may return; sets the batch size on large inputs.</summary>
+    public long ActivationBudgetBytes
+    {
+        get => _activationBudgetBytes;
+        init => _activationBudgetBytes = value >= 1 << 20 ? value : throw new ArgumentException($"ActivationBudgetBytes must be at least 1 MiB, got {value}");
+    }
+
+    /// <summary>
+    /// Bytes of activations kept across passes (half for each model) so a pass starts where the previous
+    /// one stopped; 0 recomputes every pass from the model inputs.
+    /// </summary>
+    public long CacheBudgetBytes
+    {
+        get => _cacheBudgetBytes;
+        init => _cacheBudgetBytes = value >= 0 ? value : throw new ArgumentException($"CacheBudgetBytes must be ≥ 0, got {value}");
+    }
+
+    /// <summary>Bytes of sampled original outputs kept at once; above it targets are collected level by level.</summary>
+    public long TargetBudgetBytes
+    {
+        get => _targetBudgetBytes;
+        init => _targetBudgetBytes = value >= 1 << 20 ? value : throw new ArgumentException($"TargetBudgetBytes must be at least 1 MiB, got {value}");
+    }
+
+    /// <summary>Layers with more input features per group than this are skipped (XᵀX grows with its square).</summary>
+    public int MaxFeatures
+    {
+        get => _maxFeatures;
+        init => _maxFeatures = value >= 1 ? value : throw new ArgumentException($"MaxFeatures must be at least 1, got {value}");
+    }
+
+    /// <summary>
+    /// Fit a layer that feeds a residual Add to the Add's original output (correcting the skip operand's
+    /// error too) rather than to its own output. See <see cref="OutputChain"/>.
+    /// </summary>
+    public bool ResidualTargets { get; init; } = true;
+
+    /// <summary>
+    /// Re-solves of a layer followed by a Relu in which entries the Relu zeroes in the original (and the
+    /// fit already predicts ≤ 0) stop pulling the fit; 0 fits pre-activations plainly. Needs the sampled
+    /// rows in memory (see <see cref="StoredRowsBudgetBytes"/>).
+    /// </summary>
+    public int ReluIterations
+    {
+        get => _reluIterations;
+        init => _reluIterations = value >= 0 ? value : throw new ArgumentException($"ReluIterations must be ≥ 0, got {value}");
+    }
+
+    /// <summary>Bytes of sampled rows one layer may keep for the ReLU-aware iterations; larger layers are fitted plainly.</summary>
+    public long StoredRowsBudgetBytes
+    {
+        get => _storedRowsBudgetBytes;
+        init => _storedRowsBudgetBytes = value >= 0 ? value : throw new ArgumentException($"StoredRowsBudgetBytes must be ≥ 0, got {value}");
+    }
+
+    /// <summary>
+    /// Fit a classifier behind global average pooling on per-position features (pooling and the linear
+    /// map commute: many more rows than images) rather than on the pooled vectors.
+    /// </summary>
+    public bool PerPositionClassifier { get; init; } = true;
+
+    /// <summary>
+    /// Also re-fit layers whose input channels were all kept but that read a re-fitted layer's result
+    /// (their inputs carry what that layer could not restore), not only the readers of removed channels.
+    /// </summary>
+    public bool RefitDownstream { get; init; }
+
+    public Provider Provider { get; init; } = Provider.Cpu;
+
+    /// <summary>Receives one line per reconstructed layer (progress display); may be null.</summary>
+    public Action<string>? Log { get; init; }
+}

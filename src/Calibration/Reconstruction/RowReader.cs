@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Copies sampled rows of a batch's activation into a feature-major chunk (feature f of row r at
+/// <c>dst[f·stride + r]</c>), the layout <see cref="NormalEquations.Add"/> takes.
+/// </summary>
+internal static class RowReader
+{
+    /// <summary>
+    /// im2col for one group of a Conv: row = output position (n, oh, ow); features (c, kh, kw) in the
+    /// weight's order, reading input channels [first, first+channels); zero outside the input (padding).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
+        ReadOnlySpan<long> rows, double[] dst, int stride)
+    {
+        int kk = g.KernelArea;
+        for (int r = 0; r < rows.Length; r++)
+        {
+            long n = rows[r] / g.OutArea;
+            int p = (int)(rows[r] - n * g.OutArea);
+            int oh = p / g.OutW, ow = p - oh * g.OutW;
+            int top = oh * g.StrideH - g.PadTop, left = ow * g.StrideW - g.PadLeft;
+            for (int c = 0; c < channels; c++)
+            {
+                long plane = (n * input.Channels + first + c) * input.Area;
+                int fc = c * kk;
+                for (int kh = 0; kh < g.KernelH; kh++)
+                {
+                    int ih = top + kh * g.DilationH;
+                    bool rowInside = (uint)ih < (uint)g.InH;
+                    int fk = (fc + kh * g.KernelW) * stride + r;
+                    for (int kw = 0; kw < g.KernelW; kw++, fk += stride)
+                    {
+                        int iw = left + kw * g.DilationW;
+                        dst[fk] = rowInside && (uint)iw < (uint)g.InW ? x[(int)(plane + ih * g.InW + iw)] : 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Channels [first, first+count) of each row (Gemm/MatMul inputs, pooled per-position features).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)
+    {
+        for (int r = 0; r < rows.Length; r++)
+            for (int c = 0; c < count; c++)
+                dst[c * stride + r] = x[(int)layout.Index(rows[r], first + c)];
+    }
+
+    /// <summary>The constant 1 of the bias column, as feature <paramref name="feature"/>.</summary>
+    public static void Ones(int feature, int count, double[] dst, int stride) =>
+        dst.AsSpan(feature * stride, count).Fill(1);
+
+    /// <summary>
+    /// Subtracts the pruned model's skip operand, scaled per output, from the chunk's targets: the residual
+    /// correction (the stored targets already hold y_orig + s_orig/a).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SubtractSkip(ReadOnlySpan<float> skip, ActivationLayout layout, ReadOnlySpan<long> rows, int first, int count,
+        ReadOnlySpan<double> inverseScale, double[] dst, int stride)
+    {
+        for (int t = 0; t < count; t++)
+        {
+            double inv = inverseScale[first + t];
+            if (inv == 0) continue;
+            for (int r = 0; r < rows.Length; r++) dst[t * stride + r] -= inv * skip[(int)layout.Index(rows[r], first + t)];
+        }
+    }
+
+    /// <summary>Columns [first, first+count) of the stored target rows [rowStart, rowStart+rows) (row-major, width m).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Targets(ReadOnlySpan<float> targets, int m, int rowStart, int rows, int first, int count, double[] dst, int stride)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = targets.Slice((rowStart + r) * m + first, count);
+            for (int t = 0; t < count; t++) dst[t * stride + r] = row[t];
+        }
+    }
+}

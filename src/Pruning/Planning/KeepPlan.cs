@@ -1,0 +1,17 @@
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>The decision for every group: which channels stay, and the spectra and allocation it came from.</summary>
+public sealed class KeepPlan
+{
+    public required IReadOnlyDictionary<int, int[]> KeepByGroup { get; init; }
+    public required IReadOnlyDictionary<int, FilterSpectrum> Spectra { get; init; }
+    public KeepAllocation? Allocation { get; init; }
+    public IReadOnlySet<int> Ignored { get; init; } = new HashSet<int>();
+
+    /// <summary>What the planner wants the user to know (e.g. groups the calibrated ranking could not measure).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    public int KeptOf(int group, int width) => KeepByGroup.TryGetValue(group, out var k) ? k.Length : width;
+}

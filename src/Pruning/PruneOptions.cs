@@ -1,0 +1,123 @@
+using OnnxSlim.Rewriter;
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>Which filters each group keeps once its count is known.</summary>
+public enum SelectionCriterion
+{
+    /// <summary>Nuclear-norm greedy elimination on the group's weight matrix (SLIMING's GEM).</summary>
+    Gem,
+    L1,
+    L2,
+    Random,
+
+    /// <summary>
+    /// Needs calibration data: channels ranked by the output error of the least-squares re-fitted layers that read
+    /// them; with sliming allocation the error curves also replace the spectra.
+    /// </summary>
+    Refit,
+}
+
+/// <summary>What the rewriter does with what the removed channels contributed.</summary>
+public enum CompensationMode
+{
+    /// <summary>Plain slicing.</summary>
+    None,
+
+    /// <summary>Merge removed channels that are proven multiples of kept ones (output unchanged).</summary>
+    Exact,
+
+    /// <summary>Exact merges, least-squares folds and BatchNorm-statistics corrections (<see cref="RewriteOptions.DataFree"/>).</summary>
+    DataFree,
+}
+
+/// <summary>How <see cref="Pruner.Prune"/> prunes: the budget, how it is spent, and what is measured afterwards.</summary>
+public sealed record PruneOptions
+{
+    public const double MaxRatio = 0.95;
+    public const int AutoRoundTo = 8, AutoRoundMinWidth = 64;
+
+    /// <summary>Fraction of <see cref="Target"/> removed, in [0, <see cref="MaxRatio"/>].</summary>
+    public double Ratio { get; init; } = 0.5;
+
+    public BudgetTarget Target { get; init; } = BudgetTarget.Macs;
+
+    /// <summary>Null: <see cref="SelectionCriterion.Refit"/> when <see cref="Calibration"/> is given (and no <see cref="Plan"/>), else GEM.</summary>
+    public SelectionCriterion? Criterion { get; init; }
+
+    public AllocationMethod Allocation { get; init; } = AllocationMethod.Sliming;
+
+    /// <summary>Node names or globs (* and ?) whose output channels stay whole.</summary>
+    public IReadOnlyList<string> Ignore { get; init; } = [];
+
+    /// <summary>Every group keeps at least this fraction of its channels, and one.</summary>
+    public double MinKeepFraction { get; init; } = 0.05;
+
+    /// <summary>Keep counts are multiples of this; 0 = auto (8 for groups of 64+ channels, which ORT's blocked CPU
+    /// kernels run much faster, exact counts for narrower groups).</summary>
+    public int RoundTo { get; init; }
+
+    /// <summary>Concrete input shapes for dynamic dims, as NAME=D1,D2,....</summary>
+    public IReadOnlyList<string> InputShapes { get; init; } = [];
+
+    public Provider Provider { get; init; } = Provider.Cpu;
+
+    public CompensationMode Compensation { get; init; } = CompensationMode.DataFree;
+
+    /// <summary>The model's inputs with samples along the first axis: used for ranking, reconstruction and validation.</summary>
+    public IReadOnlyList<NamedTensor>? Calibration { get; init; }
+
+    /// <summary>A keep plan to apply instead of planning (groups matched by their producers).</summary>
+    public PlanFile? Plan { get; init; }
+
+    /// <summary>Run original and pruned models on ONNX Runtime and compare their outputs.</summary>
+    public bool Validate { get; init; } = true;
+
+    /// <summary>Time both models (needs <see cref="Validate"/>).</summary>
+    public bool Time { get; init; } = true;
+
+    /// <summary>Timed runs per model at batch 1 (half as many at batch 8).</summary>
+    public int TimedRuns { get; init; } = 20;
+
+    public int Seed { get; init; }
+
+    /// <summary>Called on the calling thread as stages start, advance and finish.</summary>
+    public Action<PruneProgress>? Progress { get; init; }
+
+    public SelectionCriterion EffectiveCriterion =>
+        Criterion ?? (Calibration is not null && Plan is null ? SelectionCriterion.Refit : SelectionCriterion.Gem);
+
+    public bool Refit => EffectiveCriterion == SelectionCriterion.Refit;
+
+    /// <summary>The multiple a group of this width is rounded to.</summary>
+    public int RoundFor(int width) => RoundTo > 0 ? RoundTo : width >= AutoRoundMinWidth ? AutoRoundTo : 1;
+
+    public RewriteOptions RewriteOptions => Compensation switch
+    {
+        CompensationMode.None => RewriteOptions.Plain,
+        CompensationMode.Exact => new RewriteOptions { Compensation = Rewriter.Compensation.Exact },
+        _ => RewriteOptions.DataFree,
+    };
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad value.</summary>
+    public void Check()
+    {
+        if (double.IsNaN(Ratio) || Ratio < 0 || Ratio > MaxRatio)
+            throw new ArgumentException($"must be within [0, {MaxRatio}], got {Ratio}", nameof(Ratio));
+        if (double.IsNaN(MinKeepFraction) || MinKeepFraction is < 0 or > 1)
+            throw new ArgumentException($"must be a fraction within [0, 1], got {MinKeepFraction}", nameof(MinKeepFraction));
+        if (RoundTo < 0) throw new ArgumentException($"must be 0 (auto) or positive, got {RoundTo}", nameof(RoundTo));
+        if (TimedRuns < 1) throw new ArgumentException($"must be at least 1, got {TimedRuns}", nameof(TimedRuns));
+        if (!Enum.IsDefined(Target)) throw new ArgumentException($"has no value {(int)Target}", nameof(Target));
+        if (!Enum.IsDefined(Allocation)) throw new ArgumentException($"has no value {(int)Allocation}", nameof(Allocation));
+        if (!Enum.IsDefined(Compensation)) throw new ArgumentException($"has no value {(int)Compensation}", nameof(Compensation));
+        if (Criterion is { } c && !Enum.IsDefined(c)) throw new ArgumentException($"has no value {(int)c}", nameof(Criterion));
+        if (Refit && Calibration is null)
+            throw new ArgumentException("is needed by criterion refit", nameof(Calibration));
+        if (Refit && Plan is not null)
+            throw new ArgumentException("and criterion refit both choose the channels; give one", nameof(Plan));
+        if (Calibration is { Count: 0 }) throw new ArgumentException("holds no input", nameof(Calibration));
+    }
+}

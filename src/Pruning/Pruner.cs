@@ -1,0 +1,201 @@
+using OnnxSlim.Calibration;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>
+/// The library's entry point: analyse → plan → rewrite → (reconstruct) → validate on ONNX Runtime → time.
+/// Works in memory: the caller's model is not modified, and nothing is written to disk.
+/// </summary>
+public static class Pruner
+{
+    /// <summary>Calibration samples used for validation when calibration data is given (the rest only fit).</summary>
+    private const int ValidationSamples = 64;
+
+    /// <summary>Beyond this gap between the cost model's and the re-measured reduction, the summary says so.</summary>
+    private const double MeasuredVsPlannedTolerance = 0.02;
+
+    private const int RandomBatch = 4;
+
+    /// <summary>Prunes a copy of <paramref name="model"/>.</summary>
+    /// <exception cref="ArgumentException">An option has a bad value.</exception>
+    /// <exception cref="PruningException">The model or plan cannot be pruned as asked (nothing prunable, a plan that does not match...).</exception>
+    /// <exception cref="ValidationFailedException">The pruned model does not run, or gives non-finite outputs.</exception>
+    public static PruneResult Prune(OnnxModel model, PruneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Check();
+        ModelChecks.RefuseQuantized(model);
+        var stages = new StageClock(options.Progress);
+
+        using var original = model.Clone();
+        if (original.HasExternalData) original.InlineExternalData();
+        byte[] originalBytes = original.ToBytes();
+        var work = original.Clone();
+        try
+        {
+            var summary = Run(original, originalBytes, work, options, stages, out var planFile);
+            return new PruneResult(work, planFile, summary);
+        }
+        catch
+        {
+            work.Dispose();
+            throw;
+        }
+    }
+
+    private static PruneSummary Run(OnnxModel original, byte[] originalBytes, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
+    {
+        var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes));
+        var calibration = options.Calibration is null ? null : Split(options.Calibration);
+        var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
+            ? Planner.Plan(analysis, options, calibration?.Fit)
+            : Planner.FromFile(analysis, options.Plan));
+        planFile = Planner.ToFile(analysis, plan, options);
+        long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
+
+        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
+
+        var summary = new PruneSummary
+        {
+            Target = options.Target.ToString().ToLowerInvariant(),
+            Cr = options.Ratio,
+            Criterion = options.Plan is null ? options.EffectiveCriterion.ToString().ToLowerInvariant() : "plan file",
+            Allocation = options.Plan is null ? options.Allocation.ToString().ToLowerInvariant() : "plan file",
+            Provider = options.Provider.ToString().ToLowerInvariant(),
+            Groups = GroupFigures(analysis, plan),
+            BudgetNote = BudgetNote(plan),
+            Compensation = $"{CompensationName(options.Compensation)}: {rewrite.Merged} merged, {rewrite.Folded} folded, {rewrite.BiasCorrected} bias-corrected",
+            Notes = [.. plan.Notes, .. rewrite.Notes],
+        };
+
+        if (calibration is not null)
+        {
+            var agreementBefore = options.Validate ? Compare(originalBytes, work.ToBytes(), calibration.Validation, options) : null;
+            var report = stages.Run("reconstruct from calibration data", () =>
+                Reconstruction.Run(original, work, KeptByProducer(analysis, plan), calibration.Fit, new ReconstructionOptions { Provider = options.Provider }));
+            summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} images)";
+            if (agreementBefore is not null) summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore);
+        }
+
+        byte[] prunedBytes = work.ToBytes();
+        if (options.Validate)
+        {
+            var inputs = calibration?.Validation;
+            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(originalBytes, prunedBytes, inputs, options));
+            if (!agreement.AllFinite)
+                throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
+            summary.Agreement = AgreementFigures.From(agreement);
+            summary.AgreementInputs = inputs is null ? "seeded random inputs" : $"the last {inputs[0].Shape[0]} calibration samples (also used for fitting)";
+        }
+
+        var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, options.InputShapes));
+        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = originalBytes.LongLength };
+        summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = prunedBytes.LongLength };
+        summary.AchievedReduction = options.Target switch
+        {
+            BudgetTarget.Params => 1 - (double)slimCost.Params / paramsBefore,
+            BudgetTarget.Filters => plan.Allocation?.FiltersReduction ?? 0,
+            _ => 1 - (double)slimCost.Macs / macsBefore,
+        };
+
+        if (plan.Allocation is { } alloc && options.Target != BudgetTarget.Filters &&
+            Math.Abs(summary.AchievedReduction - alloc.AchievedReduction) > MeasuredVsPlannedTolerance)
+            summary.Notes.Add($"measured {summary.Target} reduction {summary.AchievedReduction:P1} differs from the plan's {alloc.AchievedReduction:P1}: " +
+                "some layer sizes depend on the data (e.g. detection heads after NMS), or were not known to the cost model");
+
+        if (options.Validate && options.Time) stages.Run("time on ONNX Runtime", () => Time(originalBytes, prunedBytes, summary, options));
+        summary.Threshold = plan.Allocation?.Threshold;
+        summary.StageSeconds = new Dictionary<string, double>(stages.Seconds);
+        return summary;
+    }
+
+    private static string CompensationName(CompensationMode mode) => mode switch
+    {
+        CompensationMode.DataFree => "data-free",
+        _ => mode.ToString().ToLowerInvariant(),
+    };
+
+    private static OutputComparison Compare(byte[] original, byte[] pruned, IReadOnlyList<NamedTensor>? inputs, PruneOptions options)
+    {
+        // One run each: full graph optimisation would cost more than the run itself.
+        using var a = new ModelRunner(original, options.Provider, optimize: false);
+        ModelRunner b;
+        try { b = new ModelRunner(pruned, options.Provider, optimize: false); }
+        catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
+        using (b)
+        {
+            inputs ??= InputGenerator.Generate(a.Inputs, RandomInputShapes(a, options), options.Seed);
+            IReadOnlyList<NamedTensor> outB;
+            try { outB = b.Run(inputs); }
+            catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
+            return OutputComparison.Compare(a.Run(inputs), outB);
+        }
+    }
+
+    /// <summary>Batch 4 where the batch is dynamic, so top-1 agreement is read over several samples.</summary>
+    private static Dictionary<string, long[]> RandomInputShapes(ModelRunner runner, PruneOptions options)
+    {
+        try { return Runtime.InputShapes.Resolve(runner.Inputs, options.InputShapes, RandomBatch); }
+        catch (ArgumentException) { return Runtime.InputShapes.Resolve(runner.Inputs, options.InputShapes); }
+    }
+
+    private static void Time(byte[] original, byte[] pruned, PruneSummary summary, PruneOptions options)
+    {
+        using var timing = new Timing([original, pruned], options.Provider, options.InputShapes, threads: 0);
+        var b1 = timing.Measure(batch: 1, options.TimedRuns, warmup: 3);
+        summary.Before.LatencyBatch1Ms = b1[0].MedianMs;
+        summary.After.LatencyBatch1Ms = b1[1].MedianMs;
+        try
+        {
+            var b8 = timing.Measure(batch: 8, Math.Max(3, options.TimedRuns / 2), warmup: 2);
+            summary.Before.LatencyBatch8Ms = b8[0].MedianMs;
+            summary.After.LatencyBatch8Ms = b8[1].MedianMs;
+        }
+        catch (ArgumentException)
+        {
+            // A fixed batch dimension: batch 8 does not apply.
+        }
+    }
+
+    private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor> Validation);
+
+    /// <summary>All samples fit the reconstruction; the last few also serve as validation inputs.</summary>
+    private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all)
+    {
+        long n = all[0].Shape[0];
+        long v = Math.Min(ValidationSamples, n);
+        return new CalibrationSplit(all, [.. all.Select(t => t.Rows(n - v, v))]);
+    }
+
+    private static Dictionary<string, int[]> KeptByProducer(ModelAnalysis analysis, KeepPlan plan)
+    {
+        var map = new Dictionary<string, int[]>(StringComparer.Ordinal);
+        foreach (var (id, keep) in plan.KeepByGroup)
+            foreach (var producer in analysis.Groups[id].Producers)
+                map[producer.Id] = keep;
+        return map;
+    }
+
+    private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>
+        [.. analysis.Groups.Select(g => new GroupFigures
+        {
+            Id = g.Id,
+            Producers = [.. g.Producers.Select(p => p.Id)],
+            Channels = g.Width,
+            Kept = plan.KeptOf(g.Id, g.Width),
+            Frozen = g.Frozen || plan.Ignored.Contains(g.Id),
+            Reason = g.Frozen ? g.Reason : plan.Ignored.Contains(g.Id) ? "ignored (--ignore)" : null,
+            RankCapped = plan.Spectra.TryGetValue(g.Id, out var s) && s.IsRankCapped,
+            MacsShare = analysis.MacsShare(g),
+            NormalizedSpectrum = plan.Spectra.TryGetValue(g.Id, out var sp) ? [.. Enumerable.Range(0, sp.StructuralRank).Select(sp.Normalized)] : null,
+        })];
+
+    private static string? BudgetNote(KeepPlan plan) => plan.Allocation is { Reachable: false } a
+        ? $"the requested reduction is not reachable with these bounds; achieved {a.AchievedReduction:P1} (maximum {a.MaxReduction:P1})"
+        : null;
+}

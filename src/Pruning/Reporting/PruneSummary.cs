@@ -1,0 +1,62 @@
+using System.Text.Json.Serialization;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>Everything a prune run measured: what the summary table prints and the JSON/HTML reports hold.</summary>
+public sealed class PruneSummary
+{
+    [JsonPropertyName("model")] public string Model { get; set; } = "";
+    [JsonPropertyName("output")] public string Output { get; set; } = "";
+    [JsonPropertyName("target")] public string Target { get; set; } = "macs";
+    [JsonPropertyName("cr")] public double Cr { get; set; }
+    [JsonPropertyName("criterion")] public string Criterion { get; set; } = "gem";
+    [JsonPropertyName("allocation")] public string Allocation { get; set; } = "sliming";
+    [JsonPropertyName("provider")] public string Provider { get; set; } = "cpu";
+    [JsonPropertyName("before")] public ModelFigures Before { get; set; } = new();
+    [JsonPropertyName("after")] public ModelFigures After { get; set; } = new();
+    [JsonPropertyName("achieved_reduction")] public double AchievedReduction { get; set; }
+    [JsonPropertyName("budget_note")] public string? BudgetNote { get; set; }
+    [JsonPropertyName("agreement")] public AgreementFigures? Agreement { get; set; }
+    [JsonPropertyName("agreement_before_recovery")] public AgreementFigures? AgreementBeforeRecovery { get; set; }
+    [JsonPropertyName("recovery")] public string? Recovery { get; set; }
+    [JsonPropertyName("compensation")] public string? Compensation { get; set; }
+    [JsonPropertyName("notes")] public List<string> Notes { get; set; } = [];
+    [JsonPropertyName("agreement_inputs")] public string AgreementInputs { get; set; } = "seeded random";
+    /// <summary>The global threshold the allocation chose (σ/σ₁, or refit error), for the spectra plot.</summary>
+    [JsonPropertyName("threshold")] public double? Threshold { get; set; }
+    [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; set; } = [];
+    [JsonPropertyName("groups")] public List<GroupFigures> Groups { get; set; } = [];
+}
+
+public sealed class ModelFigures
+{
+    [JsonPropertyName("params")] public long Params { get; set; }
+    [JsonPropertyName("macs")] public long Macs { get; set; }
+    [JsonPropertyName("file_bytes")] public long FileBytes { get; set; }
+    [JsonPropertyName("latency_ms_batch1")] public double? LatencyBatch1Ms { get; set; }
+    [JsonPropertyName("latency_ms_batch8")] public double? LatencyBatch8Ms { get; set; }
+}
+
+public sealed class AgreementFigures
+{
+    [JsonPropertyName("cosine")] public double Cosine { get; set; }
+    [JsonPropertyName("max_abs_error")] public double MaxAbsError { get; set; }
+    [JsonPropertyName("top1_agreement")] public double? Top1Agreement { get; set; }
+
+    public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c) =>
+        new() { Cosine = c.Cosine, MaxAbsError = c.MaxAbsError, Top1Agreement = c.Top1Agreement };
+}
+
+public sealed class GroupFigures
+{
+    [JsonPropertyName("id")] public int Id { get; set; }
+    [JsonPropertyName("producers")] public List<string> Producers { get; set; } = [];
+    [JsonPropertyName("channels")] public int Channels { get; set; }
+    [JsonPropertyName("kept")] public int Kept { get; set; }
+    [JsonPropertyName("frozen")] public bool Frozen { get; set; }
+    [JsonPropertyName("reason")] public string? Reason { get; set; }
+    [JsonPropertyName("rank_capped")] public bool RankCapped { get; set; }
+    [JsonPropertyName("macs_share")] public double MacsShare { get; set; }
+    /// <summary>σ_i/σ_1, for the spectra plot (null for frozen groups).</summary>
+    [JsonPropertyName("normalized_spectrum")] public double[]? NormalizedSpectrum { get; set; }
+}

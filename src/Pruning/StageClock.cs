@@ -1,0 +1,26 @@
+using System.Diagnostics;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>Runs named stages, records their wall time and tells <see cref="PruneOptions.Progress"/> about them.</summary>
+internal sealed class StageClock(Action<PruneProgress>? progress)
+{
+    private readonly Dictionary<string, double> _seconds = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, double> Seconds => _seconds;
+
+    public T Run<T>(string name, Func<Action<int, int>, T> work)
+    {
+        long start = Stopwatch.GetTimestamp();
+        progress?.Invoke(new PruneProgress(name, 0, 0, TimeSpan.Zero, Finished: false));
+        T result = work((done, total) => progress?.Invoke(new PruneProgress(name, done, total, Stopwatch.GetElapsedTime(start), Finished: false)));
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        _seconds[name] = _seconds.GetValueOrDefault(name) + elapsed.TotalSeconds;
+        progress?.Invoke(new PruneProgress(name, 1, 1, elapsed, Finished: true));
+        return result;
+    }
+
+    public T Run<T>(string name, Func<T> work) => Run(name, _ => work());
+
+    public void Run(string name, Action work) => Run(name, () => { work(); return 0; });
+}

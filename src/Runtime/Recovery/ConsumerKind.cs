@@ -1,9 +1,0 @@
-namespace OnnxSlim.Runtime.Recovery;
-
-/// <summary>The linear operators whose weights <see cref="Reconstruction"/> re-fits.</summary>
-internal enum ConsumerKind
-{
-    Conv,
-    Gemm,
-    MatMul,
-}

@@ -1,0 +1,141 @@
+using OnnxSlim.Spectral.Numerics;
+using OnnxSlim.Calibration;
+using OnnxSlim.TestSupport;
+
+namespace OnnxSlim.Calibration.Tests;
+
+public sealed class NumericsTests
+{
+    private static double[] Normal(Random rng, int n) =>
+        [.. Enumerable.Range(0, n).Select(_ => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()))];
+
+    [Fact]
+    public void Normal_equations_match_the_direct_sums_and_ridge_recovers_a_linear_map()
+    {
+        var rng = new Random(3);
+        const int n = 7, m = 3, rows = 1300, stride = 512;
+        var w = Normal(rng, n * m); // true map, last feature is a bias column of ones
+        var eq = new NormalEquations(n, m);
+        var all = new List<(double[] X, double[] Y)>();
+        for (int start = 0; start < rows; start += stride)
+        {
+            int count = Math.Min(stride, rows - start);
+            var x = new double[n * stride];
+            var y = new double[m * stride];
+            for (int r = 0; r < count; r++)
+            {
+                var xr = Normal(rng, n);
+                xr[n - 1] = 1;
+                var yr = new double[m];
+                for (int t = 0; t < m; t++) for (int f = 0; f < n; f++) yr[t] += xr[f] * w[f * m + t];
+                for (int f = 0; f < n; f++) x[f * stride + r] = xr[f];
+                for (int t = 0; t < m; t++) y[t * stride + r] = yr[t];
+                all.Add((xr, yr));
+            }
+            eq.Add(x, y, count, stride);
+        }
+        Assert.Equal(rows, eq.Rows);
+        double g23 = all.Sum(r => r.X[2] * r.X[3]), c41 = all.Sum(r => r.X[4] * r.Y[1]);
+        Assert.Equal(g23, eq.Gram[3 * n + 2], 9);
+        Assert.Equal(c41, eq.Cross[4 * m + 1], 9);
+
+        var theta = RidgeSolver.Factor(eq, 1e-12, lastIsBias: true)!.Solve(eq.Cross, m)!;
+        for (int i = 0; i < w.Length; i++) Assert.Equal(w[i], theta[i], 6);
+        eq.Symmetrize();
+        Assert.True(eq.RelativeError(theta) < 1e-6);
+        Assert.Equal(1, eq.RelativeError(new double[n * m]), 9);
+    }
+
+    [Theory]
+    [InlineData(9, 6, 300)]
+    [InlineData(8, 8, 512)]
+    [InlineData(3, 5, 7)]
+    public void Blocked_float_kernels_match_naive_sums(int n, int m, int rows)
+    {
+        var rng = new Random(n * 100 + m);
+        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
+        var t = Normal(rng, m * rows).Select(v => (float)v).ToArray();
+        var cross = new double[n * m];
+        BlockedProducts.Accumulate(x, n, t, m, rows, rows, cross, m);
+        for (int f = 0; f < n; f++)
+            for (int o = 0; o < m; o++)
+            {
+                double expected = 0;
+                for (int r = 0; r < rows; r++) expected += (double)x[f * rows + r] * t[o * rows + r];
+                Assert.Equal(expected, cross[f * m + o], 3);
+            }
+
+        var w = Normal(rng, n * m).Select(v => (float)v).ToArray();
+        int r0 = rows / 3, count = rows - r0, pStride = count + 5;
+        var p = Enumerable.Repeat(float.NaN, m * pStride).ToArray();
+        BlockedProducts.Project(x, n, rows, r0, count, w, m, p, pStride);
+        for (int o = 0; o < m; o++)
+            for (int r = 0; r < count; r++)
+            {
+                double expected = 0;
+                for (int f = 0; f < n; f++) expected += (double)w[f * m + o] * x[f * rows + r0 + r];
+                Assert.Equal(expected, p[o * pStride + r], 3);
+            }
+    }
+
+    [Fact]
+    public void Cholesky_solves_a_blocked_system()
+    {
+        // Larger than one 64-row block, so the parallel part runs.
+        var rng = new Random(5);
+        const int n = 150, m = 4;
+        var b = Normal(rng, n * n);
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = i == j ? n : 0;
+                for (int k = 0; k < n; k++) s += b[i * n + k] * b[j * n + k];
+                a[i * n + j] = s;
+            }
+        var x = Normal(rng, n * m);
+        var rhs = new double[n * m];
+        for (int i = 0; i < n; i++) for (int t = 0; t < m; t++) for (int k = 0; k < n; k++) rhs[i * m + t] += a[i * n + k] * x[k * m + t];
+        var l = (double[])a.Clone();
+        Assert.True(Cholesky.Factor(l, n));
+        Cholesky.Solve(l, n, rhs, m);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], rhs[i], 8);
+
+        var indefinite = new double[] { 1, 2, 2, 1 };
+        Assert.False(Cholesky.Factor(indefinite, 2));
+    }
+
+    [Fact]
+    public void Sampling_is_sorted_distinct_bounded_and_seeded()
+    {
+        var a = PositionSampler.Sample(1_000_000, 20000, 42);
+        Assert.Equal(20000, a.Length);
+        Assert.True(a.Zip(a.Skip(1)).All(p => p.First < p.Second));
+        Assert.True(a[0] >= 0 && a[^1] < 1_000_000);
+        Assert.Equal(a, PositionSampler.Sample(1_000_000, 20000, 42));
+        Assert.NotEqual(a, PositionSampler.Sample(1_000_000, 20000, 43));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), PositionSampler.Sample(10, 20000, 1));
+        Assert.NotEqual(PositionSampler.LayerSeed(0, "a"), PositionSampler.LayerSeed(0, "b"));
+    }
+
+    [Theory]
+    [InlineData("SamplePositions", 0)]
+    [InlineData("Ridge", -1.0)]
+    [InlineData("Ridge", double.NaN)]
+    [InlineData("MaxBatch", 0)]
+    [InlineData("ReluIterations", -1)]
+    [InlineData("MaxFeatures", 0)]
+    public void Options_refuse_bad_values_naming_them(string name, object value)
+    {
+        var e = Assert.Throws<ArgumentException>(() => name switch
+        {
+            "SamplePositions" => new ReconstructionOptions { SamplePositions = (int)value },
+            "Ridge" => new ReconstructionOptions { Ridge = (double)value },
+            "MaxBatch" => new ReconstructionOptions { MaxBatch = (int)value },
+            "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
+            _ => new ReconstructionOptions { MaxFeatures = (int)value },
+        });
+        Assert.Contains(name, e.Message);
+        Assert.Contains(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!, e.Message);
+    }
+}

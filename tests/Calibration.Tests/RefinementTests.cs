@@ -1,0 +1,245 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Runtime;
+using OnnxSlim.Calibration;
+using OnnxSlim.TestSupport;
+
+namespace OnnxSlim.Calibration.Tests;
+
+/// <summary>The refinements beyond plain layer-wise least squares, skips, and reproducibility, on small random networks.</summary>
+public sealed class RefinementTests
+{
+    /// <summary>
+    /// P → Relu → stem S → [conv A → Relu → conv B] + S → Relu → head H. P loses channels, so the re-fitted
+    /// stem only approximates its original output: the skip operand carries error that only B can compensate.
+    /// </summary>
+    private static (OnnxModel Original, OnnxModel Pruned, Dictionary<string, int[]> Kept) ResidualBlock()
+    {
+        var m = new GraphBuilder(seed: 31);
+        m.WithInput("x", -1, 3, 10, 10)
+            .WithInitializer("P.w", [5, 3, 3, 3], m.Normal(5 * 27, 0.4)).WithInitializer("P.b", [5], m.Normal(5, 0.1))
+            .WithInitializer("S.w", [6, 5, 3, 3], m.Normal(6 * 45, 0.3)).WithInitializer("S.b", [6], m.Normal(6, 0.1))
+            .WithInitializer("A.w", [8, 6, 3, 3], m.Normal(8 * 54, 0.2)).WithInitializer("A.b", [8], m.Normal(8, 0.1))
+            .WithInitializer("B.w", [6, 8, 3, 3], m.Normal(6 * 72, 0.2)).WithInitializer("B.b", [6], m.Normal(6, 0.1))
+            .WithInitializer("H.w", [4, 6, 1, 1], m.Normal(24, 0.5))
+            .WithNode("Conv", "P", ["x", "P.w", "P.b"], ["p"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .WithNode("Relu", "rp", ["p"], ["pr"])
+            .WithNode("Conv", "S", ["pr", "S.w", "S.b"], ["s"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .WithNode("Conv", "A", ["s", "A.w", "A.b"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .WithNode("Relu", "ra", ["a"], ["ar"])
+            .WithNode("Conv", "B", ["ar", "B.w", "B.b"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
+            .WithNode("Add", "add", ["b", "s"], ["z"])
+            .WithNode("Relu", "rz", ["z"], ["zr"])
+            .WithNode("Conv", "H", ["zr", "H.w"], ["y"])
+            .WithOutput("y");
+        var original = m.Model();
+        var pruned = original.Clone();
+        int[] first = [0, 2, 3, 4], stream = [0, 1, 2, 4, 5], inner = [0, 2, 3, 5, 6, 7];
+        foreach (var t in new[] { "P.w", "P.b" }) ModelOps.SliceAxis(pruned, t, 0, first);
+        ModelOps.SliceAxis(pruned, "S.w", 1, first);
+        foreach (var t in new[] { "S.w", "S.b" }) ModelOps.SliceAxis(pruned, t, 0, stream);
+        ModelOps.SliceAxis(pruned, "A.w", 1, stream);
+        ModelOps.SliceAxis(pruned, "A.w", 0, inner);
+        ModelOps.SliceAxis(pruned, "A.b", 0, inner);
+        ModelOps.SliceAxis(pruned, "B.w", 1, inner);
+        ModelOps.SliceAxis(pruned, "B.w", 0, stream);
+        ModelOps.SliceAxis(pruned, "B.b", 0, stream);
+        ModelOps.SliceAxis(pruned, "H.w", 1, stream);
+        pruned.Graph.Reindex();
+        return (original, pruned, new Dictionary<string, int[]> { ["P"] = first, ["S"] = stream, ["A"] = inner, ["B"] = stream });
+    }
+
+    private static NamedTensor Images(int n, int seed) => ModelOps.Floats("x", [n, 3, 10, 10], new GraphBuilder(seed: seed).Normal(n * 300));
+
+    private static double OutputError(OnnxModel original, OnnxModel pruned)
+    {
+        var test = Images(32, 77);
+        var a = ModelOps.Run(original, test);
+        var b = ModelOps.Run(pruned, test);
+        double e = 0, s = 0;
+        for (int i = 0; i < a.Length; i++) { e += (a[i] - b[i]) * (a[i] - b[i]); s += a[i] * a[i]; }
+        return Math.Sqrt(e / s);
+    }
+
+    [Fact]
+    public void Residual_targets_absorb_the_skip_error_exactly()
+    {
+        // x → S → s0 → (+δ) → s;  s0 → A → B;  z = B + s → Relu. A's channels 4, 5 are linear
+        // combinations of 0..3, so B can be re-fitted exactly; the pruned stream is off by a per-channel
+        // δ, which only B's bias can take back, and only if B targets the sum z.
+        OnnxModel Build(float[] shift)
+        {
+            var m = new GraphBuilder(seed: 53);
+            var wa = m.Normal(6 * 36, 0.3);
+            for (int k = 0; k < 36; k++)
+            {
+                wa[4 * 36 + k] = 0.6f * wa[k] - wa[2 * 36 + k];
+                wa[5 * 36 + k] = wa[36 + k] + 0.5f * wa[3 * 36 + k];
+            }
+            m.WithInput("x", -1, 3, 8, 8)
+                .WithInitializer("S.w", [4, 3, 3, 3], m.Normal(4 * 27, 0.4))
+                .WithInitializer("shift", [1, 4, 1, 1], shift)
+                .WithInitializer("A.w", [6, 4, 3, 3], wa)
+                .WithInitializer("B.w", [4, 6, 3, 3], m.Normal(4 * 54, 0.3)).WithInitializer("B.b", [4], m.Normal(4, 0.1))
+                .WithNode("Conv", "S", ["x", "S.w"], ["s0"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Add", "shifted", ["s0", "shift"], ["s"])
+                .WithNode("Conv", "A", ["s0", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Conv", "B", ["a", "B.w", "B.b"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Add", "add", ["b", "s"], ["z"])
+                .WithNode("Relu", "rz", ["z"], ["y"])
+                .WithOutput("y");
+            return m.Model();
+        }
+        double ErrorWith(bool residual)
+        {
+            var original = Build(new float[4]);
+            var pruned = Build([0.9f, -0.6f, 1.5f, -1.2f]);
+            int[] keep = [0, 1, 2, 3];
+            ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+            ModelOps.SliceAxis(pruned, "B.w", 1, keep);
+            pruned.Graph.Reindex();
+            var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 2).Normal(32 * 192));
+            Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib],
+                new ReconstructionOptions { ResidualTargets = residual, Ridge = 1e-9 });
+            var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 3).Normal(4 * 192));
+            return ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
+        }
+        double plain = ErrorWith(false), residual = ErrorWith(true);
+        Assert.True(plain > 0.01, $"the shifted stream should show without residual targets (error {plain})");
+        Assert.True(residual < 1e-4, $"residual targets should absorb the shift exactly (error {residual})");
+    }
+
+    [Fact]
+    public void A_following_batchnorm_edited_in_the_pruned_model_is_accounted_for()
+    {
+        // A (channels 4, 5 linear in 0..3) → B → BatchNorm → Relu. Data-free compensation may move the
+        // BatchNorm's mean in the pruned model; B must be fitted to the BatchNorm's original output.
+        OnnxModel Build(float meanShift)
+        {
+            var m = new GraphBuilder(seed: 61);
+            var wa = m.Normal(6 * 27, 0.3);
+            for (int k = 0; k < 27; k++)
+            {
+                wa[4 * 27 + k] = 0.5f * wa[27 + k] + wa[2 * 27 + k];
+                wa[5 * 27 + k] = wa[k] - 0.7f * wa[3 * 27 + k];
+            }
+            var mean = m.Normal(4, 0.2);
+            for (int i = 0; i < 4; i++) mean[i] += meanShift * (i + 1);
+            m.WithInput("x", -1, 3, 8, 8)
+                .WithInitializer("A.w", [6, 3, 3, 3], wa)
+                .WithInitializer("B.w", [4, 6, 3, 3], m.Normal(4 * 54, 0.3))
+                .WithInitializer("bn.scale", [4], [1.5f, -0.8f, 0.6f, 2f]).WithInitializer("bn.bias", [4], m.Normal(4, 0.3))
+                .WithInitializer("bn.mean", [4], mean).WithInitializer("bn.var", [4], [0.5f, 1f, 2f, 0.3f])
+                .WithNode("Conv", "A", ["x", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Conv", "B", ["a", "B.w"], ["b"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("BatchNormalization", "bn", ["b", "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["z"])
+                .WithNode("Relu", "r", ["z"], ["y"])
+                .WithOutput("y");
+            return m.Model();
+        }
+        var original = Build(0);
+        var pruned = Build(0.4f);
+        int[] keep = [0, 1, 2, 3];
+        ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+        ModelOps.SliceAxis(pruned, "B.w", 1, keep);
+        pruned.Graph.Reindex();
+        var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 4).Normal(32 * 192));
+
+        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib], new ReconstructionOptions { Ridge = 1e-9 });
+
+        Assert.True(report.Layers.Single().Fitted);
+        var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 5).Normal(4 * 192));
+        double error = ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
+        Assert.True(error < 1e-4, $"error {error}");
+    }
+
+    [Fact]
+    public void Relu_aware_fit_lowers_the_error_after_the_relu()
+    {
+        double ErrorWith(int iterations)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { ReluIterations = iterations });
+            return OutputError(original, pruned);
+        }
+        double plain = ErrorWith(0), aware = ErrorWith(4);
+        Assert.True(aware < plain, $"output error {plain:0.0000} plain, {aware:0.0000} ReLU-aware");
+    }
+
+    [Fact]
+    public void Batching_and_the_activation_cache_do_not_change_the_result()
+    {
+        float[] Outputs(ReconstructionOptions options)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], options with { SamplePositions = 2500 });
+            return ModelOps.Run(pruned, Images(8, 77));
+        }
+        var reference = Outputs(new ReconstructionOptions());
+        // Uneven batches (7 images: rows of one image never straddle two batches), and every pass from the inputs.
+        Assert.True(ModelOps.RelativeMaxError(reference, Outputs(new ReconstructionOptions { MaxBatch = 7 })) < 1e-4);
+        Assert.True(ModelOps.RelativeMaxError(reference, Outputs(new ReconstructionOptions { CacheBudgetBytes = 0 })) < 1e-4);
+    }
+
+    [Fact]
+    public void Same_inputs_and_seed_give_identical_weights()
+    {
+        byte[] Run()
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { SamplePositions = 3000, Seed = 5 });
+            return pruned.ToBytes();
+        }
+        Assert.Equal(Run(), Run());
+    }
+
+    [Fact]
+    public void Report_lists_every_layer_in_graph_order_with_errors_that_drop()
+    {
+        var (original, pruned, kept) = ResidualBlock();
+        var lines = new List<string>();
+        var report = Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { Log = lines.Add });
+
+        Assert.Equal(["S", "A", "B", "H"], report.Layers.Select(l => l.Name));
+        Assert.All(report.Layers, l => Assert.True(l.Fitted && l.ErrorAfter < l.ErrorBefore && l.Rows == 6400, l.ToString()));
+        Assert.Equal(4, lines.Count);
+        Assert.Equal(64, report.Images);
+        Assert.True(report.Levels >= 2 && report.RuntimeRuns >= 2 && report.Seconds >= report.RuntimeSeconds);
+    }
+
+    [Fact]
+    public void A_weight_also_read_by_another_operator_is_skipped_with_a_reason()
+    {
+        var m = new GraphBuilder(seed: 41);
+        m.WithInput("x", -1, 4, 6, 6)
+            .WithInitializer("A.w", [4, 4, 1, 1], m.Normal(16)).WithInitializer("B.w", [3, 4, 1, 1], m.Normal(12))
+            .WithNode("Conv", "A", ["x", "A.w"], ["a"])
+            .WithNode("Conv", "B", ["a", "B.w"], ["b"])
+            .WithNode("ReduceSum", "peek", ["B.w"], ["bw"], ("keepdims", 0L))
+            .WithNode("Mul", "mix", ["b", "bw"], ["y"])
+            .WithOutput("y");
+        var original = m.Model();
+        var pruned = original.Clone();
+        int[] keep = [0, 1, 3];
+        ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+        ModelOps.SliceAxis(pruned, "B.w", 1, keep);
+        pruned.Graph.Reindex();
+
+        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep },
+            [ModelOps.Floats("x", [4, 4, 6, 6], m.Normal(576))]);
+
+        var layer = Assert.Single(report.Layers);
+        Assert.False(layer.Fitted);
+        Assert.Contains("also read by ReduceSum 'peek'", layer.Skipped);
+    }
+
+    [Fact]
+    public void Bad_calibration_inputs_are_refused()
+    {
+        var (original, pruned, kept) = ResidualBlock();
+        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, kept, []));
+        var e = Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, kept,
+            [ModelOps.Floats("x", [2, 3, 10, 10], new float[10])]));
+        Assert.Contains("holds 10 values", e.Message);
+        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, original, kept, [Images(2, 1)]));
+    }
+}

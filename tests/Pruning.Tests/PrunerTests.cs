@@ -1,0 +1,80 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Runtime;
+using OnnxSlim.Spectral;
+using OnnxSlim.TestSupport;
+
+namespace OnnxSlim.Pruning.Tests;
+
+/// <summary>The library API: pruning in memory, no paths, typed options, progress and errors.</summary>
+public sealed class PrunerTests
+{
+    private static OnnxModel ConvNet()
+    {
+        var b = new GraphBuilder(seed: 3);
+        string x = b.Input("x", -1, 3, 16, 16);
+        string h = b.Relu(b.Conv(x, 3, 32));
+        h = b.Relu(b.Conv(h, 32, 32));
+        h = b.Node("GlobalAveragePool", [h]);
+        string y = b.Node("Flatten", [h]);
+        y = b.Node("Gemm", [y, b.Init("fc", [10, 32]), b.Init("fcb", [10])], ("transB", 1L));
+        b.Output(y, -1, 10);
+        return b.Model();
+    }
+
+    [Fact]
+    public void A_model_built_in_memory_is_pruned_in_memory_and_the_original_is_untouched()
+    {
+        using var model = ConvNet();
+        byte[] before = model.ToBytes();
+        var stages = new List<PruneProgress>();
+        using var result = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false, Progress = stages.Add });
+
+        Assert.Equal(before, model.ToBytes());
+        Assert.InRange(result.Summary.AchievedReduction, 0.45, 0.55);
+        Assert.True(result.Summary.After.Macs < result.Summary.Before.Macs);
+        Assert.NotNull(result.Summary.Agreement);
+        var conv = result.Model.Graph.Nodes.First(n => n.OpType == "Conv");
+        Assert.True(result.Model.Graph.ResolveWeight(conv.Inputs[1])!.Tensor.Dims[0] < 32);
+        Assert.Contains(result.Plan.Groups, g => g.Keep.Count < g.Channels);
+        // Every stage that started also finished, in order.
+        var finished = stages.Where(p => p.Finished).Select(p => p.Stage).ToList();
+        Assert.Equal(stages.Where(p => !p.Finished && p.Total == 0).Select(p => p.Stage).ToList(), finished);
+        Assert.Contains("validate on ONNX Runtime", finished);
+
+        using var runner = new ModelRunner(result.Model.ToBytes());
+        var output = Assert.Single(runner.Run(InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, [], 2), seed: 1)));
+        Assert.Equal([2L, 10], output.Shape);
+    }
+
+    [Fact]
+    public void A_plan_replays_to_the_same_model()
+    {
+        using var model = ConvNet();
+        using var first = Pruner.Prune(model, new PruneOptions { Ratio = 0.4, Target = BudgetTarget.Params, Validate = false });
+        var plan = PlanFile.Parse(first.Plan.ToJson(), "in memory");
+        using var replay = Pruner.Prune(model, new PruneOptions { Plan = plan, Validate = false });
+        Assert.Equal(first.Model.ToBytes(), replay.Model.ToBytes());
+    }
+
+    [Theory]
+    [InlineData(0.99, "Ratio")]
+    [InlineData(-0.1, "Ratio")]
+    [InlineData(double.NaN, "Ratio")]
+    public void Bad_option_values_are_argument_exceptions_naming_the_option(double ratio, string param)
+    {
+        using var model = ConvNet();
+        var e = Assert.ThrowsAny<ArgumentException>(() => Pruner.Prune(model, new PruneOptions { Ratio = ratio }));
+        Assert.Equal(param, e.ParamName);
+        Assert.Contains(ratio.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
+    }
+
+    [Fact]
+    public void Refit_without_calibration_and_unmatched_ignore_patterns_are_refused()
+    {
+        using var model = ConvNet();
+        Assert.Equal("Calibration", Assert.ThrowsAny<ArgumentException>(() =>
+            Pruner.Prune(model, new PruneOptions { Criterion = SelectionCriterion.Refit })).ParamName);
+        var e = Assert.Throws<PruningException>(() => Pruner.Prune(model, new PruneOptions { Ignore = ["no_such_node*"], Validate = false }));
+        Assert.Contains("no_such_node*", e.Message);
+    }
+}

@@ -1,0 +1,67 @@
+using OnnxSlim.TestSupport;
+using OnnxSlim.Runtime;
+
+namespace OnnxSlim.Runtime.Tests;
+
+public sealed class RuntimeTests
+{
+    [Fact]
+    public void Runs_a_model_and_compares_outputs()
+    {
+        using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));
+        var shapes = InputShapes.Resolve(runner.Inputs, [], batch: 8);
+        Assert.Equal(new long[] { 8, 1, 28, 28 }, shapes["input"]);
+        var inputs = InputGenerator.Generate(runner.Inputs, shapes, seed: 1);
+        var outputs = runner.Run(inputs);
+        var logits = Assert.Single(outputs);
+        Assert.Equal(new long[] { 8, 10 }, logits.Shape);
+        var same = OutputComparison.Compare(outputs, runner.Run(inputs));
+        Assert.Equal(1.0, same.Cosine, 9);
+        Assert.Equal(0.0, same.MaxAbsError);
+        Assert.Equal(1.0, same.Top1Agreement);
+
+        var other = InputGenerator.Generate(runner.Inputs, shapes, seed: 2);
+        var differs = OutputComparison.Compare(outputs, runner.Run(other));
+        Assert.True(differs.MaxAbsError > 0);
+    }
+
+    [Fact]
+    public void Shape_override_parsing_rejects_bad_values()
+    {
+        Assert.Equal(new long[] { 1, 3, 480, 640 }, InputShapes.ParseOverride("images=1,3,480,640").Value);
+        Assert.Equal("images", InputShapes.ParseOverride("images=1,3,480,640").Key);
+        Assert.Throws<ArgumentException>(() => InputShapes.ParseOverride("x=1,-3"));
+        Assert.Throws<ArgumentException>(() => InputShapes.ParseOverride("x=a,b"));
+    }
+
+    [Fact]
+    public void Shape_probe_reports_intermediate_shapes()
+    {
+        using var model = GraphIO.OnnxModel.Load(Fixtures.BnResnet);
+        var convOutputs = model.Graph.Nodes.Where(n => n.OpType == "Conv").Select(n => n.Outputs[0]).ToList();
+        var shapes = ShapeProbe.Run(model, convOutputs, ["input=2,1,28,28"]);
+        Assert.All(convOutputs, name => Assert.True(shapes.ContainsKey(name), name));
+        Assert.Equal(new long[] { 2, 16, 28, 28 }, shapes[convOutputs[0]]);
+        Assert.All(convOutputs, name => Assert.Equal(2, shapes[name][0]));
+    }
+
+    [Fact]
+    public void Npy_round_trip_and_latency_measurement()
+    {
+        string path = Path.Combine(Fixtures.TempDir(), "x.npy");
+        var data = Enumerable.Range(0, 2 * 1 * 28 * 28).Select(i => (float)Math.Sin(i)).ToArray();
+        NpyFile.WriteFloats(path, [2, 1, 28, 28], data);
+        var back = NpyFile.Read(path);
+        Assert.Equal(new long[] { 2, 1, 28, 28 }, back.Shape);
+        Assert.Equal(data, back.Floats);
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        Assert.Equal(new long[] { 256, 1, 28, 28 }, calib.Shape);
+
+        using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));
+        var inputs = new List<NamedTensor> { new("input", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, back.Shape, back.Floats!) };
+        var latency = LatencyBenchmark.Measure(runner, inputs, runs: 5, warmup: 1);
+        Assert.Equal(5, latency.Runs);
+        Assert.Equal(2, latency.Batch);
+        Assert.True(latency.MedianMs > 0 && latency.P90Ms >= latency.MedianMs);
+    }
+}
