@@ -2,7 +2,7 @@
 """Export a torchvision model with seeded random weights to ONNX (opset 13, BN folded into Conv).
 
 Usage: /usr/bin/python3 tools/models/export_torchvision.py NAME OUT.onnx
-NAME: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn
+NAME: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 resnext50_32x4d regnet_y_400mf fasterrcnn
 Needs Debian's python3-torch (1.13) and python3-torchvision (0.14).
 """
 import os
@@ -20,6 +20,8 @@ CLASSIFIERS = {
     "vgg16_bn": lambda: torchvision.models.vgg16_bn(weights=None),
     "googlenet": lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
     "densenet121": lambda: torchvision.models.densenet121(weights=None),
+    "resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(weights=None),
+    "regnet_y_400mf": lambda: torchvision.models.regnet_y_400mf(weights=None),
 }
 NAMES = list(CLASSIFIERS) + ["fasterrcnn"]
 

@@ -2,6 +2,7 @@
 # Build/fetch the real ONNX models used by tests and benchmarks into the cache (outside git).
 # Usage: tools/models/fetch.sh [name ...]     (no name: all)
 # Names: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det
+#        resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split
 # Cache: ${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models/NAME.onnx. Prints each model's path.
 # A model is built, checked with check.py, then its sha256 is recorded in NAME.onnx.sha256;
 # a model already present whose sha256 matches that record is not rebuilt (nor re-checked).
@@ -9,7 +10,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3   # Debian's python (python3-torch etc.), not the pyenv one on PATH
-ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det)
+ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det
+     resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split)
 MODELS="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models"
 mkdir -p "$MODELS"
 
@@ -32,6 +34,8 @@ for n in "${names[@]}"; do
   if ! valid "$out"; then
     if [[ "$n" == ppocr_det ]]; then
       "$HERE/fetch_ppocr.sh" >/dev/null
+    elif [[ "$n" == yolov8s_* ]]; then
+      "$PY" "$HERE/export_yolo.py" "$n" "$out"
     else
       "$PY" "$HERE/export_torchvision.py" "$n" "$out"
     fi
