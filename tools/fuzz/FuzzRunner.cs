@@ -222,6 +222,7 @@ public static partial class FuzzRunner
         "The given key", "An item with the same key", "Nullable object must have a value", "The value cannot be an empty string",
         "Offset and length were out of bounds", "Destination array was not long enough", "Exception of type '", "Array dimensions exceeded",
         "Must specify valid information for parsing", "Unable to read beyond the end of the stream", "Attempted to divide by zero",
+        "could not be converted to System.", "System.Collections.Generic.",
     ];
 
     private static void Classify(FuzzCase c, CaseResult r)

@@ -276,7 +276,9 @@ public static class ModelFactory
     {
         var t = new TensorProto { Name = name, DataType = 1 };
         t.Dims.Add(n);
-        for (int i = 0; i < n; i++) t.FloatData.Add((float)(0.5 + rng.NextDouble()));
+        var values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (float)(0.5 + rng.NextDouble());
+        WriteFloats(t, values);
         return t;
     }
 

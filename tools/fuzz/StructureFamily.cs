@@ -33,6 +33,7 @@ internal static class StructureFamily
         (2, "node-order", NodeOrder),
         (2, "value-info", ValueInfoWrong),
         (2, "constant-cast", ConstantCast),
+        (2, "float-data-field", FloatDataField),
     ];
 
     public static FuzzCase Make(Ctx c)
@@ -441,6 +442,22 @@ internal static class StructureFamily
         long[] dims = rng.Chance(0.5) ? [1, 999, 2, 2] : [7];
         m.Proto.Graph.ValueInfo.Add(ModelFactory.ValueInfo(conv.Output[0], rng.Pick(1, 7), dims));
         return $"value_info of '{conv.Output[0]}' says [{string.Join(',', dims)}]";
+    }
+
+    /// <summary>Valid: float initializers in the float_data field instead of raw_data (as some exporters write them).</summary>
+    private static string? FloatDataField(Rng rng, BuiltModel m)
+    {
+        var floats = m.Proto.Graph.Initializer.Where(t => t.DataType == 1 && t.RawData.Length > 0 && t.DataLocation != TensorProto.Types.DataLocation.External).ToList();
+        if (floats.Count == 0) return null;
+        bool all = rng.Chance(0.5);
+        var chosen = all ? floats : [rng.Pick(floats)];
+        foreach (var t in chosen)
+        {
+            var v = ModelFactory.ReadFloats(t);
+            t.ClearRawData();
+            t.FloatData.Add(v);
+        }
+        return all ? $"all {chosen.Count} float initializers in float_data (valid)" : $"{chosen[0].Name} in float_data (valid)";
     }
 
     private static string? ConstantCast(Rng rng, BuiltModel m)
