@@ -105,7 +105,7 @@ internal sealed class Ctx(Rng rng, int seed, int index, string family, byte[]? d
         {
             var a = new List<string> { model, "-o", "out.onnx", "--no-bench" };
             if (Rng.Chance(0.3)) a.AddRange(["--cr", Rng.Pick("0.2", "0.5", "0.8", "0.95")]);
-            if (Rng.Chance(0.15)) a.Add("--no-validate");
+            if (Rng.Chance(0.25)) a.Add("--no-validate");
             if (Rng.Chance(0.1)) a.AddRange(["--compensation", Rng.Pick("none", "exact")]);
             return a;
         }

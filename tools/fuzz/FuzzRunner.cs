@@ -85,6 +85,7 @@ public static partial class FuzzRunner
     public static List<CaseResult> RunAll(IReadOnlyList<FuzzCase> cases, string cliPath, RunOptions? options = null)
     {
         options ??= new RunOptions();
+        cliPath = Path.GetFullPath(cliPath);
         if (!File.Exists(cliPath)) throw new FileNotFoundException($"CLI not found: {cliPath} (build it: dotnet build src/Cli -c Release)");
         string work = options.WorkDir ?? Path.Combine(Path.GetTempPath(), $"onnxslim-fuzz-{Environment.ProcessId}-{DateTime.UtcNow:HHmmss}");
         Directory.CreateDirectory(work);

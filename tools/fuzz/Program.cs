@@ -63,6 +63,7 @@ if (cli is null || !File.Exists(cli))
     return 2;
 }
 
+cli = Path.GetFullPath(cli);
 var sw = Stopwatch.StartNew();
 Console.Error.WriteLine($"onnxslim-fuzz: {all.Count} cases, seed {seed}, family {family ?? "all"}, {jobs} jobs, timeout {timeout} s, cli {cli}" +
     (demo is null ? " (fixtures/demo_cnn.onnx not found: generated nets only)" : ""));
