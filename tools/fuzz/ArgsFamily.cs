@@ -100,7 +100,7 @@ internal static class ArgsFamily
             else if (x < 0.7) what.Add(Generic(rng, command, pos, opts, files));
             else
             {
-                string option = rng.Pick(CommandOptions[command]);
+                string option = rng.Chance(0.2) ? "--shape" : rng.Pick(CommandOptions[command]);
                 what.Add(OptionValue(rng, option, m, opts, files, ref mustRefuse));
             }
         }

@@ -203,7 +203,7 @@ internal static class BytesFamily
         }
         var files = new List<CaseFile> { CaseFile.Input("model.onnx", bad) };
         files.AddRange(m.SideFiles.Select(kv => CaseFile.Input(kv.Key, kv.Value)));
-        return c.Case($"{m.Describe}: {what}", c.Command("model.onnx", 0.6), files, mustRefuse);
+        return c.Case($"{m.Describe}: {what}", c.Command("model.onnx", 0.5), files, mustRefuse);
     }
 
     public static byte[] Varint(ulong v)

@@ -146,6 +146,15 @@ public static partial class FuzzRunner
         return result;
     }
 
+    /// <summary>Lays a case's files out in <paramref name="dir"/> (created), with a repro.sh when <paramref name="cliPath"/> is given.</summary>
+    public static void Materialize(FuzzCase c, string dir, string? cliPath = null)
+    {
+        Directory.CreateDirectory(dir);
+        Materialize(c, dir);
+        File.WriteAllText(Path.Combine(dir, "repro.sh"),
+            $"#!/bin/sh\n# {c.Family}: {c.Description.Replace('\n', ' ')}\ncd \"$(dirname \"$0\")\" && dotnet {FuzzCase.Quote(cliPath ?? "onnxslim.dll")} {string.Join(" ", c.Args.Select(FuzzCase.Quote))}\n");
+    }
+
     private static void Materialize(FuzzCase c, string dir)
     {
         foreach (var f in c.Files.OrderBy(f => f.IsDirectory ? 0 : f.LinkTarget is null ? 1 : 2))

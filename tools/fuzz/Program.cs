@@ -7,7 +7,7 @@ if (args.Length > 0 && args[0] == "--ort-check") return ModelChecks.OrtCheckMain
 
 int cases = 1000, seed = 1, jobs = 2, timeout = 120;
 int? only = null;
-string? family = null, cli = null, keep = null, jsonOut = null;
+string? family = null, cli = null, keep = null, jsonOut = null, materialize = null;
 bool list = false, deep = true;
 try
 {
@@ -27,13 +27,14 @@ try
             case "--list": list = true; break;
             case "--no-deep": deep = false; break;
             case "--json-out": jsonOut = Next(); break;
+            case "--materialize": materialize = Path.GetFullPath(Next()); break;
             case "-h" or "--help":
                 Console.WriteLine("""
                     usage: onnxslim-fuzz [--cases N] [--seed S] [--family bytes|structure|args|sidefiles] [--cli PATH/onnxslim.dll]
-                                         [--jobs J] [--keep-failures DIR] [--timeout SEC] [--case I] [--list] [--no-deep] [--json-out FILE]
+                                         [--jobs J] [--keep-failures DIR] [--timeout SEC] [--case I] [--list] [--materialize DIR] [--no-deep] [--json-out FILE]
                     Runs N seeded cases against the CLI, prints counts per outcome and family and up to 3 reproducers per
                     failure kind; exits 1 when any failure kind occurred. --case I runs case I of the seed alone; --list
-                    prints the cases without running them; --no-deep skips onnx.checker and ONNX Runtime on outputs.
+                    prints the cases without running them; --materialize lays their folders out (with repro.sh) without running them; --no-deep skips onnx.checker and ONNX Runtime on outputs.
                     """);
                 return 0;
             default: throw new ArgumentException($"unknown argument '{args[i]}'");
@@ -55,6 +56,12 @@ var all = only is { } k ? [FuzzCases.One(seed, k, family, demo)] : Enumerable.Ra
 if (list)
 {
     foreach (var c in all) Console.WriteLine($"{c}\n    files: {c.FilesLine}{(c.MustRefuse is null ? "" : $"\n    must refuse: {c.MustRefuse}")}");
+    return 0;
+}
+if (materialize is not null)
+{
+    foreach (var c in all) FuzzRunner.Materialize(c, Path.Combine(materialize, $"{c.Index:D6}-{c.Family}"));
+    Console.WriteLine($"{all.Count} cases laid out under {materialize} (not run)");
     return 0;
 }
 if (cli is null || !File.Exists(cli))

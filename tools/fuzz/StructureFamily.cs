@@ -21,7 +21,7 @@ internal static class StructureFamily
         (2, "huge-dims", HugeDims),
         (3, "dangling-input", DanglingInput),
         (3, "duplicate-names", DuplicateNames),
-        (3, "graph-outputs", GraphOutputs),
+        (4, "graph-outputs", GraphOutputs),
         (2, "empty-graph", EmptyGraph),
         (2, "cycle", Cycle),
         (3, "unknown-op", UnknownOp),
@@ -42,8 +42,13 @@ internal static class StructureFamily
         var (_, name, apply) = rng.Weighted([.. Mutations.Select(m => (m.Weight, m))]);
         NetSpec? spec = null;
         if (name == "external-data") spec = NetSpec.Random(rng) with { Storage = WeightStorage.External };
-        if (name == "ir3-initializers-as-inputs") spec = NetSpec.Random(rng) with { Opset = rng.Pick(9, 9, 11, 13), Storage = WeightStorage.Initializer };
-        var m = c.Base(name is "nonfinite-weights" or "input-dims" or "valid" or "duplicate-names" ? 0.25 : 0.1, spec);
+        bool demo = false;
+        if (name == "ir3-initializers-as-inputs")
+        {
+            demo = rng.Chance(0.3);
+            if (!demo) spec = NetSpec.Random(rng) with { Opset = rng.Pick(9, 9, 11, 13), Storage = WeightStorage.Initializer };
+        }
+        var m = c.Base(demo ? 1.0 : name is "nonfinite-weights" or "input-dims" or "valid" or "duplicate-names" ? 0.25 : 0.1, spec);
         string? what = Try(apply, rng, m);
         if (what is null) { what = "no applicable mutation (valid net)"; name = "valid"; }
         var parts = new List<string> { $"{name}: {what}" };
