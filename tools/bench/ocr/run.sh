@@ -89,6 +89,7 @@ for t in "${targets[@]}"; do
 done
 
 echo
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (wall times grow with other work)"
 "$PY" - "$out" <<'PYEOF'
 import json, os, sys
 out = sys.argv[1]
