@@ -7,7 +7,7 @@
 #        is skipped; FORCE=1 renders again. Prints the data root.
 # Needs Debian's python (/usr/bin/python3) with numpy and PIL, python3-jieba (character frequencies) and the
 # fonts fonts-noto-cjk fonts-wqy-microhei fonts-wqy-zenhei fonts-dejavu-core fonts-liberation2 (installed when
-# run as root). Takes about 1.5 minutes on 2 cores; 2.3 GB on disk.
+# run as root). Takes about 1.5 minutes on 2 cores; 2.1 GB on disk.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
