@@ -30,7 +30,8 @@ public static class Planner
             : CalibratedRanking.Measure(analysis.Model, analysis.Groups, active, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
-            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false, RoundTo: options.RoundFor(g.Width))
+            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false, RoundTo: options.RoundFor(g.Width),
+                Weight: ranking.ContainsKey(g.Id) ? CostWeight(analysis, g) : 1)
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
         var solver = new BudgetSolver();
         var costs = analysis.GroupCosts;
@@ -77,6 +78,20 @@ public static class Planner
     /// </summary>
     private static FilterSpectrum ErrorCurve(ChannelElimination r) =>
         FilterSpectrum.FromSingularValues(r.Width, r.Width, r.RelativeError.AsSpan(0, r.Width));
+
+    /// <summary>
+    /// Refit error curves are weighed by cost: mean MACs per channel over this group's. The threshold then equalises
+    /// the error a channel's removal causes per MAC it saves, so a group whose channels cost little (an SE squeeze, a
+    /// late narrow map) is not pruned as hard as one where each channel buys much. Measured: PP-OCRv4 rec at −50 % MACs
+    /// 90.0 → 93.6 % line accuracy; the Fashion-MNIST ResNet 92.95 → 92.75 % (see README).
+    /// </summary>
+    private static double CostWeight(ModelAnalysis analysis, ChannelGroup g)
+    {
+        double perChannel = analysis.MacsShare(g) / g.Width;
+        var prunable = analysis.Groups.Where(x => x.Prunable).ToList();
+        double mean = prunable.Sum(analysis.MacsShare) / prunable.Sum(x => x.Width);
+        return mean / Math.Max(perChannel, 1e-6 * mean);
+    }
 
     /// <summary>Default floor: at least one channel and the given fraction of the width.</summary>
     public static int MinKeep(int width, double fraction) => Math.Clamp((int)Math.Ceiling(width * fraction), 1, width);
