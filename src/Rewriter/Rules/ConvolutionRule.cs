@@ -9,18 +9,30 @@ namespace OnnxSlim.Rewriter.Rules;
 /// input's channels: weight axis 0, bias and the group attribute follow them. Other grouped forms and
 /// channel multipliers are frozen (per-group counts would have to stay equal).
 /// </summary>
-internal sealed class ConvolutionRule : IOperatorRule
+internal sealed class ConvolutionRule : ILayerRule
 {
     public static readonly ConvolutionRule Conv = new(transposed: false);
     public static readonly ConvolutionRule ConvTranspose = new(transposed: true);
 
     private readonly bool _transposed;
-    private readonly int _inputAxis, _outputAxis;
 
-    private ConvolutionRule(bool transposed)
+    private ConvolutionRule(bool transposed) => _transposed = transposed;
+
+    /// <summary>Conv: outputs on axis 0, one group's inputs on axis 1. ConvTranspose: inputs on axis 0, one group's outputs on axis 1.</summary>
+    public LayerWeight? Weight(Node node, long[] weightDims)
     {
-        _transposed = transposed;
-        (_inputAxis, _outputAxis) = transposed ? (0, 1) : (1, 0);
+        if (weightDims.Length < 3) return null;
+        long group = node.GetInt("group", 1);
+        return _transposed
+            ? new LayerWeight(OutputAxis: 1, InputAxis: 0, (int)group, weightDims[1] * group, weightDims[0], BiasInput: 2)
+            : new LayerWeight(OutputAxis: 0, InputAxis: 1, (int)group, weightDims[0], weightDims[1] * group, BiasInput: 2);
+    }
+
+    /// <summary>Conv: C_out·H_out·W_out·(C_in/group)·k…; ConvTranspose: C_in·H_in·W_in·(C_out/group)·k… (each input tap is spread once).</summary>
+    public long Macs(Node node, long[]? weightDims, Func<string, long[]?> shape)
+    {
+        if (weightDims is null || shape(_transposed ? node.Input(0) : node.Outputs[0]) is not { } map) return 0;
+        return ModelCost.Product(map) * ModelCost.Product(weightDims) / weightDims[0];
     }
 
     public void Propagate(ChannelFlow flow, Node node)
@@ -34,8 +46,9 @@ internal sealed class ConvolutionRule : IOperatorRule
         }
         long[] dims = weight.Tensor.Dims;
         int rank = dims.Length;
-        long group = node.GetInt("group", 1);
-        int outChannels = (int)(_transposed ? dims[1] * group : dims[0]);
+        var layout = Weight(node, dims)!;
+        long group = layout.Groups;
+        int outChannels = (int)layout.Outputs;
         if (input is not null && (input.Rank != rank || input.Axis != 1 || !input.IsPlain))
         {
             flow.Freeze(input, $"{node} reads channels laid out as {input}");
@@ -43,9 +56,9 @@ internal sealed class ConvolutionRule : IOperatorRule
         }
         if (group == 1)
         {
-            if (input is not null) flow.AddTensorSite(node, 1, _inputAxis, input, SiteRole.ConsumerWeight);
+            if (input is not null) flow.AddTensorSite(node, 1, layout.InputAxis, input, SiteRole.ConsumerWeight);
             var output = ChannelLayout.Single(rank, 1, flow.NewSet(outChannels, node), outChannels);
-            flow.AddTensorSite(node, 1, _outputAxis, output, SiteRole.ProducerWeight);
+            flow.AddTensorSite(node, 1, layout.OutputAxis, output, SiteRole.ProducerWeight);
             if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, output, SiteRole.ProducerBias);
             flow.SetLayout(node.Outputs[0], output);
             return;

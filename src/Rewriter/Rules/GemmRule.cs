@@ -6,9 +6,27 @@ namespace OnnxSlim.Rewriter.Rules;
 /// Gemm Y = A·B + C with a constant B: the features of A (its axis 1, possibly channels × H·W after a
 /// flatten) are B's K axis (axis 0, or 1 with transB); a new set of N outputs is B's other axis and C's last.
 /// </summary>
-internal sealed class GemmRule : IOperatorRule
+internal sealed class GemmRule : ILayerRule
 {
     public static readonly GemmRule Instance = new();
+
+    /// <summary>B is K × N, or N × K with transB.</summary>
+    public LayerWeight? Weight(Node node, long[] weightDims)
+    {
+        if (weightDims.Length != 2) return null;
+        bool transB = node.GetInt("transB", 0) != 0;
+        int kAxis = transB ? 1 : 0, nAxis = 1 - kAxis;
+        return new LayerWeight(OutputAxis: nAxis, InputAxis: kAxis, Groups: 1, weightDims[nAxis], weightDims[kAxis], BiasInput: 2);
+    }
+
+    /// <summary>M·N·K; K from B, or from A (its axis 1, or 0 with transA) when B is computed.</summary>
+    public long Macs(Node node, long[]? weightDims, Func<string, long[]?> shape)
+    {
+        if (shape(node.Outputs[0]) is not { } output) return 0;
+        long k = weightDims is not null ? Weight(node, weightDims)?.Inputs ?? 0
+            : shape(node.Input(0)) is { } a ? a[node.GetInt("transA", 0) != 0 ? 0 : 1] : 0;
+        return ModelCost.Product(output) * k;
+    }
 
     public void Propagate(ChannelFlow flow, Node node)
     {
@@ -19,9 +37,9 @@ internal sealed class GemmRule : IOperatorRule
             flow.FreezeInputs(node, $"{node} has a computed weight");
             return;
         }
-        bool transB = node.GetInt("transB", 0) != 0;
-        int kAxis = transB ? 1 : 0, nAxis = 1 - kAxis;
-        int outChannels = (int)weight.Tensor.Dims[nAxis];
+        var layout = Weight(node, weight.Tensor.Dims)!;
+        int kAxis = layout.InputAxis, nAxis = layout.OutputAxis;
+        int outChannels = (int)layout.Outputs;
         if (input is not null)
         {
             if (node.GetInt("transA", 0) != 0 || input.Rank != 2 || input.Axis != 1)
