@@ -9,7 +9,9 @@ namespace OnnxSlim.Rewriter;
 /// channel j (mode-1 unfolding: Conv weight row j, ConvTranspose weight[:, j], Gemm/MatMul column or row
 /// j, a depthwise conv's per-channel kernel), each scaled by the per-channel affine that directly follows
 /// that producer (BatchNorm γ/√(var+ε), Mul/Div by a constant): the "effective filters". A weight shared
-/// by several producers (RPN head) is stacked once.
+/// by several producers (RPN head) is stacked once. A grouped conv's filter reads only its conv group's inputs:
+/// its row is placed in that group's columns of a block-diagonal layout, so filters of different conv groups
+/// are orthogonal and the spectrum is the union of the conv groups' spectra.
 /// </summary>
 public static class GroupMatrices
 {
@@ -17,7 +19,7 @@ public static class GroupMatrices
 
     public static FilterMatrix Build(Graph graph, ChannelGroup group)
     {
-        var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength, int ConvGroups)>();
         var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
         foreach (var producer in group.Producers)
         {
@@ -26,23 +28,26 @@ public static class GroupMatrices
             if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
-            blocks.Add((new FloatSource(site.Weight.Tensor), dims, site, AffineScale(graph, group, site), rowLength));
+            int convGroups = site.Role == SiteRole.ProducerWeight && Layers.Weight(producer, dims) is { Groups: > 1 and var g } ? g : 1;
+            blocks.Add((new FloatSource(site.Weight.Tensor), dims, site, AffineScale(graph, group, site), rowLength, convGroups));
         }
         if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
-        int cols = blocks.Sum(b => b.RowLength);
+        int cols = blocks.Sum(b => b.RowLength * b.ConvGroups);
         var data = new double[(long)group.Width * cols];
         int col = 0;
-        foreach (var (source, dims, site, scale, rowLength) in blocks)
+        foreach (var (source, dims, site, scale, rowLength, convGroups) in blocks)
         {
             var values = source.Values;
+            long perConvGroup = dims[site.Axis] / convGroups;
             for (int j = 0; j < group.Width; j++)
             {
                 int position = site.Layout.PositionOf(group.Id, j);
                 if (position < 0) continue;
                 var (element, _) = site.Layout.ElementsOf(position);
-                WidenRow(values, dims, site.Axis, element, 1, scale[j], data.AsSpan(checked((int)((long)j * cols + col)), rowLength));
+                int at = col + (int)(element / perConvGroup) * rowLength;
+                WidenRow(values, dims, site.Axis, element, 1, scale[j], data.AsSpan(checked((int)((long)j * cols + at)), rowLength));
             }
-            col += rowLength;
+            col += rowLength * convGroups;
         }
         return new FilterMatrix(group.Width, cols, data);
     }

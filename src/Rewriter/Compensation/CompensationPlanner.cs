@@ -51,7 +51,8 @@ internal static class CompensationPlanner
         var order = new List<BiasDelta>();
         var foldedChannels = new HashSet<int>();
         int withoutStatistics = 0;
-        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight))
+        // A reader holding the group in several places (SPPF) would need every place folded alike: left uncompensated.
+        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight && !s.Layout.Repeats(group.Id)))
         {
             var state = paths.At(site.Node.Input(0));
             if (state is null) continue;
@@ -89,7 +90,7 @@ internal static class CompensationPlanner
             }
         }
         if (options.VarianceCorrection)
-            foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight))
+            foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight && !s.Layout.Repeats(group.Id)))
             {
                 int outAxis = OutputAxis(site);
                 if (outAxis < 0 || paths.At(site.Node.Input(0)) is not { } state || site.Layout.Groups.Any(g => g != group.Id)) continue;

@@ -49,8 +49,9 @@ public sealed class GroupCosts
                     macs.Add(new CostTerm(group, group, perChannel * weightOfK));
                 continue;
             }
+            // A grouped conv costs (C_out/group)·(C_in/group) per group, group times: bilinear in the two counts as well.
             long inCount = weight?.Inputs ?? -1, outCount = weight?.Outputs ?? -1;
-            if (inCount <= 0 || outCount <= 0 || weight!.Groups != 1)
+            if (inCount <= 0 || outCount <= 0)
             {
                 macs.Add(new CostTerm(-1, -1, total));
                 continue;
@@ -69,6 +70,8 @@ public sealed class GroupCosts
             if (!sitesByTensor.TryGetValue(site.Weight.Tensor.Proto, out var list)) sitesByTensor[site.Weight.Tensor.Proto] = list = [];
             list.Add(site);
         }
+        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
         foreach (var node in graph.Nodes)
             foreach (var input in node.Inputs)
             {
@@ -80,6 +83,13 @@ public sealed class GroupCosts
                     continue;
                 }
                 long[] dims = weight.Tensor.Dims;
+                if (groupedInputs.TryGetValue(weight.Tensor.Proto, out var grouped) && sites.SingleOrDefault(s => s.Axis == grouped.OutputAxis) is { } rows)
+                {
+                    // A grouped conv's own weight: its outputs times one block's share of its inputs.
+                    var blockShare = Factors(groups, grouped.Layout, grouped.Layout.Channels).Select(f => (f.Group, f.Weight / grouped.Blocks)).ToList();
+                    Cross(parameters, Factors(groups, rows.Layout, dims[rows.Axis]), blockShare, (double)elements / dims[rows.Axis] / dims[grouped.Axis], groups, notes, $"weight '{weight.Tensor.Name}'");
+                    continue;
+                }
                 // One stored tensor per distinct selection (the rewriter copies a tensor whose readers need different
                 // slices); readers without a site keep the original whole.
                 var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();

@@ -105,6 +105,8 @@ public static class ChannelPruner
             }
             if (group.Frozen && indices.Length != group.Width)
                 throw new ArgumentException($"group {id} is frozen ({group.Reason}); it must keep all {group.Width} channels", nameof(keepByGroupId));
+            if (!group.KeepsEqualBlocks(indices))
+                throw new ArgumentException($"group {id} is {group.Blocks} conv groups of {group.BlockWidth} channels; keep the same count in each, got {indices.Length} channels in total", nameof(keepByGroupId));
             keep[id] = indices;
         }
         return keep;
@@ -154,10 +156,30 @@ public static class ChannelPruner
         HashSet<TensorProto> mergedInto, List<NodeProto> orphanCandidates)
     {
         int count = 0;
+        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
         foreach (var sites in groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance))
         {
             var weight = sites.First().Weight;
             long[] dims = weight.Tensor.Dims;
+            if (groupedInputs.Remove(weight.Tensor.Proto, out var grouped))
+            {
+                // A grouped conv's weight (its own, by construction): rows first take their block's kept inputs.
+                var blocked = BlockIndices(grouped, keepOf);
+                long[] newDims = [.. dims];
+                float[] values = floats(weight);
+                if (blocked[0].Length != dims[grouped.Axis]) values = TensorSlicer.GatherBlocked(values, newDims, grouped.OutputAxis, grouped.Axis, blocked);
+                foreach (var site in sites)
+                {
+                    var indices = Indices(site.Layout, keepOf);
+                    if (indices.Length != newDims[site.Axis]) values = TensorSlicer.Gather(values, newDims, site.Axis, indices);
+                }
+                if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor.Proto)) continue;
+                count++;
+                weight.Tensor.SetFloats(newDims, values);
+                SetDeclaredDims(graph, weight, newDims);
+                continue;
+            }
             bool merged = mergedInto.Contains(weight.Tensor.Proto);
             var selections = new List<(SortedDictionary<int, int[]> Cuts, List<TensorSite> Readers)>();
             foreach (var reader in sites.GroupBy(s => (s.Node.Proto, s.InputIndex)))
@@ -206,6 +228,17 @@ public static class ChannelPruner
             }
         }
         return count;
+    }
+
+    /// <summary>Per conv group of a grouped input, the kept input channels of its block, relative to the block.</summary>
+    private static int[][] BlockIndices(GroupedInputSite site, Func<int, int[]> keepOf)
+    {
+        var positions = Indices(site.Layout, keepOf);
+        int perBlock = site.Layout.Channels / site.Blocks;
+        var result = Enumerable.Range(0, site.Blocks).Select(b => positions.Where(p => p / perBlock == b).Select(p => p - b * perBlock).ToArray()).ToArray();
+        if (result.Any(r => r.Length != result[0].Length))
+            throw new InvalidOperationException($"{site.Node} would keep unequal input counts per conv group");
+        return result;
     }
 
     private static bool SameCuts(SortedDictionary<int, int[]> a, SortedDictionary<int, int[]> b) =>

@@ -6,8 +6,10 @@ namespace OnnxSlim.Rewriter.Rules;
 /// Conv (weight C_out × C_in/group × k…) and ConvTranspose (the transposed layout, C_in × C_out/group × k…):
 /// a plain one reads its input channels on the weight's input axis and makes a new set of C_out channels
 /// (the weight's output axis, and the bias). A depthwise one (group = C_in, one filter per group) keeps its
-/// input's channels: weight axis 0, bias and the group attribute follow them. Other grouped forms and
-/// channel multipliers are frozen (per-group counts would have to stay equal).
+/// input's channels: weight axis 0, bias and the group attribute follow them. Any other grouped Conv (ResNeXt,
+/// RegNet, a depthwise multiplier) maps input block b to output block b: both its input and its output channels
+/// are tied into `group` blocks that keep equal counts (<see cref="ChannelGroup.Blocks"/>), so `group` stays and
+/// the weight's input axis shrinks to one block's kept count. A grouped ConvTranspose is frozen.
 /// </summary>
 internal sealed class ConvolutionRule : ILayerRule
 {
@@ -57,7 +59,7 @@ internal sealed class ConvolutionRule : ILayerRule
         if (group == 1)
         {
             if (input is not null) flow.AddTensorSite(node, 1, layout.InputAxis, input, SiteRole.ConsumerWeight);
-            var output = ChannelLayout.Single(rank, 1, flow.NewSet(outChannels, node), outChannels);
+            var output = flow.NewChannels(node, outChannels, rank, 1);
             flow.AddTensorSite(node, 1, layout.OutputAxis, output, SiteRole.ProducerWeight);
             if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, output, SiteRole.ProducerBias);
             flow.SetLayout(node.Outputs[0], output);
@@ -74,12 +76,22 @@ internal sealed class ConvolutionRule : ILayerRule
             flow.SetLayout(node.Outputs[0], input);
             return;
         }
+        if (!depthwise && !_transposed && outChannels % group == 0)
+        {
+            var output = flow.NewChannels(node, outChannels, rank, 1, blocks: (int)group);
+            if (input is not null && flow.Tie(input, (int)group, node.ToString()))
+                flow.AddGroupedInputSite(node, 1, layout.InputAxis, layout.OutputAxis, (int)group, input);
+            flow.AddTensorSite(node, 1, layout.OutputAxis, output, SiteRole.ProducerWeight);
+            if (node.Input(2).Length > 0) flow.AddTensorSite(node, 2, 0, output, SiteRole.ProducerBias);
+            flow.SetLayout(node.Outputs[0], output);
+            return;
+        }
         string reason = depthwise ? $"{node} is depthwise over channels that are not tracked"
             : $"{node} is a grouped {(_transposed ? "transposed conv" : "conv")} (group={group})";
         flow.Freeze(input, reason);
-        int set = flow.NewSet(outChannels, node);
-        flow.Freeze(set, reason);
-        flow.SetLayout(node.Outputs[0], ChannelLayout.Single(rank, 1, set, outChannels));
+        var frozen = flow.NewChannels(node, outChannels, rank, 1);
+        flow.Freeze(frozen, reason);
+        flow.SetLayout(node.Outputs[0], frozen);
     }
 
     public double Ratio(RatioContext ctx) =>

@@ -46,16 +46,15 @@ internal sealed class GemmRule : ILayerRule
                 flow.Freeze(input, $"{node} reads channels laid out as {input}" + (node.GetInt("transA", 0) != 0 ? " with transA" : ""));
             else flow.AddTensorSite(node, 1, kAxis, input, SiteRole.ConsumerWeight);
         }
-        int set = flow.NewSet(outChannels, node);
-        var output = ChannelLayout.Single(2, 1, set, outChannels);
+        var output = flow.NewChannels(node, outChannels, 2, 1);
         flow.AddTensorSite(node, 1, nAxis, output, SiteRole.ProducerWeight);
         string bias = node.Input(2);
         if (bias.Length > 0)
         {
             var c = flow.Shape(bias);
             // C broadcasts to [M, N]: only a C whose last dim is N carries per-output values to slice.
-            if (c is null || c.Length == 0 || c[^1] == 1) { if (c is null) flow.Freeze(set, $"{node} has a bias of unknown shape"); }
-            else if (flow.Graph.ResolveWeight(bias) is null) flow.Freeze(set, $"{node} has a computed bias");
+            if (c is null || c.Length == 0 || c[^1] == 1) { if (c is null) flow.Freeze(output, $"{node} has a bias of unknown shape"); }
+            else if (flow.Graph.ResolveWeight(bias) is null) flow.Freeze(output, $"{node} has a computed bias");
             else flow.AddTensorSite(node, 2, c.Length - 1, output, SiteRole.ProducerBias);
         }
         flow.SetLayout(node.Outputs[0], output);

@@ -33,19 +33,18 @@ internal sealed class MatMulRule : ILayerRule
         int? rank = flow.Rank(node.Input(0));
         var layout = Weight(node, weight.Tensor.Dims)!;
         int outChannels = (int)layout.Outputs;
-        int set = flow.NewSet(outChannels, node);
         if (rank is not { } r || r < 2)
         {
             flow.Freeze(input, $"{node} input has unknown rank");
-            flow.Freeze(set, $"{node} input has unknown rank");
+            flow.Freeze(flow.NewChannels(node, outChannels, 2, 1), $"{node} input has unknown rank");
             return;
         }
+        var output = flow.NewChannels(node, outChannels, r, r - 1);
         if (input is not null)
         {
             if (input.Axis != r - 1) flow.Freeze(input, $"{node} reads channels on axis {input.Axis}, not the last");
             else flow.AddTensorSite(node, 1, layout.InputAxis, input, SiteRole.ConsumerWeight);
         }
-        var output = ChannelLayout.Single(r, r - 1, set, outChannels);
         flow.AddTensorSite(node, 1, layout.OutputAxis, output, SiteRole.ProducerWeight);
         flow.SetLayout(node.Outputs[0], output);
     }
