@@ -38,6 +38,16 @@ public sealed class ModelAnalysis
         return ShapeProbe.Run(model, wanted, shapeOverrides);
     }
 
+    /// <summary>Positions (H·W…) of the largest map the group's producers write; 0 when not known.</summary>
+    public long MapPixels(ChannelGroup group)
+    {
+        long largest = 0;
+        foreach (var producer in group.Producers)
+            if (Shapes.GetValueOrDefault(producer.Outputs[0]) is { Length: > 2 } dims && dims.All(d => d > 0))
+                largest = Math.Max(largest, dims[2..].Aggregate(1L, (a, b) => a * b));
+        return largest;
+    }
+
     /// <summary>MACs of the layers each group's keep count scales (its share of the model's total).</summary>
     public double MacsShare(ChannelGroup group)
     {

@@ -31,7 +31,7 @@ public static class Planner
             : CalibratedRanking.Measure(analysis.Model, analysis.Groups, [.. active.Where(g => g.Blocks == 1)], calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
-            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false, RoundTo: RoundTo(g, options))
+            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false, RoundTo: RoundTo(g, options, analysis.MapPixels(g)))
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
         var solver = new BudgetSolver();
         var costs = analysis.GroupCosts;
@@ -98,9 +98,9 @@ public static class Planner
     /// Keep-count step of a group: its width rounding; for a group tied into conv groups, the same count in each conv
     /// group, rounded per conv group only when --round-to asks for a step that divides the conv group's width.
     /// </summary>
-    public static int RoundTo(ChannelGroup group, PruneOptions options)
+    public static int RoundTo(ChannelGroup group, PruneOptions options, long mapPixels)
     {
-        if (group.Blocks == 1) return options.RoundFor(group.Width);
+        if (group.Blocks == 1) return options.RoundFor(group.Width, mapPixels);
         return options.RoundTo > 1 && group.BlockWidth % options.RoundTo == 0 ? group.Blocks * options.RoundTo : group.Blocks;
     }
 

@@ -75,7 +75,7 @@ public sealed class GroupedInputSite(Node node, int inputIndex, WeightRef weight
 /// </summary>
 public sealed class CountSite : SliceSite
 {
-    private CountSite(Node node, ChannelLayout layout, string? attribute, int inputIndex, int element, int from, int to, long multiplier)
+    private CountSite(Node node, ChannelLayout layout, string? attribute, int inputIndex, int element, int from, int to, long multiplier, long[]? computed = null)
         : base(node, layout)
     {
         if (from < 0 || to < from || to > layout.Channels)
@@ -86,6 +86,7 @@ public sealed class CountSite : SliceSite
         From = from;
         To = to;
         Multiplier = multiplier;
+        Computed = computed;
     }
 
     public static CountSite InAttribute(Node node, string attribute, int element, ChannelLayout layout, int from, int to, long multiplier = 1) =>
@@ -94,12 +95,19 @@ public sealed class CountSite : SliceSite
     public static CountSite InInput(Node node, int inputIndex, int element, ChannelLayout layout, int from, int to, long multiplier = 1) =>
         new(node, layout, null, inputIndex, element, from, to, multiplier);
 
+    /// <summary>A count in an input computed from the shape (<paramref name="values"/>: what it evaluates to): the rewrite gives the node a constant instead.</summary>
+    public static CountSite InComputedInput(Node node, int inputIndex, int element, ChannelLayout layout, int from, int to, long[] values) =>
+        new(node, layout, null, inputIndex, element, from, to, 1, values);
+
     public string? Attribute { get; }
     public int InputIndex { get; }
     public int Element { get; }
     public int From { get; }
     public int To { get; }
     public long Multiplier { get; }
+
+    /// <summary>For an input computed from the shape: its values in the unpruned graph; null for a stored count.</summary>
+    public long[]? Computed { get; }
 
     public override string ToString() =>
         $"count {(Attribute is { } a ? $"attribute {a}" : $"input {InputIndex}")}[{Element}] of {Node} = kept[{From},{To})×{Multiplier}";

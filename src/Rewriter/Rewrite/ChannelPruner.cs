@@ -272,6 +272,9 @@ public static class ChannelPruner
                 for (int i = 0; i < graph.Proto.Node.Count; i++)
                     if (ReferenceEquals(graph.Proto.Node[i], node)) { graph.Proto.Node.RemoveAt(i); break; }
                 pending.Remove(node);
+                // What fed only this node is dead too (a shape computation whose result became a constant).
+                foreach (string input in node.Input)
+                    if (graph.Producer(input) is { } producer && !pending.Contains(producer.Proto)) pending.Add(producer.Proto);
                 changed = true;
             }
         }
@@ -316,6 +319,20 @@ public static class ChannelPruner
                 continue;
             }
             string name = node.Input(inputIndex);
+            if (sites.First().Computed is { } computed)
+            {
+                // A count computed from the shape: the node gets a constant of the kept counts; the computation may die.
+                long[] counts = [.. computed];
+                foreach (var (element, value) in values) counts[element] = value;
+                string constant = graph.UniqueName($"{name}_{node.Id}");
+                var fresh = new TensorProto { Name = constant, DataType = DataType.Int64 };
+                new Tensor(fresh).SetInt64s([counts.Length], counts);
+                graph.Proto.Initializer.Add(fresh);
+                if (graph.Producer(name) is { } producer) orphanCandidates.Add(producer.Proto);
+                node.Inputs[inputIndex] = constant;
+                graph.Reindex();
+                continue;
+            }
             var tensor = graph.Constant(name) ?? throw new InvalidOperationException($"{node} input '{name}' is no longer a constant");
             long[] numbers = tensor.ToInt64s();
             if (values.All(v => numbers[v.Element] == v.Value)) continue;

@@ -49,7 +49,8 @@ CASES = [
     ("y1x1_20", 64, 20, 1, 1, 1, 160, 160),
 ]
 
-CHAINS = [(f"c{h}_{w}", 64, w, 3, h, h) for h in (160, 80) for w in (32, 31, 28, 24, 21, 20, 17, 16, 12, 9, 8)]
+CHAINS = ([(f"c{h}_{w}", 64, w, 3, h, h) for h in (160, 80, 40, 20) for w in (32, 31, 28, 24, 21, 20, 17, 16, 12, 9, 8)]
+          + [(f"w{h}_{w}", 128, w, 3, h, h) for h in (160, 80, 40) for w in (64, 56, 48, 40, 32)])
 
 
 def conv(name, x, y, cin, cout, group, k, stride, rng):
