@@ -38,9 +38,12 @@ public static class CommonOptions
             : throw new CliError($"unknown {option} '{value}' (expected {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))})");
 
     /// <summary>The library's check of the options, its messages naming this command's flags.</summary>
-    public static void CheckOptions(Pruning.PruneOptions options)
+    public static void CheckOptions(Pruning.PruneOptions options) => Check(options.Check);
+
+    /// <summary>Runs a library check, its <see cref="ArgumentException"/> reworded with this command's flag.</summary>
+    public static void Check(Action check)
     {
-        try { options.Check(); }
+        try { check(); }
         catch (ArgumentException e) when (e.ParamName is { } name && Flags.TryGetValue(name, out var flag))
         {
             throw new CliError($"{flag} {e.Message.Replace($" (Parameter '{name}')", "")}");
@@ -52,6 +55,8 @@ public static class CommonOptions
         ["Ratio"] = "--cr", ["MinKeepFraction"] = "--min-keep", ["RoundTo"] = "--round-to", ["TimedRuns"] = "--runs",
         ["Target"] = "--target", ["Allocation"] = "--allocation", ["Compensation"] = "--compensation",
         ["Criterion"] = "--criterion", ["Calibration"] = "--calib", ["Plan"] = "--plan-in",
+        ["HeldOutSamples"] = "--holdout", ["MinAgreement"] = "--min-agreement",
+        ["Height"] = "--image-size", ["Width"] = "--image-size", ["Scale"] = "--image-scale", ["Mean"] = "--image-mean", ["Std"] = "--image-std",
     };
 
     public static string RequireFile(string path, string what)

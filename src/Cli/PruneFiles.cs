@@ -14,7 +14,7 @@ public sealed class PruneFiles
     public void Check()
     {
         CommonOptions.RequireFile(Model, "model");
-        if (Calib is not null) CommonOptions.RequireFile(Calib, "calibration file");
+        if (Calib is not null && !Directory.Exists(Calib)) CommonOptions.RequireFile(Calib, "calibration data");
         if (PlanIn is not null) CommonOptions.RequireFile(PlanIn, "plan file");
         string input = Path.GetFullPath(Model), output = Path.GetFullPath(Output);
         if (string.Equals(input, output, StringComparison.Ordinal) && !Force)

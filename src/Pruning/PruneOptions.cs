@@ -81,6 +81,19 @@ public sealed record PruneOptions
     /// <summary>The model's inputs with samples along the first axis: used for ranking, reconstruction and validation.</summary>
     public IReadOnlyList<NamedTensor>? Calibration { get; init; }
 
+    /// <summary>
+    /// Calibration samples set aside for validation, never used for ranking or fitting; null = a fifth of them,
+    /// at most 64 (none when there is a single sample).
+    /// </summary>
+    public int? HeldOutSamples { get; init; }
+
+    /// <summary>
+    /// Fail (<see cref="ValidationFailedException"/>) when the pruned model agrees less than this with the original:
+    /// top-1 agreement where the output is classifier-shaped, else output cosine; on held-out calibration samples
+    /// when there are some, else on random inputs.
+    /// </summary>
+    public double? MinAgreement { get; init; }
+
     /// <summary>A keep plan to apply instead of planning (groups matched by their producers).</summary>
     public PlanFile? Plan { get; init; }
 
@@ -132,5 +145,9 @@ public sealed record PruneOptions
         if (Refit && Plan is not null)
             throw new ArgumentException("and criterion refit both choose the channels; give one", nameof(Plan));
         if (Calibration is { Count: 0 }) throw new ArgumentException("holds no input", nameof(Calibration));
+        if (HeldOutSamples is < 0) throw new ArgumentException($"must be ≥ 0, got {HeldOutSamples}", nameof(HeldOutSamples));
+        if (Calibration is [var first, ..] && HeldOutSamples is int h && h >= first.Shape[0])
+            throw new ArgumentException($"leaves no sample to fit: {h} held out of {first.Shape[0]}", nameof(HeldOutSamples));
+        if (MinAgreement is double m && !(m >= 0 && m <= 1)) throw new ArgumentException($"must be within [0, 1], got {m}", nameof(MinAgreement));
     }
 }

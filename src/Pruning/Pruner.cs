@@ -12,8 +12,8 @@ namespace OnnxSlim.Pruning;
 /// </summary>
 public static class Pruner
 {
-    /// <summary>Calibration samples used for validation when calibration data is given (the rest only fit).</summary>
-    private const int ValidationSamples = 64;
+    /// <summary>Most calibration samples held out for validation by default.</summary>
+    private const int MaxHeldOut = 64;
 
     /// <summary>Beyond this gap between the cost model's and the re-measured reduction, the summary says so.</summary>
     private const double MeasuredVsPlannedTolerance = 0.02;
@@ -51,13 +51,17 @@ public static class Pruner
     private static PruneSummary Run(OnnxModel original, byte[] originalBytes, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
     {
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes));
-        var calibration = options.Calibration is null ? null : Split(options.Calibration);
+        var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
         var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
             ? Planner.Plan(analysis, options, calibration?.Fit)
             : Planner.FromFile(analysis, options.Plan));
         planFile = Planner.ToFile(analysis, plan, options);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
+        // The rewrite edits the work graph's nodes in place; pair them with the original's now, while the two
+        // graphs still list the same nodes in the same order.
+        var originalOf = new Dictionary<object, Node>(ReferenceEqualityComparer.Instance);
+        foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w.Proto] = o;
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
 
         var summary = new PruneSummary
@@ -75,22 +79,42 @@ public static class Pruner
 
         if (calibration is not null)
         {
-            var agreementBefore = options.Validate ? Compare(originalBytes, work.ToBytes(), calibration.Validation, options) : null;
-            var report = stages.Run("reconstruct from calibration data", () =>
-                Reconstruction.Run(original, work, KeptByProducer(analysis, plan), calibration.Fit, new ReconstructionOptions { Provider = options.Provider }));
-            summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} images)";
+            var heldOut = calibration.HeldOut;
+            var agreementBefore = options.Validate && heldOut is not null ? Compare(originalBytes, work.ToBytes(), heldOut, options) : null;
+            var report = stages.Run("reconstruct from calibration data", step =>
+                Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
+                    new ReconstructionOptions { Provider = options.Provider, Progress = step }));
+            summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples)";
             if (agreementBefore is not null) summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore);
+        }
+        else
+        {
+            summary.Warnings.Add("no calibration data: agreement on random inputs does not measure accuracy on real data, " +
+                "and a trained model pruned without data can lose most of it; pass --calib with real samples");
         }
 
         byte[] prunedBytes = work.ToBytes();
         if (options.Validate)
         {
-            var inputs = calibration?.Validation;
+            var inputs = calibration?.HeldOut;
             var agreement = stages.Run("validate on ONNX Runtime", () => Compare(originalBytes, prunedBytes, inputs, options));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
             summary.Agreement = AgreementFigures.From(agreement);
-            summary.AgreementInputs = inputs is null ? "seeded random inputs" : $"the last {inputs[0].Shape[0]} calibration samples (also used for fitting)";
+            summary.AgreementInputs = inputs is not null
+                ? $"{inputs[0].Shape[0]} held-out calibration samples, not used for ranking or fitting"
+                : calibration is not null ? "seeded random inputs (no calibration sample was held out)" : "seeded random inputs";
+            summary.AgreementOnRealData = inputs is not null;
+            if (options.MinAgreement is double min)
+            {
+                (string metric, double value) = agreement.Top1Agreement is double top1 ? ("top-1 agreement", top1) : ("output cosine", agreement.Cosine);
+                if (value < min)
+                    throw new ValidationFailedException($"validation failed: {metric} {value:0.0000} on {summary.AgreementInputs} is below the minimum {min}; nothing written");
+            }
+        }
+        else if (options.MinAgreement is not null)
+        {
+            throw new ArgumentException("a minimum agreement needs validation", nameof(options.MinAgreement));
         }
 
         var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, options.InputShapes));
@@ -162,23 +186,16 @@ public static class Pruner
         }
     }
 
-    private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor> Validation);
+    /// <summary>Samples that rank channels and fit layers, and the held-out ones that only validate (null when none).</summary>
+    private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor>? HeldOut);
 
-    /// <summary>All samples fit the reconstruction; the last few also serve as validation inputs.</summary>
-    private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all)
+    /// <summary>The last samples are held out: a fifth of them, at most 64, unless the options say how many.</summary>
+    private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all, int? heldOut)
     {
         long n = all[0].Shape[0];
-        long v = Math.Min(ValidationSamples, n);
-        return new CalibrationSplit(all, [.. all.Select(t => t.Rows(n - v, v))]);
-    }
-
-    private static Dictionary<string, int[]> KeptByProducer(ModelAnalysis analysis, KeepPlan plan)
-    {
-        var map = new Dictionary<string, int[]>(StringComparer.Ordinal);
-        foreach (var (id, keep) in plan.KeepByGroup)
-            foreach (var producer in analysis.Groups[id].Producers)
-                map[producer.Id] = keep;
-        return map;
+        long h = heldOut ?? Math.Min(MaxHeldOut, n / 5);
+        if (h == 0) return new CalibrationSplit(all, null);
+        return new CalibrationSplit([.. all.Select(t => t.Rows(0, n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
     }
 
     private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>

@@ -1,38 +1,119 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
 
 namespace OnnxSlim.Runtime;
 
-/// <summary>Reads and writes NumPy .npy files (version 1-3, little-endian float32/float64/int64, C order).</summary>
+/// <summary>
+/// Reads and writes NumPy .npy files (version 1-3, little-endian float16/32/64, int32/64, uint8, bool; C order)
+/// and reads .npz archives (one .npy per array, stored or deflated). Every header field is checked before
+/// anything is allocated: a bad file is an <see cref="ArgumentException"/> naming it.
+/// </summary>
 public static class NpyFile
 {
-    public sealed record NpyArray(long[] Shape, float[]? Floats, long[]? Longs);
+    /// <summary>Float data as float32 (<see cref="Floats"/>), integer data as int64 (<see cref="Longs"/>).</summary>
+    public sealed record NpyArray(long[] Shape, float[]? Floats, long[]? Longs)
+    {
+        public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    }
+
+    private const int MaxHeaderBytes = 1 << 16;
 
     public static NpyArray Read(string path)
     {
+        if (!File.Exists(path)) throw new ArgumentException(Directory.Exists(path) ? $"'{path}' is a directory, not a .npy file" : $"data file not found: {path}");
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Read(stream, path, stream.Length);
+    }
+
+    /// <summary>The arrays of a .npz archive by name (file name without .npy).</summary>
+    public static Dictionary<string, NpyArray> ReadArchive(string path)
+    {
         if (!File.Exists(path)) throw new ArgumentException($"data file not found: {path}");
-        using var stream = File.OpenRead(path);
-        using var reader = new BinaryReader(stream);
-        var magic = reader.ReadBytes(6);
-        if (magic.Length < 6 || magic[0] != 0x93 || Encoding.ASCII.GetString(magic, 1, 5) != "NUMPY")
-            throw new ArgumentException($"'{path}' is not a .npy file");
-        byte major = reader.ReadByte();
-        reader.ReadByte();
-        int headerLength = major == 1 ? reader.ReadUInt16() : (int)reader.ReadUInt32();
-        string header = Encoding.Latin1.GetString(reader.ReadBytes(headerLength));
-        string descr = Field(header, "descr", path);
-        if (header.Contains("'fortran_order': True")) throw new ArgumentException($"'{path}' is Fortran-ordered; save it in C order");
-        long[] shape = ParseShape(Field(header, "shape", path));
-        long n = shape.Aggregate(1L, (a, b) => a * b);
-        return descr.Trim('\'') switch
+        try
         {
-            "<f4" => new NpyArray(shape, ReadValues<float>(reader, n, path), null),
-            "<f8" => new NpyArray(shape, Array.ConvertAll(ReadValues<double>(reader, n, path), v => (float)v), null),
-            "<i8" => new NpyArray(shape, null, ReadValues<long>(reader, n, path)),
-            "<i4" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<int>(reader, n, path), v => (long)v)),
-            _ => throw new ArgumentException($"'{path}' holds dtype {descr}; expected float32, float64, int32 or int64"),
+            using var zip = ZipFile.OpenRead(path);
+            var arrays = new Dictionary<string, NpyArray>(StringComparer.Ordinal);
+            foreach (var entry in zip.Entries)
+            {
+                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
+                string name = entry.FullName[..^4];
+                using var stream = entry.Open();
+                arrays[name] = Read(stream, $"{path}:{entry.FullName}", entry.Length);
+            }
+            if (arrays.Count == 0) throw new ArgumentException($"'{path}' holds no .npy array");
+            return arrays;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"'{path}' is not a readable .npz archive ({e.Message.Split('\n')[0]})", e);
+        }
+    }
+
+    /// <param name="length">Bytes available in <paramref name="stream"/>, to refuse sizes the file cannot hold.</param>
+    public static NpyArray Read(Stream stream, string source, long length)
+    {
+        Span<byte> prefix = stackalloc byte[10];
+        if (ReadFully(stream, prefix[..8]) < 8 || prefix[0] != 0x93 || !prefix[1..6].SequenceEqual("NUMPY"u8))
+            throw new ArgumentException($"'{source}' is not a .npy file");
+        byte major = prefix[6];
+        if (major is < 1 or > 3) throw new ArgumentException($"'{source}' has .npy version {major}; versions 1 to 3 are read");
+        int headerLength;
+        if (major == 1)
+        {
+            if (ReadFully(stream, prefix[..2]) < 2) throw new ArgumentException($"'{source}' is truncated");
+            headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix);
+        }
+        else
+        {
+            if (ReadFully(stream, prefix[..4]) < 4) throw new ArgumentException($"'{source}' is truncated");
+            uint l = BinaryPrimitives.ReadUInt32LittleEndian(prefix);
+            if (l > MaxHeaderBytes) throw new ArgumentException($"'{source}' has a {l}-byte header; at most {MaxHeaderBytes} is accepted");
+            headerLength = (int)l;
+        }
+        var headerBytes = new byte[headerLength];
+        if (ReadFully(stream, headerBytes) < headerLength) throw new ArgumentException($"'{source}' is truncated in its header");
+        string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
+
+        string descr = Field(header, "descr", source).Trim().Trim('\'', '"');
+        string order = Field(header, "fortran_order", source).Trim();
+        if (order == "True") throw new ArgumentException($"'{source}' is Fortran-ordered; save it in C order");
+        if (order != "False") throw new ArgumentException($"'{source}' has fortran_order '{order}'");
+        long[] shape = ParseShape(Field(header, "shape", source), source);
+        long n = 1;
+        foreach (long d in shape)
+        {
+            n *= d;
+            if (n > Array.MaxLength) throw new ArgumentException($"'{source}' declares shape {Describe(shape)}: more elements than one array can hold");
+        }
+        long dataBytes = n * ElementSize(descr, source);
+        long headerEnd = (major == 1 ? 10 : 12) + headerLength;
+        if (length >= 0 && headerEnd + dataBytes > length)
+            throw new ArgumentException($"'{source}' declares shape {Describe(shape)} of {descr} ({dataBytes} bytes) but holds {Math.Max(0, length - headerEnd)} data bytes");
+
+        return descr switch
+        {
+            "<f4" => new NpyArray(shape, ReadValues<float>(stream, n, source), null),
+            "<f8" => new NpyArray(shape, Array.ConvertAll(ReadValues<double>(stream, n, source), v => (float)v), null),
+            "<f2" => new NpyArray(shape, Array.ConvertAll(ReadValues<Half>(stream, n, source), v => (float)v), null),
+            "<i8" => new NpyArray(shape, null, ReadValues<long>(stream, n, source)),
+            "<i4" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<int>(stream, n, source), v => (long)v)),
+            "|u1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => (long)v)),
+            "|b1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => v != 0 ? 1L : 0L)),
+            _ => throw new ArgumentException($"'{source}' holds dtype {descr}; expected float16/32/64, int32/64, uint8 or bool"),
         };
     }
+
+    private static int ElementSize(string descr, string source) => descr switch
+    {
+        "<f8" or "<i8" => 8,
+        "<f4" or "<i4" => 4,
+        "<f2" => 2,
+        "|u1" or "|b1" => 1,
+        _ => throw new ArgumentException($"'{source}' holds dtype {descr}; expected float16/32/64, int32/64, uint8 or bool"),
+    };
 
     public static void WriteFloats(string path, long[] shape, ReadOnlySpan<float> data)
     {
@@ -47,28 +128,57 @@ public static class NpyFile
         stream.Write(MemoryMarshal.AsBytes(data));
     }
 
-    private static T[] ReadValues<T>(BinaryReader reader, long n, string path) where T : unmanaged
+    private static T[] ReadValues<T>(Stream stream, long n, string source) where T : unmanaged
     {
         var values = new T[n];
         var bytes = MemoryMarshal.AsBytes(values.AsSpan());
-        if (reader.BaseStream.Read(bytes) != bytes.Length) throw new ArgumentException($"'{path}' is truncated");
+        if (ReadFully(stream, bytes) != bytes.Length) throw new ArgumentException($"'{source}' is truncated");
         return values;
     }
 
-    private static string Field(string header, string key, string path)
+    private static int ReadFully(Stream stream, Span<byte> buffer)
     {
-        int k = header.IndexOf($"'{key}'", StringComparison.Ordinal);
-        if (k < 0) throw new ArgumentException($"'{path}' has no '{key}' in its header");
-        int colon = header.IndexOf(':', k);
-        if (key == "shape")
+        int total = 0;
+        while (total < buffer.Length)
         {
-            int open = header.IndexOf('(', colon), close = header.IndexOf(')', open);
-            return header[(open + 1)..close];
+            int read = stream.Read(buffer[total..]);
+            if (read == 0) break;
+            total += read;
         }
-        int end = header.IndexOf(',', colon);
-        return header[(colon + 1)..end].Trim();
+        return total;
     }
 
-    private static long[] ParseShape(string text) =>
-        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse)];
+    /// <summary>The text of a header field: a quoted string, a word, or the tuple of 'shape'.</summary>
+    private static string Field(string header, string key, string source)
+    {
+        int k = header.IndexOf($"'{key}'", StringComparison.Ordinal);
+        if (k < 0) k = header.IndexOf($"\"{key}\"", StringComparison.Ordinal);
+        if (k < 0) throw new ArgumentException($"'{source}' has no '{key}' in its header");
+        int colon = header.IndexOf(':', k);
+        if (colon < 0) throw new ArgumentException($"'{source}' has a malformed header near '{key}'");
+        if (key == "shape")
+        {
+            int open = header.IndexOf('(', colon), close = open < 0 ? -1 : header.IndexOf(')', open);
+            if (open < 0 || close < 0) throw new ArgumentException($"'{source}' has a malformed shape in its header (a tuple of integers is expected)");
+            return header[(open + 1)..close];
+        }
+        int end = header.IndexOfAny([',', '}'], colon);
+        if (end < 0) throw new ArgumentException($"'{source}' has a malformed header near '{key}'");
+        return header[(colon + 1)..end];
+    }
+
+    private static long[] ParseShape(string text, string source)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var shape = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string p = parts[i].TrimEnd('L');
+            if (!long.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]))
+                throw new ArgumentException($"'{source}' has shape ({text.Trim()}) in its header; dimensions must be non-negative integers");
+        }
+        return shape;
+    }
+
+    private static string Describe(long[] shape) => "(" + string.Join(", ", shape) + ")";
 }

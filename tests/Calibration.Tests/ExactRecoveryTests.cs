@@ -70,7 +70,7 @@ public sealed class ExactRecoveryTests
 
         var test = Images(4, 3, 11, 10, seed: 99);
         double before = ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }, [Images(16, 3, 11, 10, seed: 5)], Tight);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }), [Images(16, 3, 11, 10, seed: 5)], Tight);
         double after = ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
 
         Assert.True(before > 0.05, $"pruning should visibly change the output (error {before})");
@@ -114,7 +114,7 @@ public sealed class ExactRecoveryTests
         var original = m.Model();
         var pruned = Prune(original, ("A", [0, 1, 2, 3]), ["A.w", "A.b"], ["B.w"]);
 
-        Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }, [Images(8, 3, 9, 9, 1)], Tight);
+        Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }), [Images(8, 3, 9, 9, 1)], Tight);
 
         var test = Images(3, 3, 9, 9, 2);
         Assert.True(ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test)) < 1e-4);
@@ -142,7 +142,7 @@ public sealed class ExactRecoveryTests
         ModelOps.SliceAxis(pruned, "B.w", 1, [0, 1]); // 3 → 2 input channels per group
         pruned.Graph.Reindex();
 
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [Images(16, 2, 8, 8, 4)], Tight);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [Images(16, 2, 8, 8, 4)], Tight);
 
         Assert.True(report.Layers.Single().Fitted);
         var test = Images(2, 2, 8, 8, 5);
@@ -172,7 +172,7 @@ public sealed class ExactRecoveryTests
         ModelOps.SliceAxis(pruned, "C.w", 1, keepB);
         pruned.Graph.Reindex();
 
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keepA, ["B"] = keepB }, [Images(16, 3, 8, 8, 6)], Tight);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keepA, ["B"] = keepB }), [Images(16, 3, 8, 8, 6)], Tight);
 
         var b = report.Layers.Single(l => l.Name == "B");
         var c = report.Layers.Single(l => l.Name == "C");
@@ -204,7 +204,7 @@ public sealed class ExactRecoveryTests
         var pruned = Prune(original, ("A", [0, 1, 2, 3]), ["A.w", "A.b"], ["fc.w"], consumerAxis: transB ? 1 : 0);
 
         // 3 images only: per-image rows could not determine 5 parameters per output, per-position rows can.
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }, [Images(3, 3, 7, 7, 8)], Tight);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = [0, 1, 2, 3] }), [Images(3, 3, 7, 7, 8)], Tight);
 
         var layer = Assert.Single(report.Layers);
         Assert.True(layer.Fitted, layer.Skipped);
@@ -238,7 +238,7 @@ public sealed class ExactRecoveryTests
         pruned.Graph.Reindex();
 
         var calib = new GraphBuilder(seed: 20);
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep },
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }),
             [ModelOps.Floats("x", [64, 5], calib.Normal(64 * 5))], Tight);
 
         Assert.True(report.Layers.Single().Fitted);
@@ -268,7 +268,7 @@ public sealed class ExactRecoveryTests
         int[] keep = [0, 1, 2, 3];
         var pruned = Prune(original, ("A", keep), ["A.w", "A.b"], ["H.w"]);
 
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A1"] = keep, ["A2"] = keep }, [Images(8, 3, 12, 12, 3)], Tight);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A1"] = keep, ["A2"] = keep }), [Images(8, 3, 12, 12, 3)], Tight);
 
         var layer = Assert.Single(report.Layers);
         Assert.Equal("H1, H2", layer.Name);

@@ -43,7 +43,7 @@ public sealed class FixtureReconstructionTests(ITestOutputHelper output)
         var reference = Logits(original, test);
         var before = OutputComparison.Compare([reference], [Logits(pruned, test)]);
 
-        var report = Reconstruction.Run(original, pruned, keep, [calibration]);
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, keep), [calibration]);
         var result = Logits(pruned, test);
         var after = OutputComparison.Compare([reference], [result]);
 

@@ -98,7 +98,7 @@ public sealed class RefinementTests
             ModelOps.SliceAxis(pruned, "B.w", 1, keep);
             pruned.Graph.Reindex();
             var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 2).Normal(32 * 192));
-            Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib],
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
                 new ReconstructionOptions { ResidualTargets = residual, Ridge = 1e-9 });
             var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 3).Normal(4 * 192));
             return ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
@@ -144,7 +144,7 @@ public sealed class RefinementTests
         pruned.Graph.Reindex();
         var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 4).Normal(32 * 192));
 
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }, [calib], new ReconstructionOptions { Ridge = 1e-9 });
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib], new ReconstructionOptions { Ridge = 1e-9 });
 
         Assert.True(report.Layers.Single().Fitted);
         var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 5).Normal(4 * 192));
@@ -158,7 +158,7 @@ public sealed class RefinementTests
         double ErrorWith(int iterations)
         {
             var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { ReluIterations = iterations });
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], new ReconstructionOptions { ReluIterations = iterations });
             return OutputError(original, pruned);
         }
         double plain = ErrorWith(0), aware = ErrorWith(4);
@@ -171,7 +171,7 @@ public sealed class RefinementTests
         float[] Outputs(ReconstructionOptions options)
         {
             var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], options with { SamplePositions = 2500 });
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options with { SamplePositions = 2500 });
             return ModelOps.Run(pruned, Images(8, 77));
         }
         var reference = Outputs(new ReconstructionOptions());
@@ -186,7 +186,7 @@ public sealed class RefinementTests
         byte[] Run()
         {
             var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { SamplePositions = 3000, Seed = 5 });
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], new ReconstructionOptions { SamplePositions = 3000, Seed = 5 });
             return pruned.ToBytes();
         }
         Assert.Equal(Run(), Run());
@@ -197,7 +197,7 @@ public sealed class RefinementTests
     {
         var (original, pruned, kept) = ResidualBlock();
         var lines = new List<string>();
-        var report = Reconstruction.Run(original, pruned, kept, [Images(64, 1)], new ReconstructionOptions { Log = lines.Add });
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], new ReconstructionOptions { Log = lines.Add });
 
         Assert.Equal(["S", "A", "B", "H"], report.Layers.Select(l => l.Name));
         Assert.All(report.Layers, l => Assert.True(l.Fitted && l.ErrorAfter < l.ErrorBefore && l.Rows == 6400, l.ToString()));
@@ -224,7 +224,7 @@ public sealed class RefinementTests
         ModelOps.SliceAxis(pruned, "B.w", 1, keep);
         pruned.Graph.Reindex();
 
-        var report = Reconstruction.Run(original, pruned, new Dictionary<string, int[]> { ["A"] = keep },
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }),
             [ModelOps.Floats("x", [4, 4, 6, 6], m.Normal(576))]);
 
         var layer = Assert.Single(report.Layers);
@@ -236,10 +236,10 @@ public sealed class RefinementTests
     public void Bad_calibration_inputs_are_refused()
     {
         var (original, pruned, kept) = ResidualBlock();
-        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, kept, []));
-        var e = Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, kept,
+        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), []));
+        var e = Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept),
             [ModelOps.Floats("x", [2, 3, 10, 10], new float[10])]));
         Assert.Contains("holds 10 values", e.Message);
-        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, original, kept, [Images(2, 1)]));
+        Assert.Throws<ArgumentException>(() => Reconstruction.Run(original, original, HandPruned.Layers(original, original, kept), [Images(2, 1)]));
     }
 }

@@ -1,29 +1,118 @@
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.Runtime;
 
 namespace OnnxSlim.Calibration;
 
-/// <summary>Model inputs read from calibration files, samples along the first axis.</summary>
+/// <summary>
+/// Model inputs read from calibration data, samples along the first axis: an .npy (the model's first input;
+/// other inputs seeded random), an .npz (one array per input name) or a folder of images (see
+/// <see cref="ImagePreprocessing"/>). Everything is checked against the model's inputs: a file that does not
+/// fit is an <see cref="ArgumentException"/> with one line saying why.
+/// </summary>
 public static class CalibrationInputs
 {
+    /// <summary>Reads <paramref name="path"/> by its kind: a folder (images), .npz, or .npy.</summary>
+    public static List<NamedTensor> Load(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples, ImagePreprocessing? images = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (maxSamples < 1) throw new ArgumentException($"at least one calibration sample must be used, got {maxSamples}", nameof(maxSamples));
+        if (Directory.Exists(path)) return ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples);
+        if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");
+        return Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".npz" => FromNpz(inputs, path, maxSamples),
+            ".npy" => FromNpy(inputs, path, maxSamples),
+            string ext => throw new ArgumentException($"calibration data '{path}' must be an .npy, an .npz or a folder of images, not '{ext}'"),
+        };
+    }
+
     /// <summary>The first input from a .npy file (up to <paramref name="maxSamples"/> rows); other inputs seeded random.</summary>
-    /// <exception cref="ArgumentException">The file does not fit the model's first input.</exception>
     public static List<NamedTensor> FromNpy(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples)
     {
-        var npy = NpyFile.Read(path);
-        if (npy.Floats is null) throw new ArgumentException($"'{path}' must hold float32 data for the model's first input");
         var first = inputs.First();
-        if (npy.Shape.Length != first.Value.Dimensions.Length)
-            throw new ArgumentException($"'{path}' has shape {NamedTensor.FormatShape(npy.Shape)}, the model's input '{first.Key}' has {first.Value.Dimensions.Length} dims");
-        long n = Math.Min(npy.Shape[0], maxSamples);
-        var shape = npy.Shape.ToArray();
-        shape[0] = n;
-        long per = npy.Shape.Skip(1).Aggregate(1L, (x, y) => x * y);
-        if (!NamedTensor.IsFloating(first.Value.ElementDataType))
-            throw new ArgumentException($"'{path}' holds float32 data, the model's input '{first.Key}' is {first.Value.ElementDataType}");
-        var data = NamedTensor.FromFloats(npy.Floats.AsSpan(0, (int)(n * per)), first.Value.ElementDataType);
-        var others = InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], (int)n), seed: 0);
-        others[0] = new NamedTensor(first.Key, first.Value.ElementDataType, shape, data);
-        return others;
+        var tensor = ToInput(first.Key, first.Value, NpyFile.Read(path), path, maxSamples);
+        var all = InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], (int)tensor.Shape[0]), seed: 0);
+        all[0] = tensor;
+        return all;
     }
+
+    /// <summary>Every model input from the array of the same name in a .npz archive; all must hold the same number of samples.</summary>
+    public static List<NamedTensor> FromNpz(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples)
+    {
+        var arrays = NpyFile.ReadArchive(path);
+        var result = new List<NamedTensor>();
+        foreach (var (name, meta) in inputs)
+        {
+            if (!arrays.TryGetValue(name, out var array))
+                throw new ArgumentException($"'{path}' has no array named '{name}' for the model's input (it holds {string.Join(", ", arrays.Keys)})");
+            result.Add(ToInput(name, meta, array, $"{path}:{name}", maxSamples));
+        }
+        long n = result[0].Shape[0];
+        if (result.FirstOrDefault(t => t.Shape[0] != n) is { } other)
+            throw new ArgumentException($"'{path}' holds {n} samples for '{result[0].Name}' but {other.Shape[0]} for '{other.Name}'");
+        return result;
+    }
+
+    /// <summary>Checks an array against one model input and converts it to the input's element type.</summary>
+    internal static NamedTensor ToInput(string name, NodeMetadata meta, NpyFile.NpyArray array, string source, int maxSamples)
+    {
+        int[] dims = meta.Dimensions;
+        if (array.Shape.Length != dims.Length)
+            throw new ArgumentException($"'{source}' has shape {NamedTensor.FormatShape(array.Shape)}, the model's input '{name}' has {dims.Length} dims {FormatDims(dims)}");
+        if (array.Shape.Length == 0 || array.Shape[0] < 1)
+            throw new ArgumentException($"'{source}' holds no sample (shape {NamedTensor.FormatShape(array.Shape)})");
+        for (int d = 1; d < dims.Length; d++)
+            if (dims[d] > 0 && array.Shape[d] != dims[d])
+                throw new ArgumentException($"'{source}' has shape {NamedTensor.FormatShape(array.Shape)}, the model's input '{name}' needs {FormatDims(dims)}");
+        if (dims[0] > 0 && array.Shape[0] % dims[0] != 0)
+            throw new ArgumentException($"the model's input '{name}' has a fixed batch of {dims[0]}, which does not divide the {array.Shape[0]} samples of '{source}'");
+        long n = Math.Min(array.Shape[0], maxSamples);
+        if (dims[0] > 0) n = Math.Max(dims[0], n / dims[0] * dims[0]);
+        long per = array.ElementCount / array.Shape[0];
+        long[] shape = [n, .. array.Shape[1..]];
+        var type = meta.ElementDataType;
+        if (array.Floats is { } floats)
+        {
+            if (!NamedTensor.IsFloating(type))
+                throw new ArgumentException($"'{source}' holds floating-point data, the model's input '{name}' is {type}");
+            var span = floats.AsSpan(0, checked((int)(n * per)));
+            int bad = FirstNonFinite(span);
+            if (bad >= 0) throw new ArgumentException($"'{source}' holds a non-finite value ({span[bad]}) at sample {bad / per}");
+            return new NamedTensor(name, type, shape, NamedTensor.FromFloats(span, type));
+        }
+        var longs = array.Longs!.AsSpan(0, checked((int)(n * per)));
+        Array data = type switch
+        {
+            TensorElementType.Int64 => longs.ToArray(),
+            TensorElementType.Int32 => Narrow(longs, v => checked((int)v), source),
+            TensorElementType.UInt8 => Narrow(longs, v => checked((byte)v), source),
+            TensorElementType.Bool => Narrow(longs, v => v != 0, source),
+            _ when NamedTensor.IsFloating(type) => NamedTensor.FromFloats(Array.ConvertAll(longs.ToArray(), v => (float)v), type),
+            _ => throw new ArgumentException($"'{source}' holds integer data, the model's input '{name}' is {type}"),
+        };
+        return new NamedTensor(name, type, shape, data);
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++) if (!float.IsFinite(values[i])) return i;
+        return -1;
+    }
+
+    private static T[] Narrow<T>(ReadOnlySpan<long> values, Func<long, T> convert, string source)
+    {
+        var result = new T[values.Length];
+        try
+        {
+            for (int i = 0; i < values.Length; i++) result[i] = convert(values[i]);
+        }
+        catch (OverflowException)
+        {
+            throw new ArgumentException($"'{source}' holds values outside the range of the model input's integer type");
+        }
+        return result;
+    }
+
+    internal static string FormatDims(int[] dims) => "[" + string.Join("x", dims.Select(d => d > 0 ? d.ToString() : "?")) + "]";
 }

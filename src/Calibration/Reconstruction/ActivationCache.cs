@@ -26,8 +26,11 @@ internal sealed class ActivationCache(int images, long budgetBytes)
 
     public bool Contains(string value) => _entries.TryGetValue(value, out var e) && e.Complete;
 
-    /// <summary>Makes room for a value the coming pass computes; false when it cannot fit even after evicting everything older.</summary>
-    public bool Reserve(string value, long[] sampleShape)
+    /// <summary>
+    /// Makes room for a value the coming pass computes, never evicting <paramref name="pinned"/> (what that pass
+    /// reads); false when it cannot fit even after evicting everything else older.
+    /// </summary>
+    public bool Reserve(string value, long[] sampleShape, IReadOnlySet<string> pinned)
     {
         if (_entries.ContainsKey(value)) return false;
         long perSample = sampleShape.Aggregate(1L, (a, b) => a * b);
@@ -36,7 +39,7 @@ internal sealed class ActivationCache(int images, long budgetBytes)
         while (_bytes + size > budgetBytes && _order.Count > 0)
         {
             // Evict the oldest complete entry; pending ones belong to the running pass.
-            int i = _order.FindIndex(v => _entries[v].Complete);
+            int i = _order.FindIndex(v => _entries[v].Complete && !pinned.Contains(v));
             if (i < 0) return false;
             _bytes -= _entries[_order[i]].Data.LongLength * sizeof(float);
             _entries.Remove(_order[i]);

@@ -4,9 +4,9 @@ using OnnxSlim.GraphIO.Proto;
 namespace OnnxSlim.Calibration;
 
 /// <summary>
-/// Finds the layers to re-fit: every Conv, Gemm and MatMul of the pruned graph whose constant weight has
-/// fewer input channels than the same node (matched by id) in the original (optionally also the layers
-/// downstream of those), grouped by weight tensor. What cannot be fitted comes back with a reason.
+/// Turns the layers to re-fit (<see cref="RefitLayer"/>: Conv, Gemm and MatMul reading pruned channels, and
+/// optionally the layers downstream of those) into fitting units, one per weight tensor. What cannot be
+/// fitted comes back with a reason.
 /// </summary>
 internal static class ConsumerDiscovery
 {
@@ -15,23 +15,31 @@ internal static class ConsumerDiscovery
     /// <param name="downstream">Also take layers whose inputs were not pruned but depend on a layer that is re-fitted
     /// (their inputs carry the error that layer could not remove).</param>
     public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
-        OnnxModel original, OnnxModel pruned, IReadOnlyDictionary<string, int[]> kept, bool perPositionClassifier = true, bool downstream = false)
+        OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers, bool perPositionClassifier = true, bool downstream = false)
     {
-        var originalById = new Dictionary<string, Node>(StringComparer.Ordinal);
-        foreach (var n in original.Graph.Nodes) originalById.TryAdd(n.Id, n);
+        var requested = new Dictionary<NodeProto, RefitLayer>(ReferenceEqualityComparer.Instance);
+        foreach (var layer in layers) requested[layer.Pruned.Proto] = layer;
+        var originalOf = new Dictionary<NodeProto, Node>(ReferenceEqualityComparer.Instance);
+        if (downstream)
+            foreach (var (p, o) in pruned.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[p.Proto] = o;
 
         var byWeight = new Dictionary<Google.Protobuf.IMessage, List<Candidate>>(ReferenceEqualityComparer.Instance);
         var order = new List<List<Candidate>>();
         var taken = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var kept = new Dictionary<NodeProto, int[]>(ReferenceEqualityComparer.Instance);
         foreach (var node in pruned.Graph.Nodes)
         {
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
+            Node? on;
+            if (requested.TryGetValue(node.Proto, out var layer))
+            {
+                on = layer.Original;
+                if (layer.KeptOutputs is { } k) kept[node.Proto] = k;
+            }
+            else if (!(downstream && taken.Count > 0 && originalOf.TryGetValue(node.Proto, out on) && on.OpType == node.OpType
+                       && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
             if (pruned.Graph.ResolveWeight(node.Input(1)) is not { } w) continue;
-            if (!originalById.TryGetValue(node.Id, out var on) || on.OpType != node.OpType) continue;
             if (original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
-            long inPruned = InputDim(node, w.Tensor.Dims), inOriginal = InputDim(on, ow.Tensor.Dims);
-            if (inPruned < 0 || inOriginal < 0 || inPruned > inOriginal) continue;
-            if (inPruned == inOriginal && !(downstream && taken.Count > 0 && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
             taken.Add(node.Proto);
             if (!byWeight.TryGetValue(w.Tensor.Proto, out var list))
             {
@@ -65,7 +73,7 @@ internal static class ConsumerDiscovery
 
     public static long OutputDim(Node node, long[] dims) => Rewriter.Layers.Weight(node, dims)?.Outputs ?? dims[1];
 
-    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept, bool perPosition)
+    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<NodeProto, int[]> kept, bool perPosition)
     {
         var first = candidates[0];
         var nodes = candidates.Select(c => c.Node).ToList();
@@ -122,11 +130,11 @@ internal static class ConsumerDiscovery
         };
     }
 
-    private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<string, int[]> kept, long outputs, long originalOutputs)
+    private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<NodeProto, int[]> kept, long outputs, long originalOutputs)
     {
         int[]? list = null;
         foreach (var c in candidates)
-            if (kept.TryGetValue(c.Node.Id, out var k))
+            if (kept.TryGetValue(c.Node.Proto, out var k))
             {
                 if (list is not null && !list.SequenceEqual(k)) throw new LayerSkippedException("nodes sharing its weight keep different output channels");
                 list = k;

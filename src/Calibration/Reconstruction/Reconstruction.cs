@@ -14,34 +14,33 @@ namespace OnnxSlim.Calibration;
 public static class Reconstruction
 {
     /// <summary>
-    /// Edits <paramref name="pruned"/>'s weights in place. <paramref name="keptOutputChannelsByProducer"/>
-    /// maps a node id to the original output channels its pruned weight keeps (sorted); nodes not listed
-    /// keep all their outputs. <paramref name="calibrationInputs"/> are the model's inputs with the samples
-    /// along the first axis. Layers that cannot be fitted are reported with a reason, never thrown.
+    /// Edits <paramref name="pruned"/>'s weights in place: re-fits <paramref name="layers"/> (the readers of
+    /// the pruned groups, <see cref="RefitLayer.FromGroups"/>). <paramref name="calibrationInputs"/> are the
+    /// model's inputs with the samples along the first axis. Layers that cannot be fitted are reported with a
+    /// reason, never thrown.
     /// </summary>
-    public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned,
-        IReadOnlyDictionary<string, int[]> keptOutputChannelsByProducer,
+    public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers,
         IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(pruned);
-        ArgumentNullException.ThrowIfNull(keptOutputChannelsByProducer);
+        ArgumentNullException.ThrowIfNull(layers);
         if (ReferenceEquals(original, pruned)) throw new ArgumentException("the original and the pruned model must be different objects");
         options ??= new ReconstructionOptions();
         var calibration = new CalibrationSet(calibrationInputs);
         var clock = Stopwatch.StartNew();
 
-        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, keptOutputChannelsByProducer, options.PerPositionClassifier, options.RefitDownstream);
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, layers, options.PerPositionClassifier, options.RefitDownstream);
         units = [.. units.Select(u => u with { Chain = ChainFor(u, original, pruned, options) })];
-        var layers = new List<LayerReconstruction>(skipped);
-        if (units.Count == 0) return new ReconstructionReport(layers, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
+        var fitted = new List<LayerReconstruction>(skipped);
+        if (units.Count == 0) return new ReconstructionReport(fitted, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
         var engine = new ReconstructionEngine(original, pruned, calibration, options);
 
-        var planned = engine.Plan(units, layers);
+        var planned = engine.Plan(units, fitted);
         var (levels, ordered) = ConsumerLevels.Assign(pruned.Graph, [.. planned.Select(p => p.Unit)]);
         var fits = ordered.Select((u, i) => new LayerFit(u, planned[i].Layout, options)).ToList();
         for (int i = 0; i < fits.Count; i++)
-            if (levels[i] < 0) layers.Add(Skip(fits[i].Unit, "its input depends on its own weight"));
+            if (levels[i] < 0) fitted.Add(Skip(fits[i].Unit, "its input depends on its own weight"));
         var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
             .GroupBy(x => x.Level).OrderBy(g => g.Key).Select(g => g.Select(x => x.Fit).ToList()).ToList();
 
@@ -49,6 +48,8 @@ public static class Reconstruction
         bool upfront = fits.Sum(f => f.TargetBytes) <= options.TargetBudgetBytes;
         if (upfront) engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), cache: false);
         long collectedAt = GC.GetTotalMemory(false);
+        int done = 0, total = byLevel.Sum(l => l.Count);
+        options.Progress?.Invoke(0, total);
         for (int l = 0; l < byLevel.Count; l++)
         {
             var level = byLevel[l];
@@ -59,7 +60,8 @@ public static class Reconstruction
                 LayerReconstruction result;
                 try { result = fit.Solve(pruned); }
                 catch (LayerSkippedException e) { result = Skip(fit.Unit, e.Message); }
-                layers.Add(result);
+                fitted.Add(result);
+                options.Progress?.Invoke(++done, total);
                 options.Log?.Invoke(result.Fitted
                     ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s)"
                     : $"{result.Name}: skipped ({result.Skipped})");
@@ -74,7 +76,7 @@ public static class Reconstruction
                 collectedAt = GC.GetTotalMemory(false);
             }
         }
-        return new ReconstructionReport(Order(layers, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds)
+        return new ReconstructionReport(Order(fitted, pruned.Graph), calibration.Images, byLevel.Count, engine.RuntimeRuns, clock.Elapsed.TotalSeconds)
         {
             RuntimeSeconds = engine.RuntimeSeconds,
         };

@@ -173,7 +173,9 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         var fromCache = wanted.Where(cache.Contains).Concat(cutInputs).Distinct().ToList();
         long perImage = Math.Max(1, computed.Concat(fromCache).Sum(v => Elements(shapes.GetValueOrDefault(v) ?? cache.Available[v])) * sizeof(float));
         int batch = (int)Math.Clamp(options.ActivationBudgetBytes / perImage, 1, options.MaxBatch);
-        var stored = computed.Where(v => cache.Reserve(v, shapes[v])).ToList();
+        // What this pass starts from must survive the room made for what it computes.
+        var pinned = fromCache.ToHashSet(StringComparer.Ordinal);
+        var stored = computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
         long start = Stopwatch.GetTimestamp();
         using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider);
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;

@@ -107,6 +107,9 @@ public sealed record ReconstructionOptions
 
     public Provider Provider { get; init; } = Provider.Cpu;
 
-    /// <summary>Receives one line per reconstructed layer (progress display); may be null.</summary>
+    /// <summary>Receives one line per reconstructed layer (diagnostics); may be null.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Called with (layers done, layers in all) as layers are fitted; may be null.</summary>
+    public Action<int, int>? Progress { get; init; }
 }

@@ -21,7 +21,11 @@ public static class PruneCommand
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
         var minKeep = new Option<double>("--min-keep") { Description = "Every group keeps at least this fraction (and one channel)", DefaultValueFactory = _ => 0.05 };
         var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels", DefaultValueFactory = _ => "auto" };
-        var calib = new Option<string?>("--calib") { Description = "Calibration inputs (.npy, float32 [N, ...]) for reconstruction and validation" };
+        var calib = new Option<string?>("--calib") { Description = "Calibration samples: an .npy (the first input, [N, ...]), an .npz (one array per input name) or a folder of images; ranks channels, re-fits layers, and a held-out part validates" };
+        var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
+        var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: a fifth, at most 64)" };
+        var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 and write nothing when the pruned model agrees less with the original (top-1 agreement for classifiers, else cosine; on held-out samples)" };
+        var image = ImageOptions.Create();
         var shape = CommonOptions.Shape();
         var provider = CommonOptions.Provider();
         var noValidate = new Option<bool>("--no-validate") { Description = "Skip running the result on ONNX Runtime (no agreement, no timing)" };
@@ -38,9 +42,10 @@ public static class PruneCommand
 
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
         {
-            model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, shape, provider,
+            model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, calibSamples, holdout, minAgreement, shape, provider,
             noValidate, noBench, compensation, runs, report, planOut, planIn, seed, force, verbose, json,
         };
+        image.AddTo(root);
         root.SetAction(p =>
         {
             string? path = p.GetValue(model);
@@ -76,7 +81,13 @@ public static class PruneCommand
                 Compensation = ParseCompensation(p.GetValue(compensation)!),
                 TimedRuns = p.GetValue(runs),
                 Seed = p.GetValue(seed),
+                HeldOutSamples = p.GetValue(holdout),
+                MinAgreement = p.GetValue(minAgreement),
             };
+            int maxSamples = p.GetValue(calibSamples) ?? int.MaxValue;
+            if (maxSamples < 1) throw new CliError($"--calib-samples must be at least 1, got {maxSamples}");
+            if (options.MinAgreement is not null && !options.Validate) throw new CliError("--min-agreement needs validation; drop --no-validate");
+            var preprocessing = image.Parse(p);
             if (criterionName == "refit" && files.Calib is null) throw new CliError("--criterion refit needs calibration data (--calib FILE.npy)");
             if (criterionName == "refit" && files.PlanIn is not null) throw new CliError("--criterion refit and --plan-in both choose the channels; give one");
             CommonOptions.CheckOptions(options);
@@ -88,7 +99,7 @@ public static class PruneCommand
             using var onnx = progress.Stage("load model", () => ModelFiles.Load(files.Model));
             options = options with
             {
-                Calibration = files.Calib is null ? null : LoadCalibration(onnx, files.Calib, options.Provider),
+                Calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing)),
                 Plan = files.PlanIn is null ? null : PlanFile.Parse(File.ReadAllText(files.PlanIn), files.PlanIn),
             };
             CommonOptions.CheckOptions(options);
@@ -115,11 +126,13 @@ public static class PruneCommand
         return root;
     }
 
-    /// <summary>The calibration file's samples as the model's inputs.</summary>
-    private static List<NamedTensor> LoadCalibration(GraphIO.OnnxModel model, string path, Provider provider)
+    /// <summary>The calibration samples as the model's inputs.</summary>
+    private static List<NamedTensor> LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing)
     {
-        using var runner = new ModelRunner(model.ToBytes(), provider, optimize: false);
-        return CalibrationInputs.FromNpy(runner.Inputs, path, int.MaxValue);
+        using var runner = new ModelRunner(model.ToBytes(), optimize: false);
+        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing);
+        if (samples[0].Shape[0] < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
+        return samples;
     }
 
     private static int ParseRoundTo(string text) =>

@@ -28,6 +28,8 @@ public static class ReportWriter
           .Append("body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}")
           .Append("th:first-child,td:first-child{text-align:left}.bar{background:#4a7;height:10px;display:inline-block}.bg{background:#eee;width:300px;display:inline-block}.frozen{color:#999}")
           .Append("</style></head><body>");
+        foreach (var warning in s.Warnings)
+            sb.Append("<p style=\"background:#fde2e1;border:1px solid #c0392b;padding:8px\"><b>Warning:</b> ").Append(Enc(warning)).Append("</p>");
         sb.Append(inv, $"<h1>onnxslim: {Enc(Path.GetFileName(s.Model))}</h1><p>{Enc(s.Target)} reduction requested {s.Cr:P0}, achieved {s.AchievedReduction:P1}; ")
           .Append(inv, $"allocation {Enc(s.Allocation)}, criterion {Enc(s.Criterion)}, provider {Enc(s.Provider)}.</p>");
         if (s.BudgetNote is not null) sb.Append("<p><b>Note:</b> ").Append(Enc(s.BudgetNote)).Append("</p>");
@@ -42,7 +44,8 @@ public static class ReportWriter
         sb.Append("</table>");
         if (s.Agreement is { } ag)
         {
-            sb.Append("<h2>Output agreement</h2><p>").Append(Enc(s.AgreementInputs)).Append("</p><table><tr><th></th><th>cosine</th><th>max abs error</th><th>top-1 agreement</th></tr>");
+            sb.Append("<h2>Output agreement</h2><p>").Append(Enc(s.AgreementInputs))
+              .Append(s.AgreementOnRealData ? "" : " — not a measure of accuracy on real data").Append("</p><table><tr><th></th><th>cosine</th><th>max abs error</th><th>top-1 agreement</th></tr>");
             if (s.AgreementBeforeRecovery is { } pre) AgreeRow(sb, "pruned, no recovery", pre);
             AgreeRow(sb, s.Recovery is null ? "pruned" : $"pruned + {s.Recovery}", ag);
             sb.Append("</table>");

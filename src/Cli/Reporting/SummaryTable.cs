@@ -9,6 +9,7 @@ public static class SummaryTable
 {
     public static void Print(PruneSummary s, bool verbose)
     {
+        foreach (var warning in s.Warnings) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
         var table = new Table().Title($"onnxslim: {Markup.Escape(Path.GetFileName(s.Model))} → {Markup.Escape(s.Output)}")
             .AddColumns("", "original", "slim", "change");
         Row(table, "parameters", s.Before.Params, s.After.Params);
@@ -21,8 +22,11 @@ public static class SummaryTable
         if (s.BudgetNote is not null) AnsiConsole.WriteLine($"note: {s.BudgetNote}");
         if (s.Compensation is not null) AnsiConsole.WriteLine($"compensation {s.Compensation}");
         foreach (var note in s.Notes) AnsiConsole.WriteLine($"note: {note}");
-        if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before recovery: {Describe(pre)}");
-        if (s.Agreement is { } a) AnsiConsole.WriteLine($"output agreement ({s.AgreementInputs}): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
+        if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before reconstruction ({s.AgreementInputs}): {Describe(pre)}");
+        if (s.Agreement is { } a)
+            AnsiConsole.WriteLine(s.AgreementOnRealData
+                ? $"output agreement ({s.AgreementInputs}): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}")
+                : $"output agreement on {s.AgreementInputs} (not a measure of accuracy): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
         int frozen = s.Groups.Count(g => g.Frozen), prunable = s.Groups.Count - frozen;
         AnsiConsole.WriteLine($"channel groups: {s.Groups.Count} ({prunable} prunable, {frozen} frozen or ignored); {s.Groups.Count(g => g.RankCapped)} rank-capped");
         if (verbose)

@@ -5,6 +5,8 @@ namespace OnnxSlim.Pruning;
 /// <summary>Everything a prune run measured: what the summary table prints and the JSON/HTML reports hold.</summary>
 public sealed class PruneSummary
 {
+    /// <summary>What the user must know before trusting the result (e.g. no calibration data).</summary>
+    [JsonPropertyName("warnings")] public List<string> Warnings { get; set; } = [];
     [JsonPropertyName("model")] public string Model { get; set; } = "";
     [JsonPropertyName("output")] public string Output { get; set; } = "";
     [JsonPropertyName("target")] public string Target { get; set; } = "macs";
@@ -22,6 +24,8 @@ public sealed class PruneSummary
     [JsonPropertyName("compensation")] public string? Compensation { get; set; }
     [JsonPropertyName("notes")] public List<string> Notes { get; set; } = [];
     [JsonPropertyName("agreement_inputs")] public string AgreementInputs { get; set; } = "seeded random";
+    /// <summary>Whether <see cref="Agreement"/> was measured on held-out real samples rather than random inputs.</summary>
+    [JsonPropertyName("agreement_on_real_data")] public bool AgreementOnRealData { get; set; }
     /// <summary>The global threshold the allocation chose (σ/σ₁, or refit error), for the spectra plot.</summary>
     [JsonPropertyName("threshold")] public double? Threshold { get; set; }
     [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; set; } = [];

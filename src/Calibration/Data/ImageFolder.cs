@@ -1,0 +1,109 @@
+using Microsoft.ML.OnnxRuntime;
+using OnnxSlim.Runtime;
+using SkiaSharp;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// A folder of images (png, jpg, jpeg, bmp, webp; sorted by file name) as the model's first input. Decoding and
+/// resampling are SkiaSharp's (a maintained codec library: untrusted files are not parsed by our own code).
+/// </summary>
+public static class ImageFolder
+{
+    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
+
+    public static List<NamedTensor> Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples)
+    {
+        preprocessing.Check();
+        var files = Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Order(StringComparer.Ordinal).Take(maxSamples).ToList();
+        if (files.Count == 0) throw new ArgumentException($"'{folder}' holds no image ({string.Join(", ", Extensions)})");
+        var (name, meta) = inputs.First();
+        if (!NamedTensor.IsFloating(meta.ElementDataType))
+            throw new ArgumentException($"images can feed a floating-point input; the model's input '{name}' is {meta.ElementDataType}");
+        var geometry = Geometry.Of(name, meta.Dimensions, preprocessing);
+        if (meta.Dimensions[0] > 0 && files.Count % meta.Dimensions[0] != 0)
+            files = files.Take(Math.Max(meta.Dimensions[0], files.Count / meta.Dimensions[0] * meta.Dimensions[0])).ToList();
+        if (meta.Dimensions[0] > 0 && files.Count < meta.Dimensions[0])
+            throw new ArgumentException($"the model's input '{name}' has a fixed batch of {meta.Dimensions[0]}; '{folder}' holds {files.Count} images");
+
+        long per = (long)geometry.Channels * geometry.Height * geometry.Width;
+        var data = new float[checked(files.Count * per)];
+        for (int i = 0; i < files.Count; i++) Decode(files[i], geometry, preprocessing, data.AsSpan((int)(i * per), (int)per));
+        long[] shape = geometry.Layout == TensorLayout.Nchw
+            ? [files.Count, geometry.Channels, geometry.Height, geometry.Width]
+            : [files.Count, geometry.Height, geometry.Width, geometry.Channels];
+        var all = InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], files.Count), seed: 0);
+        all[0] = new NamedTensor(name, meta.ElementDataType, shape, NamedTensor.FromFloats(data, meta.ElementDataType));
+        return all;
+    }
+
+    /// <summary>Input size, channel count and layout: from the options where given, else from the model input's static dims.</summary>
+    private sealed record Geometry(int Height, int Width, int Channels, TensorLayout Layout)
+    {
+        public static Geometry Of(string name, int[] dims, ImagePreprocessing p)
+        {
+            if (dims.Length != 4) throw new ArgumentException($"images can feed a 4-D input; the model's input '{name}' has dims {CalibrationInputs.FormatDims(dims)}");
+            var layout = p.Layout ?? (dims[1] is 1 or 3 ? TensorLayout.Nchw : dims[3] is 1 or 3 ? TensorLayout.Nhwc : TensorLayout.Nchw);
+            (int c, int h, int w) = layout == TensorLayout.Nchw ? (dims[1], dims[2], dims[3]) : (dims[3], dims[1], dims[2]);
+            int channels = p.Channels == ChannelOrder.Gray ? 1 : p.Channels is not null ? 3 : c > 0 ? c : 3;
+            if (c > 0 && c != channels) throw new ArgumentException($"the model's input '{name}' has {c} channels ({layout}), the images give {channels}");
+            if (channels is not (1 or 3)) throw new ArgumentException($"the model's input '{name}' has {channels} channels; images give 1 or 3");
+            int height = p.Height ?? (h > 0 ? h : throw new ArgumentException($"the model's input '{name}' has a dynamic height: give the image size"));
+            int width = p.Width ?? (w > 0 ? w : throw new ArgumentException($"the model's input '{name}' has a dynamic width: give the image size"));
+            if (h > 0 && h != height || w > 0 && w != width)
+                throw new ArgumentException($"the image size {height}x{width} does not match the model input's {h}x{w}");
+            return new Geometry(height, width, channels, layout);
+        }
+    }
+
+    private static void Decode(string file, Geometry g, ImagePreprocessing p, Span<float> destination)
+    {
+        using var codec = SKCodec.Create(file) ?? throw new ArgumentException($"'{file}' is not a readable image");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var source = new SKBitmap(info);
+        var result = codec.GetPixels(info, source.GetPixels());
+        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+            throw new ArgumentException($"'{file}' could not be decoded ({result})");
+
+        // Where the image lands in the H×W input, and which part of it is used.
+        double sx = (double)g.Width / info.Width, sy = (double)g.Height / info.Height;
+        double s = p.Resize switch { ResizeMode.Crop => Math.Max(sx, sy), ResizeMode.Pad => Math.Min(sx, sy), _ => 0 };
+        int drawW = p.Resize == ResizeMode.Stretch ? g.Width : Math.Max(1, (int)Math.Round(info.Width * s));
+        int drawH = p.Resize == ResizeMode.Stretch ? g.Height : Math.Max(1, (int)Math.Round(info.Height * s));
+        using var scaled = source.Resize(new SKImageInfo(drawW, drawH, SKColorType.Rgba8888, SKAlphaType.Unpremul), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None))
+            ?? throw new ArgumentException($"'{file}' could not be resized");
+        int offsetX = p.Resize == ResizeMode.Crop ? (drawW - g.Width) / 2 : 0, offsetY = p.Resize == ResizeMode.Crop ? (drawH - g.Height) / 2 : 0;
+
+        var pixels = scaled.GetPixelSpan();
+        var order = p.Channels ?? (g.Channels == 1 ? ChannelOrder.Gray : ChannelOrder.Rgb);
+        double Mean(int c) => p.Mean[p.Mean.Count == 1 ? 0 : c];
+        double Std(int c) => p.Std[p.Std.Count == 1 ? 0 : c];
+        destination.Clear();
+        for (int y = 0; y < g.Height; y++)
+            for (int x = 0; x < g.Width; x++)
+            {
+                int srcX = x + offsetX, srcY = y + offsetY;
+                bool inside = srcX < drawW && srcY < drawH;
+                for (int c = 0; c < g.Channels; c++)
+                {
+                    double v;
+                    if (!inside) v = 0;
+                    else
+                    {
+                        int at = (srcY * drawW + srcX) * 4;
+                        byte r = pixels[at], gg = pixels[at + 1], b = pixels[at + 2];
+                        double pixel = order switch
+                        {
+                            ChannelOrder.Gray => 0.299 * r + 0.587 * gg + 0.114 * b,
+                            ChannelOrder.Bgr => c == 0 ? b : c == 1 ? gg : r,
+                            _ => c == 0 ? r : c == 1 ? gg : b,
+                        };
+                        v = (pixel * p.Scale - Mean(c)) / Std(c);
+                    }
+                    int index = g.Layout == TensorLayout.Nchw ? (c * g.Height + y) * g.Width + x : (y * g.Width + x) * g.Channels + c;
+                    destination[index] = (float)v;
+                }
+            }
+    }
+}

@@ -1,0 +1,109 @@
+using System.IO.Compression;
+using Microsoft.ML.OnnxRuntime;
+using OnnxSlim.Runtime;
+using OnnxSlim.TestSupport;
+using SkiaSharp;
+
+namespace OnnxSlim.Calibration.Tests;
+
+/// <summary>Calibration data as users have it: .npy, .npz and image folders, checked against the model's inputs.</summary>
+public sealed class CalibrationInputsTests
+{
+    /// <summary>The input metadata of a model with one input of <paramref name="dims"/> (-1 for dynamic).</summary>
+    private static IReadOnlyDictionary<string, NodeMetadata> Inputs(params long[] dims)
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("x", dims);
+        b.Output(b.Relu(x), dims);
+        var runner = new ModelRunner(b.Bytes());
+        return runner.Inputs;
+    }
+
+    private static string Png(string dir, string name, int width, int height, Func<int, int, SKColor> pixel)
+    {
+        using var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++) bitmap.SetPixel(x, y, pixel(x, y));
+        using var image = SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        string path = Path.Combine(dir, name);
+        File.WriteAllBytes(path, data.ToArray());
+        return path;
+    }
+
+    [Fact]
+    public void Images_are_normalised_per_channel_in_the_order_and_layout_asked()
+    {
+        string dir = Fixtures.TempDir();
+        Png(dir, "a.png", 2, 2, (x, y) => new SKColor((byte)(10 + x), (byte)(100 + y), 200));
+        var nchw = ImageFolder.Read(Inputs(-1, 3, 2, 2), dir, new ImagePreprocessing { Scale = 1, Mean = [10, 100, 200], Std = [1, 2, 4] }, 10)[0];
+        Assert.Equal([1L, 3, 2, 2], nchw.Shape);
+        // R plane: x; G plane: y / 2; B plane: 0.
+        Assert.Equal([0f, 1, 0, 1, 0, 0, 0.5f, 0.5f, 0, 0, 0, 0], (float[])nchw.Data);
+
+        var nhwcBgr = ImageFolder.Read(Inputs(-1, 2, 2, 3), dir, new ImagePreprocessing { Scale = 1, Channels = ChannelOrder.Bgr }, 10)[0];
+        Assert.Equal([1L, 2, 2, 3], nhwcBgr.Shape);
+        Assert.Equal([200f, 100, 10], ((float[])nhwcBgr.Data)[..3]);
+    }
+
+    [Fact]
+    public void Pad_keeps_the_aspect_ratio_and_fills_with_zero_crop_centres()
+    {
+        string dir = Fixtures.TempDir();
+        Png(dir, "wide.png", 8, 4, (x, _) => x < 4 ? new SKColor(255, 255, 255) : new SKColor(0, 0, 0));
+        var padded = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Pad, Mean = [0.5], Std = [0.5] }, 1)[0].Data;
+        // 8x4 fits a 4x4 input as 4x2: rows 2-3 are padding (0 after normalisation); white left half is 1, black right half -1.
+        Assert.Equal(1f, padded[0], 2);
+        Assert.Equal(-1f, padded[3], 2);
+        Assert.All(padded[8..], v => Assert.Equal(0f, v));
+        var cropped = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Crop }, 1)[0].Data;
+        // 8x4 covers 4x4 at scale 1: the centre 4 columns (2..5) are kept.
+        Assert.Equal([1f, 1, 0, 0], cropped[..4].Select(v => MathF.Round(v, 2)));
+    }
+
+    [Fact]
+    public void Data_that_does_not_fit_the_model_is_refused_with_the_reason()
+    {
+        string dir = Fixtures.TempDir();
+        var inputs = Inputs(-1, 1, 4, 4);
+        string nan = Path.Combine(dir, "nan.npy");
+        var values = new float[32];
+        values[20] = float.NaN;
+        NpyFile.WriteFloats(nan, [2, 1, 4, 4], values);
+        Assert.Contains("non-finite value (NaN) at sample 1", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, nan, 10)).Message);
+        string rank = Path.Combine(dir, "rank.npy");
+        NpyFile.WriteFloats(rank, [2, 16], new float[32]);
+        Assert.Contains("has 4 dims", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, rank, 10)).Message);
+        string size = Path.Combine(dir, "size.npy");
+        NpyFile.WriteFloats(size, [2, 1, 4, 3], new float[24]);
+        Assert.Contains("needs [?x1x4x4]", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, size, 10)).Message);
+        string images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        Assert.Contains("holds no image", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, images, 10)).Message);
+        File.WriteAllBytes(Path.Combine(images, "broken.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
+        Assert.Contains("not a readable image", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, images, 10)).Message);
+        string text = Path.Combine(dir, "calib.txt");
+        File.WriteAllText(text, "1 2 3");
+        Assert.Contains("must be an .npy, an .npz or a folder", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, text, 10)).Message);
+    }
+
+    [Fact]
+    public void An_npz_feeds_every_input_by_name_and_caps_the_samples()
+    {
+        string dir = Fixtures.TempDir();
+        var inputs = Inputs(-1, 1, 4, 4);
+        string a = Path.Combine(dir, "x.npy");
+        NpyFile.WriteFloats(a, [3, 1, 4, 4], Enumerable.Range(0, 48).Select(i => (float)i).ToArray());
+        string npz = Path.Combine(dir, "calib.npz");
+        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
+            zip.CreateEntryFromFile(a, "x.npy");
+        var loaded = CalibrationInputs.Load(inputs, npz, maxSamples: 2);
+        Assert.Equal([2L, 1, 4, 4], loaded[0].Shape);
+        Assert.Equal(31f, ((float[])loaded[0].Data)[31]);
+
+        string wrongName = Path.Combine(dir, "other.npz");
+        using (var zip = ZipFile.Open(wrongName, ZipArchiveMode.Create))
+            zip.CreateEntryFromFile(a, "images.npy");
+        Assert.Contains("no array named 'x'", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, wrongName, 10)).Message);
+    }
+}

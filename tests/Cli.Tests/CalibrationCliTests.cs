@@ -1,0 +1,109 @@
+using System.Text.Json;
+using OnnxSlim.Runtime;
+using OnnxSlim.TestSupport;
+using SkiaSharp;
+
+namespace OnnxSlim.Cli.Tests;
+
+/// <summary>The calibrated path as a user runs it: data formats, the honest report, the agreement gate.</summary>
+public sealed class CalibrationCliTests
+{
+    private static readonly string Model = Fixtures.DemoModel;
+
+    [Fact]
+    public void Without_calibration_the_summary_json_and_html_warn_first()
+    {
+        string dir = Fixtures.TempDir();
+        string html = Path.Combine(dir, "r.html");
+        var r = CliRunner.Run(Model, "-o", Path.Combine(dir, "a.onnx"), "--no-bench", "--report", html);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.StartsWith("warning: no calibration data", r.Stdout.TrimStart());
+        Assert.Contains("not a measure of accuracy", r.Stdout);
+        var json = CliRunner.Run(Model, "-o", Path.Combine(dir, "b.onnx"), "--no-bench", "--json");
+        using var doc = JsonDocument.Parse(json.Stdout);
+        Assert.Equal("warnings", doc.RootElement.EnumerateObject().First().Name);
+        Assert.StartsWith("no calibration data", doc.RootElement.GetProperty("warnings")[0].GetString());
+        Assert.False(doc.RootElement.GetProperty("agreement_on_real_data").GetBoolean());
+        string page = File.ReadAllText(html);
+        Assert.True(page.IndexOf("Warning:", StringComparison.Ordinal) < page.IndexOf("<h1>", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_minimum_agreement_not_reached_exits_1_and_writes_nothing()
+    {
+        string dir = Fixtures.TempDir();
+        string output = Path.Combine(dir, "out.onnx"), plan = Path.Combine(dir, "plan.json"), report = Path.Combine(dir, "report.json");
+        var r = CliRunner.Run(Model, "-o", output, "--cr", "0.9", "--compensation", "none", "--calib", Fixtures.CalibX, "--calib-samples", "40",
+            "--criterion", "l1", "--allocation", "uniform", "--min-agreement", "0.999", "--plan-out", plan, "--report", report, "--no-bench");
+        Assert.Equal(1, r.ExitCode);
+        string error = Assert.Single(r.Stderr.Split('\n'), l => l.Contains("error"));
+        Assert.Contains("top-1 agreement", error);
+        Assert.Contains("8 held-out calibration samples", error);
+        Assert.Contains("below the minimum 0.999", error);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void A_folder_of_images_calibrates_and_a_held_out_part_validates()
+    {
+        string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        // Twelve training images back to 8-bit grey, as a user would have them on disk.
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        for (int i = 0; i < 12; i++)
+        {
+            using var bitmap = new SKBitmap(28, 28, SKColorType.Gray8, SKAlphaType.Opaque);
+            for (int p = 0; p < 784; p++)
+            {
+                double v = calib.Floats![i * 784 + p] * 0.3530 + 0.2860;
+                byte g = (byte)Math.Clamp(Math.Round(v * 255), 0, 255);
+                bitmap.SetPixel(p % 28, p / 28, new SKColor(g, g, g));
+            }
+            using var data = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(images, $"{i:D2}.png"), data.ToArray());
+        }
+        string report = Path.Combine(dir, "r.json");
+        var r = CliRunner.Run(Model, "-o", Path.Combine(dir, "slim.onnx"), "--cr", "0.3", "--calib", images,
+            "--image-mean", "0.2860", "--image-std", "0.3530", "--report", report, "--no-bench");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.Equal("2 held-out calibration samples, not used for ranking or fitting", json.RootElement.GetProperty("agreement_inputs").GetString());
+        Assert.Contains("on 10 samples", json.RootElement.GetProperty("recovery").GetString());
+        Assert.True(json.RootElement.GetProperty("agreement_on_real_data").GetBoolean());
+        Assert.Empty(json.RootElement.GetProperty("warnings").EnumerateArray());
+
+        var bad = CliRunner.Run(Model, "-o", Path.Combine(dir, "bad.onnx"), "--calib", images, "--image-size", "0,28");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--image-size", bad.Stderr);
+    }
+
+    [Fact]
+    public void Bad_calibration_data_exits_2_with_one_line_and_no_output()
+    {
+        string dir = Fixtures.TempDir();
+        string output = Path.Combine(dir, "out.onnx");
+        string nan = Path.Combine(dir, "nan.npy");
+        var values = new float[2 * 784];
+        values[900] = float.PositiveInfinity;
+        NpyFile.WriteFloats(nan, [2, 1, 28, 28], values);
+        string wrongSize = Path.Combine(dir, "size.npy");
+        NpyFile.WriteFloats(wrongSize, [2, 1, 32, 32], new float[2 * 1024]);
+        string broken = Path.Combine(dir, "broken.npy");
+        File.WriteAllBytes(broken, [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, 20, 0, .. "{'descr': '<f4', 'fo"u8]);
+        foreach (var (file, expected) in new[] { (nan, "non-finite"), (wrongSize, "needs"), (broken, "") })
+        {
+            var r = CliRunner.Run(Model, "-o", output, "--calib", file);
+            Assert.Equal(2, r.ExitCode);
+            Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("onnxslim: error:"));
+            Assert.Contains(expected, r.Stderr);
+            Assert.DoesNotContain("   at ", r.Stderr);
+            Assert.False(File.Exists(output));
+        }
+        var zero = CliRunner.Run(Model, "-o", output, "--calib", Fixtures.CalibX, "--calib-samples", "0");
+        Assert.Equal(2, zero.ExitCode);
+        Assert.Contains("--calib-samples", zero.Stderr);
+        var all = CliRunner.Run(Model, "-o", output, "--calib", Fixtures.CalibX, "--calib-samples", "10", "--holdout", "10");
+        Assert.Equal(2, all.ExitCode);
+        Assert.Contains("--holdout", all.Stderr);
+    }
+}
