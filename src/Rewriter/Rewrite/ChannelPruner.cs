@@ -112,6 +112,21 @@ public static class ChannelPruner
         return keep;
     }
 
+    /// <summary>
+    /// The original output channels <paramref name="producer"/> keeps under a keep plan, in order; null when it keeps
+    /// them all or writes no group. Its output may hold several groups (the sub-ranges of a split C2f), so this is not
+    /// one group's keep list.
+    /// </summary>
+    public static int[]? KeptOutputs(ChannelGroupSet groups, Node producer, IReadOnlyDictionary<int, int[]> keepByGroupId)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(producer);
+        var site = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
+        if (site is null) return null;
+        var kept = Indices(site.Layout, g => keepByGroupId.TryGetValue(g, out var k) ? k : [.. Enumerable.Range(0, groups[g].Width)]);
+        return kept.Length == site.Layout.Channels ? null : kept;
+    }
+
     /// <summary>Indices along a sliced axis: for each segment, its kept channels, each spanning its inner elements.</summary>
     internal static int[] Indices(ChannelLayout layout, Func<int, int[]> keepOf)
     {
