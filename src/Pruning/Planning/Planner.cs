@@ -25,8 +25,6 @@ public static class Planner
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width);
-        for (int i = 0; i < active.Count; i++)
-            if (active[i].Blocks > 1 && ConvGroupSpectrum(matrices[i], active[i]) is { } perConvGroup) spectra[i] = perConvGroup;
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
@@ -81,7 +79,7 @@ public static class Planner
         var notes = new List<string>();
         if (options.Refit)
             notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
-                (unranked.Count > 0 ? $"; {unranked.Count} tied into conv groups or with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
+                (unranked.Count > 0 ? $"; {unranked.Count} with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
         return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
@@ -104,25 +102,6 @@ public static class Planner
     {
         if (group.Blocks == 1) return options.RoundFor(group.Width, mapPixels);
         return options.RoundTo > 1 && group.BlockWidth % options.RoundTo == 0 ? group.Blocks * options.RoundTo : group.Blocks;
-    }
-
-    /// <summary>
-    /// The spectrum of a group tied into conv groups, read per conv group: each conv group's filters are a layer of
-    /// their own (they read only their block of inputs), so each block's σ is normalised by that block's σ₁, as
-    /// SLIMING normalises per layer; the group's values are all blocks' σ/σ₁ together, and the global threshold
-    /// keeps their mean count per block. Null when a block is rank-capped (its zero tail is structural): the
-    /// group's own spectrum is used then.
-    /// </summary>
-    private static FilterSpectrum? ConvGroupSpectrum(FilterMatrix matrix, ChannelGroup group)
-    {
-        var values = new List<double>(group.Width);
-        for (int b = 0; b < group.Blocks; b++)
-        {
-            var block = FilterSpectrum.Compute(BlockRows(matrix, b * group.BlockWidth, group.BlockWidth));
-            if (block.IsRankCapped) return null;
-            for (int i = 0; i < block.StructuralRank; i++) values.Add(block.Normalized(i));
-        }
-        return FilterSpectrum.FromSingularValues(group.Width, group.Width, [.. values]);
     }
 
     /// <summary>Rows [first, first+count) of a group's matrix without the columns they leave zero (another conv group's inputs).</summary>
