@@ -79,7 +79,7 @@ public static class Planner
         var notes = new List<string>();
         if (options.Refit)
             notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
-                (unranked.Count > 0 ? $"; {unranked.Count} with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
+                (unranked.Count > 0 ? $"; {unranked.Count} tied into conv groups or with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
         return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
