@@ -37,7 +37,7 @@ public static class PruneCommand
         var planIn = new Option<string?>("--plan-in") { Description = "Apply a keep plan instead of planning" };
         var seed = new Option<int>("--seed") { Description = "Seed for random inputs and the random criterion", DefaultValueFactory = _ => 0 };
         var force = new Option<bool>("--force") { Description = "Allow -o to overwrite the input model" };
-        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the per-group table" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the per-group table, and per-layer fits and memory on stderr" };
         var json = CommonOptions.Json();
 
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
@@ -104,7 +104,8 @@ public static class PruneCommand
             };
             CommonOptions.CheckOptions(options);
 
-            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report }));
+            Action<string>? log = p.GetValue(verbose) ? line => Console.Error.WriteLine($"onnxslim: {line}") : null;
+            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report, Log = log }));
             var summary = result.Summary;
             summary.Model = files.Model;
             summary.Output = files.Output;
