@@ -82,8 +82,8 @@ public sealed record PruneOptions
     public IReadOnlyList<NamedTensor>? Calibration { get; init; }
 
     /// <summary>
-    /// Calibration samples set aside for validation, never used for ranking or fitting; null = a fifth of them,
-    /// at most 64 (none when there is a single sample).
+    /// Calibration samples set aside for validation, never used for ranking or fitting; null = an eighth of them,
+    /// at most 64 (one of two to eight, none when there is a single sample).
     /// </summary>
     public int? HeldOutSamples { get; init; }
 

@@ -106,7 +106,7 @@ public static class Pruner
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
             summary.Agreement = AgreementFigures.From(agreement);
             summary.AgreementInputs = inputs is not null
-                ? $"{inputs[0].Shape[0]} held-out calibration samples, not used for ranking or fitting"
+                ? $"{inputs[0].Shape[0]} held-out calibration sample{(inputs[0].Shape[0] == 1 ? "" : "s")}, not used for ranking or fitting"
                 : calibration is not null ? "seeded random inputs (no calibration sample was held out)" : "seeded random inputs";
             summary.AgreementOnRealData = inputs is not null;
             if (options.MinAgreement is double min)
@@ -193,11 +193,11 @@ public static class Pruner
     /// <summary>Samples that rank channels and fit layers, and the held-out ones that only validate (null when none).</summary>
     private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor>? HeldOut);
 
-    /// <summary>The last samples are held out: a fifth of them, at most 64, unless the options say how many.</summary>
+    /// <summary>The last samples are held out: an eighth of them, at most 64, unless the options say how many.</summary>
     private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all, int? heldOut)
     {
         long n = all[0].Shape[0];
-        long h = heldOut ?? Math.Min(MaxHeldOut, n / 5);
+        long h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
         if (h == 0) return new CalibrationSplit(all, null);
         return new CalibrationSplit([.. all.Select(t => t.Rows(0, n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
     }

@@ -38,7 +38,7 @@ public sealed class CalibrationCliTests
         Assert.Equal(1, r.ExitCode);
         string error = Assert.Single(r.Stderr.Split('\n'), l => l.Contains("error"));
         Assert.Contains("top-1 agreement", error);
-        Assert.Contains("8 held-out calibration samples", error);
+        Assert.Contains("5 held-out calibration samples", error);
         Assert.Contains("below the minimum 0.999", error);
         Assert.Empty(Directory.GetFileSystemEntries(dir));
     }
@@ -67,8 +67,8 @@ public sealed class CalibrationCliTests
             "--image-mean", "0.2860", "--image-std", "0.3530", "--report", report, "--no-bench");
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var json = JsonDocument.Parse(File.ReadAllText(report));
-        Assert.Equal("2 held-out calibration samples, not used for ranking or fitting", json.RootElement.GetProperty("agreement_inputs").GetString());
-        Assert.Contains("on 10 samples", json.RootElement.GetProperty("recovery").GetString());
+        Assert.Equal("1 held-out calibration sample, not used for ranking or fitting", json.RootElement.GetProperty("agreement_inputs").GetString());
+        Assert.Contains("on 11 samples", json.RootElement.GetProperty("recovery").GetString());
         Assert.True(json.RootElement.GetProperty("agreement_on_real_data").GetBoolean());
         Assert.Empty(json.RootElement.GetProperty("warnings").EnumerateArray());
 

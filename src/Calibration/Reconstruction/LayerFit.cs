@@ -131,11 +131,12 @@ internal sealed class LayerFit
         {
             var eq = equations[g];
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
-            after[g] = solver.Solve(eq.Cross, eq.Targets) ?? throw new LayerSkippedException("the least-squares solution is not finite");
+            var prior = _options.ShrinkTowardPruned ? before[g] : null;
+            after[g] = solver.Solve(eq.Cross, eq.Targets, prior) ?? throw new LayerSkippedException("the least-squares solution is not finite");
             if (ReluAware)
             {
                 for (int it = 0; it < _options.ReluIterations; it++)
-                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets) ?? after[g];
+                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets, prior) ?? after[g];
                 var (b, tb) = ReluError(g, before[g]);
                 var (a, _) = ReluError(g, after[g]);
                 errorBefore += b;

@@ -5,7 +5,7 @@ namespace OnnxSlim.Calibration;
 public sealed record ReconstructionOptions
 {
     private readonly int _samplePositions = 20000;
-    private readonly double _ridge = 1e-3;
+    private readonly double _ridge = 1e-2;
     private readonly int _maxBatch = 64;
     private readonly long _cacheBudgetBytes = 1L << 30;
     private readonly long _activationBudgetBytes = 256L << 20;
@@ -21,12 +21,22 @@ public sealed record ReconstructionOptions
         init => _samplePositions = value >= 1 ? value : throw new ArgumentException($"SamplePositions must be at least 1, got {value}");
     }
 
-    /// <summary>Ridge strength relative to the mean diagonal of XᵀX (the bias column is not penalised).</summary>
+    /// <summary>
+    /// Ridge strength relative to the mean diagonal of XᵀX (the bias column is not penalised). With
+    /// <see cref="ShrinkTowardPruned"/>, measured on PP-OCRv4 rec at −50 % MACs (line accuracy): 1e-3 94.1 %,
+    /// 1e-2 94.6 %, 3e-2 93.3 %; towards zero instead, 1e-3 93.6 % and 1e-2 81.7 %.
+    /// </summary>
     public double Ridge
     {
         get => _ridge;
         init => _ridge = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"Ridge must be a finite number ≥ 0, got {value}");
     }
+
+    /// <summary>
+    /// The ridge pulls the weights towards the pruned layer's own (sliced, compensated) weights rather than
+    /// towards zero: where the calibration data says little, the layer stays as it was.
+    /// </summary>
+    public bool ShrinkTowardPruned { get; init; } = true;
 
     /// <summary>Seed of the position sampling; the same seed gives the same weights.</summary>
     public int Seed { get; init; }

@@ -9,13 +9,21 @@ internal sealed class RidgeSolver
 {
     private readonly double[] _factor;
 
-    private RidgeSolver(double[] factor, int features)
+    private RidgeSolver(double[] factor, int features, double lambda, int penalised)
     {
         _factor = factor;
         Features = features;
+        Lambda = lambda;
+        Penalised = penalised;
     }
 
     public int Features { get; }
+
+    /// <summary>The ridge strength the factorisation holds (after any growth to make it positive definite).</summary>
+    public double Lambda { get; }
+
+    /// <summary>The leading features the ridge applies to (all but an unpenalised bias).</summary>
+    public int Penalised { get; }
 
     /// <summary>
     /// λ = <paramref name="ridge"/> × the mean diagonal of XᵀX over the penalised features, so the strength
@@ -40,16 +48,21 @@ internal sealed class RidgeSolver
             for (int i = 0; i < penalised; i++) a[i * n + i] += lambda;
             // An unpenalised bias column is singular only with zero rows; a tiny jitter keeps Cholesky defined.
             if (lastIsBias && a[(n - 1) * n + n - 1] <= 0) a[(n - 1) * n + n - 1] = 1e-12;
-            if (Cholesky.Factor(a, n)) return new RidgeSolver(a, n);
+            if (Cholesky.Factor(a, n)) return new RidgeSolver(a, n, lambda, penalised);
             lambda = Math.Max(lambda * 10, 1e-10 * scale);
         }
         return null;
     }
 
-    /// <summary>Θ (n×m) for the right-hand side XᵀY (n×m, row-major); null if it is not finite.</summary>
-    public double[]? Solve(double[] cross, int targets)
+    /// <summary>
+    /// Θ (n×m) for the right-hand side XᵀY (n×m, row-major); null if it is not finite. With a
+    /// <paramref name="prior"/> Θ₀ the ridge pulls towards it instead of towards zero: (XᵀX + λD)Θ = XᵀY + λDΘ₀.
+    /// </summary>
+    public double[]? Solve(double[] cross, int targets, double[]? prior = null)
     {
         var theta = (double[])cross.Clone();
+        if (prior is not null)
+            for (long i = 0; i < (long)Penalised * targets; i++) theta[i] += Lambda * prior[i];
         Cholesky.Solve(_factor, Features, theta, targets);
         return theta.All(double.IsFinite) ? theta : null;
     }

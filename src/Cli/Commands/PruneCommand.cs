@@ -23,7 +23,7 @@ public static class PruneCommand
         var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels", DefaultValueFactory = _ => "auto" };
         var calib = new Option<string?>("--calib") { Description = "Calibration samples: an .npy (the first input, [N, ...]), an .npz (one array per input name) or a folder of images; ranks channels, re-fits layers, and a held-out part validates" };
         var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
-        var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: a fifth, at most 64)" };
+        var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: an eighth, at most 64)" };
         var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 and write nothing when the pruned model agrees less with the original (top-1 agreement for classifiers, else cosine; on held-out samples)" };
         var image = ImageOptions.Create();
         var shape = CommonOptions.Shape();
