@@ -84,12 +84,25 @@ public static class Planner
     /// <summary>Replays a plan file: groups are matched by their producer names, and must have the same width.</summary>
     public static KeepPlan FromFile(ModelAnalysis analysis, PlanFile file)
     {
-        var byProducers = analysis.Groups.ToDictionary(g => string.Join("\n", g.Producers.Select(p => p.Id)), g => g);
+        // Node names need not be unique: producers that name two groups cannot say which one a plan means.
+        var byProducers = new Dictionary<string, ChannelGroup>(StringComparer.Ordinal);
+        var ambiguous = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var g in analysis.Groups)
+        {
+            string k = string.Join("\n", g.Producers.Select(p => p.Id));
+            if (!byProducers.TryAdd(k, g)) ambiguous.Add(k);
+        }
         var keep = new Dictionary<int, int[]>();
+        var planned = new HashSet<int>();
         foreach (var entry in file.Groups)
         {
-            if (!byProducers.TryGetValue(string.Join("\n", entry.Producers), out var group))
+            string key = string.Join("\n", entry.Producers);
+            if (!byProducers.TryGetValue(key, out var group))
                 throw new PruningException($"plan group {entry.Id} (producers {string.Join(", ", entry.Producers.Take(3))}) does not match any channel group of this model");
+            if (ambiguous.Contains(key))
+                throw new PruningException($"plan group {entry.Id}: producers {string.Join(", ", entry.Producers.Take(3))} name more than one channel group of this model (node names repeat)");
+            if (!planned.Add(group.Id))
+                throw new PruningException($"plan group {entry.Id}: its producers ({string.Join(", ", entry.Producers.Take(3))}) are planned twice in the file");
             if (group.Width != entry.Channels)
                 throw new PruningException($"plan group {entry.Id} has {entry.Channels} channels, the model's group has {group.Width}");
             if (entry.Keep.Count == group.Width) continue;
