@@ -15,6 +15,12 @@ public sealed class PruneFiles
     public string? Report { get; init; }
     public bool Force { get; init; }
 
+    /// <summary>--external-data: the model's weights go to a data file beside -o, known (and checked) up front.</summary>
+    public bool ExternalData { get; init; }
+
+    /// <summary>Where the external data file of -o goes.</summary>
+    public string DataFile => Path.Combine(Path.GetDirectoryName(Output) ?? "", GraphIO.ModelWriter.DataFileFor(Output));
+
     /// <summary>Files the run reads, by what they are to it.</summary>
     private IEnumerable<(string What, string Path)> Inputs()
     {
@@ -27,6 +33,7 @@ public sealed class PruneFiles
     private IEnumerable<(string Flag, string Path)> Outputs()
     {
         yield return ("-o", Output);
+        if (ExternalData) yield return ("-o's external data file", DataFile);
         if (PlanOut is not null) yield return ("--plan-out", PlanOut);
         if (Report is not null) yield return ("--report", Report);
     }
@@ -47,14 +54,16 @@ public sealed class PruneFiles
         foreach (var (flag, path) in outputs) CheckAgainstInputs(flag, path, Inputs());
     }
 
-    /// <summary>An output the run learns of later (the model's external data file) against the inputs, the input
-    /// model's own external data files, and the other outputs.</summary>
-    public void CheckExtraOutput(string what, string path, IEnumerable<string> inputDataFiles)
+    /// <summary>The external data file of -o when the run learns of it late (a model over 2 GB without --external-data):
+    /// checked like the outputs named up front.</summary>
+    public void CheckLateDataFile(IEnumerable<string> inputDataFiles)
     {
-        CheckWritable(what, path);
+        if (ExternalData) return;
+        const string what = "-o's external data file";
+        CheckWritable(what, DataFile);
         foreach (var (flag, other) in Outputs())
-            if (PathIdentity.Same(path, other)) throw new CliError($"{what} '{path}' and {flag} '{other}' are the same file; give each output its own name");
-        CheckAgainstInputs(what, path, Inputs().Concat(inputDataFiles.Select(f => ("an external data file of the input model", f))));
+            if (PathIdentity.Same(DataFile, other)) throw new CliError($"{what} '{DataFile}' and {flag} '{other}' are the same file; give each output its own name");
+        CheckAgainstInputs(what, DataFile, Inputs().Concat(inputDataFiles.Select(f => ("an external data file of the input model", f))));
     }
 
     /// <summary>The outputs against the input model's external data files (known once the model is read).</summary>

@@ -186,6 +186,14 @@ public sealed class OnnxModel : IDisposable
         foreach (var n in proto.Graph.Node)
             if (string.IsNullOrEmpty(n.OpType))
                 throw new ModelFormatException($"'{source}' is not an ONNX model (a node has no operator type)");
+        // ONNX Runtime's C# API reads input dims as 32-bit ints: 2^40 would read as 0, 2^32 + 5 as 5.
+        foreach (var input in proto.Graph.Input)
+        {
+            var dims = input.Type?.TensorType?.Shape?.Dim;
+            for (int i = 0; dims is not null && i < dims.Count; i++)
+                if (dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[i].DimValue > int.MaxValue)
+                    throw new ModelFormatException($"'{source}': graph input '{input.Name}' declares dim {i} = {dims[i].DimValue}, more than any tensor can hold");
+        }
     }
 
     /// <summary>Every initializer's and Constant node's stored data fits its dims and type (<see cref="Tensor.CheckStorage"/>).</summary>

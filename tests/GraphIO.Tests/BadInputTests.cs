@@ -91,6 +91,17 @@ public sealed class BadInputTests
         Refused(Write(b.Bytes()), "data type 99");
     }
 
+    [Theory]
+    [InlineData(1L << 31)]
+    [InlineData(1L << 40)]
+    [InlineData((1L << 32) + 5)]
+    public void Graph_input_dims_beyond_32_bits_are_refused(long dim)
+    {
+        var b = SmallConv();
+        b.Graph.Input[0].Type.TensorType.Shape.Dim[2].DimValue = dim;
+        Refused(Write(b.Bytes()), $"graph input 'input' declares dim 2 = {dim}");
+    }
+
     /// <summary>A model whose conv weight lives in weights.bin, with the given external_data entries.</summary>
     private static string ExternalModel(params (string Key, string Value)[] entries)
     {

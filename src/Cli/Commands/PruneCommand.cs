@@ -66,6 +66,7 @@ public static class PruneCommand
                 PlanOut = p.GetValue(planOut),
                 Report = p.GetValue(report),
                 Force = p.GetValue(force),
+                ExternalData = p.GetValue(externalData),
             };
             string? criterionName = p.GetValue(criterion)?.ToLowerInvariant();
             var options = new PruneOptions
@@ -117,12 +118,11 @@ public static class PruneCommand
             // Every output is prepared first and committed together: a failure anywhere leaves no file of this run.
             var writer = ModelWriter.For(result.Model, files.Output, p.GetValue(externalData));
             var outputs = new OutputFiles();
-            if (writer.DataFileName is { } dataName)
+            if (writer.DataFileName is not null)
             {
-                string dataPath = Path.Combine(Path.GetDirectoryName(files.Output) ?? "", dataName);
-                files.CheckExtraOutput("-o's external data file", dataPath, onnx.ExternalDataFiles);
-                outputs.Add(dataPath, writer.WriteData);
-                summary.OutputData = dataPath;
+                files.CheckLateDataFile(onnx.ExternalDataFiles);
+                outputs.Add(files.DataFile, writer.WriteData);
+                summary.OutputData = files.DataFile;
             }
             outputs.Add(files.Output, writer.WriteModel);
             if (files.PlanOut is not null) outputs.AddText(files.PlanOut, result.Plan.ToJson());
