@@ -135,7 +135,7 @@ public sealed class OnnxModel : IDisposable
         var proto = ProtoForWriting();
         long size = ModelWriter.SerializedSize(proto);
         if (size > MaxProtobufBytes)
-            throw new ModelFormatException($"the model is {size} bytes, over protobuf's 2 GB limit for one message; write it with external data");
+            throw new ModelFormatException($"the model is {size} bytes inline, over protobuf's 2 GB limit for one buffer (ONNX Runtime sessions and validation take the model as one buffer)");
         return proto.ToByteArray();
     }
 
