@@ -99,6 +99,9 @@ public sealed record PruneOptions
     /// <summary>Called on the calling thread as stages start, advance and finish.</summary>
     public Action<PruneProgress>? Progress { get; init; }
 
+    /// <summary>Diagnostic lines (per-layer fits, memory after each stage); null for none.</summary>
+    public Action<string>? Log { get; init; }
+
     public SelectionCriterion EffectiveCriterion =>
         Criterion ?? (Calibration is not null && Plan is null ? SelectionCriterion.Refit : SelectionCriterion.Gem);
 

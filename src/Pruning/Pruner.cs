@@ -30,7 +30,7 @@ public static class Pruner
         ArgumentNullException.ThrowIfNull(options);
         options.Check();
         ModelChecks.Check(model);
-        var stages = new StageClock(options.Progress);
+        var stages = new StageClock(options.Progress, options.Log);
 
         using var original = model.Clone();
         if (original.HasExternalData) original.InlineExternalData();
@@ -83,8 +83,12 @@ public static class Pruner
             var agreementBefore = options.Validate && heldOut is not null ? Compare(originalBytes, work.ToBytes(), heldOut, options) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
-                    new ReconstructionOptions { Provider = options.Provider, Progress = step }));
-            summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples)";
+                    new ReconstructionOptions { Provider = options.Provider, Progress = step, Log = options.Log }));
+            summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
+            summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
+            summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
+            summary.StageDetails["reconstruct from calibration data"] =
+                $"{report.Levels} levels, {report.RuntimeRuns} ONNX Runtime runs ({report.RuntimeSeconds:0.0} s), {report.Seconds - report.RuntimeSeconds:0.0} s sampling and solving";
             if (agreementBefore is not null) summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore);
         }
         else

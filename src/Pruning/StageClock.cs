@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace OnnxSlim.Pruning;
 
 /// <summary>Runs named stages, records their wall time and tells <see cref="PruneOptions.Progress"/> about them.</summary>
-internal sealed class StageClock(Action<PruneProgress>? progress)
+internal sealed class StageClock(Action<PruneProgress>? progress, Action<string>? log = null)
 {
     private readonly Dictionary<string, double> _seconds = new(StringComparer.Ordinal);
 
@@ -16,6 +16,12 @@ internal sealed class StageClock(Action<PruneProgress>? progress)
         T result = work((done, total) => progress?.Invoke(new PruneProgress(name, done, total, Stopwatch.GetElapsedTime(start), Finished: false)));
         var elapsed = Stopwatch.GetElapsedTime(start);
         _seconds[name] = _seconds.GetValueOrDefault(name) + elapsed.TotalSeconds;
+        if (log is not null)
+        {
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            log($"{name}: {elapsed.TotalSeconds:0.00} s, {process.TotalProcessorTime.TotalSeconds:0.0} s CPU so far, " +
+                $"resident {process.WorkingSet64 >> 20} MiB (peak {process.PeakWorkingSet64 >> 20}), managed heap {GC.GetTotalMemory(false) >> 20} MiB");
+        }
         progress?.Invoke(new PruneProgress(name, 1, 1, elapsed, Finished: true));
         return result;
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build/fetch the real ONNX models used by tests and benchmarks into the cache (outside git).
 # Usage: tools/models/fetch.sh [name ...]     (no name: all)
-# Names: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det
+# Names: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det ppocr_rec ppocr_cls
 #        resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split
+# (ppocr_rec also brings the recognizer's dictionary, ppocr_keys_v1.txt, next to it)
 # Cache: ${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models/NAME.onnx. Prints each model's path.
 # A model is built, checked with check.py, then its sha256 is recorded in NAME.onnx.sha256;
 # a model already present whose sha256 matches that record is not rebuilt (nor re-checked).
@@ -10,7 +11,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3   # Debian's python (python3-torch etc.), not the pyenv one on PATH
-ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det
+ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det ppocr_rec ppocr_cls
      resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split)
 MODELS="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models"
 mkdir -p "$MODELS"
@@ -32,8 +33,8 @@ valid() { [[ -f "$1" && -f "$1.sha256" ]] && (cd "$MODELS" && sha256sum --status
 for n in "${names[@]}"; do
   out="$MODELS/$n.onnx"
   if ! valid "$out"; then
-    if [[ "$n" == ppocr_det ]]; then
-      "$HERE/fetch_ppocr.sh" >/dev/null
+    if [[ "$n" == ppocr_* ]]; then
+      "$HERE/fetch_ppocr.sh" "${n#ppocr_}" >/dev/null
     elif [[ "$n" == yolov8s_* ]]; then
       "$PY" "$HERE/export_yolo.py" "$n" "$out"
     else
@@ -42,5 +43,6 @@ for n in "${names[@]}"; do
     "$PY" "$HERE/check.py" "$out" >/dev/null
     (cd "$MODELS" && sha256sum "$n.onnx" > "$n.onnx.sha256")
   fi
+  [[ "$n" != ppocr_rec ]] || "$HERE/fetch_ppocr.sh" keys >/dev/null
   echo "$out"
 done

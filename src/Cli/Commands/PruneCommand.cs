@@ -39,7 +39,7 @@ public static class PruneCommand
         var seed = new Option<int>("--seed") { Description = "Seed for random inputs and the random criterion", DefaultValueFactory = _ => 0 };
         var force = new Option<bool>("--force") { Description = "Allow -o to overwrite the input model" };
         var externalData = new Option<bool>("--external-data") { Description = "Write the weights to OUT.data beside the model (ONNX external data); automatic when the model would exceed protobuf's 2 GB" };
-        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the per-group table" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the per-group table, and per-layer fits and memory on stderr" };
         var json = CommonOptions.Json();
 
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
@@ -108,7 +108,8 @@ public static class PruneCommand
             };
             CommonOptions.CheckOptions(options);
 
-            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report }));
+            Action<string>? log = p.GetValue(verbose) ? line => Console.Error.WriteLine($"onnxslim: {line}") : null;
+            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report, Log = log }));
             var summary = result.Summary;
             summary.Model = files.Model;
             summary.Output = files.Output;

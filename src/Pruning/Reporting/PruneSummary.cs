@@ -30,6 +30,8 @@ public sealed class PruneSummary
     [JsonPropertyName("agreement_on_real_data")] public bool AgreementOnRealData { get; set; }
     /// <summary>The global threshold the allocation chose (σ/σ₁, or refit error), for the spectra plot.</summary>
     [JsonPropertyName("threshold")] public double? Threshold { get; set; }
+    /// <summary>Where a long stage spent its time, for diagnostics.</summary>
+    [JsonPropertyName("stage_details")] public Dictionary<string, string> StageDetails { get; set; } = [];
     [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; set; } = [];
     [JsonPropertyName("groups")] public List<GroupFigures> Groups { get; set; } = [];
 }
