@@ -21,21 +21,31 @@ public sealed class PruneFiles
     /// <summary>Where the external data file of -o goes.</summary>
     public string DataFile => Path.Combine(Path.GetDirectoryName(Output) ?? "", GraphIO.ModelWriter.DataFileFor(Output));
 
-    /// <summary>Files the run reads, by what they are to it.</summary>
-    private IEnumerable<(string What, string Path)> Inputs()
+    private const string DataFileFlag = "-o's external data file";
+
+    /// <summary>A file the run reads; <paramref name="PartOfModel"/>: the input model or its external data, which --force lets -o replace.</summary>
+    private sealed record InputFile(string What, string Path, bool PartOfModel);
+
+    /// <summary>A file the run writes; <paramref name="OfModel"/>: -o or its external data file.</summary>
+    private sealed record OutputFile(string Flag, string Path, bool OfModel);
+
+    private IEnumerable<InputFile> Inputs()
     {
-        yield return ("the input model", Model);
-        if (Calib is not null) yield return ("--calib", Calib);
-        if (PlanIn is not null) yield return ("--plan-in", PlanIn);
+        yield return new("the input model", Model, PartOfModel: true);
+        if (Calib is not null) yield return new("--calib", Calib, PartOfModel: false);
+        if (PlanIn is not null) yield return new("--plan-in", PlanIn, PartOfModel: false);
     }
 
-    /// <summary>Files the run writes, by their flag (the model's external data file is checked once it is known).</summary>
-    private IEnumerable<(string Flag, string Path)> Outputs()
+    private static IEnumerable<InputFile> ModelData(IEnumerable<string> inputDataFiles) =>
+        inputDataFiles.Select(f => new InputFile("an external data file of the input model", f, PartOfModel: true));
+
+    /// <summary>Files the run writes (the model's external data file when known up front: --external-data).</summary>
+    private IEnumerable<OutputFile> Outputs()
     {
-        yield return ("-o", Output);
-        if (ExternalData) yield return ("-o's external data file", DataFile);
-        if (PlanOut is not null) yield return ("--plan-out", PlanOut);
-        if (Report is not null) yield return ("--report", Report);
+        yield return new("-o", Output, OfModel: true);
+        if (ExternalData) yield return new(DataFileFlag, DataFile, OfModel: true);
+        if (PlanOut is not null) yield return new("--plan-out", PlanOut, OfModel: false);
+        if (Report is not null) yield return new("--report", Report, OfModel: false);
     }
 
     public void Check()
@@ -46,12 +56,18 @@ public sealed class PruneFiles
         if (Report is not null && Path.GetExtension(Report).ToLowerInvariant() is not (".json" or ".html" or ".htm"))
             throw new CliError($"--report must end in .json or .html, got '{Report}'");
         var outputs = Outputs().ToList();
-        foreach (var (flag, path) in outputs) CheckWritable(flag, path);
+        foreach (var o in outputs) CheckWritable(o.Flag, o.Path);
         for (int i = 0; i < outputs.Count; i++)
             for (int j = i + 1; j < outputs.Count; j++)
-                if (PathIdentity.Same(outputs[i].Path, outputs[j].Path))
-                    throw new CliError($"{outputs[i].Flag} '{outputs[i].Path}' and {outputs[j].Flag} '{outputs[j].Path}' are the same file; give each output its own name");
-        foreach (var (flag, path) in outputs) CheckAgainstInputs(flag, path, Inputs());
+                CheckDistinct(outputs[i], outputs[j]);
+        foreach (var o in outputs) CheckAgainstInputs(o, Inputs());
+    }
+
+    /// <summary>The outputs against the input model's external data files (known once the model is read).</summary>
+    public void CheckAgainstInputData(IEnumerable<string> inputDataFiles)
+    {
+        var data = ModelData(inputDataFiles).ToList();
+        foreach (var o in Outputs()) CheckAgainstInputs(o, data);
     }
 
     /// <summary>The external data file of -o when the run learns of it late (a model over 2 GB without --external-data):
@@ -59,33 +75,31 @@ public sealed class PruneFiles
     public void CheckLateDataFile(IEnumerable<string> inputDataFiles)
     {
         if (ExternalData) return;
-        const string what = "-o's external data file";
-        CheckWritable(what, DataFile);
-        foreach (var (flag, other) in Outputs())
-            if (PathIdentity.Same(DataFile, other)) throw new CliError($"{what} '{DataFile}' and {flag} '{other}' are the same file; give each output its own name");
-        CheckAgainstInputs(what, DataFile, Inputs().Concat(inputDataFiles.Select(f => ("an external data file of the input model", f))));
+        var data = new OutputFile(DataFileFlag, DataFile, OfModel: true);
+        CheckWritable(data.Flag, data.Path);
+        foreach (var o in Outputs()) CheckDistinct(data, o);
+        CheckAgainstInputs(data, Inputs().Concat(ModelData(inputDataFiles)));
     }
 
-    /// <summary>The outputs against the input model's external data files (known once the model is read).</summary>
-    public void CheckAgainstInputData(IEnumerable<string> inputDataFiles)
+    private static void CheckDistinct(OutputFile a, OutputFile b)
     {
-        var data = inputDataFiles.Select(f => ("an external data file of the input model", f)).ToList();
-        foreach (var (flag, path) in Outputs()) CheckAgainstInputs(flag, path, data);
+        if (PathIdentity.Same(a.Path, b.Path))
+            throw new CliError($"{a.Flag} '{a.Path}' and {b.Flag} '{b.Path}' are the same file; give each output its own name");
     }
 
-    private void CheckAgainstInputs(string flag, string path, IEnumerable<(string What, string Path)> inputs)
+    private void CheckAgainstInputs(OutputFile output, IEnumerable<InputFile> inputs)
     {
-        foreach (var (what, input) in inputs)
+        foreach (var input in inputs)
         {
-            if (!PathIdentity.Same(path, input)) continue;
-            // --force lets -o replace the input model (and the external data beside it), nothing else.
-            bool replacesModel = what == "the input model" || what.StartsWith("an external data file", StringComparison.Ordinal);
-            if (Force && replacesModel && (flag == "-o" || flag.StartsWith("-o's", StringComparison.Ordinal))) continue;
-            if (!PathIdentity.SameExactly(path, input))
-                throw new CliError($"{flag} '{path}' differs from {what} '{input}' only in case, which is the same file on case-insensitive file systems; choose another name");
-            throw new CliError(what == "the input model" && flag == "-o"
-                ? $"-o '{path}' is the input model; refusing to overwrite it (use --force)"
-                : $"{flag} '{path}' is {what}; refusing to overwrite it");
+            if (!PathIdentity.Same(output.Path, input.Path)) continue;
+            // --force lets -o (and its data file) replace the input model (and its data files), nothing else.
+            if (Force && output.OfModel && input.PartOfModel) continue;
+            if (!PathIdentity.SameExactly(output.Path, input.Path))
+                throw new CliError($"{output.Flag} '{output.Path}' differs from {input.What} '{input.Path}' only in case, " +
+                    "which is the same file on case-insensitive file systems; choose another name");
+            throw new CliError(output.Flag == "-o" && input.What == "the input model"
+                ? $"-o '{output.Path}' is the input model; refusing to overwrite it (use --force)"
+                : $"{output.Flag} '{output.Path}' is {input.What}; refusing to overwrite it");
         }
     }
 
