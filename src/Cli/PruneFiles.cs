@@ -84,7 +84,9 @@ public sealed class PruneFiles
     private static void CheckDistinct(OutputFile a, OutputFile b)
     {
         if (PathIdentity.Same(a.Path, b.Path))
-            throw new CliError($"{a.Flag} '{a.Path}' and {b.Flag} '{b.Path}' are the same file; give each output its own name");
+            throw new CliError($"{a.Flag} '{a.Path}' and {b.Flag} '{b.Path}' " + (PathIdentity.SameExactly(a.Path, b.Path)
+                ? "are the same file; give each output its own name"
+                : "differ only in case, which is the same file on case-insensitive file systems; give each output its own name"));
     }
 
     private void CheckAgainstInputs(OutputFile output, IEnumerable<InputFile> inputs)
