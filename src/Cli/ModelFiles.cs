@@ -14,7 +14,7 @@ public static class ModelFiles
         var model = OnnxModel.Load(path);
         try
         {
-            ModelChecks.RefuseQuantized(model, path);
+            ModelChecks.Check(model, path);
             return model;
         }
         catch
@@ -22,6 +22,18 @@ public static class ModelFiles
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A model's bytes for ONNX Runtime (bench, validate): read and checked as every command reads models, with
+    /// external data pulled inline, since a session made from bytes cannot find files beside the model.
+    /// </summary>
+    public static byte[] RuntimeBytes(string path)
+    {
+        using var model = OnnxModel.Load(path);
+        if (!model.HasExternalData) return File.ReadAllBytes(path);
+        model.InlineExternalData();
+        return model.ToBytes();
     }
 
     /// <summary>The demo model shipped inside the tool, written to a temp file so every path below works on files.</summary>

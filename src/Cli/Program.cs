@@ -11,7 +11,8 @@ root.Subcommands.Add(AnalyzeCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ValidateCommand.Create());
 
-var parse = root.Parse(args);
+// No response files: `validate @model.onnx` names a file, it does not splice that file's words into the command line.
+var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parse.Errors.Count > 0)
 {
     Console.Error.WriteLine($"onnxslim: error: {parse.Errors[0].Message} (see onnxslim --help)");

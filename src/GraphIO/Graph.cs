@@ -16,11 +16,15 @@ public sealed class Graph
     private readonly HashSet<string> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ValueInfoProto> _valueInfo = new(StringComparer.Ordinal);
 
+    /// <summary>Graph inputs that named an initializer when the graph was read: defaults, not values fed at run time.</summary>
+    private readonly HashSet<string> _initializerInputs;
+
     public Graph(GraphProto proto, ExternalDataStore? external)
     {
         Proto = proto;
         _external = external;
         Reindex();
+        _initializerInputs = new HashSet<string>(proto.Input.Select(i => i.Name).Where(_initializers.ContainsKey), StringComparer.Ordinal);
     }
 
     public GraphProto Proto { get; }
@@ -136,6 +140,54 @@ public sealed class Graph
             if (_initializers.ContainsKey(name) && !used.Contains(name)) Proto.Input.RemoveAt(i);
         }
         Reindex();
+    }
+
+    /// <summary>
+    /// Graph inputs that name initializers take the initializer's current type and dims (a pruned weight's input
+    /// would otherwise still declare the old width); such inputs whose initializer is gone are dropped rather than
+    /// left as new runtime inputs; with <paramref name="listEveryInitializer"/> (IR version 3, where every
+    /// initializer must be an input) initializers added since are listed too.
+    /// </summary>
+    public void SyncInitializerInputs(bool listEveryInitializer)
+    {
+        var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in Proto.Initializer) initializers.TryAdd(t.Name, t);
+        var listed = new HashSet<string>(StringComparer.Ordinal);
+        bool changed = false;
+        for (int i = Proto.Input.Count - 1; i >= 0; i--)
+        {
+            var input = Proto.Input[i];
+            if (initializers.TryGetValue(input.Name, out var t))
+            {
+                if (!Declares(input, t)) { input.Type = TypeOf(t); changed = true; }
+                listed.Add(input.Name);
+            }
+            else if (_initializerInputs.Contains(input.Name))
+            {
+                Proto.Input.RemoveAt(i);
+                changed = true;
+            }
+        }
+        if (listEveryInitializer)
+            foreach (var t in Proto.Initializer)
+                if (listed.Add(t.Name))
+                {
+                    Proto.Input.Add(new ValueInfoProto { Name = t.Name, Type = TypeOf(t) });
+                    _initializerInputs.Add(t.Name);
+                    changed = true;
+                }
+        if (changed) Reindex();
+    }
+
+    private static bool Declares(ValueInfoProto input, TensorProto t) =>
+        input.Type?.TensorType is { } tt && tt.ElemType == t.DataType && tt.Shape is { } shape && shape.Dim.Count == t.Dims.Count &&
+        shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1).SequenceEqual(t.Dims);
+
+    private static TypeProto TypeOf(TensorProto t)
+    {
+        var shape = new TensorShapeProto();
+        foreach (long d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } };
     }
 
     /// <summary>Names a node's subgraphs read from the enclosing scope.</summary>

@@ -1,3 +1,4 @@
+using System.IO.MemoryMappedFiles;
 using Google.Protobuf;
 using OnnxSlim.GraphIO.Proto;
 
@@ -24,7 +25,15 @@ public sealed class OnnxModel : IDisposable
 
     public long Opset => Proto.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
 
+    /// <summary>Full paths of the files this model's external data is read from.</summary>
+    public IReadOnlyList<string> ExternalDataFiles => Directory is null ? [] :
+        [.. Proto.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External)
+            .Select(t => Path.GetFullPath(Path.Combine(Directory, ExternalDataStore.Entries(t).Location))).Distinct()];
+
     public bool HasExternalData => Proto.Graph.Initializer.Any(t => t.DataLocation == TensorProto.Types.DataLocation.External);
+
+    /// <summary>Largest protobuf message: the length of any message is a 32-bit signed count.</summary>
+    public const long MaxProtobufBytes = int.MaxValue;
 
     public static OnnxModel Load(string path)
     {
@@ -33,9 +42,12 @@ public sealed class OnnxModel : IDisposable
         ModelProto proto;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            if (stream.Length == 0) throw new ModelFormatException($"'{path}' is empty");
-            proto = ModelProto.Parser.ParseFrom(stream);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            long length = stream.Length;
+            if (length == 0) throw new ModelFormatException($"'{path}' is empty");
+            if (length > MaxProtobufBytes)
+                throw new ModelFormatException($"'{path}' is {length} bytes, over protobuf's 2 GB limit for one file (larger models keep their weights in external data files)");
+            proto = ParseMapped(stream, (int)length, path);
         }
         catch (InvalidProtocolBufferException e)
         {
@@ -46,16 +58,52 @@ public sealed class OnnxModel : IDisposable
             throw new ModelFormatException($"cannot read '{path}': {FirstLine(e.Message)}", e);
         }
         Check(proto, path);
-        return new OnnxModel(proto, Path.GetDirectoryName(Path.GetFullPath(path)));
+        var model = new OnnxModel(proto, Path.GetDirectoryName(Path.GetFullPath(path)));
+        try
+        {
+            model.CheckTensors(path);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Parses the file through a read-only mapping (no second copy of a large model), framing checked first.</summary>
+    private static unsafe ModelProto ParseMapped(FileStream stream, int length, string source)
+    {
+        using var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+        using var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        byte* start = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+        try
+        {
+            return Parse(new ReadOnlySpan<byte>(start + view.PointerOffset, length), source);
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+    }
+
+    private static ModelProto Parse(ReadOnlySpan<byte> bytes, string source)
+    {
+        if (ProtobufFraming.Problem(bytes, ModelProto.Descriptor) is { } problem)
+            throw new ModelFormatException($"'{source}' is not a readable ONNX model (corrupt protobuf: {problem})");
+        return ModelProto.Parser.ParseFrom(bytes);
     }
 
     public static OnnxModel FromBytes(ReadOnlySpan<byte> bytes, string? directory = null)
     {
         ModelProto proto;
-        try { proto = ModelProto.Parser.ParseFrom(bytes); }
+        try { proto = Parse(bytes, "<bytes>"); }
         catch (InvalidProtocolBufferException e) { throw new ModelFormatException($"not a readable ONNX model: {FirstLine(e.Message)}", e); }
         Check(proto, "<bytes>");
-        return new OnnxModel(proto, directory);
+        var model = new OnnxModel(proto, directory);
+        model.CheckTensors("<bytes>");
+        return model;
     }
 
     public static OnnxModel FromProto(ModelProto proto, string? directory = null)
@@ -75,32 +123,53 @@ public sealed class OnnxModel : IDisposable
     /// <summary>Tensor payloads pulled into the file, so the model no longer depends on side files.</summary>
     public void InlineExternalData()
     {
-        foreach (var t in Graph.Initializers.Values.Where(t => t.IsExternal).ToList())
-        {
-            if (t.IsFloating) t.SetFloats(t.Dims, t.ToFloats());
-            else if (t.DataType is DataType.Int64 or DataType.Int32) t.SetInt64s(t.Dims, t.ToInt64s());
-            else throw new ModelFormatException($"external tensor '{t.Name}' of type {DataType.Name(t.DataType)} cannot be inlined");
-        }
+        foreach (var t in Proto.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+            new Tensor(t, _external).InlineExternal();
         Graph.Reindex();
     }
 
-    public byte[] ToBytes() => Proto.ToByteArray();
-
-    /// <summary>Writes via a temp file and rename, so a failure never leaves a partial model behind.</summary>
-    public void Save(string path)
+    /// <summary>The model as protobuf bytes (initializers listed as graph inputs brought up to date first, see <see cref="Graph.SyncInitializerInputs"/>).</summary>
+    /// <exception cref="ModelFormatException">The model is over protobuf's 2 GB limit: write it with <see cref="ModelWriter"/> and external data.</exception>
+    public byte[] ToBytes()
     {
-        long size = Proto.CalculateSize();
-        if (size > int.MaxValue - 1024)
-            throw new ModelFormatException($"model is {size} bytes, over protobuf's 2 GB limit; external data output is not supported yet");
+        var proto = ProtoForWriting();
+        long size = ModelWriter.SerializedSize(proto);
+        if (size > MaxProtobufBytes)
+            throw new ModelFormatException($"the model is {size} bytes inline, over protobuf's 2 GB limit for one buffer (ONNX Runtime sessions and validation take the model as one buffer)");
+        return proto.ToByteArray();
+    }
+
+    /// <summary>
+    /// A copy of the proto as it should be written (tensor bytes shared, not copied): external data inline, and
+    /// graph inputs that name initializers matching them (IR 3 lists every initializer as an input).
+    /// </summary>
+    internal ModelProto ProtoForWriting()
+    {
+        Graph.SyncInitializerInputs(listEveryInitializer: Proto.IrVersion < 4);
+        var copy = Proto.Clone();
+        foreach (var t in copy.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+            new Tensor(t, _external).InlineExternal();
+        return copy;
+    }
+
+    /// <summary>Writes via a temp file and rename, so a failure never leaves a partial model behind; with
+    /// <paramref name="externalData"/> (or over 2 GB) the weights go to PATH.data beside it.</summary>
+    public void Save(string path, bool externalData = false)
+    {
         string full = Path.GetFullPath(path);
-        string tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        var writer = ModelWriter.For(this, full, externalData);
+        string dir = Path.GetDirectoryName(full)!;
+        if (writer.DataFileName is { } data) WriteAtomically(Path.Combine(dir, data), writer.WriteData);
+        WriteAtomically(full, writer.WriteModel);
+    }
+
+    private static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string tmp = Path.Combine(Path.GetDirectoryName(path)!, $".onnxslim-{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Proto.WriteTo(stream);
-            }
-            File.Move(tmp, full, overwrite: true);
+            using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)) write(stream);
+            File.Move(tmp, path, overwrite: true);
         }
         finally
         {
@@ -117,6 +186,29 @@ public sealed class OnnxModel : IDisposable
         foreach (var n in proto.Graph.Node)
             if (string.IsNullOrEmpty(n.OpType))
                 throw new ModelFormatException($"'{source}' is not an ONNX model (a node has no operator type)");
+        // ONNX Runtime's C# API reads input dims as 32-bit ints: 2^40 would read as 0, 2^32 + 5 as 5.
+        foreach (var input in proto.Graph.Input)
+        {
+            var dims = input.Type?.TensorType?.Shape?.Dim;
+            for (int i = 0; dims is not null && i < dims.Count; i++)
+                if (dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[i].DimValue > int.MaxValue)
+                    throw new ModelFormatException($"'{source}': graph input '{input.Name}' declares dim {i} = {dims[i].DimValue}, more than any tensor can hold");
+        }
+    }
+
+    /// <summary>Every initializer's and Constant node's stored data fits its dims and type (<see cref="Tensor.CheckStorage"/>).</summary>
+    private void CheckTensors(string source)
+    {
+        try
+        {
+            foreach (var t in Proto.Graph.Initializer) new Tensor(t, _external).CheckStorage();
+            foreach (var n in Graph.Nodes)
+                if (n.OpType == "Constant" && n.Attribute("value")?.T is { } value) new Tensor(value, _external).CheckStorage();
+        }
+        catch (ModelFormatException e)
+        {
+            throw new ModelFormatException($"'{source}': {e.Message}", e);
+        }
     }
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();

@@ -26,14 +26,84 @@ public sealed class Tensor
     public int Rank => Proto.Dims.Count;
     public bool IsExternal => Proto.DataLocation == TensorProto.Types.DataLocation.External;
 
-    public long ElementCount
+    /// <summary>The product of the dims; <see cref="ModelFormatException"/> when a dim is negative or the product overflows
+    /// (models are checked on load, see <see cref="StorageProblem"/>, so this only throws for tensors built since).</summary>
+    public long ElementCount => CountOf(Proto) ?? throw new ModelFormatException($"tensor '{Name}' has dims [{string.Join(",", Proto.Dims)}], which hold no valid element count");
+
+    /// <summary>The product of the dims, or null when a dim is negative or the product does not fit in 63 bits.</summary>
+    internal static long? CountOf(TensorProto proto)
     {
-        get
+        long n = 1;
+        foreach (long d in proto.Dims)
         {
-            long n = 1;
-            foreach (long d in Proto.Dims) n *= d;
-            return n;
+            if (d < 0) return null;
+            try { n = checked(n * d); }
+            catch (OverflowException) { return null; }
         }
+        return n;
+    }
+
+    /// <summary>
+    /// Throws <see cref="ModelFormatException"/> when the stored data does not fit the dims and data type: negative
+    /// or overflowing dims, an undefined data type, raw or typed data of the wrong size, external data entries that
+    /// do not parse or point past their file. Checked for every tensor when a model is loaded.
+    /// </summary>
+    public void CheckStorage()
+    {
+        string dims = $"[{string.Join(",", Proto.Dims)}]";
+        if (CountOf(Proto) is not { } n)
+            throw new ModelFormatException($"tensor '{Name}' has dims {dims}: a dim is negative or their product overflows");
+        if (!GraphIO.DataType.IsDefined(DataType))
+            throw new ModelFormatException($"tensor '{Name}' has data type {DataType}, which ONNX does not define");
+        long? bytes;
+        try { bytes = GraphIO.DataType.StorageBytes(DataType, n); }
+        catch (OverflowException) { throw new ModelFormatException($"tensor '{Name}' has dims {dims}: too many bytes to store"); }
+        string type = GraphIO.DataType.Name(DataType);
+        if (IsExternal)
+        {
+            if (bytes is null) throw new ModelFormatException($"tensor '{Name}' holds strings in external data, which ONNX does not allow");
+            if (_external is null) { ExternalDataStore.Entries(Proto); return; }
+            var range = _external.Locate(Proto);
+            if (range.Length != bytes && (ExternalDataStore.Entries(Proto).Length is not null || range.Length < bytes))
+                throw new ModelFormatException($"tensor '{Name}' has dims {dims} of {type} ({bytes} bytes) but its external data holds {range.Length} bytes");
+            return;
+        }
+        if (Proto.HasRawData)
+        {
+            if (bytes is null) throw new ModelFormatException($"tensor '{Name}' holds strings in raw_data, which ONNX does not allow");
+            if (Proto.RawData.Length != bytes)
+                throw new ModelFormatException($"tensor '{Name}' has dims {dims} of {type} ({bytes} bytes) but raw_data holds {Proto.RawData.Length} bytes");
+            return;
+        }
+        (string field, long have, long want) = DataType switch
+        {
+            GraphIO.DataType.Float => ("float_data", Proto.FloatData.Count, n),
+            14 => ("float_data", Proto.FloatData.Count, 2 * n), // complex64: real and imaginary parts
+            GraphIO.DataType.Double => ("double_data", Proto.DoubleData.Count, n),
+            15 => ("double_data", Proto.DoubleData.Count, 2 * n),
+            GraphIO.DataType.Int64 => ("int64_data", Proto.Int64Data.Count, n),
+            12 or 13 => ("uint64_data", Proto.Uint64Data.Count, n), // uint32, uint64
+            GraphIO.DataType.String => ("string_data", Proto.StringData.Count, n),
+            // 4-bit types: exporters write one value per int32 or two; either fits.
+            21 or 22 or 23 => ("int32_data", Proto.Int32Data.Count, Proto.Int32Data.Count == (n + 1) / 2 ? (n + 1) / 2 : n),
+            _ => ("int32_data", Proto.Int32Data.Count, n),
+        };
+        if (have != want)
+            throw new ModelFormatException(have == 0 && n > 0
+                ? $"tensor '{Name}' has dims {dims} of {type} but holds no data"
+                : $"tensor '{Name}' has dims {dims} of {type} ({want} values) but {field} holds {have}");
+    }
+
+    /// <summary>Copies the external bytes into raw_data (the exact bytes, any element type) and drops the reference.</summary>
+    internal void InlineExternal()
+    {
+        if (!IsExternal) return;
+        CheckStorage();
+        var raw = RawBytes()!.Value;
+        long need = GraphIO.DataType.StorageBytes(DataType, ElementCount)!.Value;
+        Proto.ExternalData.Clear();
+        Proto.ClearDataLocation();
+        Proto.RawData = UnsafeByteOperations.UnsafeWrap(raw[..checked((int)need)]);
     }
 
     public bool IsFloating => GraphIO.DataType.IsFloating(DataType);
@@ -46,7 +116,9 @@ public sealed class Tensor
             if (_external is null) throw new ModelFormatException($"tensor '{Name}' uses external data but the model has no directory");
             return _external.Read(Proto);
         }
-        return Proto.HasRawData ? Proto.RawData.Memory : null;
+        // Typed: `cond ? memory : null` would give an empty ReadOnlyMemory (null converts through byte[]), not a null one,
+        // and float_data weights would read as 0 bytes.
+        return Proto.HasRawData ? Proto.RawData.Memory : (ReadOnlyMemory<byte>?)null;
     }
 
     /// <summary>

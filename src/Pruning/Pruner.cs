@@ -29,7 +29,7 @@ public static class Pruner
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         options.Check();
-        ModelChecks.RefuseQuantized(model);
+        ModelChecks.Check(model);
         var stages = new StageClock(options.Progress, options.Log);
 
         using var original = model.Clone();

@@ -7,6 +7,12 @@ public static class InputShapes
 {
     public const int DefaultImageSize = 224;
 
+    /// <summary>
+    /// Most elements onnxslim feeds one input (2^27: 512 MiB of float32, an 8K RGB image fits): shapes come from
+    /// the model or --shape, and a dim of 1e9 would otherwise overflow or take the machine's memory.
+    /// </summary>
+    public const long MaxInputElements = 1L << 27;
+
     /// <summary>Parses `NAME=D1,D2,...` (also `D1,D2,...` alone, meaning the first input).</summary>
     public static KeyValuePair<string, long[]> ParseOverride(string text)
     {
@@ -41,20 +47,35 @@ public static class InputShapes
             {
                 if (shape.Length != meta.Dimensions.Length)
                     throw new ArgumentException($"--shape {name} has {shape.Length} dims, the model's input has {meta.Dimensions.Length}");
-                result[name] = shape;
+                result[name] = CheckSize(name, shape, "--shape");
                 continue;
             }
             var dims = meta.Dimensions.Select(d => (long)d).ToArray();
             for (int i = 0; i < dims.Length; i++)
             {
+                if (dims[i] == 0)
+                    throw new ArgumentException($"input '{name}' declares dim {i} = 0 (an empty tensor); give its shape with --shape {name}=D1,D2,...");
                 if (dims[i] > 0) continue;
                 // Dynamic: batch first, image sides in the last two dims of 4-D inputs, else 1.
                 dims[i] = i == 0 ? batch : dims.Length == 4 && i >= 2 ? DefaultImageSize : 1;
             }
             if (batch != 1 && dims.Length > 0 && meta.Dimensions[0] > 0 && meta.Dimensions[0] != batch)
                 throw new ArgumentException($"input '{name}' has a fixed batch of {meta.Dimensions[0]}, cannot run batch {batch}");
-            result[name] = dims;
+            result[name] = CheckSize(name, dims, "the model");
         }
         return result;
+    }
+
+    /// <summary>The shape, when its element count is at most <see cref="MaxInputElements"/>.</summary>
+    private static long[] CheckSize(string name, long[] shape, string from)
+    {
+        long n = 1;
+        foreach (long d in shape)
+        {
+            if (d > MaxInputElements || (n = n * d) > MaxInputElements)
+                throw new ArgumentException($"input '{name}' of shape [{string.Join(",", shape)}] (from {from}) has more than {MaxInputElements} elements, " +
+                    "the most onnxslim feeds one input; give a smaller shape with --shape");
+        }
+        return shape;
     }
 }

@@ -45,7 +45,14 @@ public sealed class ModelRunner : IDisposable
     /// <summary>Runs and throws the outputs away: the timed path, with inputs already on the native side.</summary>
     public void RunPrepared(string[] inputNames, IReadOnlyCollection<OrtValue> inputs)
     {
-        using var results = _session.Run(_runOptions, inputNames, inputs, _outputNames);
+        try
+        {
+            using var results = _session.Run(_runOptions, inputNames, inputs, _outputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
     }
 
     public static OrtValue ToOrtValue(NamedTensor t) => t.Data switch

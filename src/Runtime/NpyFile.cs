@@ -85,8 +85,8 @@ public static class NpyFile
         long n = 1;
         foreach (long d in shape)
         {
-            n *= d;
-            if (n > Array.MaxLength) throw new ArgumentException($"'{source}' declares shape {Describe(shape)}: more elements than one array can hold");
+            // Both at most Array.MaxLength before the product: it cannot wrap past long.
+            if (d > Array.MaxLength || (n *= d) > Array.MaxLength) throw new ArgumentException($"'{source}' declares shape {Describe(shape)}: more elements than one array can hold");
         }
         long dataBytes = n * ElementSize(descr, source);
         long headerEnd = (major == 1 ? 10 : 12) + headerLength;

@@ -45,6 +45,9 @@ public static class ActivationProbe
         foreach (var v in values)
             if (produced.Contains(v) && existing.Add(v))
                 proto.Graph.Output.Add(new ValueInfoProto { Name = v });
+        long size = ModelWriter.SerializedSize(proto);
+        if (size > OnnxModel.MaxProtobufBytes)
+            throw new ModelFormatException($"the model is {size} bytes inline, over protobuf's 2 GB limit for one buffer (ONNX Runtime sessions take the model as one buffer)");
         return Google.Protobuf.MessageExtensions.ToByteArray(proto);
     }
 }

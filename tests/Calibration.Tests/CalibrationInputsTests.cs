@@ -47,6 +47,16 @@ public sealed class CalibrationInputsTests
     }
 
     [Fact]
+    public void An_image_size_no_input_can_hold_is_refused_before_anything_is_allocated()
+    {
+        // Issue 12: with a dynamic-size input, --image-size decides the allocation.
+        string dir = Fixtures.TempDir();
+        Png(dir, "a.png", 2, 2, (_, _) => SKColors.Gray);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, -1, -1), dir, new ImagePreprocessing { Height = 100_000, Width = 100_000 }, 10));
+        Assert.Contains("--image-size", e.Message);
+    }
+
+    [Fact]
     public void Pad_keeps_the_aspect_ratio_and_fills_with_zero_crop_centres()
     {
         string dir = Fixtures.TempDir();

@@ -59,6 +59,9 @@ public sealed class CommandShape
     public bool Info { get; private init; }
 
     public bool Has(string name) => Options.ContainsKey(name);
+
+    /// <summary>A flag that is on: given bare, or last given as `--flag=true` (`--json=false` turns it off).</summary>
+    public bool FlagOn(string name) => Options.TryGetValue(name, out var v) && v.Count > 0 && (v[^1] is null || (bool.TryParse(v[^1], out bool on) && on));
     public string? Last(string name) => Options.TryGetValue(name, out var v) && v.Count > 0 ? v[^1] : null;
 
     /// <summary>The model whose validity decides how strictly a successful run's outputs are checked.</summary>

@@ -119,7 +119,7 @@ public static partial class FuzzRunner
         var shape = CommandShape.Parse(c.Args);
         var before = Snapshot(dir);
         var inputHashes = c.Files.Where(f => f.Role == FileRole.Input && !f.IsDirectory).ToDictionary(f => f.Path, f => Hash(Path.Combine(dir, f.Path)));
-        string? forced = shape.Has("--force") && shape.Last("-o") is { } o ? RealPath(Path.Combine(dir, o)) : null;
+        string? forced = shape.FlagOn("--force") && shape.Last("-o") is { } o ? RealPath(Path.Combine(dir, o)) : null;
 
         Execute(c, cliPath, dir, options, result);
 
@@ -284,7 +284,7 @@ public static partial class FuzzRunner
             if (problem is not null) r.Fail(Outcome.BrokenOutput, $"{kind} output '{rel}': {problem}");
             else if (kind == OutputKind.Model) r.ModelOutputs.Add((full, rel));
         }
-        if (shape.Has("--json") && !shape.Info && JsonProblem(r.Stdout) is { } j) r.Fail(Outcome.BrokenOutput, $"--json but stdout is not JSON: {j}");
+        if (shape.FlagOn("--json") && !shape.Info && JsonProblem(r.Stdout) is { } j) r.Fail(Outcome.BrokenOutput, $"--json but stdout is not JSON: {j}");
         if (r.ModelOutputs.Count > 0 && shape.PrimaryModel is { } model) r.InputBundle = InputBundle(c, model);
     }
 

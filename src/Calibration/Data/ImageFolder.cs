@@ -27,8 +27,13 @@ public static class ImageFolder
         if (meta.Dimensions[0] > 0 && files.Count < meta.Dimensions[0])
             throw new ArgumentException($"the model's input '{name}' has a fixed batch of {meta.Dimensions[0]}; '{folder}' holds {files.Count} images");
 
+        // Sizes come from --image-size or the model: refuse what one input cannot hold before allocating it.
+        double values = (double)files.Count * geometry.Channels * geometry.Height * geometry.Width;
+        if ((double)geometry.Channels * geometry.Height * geometry.Width > InputShapes.MaxInputElements || values > Array.MaxLength)
+            throw new ArgumentException($"{files.Count} images of {geometry.Height}x{geometry.Width}x{geometry.Channels} make {values:0} values, " +
+                $"more than onnxslim feeds one input (at most {InputShapes.MaxInputElements} per image, {Array.MaxLength} in all); use a smaller --image-size or fewer images (--calib-samples)");
         long per = (long)geometry.Channels * geometry.Height * geometry.Width;
-        var data = new float[checked(files.Count * per)];
+        var data = new float[files.Count * per];
         for (int i = 0; i < files.Count; i++) Decode(files[i], geometry, preprocessing, data.AsSpan((int)(i * per), (int)per));
         long[] shape = geometry.Layout == TensorLayout.Nchw
             ? [files.Count, geometry.Channels, geometry.Height, geometry.Width]

@@ -30,7 +30,14 @@ public static class AnalyzeCommand
             string? plotPath = p.GetValue(plot);
             if (plotPath is not null && Path.GetExtension(plotPath).ToLowerInvariant() is not (".svg" or ".html"))
                 throw new CliError($"--plot must end in .svg or .html, got '{plotPath}'");
+            if (plotPath is not null)
+            {
+                PruneFiles.CheckWritable("--plot", plotPath);
+                if (PathIdentity.Same(plotPath, path)) throw new CliError($"--plot '{plotPath}' is the input model; refusing to overwrite it");
+            }
             using var onnx = ModelFiles.Load(path);
+            if (plotPath is not null && onnx.ExternalDataFiles.FirstOrDefault(f => PathIdentity.Same(plotPath, f)) is { } data)
+                throw new CliError($"--plot '{plotPath}' is an external data file of the input model ('{data}'); refusing to overwrite it");
             if (onnx.HasExternalData) onnx.InlineExternalData();
             var analysis = ModelAnalysis.Run(onnx, p.GetValue(shape)!);
             var config = Planner.Configure(analysis, options);
@@ -61,8 +68,10 @@ public static class AnalyzeCommand
             {
                 var svg = SpectraPlot.Svg([.. prunable.Select(g => ($"group {g.Id} ({g.Width} ch): {g.Producers[0].Id}",
                     Enumerable.Range(0, byId[g.Id].StructuralRank).Select(byId[g.Id].Normalized).ToArray()))], allocation.Threshold);
-                File.WriteAllText(plotPath, plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) ? svg
+                var outputs = new OutputFiles();
+                outputs.AddText(plotPath, plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) ? svg
                     : $"<!doctype html><html><head><meta charset=\"utf-8\"><title>onnxslim analyze</title></head><body>{svg}</body></html>");
+                outputs.Commit();
             }
             if (p.GetValue(json))
             {

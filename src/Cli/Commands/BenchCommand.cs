@@ -28,8 +28,10 @@ public static class BenchCommand
             if (p.GetValue(vs) is { } other) paths.Add(CommonOptions.RequireFile(other, "model"));
             if (p.GetValue(runs) < 1) throw new CliError($"--runs must be at least 1, got {p.GetValue(runs)}");
             if (p.GetValue(batch) < 1) throw new CliError($"--batch must be at least 1, got {p.GetValue(batch)}");
-            var results = Timing.Measure(paths, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!,
-                p.GetValue(batch), p.GetValue(runs), p.GetValue(warmup), p.GetValue(threads));
+            if (p.GetValue(warmup) < 0) throw new CliError($"--warmup must be at least 0, got {p.GetValue(warmup)}");
+            var runtime = CommonOptions.ParseProvider(p.GetValue(provider)!);
+            using var timing = new Timing([.. paths.Select(ModelFiles.RuntimeBytes)], runtime, p.GetValue(shape)!, p.GetValue(threads));
+            var results = timing.Measure(p.GetValue(batch), p.GetValue(runs), p.GetValue(warmup));
             if (p.GetValue(json))
             {
                 Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(paths.Zip(results, (path, r) => new

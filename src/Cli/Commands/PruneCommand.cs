@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxSlim.Calibration;
+using OnnxSlim.GraphIO;
 using OnnxSlim.Cli.Reporting;
 using OnnxSlim.Pruning;
 using OnnxSlim.Runtime;
@@ -37,13 +38,14 @@ public static class PruneCommand
         var planIn = new Option<string?>("--plan-in") { Description = "Apply a keep plan instead of planning" };
         var seed = new Option<int>("--seed") { Description = "Seed for random inputs and the random criterion", DefaultValueFactory = _ => 0 };
         var force = new Option<bool>("--force") { Description = "Allow -o to overwrite the input model" };
+        var externalData = new Option<bool>("--external-data") { Description = "Write the weights to OUT.data beside the model (ONNX external data); automatic when the model would exceed protobuf's 2 GB" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the per-group table, and per-layer fits and memory on stderr" };
         var json = CommonOptions.Json();
 
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
         {
             model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, calibSamples, holdout, minAgreement, shape, provider,
-            noValidate, noBench, compensation, runs, report, planOut, planIn, seed, force, verbose, json,
+            noValidate, noBench, compensation, runs, report, planOut, planIn, seed, force, externalData, verbose, json,
         };
         image.AddTo(root);
         root.SetAction(p =>
@@ -64,6 +66,7 @@ public static class PruneCommand
                 PlanOut = p.GetValue(planOut),
                 Report = p.GetValue(report),
                 Force = p.GetValue(force),
+                ExternalData = p.GetValue(externalData),
             };
             string? criterionName = p.GetValue(criterion)?.ToLowerInvariant();
             var options = new PruneOptions
@@ -97,6 +100,7 @@ public static class PruneCommand
             bool quiet = p.GetValue(json);
             var progress = ConsoleProgress.ForConsole(quiet);
             using var onnx = progress.Stage("load model", () => ModelFiles.Load(files.Model));
+            files.CheckAgainstInputData(onnx.ExternalDataFiles);
             options = options with
             {
                 Calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing)),
@@ -111,14 +115,25 @@ public static class PruneCommand
             summary.Output = files.Output;
             summary.Before.FileBytes = new FileInfo(files.Model).Length;
             result.Plan.Model = Path.GetFileName(files.Model);
+
+            // Every output is prepared first and committed together: a failure anywhere leaves no file of this run.
+            var writer = ModelWriter.For(result.Model, files.Output, p.GetValue(externalData));
+            var outputs = new OutputFiles();
+            if (writer.DataFileName is not null)
+            {
+                files.CheckLateDataFile(onnx.ExternalDataFiles);
+                outputs.Add(files.DataFile, writer.WriteData);
+                summary.OutputData = files.DataFile;
+            }
+            outputs.Add(files.Output, writer.WriteModel);
+            if (files.PlanOut is not null) outputs.AddText(files.PlanOut, result.Plan.ToJson());
+            if (files.Report is not null) outputs.AddText(files.Report, ReportWriter.Render(files.Report, summary));
             summary.StageSeconds["write output"] = progress.Stage("write output", () =>
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                result.Model.Save(files.Output);
-                if (files.PlanOut is not null) OutputFiles.WriteText(files.PlanOut, result.Plan.ToJson());
+                outputs.Commit();
                 return clock.Elapsed.TotalSeconds;
             });
-            if (files.Report is not null) OutputFiles.WriteText(files.Report, ReportWriter.Render(files.Report, summary));
 
             if (quiet) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary));
             else SummaryTable.Print(summary, p.GetValue(verbose));

@@ -24,8 +24,8 @@ public static class ValidateCommand
         };
         cmd.SetAction(p =>
         {
-            var a = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(original)!, "model"));
-            var b = File.ReadAllBytes(CommonOptions.RequireFile(p.GetValue(slim)!, "model"));
+            var a = ModelFiles.RuntimeBytes(CommonOptions.RequireFile(p.GetValue(original)!, "model"));
+            var b = ModelFiles.RuntimeBytes(CommonOptions.RequireFile(p.GetValue(slim)!, "model"));
             var cmp = Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs));
             bool ok = cmp.AllFinite && cmp.Compared > 0 && cmp.Cosine >= p.GetValue(minCosine) &&
                       (cmp.Top1Agreement ?? 1.0) >= p.GetValue(minTop1);

@@ -9,6 +9,8 @@ public sealed class PruneSummary
     [JsonPropertyName("warnings")] public List<string> Warnings { get; set; } = [];
     [JsonPropertyName("model")] public string Model { get; set; } = "";
     [JsonPropertyName("output")] public string Output { get; set; } = "";
+    /// <summary>The output's external data file, when its weights were written beside it.</summary>
+    [JsonPropertyName("output_data")] public string? OutputData { get; set; }
     [JsonPropertyName("target")] public string Target { get; set; } = "macs";
     [JsonPropertyName("cr")] public double Cr { get; set; }
     [JsonPropertyName("criterion")] public string Criterion { get; set; } = "gem";
