@@ -69,7 +69,7 @@ public static class GroupMatrices
     /// <summary>
     /// Elements [<paramref name="element"/>, +<paramref name="count"/>) along <paramref name="axis"/> (one slab
     /// of count·inner values per outer index, as <see cref="TensorSlicer.Take"/> would cut them), scaled and
-    /// widened straight into the row: no per-row buffer, which for a ResNet-50 was a float copy of every weight.
+    /// widened straight into the row, with no per-row buffer.
     /// </summary>
     internal static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, long count, double scale, Span<double> row)
     {
