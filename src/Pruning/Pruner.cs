@@ -52,9 +52,33 @@ public static class Pruner
     {
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes));
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
-        var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
-            ? Planner.Plan(analysis, options, calibration?.Fit)
+        LatencyTarget? latency = null;
+        LatencyModelFigures? latencyFigures = null;
+        using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
+            ? new KeepTimer(original, originalBytes, analysis.Shapes, options) : null;
+        if (options.Target == BudgetTarget.Latency && options.Plan is null)
+        {
+            string threads = options.LatencyThreads == 0 ? "all cores" : options.LatencyThreads == 1 ? "1 thread" : $"{options.LatencyThreads} threads";
+            var model = stages.Run($"measure latency model (ONNX Runtime {options.Provider.ToString().ToLowerInvariant()}, {threads})",
+                step => MeasureLatency(analysis, originalBytes, options, step, out latencyFigures));
+            latency = new LatencyTarget(model, options.LatencyChecks, keepTimer is null ? null : keepTimer.Ratio);
+        }
+        var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)"
+            : latency is { MaxChecks: > 0 } ? "plan (spectra, allocation checked on ONNX Runtime, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
+            ? Planner.Plan(analysis, options, calibration?.Fit, latency)
             : Planner.FromFile(analysis, options.Plan));
+        if (latencyFigures is not null && plan.Allocation is { } planned)
+        {
+            latencyFigures.PredictedReduction = planned.LatencyReduction;
+            latencyFigures.Checks = [.. latency!.Checks];
+            foreach (var c in latency.Checks)
+                options.Log?.Invoke($"latency check: solved for {c.Requested:P1}, model predicts {c.PredictedReduction:P1}, measured {c.MeasuredReduction:P1}");
+            if (options.Log is { } log)
+                foreach (var layer in latency.Model.Layers.OrderByDescending(l => l.FullMilliseconds).Take(25))
+                    log($"  predicted {layer.Name}: {layer.FullMilliseconds:0.000} → {layer.At(planned.Keep):0.000} ms" +
+                        (layer.Output is { } o ? $", out {o.At([.. analysis.Groups.Select(g => g.Width)]):0} → {o.At(planned.Keep):0}" : "") +
+                        (layer.Input is { } i ? $", in {i.At([.. analysis.Groups.Select(g => g.Width)]):0} → {i.At(planned.Keep):0}" : ""));
+        }
         planFile = Planner.ToFile(analysis, plan, options);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
@@ -75,6 +99,7 @@ public static class Pruner
             BudgetNote = BudgetNote(plan),
             Compensation = $"{CompensationName(options.Compensation)}: {rewrite.Merged} merged, {rewrite.Folded} folded, {rewrite.BiasCorrected} bias-corrected",
             Notes = [.. plan.Notes, .. rewrite.Notes],
+            LatencyModel = latencyFigures,
         };
 
         if (calibration is not null)
@@ -128,15 +153,28 @@ public static class Pruner
         {
             BudgetTarget.Params => 1 - (double)slimCost.Params / paramsBefore,
             BudgetTarget.Filters => plan.Allocation?.FiltersReduction ?? 0,
+            BudgetTarget.Latency => plan.Allocation?.LatencyReduction ?? double.NaN,
             _ => 1 - (double)slimCost.Macs / macsBefore,
         };
 
-        if (plan.Allocation is { } alloc && options.Target != BudgetTarget.Filters &&
+        if (plan.Allocation is { } alloc && options.Target is not (BudgetTarget.Filters or BudgetTarget.Latency) &&
             Math.Abs(summary.AchievedReduction - alloc.AchievedReduction) > MeasuredVsPlannedTolerance)
             summary.Notes.Add($"measured {summary.Target} reduction {summary.AchievedReduction:P1} differs from the plan's {alloc.AchievedReduction:P1}: " +
                 "some layer sizes depend on the data (e.g. detection heads after NMS), or were not known to the cost model");
 
         if (options.Validate && options.Time) stages.Run("time on ONNX Runtime", () => Time(originalBytes, prunedBytes, summary, options));
+        if (options.Target == BudgetTarget.Latency && summary.Before.LatencyBatch1Ms is double before && summary.After.LatencyBatch1Ms is double after)
+        {
+            // The latency target is met when the pruned model measures faster by the ratio asked, not when the model says so.
+            summary.AchievedReduction = 1 - after / before;
+            if (latencyFigures is not null)
+            {
+                latencyFigures.MeasuredReduction = summary.AchievedReduction;
+                if (Math.Abs(latencyFigures.MeasuredReduction.Value - latencyFigures.PredictedReduction) > MeasuredVsPlannedTolerance)
+                    summary.Notes.Add($"measured latency reduction {latencyFigures.MeasuredReduction:P1} differs from the predicted {latencyFigures.PredictedReduction:P1} " +
+                        "(timing noise on a busy machine, or costs the per-layer model does not see)");
+            }
+        }
         summary.Threshold = plan.Allocation?.Threshold;
         summary.StageSeconds = new Dictionary<string, double>(stages.Seconds);
         return summary;
@@ -172,12 +210,50 @@ public static class Pruner
         catch (ArgumentException) { return Runtime.InputShapes.Resolve(runner.Inputs, options.InputShapes); }
     }
 
+    /// <summary>The latency model for this analysis: measured, or read from the cache when this model was measured before.</summary>
+    private static LatencyModel MeasureLatency(ModelAnalysis analysis, byte[] model, PruneOptions options, Action<int, int> step, out LatencyModelFigures figures)
+    {
+        var cache = options.LatencyCacheFolder switch { null => LatencyCache.Default(), "" => null, var folder => new LatencyCache(folder) };
+        string key = LatencyCache.Key(model, options.Provider, options.LatencyThreads, options.InputShapes);
+        var measured = cache?.Load(key);
+        bool cached = measured is not null;
+        if (measured is null)
+        {
+            measured = LatencyMeasurement.Run(analysis, model, options, key, step);
+            cache?.Save(measured);
+        }
+        var latency = LatencyModelBuilder.Build(analysis, measured);
+        if (options.Log is { } log)
+        {
+            log($"latency model: {measured.RunMilliseconds:0.00} ms per run (median), kernels and overhead {latency.Milliseconds([.. analysis.Groups.Select(g => g.Width)]):0.00} ms, {latency.FixedMilliseconds:0.00} ms fixed, {latency.Layers.Count} layers that follow keep counts, step {latency.Step}");
+            foreach (var layer in latency.Layers.OrderByDescending(l => l.FullMilliseconds).Take(12))
+                log($"  {layer.Name}: {layer.FullMilliseconds:0.000} ms, groups {string.Join(",", layer.Groups.Distinct())}" +
+                    (layer.OutputCurve is { } o ? $", out ratio at ½: {o.Ratio(o.FullWidth / 2):0.00}" : "") + (layer.InputCurve is { } i ? $", in ratio at ½: {i.Ratio(i.FullWidth / 2):0.00}" : ""));
+        }
+        figures = new LatencyModelFigures
+        {
+            Provider = options.Provider.ToString().ToLowerInvariant(),
+            Threads = options.LatencyThreads,
+            Step = options.RoundTo > 0 ? options.RoundTo : latency.Step,
+            ModelMilliseconds = latency.Milliseconds([.. analysis.Groups.Select(g => g.Width)]),
+            Layers = latency.Layers.Count,
+            TimedAlone = measured.Layers.Count,
+            NotTimed = measured.NotTimed,
+            MeasureSeconds = measured.Seconds,
+            Cached = cached,
+        };
+        return latency;
+    }
+
     private static void Time(byte[] original, byte[] pruned, PruneSummary summary, PruneOptions options)
     {
-        using var timing = new Timing([original, pruned], options.Provider, options.InputShapes, threads: 0);
+        // The latency target is checked at the thread count its model was measured with.
+        int threads = options.Target == BudgetTarget.Latency ? options.LatencyThreads : 0;
+        using var timing = new Timing([original, pruned], options.Provider, options.InputShapes, threads);
         var b1 = timing.Measure(batch: 1, options.TimedRuns, warmup: 3);
         summary.Before.LatencyBatch1Ms = b1[0].MedianMs;
         summary.After.LatencyBatch1Ms = b1[1].MedianMs;
+        if (options.Target == BudgetTarget.Latency) return; // batch 1 is what the target is about; batch 8 on one thread would take minutes
         try
         {
             var b8 = timing.Measure(batch: 8, Math.Max(3, options.TimedRuns / 2), warmup: 2);
