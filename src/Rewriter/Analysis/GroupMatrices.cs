@@ -30,21 +30,85 @@ public static class GroupMatrices
         }
         if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
         int cols = blocks.Sum(b => b.RowLength);
-        var data = new double[(long)group.Width * cols];
-        int col = 0;
-        foreach (var (source, dims, site, scale, rowLength) in blocks)
+        var rows = new GroupRows(group, [.. blocks.Select(b => (b.Data, b.Dims, b.Site, b.Scale, b.RowLength))]);
+        // Streamed: the Gram is built from the weights panel by panel, and the matrix is stored only if a step needs
+        // its rows. A weight with a non-finite value is stored at once, so that the matrix refuses it as before.
+        return rows.AllFinite ? new FilterMatrix(group.Width, cols, rows) : new FilterMatrix(group.Width, cols, rows.Store(cols));
+    }
+
+    /// <summary>
+    /// A group's stacked rows read straight from the producers' float32 weights: row j, columns [col, col + n), is
+    /// each producer's filter for channel j widened to float64 and scaled, exactly the values <see cref="WidenRow"/>
+    /// writes (zeros where a producer does not hold the channel).
+    /// </summary>
+    private sealed class GroupRows : IRowSource
+    {
+        private readonly Block[] _blocks;
+
+        private sealed record Block(FloatSource Values, long Size, long Inner, long[] ElementOf, double[] Scale, int Col, int Length);
+
+        public GroupRows(ChannelGroup group, IReadOnlyList<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)> producers)
         {
-            var values = source.Values;
-            for (int j = 0; j < group.Width; j++)
+            _blocks = new Block[producers.Count];
+            int col = 0;
+            for (int b = 0; b < producers.Count; b++)
             {
-                int position = site.Layout.PositionOf(group.Id, j);
-                if (position < 0) continue;
-                var (element, _) = site.Layout.ElementsOf(position);
-                WidenRow(values, dims, site.Axis, element, 1, scale[j], data.AsSpan(checked((int)((long)j * cols + col)), rowLength));
+                var (data, dims, site, scale, rowLength) = producers[b];
+                var elementOf = new long[group.Width];
+                for (int j = 0; j < group.Width; j++)
+                {
+                    int position = site.Layout.PositionOf(group.Id, j);
+                    elementOf[j] = position < 0 ? -1 : site.Layout.ElementsOf(position).ElementOffset;
+                }
+                _blocks[b] = new Block(data, dims[site.Axis], TensorSlicer.Product(dims, site.Axis + 1, dims.Length), elementOf, scale, col, rowLength);
+                col += rowLength;
             }
-            col += rowLength;
         }
-        return new FilterMatrix(group.Width, cols, data);
+
+        public bool AllFinite => _blocks.All(b => IsFinite(b.Values.Values));
+
+        public void Read(int row, int col, Span<double> destination)
+        {
+            destination.Clear();
+            int end = col + destination.Length;
+            foreach (var b in _blocks)
+            {
+                long element = b.ElementOf[row];
+                int lo = Math.Max(col, b.Col), hi = Math.Min(end, b.Col + b.Length);
+                if (element < 0 || lo >= hi) continue;
+                var values = b.Values.Values;
+                for (long local = lo - b.Col; local < hi - b.Col;)
+                {
+                    long outer = local / b.Inner, within = local % b.Inner;
+                    int n = (int)Math.Min(b.Inner - within, hi - b.Col - local);
+                    var src = values.Slice(checked((int)((outer * b.Size + element) * b.Inner + within)), n);
+                    var dst = destination.Slice((int)(local + b.Col - col), n);
+                    System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, b.Scale[row], dst);
+                    local += n;
+                }
+            }
+        }
+
+        public double[] Store(int cols)
+        {
+            var data = new double[(long)_blocks[0].ElementOf.Length * cols];
+            for (int j = 0; j < _blocks[0].ElementOf.Length; j++) Read(j, 0, data.AsSpan(checked((int)((long)j * cols)), cols));
+            return data;
+        }
+
+        private static bool IsFinite(ReadOnlySpan<float> values)
+        {
+            // x·0 is 0 for every finite x and NaN for ±∞ and NaN: a vectorised dot with zeros finds any of them.
+            Span<float> zeros = stackalloc float[1024];
+            zeros.Clear();
+            for (int at = 0; at < values.Length; at += zeros.Length)
+            {
+                var chunk = values.Slice(at, Math.Min(zeros.Length, values.Length - at));
+                if (System.Numerics.Tensors.TensorPrimitives.Dot(chunk, zeros[..chunk.Length]) != 0) return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>A weight's float32 values: a view of the stored bytes when possible, else decoded once.</summary>

@@ -10,7 +10,8 @@ internal static class GramMatrix
     public static double[] OfRows(FilterMatrix m, bool parallel)
     {
         var g = WorkArrays.Rent(m.Rows * m.Rows);
-        Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
+        if (m.Streamed is { } source) Gemm.GramOfRows(source, m.Rows, m.Cols, g, parallel);
+        else Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
         return g;
     }
 
