@@ -70,7 +70,7 @@ public sealed record KernelProfile(double RunMilliseconds, double OutsideKernels
         if (scaled)
             for (int r = 0; r < timed.Count; r++)
             {
-                double wall = timed[r].End - timed[r].Start, cpu = cpuPerRun[skipRuns + r] * 1000;
+                double wall = timed[r].End - timed[r].Start, cpu = cpuPerRun![skipRuns + r] * 1000;
                 double scale = wall > 0 ? Math.Min(1, cpu / wall) : 1;
                 timed[r] = (timed[r].Start, timed[r].Start + wall * scale);
                 foreach (var entry in perRun.Values) entry.Us[r] *= scale;
