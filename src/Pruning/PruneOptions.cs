@@ -39,6 +39,18 @@ public sealed record PruneOptions
     public const double MaxRatio = 0.95;
     public const int AutoRoundTo = 8, AutoRoundMinWidth = 64;
 
+    /// <summary>
+    /// Auto rounding on large maps: ONNX Runtime's CPU convs run in NCHWc blocks of 16 channels with AVX-512 (8 with
+    /// AVX2), and a width between two multiples costs as much as the next one (tools/bench/arch/widths.sh, 3×3 conv
+    /// pairs at 20²…160²: 17…31 channels ≈ 32, 56 ≈ 64, 40 ≈ 48; 16 ≈ half of 32). Groups narrower than
+    /// <see cref="AutoRoundMinWidth"/> whose producers write maps of at least <see cref="HighResolutionPixels"/> positions
+    /// keep multiples of 16 (a group of 16 or fewer keeps all); wider groups keep the step of 8 they had (16 would
+    /// also be faster there on AVX-512, but moves the accuracy of plans already measured).
+    /// </summary>
+    public const int HighResolutionRoundTo = 16;
+
+    public const long HighResolutionPixels = 56 * 56;
+
     /// <summary>Fraction of <see cref="Target"/> removed, in [0, <see cref="MaxRatio"/>].</summary>
     public double Ratio { get; init; } = 0.5;
 
@@ -56,7 +68,7 @@ public sealed record PruneOptions
     public double MinKeepFraction { get; init; } = 0.05;
 
     /// <summary>Keep counts are multiples of this; 0 = auto (8 for groups of 64+ channels, which ORT's blocked CPU
-    /// kernels run much faster, exact counts for narrower groups).</summary>
+    /// kernels run much faster; 16 for narrower groups on maps of 56×56 or more; exact counts for the rest).</summary>
     public int RoundTo { get; init; }
 
     /// <summary>Concrete input shapes for dynamic dims, as NAME=D1,D2,....</summary>
@@ -125,8 +137,9 @@ public sealed record PruneOptions
 
     public bool Refit => EffectiveCriterion == SelectionCriterion.Refit;
 
-    /// <summary>The multiple a group of this width is rounded to.</summary>
-    public int RoundFor(int width) => RoundTo > 0 ? RoundTo : width >= AutoRoundMinWidth ? AutoRoundTo : 1;
+    /// <summary>The multiple a group of this width is rounded to, its producers writing maps of <paramref name="pixels"/> positions (0: unknown).</summary>
+    public int RoundFor(int width, long pixels = 0) =>
+        RoundTo > 0 ? RoundTo : pixels >= HighResolutionPixels && width < AutoRoundMinWidth ? HighResolutionRoundTo : width >= AutoRoundMinWidth ? AutoRoundTo : 1;
 
     public RewriteOptions RewriteOptions => Compensation switch
     {

@@ -91,11 +91,19 @@ public sealed class FrozenTests
     }
 
     [Fact]
-    public void Grouped_conv()
+    public void Grouped_transposed_conv()
     {
         var (b, h) = Start();
-        b.Output(b.Conv(h, 8, 4, group: 2), 1, 4, 8, 8);
-        AssertFrozen(b, "grouped conv (group=2)");
+        b.Output(b.Node("ConvTranspose", [h, b.Init("wt", [8, 2, 2, 2])], ("group", 2L), ("strides", new long[] { 2, 2 })), 1, 4, 16, 16);
+        AssertFrozen(b, "grouped transposed conv (group=2)");
+    }
+
+    [Fact]
+    public void Depthwise_multiplier_reads_one_channel_per_conv_group()
+    {
+        var (b, h) = Start();
+        b.Output(b.Conv(h, 8, 16, group: 8), 1, 16, 8, 8);
+        AssertFrozen(b, "one channel per conv group");
     }
 
     [Fact]

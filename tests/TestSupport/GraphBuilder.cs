@@ -178,6 +178,9 @@ public sealed class GraphBuilder
 
     public string Relu(string x) => Node("Relu", [x]);
 
+    /// <summary>SiLU as exporters write it: Mul(x, Sigmoid(x)).</summary>
+    public string Silu(string x) => Node("Mul", [x, Node("Sigmoid", [x])]);
+
     public ModelProto Build() => _model;
     public byte[] Bytes() => _model.ToByteArray();
     public OnnxModel Model() => OnnxModel.FromBytes(_model.ToByteArray());

@@ -46,12 +46,23 @@ public static class Harness
         return error / Math.Max(scale, 1e-30);
     }
 
-    /// <summary>Per prunable group, a random sorted subset of about <paramref name="fraction"/> of its channels (at least one, at least one removed).</summary>
+    /// <summary>
+    /// Per prunable group, a random sorted subset of about <paramref name="fraction"/> of its channels (at least one, at
+    /// least one removed); in a group tied into conv groups, the same count from each (see <see cref="ChannelGroup.Blocks"/>).
+    /// </summary>
     public static Dictionary<int, int[]> RandomKeep(ChannelGroupSet groups, double fraction, Random random)
     {
         var keep = new Dictionary<int, int[]>();
         foreach (var g in groups.Prunable)
         {
+            if (g.Blocks > 1)
+            {
+                if (g.BlockWidth < 2) continue;
+                int perBlock = Math.Clamp((int)Math.Round(g.BlockWidth * fraction), 1, g.BlockWidth - 1);
+                keep[g.Id] = [.. Enumerable.Range(0, g.Blocks).SelectMany(b =>
+                    Enumerable.Range(b * g.BlockWidth, g.BlockWidth).OrderBy(_ => random.Next()).Take(perBlock)).Order()];
+                continue;
+            }
             if (g.Width < 2) continue;
             int count = Math.Clamp((int)Math.Round(g.Width * fraction), 1, g.Width - 1);
             keep[g.Id] = [.. Enumerable.Range(0, g.Width).OrderBy(_ => random.Next()).Take(count).Order()];

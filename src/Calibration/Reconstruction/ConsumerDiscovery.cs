@@ -68,20 +68,10 @@ internal static class ConsumerDiscovery
     }
 
     /// <summary>Input features of the weight (Conv: channels per group; Gemm: K; MatMul: rows), or -1 when not a plain layout.</summary>
-    public static long InputDim(Node node, long[] dims) => node.OpType switch
-    {
-        "Conv" when dims.Length >= 3 => dims[1],
-        "Gemm" when dims.Length == 2 => node.GetInt("transB", 0) != 0 ? dims[1] : dims[0],
-        "MatMul" when dims.Length == 2 => dims[0],
-        _ => -1,
-    };
+    public static long InputDim(Node node, long[] dims) =>
+        node.OpType is "Conv" or "Gemm" or "MatMul" && Rewriter.Layers.Weight(node, dims) is { } w ? w.InputsPerGroup : -1;
 
-    public static long OutputDim(Node node, long[] dims) => node.OpType switch
-    {
-        "Conv" => dims[0],
-        "Gemm" => node.GetInt("transB", 0) != 0 ? dims[0] : dims[1],
-        _ => dims[1],
-    };
+    public static long OutputDim(Node node, long[] dims) => Rewriter.Layers.Weight(node, dims)?.Outputs ?? dims[1];
 
     private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<NodeProto, int[]> kept, bool perPosition)
     {
@@ -96,7 +86,7 @@ internal static class ConsumerDiscovery
         if (!first.Weight.Tensor.IsFloating) throw new LayerSkippedException("its weight is not a floating-point tensor");
         foreach (var c in candidates)
         {
-            if (c.Node.GetInt("transB", 0) != first.Node.GetInt("transB", 0) ||
+            if (Rewriter.Layers.Weight(c.Node, c.Weight.Tensor.Dims)?.OutputAxis != Rewriter.Layers.Weight(first.Node, dims)?.OutputAxis ||
                 c.Node.GetInt("group", 1) != first.Node.GetInt("group", 1))
                 throw new LayerSkippedException("nodes sharing its weight have different attributes");
             if (kind == ConsumerKind.Gemm && c.Node.GetInt("transA", 0) != 0) throw new LayerSkippedException("Gemm with transA=1 is not supported");

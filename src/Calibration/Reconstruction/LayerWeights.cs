@@ -17,7 +17,7 @@ internal static class LayerWeights
         int groups = unit.Groups, mg = unit.OutputsPerGroup, weights = layout.FeaturesPerGroup - (layout.FitsBias ? 1 : 0);
         var node = unit.Nodes[0];
         double alpha = unit.Kind == ConsumerKind.Gemm ? node.GetFloat("alpha", 1) : 1;
-        bool transB = unit.Kind == ConsumerKind.Gemm && node.GetInt("transB", 0) != 0;
+        bool transB = unit.Kind == ConsumerKind.Gemm && Rewriter.Layers.Weight(node, unit.WeightDims)?.OutputAxis == 0;
         double[] bias = CurrentBias(unit, graph);
         var thetas = new double[groups][];
         for (int g = 0; g < groups; g++)
@@ -59,7 +59,7 @@ internal static class LayerWeights
         var node = unit.Nodes[0];
         double alpha = unit.Kind == ConsumerKind.Gemm ? node.GetFloat("alpha", 1) : 1;
         if (alpha == 0) throw new LayerSkippedException("Gemm alpha is 0");
-        bool transB = unit.Kind == ConsumerKind.Gemm && node.GetInt("transB", 0) != 0;
+        bool transB = unit.Kind == ConsumerKind.Gemm && Rewriter.Layers.Weight(node, unit.WeightDims)?.OutputAxis == 0;
         var w = new float[unit.Weight.Tensor.ElementCount];
         var bias = new double[m];
         for (int g = 0; g < groups; g++)

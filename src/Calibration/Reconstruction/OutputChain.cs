@@ -132,13 +132,8 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
     {
         float[]? Param(int i) => graph.ResolveWeight(bn.Input(i))?.Tensor.ToFloats() is { } v && v.Length == channels ? v : null;
         if (Param(1) is not { } gamma || Param(2) is not { } beta || Param(3) is not { } mean || Param(4) is not { } variance) return false;
-        double eps = bn.GetFloat("epsilon", 1e-5f);
-        for (int o = 0; o < channels; o++)
-        {
-            double f = gamma[o] / Math.Sqrt(variance[o] + eps);
-            scale[o] *= f;
-            offset[o] = (offset[o] - mean[o]) * f + beta[o];
-        }
+        static double[] Wide(float[] v) => Array.ConvertAll(v, x => (double)x);
+        Rewriter.BatchNormFold.Fold(bn, Wide(gamma), Wide(beta), Wide(mean), Wide(variance), scale, offset);
         return true;
     }
 

@@ -30,7 +30,7 @@ internal sealed class PooledTargetMap
         var b = original.ResolveWeight(node.Input(1)) ?? throw new LayerSkippedException("the original weight is not constant");
         long[] dims = b.Tensor.Dims;
         float[] w = b.Tensor.ToFloats();
-        bool transB = unit.Kind == ConsumerKind.Gemm && node.GetInt("transB", 0) != 0;
+        bool transB = unit.Kind == ConsumerKind.Gemm && Rewriter.Layers.Weight(node, dims)?.OutputAxis == 0;
         int k = (int)(transB ? dims[1] : dims[0]), n = (int)(transB ? dims[0] : dims[1]);
         double alpha = unit.Kind == ConsumerKind.Gemm ? node.GetFloat("alpha", 1) : 1;
         double beta = unit.Kind == ConsumerKind.Gemm ? node.GetFloat("beta", 1) : 0;

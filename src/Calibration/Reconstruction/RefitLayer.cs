@@ -25,8 +25,9 @@ public sealed record RefitLayer(Node Pruned, Node Original, int[]? KeptOutputs)
             foreach (var site in groups[id].Sites.OfType<TensorSite>())
                 if (site.Role == SiteRole.ConsumerWeight && site.InputIndex == 1) readers.Add(site.Node.Proto);
         var keptByProducer = new Dictionary<object, int[]>(ReferenceEqualityComparer.Instance);
-        foreach (var (id, keep) in keepByGroup)
-            foreach (var producer in groups[id].Producers) keptByProducer[producer.Proto] = keep;
+        foreach (var id in keepByGroup.Keys)
+            foreach (var producer in groups[id].Producers)
+                if (ChannelPruner.KeptOutputs(groups, producer, keepByGroup) is { } kept) keptByProducer[producer.Proto] = kept;
 
         var layers = new List<RefitLayer>();
         foreach (var node in pruned.Nodes)

@@ -52,6 +52,9 @@ public static class AnalyzeCommand
                 effective_rank_95 = s?.EffectiveRank(0.95),
                 effective_rank_99 = s?.EffectiveRank(0.99),
                 keep = allocation.Keep[g.Id],
+                round_to = g.Frozen ? (int?)null : Planner.RoundTo(g, options, analysis.MapPixels(g)),
+                conv_groups = g.Blocks,
+                map = analysis.MapPixels(g),
             }).ToList();
 
             if (plotPath is not null)
@@ -67,13 +70,18 @@ public static class AnalyzeCommand
                     threshold = allocation.Threshold, achieved = allocation.AchievedReduction, reachable = allocation.Reachable, groups = rows }));
                 return ExitCodes.Ok;
             }
-            var table = new Table().AddColumns("group", "producers", "width", "σ₁", "eff. rank 90/95/99%", $"keep @ {reduction:P0}", "note");
+            var table = new Table().AddColumns("group", "producers", "width", "σ₁", "eff. rank 90/95/99%", $"keep @ {reduction:P0}", "step", "note");
             foreach (var r in rows)
                 table.AddRow(r.id.ToString(), Markup.Escape(string.Join(", ", r.producers.Take(2)) + (r.producers.Length > 2 ? ", …" : "")), r.channels.ToString(),
                     r.sigma1 is { } s1 ? $"{s1:G4}" : "", r.effective_rank_90 is null ? "" : $"{r.effective_rank_90}/{r.effective_rank_95}/{r.effective_rank_99}",
-                    $"{r.keep}", Markup.Escape(r.frozen ? $"frozen: {r.reason}" : r.rank_capped
-                        ? $"rank-capped (rank ≤ {r.rank} < {r.channels}): keep count read from the non-zero spectrum, scaled to the width" : ""));
+                    $"{r.keep}", r.round_to?.ToString() ?? "", Markup.Escape(r.frozen ? $"frozen: {r.reason}" : string.Join("; ", new[]
+                    {
+                        r.rank_capped ? $"rank-capped (rank ≤ {r.rank} < {r.channels}): keep count read from the non-zero spectrum, scaled to the width" : "",
+                        r.conv_groups > 1 ? $"{r.conv_groups} conv groups: the same count kept in each" : "",
+                        r.conv_groups == 1 && r.round_to == PruneOptions.HighResolutionRoundTo && options.RoundTo == 0 ? $"maps of {r.map:N0} positions: NCHWc blocks of {PruneOptions.HighResolutionRoundTo}" : "",
+                    }.Where(t => t.Length > 0))));
             AnsiConsole.Write(table);
+            AnsiConsole.WriteLine("step: keep counts are multiples of it (auto: " + $"{PruneOptions.HighResolutionRoundTo} on maps of ≥{PruneOptions.HighResolutionPixels:N0} positions, {PruneOptions.AutoRoundTo} for other groups of ≥{PruneOptions.AutoRoundMinWidth} channels, else 1; × conv groups for grouped convs)");
             AnsiConsole.WriteLine($"threshold τ = {allocation.Threshold:G4} on σ/σ₁ gives {allocation.AchievedReduction:P1} {budgetTarget.ToString().ToLowerInvariant()} reduction" +
                 (allocation.Reachable ? "" : $" (requested {reduction:P1} is not reachable; maximum {allocation.MaxReduction:P1})"));
             return ExitCodes.Ok;

@@ -44,6 +44,15 @@ public static class InspectCommand
                 macs_share = analysis.MacsShare(grp),
             }).ToList();
             double prunableShare = analysis.PrunableMacsShare();
+            var coverage = analysis.Coverage();
+            var largestFrozen = analysis.Groups.FrozenGroups.Select(grp => new
+            {
+                id = grp.Id,
+                producers = grp.Producers.Select(n => n.Id).ToArray(),
+                channels = grp.Width,
+                macs = (long)analysis.ProducerMacs(grp),
+                reason = grp.Reason,
+            }).Where(r => r.macs > 0).OrderByDescending(r => r.macs).Take(10).ToList();
 
             if (p.GetValue(json))
             {
@@ -55,6 +64,13 @@ public static class InspectCommand
                     layers, ops = histogram,
                     groups = p.GetValue(groups) ? groupRows : null,
                     prunable_macs_share = prunableShare,
+                    coverage = new
+                    {
+                        channels_share = coverage.ChannelsShare,
+                        output_macs_share = coverage.OutputMacsShare,
+                        input_only_macs_share = coverage.InputOnlyMacsShare,
+                    },
+                    largest_frozen = p.GetValue(groups) ? largestFrozen : null,
                 }));
                 return ExitCodes.Ok;
             }
@@ -71,6 +87,8 @@ public static class InspectCommand
             AnsiConsole.WriteLine("ops: " + string.Join(", ", histogram.Select(kv => $"{kv.Key} {kv.Value}")));
             int prunable = analysis.Groups.Count(x => x.Prunable);
             AnsiConsole.WriteLine($"channel groups: {analysis.Groups.Count} ({prunable} prunable, {analysis.Groups.Count - prunable} frozen); prunable groups drive {prunableShare:P1} of MACs");
+            AnsiConsole.WriteLine($"coverage: {coverage.ChannelsShare:P1} of channels and {coverage.OutputMacsShare:P1} of MACs have prunable output channels; " +
+                $"{coverage.InputOnlyMacsShare:P1} of MACs only read a prunable group");
             if (p.GetValue(groups))
             {
                 var gt = new Table().AddColumns("group", "producers", "channels", "MACs share", "status");
@@ -78,6 +96,14 @@ public static class InspectCommand
                     gt.AddRow(r.id.ToString(), Markup.Escape(string.Join(", ", r.producers.Take(3)) + (r.producers.Length > 3 ? $", … ({r.producers.Length})" : "")),
                         r.channels.ToString(), $"{r.macs_share:P1}", Markup.Escape(r.prunable ? "prunable" : $"frozen: {r.reason}"));
                 AnsiConsole.Write(gt);
+                if (largestFrozen.Count > 0)
+                {
+                    var ft = new Table().AddColumns("largest frozen group", "producers", "channels", "MACs", "reason");
+                    foreach (var r in largestFrozen)
+                        ft.AddRow(r.id.ToString(), Markup.Escape(string.Join(", ", r.producers.Take(2)) + (r.producers.Length > 2 ? ", …" : "")),
+                            r.channels.ToString(), $"{r.macs:N0} ({(double)r.macs / Math.Max(1, analysis.Cost.Macs):P1})", Markup.Escape(r.reason ?? ""));
+                    AnsiConsole.Write(ft);
+                }
             }
             return ExitCodes.Ok;
         });

@@ -8,6 +8,9 @@ namespace OnnxSlim.Pruning;
 /// What every command needs to know about a model before planning: concrete shapes (one ONNX Runtime run
 /// at the real input shape), the coupled channel groups, and MACs/params in total and per group.
 /// </summary>
+/// <summary>Shares of channels and MACs pruning reaches (see <see cref="ModelAnalysis.Coverage"/>).</summary>
+public sealed record PruningCoverage(double ChannelsShare, double OutputMacsShare, double InputOnlyMacsShare);
+
 public sealed class ModelAnalysis
 {
     private ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, long[]> shapes, ChannelGroupSet groups, ModelCost cost, GroupCosts groupCosts)
@@ -39,6 +42,16 @@ public sealed class ModelAnalysis
         return ShapeProbe.Run(model, wanted, shapeOverrides, thenRun: thenRun);
     }
 
+    /// <summary>Positions (H·W…) of the largest map the group's producers write; 0 when not known.</summary>
+    public long MapPixels(ChannelGroup group)
+    {
+        long largest = 0;
+        foreach (var producer in group.Producers)
+            if (Shapes.GetValueOrDefault(producer.Outputs[0]) is { Length: > 2 } dims && dims.All(d => d > 0))
+                largest = Math.Max(largest, dims[2..].Aggregate(1L, (a, b) => a * b));
+        return largest;
+    }
+
     /// <summary>MACs of the layers each group's keep count scales (its share of the model's total).</summary>
     public double MacsShare(ChannelGroup group)
     {
@@ -46,6 +59,40 @@ public sealed class ModelAnalysis
         double sum = GroupCosts.Macs.Where(t => t.OutGroup == group.Id || t.InGroup == group.Id).Sum(t => Full(t));
         return sum / Cost.Macs;
     }
+
+    /// <summary>
+    /// What pruning reaches: the share of channels (each channel group once) that are prunable; the share of MACs in
+    /// layers whose output channels are prunable (a layer writing several groups counts by its prunable fraction);
+    /// and the share of MACs in layers that only read a prunable group (their outputs stay whole, so they shrink in
+    /// one dimension only).
+    /// </summary>
+    public PruningCoverage Coverage()
+    {
+        double channels = Groups.Sum(g => (double)g.Width), prunableChannels = Groups.Prunable.Sum(g => (double)g.Width);
+        double total = 0, output = 0, inputOnly = 0;
+        foreach (var cost in Cost.Nodes.Where(c => c.Macs > 0))
+        {
+            total += cost.Macs;
+            double writes = PrunableFraction(Groups.LayoutOf(cost.Node.Outputs[0]));
+            bool reads = Groups.LayoutOf(cost.Node.Input(0)) is { } input && input.Groups.Any(g => Groups[g].Prunable);
+            output += cost.Macs * writes;
+            if (reads) inputOnly += cost.Macs * (1 - writes);
+        }
+        return new PruningCoverage(channels == 0 ? 0 : prunableChannels / channels, total == 0 ? 0 : output / total, total == 0 ? 0 : inputOnly / total);
+    }
+
+    /// <summary>MACs of the layers that write a group's channels (a layer writing several groups counts by its share).</summary>
+    public double ProducerMacs(ChannelGroup group)
+    {
+        double macs = 0;
+        foreach (var cost in Cost.Nodes.Where(c => c.Macs > 0 && group.Producers.Contains(c.Node)))
+            if (Groups.LayoutOf(cost.Node.Outputs[0]) is { } layout)
+                macs += cost.Macs * (double)layout.Segments.Where(s => s.Group == group.Id).Sum(s => s.Length) / layout.Channels;
+        return macs;
+    }
+
+    private double PrunableFraction(Rewriter.ChannelLayout? layout) =>
+        layout is null ? 0 : (double)layout.Segments.Where(s => Groups[s.Group].Prunable).Sum(s => s.Length) / layout.Channels;
 
     /// <summary>Share of the group-cost MACs in layers that read or write at least one prunable group.</summary>
     public double PrunableMacsShare()

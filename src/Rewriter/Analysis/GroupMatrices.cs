@@ -9,7 +9,9 @@ namespace OnnxSlim.Rewriter;
 /// channel j (mode-1 unfolding: Conv weight row j, ConvTranspose weight[:, j], Gemm/MatMul column or row
 /// j, a depthwise conv's per-channel kernel), each scaled by the per-channel affine that directly follows
 /// that producer (BatchNorm γ/√(var+ε), Mul/Div by a constant): the "effective filters". A weight shared
-/// by several producers (RPN head) is stacked once.
+/// by several producers (RPN head) is stacked once. A grouped conv's filter reads only its conv group's inputs:
+/// its row is placed in that group's columns of a block-diagonal layout, so filters of different conv groups
+/// are orthogonal and the spectrum is the union of the conv groups' spectra.
 /// </summary>
 public static class GroupMatrices
 {
@@ -17,7 +19,7 @@ public static class GroupMatrices
 
     public static FilterMatrix Build(Graph graph, ChannelGroup group)
     {
-        var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength, int ConvGroups)>();
         var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
         foreach (var producer in group.Producers)
         {
@@ -26,11 +28,12 @@ public static class GroupMatrices
             if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
-            blocks.Add((new FloatSource(site.Weight.Tensor), dims, site, AffineScale(graph, group, site), rowLength));
+            int convGroups = site.Role == SiteRole.ProducerWeight && Layers.Weight(producer, dims) is { Groups: > 1 and var g } ? g : 1;
+            blocks.Add((new FloatSource(site.Weight.Tensor), dims, site, AffineScale(graph, group, site), rowLength, convGroups));
         }
         if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
-        int cols = blocks.Sum(b => b.RowLength);
-        var rows = new GroupRows(group, [.. blocks.Select(b => (b.Data, b.Dims, b.Site, b.Scale, b.RowLength))]);
+        int cols = blocks.Sum(b => b.RowLength * b.ConvGroups);
+        var rows = new GroupRows(group, blocks);
         // Streamed: the Gram is built from the weights panel by panel, and the matrix is stored only if a step needs
         // its rows. A weight with a non-finite value is stored at once, so that the matrix refuses it as before.
         return rows.AllFinite ? new FilterMatrix(group.Width, cols, rows) : new FilterMatrix(group.Width, cols, rows.Store(cols));
@@ -39,29 +42,34 @@ public static class GroupMatrices
     /// <summary>
     /// A group's stacked rows read straight from the producers' float32 weights: row j, columns [col, col + n), is
     /// each producer's filter for channel j widened to float64 and scaled, exactly the values <see cref="WidenRow"/>
-    /// writes (zeros where a producer does not hold the channel).
+    /// writes, placed in its conv group's columns of the producer's block (zeros elsewhere, and where a producer does
+    /// not hold the channel).
     /// </summary>
     private sealed class GroupRows : IRowSource
     {
         private readonly Block[] _blocks;
 
-        private sealed record Block(FloatSource Values, long Size, long Inner, long[] ElementOf, double[] Scale, int Col, int Length);
+        /// <param name="StartOf">Per channel, the column where its filter starts (its conv group's columns of the block).</param>
+        private sealed record Block(FloatSource Values, long Size, long Inner, long[] ElementOf, int[] StartOf, double[] Scale, int Length);
 
-        public GroupRows(ChannelGroup group, IReadOnlyList<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)> producers)
+        public GroupRows(ChannelGroup group, IReadOnlyList<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength, int ConvGroups)> producers)
         {
             _blocks = new Block[producers.Count];
             int col = 0;
             for (int b = 0; b < producers.Count; b++)
             {
-                var (data, dims, site, scale, rowLength) = producers[b];
+                var (data, dims, site, scale, rowLength, convGroups) = producers[b];
+                long perConvGroup = dims[site.Axis] / convGroups;
                 var elementOf = new long[group.Width];
+                var startOf = new int[group.Width];
                 for (int j = 0; j < group.Width; j++)
                 {
                     int position = site.Layout.PositionOf(group.Id, j);
                     elementOf[j] = position < 0 ? -1 : site.Layout.ElementsOf(position).ElementOffset;
+                    startOf[j] = position < 0 ? col : col + (int)(elementOf[j] / perConvGroup) * rowLength;
                 }
-                _blocks[b] = new Block(data, dims[site.Axis], TensorSlicer.Product(dims, site.Axis + 1, dims.Length), elementOf, scale, col, rowLength);
-                col += rowLength;
+                _blocks[b] = new Block(data, dims[site.Axis], TensorSlicer.Product(dims, site.Axis + 1, dims.Length), elementOf, startOf, scale, rowLength);
+                col += rowLength * convGroups;
             }
         }
 
@@ -74,15 +82,16 @@ public static class GroupMatrices
             foreach (var b in _blocks)
             {
                 long element = b.ElementOf[row];
-                int lo = Math.Max(col, b.Col), hi = Math.Min(end, b.Col + b.Length);
+                int start = b.StartOf[row];
+                int lo = Math.Max(col, start), hi = Math.Min(end, start + b.Length);
                 if (element < 0 || lo >= hi) continue;
                 var values = b.Values.Values;
-                for (long local = lo - b.Col; local < hi - b.Col;)
+                for (long local = lo - start; local < hi - start;)
                 {
                     long outer = local / b.Inner, within = local % b.Inner;
-                    int n = (int)Math.Min(b.Inner - within, hi - b.Col - local);
+                    int n = (int)Math.Min(b.Inner - within, hi - start - local);
                     var src = values.Slice(checked((int)((outer * b.Size + element) * b.Inner + within)), n);
-                    var dst = destination.Slice((int)(local + b.Col - col), n);
+                    var dst = destination.Slice((int)(local + start - col), n);
                     System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
                     System.Numerics.Tensors.TensorPrimitives.Multiply(dst, b.Scale[row], dst);
                     local += n;
@@ -144,63 +153,41 @@ public static class GroupMatrices
     }
 
     /// <summary>
-    /// Per channel, the product of the per-channel scales applied right after the producer: through Add/Sub
-    /// of constants and Mul/Div by constants, up to a BatchNormalization. Stops at anything else
-    /// (an activation, a tensor read twice) — the scale of a filter matters only up to the first nonlinearity.
+    /// Per channel, the product of the per-channel scales applied right after the producer (the
+    /// <see cref="AffineChain"/>: Mul/Div/Add/Sub by constants, up to and including a BatchNormalization).
+    /// Stops at anything else (an activation, a tensor read twice): the scale of a filter matters only up to the
+    /// first nonlinearity.
     /// </summary>
     internal static double[] AffineScale(Graph graph, ChannelGroup group, TensorSite producer)
     {
         var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
-        string value = producer.Node.Outputs[0];
-        for (int hop = 0; hop < MaxAffineHops; hop++)
+        foreach (var step in AffineChain.After(graph, producer.Node.Outputs[0], (node, input) => Values(graph, group, node, input)).Take(MaxAffineHops))
         {
-            var consumers = graph.Consumers(value);
-            if (consumers.Count != 1 || graph.IsGraphOutput(value)) break;
-            var next = consumers[0];
-            var sites = group.Sites.OfType<TensorSite>().Where(s => ReferenceEquals(s.Node.Proto, next.Proto)).ToList();
-            if (next.OpType == "BatchNormalization" && next.Input(0) == value)
-            {
-                var gamma = Values(graph, group, next, 1, sites);
-                var variance = Values(graph, group, next, 4, sites);
-                if (gamma is null || variance is null) break;
-                float eps = next.GetFloat("epsilon", 1e-5f);
-                for (int j = 0; j < group.Width; j++) scale[j] *= gamma(j) / Math.Sqrt(variance(j) + eps);
-                break;
-            }
-            if (next.OpType is "Mul" or "Div" && next.Inputs.Count == 2)
-            {
-                int constant = next.Input(0) == value ? 1 : 0;
-                if (next.OpType == "Div" && constant == 0) break; // c / x is not a scale
-                var c = Values(graph, group, next, constant, sites);
-                if (c is null) break;
-                for (int j = 0; j < group.Width; j++) scale[j] = next.OpType == "Mul" ? scale[j] * c(j) : scale[j] / c(j);
-            }
-            else if (!(next.OpType is "Add" or "Sub" && next.Inputs.Count == 2 && graph.ResolveWeight(next.Input(next.Input(0) == value ? 1 : 0)) is not null))
-                break;
-            value = next.Outputs[0];
+            step.Fold(scale, []);
+            if (step.IsNormalization) break;
         }
         for (int j = 0; j < scale.Length; j++) if (!double.IsFinite(scale[j])) scale[j] = 0;
         return scale;
     }
 
-    /// <summary>Channel j's value of a per-channel (sliced) or scalar constant input; null when it is neither.</summary>
-    private static Func<int, double>? Values(Graph graph, ChannelGroup group, Node node, int input, List<TensorSite> sites)
+    /// <summary>Per group channel, the value of a per-channel (sliced with the group) or scalar constant input; null when it is neither.</summary>
+    private static double[]? Values(Graph graph, ChannelGroup group, Node node, int input)
     {
-        if (sites.FirstOrDefault(s => s.InputIndex == input) is { } site)
+        var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.InputIndex == input);
+        if (site is not null)
         {
             var data = site.Weight.Tensor.ToFloats();
             long[] dims = site.Weight.Tensor.Dims;
-            return j =>
+            var result = new double[group.Width];
+            for (int j = 0; j < result.Length; j++)
             {
                 int p = site.Layout.PositionOf(group.Id, j);
-                return p < 0 ? 1 : TensorSlicer.Take(data, dims, site.Axis, site.Layout.ElementsOf(p).ElementOffset, 1)[0];
-            };
+                result[j] = p < 0 ? 1 : TensorSlicer.Take(data, dims, site.Axis, site.Layout.ElementsOf(p).ElementOffset, 1)[0];
+            }
+            return result;
         }
         if (graph.ResolveWeight(node.Input(input)) is { Tensor: { IsFloating: true, ElementCount: 1 } scalar })
-        {
-            double v = scalar.ToFloats()[0];
-            return _ => v;
-        }
+            return Enumerable.Repeat((double)scalar.ToFloats()[0], group.Width).ToArray();
         return null;
     }
 }

@@ -30,6 +30,7 @@ public static class GroupReaders
         foreach (var site in group.Sites.OfType<TensorSite>())
         {
             if (site.Role != SiteRole.ConsumerWeight || !site.Layout.Groups.Contains(group.Id)) continue;
+            if (site.Layout.Repeats(group.Id)) { skipped++; continue; } // one reader of the group in several places: not measured
             if (ReaderOf(groups, group, site) is { } reader) readers.Add(reader);
             else skipped++;
         }
@@ -89,18 +90,24 @@ public static class GroupReaders
     {
         var scale = Enumerable.Repeat(1.0, cols).ToArray();
         var node = readerSite.Node;
-        var output = groups.FirstOrDefault(g => g.Sites.OfType<TensorSite>().Any(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight));
-        if (output is null) return scale;
-        var producer = output.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
-        var perChannel = GroupMatrices.AffineScale(groups.Graph, output, producer);
+        // The reader's outputs may be cut into several groups (sub-ranges of a split): each gives its positions.
+        var outputs = groups.Where(g => g.Sites.OfType<TensorSite>().Any(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight)).ToList();
+        if (outputs.Count == 0) return scale;
+        TensorSite ProducerSite(ChannelGroup g) => g.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
+        var first = ProducerSite(outputs[0]);
         // A row is the weight sliced to rowElements along the reader's axis, in the weight's own order.
-        long[] rowDims = [.. producer.Weight.Tensor.Dims];
+        long[] rowDims = [.. first.Weight.Tensor.Dims];
         rowDims[readerSite.Axis] = rowElements;
-        long inner = TensorSlicer.Product(rowDims, producer.Axis + 1, rowDims.Length), outputs = rowDims[producer.Axis];
-        var byPosition = Enumerable.Repeat(1.0, (int)outputs).ToArray();
-        for (int j = 0; j < output.Width; j++)
-            if (producer.Layout.PositionOf(output.Id, j) is int p && p >= 0 && p < outputs) byPosition[p] = perChannel[j];
-        for (int e = 0; e < cols; e++) scale[e] = byPosition[e / inner % outputs];
+        long inner = TensorSlicer.Product(rowDims, first.Axis + 1, rowDims.Length), count = rowDims[first.Axis];
+        var byPosition = Enumerable.Repeat(1.0, (int)count).ToArray();
+        foreach (var output in outputs)
+        {
+            var producer = ProducerSite(output);
+            var perChannel = GroupMatrices.AffineScale(groups.Graph, output, producer);
+            for (int j = 0; j < output.Width; j++)
+                if (producer.Layout.PositionOf(output.Id, j) is int p && p >= 0 && p < count) byPosition[p] = perChannel[j];
+        }
+        for (int e = 0; e < cols; e++) scale[e] = byPosition[e / inner % count];
         return scale;
     }
 }

@@ -47,7 +47,7 @@ internal static class BiasWriter
         string output = node.Outputs[0];
         if (graph.IsGraphOutput(output) || graph.Consumers(output) is not [{ OpType: "BatchNormalization" } bn] || bn.Input(0) != output) return false;
         if (graph.ResolveWeight(bn.Input(4)) is not { Tensor.IsFloating: true } variance || variance.Tensor.ElementCount != ratio.Length) return false;
-        float eps = bn.GetFloat("epsilon", 1e-5f);
+        float eps = BatchNormFold.Epsilon(bn);
         var values = variance.Tensor.ToFloats();
         // Var[new] = ratio·(Var + ε) − ε keeps the normalisation's denominator proportional.
         for (int o = 0; o < values.Length; o++) values[o] = (float)Math.Max(ratio[o] * (values[o] + eps) - eps, 0);

@@ -73,7 +73,7 @@ internal sealed class ChannelPaths
     {
         var state = ChannelState.Unknown(_group.Width, PathKind.Linear);
         // A zero filter makes a constant channel: its value is its bias, exactly.
-        double[]? bias = node.OpType == "MatMul" ? null : _constants.Of(node, 2);
+        double[]? bias = Layers.Weight(_groups.Graph, node) is { BiasInput: >= 0 and var b } ? _constants.Of(node, b) : null;
         var site = _group.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
         for (int c = 0; c < _group.Width; c++)
         {
@@ -241,8 +241,8 @@ internal sealed class ChannelPaths
         var input = In(node, 0);
         double[]? gamma = _constants.Of(node, 1), beta = _constants.Of(node, 2), mean = _constants.Of(node, 3), variance = _constants.Of(node, 4);
         if (input is null || gamma is null || beta is null || mean is null || variance is null) return null;
-        float eps = node.GetFloat("epsilon", 1e-5f);
-        double Scale(int c) => gamma[c] / Math.Sqrt(variance[c] + eps);
+        float eps = BatchNormFold.Epsilon(node);
+        double Scale(int c) => BatchNormFold.Scale(gamma[c], variance[c], eps);
         var s = Affine(input, Scale, c => beta[c] - Scale(c) * mean[c], _filters.Captured.Contains(node))!;
         for (int c = 0; c < s.Kind.Length; c++)
         {

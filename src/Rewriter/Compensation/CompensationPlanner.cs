@@ -51,11 +51,12 @@ internal static class CompensationPlanner
         var order = new List<BiasDelta>();
         var foldedChannels = new HashSet<int>();
         int withoutStatistics = 0;
-        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight))
+        // A reader holding the group in several places (SPPF) would need every place folded alike: left uncompensated.
+        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight && !s.Layout.Repeats(group.Id)))
         {
             var state = paths.At(site.Node.Input(0));
             if (state is null) continue;
-            int outAxis = OutputAxis(site.Node);
+            int outAxis = OutputAxis(site);
             for (int r = 0; r < removed.Length; r++)
             {
                 int j = removed[r];
@@ -89,9 +90,9 @@ internal static class CompensationPlanner
             }
         }
         if (options.VarianceCorrection)
-            foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight))
+            foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight && !s.Layout.Repeats(group.Id)))
             {
-                int outAxis = OutputAxis(site.Node);
+                int outAxis = OutputAxis(site);
                 if (outAxis < 0 || paths.At(site.Node.Input(0)) is not { } state || site.Layout.Groups.Any(g => g != group.Id)) continue;
                 var ratio = VarianceRatio(site, group, keepSet, state, [.. mergeAdditions, .. additions], floats, outAxis);
                 if (ratio is null) continue;
@@ -169,13 +170,8 @@ internal static class CompensationPlanner
     }
 
     /// <summary>The axis of a reading layer's weight that indexes its outputs, or -1 when it has no bias to correct.</summary>
-    private static int OutputAxis(Node node) => node.OpType switch
-    {
-        "Conv" => 0,
-        "ConvTranspose" => 1,
-        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
-        _ => -1,
-    };
+    private static int OutputAxis(TensorSite site) =>
+        Layers.Weight(site.Node, site.Weight.Tensor.Dims) is { BiasInput: >= 0 } layout ? layout.OutputAxis : -1;
 
     /// <summary>What multiplies W·x in the layer's output at an average position (Gemm's alpha; a strided ConvTranspose spreads each tap over stride² outputs).</summary>
     private static double Gain(Node node)

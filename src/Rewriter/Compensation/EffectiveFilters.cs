@@ -93,54 +93,18 @@ internal sealed class EffectiveFilters
         var scale = Enumerable.Repeat(1.0, group.Width).ToArray();
         var offset = new double[group.Width];
         var spread = Enumerable.Repeat(double.NaN, group.Width).ToArray();
-        int biasInput = producer.OpType == "MatMul" ? -1 : 2;
+        int biasInput = Layers.Weight(graph, producer)?.BiasInput ?? -1;
         if (biasInput >= 0 && constants.Of(producer, biasInput) is { } bias)
             for (int j = 0; j < offset.Length; j++) offset[j] = double.IsNaN(bias[j]) ? 0 : bias[j];
-        string value = producer.Outputs[0];
-        for (int hop = 0; hop < MaxAffineHops; hop++)
+        foreach (var step in AffineChain.After(graph, producer.Outputs[0], constants.Of).Take(MaxAffineHops))
         {
-            if (graph.IsGraphOutput(value) || graph.Consumers(value) is not [var next]) break;
-            if (next.OpType == "BatchNormalization" && next.Input(0) == value)
-            {
-                double[]? gamma = constants.Of(next, 1), beta = constants.Of(next, 2), mean = constants.Of(next, 3), variance = constants.Of(next, 4);
-                if (gamma is null || beta is null || mean is null || variance is null) break;
-                float eps = next.GetFloat("epsilon", 1e-5f);
-                for (int j = 0; j < scale.Length; j++)
-                {
-                    double s = gamma[j] / Math.Sqrt(variance[j] + eps);
-                    scale[j] *= s;
-                    offset[j] = s * (offset[j] - mean[j]) + beta[j];
-                    spread[j] = Math.Abs(gamma[j]);
-                }
-                captured.Add(next);
-                break;
-            }
-            if (next.Inputs.Count != 2 || next.OpType is not ("Mul" or "Div" or "Add" or "Sub")) break;
-            int k = next.Input(0) == value ? 1 : 0;
-            if (next.Input(1 - k) != value || constants.Of(next, k) is not { } c) break;
-            switch (next.OpType)
-            {
-                case "Mul":
-                    for (int j = 0; j < scale.Length; j++) { scale[j] *= c[j]; offset[j] *= c[j]; }
-                    break;
-                case "Div" when k == 1:
-                    for (int j = 0; j < scale.Length; j++) { scale[j] /= c[j]; offset[j] /= c[j]; }
-                    break;
-                case "Add":
-                    for (int j = 0; j < scale.Length; j++) offset[j] += c[j];
-                    break;
-                case "Sub" when k == 1:
-                    for (int j = 0; j < scale.Length; j++) offset[j] -= c[j];
-                    break;
-                case "Sub":
-                    for (int j = 0; j < scale.Length; j++) { scale[j] = -scale[j]; offset[j] = c[j] - offset[j]; }
-                    break;
-                default:
-                    hop = MaxAffineHops;
-                    continue;
-            }
-            captured.Add(next);
-            value = next.Outputs[0];
+            if (!step.OffsetKnown) break;
+            step.Fold(scale, offset);
+            captured.Add(step.Node);
+            if (!step.IsNormalization) continue;
+            var gamma = constants.Of(step.Node, 1)!;
+            for (int j = 0; j < spread.Length; j++) spread[j] = Math.Abs(gamma[j]);
+            break;
         }
         for (int j = 0; j < scale.Length; j++)
         {

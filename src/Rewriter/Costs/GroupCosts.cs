@@ -33,14 +33,14 @@ public sealed class GroupCosts
         var graph = groups.Graph;
         var notes = new List<string>();
         var macs = new List<CostTerm>();
-        foreach (var node in graph.Nodes.Where(n => ModelCost.IsLinear(n.OpType)))
+        foreach (var node in graph.Nodes.Where(Layers.IsLayer))
         {
             long total = ModelCost.NodeMacs(graph, node, shapes);
             if (total == 0) continue;
             var input = groups.LayoutOf(node.Input(0));
             var output = groups.LayoutOf(node.Outputs[0]);
-            var weight = graph.ResolveWeight(node.Input(1))?.Tensor.Dims;
-            bool depthwise = node.OpType is "Conv" or "ConvTranspose" && node.GetInt("group", 1) > 1 && input is not null && input.Equals(output);
+            var weight = Layers.Weight(graph, node);
+            bool depthwise = weight is { Groups: > 1 } && input is not null && input.Equals(output);
             if (depthwise)
             {
                 // Channel c reads only input channel c: linear in the group's count.
@@ -49,8 +49,9 @@ public sealed class GroupCosts
                     macs.Add(new CostTerm(group, group, perChannel * weightOfK));
                 continue;
             }
-            long inCount = InCount(node, weight, input), outCount = OutCount(node, weight, output);
-            if (inCount <= 0 || outCount <= 0 || (node.OpType is "Conv" or "ConvTranspose" && node.GetInt("group", 1) != 1))
+            // A grouped conv costs (C_out/group)·(C_in/group) per group, group times: bilinear in the two counts as well.
+            long inCount = weight?.Inputs ?? -1, outCount = weight?.Outputs ?? -1;
+            if (inCount <= 0 || outCount <= 0)
             {
                 macs.Add(new CostTerm(-1, -1, total));
                 continue;
@@ -69,6 +70,8 @@ public sealed class GroupCosts
             if (!sitesByTensor.TryGetValue(site.Weight.Tensor.Proto, out var list)) sitesByTensor[site.Weight.Tensor.Proto] = list = [];
             list.Add(site);
         }
+        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
         foreach (var node in graph.Nodes)
             foreach (var input in node.Inputs)
             {
@@ -80,6 +83,13 @@ public sealed class GroupCosts
                     continue;
                 }
                 long[] dims = weight.Tensor.Dims;
+                if (groupedInputs.TryGetValue(weight.Tensor.Proto, out var grouped) && sites.SingleOrDefault(s => s.Axis == grouped.OutputAxis) is { } rows)
+                {
+                    // A grouped conv's own weight: its outputs times one block's share of its inputs.
+                    var blockShare = Factors(groups, grouped.Layout, grouped.Layout.Channels).Select(f => (f.Group, f.Weight / grouped.Blocks)).ToList();
+                    Cross(parameters, Factors(groups, rows.Layout, dims[rows.Axis]), blockShare, (double)elements / dims[rows.Axis] / dims[grouped.Axis], groups, notes, $"weight '{weight.Tensor.Name}'");
+                    continue;
+                }
                 // One stored tensor per distinct selection (the rewriter copies a tensor whose readers need different
                 // slices); readers without a site keep the original whole.
                 var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();
@@ -144,19 +154,4 @@ public sealed class GroupCosts
             }
     }
 
-    private static long InCount(Node node, long[]? weight, ChannelLayout? input) => node.OpType switch
-    {
-        "Conv" => weight is null ? -1 : weight[1] * node.GetInt("group", 1),
-        "ConvTranspose" => weight is null ? -1 : weight[0],
-        "Gemm" => weight is null ? -1 : weight[node.GetInt("transB", 0) != 0 ? 1 : 0],
-        _ => weight is null || weight.Length != 2 ? -1 : weight[0],
-    };
-
-    private static long OutCount(Node node, long[]? weight, ChannelLayout? output) => node.OpType switch
-    {
-        "Conv" => weight is null ? -1 : weight[0],
-        "ConvTranspose" => weight is null ? -1 : weight[1] * node.GetInt("group", 1),
-        "Gemm" => weight is null ? -1 : weight[node.GetInt("transB", 0) != 0 ? 0 : 1],
-        _ => weight is null || weight.Length != 2 ? -1 : weight[1],
-    };
 }

@@ -6,9 +6,9 @@ namespace OnnxSlim.Rewriter;
 public sealed record NodeCost(Node Node, long Macs, long Params);
 
 /// <summary>
-/// MACs and parameters of a model at concrete shapes. MACs count the linear layers: Conv
-/// C_out·H_out·W_out·(C_in/group)·k…, ConvTranspose C_in·H_in·W_in·(C_out/group)·k…, Gemm M·N·K, MatMul
-/// (output elements)·K, all times the batch in the shapes given. Parameters are the elements of every
+/// MACs and parameters of a model at concrete shapes. MACs count the weight-bearing layers, each as its rule
+/// says (<see cref="Layers.Macs"/>: Conv C_out·H_out·W_out·(C_in/group)·k…, Gemm M·N·K, …), times the batch in
+/// the shapes given. Parameters are the elements of every
 /// float constant the graph reads (initializers and Constant nodes, BatchNorm statistics included), each
 /// stored tensor counted once.
 /// </summary>
@@ -29,9 +29,9 @@ public sealed class ModelCost
     /// <summary>Values whose shape was needed but not given; their nodes count 0 MACs.</summary>
     public IReadOnlyList<string> MissingShapes { get; }
 
-    /// <summary>The values whose concrete shapes <see cref="Compute"/> needs (inputs and outputs of the linear layers).</summary>
+    /// <summary>The values whose concrete shapes <see cref="Compute"/> needs (inputs and outputs of the layers).</summary>
     public static IReadOnlyList<string> RequiredValues(Graph graph) =>
-        [.. graph.Nodes.Where(n => IsLinear(n.OpType)).SelectMany(n => new[] { n.Input(0), n.Outputs[0] }).Where(v => v.Length > 0).Distinct()];
+        [.. graph.Nodes.Where(Layers.IsLayer).SelectMany(n => new[] { n.Input(0), n.Outputs[0] }).Where(v => v.Length > 0).Distinct()];
 
     public static ModelCost Compute(Graph graph, IReadOnlyDictionary<string, long[]> shapes)
     {
@@ -48,16 +48,14 @@ public sealed class ModelCost
                 nodeParams += weight.Tensor.ElementCount;
                 if (stored.Add(weight.Tensor.Proto)) parameters += weight.Tensor.ElementCount;
             }
-            long nodeMacs = IsLinear(node.OpType) ? NodeMacs(graph, node, shapes, missing) : 0;
+            long nodeMacs = Layers.IsLayer(node) ? NodeMacs(graph, node, shapes, missing) : 0;
             macs += nodeMacs;
             if (nodeMacs > 0 || nodeParams > 0) nodes.Add(new NodeCost(node, nodeMacs, nodeParams));
         }
         return new ModelCost(nodes, macs, parameters, missing);
     }
 
-    internal static bool IsLinear(string op) => op is "Conv" or "ConvTranspose" or "Gemm" or "MatMul";
-
-    /// <summary>MACs of one linear node; 0 (and the value noted) when a shape it needs is missing.</summary>
+    /// <summary>MACs of one layer; 0 (and the value noted) when a shape it needs is missing.</summary>
     internal static long NodeMacs(Graph graph, Node node, IReadOnlyDictionary<string, long[]> shapes, List<string>? missing = null)
     {
         long[]? Shape(string value)
@@ -68,31 +66,7 @@ public sealed class ModelCost
             return null;
         }
         long[]? weight = graph.ResolveWeight(node.Input(1))?.Tensor.Dims ?? (node.Input(1).Length > 0 ? Shape(node.Input(1)) : null);
-        switch (node.OpType)
-        {
-            case "Conv":
-            {
-                if (weight is null || Shape(node.Outputs[0]) is not { } output) return 0;
-                return Product(output) * Product(weight) / weight[0];
-            }
-            case "ConvTranspose":
-            {
-                if (weight is null || Shape(node.Input(0)) is not { } input) return 0;
-                return Product(input) * Product(weight) / weight[0];
-            }
-            case "Gemm":
-            {
-                if (Shape(node.Outputs[0]) is not { } output) return 0;
-                long k = weight is not null ? weight[node.GetInt("transB", 0) != 0 ? 1 : 0]
-                    : Shape(node.Input(0)) is { } a ? a[node.GetInt("transA", 0) != 0 ? 0 : 1] : 0;
-                return Product(output) * k;
-            }
-            default:
-            {
-                if (Shape(node.Outputs[0]) is not { } output || Shape(node.Input(0)) is not { Length: > 0 } a) return 0;
-                return Product(output) * a[^1];
-            }
-        }
+        return Layers.Macs(node, weight, Shape);
     }
 
     internal static long Product(ReadOnlySpan<long> dims)

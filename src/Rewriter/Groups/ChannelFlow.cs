@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using OnnxSlim.GraphIO;
 using OnnxSlim.GraphIO.Proto;
 
@@ -5,12 +6,22 @@ namespace OnnxSlim.Rewriter;
 
 /// <summary>
 /// The state of one channel analysis: the layout of every tensor that carries channels, the channel
-/// sets (a union-find: coupled sets are united), their freeze reasons and the slice sites found so far.
-/// Rules read and extend it one node at a time, in graph order.
+/// sets (a union-find: coupled sets are united), their freeze reasons, block ties and the slice sites
+/// found so far. Rules read and extend it one node at a time, in graph order.
+/// <para>
+/// Sub-ranges: a producer's channels may be cut into several sets up front (<see cref="Partitions"/>), so that
+/// parts of a Split that meet other channels again (a C2f's residual half) are whole sets. An analysis that finds
+/// ranges which do not line up records where the sets would have to be cut (<see cref="RequestedCuts"/>); the
+/// next analysis starts with those cuts (see <see cref="ChannelGroups.Find(Graph, IReadOnlyDictionary{string, long[]}?, long)"/>).
+/// </para>
 /// </summary>
 internal sealed class ChannelFlow
 {
     private readonly IReadOnlyDictionary<string, long[]>? _shapes;
+    private readonly IReadOnlyDictionary<Node, int[]> _partitions;
+    private readonly Dictionary<Node, SortedSet<int>> _requestedCuts = new(ReferenceEqualityComparer.Instance);
+    private readonly List<int> _blocks = [];
+    private readonly List<(Node Node, int Start)> _creator = [];
     private readonly Dictionary<string, ChannelLayout> _layouts = new(StringComparer.Ordinal);
     private readonly List<int> _parent = [];
     private readonly List<int> _width = [];
@@ -20,12 +31,19 @@ internal sealed class ChannelFlow
     private readonly List<SliceSite> _sites = [];
     private readonly Dictionary<(TensorProto, int), TensorSite> _firstSiteByTensorAxis = new(new TensorAxisComparer());
 
-    public ChannelFlow(Graph graph, IReadOnlyDictionary<string, long[]>? shapes, long opset)
+    /// <param name="partitions">Per producer node, the channel positions where its output is cut into separate sets.</param>
+    public ChannelFlow(Graph graph, IReadOnlyDictionary<string, long[]>? shapes, long opset, IReadOnlyDictionary<Node, int[]>? partitions = null)
     {
         Graph = graph;
         _shapes = shapes;
         Opset = opset;
+        _partitions = partitions ?? new Dictionary<Node, int[]>();
     }
+
+    public IReadOnlyDictionary<Node, int[]> Partitions => _partitions;
+
+    /// <summary>Per producer node, cut positions in its output that this analysis found necessary and were not in <see cref="Partitions"/>.</summary>
+    public IReadOnlyDictionary<Node, SortedSet<int>> RequestedCuts => _requestedCuts;
 
     public Graph Graph { get; }
 
@@ -54,7 +72,7 @@ internal sealed class ChannelFlow
 
     // ---- channel sets ----
 
-    public int NewSet(int width, Node producer)
+    private int NewSet(int width, Node producer, int start)
     {
         if (width <= 0) throw new ArgumentException($"{producer} has {width} output channels");
         _parent.Add(_parent.Count);
@@ -62,8 +80,71 @@ internal sealed class ChannelFlow
         _producers.Add([producer]);
         _depthwise.Add([]);
         _reasons.Add([]);
+        _blocks.Add(1);
+        _creator.Add((producer, start));
         return _parent.Count - 1;
     }
+
+    /// <summary>
+    /// The layout of a producer's <paramref name="width"/> new output channels on axis <paramref name="axis"/>:
+    /// one set, or one per range where <see cref="Partitions"/> cut the node's output. With
+    /// <paramref name="blocks"/> &gt; 1 (a grouped conv's groups) every range keeps equal counts per block; a cut
+    /// inside a block freezes.
+    /// </summary>
+    public ChannelLayout NewChannels(Node producer, int width, int rank, int axis, int blocks = 1)
+    {
+        if (blocks < 1 || width % blocks != 0) throw new ArgumentException($"{producer}: {width} channels do not split into {blocks} blocks");
+        int[] cuts = _partitions.TryGetValue(producer, out var c) ? [.. c.Where(x => x > 0 && x < width)] : [];
+        var segments = ImmutableArray.CreateBuilder<ChannelSegment>();
+        int from = 0, blockWidth = width / blocks;
+        foreach (int to in cuts.Append(width))
+        {
+            int set = NewSet(to - from, producer, from);
+            if (blocks > 1)
+            {
+                if (from % blockWidth != 0 || to % blockWidth != 0) Freeze(set, $"{producer}: channel range [{from},{to}) cuts a conv group of {blockWidth}");
+                else _blocks[set] = (to - from) / blockWidth;
+            }
+            segments.Add(new ChannelSegment(set, 0, to - from, 1));
+            from = to;
+        }
+        return new ChannelLayout(rank, axis, segments.ToImmutable());
+    }
+
+    /// <summary>Equal contiguous blocks of a set that must keep equal channel counts (1: unconstrained).</summary>
+    public int Blocks(int set) => _blocks[Root(set)];
+
+    /// <summary>
+    /// Ties the channels of <paramref name="layout"/> (one whole set) into <paramref name="blocks"/> equal blocks that
+    /// keep equal counts (the conv groups of a grouped conv that reads them). Returns false, and freezes, when it cannot.
+    /// </summary>
+    public bool Tie(ChannelLayout layout, int blocks, string where)
+    {
+        if (layout.Segments is not [var s] || s.Start != 0 || s.Length != Width(s.Group) || !layout.IsPlain)
+        {
+            Freeze(layout, $"{where} reads its conv groups from channels laid out as {layout}");
+            return false;
+        }
+        int root = Root(s.Group);
+        int combined = CombineBlocks(_blocks[root], blocks, _width[root]);
+        if (combined < 0 || combined == _width[root])
+        {
+            Freeze(root, combined < 0 ? $"{where}: conv groups of {_width[root] / blocks} do not line up with other groups of these channels"
+                : $"{where} has one channel per conv group");
+            return false;
+        }
+        _blocks[root] = combined;
+        return true;
+    }
+
+    // Equal counts in blocks of both partitions hold when they hold in the common refinement (lcm of the counts).
+    private static int CombineBlocks(int a, int b, int width)
+    {
+        long l = (long)a / Gcd(a, b) * b;
+        return l <= width && width % l == 0 ? (int)l : -1;
+    }
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
     public int Root(int set)
     {
@@ -113,6 +194,9 @@ internal sealed class ChannelFlow
         // Keep the older root so producers stay in graph order.
         if (rb < ra) (ra, rb) = (rb, ra);
         _parent[rb] = ra;
+        int blocks = CombineBlocks(_blocks[ra], _blocks[rb], _width[ra]);
+        if (blocks < 0) _reasons[ra].Add($"conv groups of {_width[ra] / _blocks[ra]} and {_width[rb] / _blocks[rb]} channels do not line up");
+        else _blocks[ra] = blocks;
         foreach (var p in _producers[rb]) if (!_producers[ra].Contains(p)) _producers[ra].Add(p);
         foreach (var p in _depthwise[rb]) if (!_depthwise[ra].Contains(p)) _depthwise[ra].Add(p);
         foreach (var r in _reasons[rb]) if (!_reasons[ra].Contains(r)) _reasons[ra].Add(r);
@@ -139,11 +223,52 @@ internal sealed class ChannelFlow
         }
         if (!aligned)
         {
+            RequestCuts(a, b);
             Freeze(a, $"{where} joins channel ranges that do not line up");
             Freeze(b, $"{where} joins channel ranges that do not line up");
             return;
         }
         for (int i = 0; i < a.Segments.Length; i++) UnionSets(a.Segments[i].Group, b.Segments[i].Group);
+    }
+
+    /// <summary>
+    /// Two layouts of equal channel count that do not line up: records, for every set in them, the cuts that make
+    /// both sides whole sets with the same boundaries (each segment's ends and the other side's boundaries within
+    /// it), as positions in the output of the producer that created the set and of every set coupled to it.
+    /// </summary>
+    private void RequestCuts(ChannelLayout a, ChannelLayout b)
+    {
+        if (!a.IsPlain || !b.IsPlain) return;
+        var boundaries = new SortedSet<int>();
+        foreach (var layout in new[] { a, b })
+        {
+            int offset = 0;
+            foreach (var s in layout.Segments) boundaries.Add(offset += s.Length);
+        }
+        foreach (var layout in new[] { a, b })
+        {
+            int offset = 0;
+            foreach (var s in layout.Segments)
+            {
+                var cuts = new List<int> { s.Start, s.End };
+                cuts.AddRange(boundaries.Where(p => p > offset && p < offset + s.Length).Select(p => s.Start + p - offset));
+                int root = Root(s.Group);
+                for (int member = 0; member < _parent.Count; member++)
+                {
+                    if (Root(member) != root) continue;
+                    var (node, start) = _creator[member];
+                    foreach (int cut in cuts)
+                    {
+                        if (cut <= 0 || cut >= _width[member]) continue;
+                        int position = start + cut;
+                        if (_partitions.TryGetValue(node, out var known) && known.Contains(position)) continue;
+                        if (!_requestedCuts.TryGetValue(node, out var set)) _requestedCuts[node] = set = [];
+                        set.Add(position);
+                    }
+                }
+                offset += s.Length;
+            }
+        }
     }
 
     /// <summary>Whether two layouts hold the same channels of the same sets in the same order.</summary>
@@ -201,6 +326,28 @@ internal sealed class ChannelFlow
     }
 
     public void AddCountSite(CountSite site) => _sites.Add(site);
+
+    /// <summary>
+    /// Registers the block-wise slicing of a grouped conv's input axis (see <see cref="GroupedInputSite"/>). Returns
+    /// false, and freezes, when the weight is not a stored float tensor of the right size read by this node alone.
+    /// </summary>
+    public bool AddGroupedInputSite(Node node, int inputIndex, int axis, int outputAxis, int blocks, ChannelLayout layout)
+    {
+        string value = node.Input(inputIndex);
+        var weight = Graph.ResolveWeight(value);
+        if (weight is null || !weight.Tensor.IsFloating || axis >= weight.Tensor.Rank || weight.Tensor.Dims[axis] * blocks != layout.Channels)
+        {
+            Freeze(layout, $"{node} input {inputIndex} ('{value}') is not a stored float tensor of {layout.Channels}/{blocks} channels per group");
+            return false;
+        }
+        if (Graph.IsGraphOutput(WeightReaders.StoredName(weight)) || WeightReaders.Of(Graph, WeightReaders.StoredName(weight)).Count() != 1)
+        {
+            Freeze(layout, $"{node} shares its grouped weight '{weight.Tensor.Name}'");
+            return false;
+        }
+        _sites.Add(new GroupedInputSite(node, inputIndex, weight, axis, outputAxis, blocks, layout));
+        return true;
+    }
 
     /// <summary>The layout with unknown inner sizes (a flatten of unknown H·W) filled in so that it spans <paramref name="extent"/> elements; null if impossible.</summary>
     public static ChannelLayout? ResolveInner(ChannelLayout layout, long extent)

@@ -11,17 +11,42 @@ namespace OnnxSlim.Rewriter;
 /// </summary>
 public sealed class ChannelGroup
 {
-    internal ChannelGroup(int id, int width, IReadOnlyList<Node> producers, IReadOnlyList<Node> depthwise, IReadOnlyList<string> reasons)
+    internal ChannelGroup(int id, int width, IReadOnlyList<Node> producers, IReadOnlyList<Node> depthwise, IReadOnlyList<string> reasons, int blocks = 1)
     {
+        if (blocks < 1 || width % blocks != 0) throw new ArgumentException($"group {id}: {width} channels do not split into {blocks} blocks", nameof(blocks));
         Id = id;
         Width = width;
         Producers = producers;
         DepthwiseProducers = depthwise;
         Reasons = reasons;
+        Blocks = blocks;
     }
 
     public int Id { get; }
     public int Width { get; }
+
+    /// <summary>
+    /// The tie a grouped conv puts on these channels: they form <see cref="Blocks"/> equal contiguous ranges of
+    /// <see cref="BlockWidth"/> channels (its conv groups), and a keep list must hold the same number of channels
+    /// in every range, so that every conv group keeps the same width. 1 when unconstrained. Planning honours it by
+    /// keeping multiples of <see cref="Blocks"/> and selecting within each range (<see cref="BlockOf"/>).
+    /// </summary>
+    public int Blocks { get; }
+
+    public int BlockWidth => Width / Blocks;
+
+    /// <summary>The block channel <paramref name="channel"/> lies in.</summary>
+    public int BlockOf(int channel) => channel / BlockWidth;
+
+    /// <summary>Whether <paramref name="keep"/> (sorted channel indices) holds the same count in every block.</summary>
+    public bool KeepsEqualBlocks(IReadOnlyList<int> keep)
+    {
+        if (Blocks == 1) return true;
+        if (keep.Count % Blocks != 0) return false;
+        var counts = new int[Blocks];
+        foreach (int c in keep) counts[BlockOf(c)]++;
+        return counts.All(n => n == keep.Count / Blocks);
+    }
 
     /// <summary>Conv/ConvTranspose/Gemm/MatMul nodes whose output channels are this group, in graph order, then the depthwise convs inside it.</summary>
     public IReadOnlyList<Node> Producers { get; }
@@ -41,7 +66,7 @@ public sealed class ChannelGroup
     public IReadOnlyList<string> Values { get; internal set; } = [];
 
     public override string ToString() =>
-        $"group {Id}: {Width} channels, {Producers.Count} producers" + (Frozen ? $", frozen ({Reason})" : "");
+        $"group {Id}: {Width} channels" + (Blocks > 1 ? $" in {Blocks} conv groups" : "") + $", {Producers.Count} producers" + (Frozen ? $", frozen ({Reason})" : "");
 }
 
 /// <summary>The channel groups of a graph, with the layout of every tensor that carries channels.</summary>

@@ -18,16 +18,30 @@ public static class ChannelGroups
     /// <param name="opset">The default-domain opset (0 when unknown).</param>
     public static ChannelGroupSet Find(Graph graph, IReadOnlyDictionary<string, long[]>? shapes = null, long opset = 0)
     {
-        var flow = new ChannelFlow(graph, shapes, opset);
-        foreach (var node in graph.Nodes)
+        // Ranges that meet channels they do not line up with (a C2f's residual half) ask for their producers'
+        // outputs to be cut into separate sets; analyse again with those cuts until none is asked for.
+        var partitions = new Dictionary<Node, int[]>(ReferenceEqualityComparer.Instance);
+        for (int pass = 0; ; pass++)
         {
-            if (OperatorRules.For(node) is { } rule) rule.Propagate(flow, node);
-            else flow.FreezeInputs(node, node.HasSubgraphs ? $"read by {node}, which has subgraphs" : $"read by {node}, which has no channel rule");
+            var flow = new ChannelFlow(graph, shapes, opset, partitions);
+            foreach (var node in graph.Nodes)
+            {
+                if (OperatorRules.For(node) is { } rule) rule.Propagate(flow, node);
+                else flow.FreezeInputs(node, node.HasSubgraphs ? $"read by {node}, which has subgraphs" : $"read by {node}, which has no channel rule");
+            }
+            if (flow.RequestedCuts.Count > 0 && pass < MaxPartitionPasses)
+            {
+                foreach (var (node, cuts) in flow.RequestedCuts)
+                    partitions[node] = [.. (partitions.GetValueOrDefault(node) ?? []).Union(cuts).Order()];
+                continue;
+            }
+            FreezeEscapes(flow);
+            FreezeRepeatedGroups(flow);
+            return Build(flow);
         }
-        FreezeEscapes(flow);
-        FreezeRepeatedGroups(flow);
-        return Build(flow);
     }
+
+    private const int MaxPartitionPasses = 8;
 
     /// <summary>The values whose concrete shapes <see cref="Find"/> can use (reshape, flatten and squeeze inputs and outputs, element-wise operands); probe them with Runtime's ShapeProbe.</summary>
     public static IReadOnlyList<string> ShapeQueries(Graph graph)
@@ -63,13 +77,24 @@ public static class ChannelGroups
                     flow.Freeze(layout, $"captured by a subgraph of {consumer}");
     }
 
-    /// <summary>A tensor holding one group in two places (Concat(x, x), a shuffle) would need one keep list twice: frozen.</summary>
+    /// <summary>
+    /// A tensor may hold one group in several places when each place holds the same whole channels of it
+    /// (SPPF's Concat(x, pool(x), …), a C2f's Concat(x, x + f(x))): every place then keeps the same channels.
+    /// Overlapping or differently cut places of one group (a shuffle) are frozen.
+    /// </summary>
     private static void FreezeRepeatedGroups(ChannelFlow flow)
     {
         void Check(ChannelLayout layout, string where)
         {
-            var roots = layout.Segments.Select(s => flow.Root(s.Group)).ToList();
-            if (roots.Count != roots.Distinct().Count()) flow.Freeze(layout, $"one group appears twice in {where}");
+            var byRoot = layout.Segments.GroupBy(s => flow.Root(s.Group));
+            foreach (var places in byRoot)
+            {
+                if (places.Count() < 2) continue;
+                var first = places.First();
+                bool same = places.All(s => s.Start == first.Start && s.Length == first.Length && s.Inner == first.Inner);
+                bool disjoint = places.OrderBy(s => s.Start).Zip(places.OrderBy(s => s.Start).Skip(1)).All(p => p.First.End <= p.Second.Start);
+                if (!same && !disjoint) flow.Freeze(layout, $"one group appears twice in {where} with overlapping channel ranges");
+            }
         }
         foreach (var (value, layout) in flow.Layouts) Check(layout, $"'{value}'");
         foreach (var site in flow.Sites) Check(site.Layout, site.Node.ToString());
@@ -89,7 +114,7 @@ public static class ChannelGroups
             idByRoot[root] = groups.Count;
             var depthwise = flow.Depthwise(root).OrderBy(n => order[n]).ToList();
             var producers = flow.Producers(root).OrderBy(n => order[n]).Concat(depthwise).ToList();
-            groups.Add(new ChannelGroup(groups.Count, flow.Width(root), producers, depthwise, [.. flow.Reasons(root)]));
+            groups.Add(new ChannelGroup(groups.Count, flow.Width(root), producers, depthwise, [.. flow.Reasons(root)], flow.Blocks(root)));
         }
         int Map(int set) => idByRoot[flow.Root(set)];
         var layouts = flow.Layouts.ToDictionary(kv => kv.Key, kv => kv.Value.MapGroups(Map), StringComparer.Ordinal);

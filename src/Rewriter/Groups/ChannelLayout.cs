@@ -90,6 +90,20 @@ public sealed class ChannelLayout : IEquatable<ChannelLayout>
         return -1;
     }
 
+    /// <summary>Every position of channel <paramref name="channel"/> of <paramref name="group"/> along the axis (a group may appear several times: SPPF's concat).</summary>
+    public IEnumerable<int> PositionsOf(int group, int channel)
+    {
+        int offset = 0;
+        foreach (var s in Segments)
+        {
+            if (s.Group == group && channel >= s.Start && channel < s.End) yield return offset + channel - s.Start;
+            offset += s.Length;
+        }
+    }
+
+    /// <summary>Whether <paramref name="group"/> appears in more than one segment.</summary>
+    public bool Repeats(int group) => Segments.Count(s => s.Group == group) > 1;
+
     /// <summary>The inner size of the segment at channel position <paramref name="position"/>, and the element offset where that channel starts.</summary>
     public (long ElementOffset, long Inner) ElementsOf(int position)
     {

@@ -46,6 +46,28 @@ public sealed class TensorSite(Node node, int inputIndex, WeightRef weight, int 
 }
 
 /// <summary>
+/// The input-channel axis of a grouped conv's weight (axis 1 of C_out × C_in/group × k…): output row o belongs to
+/// conv group b = o / (C_out/<see cref="Blocks"/>) and reads input block b of <see cref="SliceSite.Layout"/> (one whole,
+/// tied channel group). Every block keeps the same count (<see cref="ChannelGroup.Blocks"/>), so the axis shrinks to
+/// that count, each row keeping its own block's channels. Not a <see cref="TensorSite"/>: positions along the axis
+/// are block-relative, so code that reads a channel's slice of a tensor does not see it.
+/// </summary>
+public sealed class GroupedInputSite(Node node, int inputIndex, WeightRef weight, int axis, int outputAxis, int blocks, ChannelLayout layout)
+    : SliceSite(node, layout)
+{
+    public int InputIndex { get; } = inputIndex;
+    public WeightRef Weight { get; } = weight;
+    public int Axis { get; } = axis;
+
+    /// <summary>The weight axis whose position says which conv group a slab belongs to.</summary>
+    public int OutputAxis { get; } = outputAxis;
+
+    public int Blocks { get; } = blocks;
+
+    public override string ToString() => $"grouped input {Weight.Tensor.Name}[axis {Axis}, {Blocks} groups] of {Node}";
+}
+
+/// <summary>
 /// An integer that states a channel count: a depthwise conv's group, a Split size, a Reshape dim, a Resize
 /// size, a Slice bound. The new value is (kept channels of <see cref="SliceSite.Layout"/> in [From, To)) ×
 /// <see cref="Multiplier"/>. It lives in attribute <see cref="Attribute"/> or in the constant at input
@@ -53,7 +75,7 @@ public sealed class TensorSite(Node node, int inputIndex, WeightRef weight, int 
 /// </summary>
 public sealed class CountSite : SliceSite
 {
-    private CountSite(Node node, ChannelLayout layout, string? attribute, int inputIndex, int element, int from, int to, long multiplier)
+    private CountSite(Node node, ChannelLayout layout, string? attribute, int inputIndex, int element, int from, int to, long multiplier, long[]? computed = null)
         : base(node, layout)
     {
         if (from < 0 || to < from || to > layout.Channels)
@@ -64,6 +86,7 @@ public sealed class CountSite : SliceSite
         From = from;
         To = to;
         Multiplier = multiplier;
+        Computed = computed;
     }
 
     public static CountSite InAttribute(Node node, string attribute, int element, ChannelLayout layout, int from, int to, long multiplier = 1) =>
@@ -72,12 +95,19 @@ public sealed class CountSite : SliceSite
     public static CountSite InInput(Node node, int inputIndex, int element, ChannelLayout layout, int from, int to, long multiplier = 1) =>
         new(node, layout, null, inputIndex, element, from, to, multiplier);
 
+    /// <summary>A count in an input computed from the shape (<paramref name="values"/>: what it evaluates to): the rewrite gives the node a constant instead.</summary>
+    public static CountSite InComputedInput(Node node, int inputIndex, int element, ChannelLayout layout, int from, int to, long[] values) =>
+        new(node, layout, null, inputIndex, element, from, to, 1, values);
+
     public string? Attribute { get; }
     public int InputIndex { get; }
     public int Element { get; }
     public int From { get; }
     public int To { get; }
     public long Multiplier { get; }
+
+    /// <summary>For an input computed from the shape: its values in the unpruned graph; null for a stored count.</summary>
+    public long[]? Computed { get; }
 
     public override string ToString() =>
         $"count {(Attribute is { } a ? $"attribute {a}" : $"input {InputIndex}")}[{Element}] of {Node} = kept[{From},{To})×{Multiplier}";

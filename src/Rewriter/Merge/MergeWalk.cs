@@ -23,6 +23,7 @@ internal sealed class MergeWalk
     private readonly Dictionary<(Node, int), List<TensorSite>> _sitesByInput = [];
     private readonly HashSet<Node> _producers;
     private readonly Dictionary<string, double> _ratios = new(StringComparer.Ordinal);
+    private readonly bool _unsupported;
     private int _j, _i;
 
     public MergeWalk(ChannelGroupSet groups, ChannelGroup group, Func<WeightRef, float[]> floats)
@@ -38,6 +39,10 @@ internal sealed class MergeWalk
         _producers = [.. group.Producers.Except(group.DepthwiseProducers)];
         bool Carries(string v) => groups.LayoutOf(v)?.Segments.Any(s => s.Group == group.Id) == true;
         _nodes = [.. groups.Graph.Nodes.Where(n => n.Inputs.Any(Carries) || n.Outputs.Any(Carries))];
+        // Not proven here: a grouped conv reading the channels (its additions would be per conv group), and a
+        // per-channel parameter that holds the group in two places (only the first would be compared).
+        _unsupported = group.Sites.OfType<GroupedInputSite>().Any()
+            || group.Sites.OfType<TensorSite>().Any(s => s.Role != SiteRole.ConsumerWeight && s.Layout.Repeats(group.Id));
     }
 
     public double? RatioOf(string value)
@@ -72,6 +77,7 @@ internal sealed class MergeWalk
     /// <summary>The consumer-weight additions that merge channel j into channel i, or null when j is not a proven multiple of i.</summary>
     public List<MergeAddition>? TryMerge(int j, int i)
     {
+        if (_unsupported || _group.BlockOf(j) != _group.BlockOf(i)) return null; // a grouped conv's filters in different groups read different inputs
         _j = j;
         _i = i;
         _ratios.Clear();
@@ -84,13 +90,17 @@ internal sealed class MergeWalk
                 if (!_sitesByInput.TryGetValue((node, k), out var sites)) continue;
                 foreach (var site in sites.Where(s => s.Role == SiteRole.ConsumerWeight))
                 {
-                    int pj = site.Layout.PositionOf(_group.Id, j);
-                    if (pj < 0) continue;
-                    int pi = site.Layout.PositionOf(_group.Id, i);
-                    if (pi < 0 || RatioOf(node.Input(0)) is not { } r || double.IsNaN(r)) return null;
-                    var (from, count) = site.Layout.ElementsOf(pj);
-                    var (to, _) = site.Layout.ElementsOf(pi);
-                    additions.Add(new MergeAddition(site.Weight, site.Weight.Tensor.Dims, site.Axis, from, to, count, r));
+                    // Every place the group appears in holds the same channels: add each place's column of j into its column of i.
+                    var pjs = site.Layout.PositionsOf(_group.Id, j).ToList();
+                    if (pjs.Count == 0) continue;
+                    var pis = site.Layout.PositionsOf(_group.Id, i).ToList();
+                    if (pis.Count != pjs.Count || RatioOf(node.Input(0)) is not { } r || double.IsNaN(r)) return null;
+                    for (int t = 0; t < pjs.Count; t++)
+                    {
+                        var (from, count) = site.Layout.ElementsOf(pjs[t]);
+                        var (to, _) = site.Layout.ElementsOf(pis[t]);
+                        additions.Add(new MergeAddition(site.Weight, site.Weight.Tensor.Dims, site.Axis, from, to, count, r));
+                    }
                 }
             }
             var carrying = node.Outputs.Where(o => _groups.LayoutOf(o)?.PositionOf(_group.Id, j) >= 0).ToList();

@@ -105,9 +105,26 @@ public static class ChannelPruner
             }
             if (group.Frozen && indices.Length != group.Width)
                 throw new ArgumentException($"group {id} is frozen ({group.Reason}); it must keep all {group.Width} channels", nameof(keepByGroupId));
+            if (!group.KeepsEqualBlocks(indices))
+                throw new ArgumentException($"group {id} is {group.Blocks} conv groups of {group.BlockWidth} channels; keep the same count in each, got {indices.Length} channels in total", nameof(keepByGroupId));
             keep[id] = indices;
         }
         return keep;
+    }
+
+    /// <summary>
+    /// The original output channels <paramref name="producer"/> keeps under a keep plan, in order; null when it keeps
+    /// them all or writes no group. Its output may hold several groups (the sub-ranges of a split C2f), so this is not
+    /// one group's keep list.
+    /// </summary>
+    public static int[]? KeptOutputs(ChannelGroupSet groups, Node producer, IReadOnlyDictionary<int, int[]> keepByGroupId)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(producer);
+        var site = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
+        if (site is null) return null;
+        var kept = Indices(site.Layout, g => keepByGroupId.TryGetValue(g, out var k) ? k : [.. Enumerable.Range(0, groups[g].Width)]);
+        return kept.Length == site.Layout.Channels ? null : kept;
     }
 
     /// <summary>Indices along a sliced axis: for each segment, its kept channels, each spanning its inner elements.</summary>
@@ -154,10 +171,30 @@ public static class ChannelPruner
         HashSet<TensorProto> mergedInto, List<NodeProto> orphanCandidates)
     {
         int count = 0;
+        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
         foreach (var sites in groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance))
         {
             var weight = sites.First().Weight;
             long[] dims = weight.Tensor.Dims;
+            if (groupedInputs.Remove(weight.Tensor.Proto, out var grouped))
+            {
+                // A grouped conv's weight (its own, by construction): rows first take their block's kept inputs.
+                var blocked = BlockIndices(grouped, keepOf);
+                long[] newDims = [.. dims];
+                float[] values = floats(weight);
+                if (blocked[0].Length != dims[grouped.Axis]) values = TensorSlicer.GatherBlocked(values, newDims, grouped.OutputAxis, grouped.Axis, blocked);
+                foreach (var site in sites)
+                {
+                    var indices = Indices(site.Layout, keepOf);
+                    if (indices.Length != newDims[site.Axis]) values = TensorSlicer.Gather(values, newDims, site.Axis, indices);
+                }
+                if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor.Proto)) continue;
+                count++;
+                weight.Tensor.SetFloats(newDims, values);
+                SetDeclaredDims(graph, weight, newDims);
+                continue;
+            }
             bool merged = mergedInto.Contains(weight.Tensor.Proto);
             var selections = new List<(SortedDictionary<int, int[]> Cuts, List<TensorSite> Readers)>();
             foreach (var reader in sites.GroupBy(s => (s.Node.Proto, s.InputIndex)))
@@ -208,6 +245,17 @@ public static class ChannelPruner
         return count;
     }
 
+    /// <summary>Per conv group of a grouped input, the kept input channels of its block, relative to the block.</summary>
+    private static int[][] BlockIndices(GroupedInputSite site, Func<int, int[]> keepOf)
+    {
+        var positions = Indices(site.Layout, keepOf);
+        int perBlock = site.Layout.Channels / site.Blocks;
+        var result = Enumerable.Range(0, site.Blocks).Select(b => positions.Where(p => p / perBlock == b).Select(p => p - b * perBlock).ToArray()).ToArray();
+        if (result.Any(r => r.Length != result[0].Length))
+            throw new InvalidOperationException($"{site.Node} would keep unequal input counts per conv group");
+        return result;
+    }
+
     private static bool SameCuts(SortedDictionary<int, int[]> a, SortedDictionary<int, int[]> b) =>
         a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var other) && other.AsSpan().SequenceEqual(kv.Value));
 
@@ -239,6 +287,9 @@ public static class ChannelPruner
                 for (int i = 0; i < graph.Proto.Node.Count; i++)
                     if (ReferenceEquals(graph.Proto.Node[i], node)) { graph.Proto.Node.RemoveAt(i); break; }
                 pending.Remove(node);
+                // What fed only this node is dead too (a shape computation whose result became a constant).
+                foreach (string input in node.Input)
+                    if (graph.Producer(input) is { } producer && !pending.Contains(producer.Proto)) pending.Add(producer.Proto);
                 changed = true;
             }
         }
@@ -283,6 +334,20 @@ public static class ChannelPruner
                 continue;
             }
             string name = node.Input(inputIndex);
+            if (sites.First().Computed is { } computed)
+            {
+                // A count computed from the shape: the node gets a constant of the kept counts; the computation may die.
+                long[] counts = [.. computed];
+                foreach (var (element, value) in values) counts[element] = value;
+                string constant = graph.UniqueName($"{name}_{node.Id}");
+                var fresh = new TensorProto { Name = constant, DataType = DataType.Int64 };
+                new Tensor(fresh).SetInt64s([counts.Length], counts);
+                graph.Proto.Initializer.Add(fresh);
+                if (graph.Producer(name) is { } producer) orphanCandidates.Add(producer.Proto);
+                node.Inputs[inputIndex] = constant;
+                graph.Reindex();
+                continue;
+            }
             var tensor = graph.Constant(name) ?? throw new InvalidOperationException($"{node} input '{name}' is no longer a constant");
             long[] numbers = tensor.ToInt64s();
             if (values.All(v => numbers[v.Element] == v.Value)) continue;

@@ -34,6 +34,41 @@ internal static class TensorSlicer
         return result;
     }
 
+    /// <summary>
+    /// Per slab along <paramref name="blockAxis"/> (a grouped conv's output axis, before <paramref name="axis"/>):
+    /// slab o lies in block b = o / (dims[blockAxis] / blocks) and keeps the elements at indices[b] along
+    /// <paramref name="axis"/>. Every block keeps the same count; returns the new data and updates <paramref name="dims"/>.
+    /// </summary>
+    public static float[] GatherBlocked(ReadOnlySpan<float> data, long[] dims, int blockAxis, int axis, IReadOnlyList<int[]> indices)
+    {
+        if (blockAxis < 0 || axis <= blockAxis || axis >= dims.Length) throw new ArgumentException($"block axis {blockAxis} must precede axis {axis} in rank {dims.Length}", nameof(axis));
+        int blocks = indices.Count, count = indices[0].Length;
+        if (blocks == 0 || dims[blockAxis] % blocks != 0 || indices.Any(i => i.Length != count))
+            throw new ArgumentException($"{blocks} blocks with unequal counts do not fit {dims[blockAxis]} slabs", nameof(indices));
+        long outer = Product(dims, 0, blockAxis), slabs = dims[blockAxis], between = Product(dims, blockAxis + 1, axis);
+        long size = dims[axis], inner = Product(dims, axis + 1, dims.Length), perBlock = slabs / blocks;
+        if (data.Length != outer * slabs * between * size * inner) throw new ArgumentException($"{data.Length} values do not fill [{string.Join(",", dims)}]", nameof(data));
+        var result = new float[outer * slabs * between * count * inner];
+        long at = 0;
+        for (long a = 0; a < outer; a++)
+            for (long o = 0; o < slabs; o++)
+            {
+                var keep = indices[(int)(o / perBlock)];
+                for (long m = 0; m < between; m++)
+                {
+                    long source = ((a * slabs + o) * between + m) * size * inner;
+                    foreach (int index in keep)
+                    {
+                        if (index < 0 || index >= size) throw new ArgumentException($"index {index} is outside 0..{size - 1} on axis {axis}", nameof(indices));
+                        data.Slice((int)(source + index * inner), (int)inner).CopyTo(result.AsSpan((int)at, (int)inner));
+                        at += inner;
+                    }
+                }
+            }
+        dims[axis] = count;
+        return result;
+    }
+
     /// <summary>The sub-tensor of elements [start, start+count) along <paramref name="axis"/>.</summary>
     public static float[] Take(ReadOnlySpan<float> data, ReadOnlySpan<long> dims, int axis, long start, long count)
     {

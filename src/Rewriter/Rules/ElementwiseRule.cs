@@ -10,7 +10,7 @@ namespace OnnxSlim.Rewriter.Rules;
 /// [1,C,1,1]); constants of size 1 there broadcast and stay as they are. A computed operand with C
 /// channels that we cannot follow freezes the channels.
 /// </summary>
-internal sealed class ElementwiseRule : IOperatorRule
+internal sealed class ElementwiseRule : IAffineRule
 {
     public static readonly ElementwiseRule Instance = new();
 
@@ -57,6 +57,26 @@ internal sealed class ElementwiseRule : IOperatorRule
             flow.AddTensorSite(node, k, position, output, role);
         }
         flow.SetLayout(node.Outputs[0], output);
+    }
+
+    /// <summary>
+    /// Mul, Div (x / c only), Add and Sub with a stored constant as the other operand are per-channel affine maps.
+    /// An Add or Sub whose constant is not known per channel still has a known scale.
+    /// </summary>
+    public AffineStep? Affine(Graph graph, Node node, int input, ChannelValues values)
+    {
+        if (node.Inputs.Count != 2) return null;
+        int k = 1 - input;
+        if (node.Input(k) == node.Input(input) || graph.ResolveWeight(node.Input(k)) is null) return null;
+        var c = values(node, k);
+        return node.OpType switch
+        {
+            "Mul" when c is not null => new AffineStep(node, input, AffineKind.Multiply, c),
+            "Div" when c is not null && input == 0 => new AffineStep(node, input, AffineKind.Divide, c),
+            "Add" => new AffineStep(node, input, AffineKind.Add, c),
+            "Sub" => new AffineStep(node, input, input == 0 ? AffineKind.Subtract : AffineKind.SubtractFrom, c),
+            _ => null,
+        };
     }
 
     public double Ratio(RatioContext ctx)

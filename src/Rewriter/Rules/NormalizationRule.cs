@@ -4,9 +4,11 @@ namespace OnnxSlim.Rewriter.Rules;
 
 /// <summary>
 /// BatchNormalization (scale, bias, mean, var) and InstanceNormalization (scale, bias): per-channel
-/// parameters on axis 0, sliced with the input's channels, which pass through unchanged.
+/// parameters on axis 0, sliced with the input's channels, which pass through unchanged. At inference a
+/// BatchNormalization is a per-channel affine of its input (<see cref="BatchNormFold"/>); an InstanceNormalization
+/// is not (it divides by statistics of the data).
 /// </summary>
-internal sealed class NormalizationRule : IOperatorRule
+internal sealed class NormalizationRule : IAffineRule
 {
     public static readonly NormalizationRule Instance = new();
 
@@ -34,6 +36,16 @@ internal sealed class NormalizationRule : IOperatorRule
         flow.SetLayout(node.Outputs[0], input);
     }
 
+    public AffineStep? Affine(Graph graph, Node node, int input, ChannelValues values)
+    {
+        if (node.OpType != "BatchNormalization" || input != 0 || node.GetInt("training_mode", 0) != 0) return null;
+        if (values(node, 1) is not { } gamma || values(node, 4) is not { } variance) return null;
+        float eps = BatchNormFold.Epsilon(node);
+        var scale = new double[gamma.Length];
+        for (int c = 0; c < scale.Length; c++) scale[c] = BatchNormFold.Scale(gamma[c], variance[c], eps);
+        return new AffineStep(node, input, AffineKind.Normalize, scale, mean: values(node, 3), beta: values(node, 2));
+    }
+
     public double Ratio(RatioContext ctx)
     {
         if (ctx.InputRatio(0) is not { } r || double.IsNaN(r)) return double.NaN;
@@ -43,7 +55,7 @@ internal sealed class NormalizationRule : IOperatorRule
         {
             // z = s·(x − m) + β with s = γ/√(v+ε): z_j = r·(s_j/s_i)·z_i when the offsets follow.
             if (ctx.Slices(3) is not { } mean || ctx.Slices(4) is not { } variance) return double.NaN;
-            float eps = ctx.Node.GetFloat("epsilon", 1e-5f);
+            float eps = BatchNormFold.Epsilon(ctx.Node);
             sj /= Math.Sqrt(variance.J[0] + eps);
             si /= Math.Sqrt(variance.I[0] + eps);
             if (si == 0) return double.NaN;

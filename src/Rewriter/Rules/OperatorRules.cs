@@ -4,7 +4,10 @@ namespace OnnxSlim.Rewriter.Rules;
 
 /// <summary>
 /// The one table of operator rules. Supporting a new operator is one rule file and one line here.
-/// Operators not listed have no rule: channels reaching them are frozen.
+/// Operators not listed have no rule: channels reaching them are frozen. A weight-bearing operator's rule
+/// also implements <see cref="ILayerRule"/> (weight axes, MACs: what costs, compensation and calibration
+/// read through <see cref="Layers"/>); a rule whose nodes can be per-channel affine maps implements
+/// <see cref="IAffineRule"/> (what <see cref="AffineChain"/> follows).
 /// </summary>
 internal static class OperatorRules
 {

@@ -5,8 +5,9 @@ namespace OnnxSlim.Rewriter.Rules;
 /// <summary>
 /// Shape reads dims, not values. Reading the spatial dims (Gather of another index, Slice past the channel
 /// axis: anchor generators, FPN upsampling sizes) is harmless. The channel count itself may only flow into
-/// a Resize's sizes for the same channels (see <see cref="ResizeRule"/>); any other use could bake the old
-/// count into the computation, so it freezes the channels.
+/// a Resize's sizes for the same channels (see <see cref="ResizeRule"/>), or through integer arithmetic into
+/// the channel bounds of Slices of the same tensor (torch.chunk), which the Slice rule replaces by constants;
+/// any other use could bake the old count into the computation, so it freezes the channels.
 /// </summary>
 internal sealed class ShapeRule : IOperatorRule
 {
@@ -25,7 +26,8 @@ internal sealed class ShapeRule : IOperatorRule
         if (channelIndex < 0) return;
         foreach (var use in flow.Graph.Consumers(node.Outputs[0]))
         {
-            if (ReadsOtherDims(flow, use, channelIndex) || ReachesResizeOfSameChannels(flow, use, input)) continue;
+            if (ReadsOtherDims(flow, use, channelIndex) || ReachesResizeOfSameChannels(flow, use, input)
+                || FeedsOnlyChannelSliceBounds(flow, use, node.Input(0), input.Axis, [])) continue;
             flow.Freeze(input, $"channel count read by {node} and used by {use}");
             return;
         }
@@ -40,6 +42,32 @@ internal sealed class ShapeRule : IOperatorRule
             && (use.Input(4).Length == 0 || flow.ConstantInts(use.Input(4)) is [1]))
             return from > channelIndex || (to >= 0 && to <= channelIndex);
         return false;
+    }
+
+    /// <summary>
+    /// Whether every path from <paramref name="node"/> through shape arithmetic ends in the start or end of a Slice
+    /// of <paramref name="data"/> on the channel axis alone (bounds the Slice rule evaluates and writes as constants).
+    /// </summary>
+    private static bool FeedsOnlyChannelSliceBounds(ChannelFlow flow, Node node, string data, int axis, HashSet<Node> seen)
+    {
+        if (!ShapeArithmetic.IsArithmetic(node)) return false;
+        if (!seen.Add(node)) return true;
+        foreach (var output in node.Outputs)
+        {
+            if (flow.Graph.IsGraphOutput(output)) return false;
+            foreach (var use in flow.Graph.Consumers(output))
+            {
+                if (use.OpType == "Slice" && use.Input(0) == data && use.Attribute("starts") is null)
+                {
+                    bool boundOnly = Enumerable.Range(0, use.Inputs.Count).All(k => use.Inputs[k] != output || k is 1 or 2);
+                    if (!boundOnly || use.Input(3).Length == 0 || flow.ConstantInts(use.Input(3)) is not [var a]
+                        || RuleHelpers.NormalizeAxis(a, flow.Layout(data)?.Rank ?? 0) != axis) return false;
+                    continue;
+                }
+                if (!FeedsOnlyChannelSliceBounds(flow, use, data, axis, seen)) return false;
+            }
+        }
+        return true;
     }
 
     private static bool ReachesResizeOfSameChannels(ChannelFlow flow, Node use, ChannelLayout input)

@@ -4,8 +4,9 @@ namespace OnnxSlim.Rewriter.Rules;
 
 /// <summary>
 /// Slice with constant bounds. On other axes the channels pass through. On the channel axis with step 1 the
-/// output is a channel range; its bounds become kept-channel counts. Computed bounds or strides on the
-/// channel axis are frozen.
+/// output is a channel range; its bounds become kept-channel counts. Bounds computed from the shape
+/// (torch.chunk: Shape → Gather → Div → Mul, see <see cref="ShapeArithmetic"/>) are evaluated and replaced by
+/// constants of the kept counts. Other computed bounds or strides on the channel axis are frozen.
 /// </summary>
 internal sealed class SliceRule : IOperatorRule
 {
@@ -23,6 +24,9 @@ internal sealed class SliceRule : IOperatorRule
         bool inAttributes = node.Attribute("starts") is not null;
         long[]? starts = inAttributes ? node.GetInts("starts") : flow.ConstantInts(node.Input(1));
         long[]? ends = inAttributes ? node.GetInts("ends") : flow.ConstantInts(node.Input(2));
+        long[]? computedStarts = null, computedEnds = null;
+        if (!inAttributes && starts is null) starts = computedStarts = ShapeArithmetic.Evaluate(flow, node.Input(1));
+        if (!inAttributes && ends is null) ends = computedEnds = ShapeArithmetic.Evaluate(flow, node.Input(2));
         long[]? axes = inAttributes ? node.GetInts("axes") : node.Input(3).Length > 0 ? flow.ConstantInts(node.Input(3)) : null;
         long[]? steps = inAttributes ? null : node.Input(4).Length > 0 ? flow.ConstantInts(node.Input(4)) : null;
         if (starts is null || ends is null || (!inAttributes && node.Input(3).Length > 0 && axes is null) || (!inAttributes && node.Input(4).Length > 0 && steps is null))
@@ -50,8 +54,10 @@ internal sealed class SliceRule : IOperatorRule
             flow.Freeze(input, $"{node} takes no channels");
             return;
         }
-        if (from > 0) flow.AddCountSite(inAttributes ? CountSite.InAttribute(node, "starts", entry, input, 0, from) : CountSite.InInput(node, 1, entry, input, 0, from));
-        if (to < channels) flow.AddCountSite(inAttributes ? CountSite.InAttribute(node, "ends", entry, input, 0, to) : CountSite.InInput(node, 2, entry, input, 0, to));
+        if (computedStarts is not null) flow.AddCountSite(CountSite.InComputedInput(node, 1, entry, input, 0, from, computedStarts));
+        else if (from > 0) flow.AddCountSite(inAttributes ? CountSite.InAttribute(node, "starts", entry, input, 0, from) : CountSite.InInput(node, 1, entry, input, 0, from));
+        if (computedEnds is not null) flow.AddCountSite(CountSite.InComputedInput(node, 2, entry, input, 0, to, computedEnds));
+        else if (to < channels) flow.AddCountSite(inAttributes ? CountSite.InAttribute(node, "ends", entry, input, 0, to) : CountSite.InInput(node, 2, entry, input, 0, to));
         flow.SetLayout(node.Outputs[0], input.Cut(from, to));
     }
 

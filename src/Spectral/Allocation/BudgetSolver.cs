@@ -42,7 +42,7 @@ public sealed class BudgetSolver
             var grp = groups[g];
             if (grp.Fixed) continue;
             var sp = grp.Spectrum!;
-            for (int i = 0; i < sp.StructuralRank; i++) units.Add((sp.Normalized(i), g));
+            for (int i = 0; i < sp.StructuralRank; i++) units.Add((sp.Normalized(i) * grp.Weight, g));
         }
         var ordered = units.Select((u, idx) => (u.Value, u.Group, idx))
             .OrderByDescending(u => u.Value).ThenBy(u => u.Group).ThenBy(u => u.idx)
@@ -108,7 +108,7 @@ public sealed class BudgetSolver
         ArgumentNullException.ThrowIfNull(group);
         if (group.Fixed) return group.Width;
         if (group.Spectrum is null) throw new ArgumentException("a non-fixed group needs a spectrum", nameof(group));
-        return MapCount(group, group.Spectrum.CountAtOrAbove(threshold));
+        return MapCount(group, group.Spectrum.CountAtOrAbove(threshold / group.Weight));
     }
 
     // N = clamp(⌈W·c/r⌉, MinKeep, W): c of the r structural singular values are above the threshold.
@@ -271,8 +271,8 @@ public sealed class BudgetSolver
             if (sp is null) return 0;
             int r = sp.StructuralRank, w = _groups[g].Width;
             int unit = (int)Math.Clamp((long)Math.Min(from, to) * r / w, 0, r - 1);
-            double v = sp.Normalized(unit);
-            return to < from ? v : 1 - v;
+            double weight = _groups[g].Weight, v = sp.Normalized(unit) * weight;
+            return to < from ? v : weight - v;
         }
 
         private double Metric(BudgetTarget t, int[] keep)
