@@ -103,6 +103,24 @@ public sealed record PruneOptions
     /// <summary>Time both models (needs <see cref="Validate"/>).</summary>
     public bool Time { get; init; } = true;
 
+    /// <summary>
+    /// ONNX Runtime intra-op threads of the latency target's measurements (and of the timing that checks them): 1 by
+    /// default, the steadiest figures on a shared machine and what a batch-1 deployment on one core sees; 0 = all cores.
+    /// </summary>
+    public int LatencyThreads { get; init; } = 1;
+
+    /// <summary>Seconds the latency target may spend timing layers alone; layers left over follow their MACs.</summary>
+    public double LatencyBudgetSeconds { get; init; } = 20;
+
+    /// <summary>
+    /// How many times the latency target checks its allocation against the real pruned model (alternately with the
+    /// original) and re-solves when the measured reduction misses the request by more than 1 point; 0: trust the model.
+    /// </summary>
+    public int LatencyChecks { get; init; } = 2;
+
+    /// <summary>Where latency measurements are cached (null: ${ONNXSLIM_CACHE:-~/.cache/onnxslim}/latency; "" : no cache).</summary>
+    public string? LatencyCacheFolder { get; init; }
+
     /// <summary>Timed runs per model at batch 1 (half as many at batch 8).</summary>
     public int TimedRuns { get; init; } = 20;
 
@@ -139,6 +157,9 @@ public sealed record PruneOptions
             throw new ArgumentException($"must be a fraction within [0, 1], got {MinKeepFraction}", nameof(MinKeepFraction));
         if (RoundTo < 0) throw new ArgumentException($"must be 0 (auto) or positive, got {RoundTo}", nameof(RoundTo));
         if (TimedRuns < 1) throw new ArgumentException($"must be at least 1, got {TimedRuns}", nameof(TimedRuns));
+        if (LatencyThreads < 0) throw new ArgumentException($"must be 0 (all cores) or positive, got {LatencyThreads}", nameof(LatencyThreads));
+        if (LatencyChecks < 0) throw new ArgumentException($"must be non-negative, got {LatencyChecks}", nameof(LatencyChecks));
+        if (!(LatencyBudgetSeconds >= 0)) throw new ArgumentException($"must be non-negative, got {LatencyBudgetSeconds}", nameof(LatencyBudgetSeconds));
         if (!Enum.IsDefined(Target)) throw new ArgumentException($"has no value {(int)Target}", nameof(Target));
         if (!Enum.IsDefined(Allocation)) throw new ArgumentException($"has no value {(int)Allocation}", nameof(Allocation));
         if (!Enum.IsDefined(Compensation)) throw new ArgumentException($"has no value {(int)Compensation}", nameof(Compensation));

@@ -32,13 +32,13 @@ public static class Pruner
         ModelChecks.Check(model);
         var stages = new StageClock(options.Progress, options.Log);
 
+        // Message copies share the weights' bytes (immutable): the copies cost the graph structure, not the weights.
         using var original = model.Clone();
         if (original.HasExternalData) original.InlineExternalData();
-        byte[] originalBytes = original.ToBytes();
         var work = original.Clone();
         try
         {
-            var summary = Run(original, originalBytes, work, options, stages, out var planFile);
+            var summary = Run(original, work, options, stages, out var planFile);
             return new PruneResult(work, planFile, summary);
         }
         catch
@@ -48,13 +48,48 @@ public static class Pruner
         }
     }
 
-    private static PruneSummary Run(OnnxModel original, byte[] originalBytes, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
+    private static PruneSummary Run(OnnxModel original, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
     {
-        var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes));
+        // The serialised original, only while a step needs it (latency, timing): a large model's bytes are as large as its weights.
+        byte[]? serialised = null;
+        byte[] OriginalBytes() => serialised ??= original.ToBytes();
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
-        var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
-            ? Planner.Plan(analysis, options, calibration?.Fit)
+        // The original's outputs for validation come from the shape probe's session: one session of the original, not two.
+        Reference? reference = null;
+        void KeepReference(ModelRunner runner, IReadOnlyList<string> outputs)
+        {
+            if (!options.Validate) return;
+            var inputs = calibration?.HeldOut ?? InputGenerator.Generate(runner.Inputs, RandomInputShapes(runner.Inputs, options), options.Seed);
+            reference = new Reference(inputs, runner.Run(inputs, outputs), outputs);
+        }
+        var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
+        LatencyTarget? latency = null;
+        LatencyModelFigures? latencyFigures = null;
+        using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
+            ? new KeepTimer(original, OriginalBytes(), analysis.Shapes, options) : null;
+        if (options.Target == BudgetTarget.Latency && options.Plan is null)
+        {
+            string threads = options.LatencyThreads == 0 ? "all cores" : options.LatencyThreads == 1 ? "1 thread" : $"{options.LatencyThreads} threads";
+            var model = stages.Run($"measure latency model (ONNX Runtime {options.Provider.ToString().ToLowerInvariant()}, {threads})",
+                step => MeasureLatency(analysis, OriginalBytes(), options, step, out latencyFigures));
+            latency = new LatencyTarget(model, options.LatencyChecks, keepTimer is null ? null : keepTimer.Ratio);
+        }
+        var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)"
+            : latency is { MaxChecks: > 0 } ? "plan (spectra, allocation checked on ONNX Runtime, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
+            ? Planner.Plan(analysis, options, calibration?.Fit, latency)
             : Planner.FromFile(analysis, options.Plan));
+        if (latencyFigures is not null && plan.Allocation is { } planned)
+        {
+            latencyFigures.PredictedReduction = planned.LatencyReduction;
+            latencyFigures.Checks = [.. latency!.Checks];
+            foreach (var c in latency.Checks)
+                options.Log?.Invoke($"latency check: solved for {c.Requested:P1}, model predicts {c.PredictedReduction:P1}, measured {c.MeasuredReduction:P1}");
+            if (options.Log is { } log)
+                foreach (var layer in latency.Model.Layers.OrderByDescending(l => l.FullMilliseconds).Take(25))
+                    log($"  predicted {layer.Name}: {layer.FullMilliseconds:0.000} → {layer.At(planned.Keep):0.000} ms" +
+                        (layer.Output is { } o ? $", out {o.At([.. analysis.Groups.Select(g => g.Width)]):0} → {o.At(planned.Keep):0}" : "") +
+                        (layer.Input is { } i ? $", in {i.At([.. analysis.Groups.Select(g => g.Width)]):0} → {i.At(planned.Keep):0}" : ""));
+        }
         planFile = Planner.ToFile(analysis, plan, options);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
@@ -75,12 +110,13 @@ public static class Pruner
             BudgetNote = BudgetNote(plan),
             Compensation = $"{CompensationName(options.Compensation)}: {rewrite.Merged} merged, {rewrite.Folded} folded, {rewrite.BiasCorrected} bias-corrected",
             Notes = [.. plan.Notes, .. rewrite.Notes],
+            LatencyModel = latencyFigures,
         };
 
         if (calibration is not null)
         {
             var heldOut = calibration.HeldOut;
-            var agreementBefore = options.Validate && heldOut is not null ? Compare(originalBytes, work.ToBytes(), heldOut, options) : null;
+            var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
                     new ReconstructionOptions { Provider = options.Provider, Progress = step, Log = options.Log }));
@@ -97,11 +133,10 @@ public static class Pruner
                 "and a trained model pruned without data can lose most of it; pass --calib with real samples");
         }
 
-        byte[] prunedBytes = work.ToBytes();
         if (options.Validate)
         {
             var inputs = calibration?.HeldOut;
-            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(originalBytes, prunedBytes, inputs, options));
+            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(reference!, work, options));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
             summary.Agreement = AgreementFigures.From(agreement);
@@ -122,21 +157,34 @@ public static class Pruner
         }
 
         var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, options.InputShapes));
-        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = originalBytes.LongLength };
-        summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = prunedBytes.LongLength };
+        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.Proto.CalculateSize() };
+        summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.Proto.CalculateSize() };
         summary.AchievedReduction = options.Target switch
         {
             BudgetTarget.Params => 1 - (double)slimCost.Params / paramsBefore,
             BudgetTarget.Filters => plan.Allocation?.FiltersReduction ?? 0,
+            BudgetTarget.Latency => plan.Allocation?.LatencyReduction ?? double.NaN,
             _ => 1 - (double)slimCost.Macs / macsBefore,
         };
 
-        if (plan.Allocation is { } alloc && options.Target != BudgetTarget.Filters &&
+        if (plan.Allocation is { } alloc && options.Target is not (BudgetTarget.Filters or BudgetTarget.Latency) &&
             Math.Abs(summary.AchievedReduction - alloc.AchievedReduction) > MeasuredVsPlannedTolerance)
             summary.Notes.Add($"measured {summary.Target} reduction {summary.AchievedReduction:P1} differs from the plan's {alloc.AchievedReduction:P1}: " +
                 "some layer sizes depend on the data (e.g. detection heads after NMS), or were not known to the cost model");
 
-        if (options.Validate && options.Time) stages.Run("time on ONNX Runtime", () => Time(originalBytes, prunedBytes, summary, options));
+        if (options.Validate && options.Time) stages.Run("time on ONNX Runtime", () => Time(OriginalBytes(), work.ToBytes(), summary, options));
+        if (options.Target == BudgetTarget.Latency && summary.Before.LatencyBatch1Ms is double before && summary.After.LatencyBatch1Ms is double after)
+        {
+            // The latency target is met when the pruned model measures faster by the ratio asked, not when the model says so.
+            summary.AchievedReduction = 1 - after / before;
+            if (latencyFigures is not null)
+            {
+                latencyFigures.MeasuredReduction = summary.AchievedReduction;
+                if (Math.Abs(latencyFigures.MeasuredReduction.Value - latencyFigures.PredictedReduction) > MeasuredVsPlannedTolerance)
+                    summary.Notes.Add($"measured latency reduction {latencyFigures.MeasuredReduction:P1} differs from the predicted {latencyFigures.PredictedReduction:P1} " +
+                        "(timing noise on a busy machine, or costs the per-layer model does not see)");
+            }
+        }
         summary.Threshold = plan.Allocation?.Threshold;
         summary.StageSeconds = new Dictionary<string, double>(stages.Seconds);
         return summary;
@@ -148,36 +196,75 @@ public static class Pruner
         _ => mode.ToString().ToLowerInvariant(),
     };
 
-    private static OutputComparison Compare(byte[] original, byte[] pruned, IReadOnlyList<NamedTensor>? inputs, PruneOptions options)
+    /// <summary>The original model's outputs on the validation inputs, by output name.</summary>
+    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames);
+
+    /// <summary>Runs the pruned model (one-off session over its own weights) on the reference inputs and compares.</summary>
+    private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options)
     {
-        // One run each: full graph optimisation would cost more than the run itself.
-        using var a = new ModelRunner(original, options.Provider, optimize: false);
-        ModelRunner b;
-        try { b = new ModelRunner(pruned, options.Provider, optimize: false); }
+        ModelRunner runner;
+        try { runner = new ModelRunner(pruned, options.Provider); }
         catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
-        using (b)
+        using (runner)
         {
-            inputs ??= InputGenerator.Generate(a.Inputs, RandomInputShapes(a, options), options.Seed);
-            IReadOnlyList<NamedTensor> outB;
-            try { outB = b.Run(inputs); }
+            IReadOnlyList<NamedTensor> outputs;
+            try { outputs = runner.Run(reference.Inputs, reference.OutputNames); }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
-            return OutputComparison.Compare(a.Run(inputs), outB);
+            return OutputComparison.Compare(reference.Outputs, outputs);
         }
     }
 
     /// <summary>Batch 4 where the batch is dynamic, so top-1 agreement is read over several samples.</summary>
-    private static Dictionary<string, long[]> RandomInputShapes(ModelRunner runner, PruneOptions options)
+    private static Dictionary<string, long[]> RandomInputShapes(IReadOnlyDictionary<string, Microsoft.ML.OnnxRuntime.NodeMetadata> inputs, PruneOptions options)
     {
-        try { return Runtime.InputShapes.Resolve(runner.Inputs, options.InputShapes, RandomBatch); }
-        catch (ArgumentException) { return Runtime.InputShapes.Resolve(runner.Inputs, options.InputShapes); }
+        try { return Runtime.InputShapes.Resolve(inputs, options.InputShapes, RandomBatch); }
+        catch (ArgumentException) { return Runtime.InputShapes.Resolve(inputs, options.InputShapes); }
+    }
+
+    /// <summary>The latency model for this analysis: measured, or read from the cache when this model was measured before.</summary>
+    private static LatencyModel MeasureLatency(ModelAnalysis analysis, byte[] model, PruneOptions options, Action<int, int> step, out LatencyModelFigures figures)
+    {
+        var cache = options.LatencyCacheFolder switch { null => LatencyCache.Default(), "" => null, var folder => new LatencyCache(folder) };
+        string key = LatencyCache.Key(model, options.Provider, options.LatencyThreads, options.InputShapes);
+        var measured = cache?.Load(key);
+        bool cached = measured is not null;
+        if (measured is null)
+        {
+            measured = LatencyMeasurement.Run(analysis, model, options, key, step);
+            cache?.Save(measured);
+        }
+        var latency = LatencyModelBuilder.Build(analysis, measured);
+        if (options.Log is { } log)
+        {
+            log($"latency model: {measured.RunMilliseconds:0.00} ms per run (median), kernels and overhead {latency.Milliseconds([.. analysis.Groups.Select(g => g.Width)]):0.00} ms, {latency.FixedMilliseconds:0.00} ms fixed, {latency.Layers.Count} layers that follow keep counts, step {latency.Step}");
+            foreach (var layer in latency.Layers.OrderByDescending(l => l.FullMilliseconds).Take(12))
+                log($"  {layer.Name}: {layer.FullMilliseconds:0.000} ms, groups {string.Join(",", layer.Groups.Distinct())}" +
+                    (layer.OutputCurve is { } o ? $", out ratio at ½: {o.Ratio(o.FullWidth / 2):0.00}" : "") + (layer.InputCurve is { } i ? $", in ratio at ½: {i.Ratio(i.FullWidth / 2):0.00}" : ""));
+        }
+        figures = new LatencyModelFigures
+        {
+            Provider = options.Provider.ToString().ToLowerInvariant(),
+            Threads = options.LatencyThreads,
+            Step = options.RoundTo > 0 ? options.RoundTo : latency.Step,
+            ModelMilliseconds = latency.Milliseconds([.. analysis.Groups.Select(g => g.Width)]),
+            Layers = latency.Layers.Count,
+            TimedAlone = measured.Layers.Count,
+            NotTimed = measured.NotTimed,
+            MeasureSeconds = measured.Seconds,
+            Cached = cached,
+        };
+        return latency;
     }
 
     private static void Time(byte[] original, byte[] pruned, PruneSummary summary, PruneOptions options)
     {
-        using var timing = new Timing([original, pruned], options.Provider, options.InputShapes, threads: 0);
+        // The latency target is checked at the thread count its model was measured with.
+        int threads = options.Target == BudgetTarget.Latency ? options.LatencyThreads : 0;
+        using var timing = new Timing([original, pruned], options.Provider, options.InputShapes, threads);
         var b1 = timing.Measure(batch: 1, options.TimedRuns, warmup: 3);
         summary.Before.LatencyBatch1Ms = b1[0].MedianMs;
         summary.After.LatencyBatch1Ms = b1[1].MedianMs;
+        if (options.Target == BudgetTarget.Latency) return; // batch 1 is what the target is about; batch 8 on one thread would take minutes
         try
         {
             var b8 = timing.Measure(batch: 8, Math.Max(3, options.TimedRuns / 2), warmup: 2);

@@ -40,6 +40,42 @@ public static class LatencyBenchmark
         }
     }
 
+    /// <summary>
+    /// How long <paramref name="b"/> takes per run relative to <paramref name="a"/>: the median over rounds of their paired
+    /// run times, the two run back to back each round. Each run is timed in CPU time of the calling thread when one
+    /// intra-op thread computes it (<paramref name="singleThread"/>, Linux and macOS), which a busy machine does not
+    /// inflate; else in wall time.
+    /// </summary>
+    public static double MeasureRatio(ModelRunner a, ModelRunner b, IReadOnlyList<NamedTensor> inputs, int rounds, int warmup, bool singleThread)
+    {
+        if (rounds < 1) throw new ArgumentException($"rounds must be at least 1, got {rounds}", nameof(rounds));
+        string[] names = [.. inputs.Select(t => t.Name)];
+        var values = inputs.Select(ModelRunner.ToOrtValue).ToList();
+        try
+        {
+            bool cpu = singleThread && ThreadCpuTime.Milliseconds() is not null;
+            double Time(ModelRunner runner)
+            {
+                double start = cpu ? ThreadCpuTime.Milliseconds()!.Value : Stopwatch.GetTimestamp();
+                runner.RunPrepared(names, values);
+                return cpu ? ThreadCpuTime.Milliseconds()!.Value - start : Stopwatch.GetElapsedTime((long)start).TotalMilliseconds;
+            }
+            for (int w = 0; w < warmup; w++) { Time(a); Time(b); }
+            var ratios = new double[rounds];
+            for (int r = 0; r < rounds; r++)
+            {
+                double ta = Time(a);
+                ratios[r] = Time(b) / ta;
+            }
+            Array.Sort(ratios);
+            return rounds % 2 == 1 ? ratios[rounds / 2] : 0.5 * (ratios[rounds / 2 - 1] + ratios[rounds / 2]);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
     private static LatencyResult Summarise(double[] times, int batch)
     {
         var sorted = times.Order().ToArray();

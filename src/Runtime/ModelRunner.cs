@@ -10,27 +10,56 @@ public sealed class ModelRunner : IDisposable
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly string[] _outputNames;
+    private readonly SharedWeights? _weights;
+    private readonly IReadOnlyDictionary<string, NodeMetadata> _inputs;
 
     /// <param name="optimize">Full graph optimisation (for timing and repeated runs); false for one-off probes.</param>
     public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true)
     {
         _session = SessionFactory.Create(model, provider, intraOpThreads, optimize);
         _outputNames = [.. _session.OutputMetadata.Keys];
+        _inputs = _session.InputMetadata;
     }
 
-    public IReadOnlyDictionary<string, NodeMetadata> Inputs => _session.InputMetadata;
+    /// <summary>
+    /// A one-off session (basic optimisation) of an in-memory model that reads its large weights from the model's own
+    /// memory instead of a copy (<see cref="SharedWeights"/>); <paramref name="extraOutputs"/> are added as outputs
+    /// (those that exist and are not outputs yet). <see cref="Inputs"/> lists the model's own inputs only.
+    /// </summary>
+    public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null)
+    {
+        var proto = ActivationProbe.WithExtraOutputProtos(model, extraOutputs ?? []);
+        _weights = SharedWeights.Split(proto);
+        try
+        {
+            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false);
+        }
+        catch
+        {
+            _weights.Dispose();
+            throw;
+        }
+        _outputNames = [.. _session.OutputMetadata.Keys];
+        var shared = _weights.Names.ToHashSet(StringComparer.Ordinal);
+        _inputs = _session.InputMetadata.Where(kv => !shared.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+    }
+
+    public IReadOnlyDictionary<string, NodeMetadata> Inputs => _inputs;
     public IReadOnlyList<string> OutputNames => _outputNames;
 
-    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs)
+    /// <param name="outputs">Which outputs to return (null: all).</param>
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs = null)
     {
         var values = new List<OrtValue>(inputs.Count);
+        var outputNames = outputs?.ToArray() ?? _outputNames;
         try
         {
             foreach (var input in inputs) values.Add(ToOrtValue(input));
-            using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
-            var outputs = new List<NamedTensor>(results.Count);
-            for (int i = 0; i < results.Count; i++) outputs.Add(FromOrtValue(_outputNames[i], results[i]));
-            return outputs;
+            string[] names = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
+            using var results = _session.Run(_runOptions, names, [.. values, .. _weights?.Values ?? []], outputNames);
+            var returned = new List<NamedTensor>(results.Count);
+            for (int i = 0; i < results.Count; i++) returned.Add(FromOrtValue(outputNames[i], results[i]));
+            return returned;
         }
         catch (OnnxRuntimeException e)
         {
@@ -45,6 +74,7 @@ public sealed class ModelRunner : IDisposable
     /// <summary>Runs and throws the outputs away: the timed path, with inputs already on the native side.</summary>
     public void RunPrepared(string[] inputNames, IReadOnlyCollection<OrtValue> inputs)
     {
+        if (_weights is not null) throw new InvalidOperationException("a runner over shared weights is for one-off runs, not timing");
         try
         {
             using var results = _session.Run(_runOptions, inputNames, inputs, _outputNames);
@@ -94,5 +124,6 @@ public sealed class ModelRunner : IDisposable
     {
         _runOptions.Dispose();
         _session.Dispose();
+        _weights?.Dispose();
     }
 }

@@ -13,9 +13,16 @@ public static partial class SessionFactory
         OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
     }
 
-    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true)
+    /// <param name="profilePrefix">When set, ONNX Runtime's profiler writes per-kernel times to PREFIX_….json (see <see cref="KernelProfiler"/>).</param>
+    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, string? profilePrefix = null)
     {
         var options = CreateOptions(provider, intraOpThreads, optimize);
+        if (profilePrefix is not null)
+        {
+            // The prefix first: setting EnableProfiling hands ORT the prefix it holds at that moment.
+            options.ProfileOutputPathPrefix = profilePrefix;
+            options.EnableProfiling = true;
+        }
         try
         {
             return new InferenceSession(model, options);
@@ -29,6 +36,9 @@ public static partial class SessionFactory
 
     public static InferenceSession Create(string path, Provider provider, int intraOpThreads = 0) =>
         Create(File.ReadAllBytes(path), provider, intraOpThreads);
+
+    /// <summary>The ONNX Runtime library's version (e.g. 1.31.0).</summary>
+    public static string RuntimeVersion => OrtEnv.Instance().GetVersionString();
 
     /// <summary>Throws <see cref="RuntimeUnavailableException"/> naming what is missing when the provider cannot run here.</summary>
     public static void EnsureAvailable(Provider provider)

@@ -3,10 +3,14 @@ namespace OnnxSlim.Spectral;
 /// <summary>
 /// A channel group's filters as a dense row-major matrix: row j is channel j's effective filter
 /// (the caller stacks the unfoldings of every conv producing the channel, affine already folded in).
+/// Either stored, or streamed from an <see cref="IRowSource"/>: then the Gram is built panel by panel from the
+/// source and the matrix itself is only stored when a step needs its rows (<see cref="Data"/>, <see cref="Row"/>).
 /// </summary>
 public sealed class FilterMatrix
 {
-    private readonly double[] _data;
+    private double[]? _data;
+    private readonly IRowSource? _source;
+    private object? _materializing;
 
     public FilterMatrix(int rows, int cols, double[] data)
     {
@@ -23,6 +27,20 @@ public sealed class FilterMatrix
         _data = data;
     }
 
+    /// <summary>A matrix whose rows <paramref name="source"/> produces on demand; every value must be finite.</summary>
+    public FilterMatrix(int rows, int cols, IRowSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (rows < 1) throw new ArgumentException($"rows must be at least 1, got {rows}", nameof(rows));
+        if (cols < 1) throw new ArgumentException($"cols must be at least 1, got {cols}", nameof(cols));
+        Rows = rows;
+        Cols = cols;
+        _source = source;
+    }
+
+    /// <summary>The source to stream rows from, while the matrix is not stored.</summary>
+    internal IRowSource? Streamed => Volatile.Read(ref _data) is null ? _source : null;
+
     // Gram + tridiagonal form left by FilterSpectrum.Compute for GemSelector (large groups only);
     // taken, i.e. released, by the selection. A derived-value cache: the matrix itself never changes.
     private GramFactorization? _factorization;
@@ -37,14 +55,21 @@ public sealed class FilterMatrix
     public int Rows { get; }
     public int Cols { get; }
 
-    /// <summary>The row-major values (not copied: the caller hands the array over).</summary>
-    public ReadOnlySpan<double> Data => _data;
+    /// <summary>The row-major values (not copied: the caller hands the array over; a streamed matrix is stored on first use).</summary>
+    public ReadOnlySpan<double> Data => Stored();
 
     public ReadOnlySpan<double> Row(int j)
     {
         if ((uint)j >= (uint)Rows) throw new ArgumentException($"row {j} is outside 0..{Rows - 1}", nameof(j));
-        return new ReadOnlySpan<double>(_data, j * Cols, Cols);
+        return new ReadOnlySpan<double>(Stored(), j * Cols, Cols);
     }
+
+    private double[] Stored() => LazyInitializer.EnsureInitialized(ref _data, ref _materializing, () =>
+    {
+        var d = new double[(long)Rows * Cols];
+        for (int j = 0; j < Rows; j++) _source!.Read(j, 0, d.AsSpan(checked((int)((long)j * Cols)), Cols));
+        return d;
+    });
 
     /// <summary>A new matrix made of the given rows, in the given order.</summary>
     public FilterMatrix SelectRows(ReadOnlySpan<int> rows)

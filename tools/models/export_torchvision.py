@@ -2,7 +2,7 @@
 """Export a torchvision model with seeded random weights to ONNX (opset 13, BN folded into Conv).
 
 Usage: /usr/bin/python3 tools/models/export_torchvision.py NAME OUT.onnx
-NAME: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 resnext50_32x4d regnet_y_400mf fasterrcnn
+NAME: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 resnext50_32x4d regnet_y_400mf fasterrcnn maskrcnn keypointrcnn
 Needs Debian's python3-torch (1.13) and python3-torchvision (0.14).
 """
 import os
@@ -23,7 +23,18 @@ CLASSIFIERS = {
     "resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(weights=None),
     "regnet_y_400mf": lambda: torchvision.models.regnet_y_400mf(weights=None),
 }
-NAMES = list(CLASSIFIERS) + ["fasterrcnn"]
+# R50-FPN detectors at 480×640 (the same settings for all three).
+DETECTORS = {
+    "fasterrcnn": torchvision.models.detection.fasterrcnn_resnet50_fpn,
+    "maskrcnn": torchvision.models.detection.maskrcnn_resnet50_fpn,
+    "keypointrcnn": torchvision.models.detection.keypointrcnn_resnet50_fpn,
+}
+OUTPUTS = {
+    "fasterrcnn": ["boxes", "labels", "scores"],
+    "maskrcnn": ["boxes", "labels", "scores", "masks"],
+    "keypointrcnn": ["boxes", "labels", "scores", "keypoints", "keypoints_scores"],
+}
+NAMES = list(CLASSIFIERS) + list(DETECTORS)
 
 
 def randomise_bn(model):
@@ -51,9 +62,8 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)  # deterministic, and the machine has 2 cores anyway
 
-    if name == "fasterrcnn":
-        model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
-            weights=None, weights_backbone=None, min_size=480, max_size=640)
+    if name in DETECTORS:
+        model = DETECTORS[name](weights=None, weights_backbone=None, min_size=480, max_size=640)
     else:
         model = CLASSIFIERS[name]()
     nbn = randomise_bn(model)
@@ -63,10 +73,10 @@ def main():
     tmp = out + ".tmp"
     t0 = time.time()
     with torch.no_grad():
-        if name == "fasterrcnn":
+        if name in DETECTORS:
             x = torch.rand(3, 480, 640)
             torch.onnx.export(model, ([x],), tmp, opset_version=13, do_constant_folding=True,
-                              input_names=["input"], output_names=["boxes", "labels", "scores"])
+                              input_names=["input"], output_names=OUTPUTS[name])
         else:
             x = torch.randn(1, 3, 224, 224)
             torch.onnx.export(model, x, tmp, opset_version=13, do_constant_folding=True,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build/fetch the real ONNX models used by tests and benchmarks into the cache (outside git).
 # Usage: tools/models/fetch.sh [name ...]     (no name: all)
-# Names: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det ppocr_rec ppocr_cls
+# Names: resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn maskrcnn keypointrcnn ppocr_det ppocr_rec ppocr_cls
 #        resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split
 # (ppocr_rec also brings the recognizer's dictionary, ppocr_keys_v1.txt, next to it)
 # Cache: ${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models/NAME.onnx. Prints each model's path.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3   # Debian's python (python3-torch etc.), not the pyenv one on PATH
-ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn ppocr_det ppocr_rec ppocr_cls
+ALL=(resnet50 mobilenet_v2 vgg16_bn googlenet densenet121 fasterrcnn maskrcnn keypointrcnn ppocr_det ppocr_rec ppocr_cls
      resnext50_32x4d regnet_y_400mf yolov8s_chunk yolov8s_split)
 MODELS="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}/models"
 mkdir -p "$MODELS"

@@ -15,10 +15,20 @@ public static class SummaryTable
         Row(table, "parameters", s.Before.Params, s.After.Params);
         Row(table, "MACs", s.Before.Macs, s.After.Macs);
         Row(table, "file size (bytes)", s.Before.FileBytes, s.After.FileBytes);
-        Latency(table, "latency batch 1", s.Before.LatencyBatch1Ms, s.After.LatencyBatch1Ms, s.Provider);
+        string threads = s.LatencyModel is { Threads: > 0 } lm ? $", {lm.Threads} thread{(lm.Threads == 1 ? "" : "s")}" : "";
+        Latency(table, "latency batch 1", s.Before.LatencyBatch1Ms, s.After.LatencyBatch1Ms, s.Provider + threads);
         Latency(table, "latency batch 8", s.Before.LatencyBatch8Ms, s.After.LatencyBatch8Ms, s.Provider);
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine($"{s.Target} reduction: requested {s.Cr:P1}, achieved {s.AchievedReduction:P1} ({s.Allocation} allocation, {s.Criterion} selection)");
+        if (s.LatencyModel is { } model)
+        {
+            AnsiConsole.WriteLine($"latency model ({model.Provider}, {(model.Threads == 0 ? "all cores" : $"{model.Threads} thread{(model.Threads == 1 ? "" : "s")}")}): " +
+                $"{model.Layers} layers ({model.TimedAlone} timed alone{(model.NotTimed > 0 ? $", {model.NotTimed} by MACs" : "")}), widths in steps of {model.Step}, " +
+                (model.Cached ? "from the cache" : $"measured in {model.MeasureSeconds:F1} s") +
+                $"; reduction predicted {model.PredictedReduction:P1}" + (model.MeasuredReduction is { } m ? $", measured {m:P1}" : ""));
+            foreach (var c in model.Checks)
+                AnsiConsole.WriteLine($"  check: solved for {c.Requested:P1}, predicted {c.PredictedReduction:P1}, measured {c.MeasuredReduction:P1}");
+        }
         if (s.BudgetNote is not null) AnsiConsole.WriteLine($"note: {s.BudgetNote}");
         if (s.Compensation is not null) AnsiConsole.WriteLine($"compensation {s.Compensation}");
         foreach (var note in s.Notes) AnsiConsole.WriteLine($"note: {note}");

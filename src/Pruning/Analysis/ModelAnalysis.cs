@@ -28,17 +28,18 @@ public sealed class ModelAnalysis
     public ModelCost Cost { get; }
     public GroupCosts GroupCosts { get; }
 
-    public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides)
+    /// <param name="thenRun">Runs once more on the shape probe's session of the model before it closes (see <see cref="ShapeProbe.Run"/>).</param>
+    public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)
     {
-        var shapes = ProbeShapes(model, shapeOverrides);
+        var shapes = ProbeShapes(model, shapeOverrides, thenRun);
         var groups = ChannelGroups.Find(model, shapes);
         return new ModelAnalysis(model, shapes, groups, ModelCost.Compute(model.Graph, shapes), GroupCosts.Build(groups, shapes));
     }
 
-    public static Dictionary<string, long[]> ProbeShapes(OnnxModel model, IReadOnlyList<string> shapeOverrides)
+    public static Dictionary<string, long[]> ProbeShapes(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)
     {
         var wanted = ChannelGroups.ShapeQueries(model.Graph).Concat(ModelCost.RequiredValues(model.Graph)).Distinct();
-        return ShapeProbe.Run(model, wanted, shapeOverrides);
+        return ShapeProbe.Run(model, wanted, shapeOverrides, thenRun: thenRun);
     }
 
     /// <summary>Positions (H·W…) of the largest map the group's producers write; 0 when not known.</summary>

@@ -14,7 +14,9 @@ public static class Planner
     /// <summary>Sub-problem (1): spectra of the active groups and their keep counts under the budget.</summary>
     /// <param name="calibration">Needed for <c>--criterion refit</c>: the groups are ranked on it, and a ranked group's
     /// error curve takes the place of its σ/σ₁ spectrum in the allocation.</param>
-    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
+    /// <param name="latency">Needed for <see cref="BudgetTarget.Latency"/>: the measured cost model (its step also sets the
+    /// rounding unless --round-to does) and the check of a plan against the real model.</param>
+    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null, LatencyTarget? latency = null)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, options.Ignore);
@@ -32,21 +34,23 @@ public static class Planner
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
-                RoundTo: RoundTo(g, options, analysis.MapPixels(g)), Weight: ranking.ContainsKey(g.Id) ? CostWeight(analysis, g) : 1)
+                RoundTo: latency is not null && options.RoundTo == 0 && g.Blocks == 1 ? latency.Model.Step : RoundTo(g, options, analysis.MapPixels(g)),
+                Weight: ranking.ContainsKey(g.Id) ? CostWeight(analysis, g) : 1)
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
         var solver = new BudgetSolver();
         var costs = analysis.GroupCosts;
-        var allocation = options.Allocation == AllocationMethod.Uniform
-            ? solver.AllocateUniform(planning, costs.Macs, costs.Params, options.Target, options.Ratio, roundTo: 1)
-            : solver.Solve(planning, costs.Macs, costs.Params, options.Target, options.Ratio, roundTo: 1);
+        KeepAllocation Allocate(double ratio) => options.Allocation == AllocationMethod.Uniform
+            ? solver.AllocateUniform(planning, costs.Macs, costs.Params, options.Target, ratio, roundTo: 1, latency?.Model)
+            : solver.Solve(planning, costs.Macs, costs.Params, options.Target, ratio, roundTo: 1, latency?.Model);
+        var allocation = latency is null ? Allocate(options.Ratio) : latency.Allocate(Allocate, options.Ratio);
         return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking);
     }
 
     /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
     /// <remarks>With <c>--criterion refit</c>, groups that could not be ranked (no reader measured) fall back to GEM.</remarks>
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null, LatencyTarget? latency = null)
     {
-        var config = Configure(analysis, options, calibration);
+        var config = Configure(analysis, options, calibration, latency);
         var selector = FilterSelectors.Create(options.Refit ? "gem" : options.EffectiveCriterion.ToString().ToLowerInvariant(), options.Seed);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
         var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();

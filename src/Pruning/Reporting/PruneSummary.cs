@@ -34,6 +34,30 @@ public sealed class PruneSummary
     [JsonPropertyName("stage_details")] public Dictionary<string, string> StageDetails { get; set; } = [];
     [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; set; } = [];
     [JsonPropertyName("groups")] public List<GroupFigures> Groups { get; set; } = [];
+    /// <summary>The latency target's model and how its prediction held up (null for other targets).</summary>
+    [JsonPropertyName("latency_model")] public LatencyModelFigures? LatencyModel { get; set; }
+}
+
+/// <summary>The latency target: how the cost model was measured, what it predicted and what the pruned model measured.</summary>
+public sealed class LatencyModelFigures
+{
+    [JsonPropertyName("provider")] public string Provider { get; set; } = "cpu";
+    /// <summary>ONNX Runtime intra-op threads of the measurements and of the check (0: all cores).</summary>
+    [JsonPropertyName("threads")] public int Threads { get; set; }
+    /// <summary>Keep counts were rounded to multiples of this (the measured kernel step, or --round-to).</summary>
+    [JsonPropertyName("step")] public int Step { get; set; }
+    [JsonPropertyName("model_ms")] public double ModelMilliseconds { get; set; }
+    [JsonPropertyName("layers")] public int Layers { get; set; }
+    [JsonPropertyName("layers_timed_alone")] public int TimedAlone { get; set; }
+    [JsonPropertyName("layers_not_timed")] public int NotTimed { get; set; }
+    [JsonPropertyName("measure_seconds")] public double MeasureSeconds { get; set; }
+    [JsonPropertyName("cached")] public bool Cached { get; set; }
+    /// <summary>What the per-layer model predicts for the final keep counts.</summary>
+    [JsonPropertyName("predicted_reduction")] public double PredictedReduction { get; set; }
+    /// <summary>Allocations checked on the real pruned model before the final one (see <see cref="LatencyTarget"/>).</summary>
+    [JsonPropertyName("checks")] public List<LatencyCheck> Checks { get; set; } = [];
+    /// <summary>1 − pruned/original median batch-1 latency at <see cref="Threads"/>, timed alternately (null when not timed).</summary>
+    [JsonPropertyName("measured_reduction")] public double? MeasuredReduction { get; set; }
 }
 
 public sealed class ModelFigures

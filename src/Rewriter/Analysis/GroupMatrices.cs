@@ -33,23 +33,91 @@ public static class GroupMatrices
         }
         if (blocks.Count == 0) throw new ArgumentException($"group {group.Id} has no producer weights to analyse", nameof(group));
         int cols = blocks.Sum(b => b.RowLength * b.ConvGroups);
-        var data = new double[(long)group.Width * cols];
-        int col = 0;
-        foreach (var (source, dims, site, scale, rowLength, convGroups) in blocks)
+        var rows = new GroupRows(group, blocks);
+        // Streamed: the Gram is built from the weights panel by panel, and the matrix is stored only if a step needs
+        // its rows. A weight with a non-finite value is stored at once, so that the matrix refuses it as before.
+        return rows.AllFinite ? new FilterMatrix(group.Width, cols, rows) : new FilterMatrix(group.Width, cols, rows.Store(cols));
+    }
+
+    /// <summary>
+    /// A group's stacked rows read straight from the producers' float32 weights: row j, columns [col, col + n), is
+    /// each producer's filter for channel j widened to float64 and scaled, exactly the values <see cref="WidenRow"/>
+    /// writes, placed in its conv group's columns of the producer's block (zeros elsewhere, and where a producer does
+    /// not hold the channel).
+    /// </summary>
+    private sealed class GroupRows : IRowSource
+    {
+        private readonly Block[] _blocks;
+
+        /// <param name="StartOf">Per channel, the column where its filter starts (its conv group's columns of the block).</param>
+        private sealed record Block(FloatSource Values, long Size, long Inner, long[] ElementOf, int[] StartOf, double[] Scale, int Length);
+
+        public GroupRows(ChannelGroup group, IReadOnlyList<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength, int ConvGroups)> producers)
         {
-            var values = source.Values;
-            long perConvGroup = dims[site.Axis] / convGroups;
-            for (int j = 0; j < group.Width; j++)
+            _blocks = new Block[producers.Count];
+            int col = 0;
+            for (int b = 0; b < producers.Count; b++)
             {
-                int position = site.Layout.PositionOf(group.Id, j);
-                if (position < 0) continue;
-                var (element, _) = site.Layout.ElementsOf(position);
-                int at = col + (int)(element / perConvGroup) * rowLength;
-                WidenRow(values, dims, site.Axis, element, 1, scale[j], data.AsSpan(checked((int)((long)j * cols + at)), rowLength));
+                var (data, dims, site, scale, rowLength, convGroups) = producers[b];
+                long perConvGroup = dims[site.Axis] / convGroups;
+                var elementOf = new long[group.Width];
+                var startOf = new int[group.Width];
+                for (int j = 0; j < group.Width; j++)
+                {
+                    int position = site.Layout.PositionOf(group.Id, j);
+                    elementOf[j] = position < 0 ? -1 : site.Layout.ElementsOf(position).ElementOffset;
+                    startOf[j] = position < 0 ? col : col + (int)(elementOf[j] / perConvGroup) * rowLength;
+                }
+                _blocks[b] = new Block(data, dims[site.Axis], TensorSlicer.Product(dims, site.Axis + 1, dims.Length), elementOf, startOf, scale, rowLength);
+                col += rowLength * convGroups;
             }
-            col += rowLength * convGroups;
         }
-        return new FilterMatrix(group.Width, cols, data);
+
+        public bool AllFinite => _blocks.All(b => IsFinite(b.Values.Values));
+
+        public void Read(int row, int col, Span<double> destination)
+        {
+            destination.Clear();
+            int end = col + destination.Length;
+            foreach (var b in _blocks)
+            {
+                long element = b.ElementOf[row];
+                int start = b.StartOf[row];
+                int lo = Math.Max(col, start), hi = Math.Min(end, start + b.Length);
+                if (element < 0 || lo >= hi) continue;
+                var values = b.Values.Values;
+                for (long local = lo - start; local < hi - start;)
+                {
+                    long outer = local / b.Inner, within = local % b.Inner;
+                    int n = (int)Math.Min(b.Inner - within, hi - start - local);
+                    var src = values.Slice(checked((int)((outer * b.Size + element) * b.Inner + within)), n);
+                    var dst = destination.Slice((int)(local + start - col), n);
+                    System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, b.Scale[row], dst);
+                    local += n;
+                }
+            }
+        }
+
+        public double[] Store(int cols)
+        {
+            var data = new double[(long)_blocks[0].ElementOf.Length * cols];
+            for (int j = 0; j < _blocks[0].ElementOf.Length; j++) Read(j, 0, data.AsSpan(checked((int)((long)j * cols)), cols));
+            return data;
+        }
+
+        private static bool IsFinite(ReadOnlySpan<float> values)
+        {
+            // x·0 is 0 for every finite x and NaN for ±∞ and NaN: a vectorised dot with zeros finds any of them.
+            Span<float> zeros = stackalloc float[1024];
+            zeros.Clear();
+            for (int at = 0; at < values.Length; at += zeros.Length)
+            {
+                var chunk = values.Slice(at, Math.Min(zeros.Length, values.Length - at));
+                if (System.Numerics.Tensors.TensorPrimitives.Dot(chunk, zeros[..chunk.Length]) != 0) return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>A weight's float32 values: a view of the stored bytes when possible, else decoded once.</summary>

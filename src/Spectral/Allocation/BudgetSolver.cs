@@ -30,10 +30,11 @@ public sealed class BudgetSolver
     public double Tolerance { get; init; } = 0.01;
 
     /// <summary>SLIMING allocation (one global σ/σ₁ threshold).</summary>
+    /// <param name="latency">The cost model of <see cref="BudgetTarget.Latency"/> (needed for that target only).</param>
     public KeepAllocation Solve(IReadOnlyList<PlanningGroup> groups, IReadOnlyList<CostTerm>? macs,
-        IReadOnlyList<CostTerm>? @params, BudgetTarget target, double reduction, int roundTo)
+        IReadOnlyList<CostTerm>? @params, BudgetTarget target, double reduction, int roundTo, LatencyModel? latency = null)
     {
-        var model = new Model(groups, macs, @params, target, reduction, roundTo, needSpectra: true);
+        var model = new Model(groups, macs, @params, latency, target, reduction, roundTo, needSpectra: true);
         // Units: (value, group), best first. Ties: lower group, then lower index (stable sort).
         var units = new List<(double Value, int Group)>();
         for (int g = 0; g < groups.Count; g++)
@@ -66,9 +67,9 @@ public sealed class BudgetSolver
 
     /// <summary>Baseline: the same keep fraction f in every non-fixed group, f searched for the budget.</summary>
     public KeepAllocation AllocateUniform(IReadOnlyList<PlanningGroup> groups, IReadOnlyList<CostTerm>? macs,
-        IReadOnlyList<CostTerm>? @params, BudgetTarget target, double reduction, int roundTo)
+        IReadOnlyList<CostTerm>? @params, BudgetTarget target, double reduction, int roundTo, LatencyModel? latency = null)
     {
-        var model = new Model(groups, macs, @params, target, reduction, roundTo, needSpectra: false);
+        var model = new Model(groups, macs, @params, latency, target, reduction, roundTo, needSpectra: false);
         int[] KeepFor(double f)
         {
             var keep = new int[groups.Count];
@@ -138,12 +139,13 @@ public sealed class BudgetSolver
     {
         private readonly IReadOnlyList<PlanningGroup> _groups;
         private readonly IReadOnlyList<CostTerm>? _macs, _params;
+        private readonly LatencyModel? _latency;
         private readonly BudgetTarget _target;
         private readonly int _roundTo;
-        private readonly double _fullMacs, _fullParams, _fullFilters;
+        private readonly double _fullMacs, _fullParams, _fullFilters, _fullLatency;
 
         public Model(IReadOnlyList<PlanningGroup> groups, IReadOnlyList<CostTerm>? macs, IReadOnlyList<CostTerm>? @params,
-            BudgetTarget target, double reduction, int roundTo, bool needSpectra)
+            LatencyModel? latency, BudgetTarget target, double reduction, int roundTo, bool needSpectra)
         {
             ArgumentNullException.ThrowIfNull(groups);
             if (groups.Count == 0) throw new ArgumentException("no groups to plan", nameof(groups));
@@ -165,15 +167,24 @@ public sealed class BudgetSolver
             }
             CheckTerms(macs, groups.Count, nameof(macs));
             CheckTerms(@params, groups.Count, nameof(@params));
-            _groups = groups; _macs = macs; _params = @params; _target = target; _roundTo = roundTo;
+            if (latency is not null && latency.MaxGroup >= groups.Count)
+                throw new ArgumentException($"the latency model reads group {latency.MaxGroup}, but there are {groups.Count} groups", nameof(latency));
+            if (target == BudgetTarget.Latency && latency is null)
+                throw new ArgumentException("the latency target needs a latency model", nameof(latency));
+            _groups = groups; _macs = macs; _params = @params; _latency = latency; _target = target; _roundTo = roundTo;
             Requested = reduction;
             var full = groups.Select(g => g.Width).ToArray();
             _fullMacs = macs is null ? 0 : CostTerm.Total(macs, full);
             _fullParams = @params is null ? 0 : CostTerm.Total(@params, full);
             _fullFilters = groups.Where(g => !g.Fixed).Sum(g => (double)g.Width);
-            double fullTarget = target switch { BudgetTarget.Macs => _fullMacs, BudgetTarget.Params => _fullParams, _ => _fullFilters };
+            _fullLatency = latency is null ? 0 : latency.Milliseconds(full);
+            double fullTarget = target switch
+            {
+                BudgetTarget.Macs => _fullMacs, BudgetTarget.Params => _fullParams, BudgetTarget.Latency => _fullLatency, _ => _fullFilters,
+            };
             if (!(fullTarget > 0) && target != BudgetTarget.Filters)
-                throw new ArgumentException($"the {target} cost model is empty (total {fullTarget}); cannot budget on it", target == BudgetTarget.Macs ? nameof(macs) : nameof(@params));
+                throw new ArgumentException($"the {target} cost model is empty (total {fullTarget}); cannot budget on it",
+                    target switch { BudgetTarget.Macs => nameof(macs), BudgetTarget.Latency => nameof(latency), _ => nameof(@params) });
         }
 
         public double Requested { get; }
@@ -270,6 +281,7 @@ public sealed class BudgetSolver
             {
                 case BudgetTarget.Macs: return _fullMacs > 0 ? 1 - CostTerm.Total(_macs!, keep) / _fullMacs : double.NaN;
                 case BudgetTarget.Params: return _fullParams > 0 ? 1 - CostTerm.Total(_params!, keep) / _fullParams : double.NaN;
+                case BudgetTarget.Latency: return _fullLatency > 0 ? 1 - _latency!.Milliseconds(keep) / _fullLatency : double.NaN;
                 default:
                     if (!(_fullFilters > 0)) return 0;
                     double s = 0;
@@ -287,7 +299,7 @@ public sealed class BudgetSolver
             var capped = _groups.Select(g => !g.Fixed && g.Spectrum is { IsRankCapped: true }).ToArray();
             return new KeepAllocation(method, _target, keep, capped, threshold, Requested, achieved,
                 Reduction(floors), Math.Abs(achieved - Requested) <= tolerance,
-                Metric(BudgetTarget.Macs, keep), Metric(BudgetTarget.Params, keep), Metric(BudgetTarget.Filters, keep));
+                Metric(BudgetTarget.Macs, keep), Metric(BudgetTarget.Params, keep), Metric(BudgetTarget.Filters, keep), Metric(BudgetTarget.Latency, keep));
         }
     }
 }

@@ -7,12 +7,13 @@ public sealed class KeepAllocation
 {
     internal KeepAllocation(AllocationMethod method, BudgetTarget target, int[] keep, bool[] rankCapped,
         double threshold, double requested, double achieved, double maxReduction, bool reachable,
-        double macsReduction, double paramsReduction, double filtersReduction)
+        double macsReduction, double paramsReduction, double filtersReduction, double latencyReduction)
     {
         Method = method; Target = target; Keep = keep; RankCapped = rankCapped; Threshold = threshold;
         RequestedReduction = requested; AchievedReduction = achieved; MaxReduction = maxReduction;
         Reachable = reachable; MacsReduction = macsReduction; ParamsReduction = paramsReduction;
         FiltersReduction = filtersReduction;
+        LatencyReduction = latencyReduction;
     }
 
     public AllocationMethod Method { get; }
@@ -45,4 +46,7 @@ public sealed class KeepAllocation
     public double MacsReduction { get; }
     public double ParamsReduction { get; }
     public double FiltersReduction { get; }
+
+    /// <summary>Predicted latency reduction (NaN without a latency model).</summary>
+    public double LatencyReduction { get; }
 }

@@ -148,7 +148,7 @@ internal sealed class GemEpoch
             // weak removals add up (a big family of near-copies). The value is then not trustworthy:
             // end the epoch and refactorise rather than guess.
             double gap = Math.Max(fullA[j] - localA[j], fullB[j] - localB[j]);
-            if (gap > _opt.MaxUnexplained && removed.Count > 0) { stop = $"unexplained {gap:F2}"; break; }
+            if (gap > _opt.MaxUnexplained && removed.Count > 0 && _g0.N <= _opt.DiffuseMinRows) { stop = $"unexplained {gap:F2}"; break; }
             isRemoved[j] = true;
             removed.Add(j);
             _rq.Solve(qj, _sc, keepY: true);

@@ -6,11 +6,25 @@ namespace OnnxSlim.Spectral;
 /// <summary>Gram matrices of a filter matrix (row-major, full symmetric storage).</summary>
 internal static class GramMatrix
 {
+    /// <summary>
+    /// Grams at least this costly (rows²·cols multiply-adds) are built with float32 products (<see cref="SingleGram"/>):
+    /// VGG-16's 4096-wide classifier groups (4·10¹¹ and 7·10¹⁰). No group of ResNet-50, MobileNetV2, GoogLeNet,
+    /// DenseNet-121 or the R50-FPN detectors comes within 3× of it (the largest, a detector's box head, 1.3·10¹⁰),
+    /// so their spectra and plans are what float64 gives, bit for bit.
+    /// </summary>
+    public const double SingleMinCost = 4e10;
+
+    /// <summary>Whether <see cref="OfRows"/> builds this matrix's Gram with float32 products.</summary>
+    public static bool UsesSingle(FilterMatrix m) =>
+        m.Streamed is not null && SingleGram.Available && (double)m.Rows * m.Rows * m.Cols >= SingleMinCost;
+
     /// <summary>A·Aᵀ (rows×rows) in a <see cref="WorkArrays"/> buffer: the filters' inner products.</summary>
     public static double[] OfRows(FilterMatrix m, bool parallel)
     {
         var g = WorkArrays.Rent(m.Rows * m.Rows);
-        Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
+        if (UsesSingle(m)) SingleGram.GramOfRows(m.Streamed!, m.Rows, m.Cols, g, parallel);
+        else if (m.Streamed is { } source) Gemm.GramOfRows(source, m.Rows, m.Cols, g, parallel);
+        else Gemm.GramOfRows(m.Data, m.Rows, m.Cols, g, parallel);
         return g;
     }
 

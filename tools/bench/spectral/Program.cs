@@ -6,6 +6,7 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5] [--groups] [--profile]
 //        dotnet run -c Release --project tools/bench/spectral -- accuracy   (fast GEM vs exact greedy, up to 256 rows)
 //        dotnet run -c Release --project tools/bench/spectral -- kernels [--par] | sweep
+//        dotnet run -c Release --project tools/bench/spectral -- single FILE.onnx [--cr 0.5]   (float32-product Grams vs float64 on the model's large groups)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
 // same steps on synthetic groups shaped like those models' channel groups. --naive: MathNet's plain
@@ -16,6 +17,7 @@ double cr = args.SkipWhile(a => a != "--cr").Skip(1).Select(double.Parse).FirstO
 if (Environment.GetEnvironmentVariable("GEMTRACE") == "1") GemSelector.Trace = Console.WriteLine;
 
 if (mode == "model") { RealModel.Run(args.SkipWhile(a => a != "model").Skip(1).First(), cr, naive); return; }
+if (mode == "single") { SingleCheck.Run(args.SkipWhile(a => a != "single").Skip(1).First(), cr); return; }
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
 if (mode == "sweep") { Accuracy.Sweep(); return; }
