@@ -4,6 +4,9 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OnnxSlim.Runtime;
 
+/// <summary>A float32 value in caller memory, <paramref name="Data"/> holding exactly <paramref name="Shape"/>'s elements.</summary>
+public readonly record struct FloatBuffer(string Name, Memory<float> Data, long[] Shape);
+
 /// <summary>An ONNX Runtime session with named-tensor inputs and outputs.</summary>
 public sealed class ModelRunner : IDisposable
 {
@@ -12,9 +15,10 @@ public sealed class ModelRunner : IDisposable
     private readonly string[] _outputNames;
 
     /// <param name="optimize">Full graph optimisation (for timing and repeated runs); false for one-off probes.</param>
-    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true)
+    /// <param name="spinning">Idle ORT threads spin (for timing); false for work that shares the cores (see <see cref="SessionFactory.Create(byte[], Provider, int, bool, bool)"/>).</param>
+    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true, bool spinning = true)
     {
-        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize);
+        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize, spinning);
         _outputNames = [.. _session.OutputMetadata.Keys];
     }
 
@@ -31,6 +35,58 @@ public sealed class ModelRunner : IDisposable
             var outputs = new List<NamedTensor>(results.Count);
             for (int i = 0; i < results.Count; i++) outputs.Add(FromOrtValue(_outputNames[i], results[i]));
             return outputs;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs with float32 values in caller memory: <paramref name="floatInputs"/> are read where they lie, and every
+    /// output (all of <see cref="OutputNames"/>, any order) is written by ONNX Runtime straight into its buffer, so a
+    /// run allocates and copies nothing on the managed side. Each buffer's shape must be the value's exact shape.
+    /// </summary>
+    public void RunInto(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<FloatBuffer> floatInputs, IReadOnlyList<FloatBuffer> outputs)
+    {
+        if (outputs.Count != _outputNames.Length)
+            throw new ArgumentException($"the model has {_outputNames.Length} outputs, {outputs.Count} buffers were given");
+        var values = new List<OrtValue>(inputs.Count + floatInputs.Count + outputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            foreach (var input in floatInputs) values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.Data, input.Shape));
+            int firstOutput = values.Count;
+            foreach (var output in outputs) values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.Data, output.Shape));
+            string[] inputNames = [.. inputs.Select(i => i.Name), .. floatInputs.Select(i => i.Name)];
+            _session.Run(_runOptions, inputNames, values.Take(firstOutput).ToList(), outputs.Select(o => o.Name).ToList(), values.Skip(firstOutput).ToList());
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>Shapes of every output for these inputs, read without copying the data out.</summary>
+    public Dictionary<string, long[]> OutputShapes(IReadOnlyList<NamedTensor> inputs)
+    {
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
+            var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            for (int i = 0; i < results.Count; i++)
+                if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR) shapes[_outputNames[i]] = results[i].GetTensorTypeAndShape().Shape;
+            return shapes;
         }
         catch (OnnxRuntimeException e)
         {

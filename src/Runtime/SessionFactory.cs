@@ -13,9 +13,15 @@ public static partial class SessionFactory
         OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
     }
 
-    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true)
+    /// <param name="spinning">
+    /// Whether idle intra-op threads spin between parallel sections (ORT's default): lowest latency for timing, but
+    /// on a busy machine, and between the short kernels of many small runs, the spinning is CPU time taken from
+    /// other work. One-shot and calibration runs pass false.
+    /// </param>
+    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, bool spinning = true)
     {
         var options = CreateOptions(provider, intraOpThreads, optimize);
+        if (!spinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         try
         {
             return new InferenceSession(model, options);
