@@ -5,76 +5,36 @@ using System.Runtime.Intrinsics;
 namespace OnnxSlim.Spectral.Numerics;
 
 /// <summary>
-/// Sums of products of feature-major rows, C[i, j] += Σ_r A[i][r]·B[j][r], in 4×4 register blocks: each
-/// load of a 4-row vector feeds four fused multiply-adds instead of one, which is what bounds plain dot
-/// products here. Edges that do not fill a block fall back to single dot products.
+/// Sums of products of feature-major rows, C[i, j] += Σ_r A[i][r]·B[j][r]: float64 through the packed
+/// <see cref="Gemm"/> kernel, float32 in register blocks (each load of a row vector feeds several fused
+/// multiply-adds instead of one, which is what bounds plain dot products here).
 /// </summary>
 public static class BlockedProducts
 {
     /// <summary>
     /// Adds A·Bᵀ over <paramref name="rows"/> rows into <paramref name="c"/> (row-major, row length
     /// <paramref name="ldc"/>): rows i of A are <c>a[i·stride ..]</c>, rows j of B are <c>b[j·stride ..]</c>.
-    /// Only j ≤ i when <paramref name="lowerOnly"/> (A·Aᵀ, the symmetric case).
+    /// When <paramref name="lowerOnly"/> (A·Aᵀ, the symmetric case) only what lies on or below the diagonal
+    /// blocks is computed: every j ≤ i, and some j &gt; i near the diagonal (correct sums too). Through the
+    /// packed <see cref="Gemm"/> kernel, a block of C rows per task.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(double[] a, int na, double[] b, int nb, int rows, int stride, double[] c, int ldc, bool lowerOnly)
     {
-        int blocksI = (na + 3) / 4;
-        Parallel.For(0, blocksI, bi =>
+        if (na <= 0 || nb <= 0 || rows <= 0) return;
+        int blocks = (na + RowBlock - 1) / RowBlock;
+        void Block(int k)
         {
-            int i0 = bi * 4;
-            int jEnd = lowerOnly ? Math.Min(nb, i0 + 4) : nb;
-            for (int j0 = 0; j0 < jEnd; j0 += 4)
-            {
-                if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, rows, stride, c, ldc, lowerOnly && j0 == i0);
-                else
-                    for (int i = i0; i < Math.Min(na, i0 + 4); i++)
-                        for (int j = j0; j < Math.Min(j0 + 4, lowerOnly ? i + 1 : nb); j++)
-                            c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<double>(a, i * stride, rows), new ReadOnlySpan<double>(b, j * stride, rows));
-            }
-        });
+            int i0 = k * RowBlock, count = Math.Min(RowBlock, na - i0);
+            int cols = lowerOnly ? Math.Min(nb, i0 + count) : nb;
+            Gemm.Multiply(count, cols, rows, 1.0, a.AsSpan(i0 * stride), stride, false, b, stride, true, c.AsSpan(i0 * ldc), ldc);
+        }
+        if (blocks > 1 && (long)na * nb * rows >= 1L << 20) Parallel.For(0, blocks, Block);
+        else for (int k = 0; k < blocks; k++) Block(k);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4x4(double[] a, int i0, double[] b, int j0, int rows, int stride, double[] c, int ldc, bool diagonal)
-    {
-        ref double a0 = ref a[i0 * stride], a1 = ref a[(i0 + 1) * stride], a2 = ref a[(i0 + 2) * stride], a3 = ref a[(i0 + 3) * stride];
-        ref double b0 = ref b[j0 * stride], b1 = ref b[(j0 + 1) * stride], b2 = ref b[(j0 + 2) * stride], b3 = ref b[(j0 + 3) * stride];
-        Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default;
-        Vector256<double> s10 = default, s11 = default, s12 = default, s13 = default;
-        Vector256<double> s20 = default, s21 = default, s22 = default, s23 = default;
-        Vector256<double> s30 = default, s31 = default, s32 = default, s33 = default;
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-        {
-            nuint o = (nuint)r;
-            var x0 = Vector256.LoadUnsafe(ref a0, o); var x1 = Vector256.LoadUnsafe(ref a1, o);
-            var x2 = Vector256.LoadUnsafe(ref a2, o); var x3 = Vector256.LoadUnsafe(ref a3, o);
-            var y0 = Vector256.LoadUnsafe(ref b0, o); var y1 = Vector256.LoadUnsafe(ref b1, o);
-            var y2 = Vector256.LoadUnsafe(ref b2, o); var y3 = Vector256.LoadUnsafe(ref b3, o);
-            s00 = Vector256.FusedMultiplyAdd(x0, y0, s00); s01 = Vector256.FusedMultiplyAdd(x0, y1, s01);
-            s02 = Vector256.FusedMultiplyAdd(x0, y2, s02); s03 = Vector256.FusedMultiplyAdd(x0, y3, s03);
-            s10 = Vector256.FusedMultiplyAdd(x1, y0, s10); s11 = Vector256.FusedMultiplyAdd(x1, y1, s11);
-            s12 = Vector256.FusedMultiplyAdd(x1, y2, s12); s13 = Vector256.FusedMultiplyAdd(x1, y3, s13);
-            s20 = Vector256.FusedMultiplyAdd(x2, y0, s20); s21 = Vector256.FusedMultiplyAdd(x2, y1, s21);
-            s22 = Vector256.FusedMultiplyAdd(x2, y2, s22); s23 = Vector256.FusedMultiplyAdd(x2, y3, s23);
-            s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
-            s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
-        }
-        Span<double> sums = stackalloc double[16];
-        sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
-        sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
-        sums[8] = Vector256.Sum(s20); sums[9] = Vector256.Sum(s21); sums[10] = Vector256.Sum(s22); sums[11] = Vector256.Sum(s23);
-        sums[12] = Vector256.Sum(s30); sums[13] = Vector256.Sum(s31); sums[14] = Vector256.Sum(s32); sums[15] = Vector256.Sum(s33);
-        for (; r < rows; r++)
-            for (int i = 0; i < 4; i++)
-            {
-                double x = a[(i0 + i) * stride + r];
-                for (int j = 0; j < 4; j++) sums[i * 4 + j] += x * b[(j0 + j) * stride + r];
-            }
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < (diagonal ? i + 1 : 4); j++) c[(i0 + i) * ldc + j0 + j] += sums[i * 4 + j];
-    }
+    /// <summary>Rows of C per task in the float64 products: large enough that packing B again per task costs little.</summary>
+    private const int RowBlock = 192;
 
     /// <summary>
     /// Float32 rows, float64 sums: C[i, j] += Σ_r A[i][r]·B[j][r] over <paramref name="rows"/> rows, the
