@@ -20,6 +20,9 @@ public static class Pruner
 
     private const int RandomBatch = 4;
 
+    /// <summary>Samples per ONNX Runtime run when comparing outputs: bounds the runtime's intermediates on large inputs.</summary>
+    private const int ValidationBatch = 4;
+
     /// <summary>Prunes a copy of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">An option has a bad value.</exception>
     /// <exception cref="PruningException">The model or plan cannot be pruned as asked (nothing prunable, a plan that does not match...).</exception>
@@ -52,8 +55,11 @@ public static class Pruner
     {
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes));
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
+        // The ranking's pass over the original model also records what the reconstruction will read from it.
+        using var recording = calibration is not null && options.Refit && options.Plan is null
+            ? new TargetRecording((int)calibration.Fit[0].Shape[0], ReconstructionOptions(options, null)) : null;
         var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
-            ? Planner.Plan(analysis, options, calibration?.Fit)
+            ? Planner.Plan(analysis, options, calibration?.Fit, recording)
             : Planner.FromFile(analysis, options.Plan));
         planFile = Planner.ToFile(analysis, plan, options);
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
@@ -77,13 +83,16 @@ public static class Pruner
             Notes = [.. plan.Notes, .. rewrite.Notes],
         };
 
+        // The original's outputs on the validation inputs, computed once for the comparisons before and after reconstruction.
+        Reference? reference = null;
+        Reference ReferenceOutputs() => reference ??= Outputs(originalBytes, calibration?.HeldOut, options);
         if (calibration is not null)
         {
             var heldOut = calibration.HeldOut;
-            var agreementBefore = options.Validate && heldOut is not null ? Compare(originalBytes, work.ToBytes(), heldOut, options) : null;
+            var agreementBefore = options.Validate && heldOut is not null ? Compare(ReferenceOutputs(), work.ToBytes(), options) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
-                    new ReconstructionOptions { Provider = options.Provider, Progress = step, Log = options.Log }));
+                    ReconstructionOptions(options, step), recording));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
             summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
@@ -101,7 +110,7 @@ public static class Pruner
         if (options.Validate)
         {
             var inputs = calibration?.HeldOut;
-            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(originalBytes, prunedBytes, inputs, options));
+            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(ReferenceOutputs(), prunedBytes, options));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
             summary.Agreement = AgreementFigures.From(agreement);
@@ -142,26 +151,37 @@ public static class Pruner
         return summary;
     }
 
+    private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>
+        new() { Provider = options.Provider, Progress = progress, Log = options.Log, PassLog = options.Log };
+
     private static string CompensationName(CompensationMode mode) => mode switch
     {
         CompensationMode.DataFree => "data-free",
         _ => mode.ToString().ToLowerInvariant(),
     };
 
-    private static OutputComparison Compare(byte[] original, byte[] pruned, IReadOnlyList<NamedTensor>? inputs, PruneOptions options)
+    /// <summary>The validation inputs (held-out samples, else seeded random ones) and the original model's outputs on them.</summary>
+    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs);
+
+    private static Reference Outputs(byte[] original, IReadOnlyList<NamedTensor>? inputs, PruneOptions options)
     {
-        // One run each: full graph optimisation would cost more than the run itself.
-        using var a = new ModelRunner(original, options.Provider, optimize: false);
+        // One run per batch: full graph optimisation would cost more than the runs themselves.
+        using var a = new ModelRunner(original, options.Provider, optimize: false, spinning: false);
+        inputs ??= InputGenerator.Generate(a.Inputs, RandomInputShapes(a, options), options.Seed);
+        return new Reference(inputs, a.RunInBatches(inputs, ValidationBatch));
+    }
+
+    private static OutputComparison Compare(Reference reference, byte[] pruned, PruneOptions options)
+    {
         ModelRunner b;
-        try { b = new ModelRunner(pruned, options.Provider, optimize: false); }
+        try { b = new ModelRunner(pruned, options.Provider, optimize: false, spinning: false); }
         catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
         using (b)
         {
-            inputs ??= InputGenerator.Generate(a.Inputs, RandomInputShapes(a, options), options.Seed);
             IReadOnlyList<NamedTensor> outB;
-            try { outB = b.Run(inputs); }
+            try { outB = b.RunInBatches(reference.Inputs, ValidationBatch); }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
-            return OutputComparison.Compare(a.Run(inputs), outB);
+            return OutputComparison.Compare(reference.Outputs, outB);
         }
     }
 

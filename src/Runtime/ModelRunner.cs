@@ -47,6 +47,43 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>
+    /// Runs the samples (first axis of every input) <paramref name="batch"/> at a time and stacks the outputs, so
+    /// ONNX Runtime's intermediates stay a batch's worth; one run when the model fixes its batch size differently or
+    /// an output is not batch-major.
+    /// </summary>
+    public IReadOnlyList<NamedTensor> RunInBatches(IReadOnlyList<NamedTensor> inputs, int batch)
+    {
+        long n = inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 0;
+        int fixedBatch = Inputs.Count > 0 && Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
+        if (fixedBatch > 0) batch = fixedBatch;
+        if (n <= batch || n % Math.Max(fixedBatch, 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n)) return Run(inputs);
+        var parts = new List<IReadOnlyList<NamedTensor>>();
+        for (long first = 0; first < n; first += batch)
+        {
+            long count = Math.Min(batch, n - first);
+            parts.Add(Run([.. inputs.Select(t => t.Rows(first, count))]));
+        }
+        var stacked = new List<NamedTensor>(parts[0].Count);
+        for (int i = 0; i < parts[0].Count; i++)
+        {
+            var pieces = parts.Select(p => p[i]).ToList();
+            var head = pieces[0];
+            if (pieces.Any(p => p.Shape.Length == 0 || p.Data.GetType() != head.Data.GetType() || !p.Shape.AsSpan(1).SequenceEqual(head.Shape.AsSpan(1)))
+                || pieces.Sum(p => p.Shape[0]) != n)
+                return Run(inputs);
+            var data = Array.CreateInstance(head.Data.GetType().GetElementType()!, pieces.Sum(p => (long)p.Data.Length));
+            long at = 0;
+            foreach (var p in pieces)
+            {
+                Array.Copy(p.Data, 0, data, at, p.Data.Length);
+                at += p.Data.Length;
+            }
+            stacked.Add(head with { Shape = [n, .. head.Shape[1..]], Data = data });
+        }
+        return stacked;
+    }
+
+    /// <summary>
     /// Runs with float32 values in caller memory: <paramref name="floatInputs"/> are read where they lie, and every
     /// output (all of <see cref="OutputNames"/>, any order) is written by ONNX Runtime straight into its buffer, so a
     /// run allocates and copies nothing on the managed side. Each buffer's shape must be the value's exact shape.

@@ -27,9 +27,10 @@ public static class ChannelMoments
     public sealed record Request(string Value, Node? Conv = null, long[]? WeightDims = null);
 
     /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
+    /// <param name="recording">Also records, in the same pass, the values the reconstruction will want (see <see cref="TargetRecording"/>).</param>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
         IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20,
-        Provider provider = Provider.Cpu)
+        Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(requests);
@@ -46,9 +47,12 @@ public static class ChannelMoments
         // The values and the model inputs lie in one buffer where ONNX Runtime writes its outputs; a batch is what the
         // budget allows for those plus the intermediates ONNX Runtime keeps alive meanwhile.
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var computed = names.Where(n => !inputs.Contains(n)).ToList();
         var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
         var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        if (recording is not null && recording.Images != calibration.Images)
+            throw new ArgumentException($"the recording is for {recording.Images} samples, the calibration set has {calibration.Images}");
+        var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];
+        var computed = names.Concat(recorded).Distinct().Where(n => !inputs.Contains(n)).ToList();
         var held = floatInputs.Concat(computed).ToList();
         SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed) : null;
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
@@ -73,6 +77,7 @@ public static class ChannelMoments
             foreach (var name in floatInputs) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
             runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
             foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
+            recording?.Record(start, count, v => Slot(v, count));
         }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;

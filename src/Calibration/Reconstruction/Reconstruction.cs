@@ -19,8 +19,10 @@ public static class Reconstruction
     /// model's inputs with the samples along the first axis. Layers that cannot be fitted are reported with a
     /// reason, never thrown.
     /// </summary>
+    /// <param name="recording">The original model's values recorded during the calibrated ranking's pass over the same
+    /// samples (see <see cref="TargetRecording"/>): the layers it covers need no pass over the original model here.</param>
     public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers,
-        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null)
+        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(pruned);
@@ -44,8 +46,8 @@ public static class Reconstruction
         var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
             .GroupBy(x => x.Level).OrderBy(g => g.Key).Select(g => g.Select(x => x.Fit).ToList()).ToList();
 
-        // One pass over the original model samples every layer's targets; they wait on disk until their level.
-        engine.CollectTargets(byLevel.SelectMany(l => l).ToList());
+        // Every layer's targets, from the ranking's recording or one pass over the original model; they wait on disk until their level.
+        engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), recording);
         long collectedAt = GC.GetTotalMemory(false);
         int done = 0, total = byLevel.Sum(l => l.Count);
         options.Progress?.Invoke(0, total);

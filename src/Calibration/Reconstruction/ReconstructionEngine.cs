@@ -83,10 +83,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     }
 
     /// <summary>
-    /// Runs the original model over the calibration set once and stores every layer's targets at its sampled
-    /// rows in a temporary file; <see cref="LoadTargets"/> reads a level's back when it starts.
+    /// Stores every layer's targets at its sampled rows in a temporary file, <see cref="LoadTargets"/> reads a
+    /// level's back when it starts: from <paramref name="recording"/> (the ranking's pass over the original model)
+    /// where it holds a layer's values at exactly its rows, else from one pass over the original model for the rest.
     /// </summary>
-    public void CollectTargets(List<LayerFit> fits)
+    public void CollectTargets(List<LayerFit> fits, TargetRecording? recording)
     {
         _targets = new SpillFile("targets");
         long offset = 0;
@@ -97,15 +98,60 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             offset += (long)fit.Layout.Rows * fit.Unit.Outputs;
             if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
         }
-        var scratch = new float[GatherRows * fits.Select(f => f.Unit.Outputs).DefaultIfEmpty(1).Max()];
-        var wanted = fits.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
+        var rows = new TargetRows(fits);
+        var recorded = fits.Where(f => Recorded(f, recording)).ToList();
+        foreach (var fit in recorded) FromRecording(fit, recording!, maps.GetValueOrDefault(fit), rows);
+        var rest = fits.Except(recorded).ToList();
+        if (recording is not null)
+            options.PassLog?.Invoke($"targets of {recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
+        if (rest.Count == 0) return;
+        var wanted = rest.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
         ForEachBatch(original, null, _originalShapes, wanted, (firstImage, images, values) =>
         {
-            foreach (var fit in fits)
+            foreach (var fit in rest)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
                     Gather(fit, k, values[fit.Unit.TargetValues[k]].Span, fit.Unit.Chain?.OriginalSkip is { } s ? values[s].Span : default,
-                        firstImage, images, maps.GetValueOrDefault(fit), scratch);
+                        firstImage, images, maps.GetValueOrDefault(fit), rows);
         });
+    }
+
+    /// <summary>Whether the recording holds a one-node layer's target (and skip operand) at exactly the rows its fit samples.</summary>
+    private bool Recorded(LayerFit fit, TargetRecording? recording)
+    {
+        if (recording is null || fit.Unit.Nodes.Count != 1) return false;
+        var node = fit.Layout.Nodes[0];
+        string layer = fit.Unit.Nodes[0].Id;
+        if (!recording.Covers(fit.Unit.TargetValues[0], layer, skip: false, node.Samples, node.Targets, calibration.Images)) return false;
+        return fit.Unit.Chain?.OriginalSkip is not { } skip || recording.Covers(skip, layer, skip: true, node.Samples, node.Targets, calibration.Images);
+    }
+
+    /// <summary>Reusable buffers for turning raw rows (every channel) into targets, a block of rows at a time.</summary>
+    private sealed class TargetRows(List<LayerFit> fits)
+    {
+        private static readonly int Rows = GatherRows;
+        private static int Channels(List<LayerFit> fits) => fits.SelectMany(f => f.Layout.Nodes).Select(n => n.Targets.Channels).DefaultIfEmpty(1).Max();
+
+        public float[] Targets { get; } = new float[Rows * fits.Select(f => f.Unit.Outputs).DefaultIfEmpty(1).Max()];
+        public float[] Raw { get; } = new float[Rows * Channels(fits)];
+        public float[] RawSkip { get; } = new float[Rows * Channels(fits)];
+    }
+
+    private void FromRecording(LayerFit fit, TargetRecording recording, PooledTargetMap? map, TargetRows buffers)
+    {
+        var node = fit.Layout.Nodes[0];
+        string layer = fit.Unit.Nodes[0].Id;
+        string? skip = fit.Unit.Chain?.OriginalSkip;
+        int m = fit.Unit.Outputs, channels = node.Targets.Channels;
+        for (int block = 0; block < node.Samples.Length; block += GatherRows)
+        {
+            int count = Math.Min(GatherRows, node.Samples.Length - block);
+            recording.Read(fit.Unit.TargetValues[0], layer, skip: false, block, count, buffers.Raw);
+            if (skip is not null) recording.Read(skip, layer, skip: true, block, count, buffers.RawSkip);
+            for (int i = 0; i < count; i++)
+                TargetRow(fit, map, buffers.Raw.AsSpan(i * channels, channels),
+                    skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), buffers.Targets.AsSpan(i * m, m));
+            _targets!.Write(_targetOffsets[fit] + (long)block * m, buffers.Targets.AsSpan(0, count * m));
+        }
     }
 
     /// <summary>Gives each layer of a level its targets back from the temporary file (<see cref="LayerFit.Solve"/> drops them).</summary>
@@ -120,39 +166,44 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     }
 
     /// <summary>
-    /// Writes the targets of one node's sampled rows in a batch: y at the kept outputs (through the pooled map), then
-    /// through the output chain. The rows of a batch are consecutive (samples are sorted), so they go out in blocks.
+    /// Writes the targets of one node's sampled rows in a batch of the original model's activations. The rows of
+    /// a batch are consecutive (samples are sorted), so they go out in blocks.
     /// </summary>
     private void Gather(LayerFit fit, int node, ReadOnlySpan<float> y, ReadOnlySpan<float> skip, int firstImage, int images,
-        PooledTargetMap? map, float[] scratch)
+        PooledTargetMap? map, TargetRows buffers)
     {
         var rows = fit.Layout.Nodes[node];
         var samples = rows.Samples;
         long first = (long)firstImage * rows.RowsPerImage, end = first + (long)images * rows.RowsPerImage;
         int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
-        int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node);
-        var channels = map is null ? fit.Unit.KeptOutputs : Enumerable.Range(0, rows.Targets.Channels).ToArray();
-        var buffer = new float[channels.Length];
-        var chain = fit.Unit.Chain;
-        var skipped = new float[m];
+        int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node), channels = rows.Targets.Channels;
+        var raw = buffers.Raw.AsSpan(0, channels);
+        var rawSkip = buffers.RawSkip.AsSpan(0, channels);
         for (int block = lo; block < hi; block += GatherRows)
         {
             int count = Math.Min(GatherRows, hi - block);
             for (int i = block; i < block + count; i++)
             {
-                var destination = scratch.AsSpan((i - block) * m, m);
-                if (map is null) rows.Targets.Gather(y, samples[i] - first, channels, destination);
-                else
-                {
-                    rows.Targets.Gather(y, samples[i] - first, channels, buffer);
-                    map.Apply(buffer, destination);
-                }
-                if (chain is null) continue;
-                if (!skip.IsEmpty) rows.Targets.Gather(skip, samples[i] - first, fit.Unit.KeptOutputs, skipped);
-                for (int o = 0; o < m; o++) destination[o] = (float)chain.Target(o, destination[o], skip.IsEmpty ? 0 : skipped[o]);
+                rows.Targets.GatherAll(y, samples[i] - first, raw);
+                if (!skip.IsEmpty) rows.Targets.GatherAll(skip, samples[i] - first, rawSkip);
+                TargetRow(fit, map, raw, skip.IsEmpty ? default : rawSkip, buffers.Targets.AsSpan((i - block) * m, m));
             }
-            _targets!.Write(_targetOffsets[fit] + (long)(rowBase + block) * m, scratch.AsSpan(0, count * m));
+            _targets!.Write(_targetOffsets[fit] + (long)(rowBase + block) * m, buffers.Targets.AsSpan(0, count * m));
         }
+    }
+
+    /// <summary>
+    /// One row's target from its raw values (every channel of the original's output, or of the pool's input, and of
+    /// the skip operand): y at the kept outputs (through the pooled map), then through the output chain.
+    /// </summary>
+    private static void TargetRow(LayerFit fit, PooledTargetMap? map, ReadOnlySpan<float> y, ReadOnlySpan<float> skip, Span<float> destination)
+    {
+        var kept = fit.Unit.KeptOutputs;
+        if (map is null)
+            for (int o = 0; o < kept.Length; o++) destination[o] = y[kept[o]];
+        else map.Apply(y, destination);
+        if (fit.Unit.Chain is not { } chain) return;
+        for (int o = 0; o < destination.Length; o++) destination[o] = (float)chain.Target(o, destination[o], skip.IsEmpty ? 0 : skip[kept[o]]);
     }
 
     private static int LowerBound(long[] sorted, long value)
@@ -229,6 +280,9 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         Memory<float> Slot(string v, int count) => _arena.AsMemory(checked((int)slots[v].Offset), checked((int)(slots[v].PerSample * count)));
         FloatBuffer Buffer(string v, int count) => new(v, Slot(v, count), [count, .. slots[v].SampleShape[1..]]);
 
+        long passStart = Stopwatch.GetTimestamp();
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        double runSeconds = 0, runCpu = 0;
         for (int first = 0; first < calibration.Images; first += batch)
         {
             int count = Math.Min(batch, calibration.Images - first);
@@ -238,14 +292,21 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             {
                 RuntimeRuns++;
                 start = Stopwatch.GetTimestamp();
+                var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
                 runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatInputs.Concat(cutInputs).Select(v => Buffer(v, count))],
                     [.. computed.Select(v => Buffer(v, count))]);
-                RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                RuntimeSeconds += seconds;
+                runSeconds += seconds;
+                runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
             }
             foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
             consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));
         }
         cache?.Commit();
+        options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
+            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
+            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 
     /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>

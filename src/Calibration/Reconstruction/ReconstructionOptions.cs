@@ -106,6 +106,9 @@ public sealed record ReconstructionOptions
     /// <summary>Receives one line per reconstructed layer (diagnostics); may be null.</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>Receives one line per pass over a model (what it computed, from where, batch, time); may be null.</summary>
+    public Action<string>? PassLog { get; init; }
+
     /// <summary>Called with (layers done, layers in all) as layers are fitted; may be null.</summary>
     public Action<int, int>? Progress { get; init; }
 }

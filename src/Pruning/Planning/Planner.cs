@@ -14,7 +14,9 @@ public static class Planner
     /// <summary>Sub-problem (1): spectra of the active groups and their keep counts under the budget.</summary>
     /// <param name="calibration">Needed for <c>--criterion refit</c>: the groups are ranked on it, and a ranked group's
     /// error curve takes the place of its σ/σ₁ spectrum in the allocation.</param>
-    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
+    /// <param name="recording">Filled during the ranking's pass with what the reconstruction will need (see <see cref="TargetRecording"/>).</param>
+    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+        TargetRecording? recording = null)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, options.Ignore);
@@ -27,7 +29,7 @@ public static class Planner
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
-            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, active, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider);
+            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, active, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false, RoundTo: options.RoundFor(g.Width))
@@ -42,9 +44,10 @@ public static class Planner
 
     /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
     /// <remarks>With <c>--criterion refit</c>, groups that could not be ranked (no reader measured) fall back to GEM.</remarks>
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null)
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+        TargetRecording? recording = null)
     {
-        var config = Configure(analysis, options, calibration);
+        var config = Configure(analysis, options, calibration, recording);
         var selector = FilterSelectors.Create(options.Refit ? "gem" : options.EffectiveCriterion.ToString().ToLowerInvariant(), options.Seed);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
         var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();

@@ -39,24 +39,32 @@ public static class BlockedProducts
     /// <summary>
     /// Float32 rows, float64 sums: C[i, j] += Σ_r A[i][r]·B[j][r] over <paramref name="rows"/> rows, the
     /// products summed in float32 over at most <see cref="Flush"/> rows, then added in float64, in a fixed
-    /// order (so results do not depend on scheduling). Parallel over blocks of i.
+    /// order (so results do not depend on scheduling). Parallel over ranges of i; within a range the rows go
+    /// one flush-chunk at a time through every block of i, so the chunk of B stays in cache meanwhile (B is
+    /// read once per range, not once per block of i).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(float[] a, int na, float[] b, int nb, int rows, int stride, double[] c, int ldc)
     {
-        Parallel.For(0, (na + 3) / 4, bi =>
+        int blocksI = (na + 3) / 4;
+        int ranges = Math.Min(blocksI, 4 * Environment.ProcessorCount);
+        Parallel.For(0, ranges, range =>
         {
-            int i0 = bi * 4;
-            for (int j0 = 0; j0 < nb; j0 += 4)
-                for (int r0 = 0; r0 < rows; r0 += Flush)
+            int first = blocksI * range / ranges, end = blocksI * (range + 1) / ranges;
+            for (int r0 = 0; r0 < rows; r0 += Flush)
+            {
+                int count = Math.Min(Flush, rows - r0);
+                for (int bi = first; bi < end; bi++)
                 {
-                    int count = Math.Min(Flush, rows - r0);
-                    if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, count, stride, c, ldc);
-                    else
-                        for (int i = i0; i < Math.Min(na, i0 + 4); i++)
-                            for (int j = j0; j < Math.Min(nb, j0 + 4); j++)
-                                c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
+                    int i0 = bi * 4;
+                    for (int j0 = 0; j0 < nb; j0 += 4)
+                        if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, count, stride, c, ldc);
+                        else
+                            for (int i = i0; i < Math.Min(na, i0 + 4); i++)
+                                for (int j = j0; j < Math.Min(nb, j0 + 4); j++)
+                                    c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
                 }
+            }
         });
     }
 
@@ -106,49 +114,129 @@ public static class BlockedProducts
 
     /// <summary>
     /// P = Wᵀ·X for a tile of float32 rows: p[o·pStride + r] = Σ_f w[f·m + o]·x[f·stride + r0 + r] for
-    /// r in [0, count). Blocks of 4 outputs × 16 rows stay in registers while the features stream by.
+    /// r in [0, count). Blocks of 8 (then 4) outputs × 16 rows stay in registers while the features stream by,
+    /// <see cref="FeatureBlock"/> features at a time so that block of X (and of W) is read from cache for every
+    /// output; the partial sums wait in P between feature blocks. Each entry is one fused multiply-add chain
+    /// over f in order, whatever the blocking.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Project(float[] x, int n, int stride, int r0, int count, float[] w, int m, float[] p, int pStride)
     {
-        int o = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; o + 4 <= m; o += 4)
+        int vectorOutputs = Vector256.IsHardwareAccelerated ? m / 4 * 4 : 0;
+        int vectorRows = vectorOutputs > 0 ? count / 16 * 16 : 0;
+        for (int f0 = 0; f0 < n; f0 += FeatureBlock)
+        {
+            int f1 = Math.Min(n, f0 + FeatureBlock);
+            for (int r = 0; r < vectorRows; r += 16)
             {
-                int r = 0;
-                for (; r + 16 <= count; r += 16)
-                {
-                    Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default;
-                    Vector256<float> p20 = default, p21 = default, p30 = default, p31 = default;
-                    for (int f = 0; f < n; f++)
-                    {
-                        ref float xf = ref x[f * stride + r0 + r];
-                        var x0 = Vector256.LoadUnsafe(ref xf);
-                        var x1 = Vector256.LoadUnsafe(ref xf, 8);
-                        int wf = f * m + o;
-                        var w0 = Vector256.Create(w[wf]); var w1 = Vector256.Create(w[wf + 1]);
-                        var w2 = Vector256.Create(w[wf + 2]); var w3 = Vector256.Create(w[wf + 3]);
-                        p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
-                        p10 = Vector256.FusedMultiplyAdd(w1, x0, p10); p11 = Vector256.FusedMultiplyAdd(w1, x1, p11);
-                        p20 = Vector256.FusedMultiplyAdd(w2, x0, p20); p21 = Vector256.FusedMultiplyAdd(w2, x1, p21);
-                        p30 = Vector256.FusedMultiplyAdd(w3, x0, p30); p31 = Vector256.FusedMultiplyAdd(w3, x1, p31);
-                    }
-                    p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
-                    p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
-                    p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
-                    p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
-                }
-                for (int k = o; k < o + 4; k++) ProjectScalar(x, n, stride, r0, r, count, w, m, k, p, pStride);
+                int o = 0;
+                for (; o + 8 <= vectorOutputs; o += 8) Project8x16(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
+                for (; o + 4 <= vectorOutputs; o += 4) Project4x16(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
             }
-        for (; o < m; o++) ProjectScalar(x, n, stride, r0, 0, count, w, m, o, p, pStride);
+        }
+        if (n == 0)
+            for (int o = 0; o < vectorOutputs; o++) p.AsSpan(o * pStride, vectorRows).Clear();
+        for (int o = 0; o < vectorOutputs; o++) ProjectScalar(x, n, stride, r0, vectorRows, count, w, m, o, p, pStride);
+        for (int o = vectorOutputs; o < m; o++) ProjectScalar(x, n, stride, r0, 0, count, w, m, o, p, pStride);
     }
 
+    /// <summary>Features per block in <see cref="Project"/>: 256 rows of X of them (and their rows of W) fit in L2.</summary>
+    private const int FeatureBlock = 256;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Project8x16(float[] x, int f0, int f1, int stride, int row, float[] w, int m, int o, float[] p, int pStride, int r)
+    {
+        Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default, p20 = default, p21 = default, p30 = default, p31 = default;
+        Vector256<float> p40 = default, p41 = default, p50 = default, p51 = default, p60 = default, p61 = default, p70 = default, p71 = default;
+        if (f0 > 0)
+        {
+            p00 = Load(p, o, pStride, r); p01 = Load(p, o, pStride, r + 8); p10 = Load(p, o + 1, pStride, r); p11 = Load(p, o + 1, pStride, r + 8);
+            p20 = Load(p, o + 2, pStride, r); p21 = Load(p, o + 2, pStride, r + 8); p30 = Load(p, o + 3, pStride, r); p31 = Load(p, o + 3, pStride, r + 8);
+            p40 = Load(p, o + 4, pStride, r); p41 = Load(p, o + 4, pStride, r + 8); p50 = Load(p, o + 5, pStride, r); p51 = Load(p, o + 5, pStride, r + 8);
+            p60 = Load(p, o + 6, pStride, r); p61 = Load(p, o + 6, pStride, r + 8); p70 = Load(p, o + 7, pStride, r); p71 = Load(p, o + 7, pStride, r + 8);
+        }
+        for (int f = f0; f < f1; f++)
+        {
+            ref float xf = ref x[f * stride + row];
+            var x0 = Vector256.LoadUnsafe(ref xf);
+            var x1 = Vector256.LoadUnsafe(ref xf, 8);
+            ref float wf = ref w[f * m + o];
+            var w0 = Vector256.Create(wf); p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 1)); p10 = Vector256.FusedMultiplyAdd(w0, x0, p10); p11 = Vector256.FusedMultiplyAdd(w0, x1, p11);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 2)); p20 = Vector256.FusedMultiplyAdd(w0, x0, p20); p21 = Vector256.FusedMultiplyAdd(w0, x1, p21);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 3)); p30 = Vector256.FusedMultiplyAdd(w0, x0, p30); p31 = Vector256.FusedMultiplyAdd(w0, x1, p31);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 4)); p40 = Vector256.FusedMultiplyAdd(w0, x0, p40); p41 = Vector256.FusedMultiplyAdd(w0, x1, p41);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 5)); p50 = Vector256.FusedMultiplyAdd(w0, x0, p50); p51 = Vector256.FusedMultiplyAdd(w0, x1, p51);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 6)); p60 = Vector256.FusedMultiplyAdd(w0, x0, p60); p61 = Vector256.FusedMultiplyAdd(w0, x1, p61);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 7)); p70 = Vector256.FusedMultiplyAdd(w0, x0, p70); p71 = Vector256.FusedMultiplyAdd(w0, x1, p71);
+        }
+        p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
+        p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
+        p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
+        p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
+        p40.StoreUnsafe(ref p[(o + 4) * pStride + r]); p41.StoreUnsafe(ref p[(o + 4) * pStride + r + 8]);
+        p50.StoreUnsafe(ref p[(o + 5) * pStride + r]); p51.StoreUnsafe(ref p[(o + 5) * pStride + r + 8]);
+        p60.StoreUnsafe(ref p[(o + 6) * pStride + r]); p61.StoreUnsafe(ref p[(o + 6) * pStride + r + 8]);
+        p70.StoreUnsafe(ref p[(o + 7) * pStride + r]); p71.StoreUnsafe(ref p[(o + 7) * pStride + r + 8]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Project4x16(float[] x, int f0, int f1, int stride, int row, float[] w, int m, int o, float[] p, int pStride, int r)
+    {
+        Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default, p20 = default, p21 = default, p30 = default, p31 = default;
+        if (f0 > 0)
+        {
+            p00 = Load(p, o, pStride, r); p01 = Load(p, o, pStride, r + 8); p10 = Load(p, o + 1, pStride, r); p11 = Load(p, o + 1, pStride, r + 8);
+            p20 = Load(p, o + 2, pStride, r); p21 = Load(p, o + 2, pStride, r + 8); p30 = Load(p, o + 3, pStride, r); p31 = Load(p, o + 3, pStride, r + 8);
+        }
+        for (int f = f0; f < f1; f++)
+        {
+            ref float xf = ref x[f * stride + row];
+            var x0 = Vector256.LoadUnsafe(ref xf);
+            var x1 = Vector256.LoadUnsafe(ref xf, 8);
+            ref float wf = ref w[f * m + o];
+            var w0 = Vector256.Create(wf); p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 1)); p10 = Vector256.FusedMultiplyAdd(w0, x0, p10); p11 = Vector256.FusedMultiplyAdd(w0, x1, p11);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 2)); p20 = Vector256.FusedMultiplyAdd(w0, x0, p20); p21 = Vector256.FusedMultiplyAdd(w0, x1, p21);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 3)); p30 = Vector256.FusedMultiplyAdd(w0, x0, p30); p31 = Vector256.FusedMultiplyAdd(w0, x1, p31);
+        }
+        p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
+        p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
+        p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
+        p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Load(float[] p, int o, int pStride, int r) => Vector256.LoadUnsafe(ref p[o * pStride + r]);
+
+    /// <summary>
+    /// Rows [from, count) of output <paramref name="o"/>: per row, products added in order (multiply, then add,
+    /// skipping zero weights), 16 rows in registers at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProjectScalar(float[] x, int n, int stride, int r0, int from, int count, float[] w, int m, int o, float[] p, int pStride)
     {
-        var po = p.AsSpan(o * pStride + from, count - from);
+        int r = from;
+        if (Vector256.IsHardwareAccelerated)
+            for (; r + 16 <= count; r += 16)
+            {
+                Vector256<float> a0 = default, a1 = default;
+                for (int f = 0; f < n; f++)
+                {
+                    float wf = w[f * m + o];
+                    if (wf == 0) continue;
+                    ref float xf = ref x[f * stride + r0 + r];
+                    var v = Vector256.Create(wf);
+                    a0 += Vector256.LoadUnsafe(ref xf) * v;
+                    a1 += Vector256.LoadUnsafe(ref xf, 8) * v;
+                }
+                a0.StoreUnsafe(ref p[o * pStride + r]);
+                a1.StoreUnsafe(ref p[o * pStride + r + 8]);
+            }
+        var po = p.AsSpan(o * pStride + r, count - r);
         po.Clear();
         for (int f = 0; f < n; f++)
             if (w[f * m + o] is var wf && wf != 0)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x, f * stride + r0 + from, count - from), wf, po, po);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x, f * stride + r0 + r, count - r), wf, po, po);
     }
 }
