@@ -21,9 +21,7 @@ public static partial class SessionFactory
     public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, bool spinning = true)
     {
         var options = CreateOptions(provider, intraOpThreads, optimize);
-        if (!spinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", Environment.GetEnvironmentVariable("EXP_SPIN") ?? "0");
-        if (!spinning && optimize && Environment.GetEnvironmentVariable("EXP_LEVEL") is string lvl) options.GraphOptimizationLevel = lvl switch { "basic" => GraphOptimizationLevel.ORT_ENABLE_BASIC, "ext" => GraphOptimizationLevel.ORT_ENABLE_EXTENDED, _ => GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (!spinning && Environment.GetEnvironmentVariable("EXP_ARENA") == "0") options.EnableCpuMemArena = false;
+        if (!spinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         try
         {
             return new InferenceSession(model, options);

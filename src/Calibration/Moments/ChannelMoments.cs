@@ -29,7 +29,7 @@ public static class ChannelMoments
     /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
     /// <param name="recording">Also records, in the same pass, the values the reconstruction will want (see <see cref="TargetRecording"/>).</param>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
-        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20,
+        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 8L << 20,
         Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -8,7 +8,7 @@ public sealed record ReconstructionOptions
     private readonly double _ridge = 1e-3;
     private readonly int _maxBatch = 64;
     private readonly long _cacheBudgetBytes = 32L << 30;
-    private readonly long _activationBudgetBytes = 256L << 20;
+    private readonly long _activationBudgetBytes = 8L << 20;
     private readonly int _maxFeatures = 5000;
     private readonly int _reluIterations = 4;
     private readonly long _storedRowsBudgetBytes = 256L << 20;
@@ -40,6 +40,9 @@ public sealed record ReconstructionOptions
     /// <summary>
     /// Bytes one batch may take: the values a pass feeds and reads back, plus the intermediates ONNX Runtime keeps
     /// alive while running it. Sets the batch size, and with it the memory of a pass, whatever the number of samples.
+    /// Small on purpose: a batch whose activations stay in the CPU's caches between operators runs the memory-bound
+    /// ones (activations, depthwise convolutions, normalisations) much faster; PP-OCRv4 rec's passes took 2.4× less
+    /// ONNX Runtime CPU time at 8 MiB than at 256 MiB, and more runs of one sample cost little.
     /// </summary>
     public long ActivationBudgetBytes
     {
