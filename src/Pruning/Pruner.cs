@@ -20,6 +20,9 @@ public static class Pruner
 
     private const int RandomBatch = 4;
 
+    /// <summary>Samples per ONNX Runtime run when comparing outputs: bounds the runtime's intermediates on large inputs.</summary>
+    private const int ValidationBatch = 4;
+
     /// <summary>Prunes a copy of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">An option has a bad value.</exception>
     /// <exception cref="PruningException">The model or plan cannot be pruned as asked (nothing prunable, a plan that does not match...).</exception>
@@ -60,7 +63,7 @@ public static class Pruner
         {
             if (!options.Validate) return;
             var inputs = calibration?.HeldOut ?? InputGenerator.Generate(runner.Inputs, RandomInputShapes(runner.Inputs, options), options.Seed);
-            reference = new Reference(inputs, runner.Run(inputs, outputs), outputs);
+            reference = new Reference(inputs, runner.RunInBatches(inputs, ValidationBatch, outputs), outputs);
         }
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
         LatencyTarget? latency = null;
@@ -74,9 +77,12 @@ public static class Pruner
                 step => MeasureLatency(analysis, OriginalBytes(), options, step, out latencyFigures));
             latency = new LatencyTarget(model, options.LatencyChecks, keepTimer is null ? null : keepTimer.Ratio);
         }
+        // The ranking's pass over the original model also records what the reconstruction will read from it.
+        using var recording = calibration is not null && options.Refit && options.Plan is null
+            ? new TargetRecording((int)calibration.Fit[0].Shape[0], ReconstructionOptions(options, null)) : null;
         var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)"
             : latency is { MaxChecks: > 0 } ? "plan (spectra, allocation checked on ONNX Runtime, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
-            ? Planner.Plan(analysis, options, calibration?.Fit, latency)
+            ? Planner.Plan(analysis, options, calibration?.Fit, latency, recording)
             : Planner.FromFile(analysis, options.Plan));
         if (latencyFigures is not null && plan.Allocation is { } planned)
         {
@@ -119,7 +125,7 @@ public static class Pruner
             var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
-                    new ReconstructionOptions { Provider = options.Provider, Progress = step, Log = options.Log }));
+                    ReconstructionOptions(options, step), recording));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
             summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
@@ -190,6 +196,9 @@ public static class Pruner
         return summary;
     }
 
+    private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>
+        new() { Provider = options.Provider, Progress = progress, Log = options.Log, PassLog = options.Log };
+
     private static string CompensationName(CompensationMode mode) => mode switch
     {
         CompensationMode.DataFree => "data-free",
@@ -208,7 +217,7 @@ public static class Pruner
         using (runner)
         {
             IReadOnlyList<NamedTensor> outputs;
-            try { outputs = runner.Run(reference.Inputs, reference.OutputNames); }
+            try { outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames); }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
             return OutputComparison.Compare(reference.Outputs, outputs);
         }

@@ -4,6 +4,9 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OnnxSlim.Runtime;
 
+/// <summary>A float32 value in caller memory, <paramref name="Data"/> holding exactly <paramref name="Shape"/>'s elements.</summary>
+public readonly record struct FloatBuffer(string Name, Memory<float> Data, long[] Shape);
+
 /// <summary>An ONNX Runtime session with named-tensor inputs and outputs.</summary>
 public sealed class ModelRunner : IDisposable
 {
@@ -14,9 +17,10 @@ public sealed class ModelRunner : IDisposable
     private readonly IReadOnlyDictionary<string, NodeMetadata> _inputs;
 
     /// <param name="optimize">Full graph optimisation (for timing and repeated runs); false for one-off probes.</param>
-    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true)
+    /// <param name="spinning">Idle ORT threads spin (for timing); false for work that shares the cores (see <see cref="SessionFactory.Create(byte[], Provider, int, bool, bool, string?)"/>).</param>
+    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true, bool spinning = true)
     {
-        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize);
+        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize, spinning);
         _outputNames = [.. _session.OutputMetadata.Keys];
         _inputs = _session.InputMetadata;
     }
@@ -32,7 +36,7 @@ public sealed class ModelRunner : IDisposable
         _weights = SharedWeights.Split(proto);
         try
         {
-            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false);
+            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false, spinning: false);
         }
         catch
         {
@@ -60,6 +64,96 @@ public sealed class ModelRunner : IDisposable
             var returned = new List<NamedTensor>(results.Count);
             for (int i = 0; i < results.Count; i++) returned.Add(FromOrtValue(outputNames[i], results[i]));
             return returned;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs the samples (first axis of every input) <paramref name="batch"/> at a time and stacks the outputs, so
+    /// ONNX Runtime's intermediates stay a batch's worth; one run when the model fixes its batch size differently or
+    /// an output is not batch-major.
+    /// </summary>
+    /// <param name="outputs">Which outputs to return (null: all).</param>
+    public IReadOnlyList<NamedTensor> RunInBatches(IReadOnlyList<NamedTensor> inputs, int batch, IReadOnlyList<string>? outputs = null)
+    {
+        long n = inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 0;
+        int fixedBatch = Inputs.Count > 0 && Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
+        if (fixedBatch > 0) batch = fixedBatch;
+        if (n <= batch || n % Math.Max(fixedBatch, 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n)) return Run(inputs, outputs);
+        var parts = new List<IReadOnlyList<NamedTensor>>();
+        for (long first = 0; first < n; first += batch)
+        {
+            long count = Math.Min(batch, n - first);
+            parts.Add(Run([.. inputs.Select(t => t.Rows(first, count))], outputs));
+        }
+        var stacked = new List<NamedTensor>(parts[0].Count);
+        for (int i = 0; i < parts[0].Count; i++)
+        {
+            var pieces = parts.Select(p => p[i]).ToList();
+            var head = pieces[0];
+            if (pieces.Any(p => p.Shape.Length == 0 || p.Data.GetType() != head.Data.GetType() || !p.Shape.AsSpan(1).SequenceEqual(head.Shape.AsSpan(1)))
+                || pieces.Sum(p => p.Shape[0]) != n)
+                return Run(inputs, outputs);
+            var data = Array.CreateInstance(head.Data.GetType().GetElementType()!, pieces.Sum(p => (long)p.Data.Length));
+            long at = 0;
+            foreach (var p in pieces)
+            {
+                Array.Copy(p.Data, 0, data, at, p.Data.Length);
+                at += p.Data.Length;
+            }
+            stacked.Add(head with { Shape = [n, .. head.Shape[1..]], Data = data });
+        }
+        return stacked;
+    }
+
+    /// <summary>
+    /// Runs with float32 values in caller memory: <paramref name="floatInputs"/> are read where they lie, and every
+    /// output (all of <see cref="OutputNames"/>, any order) is written by ONNX Runtime straight into its buffer, so a
+    /// run allocates and copies nothing on the managed side. Each buffer's shape must be the value's exact shape.
+    /// </summary>
+    public void RunInto(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<FloatBuffer> floatInputs, IReadOnlyList<FloatBuffer> outputs)
+    {
+        if (outputs.Count != _outputNames.Length)
+            throw new ArgumentException($"the model has {_outputNames.Length} outputs, {outputs.Count} buffers were given");
+        var values = new List<OrtValue>(inputs.Count + floatInputs.Count + outputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            foreach (var input in floatInputs) values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.Data, input.Shape));
+            int firstOutput = values.Count;
+            foreach (var output in outputs) values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output.Data, output.Shape));
+            string[] inputNames = [.. inputs.Select(i => i.Name), .. floatInputs.Select(i => i.Name)];
+            _session.Run(_runOptions, inputNames, values.Take(firstOutput).ToList(), outputs.Select(o => o.Name).ToList(), values.Skip(firstOutput).ToList());
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>Shapes of every output for these inputs, read without copying the data out.</summary>
+    public Dictionary<string, long[]> OutputShapes(IReadOnlyList<NamedTensor> inputs)
+    {
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
+            var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            for (int i = 0; i < results.Count; i++)
+                if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR) shapes[_outputNames[i]] = results[i].GetTensorTypeAndShape().Shape;
+            return shapes;
         }
         catch (OnnxRuntimeException e)
         {

@@ -13,10 +13,17 @@ public static partial class SessionFactory
         OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
     }
 
+    /// <param name="spinning">
+    /// Whether idle intra-op threads spin between parallel sections (ORT's default): lowest latency for timing, but
+    /// on a busy machine, and between the short kernels of many small runs, the spinning is CPU time taken from
+    /// other work. One-shot and calibration runs pass false.
+    /// </param>
     /// <param name="profilePrefix">When set, ONNX Runtime's profiler writes per-kernel times to PREFIX_….json (see <see cref="KernelProfiler"/>).</param>
-    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, string? profilePrefix = null)
+    public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, bool spinning = true,
+        string? profilePrefix = null)
     {
         var options = CreateOptions(provider, intraOpThreads, optimize);
+        if (!spinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         if (profilePrefix is not null)
         {
             // The prefix first: setting EnableProfiling hands ORT the prefix it holds at that moment.

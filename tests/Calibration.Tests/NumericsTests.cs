@@ -79,6 +79,32 @@ public sealed class NumericsTests
     }
 
     [Fact]
+    public void Projection_is_one_multiply_add_chain_per_entry_across_feature_blocks()
+    {
+        // 600 features span three feature blocks; 13 outputs = 8 + 4 in registers + 1 on its own; 290 rows = 18 × 16 + 2.
+        const int n = 600, m = 13, rows = 300, r0 = 7, count = 290;
+        var rng = new Random(3);
+        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
+        var w = Normal(rng, n * m).Select(v => (float)v).ToArray();
+        w[5 * m + 12] = 0;
+        var p = new float[m * count];
+        BlockedProducts.Project(x, n, rows, r0, count, w, m, p, count);
+        for (int o = 0; o < m; o++)
+            for (int r = 0; r < count; r++)
+            {
+                float expected = 0;
+                bool chained = o < 12 && r < 288;
+                for (int f = 0; f < n; f++)
+                {
+                    float wf = w[f * m + o], xf = x[f * rows + r0 + r];
+                    if (chained) expected = MathF.FusedMultiplyAdd(wf, xf, expected);
+                    else if (wf != 0) expected += wf * xf;
+                }
+                Assert.Equal(expected, p[o * count + r]);
+            }
+    }
+
+    [Fact]
     public void Cholesky_solves_a_blocked_system()
     {
         // Larger than one 64-row block, so the parallel part runs.

@@ -91,6 +91,21 @@ public sealed class ChannelEliminationTests
         }
     }
 
+    [Theory]
+    [InlineData(11, 40, 1, 3)]
+    [InlineData(12, 12, 3, 2)]
+    [InlineData(13, 70, 1, 64)]
+    public void Folding_the_recorded_updates_changes_nothing_but_rounding(int seed, int n, int taps, int foldEvery)
+    {
+        var readers = Readers(seed, n, taps);
+        var lazy = ChannelElimination.Run(readers, foldEvery: n + 1);
+        var folded = ChannelElimination.Run(readers, foldEvery);
+        Assert.Equal(lazy.RemovalOrder, folded.RemovalOrder);
+        for (int k = 0; k <= n; k++) Assert.Equal(lazy.RelativeError[k], folded.RelativeError[k], 10);
+        foreach (int kept in new[] { n / 2, n / 4 })
+            Assert.Equal(ClosedForm(readers, folded.RemovalOrder[..(n - kept)]), folded.RelativeError[kept], 8);
+    }
+
     [Fact]
     public void Dead_and_duplicated_channels_go_first_and_cost_little()
     {

@@ -27,9 +27,10 @@ public static class ChannelMoments
     public sealed record Request(string Value, Node? Conv = null, long[]? WeightDims = null);
 
     /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
+    /// <param name="recording">Also records, in the same pass, the values the reconstruction will want (see <see cref="TargetRecording"/>).</param>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
-        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 256L << 20,
-        Provider provider = Provider.Cpu)
+        IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 8L << 20,
+        Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(requests);
@@ -38,20 +39,45 @@ public static class ChannelMoments
         if (requests.Count == 0) return result;
         var calibration = new CalibrationSet(calibrationInputs);
         var names = requests.Select(r => r.Value).Distinct().ToArray();
-        using var runner = new ModelRunner(SubModel.Build(model, names).Bytes, provider);
-        var index = runner.OutputNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+        var shapes = ValueShapes.Probe(model, calibration, provider);
+        foreach (var n in names)
+            if (!shapes.ContainsKey(n)) throw new ArgumentException($"value '{n}' is not a tensor the model computes");
+        var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, shapes[r.Value], calibration.Images, maxObservations, seed));
 
-        // The first sample gives every value's per-sample size, hence a batch size within the byte budget.
-        var first = runner.Run(calibration.Slice(0, 1));
-        long perImage = first.Sum(t => t.ElementCount) * sizeof(float);
-        int batch = (int)Math.Clamp(batchBytes / Math.Max(perImage, 1), 1, calibration.Images);
+        // The values and the model inputs lie in one buffer where ONNX Runtime writes its outputs; a batch is what the
+        // budget allows for those plus the intermediates ONNX Runtime keeps alive meanwhile.
+        var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        if (recording is not null && recording.Images != calibration.Images)
+            throw new ArgumentException($"the recording is for {recording.Images} samples, the calibration set has {calibration.Images}");
+        var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];
+        var computed = names.Concat(recorded).Distinct().Where(n => !inputs.Contains(n)).ToList();
+        var held = floatInputs.Concat(computed).ToList();
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed) : null;
+        long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
+            + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
+        int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, spinning: false);
+        var offsets = new Dictionary<string, (int Offset, int PerSample)>(StringComparer.Ordinal);
+        long total = 0;
+        foreach (var v in held)
+        {
+            int per = checked((int)ValueShapes.Elements(shapes[v]));
+            offsets[v] = (checked((int)total), per);
+            total += (long)per * batch;
+        }
+        var arena = new float[total];
+        Memory<float> Slot(string v, int count) => arena.AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
+        FloatBuffer Buffer(string v, int count) => new(v, Slot(v, count), [count, .. shapes[v][1..]]);
 
-        var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, first[index[r.Value]].Shape, calibration.Images, maxObservations, seed));
         for (int start = 0; start < calibration.Images; start += batch)
         {
             int count = Math.Min(batch, calibration.Images - start);
-            var outputs = start == 0 && count == 1 ? first : runner.Run(calibration.Slice(start, count));
-            foreach (var (request, sum) in sums) sum.Add(outputs[index[request.Value]].AsFloats(), start, count);
+            foreach (var name in floatInputs) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
+            runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
+            foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
+            recording?.Record(start, count, v => Slot(v, count));
         }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;
@@ -107,7 +133,7 @@ public static class ChannelMoments
             return new Accumulator(layout, conv, features, rowsPerImage, rows);
         }
 
-        public void Add(float[] data, int firstImage, int images)
+        public void Add(ReadOnlySpan<float> data, int firstImage, int images)
         {
             long offset = firstImage * _rowsPerImage, end = (firstImage + images) * _rowsPerImage;
             while (_next < _rows.Length && _rows[_next] < end)

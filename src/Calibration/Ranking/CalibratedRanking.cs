@@ -16,8 +16,10 @@ public static class CalibratedRanking
     /// <summary>Largest patch (input channels × kernel area) measured whole; wider convs use channel moments.</summary>
     public const int MaxPatchFeatures = 1152;
 
+    /// <param name="recording">Filled in the same pass over the original model with what re-fitting the readers of these
+    /// groups will need (see <see cref="TargetRecording"/>).</param>
     public static Dictionary<int, ChannelElimination> Measure(OnnxModel model, ChannelGroupSet all, IEnumerable<ChannelGroup> groups,
-        IReadOnlyList<NamedTensor> calibration, int seed, Provider provider = Provider.Cpu)
+        IReadOnlyList<NamedTensor> calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
@@ -38,7 +40,8 @@ public static class CalibratedRanking
             }).ToList());
         var result = new Dictionary<int, ChannelElimination>();
         if (requests.Count == 0) return result;
-        var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider);
+        recording?.AddCandidates(model.Graph, groups);
+        var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider, recording: recording);
         var ranked = statistics.AsParallel()
             .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], x.Taps))])))
             .ToList();

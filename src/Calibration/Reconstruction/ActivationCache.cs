@@ -1,22 +1,27 @@
-using OnnxSlim.Runtime;
 namespace OnnxSlim.Calibration;
 
 /// <summary>
 /// Activations of one model over the whole calibration set, kept between passes so a later pass can
-/// start from them instead of from the model's inputs. Valid by construction: the pruned model's
-/// values computed for a level depend only on layers already re-fitted, which never change again, and
-/// the original model never changes. After each level the entries no remaining pass can start from are
-/// dropped (<see cref="Retain"/>), and the oldest go first when the byte budget is reached; a dropped
-/// value is simply recomputed further back.
+/// start from them instead of from the model's inputs. Each value lives in its own temporary file
+/// (<see cref="SpillFile"/>), so memory stays one batch whatever the number of samples; recently
+/// written values are read back from the OS page cache. Valid by construction: the pruned model's
+/// values computed for a level depend only on layers already re-fitted, which never change again.
+/// After each level the entries no remaining pass can start from are dropped (<see cref="Retain"/>),
+/// and the oldest go first when the byte budget (disk) is reached; a dropped value is simply
+/// recomputed further back.
 /// </summary>
-internal sealed class ActivationCache(int images, long budgetBytes)
+internal sealed class ActivationCache(int images, long budgetBytes) : IDisposable
 {
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly List<string> _order = [];
     private long _bytes;
 
-    private sealed record Entry(float[] Data, long[] SampleShape, long PerSample)
+    private sealed class Entry(SpillFile file, long[] sampleShape, long perSample)
     {
+        public SpillFile File { get; } = file;
+        public long[] SampleShape { get; } = sampleShape;
+        public long PerSample { get; } = perSample;
+        public long Bytes => PerSample * sizeof(float);
         public bool Complete { get; set; }
     }
 
@@ -35,27 +40,33 @@ internal sealed class ActivationCache(int images, long budgetBytes)
         if (_entries.ContainsKey(value)) return false;
         long perSample = sampleShape.Aggregate(1L, (a, b) => a * b);
         long size = perSample * images * sizeof(float);
-        if (size > budgetBytes || perSample * images > Array.MaxLength) return false;
+        if (size > budgetBytes) return false;
         while (_bytes + size > budgetBytes && _order.Count > 0)
         {
             // Evict the oldest complete entry; pending ones belong to the running pass.
             int i = _order.FindIndex(v => _entries[v].Complete && !pinned.Contains(v));
             if (i < 0) return false;
-            _bytes -= _entries[_order[i]].Data.LongLength * sizeof(float);
-            _entries.Remove(_order[i]);
-            _order.RemoveAt(i);
+            Drop(_order[i]);
         }
-        _entries[value] = new Entry(new float[perSample * images], [1, .. sampleShape[1..]], perSample);
+        _entries[value] = new Entry(new SpillFile("activation"), [1, .. sampleShape[1..]], perSample);
         _order.Add(value);
         _bytes += size;
         return true;
     }
 
-    /// <summary>Stores one batch of a reserved value.</summary>
-    public void Store(string value, int firstImage, float[] batch)
+    /// <summary>Stores one batch of a reserved value (images [firstImage, firstImage + batch.Length / per-sample size)).</summary>
+    public void Store(string value, int firstImage, ReadOnlySpan<float> batch)
     {
         var e = _entries[value];
-        Array.Copy(batch, 0, e.Data, firstImage * e.PerSample, batch.LongLength);
+        e.File.Write(firstImage * e.PerSample, batch);
+    }
+
+    /// <summary>Reads images [firstImage, firstImage + count) of a complete value into <paramref name="destination"/>.</summary>
+    public void Read(string value, int firstImage, int count, Span<float> destination)
+    {
+        var e = _entries[value];
+        if (!e.Complete) throw new InvalidOperationException($"'{value}' is still being written");
+        e.File.Read(firstImage * e.PerSample, destination[..checked((int)(count * e.PerSample))]);
     }
 
     /// <summary>Every value held, complete or not.</summary>
@@ -64,12 +75,7 @@ internal sealed class ActivationCache(int images, long budgetBytes)
     /// <summary>Drops every entry not in <paramref name="keep"/> (values no remaining pass can start from).</summary>
     public void Retain(IReadOnlySet<string> keep)
     {
-        foreach (var value in _order.Where(v => !keep.Contains(v)).ToList())
-        {
-            _bytes -= _entries[value].Data.LongLength * sizeof(float);
-            _entries.Remove(value);
-            _order.Remove(value);
-        }
+        foreach (var value in _order.Where(v => !keep.Contains(v)).ToList()) Drop(value);
     }
 
     /// <summary>Ends a pass: what it stored becomes readable.</summary>
@@ -78,14 +84,20 @@ internal sealed class ActivationCache(int images, long budgetBytes)
         foreach (var e in _entries.Values) e.Complete = true;
     }
 
-    /// <summary>One batch of a cached value, shaped [count, …]; the stored array itself when the batch is every sample (read it, never write it).</summary>
-    public NamedTensor Slice(string value, int firstImage, int count)
+    private void Drop(string value)
     {
         var e = _entries[value];
-        if (firstImage == 0 && count == images)
-            return new NamedTensor(value, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [count, .. e.SampleShape[1..]], e.Data);
-        var data = new float[e.PerSample * count];
-        Array.Copy(e.Data, firstImage * e.PerSample, data, 0, data.LongLength);
-        return new NamedTensor(value, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [count, .. e.SampleShape[1..]], data);
+        _bytes -= e.Bytes * images;
+        e.File.Dispose();
+        _entries.Remove(value);
+        _order.Remove(value);
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in _entries.Values) e.File.Dispose();
+        _entries.Clear();
+        _order.Clear();
+        _bytes = 0;
     }
 }

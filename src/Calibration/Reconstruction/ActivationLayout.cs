@@ -28,4 +28,15 @@ internal readonly record struct ActivationLayout(int Channels, int Area, bool Ch
             for (int i = 0; i < channels.Length; i++) destination[i] = data[(int)(start + channels[i])];
         }
     }
+
+    /// <summary>Reads every channel of one row.</summary>
+    public void GatherAll(ReadOnlySpan<float> data, long row, Span<float> destination)
+    {
+        if (ChannelMajor)
+        {
+            long n = row / Area, p = row - n * Area, plane = n * Channels;
+            for (int c = 0; c < Channels; c++) destination[c] = data[(int)((plane + c) * Area + p)];
+        }
+        else data.Slice((int)(row * Channels), Channels).CopyTo(destination);
+    }
 }

@@ -27,13 +27,17 @@ internal sealed class CalibrationSet
     public int Images { get; }
     public IReadOnlyList<NamedTensor> Inputs => _inputs;
 
-    public IReadOnlyList<NamedTensor> Slice(int first, int count)
+    public IReadOnlyList<NamedTensor> Slice(int first, int count) => Slice(first, count, null);
+
+    /// <summary>Samples [first, first + count) of the inputs named in <paramref name="names"/> (all when null).</summary>
+    public IReadOnlyList<NamedTensor> Slice(int first, int count, IReadOnlyCollection<string>? names)
     {
         if (first < 0 || count < 1 || first + count > Images) throw new ArgumentException($"batch [{first}, {first + count}) is outside the {Images} samples");
-        if (first == 0 && count == Images) return _inputs;
+        if (first == 0 && count == Images && names is null) return _inputs;
         var result = new List<NamedTensor>(_inputs.Count);
         foreach (var t in _inputs)
         {
+            if (names is not null && !names.Contains(t.Name)) continue;
             long per = t.ElementCount / t.Shape[0];
             var data = Array.CreateInstance(t.Data.GetType().GetElementType()!, per * count);
             Array.Copy(t.Data, per * first, data, 0, per * count);
@@ -41,5 +45,14 @@ internal sealed class CalibrationSet
             result.Add(t with { Shape = shape, Data = data });
         }
         return result;
+    }
+
+    /// <summary>Copies samples [first, first + count) of a float32 input into <paramref name="destination"/>.</summary>
+    public void CopyFloats(string name, int first, int count, Span<float> destination)
+    {
+        var t = _inputs.First(i => i.Name == name);
+        var data = t.Data as float[] ?? throw new ArgumentException($"calibration input '{name}' is not float32");
+        long per = t.ElementCount / t.Shape[0];
+        data.AsSpan(checked((int)(per * first)), checked((int)(per * count))).CopyTo(destination);
     }
 }

@@ -70,10 +70,10 @@ internal sealed class LayerFit
     /// <summary>
     /// Adds the sampled rows of node <paramref name="node"/> that fall in a batch of images starting at
     /// image <paramref name="firstImage"/>; <paramref name="activation"/> is that batch's feature value,
-    /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target.
+    /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target (else empty).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Accumulate(int node, ReadOnlySpan<float> activation, float[]? skip, int firstImage, int images)
+    public void Accumulate(int node, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, int firstImage, int images)
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
         _clock.Start();
@@ -86,7 +86,7 @@ internal sealed class LayerFit
         int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
         var chain = Unit.Chain;
         var skipLayout = rowsOf.Targets with { Channels = Unit.Outputs };
-        if (chain is { HasSkip: true } && skip is null) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        if (chain is { HasSkip: true } && skip.IsEmpty) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
         for (int start = lo; start < hi; start += Chunk)
         {
             int count = Math.Min(Chunk, hi - start);
@@ -110,7 +110,7 @@ internal sealed class LayerFit
                     Narrow(_y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
                     var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
                     c.Fill((float)chain!.Offset[g * mg + t]);
-                    if (skip is not null)
+                    if (!skip.IsEmpty)
                         for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
                 }
             }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using OnnxSlim.GraphIO;
 
@@ -64,8 +65,8 @@ internal sealed class PooledTargetMap
         {
             double v = x[i];
             if (v == 0) continue;
-            var row = _weights.AsSpan(i * m, m);
-            for (int o = 0; o < m; o++) acc[o] += v * row[o];
+            // Multiply then add, not fused: the same bits as the plain loop, a vector at a time.
+            TensorPrimitives.MultiplyAdd(_weights.AsSpan(i * m, m), v, acc, acc);
         }
         for (int o = 0; o < m; o++) destination[o] = (float)acc[o];
     }

@@ -19,8 +19,10 @@ public static class Reconstruction
     /// model's inputs with the samples along the first axis. Layers that cannot be fitted are reported with a
     /// reason, never thrown.
     /// </summary>
+    /// <param name="recording">The original model's values recorded during the calibrated ranking's pass over the same
+    /// samples (see <see cref="TargetRecording"/>): the layers it covers need no pass over the original model here.</param>
     public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers,
-        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null)
+        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(pruned);
@@ -34,7 +36,7 @@ public static class Reconstruction
         units = [.. units.Select(u => u with { Chain = ChainFor(u, original, pruned, options) })];
         var fitted = new List<LayerReconstruction>(skipped);
         if (units.Count == 0) return new ReconstructionReport(fitted, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
-        var engine = new ReconstructionEngine(original, pruned, calibration, options);
+        using var engine = new ReconstructionEngine(original, pruned, calibration, options);
 
         var planned = engine.Plan(units, fitted);
         var (levels, ordered) = ConsumerLevels.Assign(pruned.Graph, [.. planned.Select(p => p.Unit)]);
@@ -44,16 +46,15 @@ public static class Reconstruction
         var byLevel = fits.Select((f, i) => (Fit: f, Level: levels[i])).Where(x => x.Level >= 0)
             .GroupBy(x => x.Level).OrderBy(g => g.Key).Select(g => g.Select(x => x.Fit).ToList()).ToList();
 
-        // Original targets are sampled once when they fit in memory, else level by level (one more pass each).
-        bool upfront = fits.Sum(f => f.TargetBytes) <= options.TargetBudgetBytes;
-        if (upfront) engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), cache: false);
+        // Every layer's targets, from the ranking's recording or one pass over the original model; they wait on disk until their level.
+        engine.CollectTargets(byLevel.SelectMany(l => l).ToList(), recording);
         long collectedAt = GC.GetTotalMemory(false);
         int done = 0, total = byLevel.Sum(l => l.Count);
         options.Progress?.Invoke(0, total);
         for (int l = 0; l < byLevel.Count; l++)
         {
             var level = byLevel[l];
-            if (!upfront) engine.CollectTargets(level, cache: true);
+            engine.LoadTargets(level);
             engine.Accumulate(level);
             foreach (var fit in level)
             {
@@ -67,8 +68,8 @@ public static class Reconstruction
                     : $"{result.Name}: skipped ({result.Skipped})");
             }
             pruned.Graph.Reindex();
-            engine.Forget(byLevel.Skip(l + 1).ToList(), targetsPending: !upfront);
-            // Each pass leaves large arrays (activations, rows) behind; the GC would let them pile up for
+            engine.Forget(byLevel.Skip(l + 1).ToList());
+            // Each level leaves large arrays (targets, sums, stored rows) behind; the GC would let them pile up for
             // many levels before a full collection, so collect when they add up, to bound peak memory.
             if (GC.GetTotalMemory(false) - collectedAt > 256L << 20)
             {

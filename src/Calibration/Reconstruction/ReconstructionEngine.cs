@@ -5,27 +5,45 @@ using OnnxSlim.Runtime;
 namespace OnnxSlim.Calibration;
 
 /// <summary>
-/// The ONNX Runtime side of <see cref="Reconstruction"/>: shape probes, the pass over the original
-/// model that samples targets, and the level-by-level passes over the pruned model that feed each
-/// layer's rows, each pass a sub-model that starts from cached activations where it can.
+/// The ONNX Runtime side of <see cref="Reconstruction"/>: shape probes, the one pass over the original
+/// model that samples every layer's targets, and the level-by-level passes over the pruned model that
+/// feed each layer's rows, each pass a sub-model that starts from cached activations where it can.
+/// Memory stays bounded whatever the number of samples: a pass works batch by batch in one reusable
+/// buffer (the arena) sized from a budget that counts ONNX Runtime's own intermediates, and what must
+/// outlive a pass (targets, the activations later passes start from) waits in temporary files.
 /// </summary>
-internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned, CalibrationSet calibration, ReconstructionOptions options)
+internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned, CalibrationSet calibration, ReconstructionOptions options) : IDisposable
 {
-    private readonly ActivationCache _originalCache = new(calibration.Images, options.CacheBudgetBytes / 2);
-    private readonly ActivationCache _prunedCache = new(calibration.Images, options.CacheBudgetBytes / 2);
+    private const int GatherRows = 256;
+
+    private readonly ActivationCache _cache = new(calibration.Images, CacheBudget(options));
+    private readonly Dictionary<LayerFit, long> _targetOffsets = [];
+    private SpillFile? _targets;
     private Dictionary<string, long[]> _originalShapes = [];
     private Dictionary<string, long[]> _prunedShapes = [];
+    private float[] _arena = [];
 
     public int RuntimeRuns { get; private set; }
 
     /// <summary>Time spent creating ONNX Runtime sessions and running them.</summary>
     public double RuntimeSeconds { get; private set; }
 
+    /// <summary>The disk budget, at most half the free space of the temporary folder's drive.</summary>
+    private static long CacheBudget(ReconstructionOptions options)
+    {
+        if (options.CacheBudgetBytes == 0) return 0;
+        try { return Math.Min(options.CacheBudgetBytes, new DriveInfo(Path.GetTempPath()).AvailableFreeSpace / 2); }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return options.CacheBudgetBytes; }
+    }
+
     /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
     public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
     {
-        _originalShapes = Probe(original, units.SelectMany(u => u.TargetValues.Concat(u.Chain?.OriginalSkip is { } s ? [s] : [])));
-        _prunedShapes = Probe(pruned, units.SelectMany(u => u.FeatureValues.Concat(u.Chain?.PrunedSkip is { } s ? [s] : [])));
+        long start = Stopwatch.GetTimestamp();
+        _originalShapes = ValueShapes.Probe(original, calibration, options.Provider);
+        _prunedShapes = ValueShapes.Probe(pruned, calibration, options.Provider);
+        RuntimeRuns += 2;
+        RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         var fits = new List<(ConsumerUnit, LayerLayout)>();
         foreach (var candidate in units)
         {
@@ -36,8 +54,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                     original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims);
                 int targetChannels = unit.Pooled ? (int)ConsumerDiscovery.InputDim(unit.OriginalNodes[0],
                     original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims) : originalOutputs;
-                var layout = LayerLayout.Plan(unit, [.. unit.FeatureValues.Select(v => _prunedShapes[v])],
-                    [.. unit.TargetValues.Select(v => _originalShapes[v])], targetChannels, calibration.Images, options);
+                var layout = LayerLayout.Plan(unit, [.. unit.FeatureValues.Select(v => Shape(_prunedShapes, v))],
+                    [.. unit.TargetValues.Select(v => Shape(_originalShapes, v))], targetChannels, calibration.Images, options);
                 if (unit.Chain is { HasSkip: true } chain && !SkipMatches(unit, chain))
                     unit = unit with { Chain = chain.WithoutSkip() is { Useful: true } rest ? rest : null };
                 fits.Add((unit, layout));
@@ -50,6 +68,9 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         return fits;
     }
 
+    private static long[] Shape(Dictionary<string, long[]> shapes, string value) =>
+        shapes.TryGetValue(value, out var s) ? s : throw new LayerSkippedException($"'{value}' is not a tensor ONNX Runtime returns");
+
     /// <summary>The skip operands must have the layer's output shape (no broadcasting): all outputs originally, the kept ones after pruning.</summary>
     private bool SkipMatches(ConsumerUnit unit, OutputChain link)
     {
@@ -57,154 +78,236 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         long[] target = _originalShapes[unit.TargetValues[0]];
         long[] prunedTarget = [.. target];
         prunedTarget[^(unit.Kind == ConsumerKind.Conv ? target.Length - 1 : 1)] = unit.Outputs;
-        return _originalShapes[link.OriginalSkip!].SequenceEqual(target) && _prunedShapes[link.PrunedSkip!].SequenceEqual(prunedTarget);
-    }
-
-    /// <summary>Per-sample shapes of the given values (one sample through a sub-model that stops at them).</summary>
-    private Dictionary<string, long[]> Probe(OnnxModel model, IEnumerable<string> values)
-    {
-        var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        var one = calibration.Slice(0, 1);
-        var computed = new List<string>();
-        foreach (var v in values.Distinct())
-        {
-            if (one.FirstOrDefault(t => t.Name == v) is { } input) result[v] = input.Shape;
-            else computed.Add(v);
-        }
-        if (computed.Count == 0) return result;
-        long start = Stopwatch.GetTimestamp();
-        using var runner = new ModelRunner(SubModel.Build(model, computed).Bytes, options.Provider);
-        RuntimeRuns++;
-        foreach (var t in runner.Run(one)) result[t.Name] = t.Shape;
-        RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return result;
+        return _originalShapes.TryGetValue(link.OriginalSkip!, out var o) && o.SequenceEqual(target)
+            && _prunedShapes.TryGetValue(link.PrunedSkip!, out var p) && p.SequenceEqual(prunedTarget);
     }
 
     /// <summary>
-    /// Runs the original model over the calibration set and stores each layer's targets at its sampled
-    /// rows; <paramref name="cache"/> keeps the activations for later passes (worth it level by level).
+    /// Stores every layer's targets at its sampled rows in a temporary file, <see cref="LoadTargets"/> reads a
+    /// level's back when it starts: from <paramref name="recording"/> (the ranking's pass over the original model)
+    /// where it holds a layer's values at exactly its rows, else from one pass over the original model for the rest.
     /// </summary>
-    public void CollectTargets(List<LayerFit> fits, bool cache)
+    public void CollectTargets(List<LayerFit> fits, TargetRecording? recording)
     {
+        _targets = new SpillFile("targets");
+        long offset = 0;
         var maps = new Dictionary<LayerFit, PooledTargetMap>();
         foreach (var fit in fits)
         {
-            fit.Targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
+            _targetOffsets[fit] = offset;
+            offset += (long)fit.Layout.Rows * fit.Unit.Outputs;
             if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
         }
-        var wanted = fits.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
-        ForEachBatch(original, cache ? _originalCache : null, _originalShapes, wanted, (firstImage, images, values) =>
+        var rows = new TargetRows(fits);
+        var recorded = fits.Where(f => Recorded(f, recording)).ToList();
+        foreach (var fit in recorded) FromRecording(fit, recording!, maps.GetValueOrDefault(fit), rows);
+        var rest = fits.Except(recorded).ToList();
+        if (recording is not null)
+            options.PassLog?.Invoke($"targets of {recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
+        if (rest.Count == 0) return;
+        var wanted = rest.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
+        ForEachBatch(original, null, _originalShapes, wanted, (firstImage, images, values) =>
         {
-            foreach (var fit in fits)
+            foreach (var fit in rest)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
-                    Gather(fit, k, values[fit.Unit.TargetValues[k]], fit.Unit.Chain?.OriginalSkip is { } s ? values[s] : null,
-                        firstImage, images, maps.GetValueOrDefault(fit));
+                    Gather(fit, k, values[fit.Unit.TargetValues[k]].Span, fit.Unit.Chain?.OriginalSkip is { } s ? values[s].Span : default,
+                        firstImage, images, maps.GetValueOrDefault(fit), rows);
         });
     }
 
-    /// <summary>Stores the targets of one node's sampled rows in a batch: y at the kept outputs (through the pooled map), then through the output chain.</summary>
-    private static void Gather(LayerFit fit, int node, float[] y, float[]? skip, int firstImage, int images, PooledTargetMap? map)
+    /// <summary>Whether the recording holds a one-node layer's target (and skip operand) at exactly the rows its fit samples.</summary>
+    private bool Recorded(LayerFit fit, TargetRecording? recording)
+    {
+        if (recording is null || fit.Unit.Nodes.Count != 1) return false;
+        var node = fit.Layout.Nodes[0];
+        string layer = fit.Unit.Nodes[0].Id;
+        if (!recording.Covers(fit.Unit.TargetValues[0], layer, skip: false, node.Samples, node.Targets, calibration.Images)) return false;
+        return fit.Unit.Chain?.OriginalSkip is not { } skip || recording.Covers(skip, layer, skip: true, node.Samples, node.Targets, calibration.Images);
+    }
+
+    /// <summary>Reusable buffers for turning raw rows (every channel) into targets, a block of rows at a time.</summary>
+    private sealed class TargetRows(List<LayerFit> fits)
+    {
+        private static readonly int Rows = GatherRows;
+        private static int Channels(List<LayerFit> fits) => fits.SelectMany(f => f.Layout.Nodes).Select(n => n.Targets.Channels).DefaultIfEmpty(1).Max();
+
+        public float[] Targets { get; } = new float[Rows * fits.Select(f => f.Unit.Outputs).DefaultIfEmpty(1).Max()];
+        public float[] Raw { get; } = new float[Rows * Channels(fits)];
+        public float[] RawSkip { get; } = new float[Rows * Channels(fits)];
+    }
+
+    private void FromRecording(LayerFit fit, TargetRecording recording, PooledTargetMap? map, TargetRows buffers)
+    {
+        var node = fit.Layout.Nodes[0];
+        string layer = fit.Unit.Nodes[0].Id;
+        string? skip = fit.Unit.Chain?.OriginalSkip;
+        int m = fit.Unit.Outputs, channels = node.Targets.Channels;
+        for (int block = 0; block < node.Samples.Length; block += GatherRows)
+        {
+            int count = Math.Min(GatherRows, node.Samples.Length - block);
+            recording.Read(fit.Unit.TargetValues[0], layer, skip: false, block, count, buffers.Raw);
+            if (skip is not null) recording.Read(skip, layer, skip: true, block, count, buffers.RawSkip);
+            for (int i = 0; i < count; i++)
+                TargetRow(fit, map, buffers.Raw.AsSpan(i * channels, channels),
+                    skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), buffers.Targets.AsSpan(i * m, m));
+            _targets!.Write(_targetOffsets[fit] + (long)block * m, buffers.Targets.AsSpan(0, count * m));
+        }
+    }
+
+    /// <summary>Gives each layer of a level its targets back from the temporary file (<see cref="LayerFit.Solve"/> drops them).</summary>
+    public void LoadTargets(List<LayerFit> level)
+    {
+        foreach (var fit in level)
+        {
+            var targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
+            _targets!.Read(_targetOffsets[fit], targets);
+            fit.Targets = targets;
+        }
+    }
+
+    /// <summary>
+    /// Writes the targets of one node's sampled rows in a batch of the original model's activations. The rows of
+    /// a batch are consecutive (samples are sorted), so they go out in blocks.
+    /// </summary>
+    private void Gather(LayerFit fit, int node, ReadOnlySpan<float> y, ReadOnlySpan<float> skip, int firstImage, int images,
+        PooledTargetMap? map, TargetRows buffers)
     {
         var rows = fit.Layout.Nodes[node];
         var samples = rows.Samples;
         long first = (long)firstImage * rows.RowsPerImage, end = first + (long)images * rows.RowsPerImage;
-        int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node);
-        var targets = fit.Targets!;
-        var channels = map is null ? fit.Unit.KeptOutputs : Enumerable.Range(0, rows.Targets.Channels).ToArray();
-        var buffer = new float[channels.Length];
-        var chain = fit.Unit.Chain;
-        var skipped = new float[m];
-        for (int i = 0; i < samples.Length; i++)
+        int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
+        int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node), channels = rows.Targets.Channels;
+        var raw = buffers.Raw.AsSpan(0, channels);
+        var rawSkip = buffers.RawSkip.AsSpan(0, channels);
+        for (int block = lo; block < hi; block += GatherRows)
         {
-            if (samples[i] < first || samples[i] >= end) continue;
-            var destination = targets.AsSpan((rowBase + i) * m, m);
-            if (map is null) rows.Targets.Gather(y, samples[i] - first, channels, destination);
-            else
+            int count = Math.Min(GatherRows, hi - block);
+            for (int i = block; i < block + count; i++)
             {
-                rows.Targets.Gather(y, samples[i] - first, channels, buffer);
-                map.Apply(buffer, destination);
+                rows.Targets.GatherAll(y, samples[i] - first, raw);
+                if (!skip.IsEmpty) rows.Targets.GatherAll(skip, samples[i] - first, rawSkip);
+                TargetRow(fit, map, raw, skip.IsEmpty ? default : rawSkip, buffers.Targets.AsSpan((i - block) * m, m));
             }
-            if (chain is null) continue;
-            if (skip is not null) rows.Targets.Gather(skip, samples[i] - first, fit.Unit.KeptOutputs, skipped);
-            for (int o = 0; o < m; o++) destination[o] = (float)chain.Target(o, destination[o], skip is null ? 0 : skipped[o]);
+            _targets!.Write(_targetOffsets[fit] + (long)(rowBase + block) * m, buffers.Targets.AsSpan(0, count * m));
         }
     }
 
     /// <summary>
-    /// Keeps in each cache only what a remaining pass could start from: the values the sub-models for the
-    /// remaining levels' features (pruned) and, when targets come level by level, targets (original) would read.
+    /// One row's target from its raw values (every channel of the original's output, or of the pool's input, and of
+    /// the skip operand): y at the kept outputs (through the pooled map), then through the output chain.
     /// </summary>
-    public void Forget(IReadOnlyList<List<LayerFit>> remaining, bool targetsPending)
+    private static void TargetRow(LayerFit fit, PooledTargetMap? map, ReadOnlySpan<float> y, ReadOnlySpan<float> skip, Span<float> destination)
+    {
+        var kept = fit.Unit.KeptOutputs;
+        if (map is null)
+            for (int o = 0; o < kept.Length; o++) destination[o] = y[kept[o]];
+        else map.Apply(y, destination);
+        if (fit.Unit.Chain is not { } chain) return;
+        for (int o = 0; o < destination.Length; o++) destination[o] = (float)chain.Target(o, destination[o], skip.IsEmpty ? 0 : skip[kept[o]]);
+    }
+
+    private static int LowerBound(long[] sorted, long value)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Keeps in the cache only what a remaining pass could start from: the values the sub-models for the remaining levels' features would read.</summary>
+    public void Forget(IReadOnlyList<List<LayerFit>> remaining)
     {
         var features = remaining.SelectMany(l => l).SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
-        _prunedCache.Retain(SubModel.CutUsed(pruned.Graph, features, _prunedCache.Keys));
-        var targets = targetsPending
-            ? remaining.SelectMany(l => l).SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []))
-            : [];
-        _originalCache.Retain(SubModel.CutUsed(original.Graph, targets, _originalCache.Keys));
+        _cache.Retain(SubModel.CutUsed(pruned.Graph, features, _cache.Keys));
     }
 
     /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
     public void Accumulate(List<LayerFit> fits)
     {
         var wanted = fits.SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
-        ForEachBatch(pruned, _prunedCache, _prunedShapes, wanted, (firstImage, images, values) =>
+        ForEachBatch(pruned, _cache, _prunedShapes, wanted, (firstImage, images, values) =>
         {
             foreach (var fit in fits)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
-                    fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], fit.Unit.Chain?.PrunedSkip is { } s ? values[s] : null, firstImage, images);
+                    fit.Accumulate(k, values[fit.Unit.FeatureValues[k]].Span, fit.Unit.Chain?.PrunedSkip is { } s ? values[s].Span : default, firstImage, images);
         });
     }
 
     /// <summary>
-    /// Runs <paramref name="model"/> cut down to <paramref name="values"/> over the calibration set,
-    /// starting from whatever <paramref name="cache"/> holds, in batches sized so the activations a
-    /// run takes and returns stay within the budget; hands each batch's values on and caches them.
+    /// Runs <paramref name="model"/> cut down to <paramref name="values"/> over the calibration set, starting from
+    /// whatever <paramref name="cache"/> holds, in batches: every float value fed or returned lies in the arena,
+    /// where ONNX Runtime writes its outputs directly, and the batch is what the activation budget allows for
+    /// those plus the intermediates ONNX Runtime keeps alive. Hands each batch's values on and caches the new ones.
     /// </summary>
     private void ForEachBatch(OnnxModel model, ActivationCache? cache, Dictionary<string, long[]> shapes, IEnumerable<string> values,
-        Action<int, int, IReadOnlyDictionary<string, float[]>> consume)
+        Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
     {
-        cache ??= new ActivationCache(calibration.Images, 0);
         var wanted = values.Distinct().ToList();
+        var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var computed = wanted.Where(v => !inputs.Contains(v) && !cache.Contains(v)).ToList();
-        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache.Available) : null;
+        bool Cached(string v) => cache?.Contains(v) == true;
+        var computed = wanted.Where(v => !inputs.Contains(v) && !Cached(v)).ToList();
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available) : null;
         var cutInputs = sub?.CutInputs ?? [];
-        var fromCache = wanted.Where(cache.Contains).Concat(cutInputs).Distinct().ToList();
-        long perImage = Math.Max(1, computed.Concat(fromCache).Sum(v => Elements(shapes.GetValueOrDefault(v) ?? cache.Available[v])) * sizeof(float));
-        int batch = (int)Math.Clamp(options.ActivationBudgetBytes / perImage, 1, options.MaxBatch);
+        var fromCache = wanted.Where(Cached).Concat(cutInputs).Distinct().ToList();
+        var held = floatInputs.Concat(fromCache).Concat(computed).Distinct().ToList();
+        var heldSet = held.ToHashSet(StringComparer.Ordinal);
+        long perSample = held.Sum(v => ValueShapes.Bytes(shapes, v)) + otherInputs.Sum(v => ValueShapes.Bytes(shapes, v))
+            + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, heldSet, shapes));
+        int batch = (int)Math.Clamp(options.ActivationBudgetBytes / Math.Max(perSample, 1), 1, Math.Min(options.MaxBatch, calibration.Images));
         // What this pass starts from must survive the room made for what it computes.
         var pinned = fromCache.ToHashSet(StringComparer.Ordinal);
-        var stored = computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
+        var stored = cache is null ? [] : computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
         long start = Stopwatch.GetTimestamp();
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider);
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider, spinning: false);
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (runner is not null && FixedBatch(runner) is int fixedBatch) batch = fixedBatch;
+
+        var slots = new Dictionary<string, (long Offset, long PerSample, long[] SampleShape)>(StringComparer.Ordinal);
+        long arena = 0;
+        foreach (var v in held)
+        {
+            var shape = shapes.TryGetValue(v, out var s) ? s : cache!.Available[v];
+            long per = ValueShapes.Elements(shape);
+            slots[v] = (arena, per, shape);
+            arena += per * batch;
+        }
+        if (_arena.LongLength < arena) _arena = new float[arena];
+        Memory<float> Slot(string v, int count) => _arena.AsMemory(checked((int)slots[v].Offset), checked((int)(slots[v].PerSample * count)));
+        FloatBuffer Buffer(string v, int count) => new(v, Slot(v, count), [count, .. slots[v].SampleShape[1..]]);
+
+        long passStart = Stopwatch.GetTimestamp();
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        double runSeconds = 0, runCpu = 0;
         for (int first = 0; first < calibration.Images; first += batch)
         {
             int count = Math.Min(batch, calibration.Images - first);
-            var feed = calibration.Slice(first, count);
-            var found = new Dictionary<string, float[]>(StringComparer.Ordinal);
-            foreach (var t in feed)
-                if (wanted.Contains(t.Name)) found[t.Name] = t.AsFloats();
-            var cached = fromCache.ToDictionary(v => v, v => cache.Slice(v, first, count), StringComparer.Ordinal);
-            foreach (var v in wanted) if (cached.TryGetValue(v, out var c)) found[v] = (float[])c.Data;
+            foreach (var name in floatInputs) calibration.CopyFloats(name, first, count, Slot(name, count).Span);
+            foreach (var v in fromCache) cache!.Read(v, first, count, Slot(v, count).Span);
             if (runner is not null)
             {
                 RuntimeRuns++;
                 start = Stopwatch.GetTimestamp();
-                var outputs = runner.Run([.. feed, .. cutInputs.Select(v => cached[v])]);
-                RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-                foreach (var t in outputs)
-                    found[t.Name] = t.AsFloats();
+                var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
+                runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatInputs.Concat(cutInputs).Select(v => Buffer(v, count))],
+                    [.. computed.Select(v => Buffer(v, count))]);
+                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                RuntimeSeconds += seconds;
+                runSeconds += seconds;
+                runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
             }
-            foreach (var v in stored) cache.Store(v, first, found[v]);
-            consume(first, count, found);
+            foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
+            consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));
         }
-        cache.Commit();
+        cache?.Commit();
+        options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
+            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
+            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
-
-    private static long Elements(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>
     private int? FixedBatch(ModelRunner runner)
@@ -214,5 +317,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         if (calibration.Images % dims[0] != 0)
             throw new ArgumentException($"the model's input has a fixed batch of {dims[0]}, which does not divide the {calibration.Images} calibration samples");
         return dims[0];
+    }
+
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _targets?.Dispose();
     }
 }

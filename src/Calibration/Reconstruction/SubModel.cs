@@ -12,7 +12,8 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 internal static class SubModel
 {
-    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs);
+    /// <param name="Nodes">The nodes kept, in graph order.</param>
+    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<NodeProto> Nodes);
 
     /// <param name="cut">Values that can be fed instead of computed, with their per-sample shapes.</param>
     public static Result Build(OnnxModel model, IReadOnlyCollection<string> outputs, IReadOnlyDictionary<string, long[]>? cut = null)
@@ -41,10 +42,12 @@ internal static class SubModel
         var cutInputs = used.Order(StringComparer.Ordinal).ToList();
         foreach (var v in cutInputs) sub.Input.Add(FloatInput(v, cut![v]));
         var read = new HashSet<string>(StringComparer.Ordinal);
+        var kept = new List<NodeProto>();
         foreach (var node in graph.Nodes)
         {
             if (!needed.Contains(node.Proto)) continue;
             sub.Node.Add(node.Proto);
+            kept.Add(node.Proto);
             foreach (var name in ReadNames(node.Proto)) read.Add(name);
         }
         foreach (var t in source.Initializer) if (read.Contains(t.Name)) sub.Initializer.Add(t);
@@ -58,7 +61,7 @@ internal static class SubModel
         };
         proto.OpsetImport.Add(model.Proto.OpsetImport);
         proto.Functions.Add(model.Proto.Functions);
-        return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs);
+        return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs, kept);
     }
 
     /// <summary>

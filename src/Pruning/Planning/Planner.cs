@@ -16,7 +16,9 @@ public static class Planner
     /// error curve takes the place of its σ/σ₁ spectrum in the allocation.</param>
     /// <param name="latency">Needed for <see cref="BudgetTarget.Latency"/>: the measured cost model (its step also sets the
     /// rounding unless --round-to does) and the check of a plan against the real model.</param>
-    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null, LatencyTarget? latency = null)
+    /// <param name="recording">Filled during the ranking's pass with what the reconstruction will need (see <see cref="TargetRecording"/>).</param>
+    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+        LatencyTarget? latency = null, TargetRecording? recording = null)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, options.Ignore);
@@ -30,7 +32,7 @@ public static class Planner
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
-            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, [.. active.Where(g => g.Blocks == 1)], calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider);
+            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, [.. active.Where(g => g.Blocks == 1)], calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
@@ -48,9 +50,10 @@ public static class Planner
 
     /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
     /// <remarks>With <c>--criterion refit</c>, groups that could not be ranked (no reader measured) fall back to GEM.</remarks>
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null, LatencyTarget? latency = null)
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+        LatencyTarget? latency = null, TargetRecording? recording = null)
     {
-        var config = Configure(analysis, options, calibration, latency);
+        var config = Configure(analysis, options, calibration, latency, recording);
         var selector = FilterSelectors.Create(options.Refit ? "gem" : options.EffectiveCriterion.ToString().ToLowerInvariant(), options.Seed);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
         var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();

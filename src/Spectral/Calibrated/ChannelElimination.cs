@@ -40,7 +40,10 @@ public sealed class ChannelElimination
         return keep;
     }
 
-    public static ChannelElimination Run(IReadOnlyList<ConsumerStatistics> consumers)
+    public static ChannelElimination Run(IReadOnlyList<ConsumerStatistics> consumers) => Run(consumers, foldEvery: null);
+
+    /// <param name="foldEvery">Removals between folds of a reader's records (tests); null: 64 features' worth.</param>
+    internal static ChannelElimination Run(IReadOnlyList<ConsumerStatistics> consumers, int? foldEvery)
     {
         ArgumentNullException.ThrowIfNull(consumers);
         if (consumers.Count == 0) throw new ArgumentException("channel elimination needs at least one reading layer", nameof(consumers));
@@ -54,11 +57,11 @@ public sealed class ChannelElimination
             long features = (long)n * c.Taps;
             if (c.Moments.Length != features * features)
                 throw new ArgumentException($"moments hold {c.Moments.Length} values, {features}×{features} needs {features * features}", nameof(consumers));
-            if (Reader.Create(c) is { } r) readers.Add(r);
+            if (Reader.Create(c, foldEvery) is { } r) readers.Add(r);
         }
 
-        // The channels still in play occupy positions [0, m) of every reader's matrices: the removed one is
-        // swapped to position m − 1 first, so each update touches only the shrinking leading block.
+        // Positions [0, m) hold the channels still in play; the removed one is swapped to position m − 1, which
+        // fixes the order candidates are compared in (the first of equal costs wins).
         var channelAt = Enumerable.Range(0, n).ToArray();
         var order = new int[n];
         var error = new double[n + 1];
@@ -70,14 +73,15 @@ public sealed class ChannelElimination
             for (int p = 0; p < m; p++)
             {
                 double cost = 0;
-                foreach (var r in readers) cost += r.Cost(p);
+                foreach (var r in readers) cost += r.Cost(channelAt[p]);
                 if (cost < bestCost) (best, bestCost) = (p, cost);
             }
             cumulative += Math.Max(bestCost, 0);
-            order[n - m] = channelAt[best];
+            int channel = channelAt[best];
+            order[n - m] = channel;
             error[m - 1] = cumulative;
             (channelAt[best], channelAt[m - 1]) = (channelAt[m - 1], channelAt[best]);
-            foreach (var r in readers) r.RemoveAndShrink(best, m);
+            if (m > 1) foreach (var r in readers) r.Remove(channel);
         }
         // Relative to the readers' energy; rounding and damping can push the sum a little past 1.
         double total = readers.Count;
@@ -87,26 +91,52 @@ public sealed class ChannelElimination
     }
 
     /// <summary>
-    /// One reader's damped inverse moments and weight Gram over its features (channel-major, t taps per
-    /// channel), updated as channels go; costs are relative to its energy.
+    /// One reader's damped inverse moments H = G⁻¹ and weight Gram K over its features (channel-major, t taps per
+    /// channel), updated as channels go; costs are relative to its energy. Removing channel J (features J) re-fits
+    /// the weights of the rest R: with M = H_RJ·[H_JJ]⁻¹, H becomes H_RR − M·H_JR and K becomes K_RR − M·Bᵀ − B·Mᵀ,
+    /// B = K_RJ − ½·M·K_JJ. Why lazily: applied at once, each removal rewrites both n×n matrices (memory-bound,
+    /// ~n³ traffic in all); here a removal only records M, H_RJ and B and updates the t×t diagonal blocks the costs
+    /// read, a column block of the current H and K is rebuilt from the base and the records when one is needed,
+    /// and every few removals the records are folded into the base (restricted to the channels left) in three
+    /// matrix products, compute-bound. Same numbers up to rounding.
     /// </summary>
     private sealed class Reader
     {
-        private readonly int _n, _t;
-        private readonly double[] _inverse, _k;
+        private readonly int _t, _foldEvery;
         private readonly double _scale;
+        private readonly int[] _slotOf;    // channel → its slot in the base matrices, −1 once folded away
+        private int[] _channelOfSlot;
+        private readonly bool[] _removed;  // by channel
+        private int _size;                 // features in the base matrices (slots × t)
+        private double[] _h, _k;           // the base, _size × _size
+        private readonly double[] _dh, _dk; // current t×t diagonal blocks, by channel
+        private double[] _m, _p, _b;       // records since the last fold: _size rows × (_foldEvery·t) columns, one t-wide block per removal
+        private int _steps;
 
-        private Reader(int n, int t, double[] inverse, double[] k, double scale)
+        private Reader(int channels, int t, double[] inverse, double[] k, double scale, int? foldEvery)
         {
-            _n = n;
             _t = t;
-            _inverse = inverse;
-            _k = k;
+            _foldEvery = foldEvery ?? Math.Max(4, 64 / t);
             _scale = scale;
+            _size = channels * t;
+            _h = inverse;
+            _k = k;
+            _slotOf = Enumerable.Range(0, channels).ToArray();
+            _channelOfSlot = Enumerable.Range(0, channels).ToArray();
+            _removed = new bool[channels];
+            _dh = new double[channels * t * t];
+            _dk = new double[channels * t * t];
+            RefreshDiagonals();
+            int cols = _foldEvery * t;
+            _m = new double[_size * cols];
+            _p = new double[_size * cols];
+            _b = new double[_size * cols];
         }
 
+        private int Columns => _foldEvery * _t;
+
         /// <summary>Null for a reader whose output carries no energy (all-zero weights or inputs): it cannot rank channels.</summary>
-        public static Reader? Create(ConsumerStatistics c)
+        public static Reader? Create(ConsumerStatistics c, int? foldEvery)
         {
             int t = c.Taps, n = c.Width * t;
             var k = WeightGram(c.Weights, t);
@@ -120,89 +150,172 @@ public sealed class ChannelElimination
             var damped = (double[])c.Moments.Clone();
             double damping = Damping * trace / n;
             for (int i = 0; i < n; i++) damped[i * n + i] += damping;
-            return new Reader(n, t, SymmetricInverse.Invert(damped, n), k, 1 / energy);
+            return new Reader(c.Width, t, SymmetricInverse.Invert(damped, n), k, 1 / energy, foldEvery);
         }
 
-        /// <summary>tr([G⁻¹]_JJ⁻¹·K_JJ) for the taps J of the channel at position p, relative to the energy.</summary>
-        public double Cost(int p)
+        /// <summary>tr([H_JJ]⁻¹·K_JJ) for the taps J of <paramref name="channel"/>, relative to the energy.</summary>
+        public double Cost(int channel)
         {
-            int n = _n, t = _t, j0 = p * t;
-            if (t == 1) return _scale * _k[j0 * n + j0] / _inverse[j0 * n + j0];
-            var g = new double[t * t];
+            int t = _t, at = channel * t * t;
+            if (t == 1) return _scale * _dk[at] / _dh[at];
+            var g = _dh.AsSpan(at, t * t).ToArray();
             var column = new double[t];
             var x = new double[t];
-            for (int a = 0; a < t; a++)
-                for (int b = 0; b < t; b++) g[a * t + b] = _inverse[(j0 + a) * n + j0 + b];
             double cost = 0;
             for (int b = 0; b < t; b++)
             {
-                for (int a = 0; a < t; a++) column[a] = _k[(j0 + a) * n + j0 + b];
-                SmallCholesky.Solve(g, t, column, x); // column b of G_JJ⁻¹·K_JJ
+                for (int a = 0; a < t; a++) column[a] = _dk[at + a * t + b];
+                SmallCholesky.Solve(g, t, column, x); // column b of H_JJ⁻¹·K_JJ
                 cost += x[b];
             }
             return _scale * cost;
         }
 
-        /// <summary>
-        /// Drops the channel at position <paramref name="p"/> of the m in play: the least-squares re-fit moves
-        /// every remaining feature's weights by −Σ_a M_ia·w_(J,a) with M = G⁻¹_RJ·[G⁻¹_JJ]⁻¹, which updates K
-        /// in rank-t terms; G⁻¹ loses rows and columns J. Position p then takes the channel from position m − 1.
-        /// </summary>
-        public void RemoveAndShrink(int p, int m)
+        /// <summary>Drops <paramref name="channel"/>: records the re-fit's update and applies it to the diagonal blocks of the channels left.</summary>
+        public void Remove(int channel)
         {
-            int n = _n, t = _t;
-            for (int a = 0; a < t; a++) Swap(_k, n, p * t + a, (m - 1) * t + a);
-            for (int a = 0; a < t; a++) Swap(_inverse, n, p * t + a, (m - 1) * t + a);
-            int j0 = (m - 1) * t, rest = j0;
-            if (rest == 0) return;
-
-            // M (rest × t, stored column by column) = G⁻¹_RJ · [G⁻¹_JJ]⁻¹.
-            var gjj = new double[t * t];
-            for (int a = 0; a < t; a++)
-                for (int b = 0; b < t; b++) gjj[a * t + b] = _inverse[(j0 + a) * n + j0 + b];
-            var mCols = new double[t][];
-            for (int b = 0; b < t; b++) mCols[b] = new double[rest];
-            var rhs = new double[t];
-            var sol = new double[t];
-            for (int i = 0; i < rest; i++)
+            int t = _t, size = _size, cols = Columns, step = _steps * t, j0 = _slotOf[channel] * t;
+            _removed[channel] = true;
+            // Column block J of the current H and K: the base's, less the recorded updates.
+            var hj = new double[size * t];
+            var kj = new double[size * t];
+            Rows(size, i =>
             {
-                for (int a = 0; a < t; a++) rhs[a] = _inverse[(j0 + a) * n + i];
-                if (t == 1) sol[0] = rhs[0] / gjj[0];
-                else SmallCholesky.Solve(gjj, t, rhs, sol);
-                for (int b = 0; b < t; b++) mCols[b][i] = sol[b];
-            }
-            var kjj = new double[t * t];
-            for (int a = 0; a < t; a++)
-                for (int b = 0; b < t; b++) kjj[a * t + b] = _k[(j0 + a) * n + j0 + b];
-
-            // Rows are independent; wide groups (the last to finish) split them over the cores.
-            Parallel.For(0, rest, new ParallelOptions { MaxDegreeOfParallelism = rest >= ParallelRows ? -1 : 1 }, i =>
-            {
-                var ki = new Span<double>(_k, i * n, rest);
-                var gi = new Span<double>(_inverse, i * n, rest);
-                Span<double> coefficient = stackalloc double[t];
-                for (int b = 0; b < t; b++)
-                {
-                    double c = -_k[i * n + j0 + b];
-                    for (int a = 0; a < t; a++) c += mCols[a][i] * kjj[a * t + b];
-                    coefficient[b] = c;
-                }
                 for (int a = 0; a < t; a++)
                 {
-                    double mia = mCols[a][i];
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(_k, (j0 + a) * n, rest), -mia, ki, ki);
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(_inverse, (j0 + a) * n, rest), -mia, gi, gi);
+                    int col = j0 + a;
+                    var mi = new ReadOnlySpan<double>(_m, i * cols, step);
+                    var bi = new ReadOnlySpan<double>(_b, i * cols, step);
+                    hj[i * t + a] = _h[(long)i * size + col] - TensorPrimitives.Dot(mi, new ReadOnlySpan<double>(_p, col * cols, step));
+                    kj[i * t + a] = _k[(long)i * size + col] - TensorPrimitives.Dot(mi, new ReadOnlySpan<double>(_b, col * cols, step))
+                        - TensorPrimitives.Dot(bi, new ReadOnlySpan<double>(_m, col * cols, step));
                 }
-                for (int b = 0; b < t; b++) TensorPrimitives.MultiplyAdd(mCols[b], coefficient[b], ki, ki);
             });
+            var gjj = new double[t * t];
+            var kjj = new double[t * t];
+            for (int a = 0; a < t; a++)
+                for (int b = 0; b < t; b++)
+                {
+                    gjj[a * t + b] = hj[(j0 + a) * t + b];
+                    kjj[a * t + b] = kj[(j0 + a) * t + b];
+                }
+            // This removal's record, row by row: M_i = H_iJ·[H_JJ]⁻¹, P_i = H_iJ, B_i = K_iJ − ½·M_i·K_JJ (zero outside play).
+            Rows(size, i =>
+            {
+                var m = _m.AsSpan(i * cols + step, t);
+                var p = _p.AsSpan(i * cols + step, t);
+                var b = _b.AsSpan(i * cols + step, t);
+                if (!InPlay(i))
+                {
+                    m.Clear();
+                    p.Clear();
+                    b.Clear();
+                    return;
+                }
+                if (t == 1)
+                {
+                    m[0] = hj[i] / gjj[0];
+                    p[0] = hj[i];
+                    b[0] = kj[i] - 0.5 * m[0] * kjj[0];
+                    return;
+                }
+                var rhs = hj.AsSpan(i * t, t).ToArray();
+                var sol = new double[t];
+                SmallCholesky.Solve(gjj, t, rhs, sol);
+                sol.CopyTo(m);
+                rhs.CopyTo(p);
+                for (int c = 0; c < t; c++)
+                {
+                    double v = kj[i * t + c];
+                    for (int a = 0; a < t; a++) v -= 0.5 * m[a] * kjj[a * t + c];
+                    b[c] = v;
+                }
+            });
+            // The diagonal blocks the costs read: H_QQ −= M_Q·P_Qᵀ, K_QQ −= M_Q·B_Qᵀ + B_Q·M_Qᵀ.
+            for (int slot = 0; slot < _channelOfSlot.Length; slot++)
+            {
+                int q = _channelOfSlot[slot];
+                if (_removed[q]) continue;
+                int at = q * t * t, q0 = slot * t;
+                for (int a = 0; a < t; a++)
+                    for (int b = 0; b < t; b++)
+                    {
+                        double dh = 0, dk = 0;
+                        for (int c = 0; c < t; c++)
+                        {
+                            double ma = _m[(q0 + a) * cols + step + c], mb = _m[(q0 + b) * cols + step + c];
+                            dh += ma * _p[(q0 + b) * cols + step + c];
+                            dk += ma * _b[(q0 + b) * cols + step + c] + _b[(q0 + a) * cols + step + c] * mb;
+                        }
+                        _dh[at + a * t + b] -= dh;
+                        _dk[at + a * t + b] -= dk;
+                    }
+            }
+            if (++_steps == _foldEvery) Fold();
         }
 
-        /// <summary>Exchanges rows and columns p and q of a symmetric n×n matrix.</summary>
-        private static void Swap(double[] a, int n, int p, int q)
+        private bool InPlay(int feature) => !_removed[_channelOfSlot[feature / _t]];
+
+        /// <summary>Applies the records to the base restricted to the channels in play (compacted in place), then starts a new set of records.</summary>
+        private void Fold()
         {
-            if (p == q) return;
-            for (int i = 0; i < n; i++) (a[p * n + i], a[q * n + i]) = (a[q * n + i], a[p * n + i]);
-            for (int i = 0; i < n; i++) (a[i * n + p], a[i * n + q]) = (a[i * n + q], a[i * n + p]);
+            int t = _t, size = _size, cols = Columns, width = _steps * t;
+            var slots = Enumerable.Range(0, _channelOfSlot.Length).Where(s => !_removed[_channelOfSlot[s]]).ToArray();
+            int kept = slots.Length * t;
+            var features = new int[kept];
+            for (int s = 0; s < slots.Length; s++)
+                for (int a = 0; a < t; a++) features[s * t + a] = slots[s] * t + a;
+            // Destinations never pass their sources (indexes only shrink), so both compact in place.
+            foreach (var matrix in new[] { _h, _k })
+                for (int i = 0; i < kept; i++)
+                    for (int j = 0; j < kept; j++) matrix[(long)i * kept + j] = matrix[(long)features[i] * size + features[j]];
+            var negM = new double[kept * width];
+            var p = new double[kept * width];
+            var b = new double[kept * width];
+            for (int i = 0; i < kept; i++)
+                for (int c = 0; c < width; c++)
+                {
+                    int from = features[i] * cols + c, to = i * width + c;
+                    negM[to] = -_m[from];
+                    p[to] = _p[from];
+                    b[to] = _b[from];
+                }
+            // H −= M·Pᵀ; K −= M·Bᵀ + B·Mᵀ.
+            BlockedProducts.Accumulate(negM, kept, p, kept, width, width, _h, kept, lowerOnly: false);
+            BlockedProducts.Accumulate(negM, kept, b, kept, width, width, _k, kept, lowerOnly: false);
+            BlockedProducts.Accumulate(b, kept, negM, kept, width, width, _k, kept, lowerOnly: false);
+            _size = kept;
+            foreach (var (channel, slot) in slots.Select((s, i) => (_channelOfSlot[s], i))) _slotOf[channel] = slot;
+            for (int c = 0; c < _slotOf.Length; c++) if (_removed[c]) _slotOf[c] = -1;
+            _channelOfSlot = [.. slots.Select(s => _channelOfSlot[s])];
+            _steps = 0;
+            Array.Clear(_m);
+            Array.Clear(_p);
+            Array.Clear(_b);
+            RefreshDiagonals();
+        }
+
+        /// <summary>The diagonal blocks of the base (exact again after a fold, where the running updates drift by rounding).</summary>
+        private void RefreshDiagonals()
+        {
+            int t = _t, size = _size;
+            for (int slot = 0; slot < _channelOfSlot.Length; slot++)
+            {
+                int q = _channelOfSlot[slot], at = q * t * t, q0 = slot * t;
+                for (int a = 0; a < t; a++)
+                    for (int b = 0; b < t; b++)
+                    {
+                        _dh[at + a * t + b] = _h[(long)(q0 + a) * size + q0 + b];
+                        _dk[at + a * t + b] = _k[(long)(q0 + a) * size + q0 + b];
+                    }
+            }
+        }
+
+        /// <summary>Rows [0, count) through <paramref name="body"/>; wide readers (the last to finish) split them over the cores.</summary>
+        private static void Rows(int count, Action<int> body)
+        {
+            if (count >= ParallelRows) Parallel.For(0, count, body);
+            else for (int i = 0; i < count; i++) body(i);
         }
 
         /// <summary>K over features (channel j, tap a) = Σ_o w[o, j, a]·w[o, l, b]; a channel's row is ordered (output, tap).</summary>
@@ -217,12 +330,7 @@ public sealed class ChannelElimination
                     for (int a = 0; a < t; a++) byFeature[(long)(j * t + a) * outputs + o] = row[o * t + a];
             }
             var k = new double[(long)n * n];
-            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n >= ParallelRows ? -1 : 1 }, i =>
-            {
-                var fi = new ReadOnlySpan<double>(byFeature, i * outputs, outputs);
-                for (int j = 0; j <= i; j++)
-                    k[(long)i * n + j] = k[(long)j * n + i] = TensorPrimitives.Dot(fi, new ReadOnlySpan<double>(byFeature, j * outputs, outputs));
-            });
+            Gemm.GramOfRows(byFeature, n, outputs, k, parallel: n >= ParallelRows);
             return k;
         }
     }

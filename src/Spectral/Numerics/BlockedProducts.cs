@@ -5,98 +5,66 @@ using System.Runtime.Intrinsics;
 namespace OnnxSlim.Spectral.Numerics;
 
 /// <summary>
-/// Sums of products of feature-major rows, C[i, j] += Σ_r A[i][r]·B[j][r], in 4×4 register blocks: each
-/// load of a 4-row vector feeds four fused multiply-adds instead of one, which is what bounds plain dot
-/// products here. Edges that do not fill a block fall back to single dot products.
+/// Sums of products of feature-major rows, C[i, j] += Σ_r A[i][r]·B[j][r]: float64 through the packed
+/// <see cref="Gemm"/> kernel, float32 in register blocks (each load of a row vector feeds several fused
+/// multiply-adds instead of one, which is what bounds plain dot products here).
 /// </summary>
 public static class BlockedProducts
 {
     /// <summary>
     /// Adds A·Bᵀ over <paramref name="rows"/> rows into <paramref name="c"/> (row-major, row length
     /// <paramref name="ldc"/>): rows i of A are <c>a[i·stride ..]</c>, rows j of B are <c>b[j·stride ..]</c>.
-    /// Only j ≤ i when <paramref name="lowerOnly"/> (A·Aᵀ, the symmetric case).
+    /// When <paramref name="lowerOnly"/> (A·Aᵀ, the symmetric case) only what lies on or below the diagonal
+    /// blocks is computed: every j ≤ i, and some j &gt; i near the diagonal (correct sums too). Through the
+    /// packed <see cref="Gemm"/> kernel, a block of C rows per task.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(double[] a, int na, double[] b, int nb, int rows, int stride, double[] c, int ldc, bool lowerOnly)
     {
-        int blocksI = (na + 3) / 4;
-        Parallel.For(0, blocksI, bi =>
+        if (na <= 0 || nb <= 0 || rows <= 0) return;
+        int blocks = (na + RowBlock - 1) / RowBlock;
+        void Block(int k)
         {
-            int i0 = bi * 4;
-            int jEnd = lowerOnly ? Math.Min(nb, i0 + 4) : nb;
-            for (int j0 = 0; j0 < jEnd; j0 += 4)
-            {
-                if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, rows, stride, c, ldc, lowerOnly && j0 == i0);
-                else
-                    for (int i = i0; i < Math.Min(na, i0 + 4); i++)
-                        for (int j = j0; j < Math.Min(j0 + 4, lowerOnly ? i + 1 : nb); j++)
-                            c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<double>(a, i * stride, rows), new ReadOnlySpan<double>(b, j * stride, rows));
-            }
-        });
+            int i0 = k * RowBlock, count = Math.Min(RowBlock, na - i0);
+            int cols = lowerOnly ? Math.Min(nb, i0 + count) : nb;
+            Gemm.Multiply(count, cols, rows, 1.0, a.AsSpan(i0 * stride), stride, false, b, stride, true, c.AsSpan(i0 * ldc), ldc);
+        }
+        if (blocks > 1 && (long)na * nb * rows >= 1L << 20) Parallel.For(0, blocks, Block);
+        else for (int k = 0; k < blocks; k++) Block(k);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4x4(double[] a, int i0, double[] b, int j0, int rows, int stride, double[] c, int ldc, bool diagonal)
-    {
-        ref double a0 = ref a[i0 * stride], a1 = ref a[(i0 + 1) * stride], a2 = ref a[(i0 + 2) * stride], a3 = ref a[(i0 + 3) * stride];
-        ref double b0 = ref b[j0 * stride], b1 = ref b[(j0 + 1) * stride], b2 = ref b[(j0 + 2) * stride], b3 = ref b[(j0 + 3) * stride];
-        Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default;
-        Vector256<double> s10 = default, s11 = default, s12 = default, s13 = default;
-        Vector256<double> s20 = default, s21 = default, s22 = default, s23 = default;
-        Vector256<double> s30 = default, s31 = default, s32 = default, s33 = default;
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-        {
-            nuint o = (nuint)r;
-            var x0 = Vector256.LoadUnsafe(ref a0, o); var x1 = Vector256.LoadUnsafe(ref a1, o);
-            var x2 = Vector256.LoadUnsafe(ref a2, o); var x3 = Vector256.LoadUnsafe(ref a3, o);
-            var y0 = Vector256.LoadUnsafe(ref b0, o); var y1 = Vector256.LoadUnsafe(ref b1, o);
-            var y2 = Vector256.LoadUnsafe(ref b2, o); var y3 = Vector256.LoadUnsafe(ref b3, o);
-            s00 = Vector256.FusedMultiplyAdd(x0, y0, s00); s01 = Vector256.FusedMultiplyAdd(x0, y1, s01);
-            s02 = Vector256.FusedMultiplyAdd(x0, y2, s02); s03 = Vector256.FusedMultiplyAdd(x0, y3, s03);
-            s10 = Vector256.FusedMultiplyAdd(x1, y0, s10); s11 = Vector256.FusedMultiplyAdd(x1, y1, s11);
-            s12 = Vector256.FusedMultiplyAdd(x1, y2, s12); s13 = Vector256.FusedMultiplyAdd(x1, y3, s13);
-            s20 = Vector256.FusedMultiplyAdd(x2, y0, s20); s21 = Vector256.FusedMultiplyAdd(x2, y1, s21);
-            s22 = Vector256.FusedMultiplyAdd(x2, y2, s22); s23 = Vector256.FusedMultiplyAdd(x2, y3, s23);
-            s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
-            s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
-        }
-        Span<double> sums = stackalloc double[16];
-        sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
-        sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
-        sums[8] = Vector256.Sum(s20); sums[9] = Vector256.Sum(s21); sums[10] = Vector256.Sum(s22); sums[11] = Vector256.Sum(s23);
-        sums[12] = Vector256.Sum(s30); sums[13] = Vector256.Sum(s31); sums[14] = Vector256.Sum(s32); sums[15] = Vector256.Sum(s33);
-        for (; r < rows; r++)
-            for (int i = 0; i < 4; i++)
-            {
-                double x = a[(i0 + i) * stride + r];
-                for (int j = 0; j < 4; j++) sums[i * 4 + j] += x * b[(j0 + j) * stride + r];
-            }
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < (diagonal ? i + 1 : 4); j++) c[(i0 + i) * ldc + j0 + j] += sums[i * 4 + j];
-    }
+    /// <summary>Rows of C per task in the float64 products: large enough that packing B again per task costs little.</summary>
+    private const int RowBlock = 192;
 
     /// <summary>
     /// Float32 rows, float64 sums: C[i, j] += Σ_r A[i][r]·B[j][r] over <paramref name="rows"/> rows, the
     /// products summed in float32 over at most <see cref="Flush"/> rows, then added in float64, in a fixed
-    /// order (so results do not depend on scheduling). Parallel over blocks of i.
+    /// order (so results do not depend on scheduling). Parallel over ranges of i; within a range the rows go
+    /// one flush-chunk at a time through every block of i, so the chunk of B stays in cache meanwhile (B is
+    /// read once per range, not once per block of i).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(float[] a, int na, float[] b, int nb, int rows, int stride, double[] c, int ldc)
     {
-        Parallel.For(0, (na + 3) / 4, bi =>
+        int blocksI = (na + 3) / 4;
+        int ranges = Math.Min(blocksI, 4 * Environment.ProcessorCount);
+        Parallel.For(0, ranges, range =>
         {
-            int i0 = bi * 4;
-            for (int j0 = 0; j0 < nb; j0 += 4)
-                for (int r0 = 0; r0 < rows; r0 += Flush)
+            int first = blocksI * range / ranges, end = blocksI * (range + 1) / ranges;
+            for (int r0 = 0; r0 < rows; r0 += Flush)
+            {
+                int count = Math.Min(Flush, rows - r0);
+                for (int bi = first; bi < end; bi++)
                 {
-                    int count = Math.Min(Flush, rows - r0);
-                    if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, count, stride, c, ldc);
-                    else
-                        for (int i = i0; i < Math.Min(na, i0 + 4); i++)
-                            for (int j = j0; j < Math.Min(nb, j0 + 4); j++)
-                                c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
+                    int i0 = bi * 4;
+                    for (int j0 = 0; j0 < nb; j0 += 4)
+                        if (i0 + 4 <= na && j0 + 4 <= nb && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, count, stride, c, ldc);
+                        else
+                            for (int i = i0; i < Math.Min(na, i0 + 4); i++)
+                                for (int j = j0; j < Math.Min(nb, j0 + 4); j++)
+                                    c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
                 }
+            }
         });
     }
 
@@ -146,49 +114,129 @@ public static class BlockedProducts
 
     /// <summary>
     /// P = Wᵀ·X for a tile of float32 rows: p[o·pStride + r] = Σ_f w[f·m + o]·x[f·stride + r0 + r] for
-    /// r in [0, count). Blocks of 4 outputs × 16 rows stay in registers while the features stream by.
+    /// r in [0, count). Blocks of 8 (then 4) outputs × 16 rows stay in registers while the features stream by,
+    /// <see cref="FeatureBlock"/> features at a time so that block of X (and of W) is read from cache for every
+    /// output; the partial sums wait in P between feature blocks. Each entry is one fused multiply-add chain
+    /// over f in order, whatever the blocking.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Project(float[] x, int n, int stride, int r0, int count, float[] w, int m, float[] p, int pStride)
     {
-        int o = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; o + 4 <= m; o += 4)
+        int vectorOutputs = Vector256.IsHardwareAccelerated ? m / 4 * 4 : 0;
+        int vectorRows = vectorOutputs > 0 ? count / 16 * 16 : 0;
+        for (int f0 = 0; f0 < n; f0 += FeatureBlock)
+        {
+            int f1 = Math.Min(n, f0 + FeatureBlock);
+            for (int r = 0; r < vectorRows; r += 16)
             {
-                int r = 0;
-                for (; r + 16 <= count; r += 16)
-                {
-                    Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default;
-                    Vector256<float> p20 = default, p21 = default, p30 = default, p31 = default;
-                    for (int f = 0; f < n; f++)
-                    {
-                        ref float xf = ref x[f * stride + r0 + r];
-                        var x0 = Vector256.LoadUnsafe(ref xf);
-                        var x1 = Vector256.LoadUnsafe(ref xf, 8);
-                        int wf = f * m + o;
-                        var w0 = Vector256.Create(w[wf]); var w1 = Vector256.Create(w[wf + 1]);
-                        var w2 = Vector256.Create(w[wf + 2]); var w3 = Vector256.Create(w[wf + 3]);
-                        p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
-                        p10 = Vector256.FusedMultiplyAdd(w1, x0, p10); p11 = Vector256.FusedMultiplyAdd(w1, x1, p11);
-                        p20 = Vector256.FusedMultiplyAdd(w2, x0, p20); p21 = Vector256.FusedMultiplyAdd(w2, x1, p21);
-                        p30 = Vector256.FusedMultiplyAdd(w3, x0, p30); p31 = Vector256.FusedMultiplyAdd(w3, x1, p31);
-                    }
-                    p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
-                    p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
-                    p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
-                    p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
-                }
-                for (int k = o; k < o + 4; k++) ProjectScalar(x, n, stride, r0, r, count, w, m, k, p, pStride);
+                int o = 0;
+                for (; o + 8 <= vectorOutputs; o += 8) Project8x16(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
+                for (; o + 4 <= vectorOutputs; o += 4) Project4x16(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
             }
-        for (; o < m; o++) ProjectScalar(x, n, stride, r0, 0, count, w, m, o, p, pStride);
+        }
+        if (n == 0)
+            for (int o = 0; o < vectorOutputs; o++) p.AsSpan(o * pStride, vectorRows).Clear();
+        for (int o = 0; o < vectorOutputs; o++) ProjectScalar(x, n, stride, r0, vectorRows, count, w, m, o, p, pStride);
+        for (int o = vectorOutputs; o < m; o++) ProjectScalar(x, n, stride, r0, 0, count, w, m, o, p, pStride);
     }
 
+    /// <summary>Features per block in <see cref="Project"/>: 256 rows of X of them (and their rows of W) fit in L2.</summary>
+    private const int FeatureBlock = 256;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Project8x16(float[] x, int f0, int f1, int stride, int row, float[] w, int m, int o, float[] p, int pStride, int r)
+    {
+        Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default, p20 = default, p21 = default, p30 = default, p31 = default;
+        Vector256<float> p40 = default, p41 = default, p50 = default, p51 = default, p60 = default, p61 = default, p70 = default, p71 = default;
+        if (f0 > 0)
+        {
+            p00 = Load(p, o, pStride, r); p01 = Load(p, o, pStride, r + 8); p10 = Load(p, o + 1, pStride, r); p11 = Load(p, o + 1, pStride, r + 8);
+            p20 = Load(p, o + 2, pStride, r); p21 = Load(p, o + 2, pStride, r + 8); p30 = Load(p, o + 3, pStride, r); p31 = Load(p, o + 3, pStride, r + 8);
+            p40 = Load(p, o + 4, pStride, r); p41 = Load(p, o + 4, pStride, r + 8); p50 = Load(p, o + 5, pStride, r); p51 = Load(p, o + 5, pStride, r + 8);
+            p60 = Load(p, o + 6, pStride, r); p61 = Load(p, o + 6, pStride, r + 8); p70 = Load(p, o + 7, pStride, r); p71 = Load(p, o + 7, pStride, r + 8);
+        }
+        for (int f = f0; f < f1; f++)
+        {
+            ref float xf = ref x[f * stride + row];
+            var x0 = Vector256.LoadUnsafe(ref xf);
+            var x1 = Vector256.LoadUnsafe(ref xf, 8);
+            ref float wf = ref w[f * m + o];
+            var w0 = Vector256.Create(wf); p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 1)); p10 = Vector256.FusedMultiplyAdd(w0, x0, p10); p11 = Vector256.FusedMultiplyAdd(w0, x1, p11);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 2)); p20 = Vector256.FusedMultiplyAdd(w0, x0, p20); p21 = Vector256.FusedMultiplyAdd(w0, x1, p21);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 3)); p30 = Vector256.FusedMultiplyAdd(w0, x0, p30); p31 = Vector256.FusedMultiplyAdd(w0, x1, p31);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 4)); p40 = Vector256.FusedMultiplyAdd(w0, x0, p40); p41 = Vector256.FusedMultiplyAdd(w0, x1, p41);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 5)); p50 = Vector256.FusedMultiplyAdd(w0, x0, p50); p51 = Vector256.FusedMultiplyAdd(w0, x1, p51);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 6)); p60 = Vector256.FusedMultiplyAdd(w0, x0, p60); p61 = Vector256.FusedMultiplyAdd(w0, x1, p61);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 7)); p70 = Vector256.FusedMultiplyAdd(w0, x0, p70); p71 = Vector256.FusedMultiplyAdd(w0, x1, p71);
+        }
+        p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
+        p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
+        p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
+        p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
+        p40.StoreUnsafe(ref p[(o + 4) * pStride + r]); p41.StoreUnsafe(ref p[(o + 4) * pStride + r + 8]);
+        p50.StoreUnsafe(ref p[(o + 5) * pStride + r]); p51.StoreUnsafe(ref p[(o + 5) * pStride + r + 8]);
+        p60.StoreUnsafe(ref p[(o + 6) * pStride + r]); p61.StoreUnsafe(ref p[(o + 6) * pStride + r + 8]);
+        p70.StoreUnsafe(ref p[(o + 7) * pStride + r]); p71.StoreUnsafe(ref p[(o + 7) * pStride + r + 8]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Project4x16(float[] x, int f0, int f1, int stride, int row, float[] w, int m, int o, float[] p, int pStride, int r)
+    {
+        Vector256<float> p00 = default, p01 = default, p10 = default, p11 = default, p20 = default, p21 = default, p30 = default, p31 = default;
+        if (f0 > 0)
+        {
+            p00 = Load(p, o, pStride, r); p01 = Load(p, o, pStride, r + 8); p10 = Load(p, o + 1, pStride, r); p11 = Load(p, o + 1, pStride, r + 8);
+            p20 = Load(p, o + 2, pStride, r); p21 = Load(p, o + 2, pStride, r + 8); p30 = Load(p, o + 3, pStride, r); p31 = Load(p, o + 3, pStride, r + 8);
+        }
+        for (int f = f0; f < f1; f++)
+        {
+            ref float xf = ref x[f * stride + row];
+            var x0 = Vector256.LoadUnsafe(ref xf);
+            var x1 = Vector256.LoadUnsafe(ref xf, 8);
+            ref float wf = ref w[f * m + o];
+            var w0 = Vector256.Create(wf); p00 = Vector256.FusedMultiplyAdd(w0, x0, p00); p01 = Vector256.FusedMultiplyAdd(w0, x1, p01);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 1)); p10 = Vector256.FusedMultiplyAdd(w0, x0, p10); p11 = Vector256.FusedMultiplyAdd(w0, x1, p11);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 2)); p20 = Vector256.FusedMultiplyAdd(w0, x0, p20); p21 = Vector256.FusedMultiplyAdd(w0, x1, p21);
+            w0 = Vector256.Create(Unsafe.Add(ref wf, 3)); p30 = Vector256.FusedMultiplyAdd(w0, x0, p30); p31 = Vector256.FusedMultiplyAdd(w0, x1, p31);
+        }
+        p00.StoreUnsafe(ref p[o * pStride + r]); p01.StoreUnsafe(ref p[o * pStride + r + 8]);
+        p10.StoreUnsafe(ref p[(o + 1) * pStride + r]); p11.StoreUnsafe(ref p[(o + 1) * pStride + r + 8]);
+        p20.StoreUnsafe(ref p[(o + 2) * pStride + r]); p21.StoreUnsafe(ref p[(o + 2) * pStride + r + 8]);
+        p30.StoreUnsafe(ref p[(o + 3) * pStride + r]); p31.StoreUnsafe(ref p[(o + 3) * pStride + r + 8]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Load(float[] p, int o, int pStride, int r) => Vector256.LoadUnsafe(ref p[o * pStride + r]);
+
+    /// <summary>
+    /// Rows [from, count) of output <paramref name="o"/>: per row, products added in order (multiply, then add,
+    /// skipping zero weights), 16 rows in registers at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProjectScalar(float[] x, int n, int stride, int r0, int from, int count, float[] w, int m, int o, float[] p, int pStride)
     {
-        var po = p.AsSpan(o * pStride + from, count - from);
+        int r = from;
+        if (Vector256.IsHardwareAccelerated)
+            for (; r + 16 <= count; r += 16)
+            {
+                Vector256<float> a0 = default, a1 = default;
+                for (int f = 0; f < n; f++)
+                {
+                    float wf = w[f * m + o];
+                    if (wf == 0) continue;
+                    ref float xf = ref x[f * stride + r0 + r];
+                    var v = Vector256.Create(wf);
+                    a0 += Vector256.LoadUnsafe(ref xf) * v;
+                    a1 += Vector256.LoadUnsafe(ref xf, 8) * v;
+                }
+                a0.StoreUnsafe(ref p[o * pStride + r]);
+                a1.StoreUnsafe(ref p[o * pStride + r + 8]);
+            }
+        var po = p.AsSpan(o * pStride + r, count - r);
         po.Clear();
         for (int f = 0; f < n; f++)
             if (w[f * m + o] is var wf && wf != 0)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x, f * stride + r0 + from, count - from), wf, po, po);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x, f * stride + r0 + r, count - r), wf, po, po);
     }
 }

@@ -1,0 +1,60 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.Runtime;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Per-sample shapes of every value a model computes, and from them how much memory a run needs per
+/// sample: what sets the batch size of a calibration pass, ONNX Runtime's own intermediates included.
+/// </summary>
+internal static class ValueShapes
+{
+    /// <summary>Shapes (leading dim 1) of the model's inputs and of every tensor its nodes compute, from one calibration sample.</summary>
+    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider)
+    {
+        var one = calibration.Slice(0, 1);
+        var produced = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0).Distinct().ToList();
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        if (produced.Count > 0)
+        {
+            // Basic optimisation keeps every value; the outputs' shapes are read without copying their data.
+            using var runner = new ModelRunner(SubModel.Build(model, produced).Bytes, provider, optimize: false, spinning: false);
+            shapes = runner.OutputShapes(one);
+        }
+        foreach (var t in one) shapes[t.Name] = t.Shape;
+        return shapes;
+    }
+
+    public static long Elements(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>Bytes of one sample of <paramref name="value"/> (0 when its shape is unknown).</summary>
+    public static long Bytes(IReadOnlyDictionary<string, long[]> shapes, string value) =>
+        shapes.TryGetValue(value, out var s) ? Elements(s) * sizeof(float) : 0;
+
+    /// <summary>
+    /// Most bytes per sample that running <paramref name="nodes"/> (in order) keeps alive at once in values it
+    /// computes itself, not counting <paramref name="held"/> (fed or returned in the caller's memory): each value
+    /// lives from its node until its last reader. ONNX Runtime plans its memory the same way, so this is what it
+    /// allocates per sample, give or take kernel workspace.
+    /// </summary>
+    public static long IntermediateBytes(IReadOnlyList<NodeProto> nodes, IReadOnlySet<string> held, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var readers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var node in nodes)
+            foreach (var name in SubModel.ReadNames(node).Distinct()) readers[name] = readers.GetValueOrDefault(name) + 1;
+        var produced = new HashSet<string>(nodes.SelectMany(n => n.Output), StringComparer.Ordinal);
+        long live = 0, peak = 0;
+        foreach (var node in nodes)
+        {
+            foreach (var o in node.Output)
+                if (o.Length > 0 && !held.Contains(o)) live += Bytes(shapes, o);
+            peak = Math.Max(peak, live);
+            foreach (var name in SubModel.ReadNames(node).Distinct())
+                if (--readers[name] == 0 && produced.Contains(name) && !held.Contains(name)) live -= Bytes(shapes, name);
+            foreach (var o in node.Output)
+                if (o.Length > 0 && !held.Contains(o) && !readers.ContainsKey(o)) live -= Bytes(shapes, o);
+        }
+        return peak;
+    }
+}
