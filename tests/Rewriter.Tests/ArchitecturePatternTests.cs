@@ -92,6 +92,19 @@ public sealed class ArchitecturePatternTests
     }
 
     [Fact]
+    public void First_channels_of_a_grouped_conv_group_come_equally_from_every_conv_group()
+    {
+        using var model = ArchitecturePatterns.Build("grouped_conv").Model();
+        var groups = Harness.Analyze(model);
+        var input = groups.Single(g => g.Sites.OfType<GroupedInputSite>().Any());
+        var first = input.FirstChannels(8);
+        Assert.Equal([0, 1, 4, 5, 8, 9, 12, 13], first);
+        Assert.True(input.KeepsEqualBlocks(first));
+        ChannelPruner.Apply(model, groups, new Dictionary<int, int[]> { [input.Id] = first });
+        Assert.Throws<ArgumentException>(() => input.FirstChannels(6));
+    }
+
+    [Fact]
     public void Grouped_conv_filters_of_different_conv_groups_are_orthogonal_in_the_spectral_matrix()
     {
         using var model = ArchitecturePatterns.Build("grouped_conv").Model();

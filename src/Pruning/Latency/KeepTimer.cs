@@ -5,7 +5,7 @@ using OnnxSlim.Runtime;
 namespace OnnxSlim.Pruning;
 
 /// <summary>
-/// Times keep counts for real: the original model with every group cut to its first k channels (which channels
+/// Times keep counts for real: the original model with every group cut to its first k channels (k/blocks from each block of a grouped conv) (which channels
 /// does not change the time; no compensation), run alternately with the original on seeded inputs. One session of
 /// the original serves every check.
 /// </summary>
@@ -36,7 +36,7 @@ internal sealed class KeepTimer : IDisposable
         using var clone = _original.Clone();
         var groups = ChannelGroups.Find(clone, _shapes);
         if (groups.Count != keep.Length) throw new InvalidOperationException($"the model has {groups.Count} channel groups, the plan {keep.Length}");
-        var keepByGroup = groups.Where(g => keep[g.Id] < g.Width).ToDictionary(g => g.Id, g => Enumerable.Range(0, keep[g.Id]).ToArray());
+        var keepByGroup = groups.Where(g => keep[g.Id] < g.Width).ToDictionary(g => g.Id, g => g.FirstChannels(keep[g.Id]));
         ChannelPruner.Apply(clone, groups, keepByGroup, RewriteOptions.Plain);
         using var pruned = new ModelRunner(clone.ToBytes(), _options.Provider, _options.LatencyThreads);
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -48,6 +48,15 @@ public sealed class ChannelGroup
         return counts.All(n => n == keep.Count / Blocks);
     }
 
+    /// <summary>The first <paramref name="count"/> channels, taken equally from every block (a multiple of <see cref="Blocks"/>).</summary>
+    public int[] FirstChannels(int count)
+    {
+        if (count < 0 || count > Width || count % Blocks != 0)
+            throw new ArgumentException($"group {Id} has {Width} channels in {Blocks} blocks; cannot keep {count}", nameof(count));
+        int perBlock = count / Blocks;
+        return [.. Enumerable.Range(0, Blocks).SelectMany(b => Enumerable.Range(b * BlockWidth, perBlock))];
+    }
+
     /// <summary>Conv/ConvTranspose/Gemm/MatMul nodes whose output channels are this group, in graph order, then the depthwise convs inside it.</summary>
     public IReadOnlyList<Node> Producers { get; }
 
