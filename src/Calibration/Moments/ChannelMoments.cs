@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 using OnnxSlim.Spectral.Numerics;
@@ -79,6 +80,7 @@ public static class ChannelMoments
             int count = Math.Min(batch, calibration.Images - start);
             foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
             runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
+            foreach (var v in computed) FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, types.GetValueOrDefault(v, TensorElementType.Float));
             foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
             recording?.Record(start, count, v => Slot(v, count));
         }

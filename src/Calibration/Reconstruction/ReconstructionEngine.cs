@@ -304,6 +304,9 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 RuntimeSeconds += seconds;
                 runSeconds += seconds;
                 runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
+                foreach (var v in computed)
+                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample,
+                        types.GetValueOrDefault(v, TensorElementType.Float));
             }
             foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
             consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));
