@@ -80,7 +80,12 @@ public static class ChannelMoments
             int count = Math.Min(batch, calibration.Images - start);
             foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
             runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
-            foreach (var v in computed) FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, types.GetValueOrDefault(v, TensorElementType.Float));
+            foreach (var v in computed)
+            {
+                var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                SubModel.RoundToOwnType(Slot(v, count).Span, type);
+                FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, type);
+            }
             foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
             recording?.Record(start, count, v => Slot(v, count));
         }

@@ -305,8 +305,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 runSeconds += seconds;
                 runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
                 foreach (var v in computed)
-                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample,
-                        types.GetValueOrDefault(v, TensorElementType.Float));
+                {
+                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                    SubModel.RoundToOwnType(Slot(v, count).Span, type);
+                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample, type);
+                }
             }
             foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
             consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));

@@ -13,7 +13,10 @@ namespace OnnxSlim.Calibration;
 /// The callers hold every fed or returned value in float32 memory. A value that the graph computes in
 /// float16, bfloat16 or float64 (known from <c>types</c>) therefore crosses the boundary through a Cast: returned
 /// as a float32 copy, fed as float32 and cast back to its own type before its readers. Float16 and bfloat16 widen
-/// to float32 exactly, so a value cached and fed back is bit for bit what the graph computed.
+/// to float32 exactly, so a value cached and fed back is bit for bit what the graph computed. One catch: ONNX
+/// Runtime's CPU provider runs float16 kernels it lacks (Conv, …) in float32 between Casts it inserts, and then drops
+/// a float32→float16→float32 Cast pair as redundant, our output Cast included, so a returned value may come back
+/// unrounded; <see cref="RoundToOwnType"/> rounds it as the whole graph would have.
 /// </summary>
 internal static class SubModel
 {
@@ -99,6 +102,21 @@ internal static class SubModel
         proto.OpsetImport.Add(model.Proto.OpsetImport);
         proto.Functions.Add(model.Proto.Functions);
         return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs, kept, float32Names);
+    }
+
+    /// <summary>Rounds returned values to their own type (see the class summary): float16 and bfloat16 to nearest even; others untouched.</summary>
+    public static void RoundToOwnType(Span<float> values, TensorElementType type)
+    {
+        if (type == TensorElementType.Float16)
+            for (int i = 0; i < values.Length; i++) values[i] = (float)(Half)values[i];
+        else if (type == TensorElementType.BFloat16)
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (float.IsNaN(values[i])) continue;
+                uint bits = BitConverter.SingleToUInt32Bits(values[i]);
+                bits += 0x7FFFu + ((bits >> 16) & 1);
+                values[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+            }
     }
 
     /// <summary>The value's own type when it is a floating type other than float32 (so it needs a Cast at the boundary), else null.</summary>
