@@ -126,7 +126,7 @@ public sealed partial class HalfPrecisionCalibrationTests(ITestOutputHelper outp
         Assert.True(summary.After.Macs < summary.Before.Macs * 0.7, $"MACs {summary.After.Macs} of {summary.Before.Macs}");
         Assert.Equal(Samples - HeldOut, int.Parse(FittedPattern().Match(summary.Recovery!).Groups[2].Value));
         Assert.True(FittedLayers(summary) >= 3, summary.Recovery);
-        Assert.Empty(summary.Notes.Where(n => n.StartsWith("not re-fitted", StringComparison.Ordinal)));
+        Assert.DoesNotContain(summary.Notes, n => n.StartsWith("not re-fitted", StringComparison.Ordinal));
 
         // Every floating initializer keeps its stored type: nothing was widened to float32 on the way.
         int stored = variant == Variant.BFloat16WeightsBehindCasts ? DataType.BFloat16 : DataType.Float16;
@@ -175,7 +175,7 @@ public sealed partial class HalfPrecisionCalibrationTests(ITestOutputHelper outp
     }
 
     [Theory]
-    [InlineData(SelectionCriterion.Refit, 0, "the original model computes +inf in 'flatten_")]
+    [InlineData(SelectionCriterion.Refit, 0, "the original model computes +inf in '")]
     [InlineData(SelectionCriterion.Gem, 8, "the original model gives NaN in output 'gemm_")]
     public void A_float16_model_that_overflows_on_its_samples_is_refused_with_one_line(SelectionCriterion criterion, int heldOut, string expected)
     {
