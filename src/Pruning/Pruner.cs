@@ -64,6 +64,7 @@ public static class Pruner
             if (!options.Validate) return;
             var inputs = calibration?.HeldOut ?? InputGenerator.Generate(runner.Inputs, RandomInputShapes(runner.Inputs, options), options.Seed);
             reference = new Reference(inputs, runner.RunInBatches(inputs, ValidationBatch, outputs), outputs);
+            if (calibration?.HeldOut is not null) RequireFinite(reference.Outputs);
         }
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
         LatencyTarget? latency = null;
@@ -206,6 +207,24 @@ public static class Pruner
     };
 
     /// <summary>The original model's outputs on the validation inputs, by output name.</summary>
+    /// <summary>
+    /// The original model's outputs on real samples must be finite, or no agreement can be measured: a float16 model
+    /// overflowing (past ±65504) on samples scaled otherwise than it expects is the usual cause, and the user's to fix.
+    /// </summary>
+    private static void RequireFinite(IReadOnlyList<NamedTensor> outputs)
+    {
+        foreach (var output in outputs.Where(o => NamedTensor.IsFloating(o.ElementType)))
+        {
+            var values = output.AsFloats();
+            int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+            if (bad < 0) continue;
+            long perSample = output.Shape.Length > 0 && output.Shape[0] > 0 ? values.Length / output.Shape[0] : values.Length;
+            string hint = output.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16
+                ? " (float16 overflows past ±65504: are the samples scaled as the model expects?)" : "";
+            throw new ArgumentException($"the original model gives {FiniteValues.Describe(values[bad])} in output '{output.Name}' on held-out calibration sample {bad / Math.Max(perSample, 1)}{hint}");
+        }
+    }
+
     private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames);
 
     /// <summary>Runs the pruned model (one-off session over its own weights) on the reference inputs and compares.</summary>

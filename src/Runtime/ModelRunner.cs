@@ -143,7 +143,8 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>Shapes of every output for these inputs, read without copying the data out.</summary>
-    public Dictionary<string, long[]> OutputShapes(IReadOnlyList<NamedTensor> inputs)
+    /// <param name="types">Filled with each output's element type, when given (what a value really is, whatever the graph declares).</param>
+    public Dictionary<string, long[]> OutputShapes(IReadOnlyList<NamedTensor> inputs, IDictionary<string, TensorElementType>? types = null)
     {
         var values = new List<OrtValue>(inputs.Count);
         try
@@ -152,7 +153,12 @@ public sealed class ModelRunner : IDisposable
             using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
             var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
             for (int i = 0; i < results.Count; i++)
-                if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR) shapes[_outputNames[i]] = results[i].GetTensorTypeAndShape().Shape;
+                if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR)
+                {
+                    var info = results[i].GetTensorTypeAndShape();
+                    shapes[_outputNames[i]] = info.Shape;
+                    if (types is not null) types[_outputNames[i]] = info.ElementDataType;
+                }
             return shapes;
         }
         catch (OnnxRuntimeException e)

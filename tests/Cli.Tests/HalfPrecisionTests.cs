@@ -30,6 +30,38 @@ public sealed class HalfPrecisionTests
     }
 
     [Fact]
+    public void A_float16_model_is_calibrated_from_float32_samples_and_values_past_float16_range_are_refused()
+    {
+        string dir = Fixtures.TempDir();
+        string model = Path.Combine(dir, "fp16.onnx"), slim = Path.Combine(dir, "fp16.slim.onnx");
+        File.WriteAllBytes(model, ConvNet(DataType.Float16, castAround: false).ToByteArray());
+        var random = new Random(8);
+        var values = Enumerable.Range(0, 48 * 3 * 16 * 16).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        string calib = Path.Combine(dir, "calib32.npy");
+        NpyFile.WriteFloats(calib, [48, 3, 16, 16], values);
+
+        // Float32 samples for a float16 input are converted; ranking and reconstruction run on the float16 graph.
+        var r = CliRunner.Run(model, "-o", slim, "--cr", "0.5", "--calib", calib, "--no-bench");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var fitted = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"calibration reconstruction \((\d+) layers on 42 samples");
+        Assert.True(fitted.Success, r.Stdout);
+        Assert.True(int.Parse(fitted.Groups[1].Value) >= 2, r.Stdout);
+        using (var pruned = OnnxModel.Load(slim))
+            Assert.All(pruned.Graph.Initializers.Values.Where(t => t.IsFloating), t => Assert.Equal(DataType.Float16, t.DataType));
+
+        // 70000 is finite in float32 but infinite in float16: one line, exit 2, nothing written.
+        values[5 * 768 + 10] = 70000;
+        string far = Path.Combine(dir, "far.npy"), output = Path.Combine(dir, "out.onnx");
+        NpyFile.WriteFloats(far, [48, 3, 16, 16], values);
+        var bad = CliRunner.Run(model, "-o", output, "--calib", far, "--no-bench");
+        Assert.Equal(2, bad.ExitCode);
+        string error = Assert.Single(bad.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("onnxslim: error:"));
+        Assert.Contains("70000 at sample 5, outside the range of the model's float16 input 'x'", error);
+        Assert.DoesNotContain("   at ", bad.Stderr);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public void A_bfloat16_interface_is_generated_compared_and_timed()
     {
         string dir = Fixtures.TempDir();

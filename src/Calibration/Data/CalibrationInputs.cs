@@ -79,7 +79,12 @@ public static class CalibrationInputs
             var span = floats.AsSpan(0, checked((int)(n * per)));
             int bad = FirstNonFinite(span);
             if (bad >= 0) throw new ArgumentException($"'{source}' holds a non-finite value ({span[bad]}) at sample {bad / per}");
-            return new NamedTensor(name, type, shape, NamedTensor.FromFloats(span, type));
+            // Any float array feeds any floating input: a float32 file for a float16 input is rounded to nearest, as
+            // a float16 file's values were when written. Only values past the input type's range are refused.
+            var converted = NamedTensor.FromFloats(span, type);
+            if (type == TensorElementType.Float16 && FirstOutOfHalfRange(span) is var far && far >= 0)
+                throw new ArgumentException($"'{source}' holds {span[far]} at sample {far / per}, outside the range of the model's float16 input '{name}' (±{(float)Half.MaxValue})");
+            return new NamedTensor(name, type, shape, converted);
         }
         var longs = array.Longs!.AsSpan(0, checked((int)(n * per)));
         Array data = type switch
@@ -92,6 +97,13 @@ public static class CalibrationInputs
             _ => throw new ArgumentException($"'{source}' holds integer data, the model's input '{name}' is {type}"),
         };
         return new NamedTensor(name, type, shape, data);
+    }
+
+    /// <summary>The first value that rounds to ±∞ in float16, or −1.</summary>
+    private static int FirstOutOfHalfRange(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++) if (Half.IsInfinity((Half)values[i])) return i;
+        return -1;
     }
 
     private static int FirstNonFinite(ReadOnlySpan<float> values)

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 using OnnxSlim.Spectral.Numerics;
@@ -39,7 +40,7 @@ public static class ChannelMoments
         if (requests.Count == 0) return result;
         var calibration = new CalibrationSet(calibrationInputs);
         var names = requests.Select(r => r.Value).Distinct().ToArray();
-        var shapes = ValueShapes.Probe(model, calibration, provider);
+        var shapes = ValueShapes.Probe(model, calibration, provider, out var types);
         foreach (var n in names)
             if (!shapes.ContainsKey(n)) throw new ArgumentException($"value '{n}' is not a tensor the model computes");
         var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, shapes[r.Value], calibration.Images, maxObservations, seed));
@@ -49,12 +50,15 @@ public static class ChannelMoments
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
         var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        // Inputs of another floating type (float16, …) are fed as they are, and held widened where they are read.
+        var widened = calibration.Inputs.Where(t => t.Data is not float[] && CalibrationSet.Widens(t)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         if (recording is not null && recording.Images != calibration.Images)
             throw new ArgumentException($"the recording is for {recording.Images} samples, the calibration set has {calibration.Images}");
-        var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];
+        var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key) || widened.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];
         var computed = names.Concat(recorded).Distinct().Where(n => !inputs.Contains(n)).ToList();
-        var held = floatInputs.Concat(computed).ToList();
-        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed) : null;
+        var readInputs = names.Concat(recorded).Distinct().Where(widened.Contains).ToList();
+        var held = floatInputs.Concat(readInputs).Concat(computed).ToList();
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, types: types) : null;
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
         int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
@@ -69,13 +73,19 @@ public static class ChannelMoments
         }
         var arena = new float[total];
         Memory<float> Slot(string v, int count) => arena.AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
-        FloatBuffer Buffer(string v, int count) => new(v, Slot(v, count), [count, .. shapes[v][1..]]);
+        FloatBuffer Buffer(string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(v, count), [count, .. shapes[v][1..]]);
 
         for (int start = 0; start < calibration.Images; start += batch)
         {
             int count = Math.Min(batch, calibration.Images - start);
-            foreach (var name in floatInputs) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
+            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
             runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
+            foreach (var v in computed)
+            {
+                var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                SubModel.RoundToOwnType(Slot(v, count).Span, type);
+                FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, type);
+            }
             foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
             recording?.Record(start, count, v => Slot(v, count));
         }

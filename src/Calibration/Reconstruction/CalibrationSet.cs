@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using OnnxSlim.Runtime;
 namespace OnnxSlim.Calibration;
 
@@ -47,12 +48,34 @@ internal sealed class CalibrationSet
         return result;
     }
 
-    /// <summary>Copies samples [first, first + count) of a float32 input into <paramref name="destination"/>.</summary>
+    /// <summary>Whether an input's values can be held as float32: float32 itself, or float16/bfloat16/float64 widened (see <see cref="CopyFloats"/>).</summary>
+    public static bool Widens(NamedTensor t) => t.Data is float[] or Half[] or BFloat16[] or double[];
+
+    /// <summary>
+    /// Copies samples [first, first + count) of a floating input into <paramref name="destination"/> as float32: float16
+    /// and bfloat16 widen exactly; float64 rounds (the passes hold every value in float32).
+    /// </summary>
     public void CopyFloats(string name, int first, int count, Span<float> destination)
     {
         var t = _inputs.First(i => i.Name == name);
-        var data = t.Data as float[] ?? throw new ArgumentException($"calibration input '{name}' is not float32");
         long per = t.ElementCount / t.Shape[0];
-        data.AsSpan(checked((int)(per * first)), checked((int)(per * count))).CopyTo(destination);
+        int start = checked((int)(per * first)), length = checked((int)(per * count));
+        switch (t.Data)
+        {
+            case float[] f:
+                f.AsSpan(start, length).CopyTo(destination);
+                break;
+            case Half[] h:
+                for (int i = 0; i < length; i++) destination[i] = (float)h[start + i];
+                break;
+            case BFloat16[] b:
+                for (int i = 0; i < length; i++) destination[i] = b[start + i].ToFloat();
+                break;
+            case double[] d:
+                for (int i = 0; i < length; i++) destination[i] = (float)d[start + i];
+                break;
+            default:
+                throw new ArgumentException($"calibration input '{name}' is {t.ElementType}, not a floating type");
+        }
     }
 }

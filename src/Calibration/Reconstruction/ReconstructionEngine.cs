@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 
@@ -21,6 +22,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     private SpillFile? _targets;
     private Dictionary<string, long[]> _originalShapes = [];
     private Dictionary<string, long[]> _prunedShapes = [];
+    private Dictionary<string, TensorElementType> _originalTypes = [];
+    private Dictionary<string, TensorElementType> _prunedTypes = [];
     private float[] _arena = [];
 
     public int RuntimeRuns { get; private set; }
@@ -40,8 +43,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
     {
         long start = Stopwatch.GetTimestamp();
-        _originalShapes = ValueShapes.Probe(original, calibration, options.Provider);
-        _prunedShapes = ValueShapes.Probe(pruned, calibration, options.Provider);
+        _originalShapes = ValueShapes.Probe(original, calibration, options.Provider, out _originalTypes);
+        _prunedShapes = ValueShapes.Probe(pruned, calibration, options.Provider, out _prunedTypes);
         RuntimeRuns += 2;
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         var fits = new List<(ConsumerUnit, LayerLayout)>();
@@ -106,7 +109,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             options.PassLog?.Invoke($"targets of {recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
         if (rest.Count == 0) return;
         var wanted = rest.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
-        ForEachBatch(original, null, _originalShapes, wanted, (firstImage, images, values) =>
+        ForEachBatch(original, null, _originalShapes, _originalTypes, wanted, (firstImage, images, values) =>
         {
             foreach (var fit in rest)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
@@ -228,7 +231,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     public void Accumulate(List<LayerFit> fits)
     {
         var wanted = fits.SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
-        ForEachBatch(pruned, _cache, _prunedShapes, wanted, (firstImage, images, values) =>
+        ForEachBatch(pruned, _cache, _prunedShapes, _prunedTypes, wanted, (firstImage, images, values) =>
         {
             foreach (var fit in fits)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
@@ -242,19 +245,21 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     /// where ONNX Runtime writes its outputs directly, and the batch is what the activation budget allows for
     /// those plus the intermediates ONNX Runtime keeps alive. Hands each batch's values on and caches the new ones.
     /// </summary>
-    private void ForEachBatch(OnnxModel model, ActivationCache? cache, Dictionary<string, long[]> shapes, IEnumerable<string> values,
-        Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
+    private void ForEachBatch(OnnxModel model, ActivationCache? cache, Dictionary<string, long[]> shapes, Dictionary<string, TensorElementType> types,
+        IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
     {
         var wanted = values.Distinct().ToList();
         var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
         var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        // An input of another floating type (float16, …) is fed as it is; where a layer reads it, it is also held widened.
+        var readInputs = calibration.Inputs.Where(t => t.Data is not float[] && CalibrationSet.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         bool Cached(string v) => cache?.Contains(v) == true;
         var computed = wanted.Where(v => !inputs.Contains(v) && !Cached(v)).ToList();
-        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available) : null;
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available, types) : null;
         var cutInputs = sub?.CutInputs ?? [];
         var fromCache = wanted.Where(Cached).Concat(cutInputs).Distinct().ToList();
-        var held = floatInputs.Concat(fromCache).Concat(computed).Distinct().ToList();
+        var held = floatInputs.Concat(readInputs).Concat(fromCache).Concat(computed).Distinct().ToList();
         var heldSet = held.ToHashSet(StringComparer.Ordinal);
         long perSample = held.Sum(v => ValueShapes.Bytes(shapes, v)) + otherInputs.Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, heldSet, shapes));
@@ -278,7 +283,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         }
         if (_arena.LongLength < arena) _arena = new float[arena];
         Memory<float> Slot(string v, int count) => _arena.AsMemory(checked((int)slots[v].Offset), checked((int)(slots[v].PerSample * count)));
-        FloatBuffer Buffer(string v, int count) => new(v, Slot(v, count), [count, .. slots[v].SampleShape[1..]]);
+        FloatBuffer Buffer(string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(v, count), [count, .. slots[v].SampleShape[1..]]);
 
         long passStart = Stopwatch.GetTimestamp();
         var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
@@ -286,7 +291,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         for (int first = 0; first < calibration.Images; first += batch)
         {
             int count = Math.Min(batch, calibration.Images - first);
-            foreach (var name in floatInputs) calibration.CopyFloats(name, first, count, Slot(name, count).Span);
+            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(name, count).Span);
             foreach (var v in fromCache) cache!.Read(v, first, count, Slot(v, count).Span);
             if (runner is not null)
             {
@@ -299,6 +304,12 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 RuntimeSeconds += seconds;
                 runSeconds += seconds;
                 runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
+                foreach (var v in computed)
+                {
+                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                    SubModel.RoundToOwnType(Slot(v, count).Span, type);
+                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample, type);
+                }
             }
             foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
             consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.GraphIO.Proto;
 
@@ -9,14 +10,30 @@ namespace OnnxSlim.Calibration;
 /// (a cut): those become float inputs and nothing before them is computed. Runs then cost what the
 /// segment costs, not the whole network, and weights are shared with the source proto, not copied,
 /// until serialisation.
+/// The callers hold every fed or returned value in float32 memory. A value that the graph computes in
+/// float16, bfloat16 or float64 (known from <c>types</c>) therefore crosses the boundary through a Cast: returned
+/// as a float32 copy, fed as float32 and cast back to its own type before its readers. Float16 and bfloat16 widen
+/// to float32 exactly, so a value cached and fed back is bit for bit what the graph computed. One catch: ONNX
+/// Runtime's CPU provider runs float16 kernels it lacks (Conv, …) in float32 between Casts it inserts, and then drops
+/// a float32→float16→float32 Cast pair as redundant, our output Cast included, so a returned value may come back
+/// unrounded; <see cref="RoundToOwnType"/> rounds it as the whole graph would have.
 /// </summary>
 internal static class SubModel
 {
-    /// <param name="Nodes">The nodes kept, in graph order.</param>
-    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<NodeProto> Nodes);
+    /// <param name="Nodes">The nodes kept, in graph order (the boundary Casts not included).</param>
+    /// <param name="Float32Names">The name ONNX Runtime feeds or returns a converted value under; other values go by their own.</param>
+    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<NodeProto> Nodes,
+        IReadOnlyDictionary<string, string> Float32Names)
+    {
+        /// <summary>The name to feed or fetch <paramref name="value"/> under, as float32.</summary>
+        public string Float32Name(string value) => Float32Names.GetValueOrDefault(value, value);
+    }
 
     /// <param name="cut">Values that can be fed instead of computed, with their per-sample shapes.</param>
-    public static Result Build(OnnxModel model, IReadOnlyCollection<string> outputs, IReadOnlyDictionary<string, long[]>? cut = null)
+    /// <param name="types">Element types of the outputs and cut values (from <see cref="ValueShapes.Probe(OnnxModel, CalibrationSet, Runtime.Provider, out Dictionary{string, TensorElementType})"/>);
+    /// a value missing there is taken as float32.</param>
+    public static Result Build(OnnxModel model, IReadOnlyCollection<string> outputs, IReadOnlyDictionary<string, long[]>? cut = null,
+        IReadOnlyDictionary<string, TensorElementType>? types = null)
     {
         if (outputs.Count == 0) throw new ArgumentException("a sub-model needs at least one output");
         var graph = model.Graph;
@@ -40,7 +57,20 @@ internal static class SubModel
         // Every runtime input stays declared: callers feed them all, and ORT rejects unknown feeds.
         sub.Input.Add(graph.RuntimeInputs);
         var cutInputs = used.Order(StringComparer.Ordinal).ToList();
-        foreach (var v in cutInputs) sub.Input.Add(FloatInput(v, cut![v]));
+        var float32Names = new Dictionary<string, string>(StringComparer.Ordinal);
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        string Float32Name(string v) => float32Names[v] = Fresh(graph, v + "_float32", taken);
+        foreach (var v in cutInputs)
+        {
+            if (Converted(types, v) is not { } type)
+            {
+                sub.Input.Add(FloatInput(v, cut![v]));
+                continue;
+            }
+            string name = Float32Name(v);
+            sub.Input.Add(FloatInput(name, cut![v]));
+            sub.Node.Add(Cast(name, v, type));
+        }
         var read = new HashSet<string>(StringComparer.Ordinal);
         var kept = new List<NodeProto>();
         foreach (var node in graph.Nodes)
@@ -52,7 +82,17 @@ internal static class SubModel
         }
         foreach (var t in source.Initializer) if (read.Contains(t.Name)) sub.Initializer.Add(t);
         foreach (var t in source.SparseInitializer) if (read.Contains(t.Values?.Name ?? "")) sub.SparseInitializer.Add(t);
-        foreach (var o in outputs) sub.Output.Add(new ValueInfoProto { Name = o });
+        foreach (var o in outputs)
+        {
+            if (Converted(types, o) is null)
+            {
+                sub.Output.Add(new ValueInfoProto { Name = o });
+                continue;
+            }
+            string name = Float32Name(o);
+            sub.Node.Add(Cast(o, name, TensorElementType.Float));
+            sub.Output.Add(new ValueInfoProto { Name = name });
+        }
         var proto = new ModelProto
         {
             IrVersion = model.Proto.IrVersion,
@@ -61,7 +101,43 @@ internal static class SubModel
         };
         proto.OpsetImport.Add(model.Proto.OpsetImport);
         proto.Functions.Add(model.Proto.Functions);
-        return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs, kept);
+        return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs, kept, float32Names);
+    }
+
+    /// <summary>Rounds returned values to their own type (see the class summary): float16 and bfloat16 to nearest even; others untouched.</summary>
+    public static void RoundToOwnType(Span<float> values, TensorElementType type)
+    {
+        if (type == TensorElementType.Float16)
+            for (int i = 0; i < values.Length; i++) values[i] = (float)(Half)values[i];
+        else if (type == TensorElementType.BFloat16)
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (float.IsNaN(values[i])) continue;
+                uint bits = BitConverter.SingleToUInt32Bits(values[i]);
+                bits += 0x7FFFu + ((bits >> 16) & 1);
+                values[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+            }
+    }
+
+    /// <summary>The value's own type when it is a floating type other than float32 (so it needs a Cast at the boundary), else null.</summary>
+    private static TensorElementType? Converted(IReadOnlyDictionary<string, TensorElementType>? types, string value) =>
+        types?.GetValueOrDefault(value, TensorElementType.Float) is TensorElementType.Float16 or TensorElementType.BFloat16 or TensorElementType.Double
+            ? types[value] : null;
+
+    private static NodeProto Cast(string input, string output, TensorElementType to)
+    {
+        var node = new NodeProto { OpType = "Cast", Name = output + "_cast", Input = { input }, Output = { output } };
+        node.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)to });
+        return node;
+    }
+
+    /// <summary>A name no value of the graph has and none given out before.</summary>
+    private static string Fresh(Graph graph, string stem, HashSet<string> taken)
+    {
+        string name = stem;
+        for (int k = 1; graph.Producer(name) is not null || graph.Initializer(name) is not null || graph.IsRuntimeInput(name) || !taken.Add(name); k++)
+            name = $"{stem}_{k}";
+        return name;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.GraphIO.Proto;
 using OnnxSlim.Runtime;
@@ -11,8 +12,17 @@ namespace OnnxSlim.Calibration;
 internal static class ValueShapes
 {
     /// <summary>Shapes (leading dim 1) of the model's inputs and of every tensor its nodes compute, from one calibration sample.</summary>
-    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider)
+    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider) =>
+        Probe(model, calibration, provider, out _);
+
+    /// <summary>
+    /// Also gives each value's element type as ONNX Runtime computed it: a sub-model that feeds or returns a value in
+    /// float32 memory must convert a float16/bfloat16/float64 one at its boundary (<see cref="SubModel"/>).
+    /// </summary>
+    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider,
+        out Dictionary<string, TensorElementType> types)
     {
+        types = new Dictionary<string, TensorElementType>(StringComparer.Ordinal);
         var one = calibration.Slice(0, 1);
         var produced = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0).Distinct().ToList();
         var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
@@ -20,9 +30,13 @@ internal static class ValueShapes
         {
             // Basic optimisation keeps every value; the outputs' shapes are read without copying their data.
             using var runner = new ModelRunner(SubModel.Build(model, produced).Bytes, provider, optimize: false, spinning: false);
-            shapes = runner.OutputShapes(one);
+            shapes = runner.OutputShapes(one, types);
         }
-        foreach (var t in one) shapes[t.Name] = t.Shape;
+        foreach (var t in one)
+        {
+            shapes[t.Name] = t.Shape;
+            types[t.Name] = t.ElementType;
+        }
         return shapes;
     }
 

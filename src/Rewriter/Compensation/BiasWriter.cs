@@ -94,11 +94,15 @@ internal static class BiasWriter
         return true;
     }
 
-    /// <summary>Writes new values: in place when only this node reads the stored tensor directly, else into a fresh initializer for this node.</summary>
+    /// <summary>
+    /// Writes new values: in place when only this node reads the stored tensor (directly or through Identity/Cast, which
+    /// then keep converting it: a float16 tensor behind a Cast stays float16), else into a fresh initializer for this node.
+    /// </summary>
     private static void Store(Graph graph, Node reader, int input, WeightRef weight, float[] values, List<NodeProto> orphans)
     {
         string stored = WeightReaders.StoredName(weight);
-        bool exclusive = weight.PassThrough.Count == 0 && weight.ConstantNode is null && !graph.IsGraphOutput(stored)
+        bool exclusive = weight.ConstantNode is null && !graph.IsGraphOutput(stored)
+            && weight.PassThrough.All(p => p.Outputs.All(o => !graph.IsGraphOutput(o)))
             && WeightReaders.Of(graph, stored).All(r => ReferenceEquals(r.Node.Proto, reader.Proto) && r.Index == input);
         if (exclusive)
         {

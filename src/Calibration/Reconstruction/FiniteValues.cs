@@ -1,0 +1,26 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// Refuses a pass whose model computes ±∞ or NaN from the calibration samples. Moments and fits over such values
+/// are NaN, and the pruned model would be written with NaN weights; the usual cause is a float16 model overflowing
+/// (past ±65504) on samples scaled differently from what it was exported for, which the user can fix, so it is one
+/// line naming the value and the sample.
+/// </summary>
+public static class FiniteValues
+{
+    /// <param name="data">Images [firstImage, …) of <paramref name="value"/>, <paramref name="perSample"/> values each.</param>
+    internal static void Check(string model, string value, ReadOnlySpan<float> data, int firstImage, long perSample, TensorElementType type)
+    {
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (float.IsFinite(data[i])) continue;
+            string hint = type == TensorElementType.Float16 ? " (float16 overflows past ±65504: are the samples scaled as the model expects?)" : "";
+            throw new ArgumentException($"the {model} model computes {Describe(data[i])} in '{value}' on calibration sample {firstImage + i / perSample}{hint}");
+        }
+    }
+
+    /// <summary>NaN, +inf or -inf, the same whatever the culture.</summary>
+    public static string Describe(float v) => float.IsNaN(v) ? "NaN" : v > 0 ? "+inf" : "-inf";
+}
