@@ -41,7 +41,7 @@ public sealed class GroupDrivenTests
         Assert.Equal(convs.Skip(1), layers.Select(l => l.Pruned.Name));
         Assert.All(layers, l => Assert.Equal(l.Pruned.Name, l.Original.Name));
         // B and C produce pruned groups too: their kept outputs come from the plan; D keeps all.
-        Assert.Equal([0, 2, 3, 5], layers[0].KeptOutputs);
+        Assert.Equal([0, 2, 3, 5], Assert.IsType<int[]>(layers[0].KeptOutputs));
         Assert.Null(layers[2].KeptOutputs);
         var calibration = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: 9).Normal(16 * 192));
         var report = Reconstruction.Run(original, pruned, layers, [calibration]);
