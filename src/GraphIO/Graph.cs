@@ -35,6 +35,51 @@ public sealed class Graph
     public IEnumerable<ValueInfoProto> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name));
     public IEnumerable<ValueInfoProto> Outputs => Proto.Output;
 
+    /// <summary>Initializer names in stored order (a name stored twice is listed twice).</summary>
+    public IReadOnlyList<string> InitializerNames => [.. Proto.Initializer.Select(t => t.Name)];
+
+    /// <summary>Every declared graph input's name, initializers listed as inputs included (a name declared twice is listed twice).</summary>
+    public IReadOnlyList<string> InputNames => [.. Proto.Input.Select(i => i.Name)];
+
+    public IReadOnlyList<string> OutputNames => [.. Proto.Output.Select(o => o.Name)];
+
+    /// <summary>Adds a stored tensor (call <see cref="Reindex"/> before looking it up).</summary>
+    public void AddInitializer(Tensor tensor) => Proto.Initializer.Add(tensor.Proto);
+
+    /// <summary>Declares a graph input of the given element type and static dims (IR 3 lists every initializer as an input).</summary>
+    public void AddInput(string name, int elementType, ReadOnlySpan<long> dims) => Proto.Input.Add(TensorValue(name, elementType, dims));
+
+    /// <summary>Removes the node from the graph (call <see cref="Reindex"/> after).</summary>
+    public void RemoveNode(Node node)
+    {
+        for (int i = 0; i < Proto.Node.Count; i++)
+            if (ReferenceEquals(Proto.Node[i], node.Proto)) { Proto.Node.RemoveAt(i); return; }
+    }
+
+    /// <summary>A value's declared shape (value_info, inputs, outputs) becomes <paramref name="dims"/>, where it declares a shape at all.</summary>
+    public void SetDeclaredDims(string value, ReadOnlySpan<long> dims)
+    {
+        if (ValueInfo(value)?.Type?.TensorType is not { Shape: { } shape }) return;
+        shape.Dim.Clear();
+        foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+    }
+
+    /// <summary>Dim <paramref name="axis"/> of a value's declared shape of rank <paramref name="rank"/> becomes <paramref name="dim"/>
+    /// (null: unknown); a value declaring no shape or another rank is left alone.</summary>
+    public void SetDeclaredDim(string value, int rank, int axis, long? dim)
+    {
+        if (ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape || shape.Dim.Count != rank) return;
+        if (dim is long d) shape.Dim[axis].DimValue = d;
+        else shape.Dim[axis].ClearValue();
+    }
+
+    internal static ValueInfoProto TensorValue(string name, int elementType, ReadOnlySpan<long> dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType, Shape = shape } } };
+    }
+
     public void Reindex()
     {
         _nodes.Clear();

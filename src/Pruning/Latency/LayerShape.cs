@@ -19,7 +19,7 @@ internal sealed record LayerShape(Node Node, long[] InputShape, long[] WeightSha
     public long WeightBytes => WeightShape.Aggregate(4L, (a, b) => a * b);
 
     /// <summary>What makes two layers time alike: operator, attributes and shapes.</summary>
-    public string Signature => $"{Node.OpType}|{string.Join(",", Node.Proto.Attribute.Select(a => a.ToString()))}|{string.Join("x", InputShape)}|{string.Join("x", WeightShape)}|{HasBias}";
+    public string Signature => $"{Node.OpType}|{Node.AttributesText}|{string.Join("x", InputShape)}|{string.Join("x", WeightShape)}|{HasBias}";
 
     public static LayerShape? Of(Graph graph, Node node, IReadOnlyDictionary<string, long[]> shapes)
     {

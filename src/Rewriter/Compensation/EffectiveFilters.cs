@@ -27,11 +27,11 @@ internal sealed record EffectiveFilters(int Width, int Cols, double[] Rows, doub
         var offsets = new double[group.Width];
         var spread = new double[group.Width];
         var captured = new HashSet<Node>(ReferenceEqualityComparer.Instance);
-        var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>();
         foreach (var producer in group.Producers.Except(group.DepthwiseProducers))
         {
-            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role == SiteRole.ProducerWeight);
-            if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
+            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(producer) && s.Role == SiteRole.ProducerWeight);
+            if (site is null || !seen.Add(site.Weight.Tensor)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
             var (scale, offset, gamma) = Chain(graph, group, producer, constants, captured);
