@@ -19,7 +19,7 @@ public sealed class Graph
     /// <summary>Graph inputs that named an initializer when the graph was read: defaults, not values fed at run time.</summary>
     private readonly HashSet<string> _initializerInputs;
 
-    public Graph(GraphProto proto, ExternalDataStore? external)
+    internal Graph(GraphProto proto, ExternalDataStore? external)
     {
         Proto = proto;
         _external = external;
@@ -27,13 +27,13 @@ public sealed class Graph
         _initializerInputs = new HashSet<string>(proto.Input.Select(i => i.Name).Where(_initializers.ContainsKey), StringComparer.Ordinal);
     }
 
-    public GraphProto Proto { get; }
+    internal GraphProto Proto { get; }
     public IReadOnlyList<Node> Nodes => _nodes;
     public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
 
     /// <summary>Graph inputs that are fed at run time (initializers listed as inputs excluded).</summary>
-    public IEnumerable<ValueInfoProto> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name));
-    public IEnumerable<ValueInfoProto> Outputs => Proto.Output;
+    public IEnumerable<GraphValue> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name)).Select(Declared);
+    public IEnumerable<GraphValue> Outputs => Proto.Output.Select(Declared);
 
     /// <summary>Initializer names in stored order (a name stored twice is listed twice).</summary>
     public IReadOnlyList<string> InitializerNames => [.. Proto.Initializer.Select(t => t.Name)];
@@ -119,7 +119,7 @@ public sealed class Graph
 
     public bool IsRuntimeInput(string value) => Proto.Input.Any(i => i.Name == value) && !_initializers.ContainsKey(value);
 
-    public ValueInfoProto? ValueInfo(string value) => _valueInfo.GetValueOrDefault(value);
+    internal ValueInfoProto? ValueInfo(string value) => _valueInfo.GetValueOrDefault(value);
 
     public Tensor? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
@@ -156,11 +156,12 @@ public sealed class Graph
     }
 
     /// <summary>Static dims of a value from the model's own value_info (-1 where dynamic or unknown).</summary>
-    public long[]? DeclaredShape(string value)
-    {
-        if (ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape) return null;
-        return [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
-    }
+    public long[]? DeclaredShape(string value) => DimsOf(ValueInfo(value));
+
+    private static long[]? DimsOf(ValueInfoProto? info) => info?.Type?.TensorType?.Shape is not { } shape ? null
+        : [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
+
+    private static GraphValue Declared(ValueInfoProto v) => new(v.Name, v.Type?.TensorType?.ElemType ?? 0, DimsOf(v));
 
     /// <summary>A value or initializer name built from <paramref name="stem"/> that nothing in the graph uses yet.</summary>
     public string UniqueName(string stem)

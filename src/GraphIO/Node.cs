@@ -7,10 +7,11 @@ namespace OnnxSlim.GraphIO;
 /// One operator of the graph; a thin view over its NodeProto, which stays the source of truth. Views are made
 /// afresh by <see cref="Graph.Reindex"/>, so two views are equal when they view the same operator.
 /// </summary>
-public sealed class Node(NodeProto proto) : IEquatable<Node>
+public sealed class Node : IEquatable<Node>
 {
-    /// <summary>The protobuf message behind the view: for GraphIO and tests only (src works through the view).</summary>
-    public NodeProto Proto { get; } = proto;
+    internal Node(NodeProto proto) => Proto = proto;
+
+    internal NodeProto Proto { get; }
     public string Name => Proto.Name;
     public string OpType => Proto.OpType;
     public string Domain => Proto.Domain;
@@ -29,7 +30,7 @@ public sealed class Node(NodeProto proto) : IEquatable<Node>
 
     public bool IsStandard => Domain is "" or "ai.onnx";
 
-    public AttributeProto? Attribute(string name)
+    internal AttributeProto? Attribute(string name)
     {
         foreach (var a in Proto.Attribute) if (a.Name == name) return a;
         return null;
@@ -41,9 +42,10 @@ public sealed class Node(NodeProto proto) : IEquatable<Node>
     public float GetFloat(string name, float fallback) => Attribute(name) is { } a ? a.F : fallback;
     public string? GetString(string name) => Attribute(name) is { } a ? a.S.ToStringUtf8() : null;
     public long[]? GetInts(string name) => Attribute(name) is { } a ? [.. a.Ints] : null;
+    public float[]? GetFloats(string name) => Attribute(name) is { } a ? [.. a.Floats] : null;
 
     /// <summary>A tensor attribute (a Constant's value), viewed without a copy; null when absent.</summary>
-    public Tensor? GetTensor(string name, ExternalDataStore? external = null) => Attribute(name)?.T is { } t ? new Tensor(t, external) : null;
+    public Tensor? GetTensor(string name) => Attribute(name)?.T is { } t ? new Tensor(t) : null;
 
     /// <summary>Every attribute in protobuf's JSON form, in order: what makes two nodes of one operator behave alike.</summary>
     public string AttributesText => string.Join(",", Proto.Attribute.Select(a => a.ToString()));

@@ -17,7 +17,7 @@ public sealed class OnnxModel : IDisposable
         Graph = new Graph(proto.Graph, _external);
     }
 
-    public ModelProto Proto { get; }
+    internal ModelProto Proto { get; }
     public Graph Graph { get; }
 
     /// <summary>Folder that external-data locations are relative to (null for models built in memory).</summary>
@@ -111,7 +111,7 @@ public sealed class OnnxModel : IDisposable
         return model;
     }
 
-    public static OnnxModel FromProto(ModelProto proto, string? directory = null)
+    internal static OnnxModel FromProto(ModelProto proto, string? directory = null)
     {
         Check(proto, "<in memory>");
         return new OnnxModel(proto, directory);

@@ -13,13 +13,13 @@ public sealed class Tensor : IEquatable<Tensor>
 {
     private readonly ExternalDataStore? _external;
 
-    public Tensor(TensorProto proto, ExternalDataStore? external = null)
+    internal Tensor(TensorProto proto, ExternalDataStore? external = null)
     {
         Proto = proto;
         _external = external;
     }
 
-    public TensorProto Proto { get; }
+    internal TensorProto Proto { get; }
     public string Name => Proto.Name;
     public int DataType => Proto.DataType;
     public long[] Dims => [.. Proto.Dims];
@@ -265,6 +265,14 @@ public sealed class Tensor : IEquatable<Tensor>
     }
 
     /// <param name="dataType">Int64 or Int32.</param>
+    /// <summary>A float32 tensor over <paramref name="littleEndian"/> (taken, not copied: the caller no longer writes it).</summary>
+    public static Tensor FromFloatBytes(string name, ReadOnlySpan<long> dims, byte[] littleEndian)
+    {
+        var t = new Tensor(new TensorProto { Name = name, DataType = GraphIO.DataType.Float, RawData = UnsafeByteOperations.UnsafeWrap(littleEndian) });
+        foreach (long d in dims) t.Proto.Dims.Add(d);
+        return t;
+    }
+
     public static Tensor FromInt64s(string name, ReadOnlySpan<long> dims, ReadOnlySpan<long> values, int dataType = GraphIO.DataType.Int64)
     {
         var t = new Tensor(new TensorProto { Name = name, DataType = dataType });
