@@ -4,7 +4,7 @@ namespace OnnxSlim.GraphIO;
 
 /// <summary>
 /// The main graph: nodes in file order, initializers and Constant-node tensors, and producer /
-/// consumer lookups over value names. Mutate the protos, then call <see cref="Reindex"/>.
+/// consumer lookups over value names. Edit through the views and the methods here, then call <see cref="Reindex"/>.
 /// </summary>
 public sealed class Graph
 {

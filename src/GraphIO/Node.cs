@@ -44,9 +44,6 @@ public sealed class Node : IEquatable<Node>
     public long[]? GetInts(string name) => Attribute(name) is { } a ? [.. a.Ints] : null;
     public float[]? GetFloats(string name) => Attribute(name) is { } a ? [.. a.Floats] : null;
 
-    /// <summary>A tensor attribute (a Constant's value), viewed without a copy; null when absent.</summary>
-    public Tensor? GetTensor(string name) => Attribute(name)?.T is { } t ? new Tensor(t) : null;
-
     /// <summary>Every attribute in protobuf's JSON form, in order: what makes two nodes of one operator behave alike.</summary>
     public string AttributesText => string.Join(",", Proto.Attribute.Select(a => a.ToString()));
 
