@@ -15,7 +15,7 @@ public sealed class ExternalDataStore(string baseDirectory) : IDisposable
 
     /// <summary>Where a tensor's bytes are: its entries checked (a location inside the model's folder, offsets and
     /// lengths that are non-negative integers, no key given twice) and the range checked against the file.</summary>
-    public ExternalRange Locate(TensorProto tensor)
+    internal ExternalRange Locate(TensorProto tensor)
     {
         var entries = Entries(tensor);
         string location = entries.Location;
@@ -30,7 +30,7 @@ public sealed class ExternalDataStore(string baseDirectory) : IDisposable
         return new ExternalRange(path, offset, length);
     }
 
-    public ReadOnlyMemory<byte> Read(TensorProto tensor)
+    internal ReadOnlyMemory<byte> Read(TensorProto tensor)
     {
         var range = Locate(tensor);
         if (range.Length > Array.MaxLength)
@@ -44,7 +44,7 @@ public sealed class ExternalDataStore(string baseDirectory) : IDisposable
     }
 
     /// <summary>The external_data entries of a tensor, parsed as ONNX defines them; no file is touched.</summary>
-    public static ExternalEntries Entries(TensorProto tensor)
+    internal static ExternalEntries Entries(TensorProto tensor)
     {
         string? location = null;
         long offset = 0;

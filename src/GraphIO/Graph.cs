@@ -4,7 +4,7 @@ namespace OnnxSlim.GraphIO;
 
 /// <summary>
 /// The main graph: nodes in file order, initializers and Constant-node tensors, and producer /
-/// consumer lookups over value names. Mutate the protos, then call <see cref="Reindex"/>.
+/// consumer lookups over value names. Edit through the views and the methods here, then call <see cref="Reindex"/>.
 /// </summary>
 public sealed class Graph
 {
@@ -19,7 +19,7 @@ public sealed class Graph
     /// <summary>Graph inputs that named an initializer when the graph was read: defaults, not values fed at run time.</summary>
     private readonly HashSet<string> _initializerInputs;
 
-    public Graph(GraphProto proto, ExternalDataStore? external)
+    internal Graph(GraphProto proto, ExternalDataStore? external)
     {
         Proto = proto;
         _external = external;
@@ -27,13 +27,58 @@ public sealed class Graph
         _initializerInputs = new HashSet<string>(proto.Input.Select(i => i.Name).Where(_initializers.ContainsKey), StringComparer.Ordinal);
     }
 
-    public GraphProto Proto { get; }
+    internal GraphProto Proto { get; }
     public IReadOnlyList<Node> Nodes => _nodes;
     public IReadOnlyDictionary<string, Tensor> Initializers => _initializers;
 
     /// <summary>Graph inputs that are fed at run time (initializers listed as inputs excluded).</summary>
-    public IEnumerable<ValueInfoProto> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name));
-    public IEnumerable<ValueInfoProto> Outputs => Proto.Output;
+    public IEnumerable<GraphValue> RuntimeInputs => Proto.Input.Where(i => !_initializers.ContainsKey(i.Name)).Select(Declared);
+    public IEnumerable<GraphValue> Outputs => Proto.Output.Select(Declared);
+
+    /// <summary>Initializer names in stored order (a name stored twice is listed twice).</summary>
+    public IReadOnlyList<string> InitializerNames => [.. Proto.Initializer.Select(t => t.Name)];
+
+    /// <summary>Every declared graph input's name, initializers listed as inputs included (a name declared twice is listed twice).</summary>
+    public IReadOnlyList<string> InputNames => [.. Proto.Input.Select(i => i.Name)];
+
+    public IReadOnlyList<string> OutputNames => [.. Proto.Output.Select(o => o.Name)];
+
+    /// <summary>Adds a stored tensor (call <see cref="Reindex"/> before looking it up).</summary>
+    public void AddInitializer(Tensor tensor) => Proto.Initializer.Add(tensor.Proto);
+
+    /// <summary>Declares a graph input of the given element type and static dims (IR 3 lists every initializer as an input).</summary>
+    public void AddInput(string name, int elementType, ReadOnlySpan<long> dims) => Proto.Input.Add(TensorValue(name, elementType, dims));
+
+    /// <summary>Removes the node from the graph (call <see cref="Reindex"/> after).</summary>
+    public void RemoveNode(Node node)
+    {
+        for (int i = 0; i < Proto.Node.Count; i++)
+            if (ReferenceEquals(Proto.Node[i], node.Proto)) { Proto.Node.RemoveAt(i); return; }
+    }
+
+    /// <summary>A value's declared shape (value_info, inputs, outputs) becomes <paramref name="dims"/>, where it declares a shape at all.</summary>
+    public void SetDeclaredDims(string value, ReadOnlySpan<long> dims)
+    {
+        if (ValueInfo(value)?.Type?.TensorType is not { Shape: { } shape }) return;
+        shape.Dim.Clear();
+        foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+    }
+
+    /// <summary>Dim <paramref name="axis"/> of a value's declared shape of rank <paramref name="rank"/> becomes <paramref name="dim"/>
+    /// (null: unknown); a value declaring no shape or another rank is left alone.</summary>
+    public void SetDeclaredDim(string value, int rank, int axis, long? dim)
+    {
+        if (ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape || shape.Dim.Count != rank) return;
+        if (dim is long d) shape.Dim[axis].DimValue = d;
+        else shape.Dim[axis].ClearValue();
+    }
+
+    internal static ValueInfoProto TensorValue(string name, int elementType, ReadOnlySpan<long> dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType, Shape = shape } } };
+    }
 
     public void Reindex()
     {
@@ -74,7 +119,7 @@ public sealed class Graph
 
     public bool IsRuntimeInput(string value) => Proto.Input.Any(i => i.Name == value) && !_initializers.ContainsKey(value);
 
-    public ValueInfoProto? ValueInfo(string value) => _valueInfo.GetValueOrDefault(value);
+    internal ValueInfoProto? ValueInfo(string value) => _valueInfo.GetValueOrDefault(value);
 
     public Tensor? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
@@ -111,11 +156,12 @@ public sealed class Graph
     }
 
     /// <summary>Static dims of a value from the model's own value_info (-1 where dynamic or unknown).</summary>
-    public long[]? DeclaredShape(string value)
-    {
-        if (ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape) return null;
-        return [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
-    }
+    public long[]? DeclaredShape(string value) => DimsOf(ValueInfo(value));
+
+    private static long[]? DimsOf(ValueInfoProto? info) => info?.Type?.TensorType?.Shape is not { } shape ? null
+        : [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
+
+    private static GraphValue Declared(ValueInfoProto v) => new(v.Name, v.Type?.TensorType?.ElemType ?? 0, DimsOf(v));
 
     /// <summary>A value or initializer name built from <paramref name="stem"/> that nothing in the graph uses yet.</summary>
     public string UniqueName(string stem)

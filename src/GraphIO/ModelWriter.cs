@@ -98,7 +98,7 @@ public sealed class ModelWriter
     /// Bytes the proto would take inline. Summed per tensor and node first: protobuf's own size is a 32-bit
     /// count, which wraps for a model over 2 GB.
     /// </summary>
-    public static long SerializedSize(ModelProto proto)
+    internal static long SerializedSize(ModelProto proto)
     {
         long parts = 0;
         foreach (var t in proto.Graph?.Initializer ?? []) parts += t.CalculateSize() + 16;

@@ -17,11 +17,16 @@ public sealed class OnnxModel : IDisposable
         Graph = new Graph(proto.Graph, _external);
     }
 
-    public ModelProto Proto { get; }
+    internal ModelProto Proto { get; }
     public Graph Graph { get; }
 
     /// <summary>Folder that external-data locations are relative to (null for models built in memory).</summary>
     public string? Directory { get; }
+
+    public long IrVersion => Proto.IrVersion;
+
+    /// <summary>Protobuf's size of the model as it is in memory (32-bit: wraps past 2 GB; for reports).</summary>
+    public long ProtoBytes => Proto.CalculateSize();
 
     public long Opset => Proto.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
 
@@ -106,7 +111,7 @@ public sealed class OnnxModel : IDisposable
         return model;
     }
 
-    public static OnnxModel FromProto(ModelProto proto, string? directory = null)
+    internal static OnnxModel FromProto(ModelProto proto, string? directory = null)
     {
         Check(proto, "<in memory>");
         return new OnnxModel(proto, directory);
@@ -150,6 +155,113 @@ public sealed class OnnxModel : IDisposable
         foreach (var t in copy.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
             new Tensor(t, _external).InlineExternal();
         return copy;
+    }
+
+    /// <summary>The model's bytes with <paramref name="values"/> (those that a node computes and are not outputs yet) appended as untyped graph outputs.</summary>
+    /// <exception cref="ModelFormatException">The model is over protobuf's 2 GB limit.</exception>
+    public byte[] ToBytesWithOutputs(IEnumerable<string> values)
+    {
+        var proto = WithOutputs(values);
+        long size = ModelWriter.SerializedSize(proto);
+        if (size > MaxProtobufBytes)
+            throw new ModelFormatException($"the model is {size} bytes inline, over protobuf's 2 GB limit for one buffer (ONNX Runtime sessions take the model as one buffer)");
+        return proto.ToByteArray();
+    }
+
+    /// <summary>A copy of the proto (weight bytes shared) with the given values appended as graph outputs.</summary>
+    private ModelProto WithOutputs(IEnumerable<string> values)
+    {
+        var proto = Proto.Clone();
+        var existing = new HashSet<string>(proto.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var produced = new HashSet<string>(proto.Graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        foreach (var v in values)
+            if (produced.Contains(v) && existing.Add(v))
+                proto.Graph.Output.Add(new ValueInfoProto { Name = v });
+        return proto;
+    }
+
+    /// <summary>
+    /// The model (with <paramref name="extraOutputs"/> as in <see cref="ToBytesWithOutputs"/>) split for a session that reads its
+    /// large weights from this model's memory: stored float32 initializers of at least <paramref name="minBytes"/> raw bytes become
+    /// float graph inputs, and come back with their bytes (shared, never copied: protobuf byte strings do not change).
+    /// </summary>
+    public (byte[] Graph, IReadOnlyList<(string Name, long[] Dims, ReadOnlyMemory<byte> Bytes)> Weights) SplitWeights(IEnumerable<string> extraOutputs, int minBytes)
+    {
+        var proto = WithOutputs(extraOutputs);
+        var graph = proto.Graph;
+        var declared = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+        var weights = new List<(string, long[], ReadOnlyMemory<byte>)>();
+        for (int i = graph.Initializer.Count - 1; i >= 0; i--)
+        {
+            var t = graph.Initializer[i];
+            long elements = t.Dims.Aggregate(1L, (a, b) => a * b);
+            if (t.DataType != DataType.Float || t.DataLocation == TensorProto.Types.DataLocation.External
+                || t.RawData.Length < minBytes || t.RawData.Length != elements * sizeof(float) || t.Dims.Any(d => d <= 0)) continue;
+            weights.Add((t.Name, [.. t.Dims], t.RawData.Memory));
+            graph.Initializer.RemoveAt(i);
+            if (declared.Add(t.Name)) graph.Input.Add(GraphIO.Graph.TensorValue(t.Name, DataType.Float, [.. t.Dims]));
+        }
+        return (proto.ToByteArray(), weights);
+    }
+
+    /// <summary>
+    /// The bytes of a model of <paramref name="nodes"/> (in graph order) and the initializers they read, sharing weight bytes with
+    /// this one: every runtime input stays declared (callers feed them all, and ORT rejects unknown feeds),
+    /// <paramref name="floatInputs"/> (per-sample shapes) are added as float inputs whose first dim is named <paramref name="batchDim"/>,
+    /// and <paramref name="outputs"/> are its untyped outputs.
+    /// </summary>
+    /// <param name="float32Views">Values of another element type that cross the boundary as float32 (ONNX data type code
+    /// of the value, and the name of its float32 view): a float input of that name is cast to the value's type before its
+    /// readers, and an output is returned cast to float32 under that name.</param>
+    public byte[] ExtractBytes(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
+        IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views = null)
+    {
+        var source = Proto.Graph;
+        var sub = new GraphProto { Name = source.Name };
+        sub.Input.Add(source.Input.Where(i => !Graph.Initializers.ContainsKey(i.Name)));
+        foreach (var (name, sampleShape) in floatInputs)
+        {
+            var shape = new TensorShapeProto();
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = batchDim });
+            foreach (long d in sampleShape.Skip(1)) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+            string declared = name;
+            if (float32Views?.GetValueOrDefault(name) is { Float32Name: not null } view)
+            {
+                declared = view.Float32Name;
+                sub.Node.Add(Cast(declared, name, view.ElementType));
+            }
+            sub.Input.Add(new ValueInfoProto { Name = declared, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = DataType.Float, Shape = shape } } });
+        }
+        var read = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in Graph.Nodes)
+        {
+            if (!nodes.Contains(node)) continue;
+            sub.Node.Add(node.Proto);
+            foreach (var name in node.ReadNames()) read.Add(name);
+        }
+        foreach (var t in source.Initializer) if (read.Contains(t.Name)) sub.Initializer.Add(t);
+        foreach (var t in source.SparseInitializer) if (read.Contains(t.Values?.Name ?? "")) sub.SparseInitializer.Add(t);
+        foreach (var o in outputs)
+        {
+            if (float32Views?.GetValueOrDefault(o) is not { Float32Name: not null } view)
+            {
+                sub.Output.Add(new ValueInfoProto { Name = o });
+                continue;
+            }
+            sub.Node.Add(Cast(o, view.Float32Name, DataType.Float));
+            sub.Output.Add(new ValueInfoProto { Name = view.Float32Name });
+        }
+        var proto = new ModelProto { IrVersion = Proto.IrVersion, ProducerName = producerName, Graph = sub };
+        proto.OpsetImport.Add(Proto.OpsetImport);
+        proto.Functions.Add(Proto.Functions);
+        return proto.ToByteArray();
+    }
+
+    private static NodeProto Cast(string input, string output, int to)
+    {
+        var node = new NodeProto { OpType = "Cast", Name = output + "_cast", Input = { input }, Output = { output } };
+        node.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = to });
+        return node;
     }
 
     /// <summary>Writes via a temp file and rename, so a failure never leaves a partial model behind; with

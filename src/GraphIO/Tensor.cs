@@ -9,17 +9,17 @@ namespace OnnxSlim.GraphIO;
 /// A view over one TensorProto (an initializer or a Constant node's value). Data is decoded on
 /// demand from whichever field holds it, so loading a model does not copy every weight twice.
 /// </summary>
-public sealed class Tensor
+public sealed class Tensor : IEquatable<Tensor>
 {
     private readonly ExternalDataStore? _external;
 
-    public Tensor(TensorProto proto, ExternalDataStore? external = null)
+    internal Tensor(TensorProto proto, ExternalDataStore? external = null)
     {
         Proto = proto;
         _external = external;
     }
 
-    public TensorProto Proto { get; }
+    internal TensorProto Proto { get; }
     public string Name => Proto.Name;
     public int DataType => Proto.DataType;
     public long[] Dims => [.. Proto.Dims];
@@ -264,12 +264,26 @@ public sealed class Tensor
         return t;
     }
 
-    public static Tensor FromInt64s(string name, ReadOnlySpan<long> dims, ReadOnlySpan<long> values)
+    /// <param name="dataType">Int64 or Int32.</param>
+    /// <summary>A float32 tensor over <paramref name="littleEndian"/> (taken, not copied: the caller no longer writes it).</summary>
+    public static Tensor FromFloatBytes(string name, ReadOnlySpan<long> dims, byte[] littleEndian)
     {
-        var t = new Tensor(new TensorProto { Name = name, DataType = GraphIO.DataType.Int64 });
+        var t = new Tensor(new TensorProto { Name = name, DataType = GraphIO.DataType.Float, RawData = UnsafeByteOperations.UnsafeWrap(littleEndian) });
+        foreach (long d in dims) t.Proto.Dims.Add(d);
+        return t;
+    }
+
+    public static Tensor FromInt64s(string name, ReadOnlySpan<long> dims, ReadOnlySpan<long> values, int dataType = GraphIO.DataType.Int64)
+    {
+        var t = new Tensor(new TensorProto { Name = name, DataType = dataType });
         t.SetInt64s(dims, values);
         return t;
     }
+
+    /// <summary>Two views are equal when they view the same stored tensor (one weight can feed several layers).</summary>
+    public bool Equals(Tensor? other) => other is not null && ReferenceEquals(Proto, other.Proto);
+    public override bool Equals(object? obj) => Equals(obj as Tensor);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(Proto);
 
     private ByteRange CheckSize(int available, long count, int elementSize)
     {

@@ -37,9 +37,9 @@ public static class ModelChecks
     /// <summary>A graph nothing could run: no outputs, a value read but never defined or defined twice, a cycle.</summary>
     public static void RefuseBrokenGraph(OnnxModel model, string? source = null)
     {
-        var g = model.Graph.Proto;
+        var g = model.Graph;
         string where = Name(source);
-        if (g.Output.Count == 0) throw new PruningException($"{where} has a graph with no outputs: nothing could run it");
+        if (g.OutputNames.Count == 0) throw new PruningException($"{where} has a graph with no outputs: nothing could run it");
 
         // Who defines each value: a graph input, an initializer, or a node's output; each once.
         var definedBy = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -48,13 +48,13 @@ public static class ModelChecks
             if (!definedBy.TryAdd(value, what))
                 throw new PruningException($"{where}: value '{value}' is defined twice ({definedBy[value]} and {what})");
         }
-        foreach (var t in g.Initializer) Define(t.Name, $"initializer '{t.Name}'");
-        var initializers = new HashSet<string>(g.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+        foreach (var t in g.InitializerNames) Define(t, $"initializer '{t}'");
+        var initializers = new HashSet<string>(g.InitializerNames, StringComparer.Ordinal);
         var inputs = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var i in g.Input)
+        foreach (var i in g.InputNames)
         {
-            if (!inputs.Add(i.Name)) throw new PruningException($"{where}: graph input '{i.Name}' is listed twice");
-            if (!initializers.Contains(i.Name)) Define(i.Name, $"graph input '{i.Name}'");
+            if (!inputs.Add(i)) throw new PruningException($"{where}: graph input '{i}' is listed twice");
+            if (!initializers.Contains(i)) Define(i, $"graph input '{i}'");
         }
         var producer = new Dictionary<string, Node>(StringComparer.Ordinal);
         foreach (var n in model.Graph.Nodes)
@@ -69,9 +69,9 @@ public static class ModelChecks
             foreach (var i in n.Inputs)
                 if (i.Length > 0 && !definedBy.ContainsKey(i))
                     throw new PruningException($"{where}: {n.OpType} '{n.Id}' reads '{i}', which no node, initializer or graph input defines");
-        foreach (var o in g.Output)
-            if (!definedBy.ContainsKey(o.Name))
-                throw new PruningException($"{where}: graph output '{o.Name}' is not defined by any node, initializer or graph input");
+        foreach (var o in g.OutputNames)
+            if (!definedBy.ContainsKey(o))
+                throw new PruningException($"{where}: graph output '{o}' is not defined by any node, initializer or graph input");
 
         // Kahn's order over node-to-node edges: whatever is left over lies on a cycle.
         var nodes = model.Graph.Nodes;
@@ -107,14 +107,14 @@ public static class ModelChecks
     public static void RefuseNonFiniteWeights(OnnxModel model, string? source = null)
     {
         var graph = model.Graph;
-        var checkedTensors = new HashSet<TensorKey>();
+        var checkedTensors = new HashSet<Tensor>();
         foreach (var n in graph.Nodes)
         {
             if (!n.IsStandard || !NumericInputs.TryGetValue(n.OpType, out var indices)) continue;
             foreach (int k in indices)
             {
                 if (graph.ResolveWeight(n.Input(k)) is not { Tensor: { IsFloating: true } tensor }) continue;
-                if (!checkedTensors.Add(new TensorKey(tensor.Proto))) continue;
+                if (!checkedTensors.Add(tensor)) continue;
                 var values = tensor.ToFloats();
                 for (int e = 0; e < values.Length; e++)
                 {
@@ -132,11 +132,4 @@ public static class ModelChecks
         : k == 1 ? "weight" : "bias";
 
     private static string Name(string? source) => source is null ? "the model" : $"'{source}'";
-
-    /// <summary>A tensor by identity (one stored tensor can feed several layers).</summary>
-    private readonly record struct TensorKey(object Proto)
-    {
-        public bool Equals(TensorKey other) => ReferenceEquals(Proto, other.Proto);
-        public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(Proto);
-    }
 }

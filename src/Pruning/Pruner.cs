@@ -102,8 +102,8 @@ public static class Pruner
 
         // The rewrite edits the work graph's nodes in place; pair them with the original's now, while the two
         // graphs still list the same nodes in the same order.
-        var originalOf = new Dictionary<object, Node>(ReferenceEqualityComparer.Instance);
-        foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w.Proto] = o;
+        var originalOf = new Dictionary<Node, Node>();
+        foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w] = o;
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
 
         var summary = new PruneSummary
@@ -125,7 +125,7 @@ public static class Pruner
             var heldOut = calibration.HeldOut;
             var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
-                Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n.Proto)), calibration.Fit,
+                Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
@@ -164,8 +164,8 @@ public static class Pruner
         }
 
         var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, options.InputShapes));
-        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.Proto.CalculateSize() };
-        summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.Proto.CalculateSize() };
+        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.ProtoBytes };
+        summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.ProtoBytes };
         summary.AchievedReduction = options.Target switch
         {
             BudgetTarget.Params => 1 - (double)slimCost.Params / paramsBefore,

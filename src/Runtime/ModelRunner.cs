@@ -32,8 +32,7 @@ public sealed class ModelRunner : IDisposable
     /// </summary>
     public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null)
     {
-        var proto = ActivationProbe.WithExtraOutputProtos(model, extraOutputs ?? []);
-        _weights = SharedWeights.Split(proto);
+        _weights = SharedWeights.Split(model, extraOutputs ?? []);
         try
         {
             _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false, spinning: false);

@@ -1,5 +1,4 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Runtime;
 
@@ -16,7 +15,7 @@ public static class ShapeProbe
     public static Dictionary<string, long[]> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0,
         Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)
     {
-        var ownOutputs = model.Graph.Outputs.Select(o => o.Name).ToList();
+        var ownOutputs = model.Graph.OutputNames.ToList();
         using var runner = new ModelRunner(model, extraOutputs: values);
         var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
         var shapes = runner.Run(InputGenerator.Generate(runner.Inputs, inputShapes, seed))
@@ -42,24 +41,5 @@ public static class ActivationProbe
         runner.Run(inputs).ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     /// <summary>The model's bytes with the given values (those that exist and are not outputs yet) appended as graph outputs.</summary>
-    public static byte[] WithExtraOutputs(OnnxModel model, IEnumerable<string> values)
-    {
-        var proto = WithExtraOutputProtos(model, values);
-        long size = ModelWriter.SerializedSize(proto);
-        if (size > OnnxModel.MaxProtobufBytes)
-            throw new ModelFormatException($"the model is {size} bytes inline, over protobuf's 2 GB limit for one buffer (ONNX Runtime sessions take the model as one buffer)");
-        return Google.Protobuf.MessageExtensions.ToByteArray(proto);
-    }
-
-    /// <summary>A copy of the model's proto (weight bytes shared) with the given values appended as graph outputs.</summary>
-    internal static ModelProto WithExtraOutputProtos(OnnxModel model, IEnumerable<string> values)
-    {
-        var proto = model.Proto.Clone();
-        var existing = new HashSet<string>(proto.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
-        var produced = new HashSet<string>(proto.Graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
-        foreach (var v in values)
-            if (produced.Contains(v) && existing.Add(v))
-                proto.Graph.Output.Add(new ValueInfoProto { Name = v });
-        return proto;
-    }
+    public static byte[] WithExtraOutputs(OnnxModel model, IEnumerable<string> values) => model.ToBytesWithOutputs(values);
 }

@@ -1,8 +1,7 @@
 using System.Buffers;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Runtime;
 
@@ -35,36 +34,26 @@ internal sealed class SharedWeights : IDisposable
     public IReadOnlyList<string> Names { get; }
     public IReadOnlyList<OrtValue> Values { get; }
 
-    /// <summary>
-    /// Splits <paramref name="proto"/>, a copy of the model's proto this call may edit (a message copy shares the weight
-    /// bytes, which must not change while the session runs — protobuf byte strings never do).
-    /// </summary>
-    public static SharedWeights Split(ModelProto proto)
+    /// <summary>Splits <paramref name="model"/> (with <paramref name="extraOutputs"/> as outputs, see <see cref="OnnxModel.SplitWeights"/>), pinning the shared weights' bytes.</summary>
+    public static SharedWeights Split(OnnxModel model, IEnumerable<string> extraOutputs)
     {
-        var graph = proto.Graph;
-        var declared = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+        var (graph, weights) = model.SplitWeights(extraOutputs, MinBytes);
         var names = new List<string>();
         var values = new List<OrtValue>();
         var pins = new List<MemoryHandle>();
         try
         {
-            for (int i = graph.Initializer.Count - 1; i >= 0; i--)
+            foreach (var (name, dims, bytes) in weights)
             {
-                var t = graph.Initializer[i];
-                long elements = t.Dims.Aggregate(1L, (a, b) => a * b);
-                if (t.DataType != GraphIO.DataType.Float || t.DataLocation == TensorProto.Types.DataLocation.External
-                    || t.RawData.Length < MinBytes || t.RawData.Length != elements * sizeof(float) || t.Dims.Any(d => d <= 0)) continue;
-                var pin = t.RawData.Memory.Pin();
+                var pin = bytes.Pin();
                 pins.Add(pin);
                 unsafe
                 {
-                    values.Add(OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [.. t.Dims], (IntPtr)pin.Pointer, t.RawData.Length));
+                    values.Add(OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, dims, (IntPtr)pin.Pointer, bytes.Length));
                 }
-                names.Add(t.Name);
-                graph.Initializer.RemoveAt(i);
-                if (declared.Add(t.Name)) graph.Input.Add(FloatInput(t.Name, t.Dims));
+                names.Add(name);
             }
-            return new SharedWeights(proto.ToByteArray(), names, values, pins);
+            return new SharedWeights(graph, names, values, pins);
         }
         catch
         {
@@ -72,13 +61,6 @@ internal sealed class SharedWeights : IDisposable
             foreach (var p in pins) p.Dispose();
             throw;
         }
-    }
-
-    private static ValueInfoProto FloatInput(string name, IEnumerable<long> dims)
-    {
-        var type = new TypeProto.Types.Tensor { ElemType = GraphIO.DataType.Float, Shape = new TensorShapeProto() };
-        foreach (long d in dims) type.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = type } };
     }
 
     public void Dispose()

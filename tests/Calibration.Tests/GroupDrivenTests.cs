@@ -28,9 +28,9 @@ public sealed class GroupDrivenTests
         var groups = Harness.Analyze(pruned);
         var keep = groups.Prunable.Where(g => g.Width == 6).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5 });
         Assert.Equal(3, keep.Count);
-        var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => (object)p.First.Proto, p => p.Second, ReferenceEqualityComparer.Instance);
+        var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
         ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
-        return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n.Proto)));
+        return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n)));
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public sealed class ProfilingTests
     {
         var b = new GraphBuilder();
         string x = b.Input("x", 1, 32, 16, 16);
-        b.Output(b.Conv(x, 32, 64), 1, 64, 16, 16);
+        b.Output(b.Relu(b.Conv(x, 32, 64)), 1, 64, 16, 16);
         using var model = b.Model();
         var conv = model.Graph.Nodes.Single(n => n.OpType == "Conv");
         var bytes = SingleLayerModel.Build(conv, [1, 16, 16, 16], [48, 16, 3, 3], 48, null, opset: 13, irVersion: 8);
@@ -57,7 +57,7 @@ public sealed class ProfilingTests
         Assert.All(profiles, p => Assert.True(p.NodeMilliseconds > 0));
         Assert.All(profiles, p => Assert.Equal(3, p.NodeMillisecondsPerRun.Length));
         Assert.Contains(profiles[0].Kernels, k => k.OpType is "Conv" or "FusedConv");
-        var relu = new GraphIO.Node(new GraphIO.Proto.NodeProto { OpType = "Relu" });
+        var relu = model.Graph.Nodes.Single(n => n.OpType == "Relu");
         Assert.Throws<ArgumentException>(() => SingleLayerModel.Build(relu, [1], [1], 0, null, 13, 8));
     }
 

@@ -26,7 +26,7 @@ public sealed class GraphBuilder
     /// <summary>The element type of inputs, outputs and weights unless a call says otherwise.</summary>
     public int ElementType { get; }
 
-    public GraphProto Graph => _model.Graph;
+    internal GraphProto Graph => _model.Graph;
 
     public string Fresh(string stem) => $"{stem}_{_next++}";
 
@@ -181,7 +181,7 @@ public sealed class GraphBuilder
     /// <summary>SiLU as exporters write it: Mul(x, Sigmoid(x)).</summary>
     public string Silu(string x) => Node("Mul", [x, Node("Sigmoid", [x])]);
 
-    public ModelProto Build() => _model;
+    internal ModelProto Build() => _model;
     public byte[] Bytes() => _model.ToByteArray();
     public OnnxModel Model() => OnnxModel.FromBytes(_model.ToByteArray());
 

@@ -77,7 +77,7 @@ internal sealed class Ctx(Rng rng, int seed, int index, string family, byte[]? d
         return ModelFactory.Build(spec, Rng);
     }
 
-    public static BuiltModel FromProto(ModelProto proto, string describe, string input, long[] shape)
+    internal static BuiltModel FromProto(ModelProto proto, string describe, string input, long[] shape)
     {
         var b = new BuiltModel { Proto = proto, InputName = input, InputShape = shape, Describe = describe };
         foreach (var n in proto.Graph.Node.Where(n => n.OpType == "Conv" && n.Input.Count > 1))

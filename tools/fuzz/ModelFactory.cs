@@ -55,7 +55,7 @@ public sealed record NetSpec
 }
 
 /// <summary>A generated model: the proto, its side files (external data), and facts the mutators need.</summary>
-public sealed class BuiltModel
+internal sealed class BuiltModel
 {
     public required ModelProto Proto { get; init; }
     public Dictionary<string, byte[]> SideFiles { get; } = new(StringComparer.Ordinal);
@@ -69,7 +69,7 @@ public sealed class BuiltModel
 }
 
 /// <summary>Builds small valid conv nets with the generated ONNX types (so the fuzzer runs from a fresh clone).</summary>
-public static class ModelFactory
+internal static class ModelFactory
 {
     public const string ExternalFile = "weights.bin";
 

@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Calibration;
 
@@ -17,33 +17,33 @@ internal static class ConsumerDiscovery
     public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
         OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers, bool perPositionClassifier = true, bool downstream = false)
     {
-        var requested = new Dictionary<NodeProto, RefitLayer>(ReferenceEqualityComparer.Instance);
-        foreach (var layer in layers) requested[layer.Pruned.Proto] = layer;
-        var originalOf = new Dictionary<NodeProto, Node>(ReferenceEqualityComparer.Instance);
+        var requested = new Dictionary<Node, RefitLayer>();
+        foreach (var layer in layers) requested[layer.Pruned] = layer;
+        var originalOf = new Dictionary<Node, Node>();
         if (downstream)
-            foreach (var (p, o) in pruned.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[p.Proto] = o;
+            foreach (var (p, o) in pruned.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[p] = o;
 
-        var byWeight = new Dictionary<Google.Protobuf.IMessage, List<Candidate>>(ReferenceEqualityComparer.Instance);
+        var byWeight = new Dictionary<Tensor, List<Candidate>>();
         var order = new List<List<Candidate>>();
-        var taken = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
-        var kept = new Dictionary<NodeProto, int[]>(ReferenceEqualityComparer.Instance);
+        var taken = new HashSet<Node>();
+        var kept = new Dictionary<Node, int[]>();
         foreach (var node in pruned.Graph.Nodes)
         {
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
             Node? on;
-            if (requested.TryGetValue(node.Proto, out var layer))
+            if (requested.TryGetValue(node, out var layer))
             {
                 on = layer.Original;
-                if (layer.KeptOutputs is { } k) kept[node.Proto] = k;
+                if (layer.KeptOutputs is { } k) kept[node] = k;
             }
-            else if (!(downstream && taken.Count > 0 && originalOf.TryGetValue(node.Proto, out on) && on.OpType == node.OpType
+            else if (!(downstream && taken.Count > 0 && originalOf.TryGetValue(node, out on) && on.OpType == node.OpType
                        && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
             if (pruned.Graph.ResolveWeight(node.Input(1)) is not { } w) continue;
             if (original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
-            taken.Add(node.Proto);
-            if (!byWeight.TryGetValue(w.Tensor.Proto, out var list))
+            taken.Add(node);
+            if (!byWeight.TryGetValue(w.Tensor, out var list))
             {
-                byWeight[w.Tensor.Proto] = list = [];
+                byWeight[w.Tensor] = list = [];
                 order.Add(list);
             }
             list.Add(new Candidate(node, on, w, ow));
@@ -73,7 +73,7 @@ internal static class ConsumerDiscovery
 
     public static long OutputDim(Node node, long[] dims) => Rewriter.Layers.Weight(node, dims)?.Outputs ?? dims[1];
 
-    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<NodeProto, int[]> kept, bool perPosition)
+    private static ConsumerUnit Build(Graph originalGraph, Graph graph, List<Candidate> candidates, IReadOnlyDictionary<Node, int[]> kept, bool perPosition)
     {
         var first = candidates[0];
         var nodes = candidates.Select(c => c.Node).ToList();
@@ -81,7 +81,7 @@ internal static class ConsumerDiscovery
         long[] dims = first.Weight.Tensor.Dims, originalDims = first.OriginalWeight.Tensor.Dims;
 
         var users = ConstantUsers(graph, first.Weight);
-        var foreign = users.Where(u => !nodes.Any(n => ReferenceEquals(n.Proto, u.Proto))).ToList();
+        var foreign = users.Where(u => !nodes.Any(n => n.Equals(u))).ToList();
         if (foreign.Count > 0) throw new LayerSkippedException($"its weight is also read by {foreign[0]}");
         if (!first.Weight.Tensor.IsFloating) throw new LayerSkippedException("its weight is not a floating-point tensor");
         foreach (var c in candidates)
@@ -130,11 +130,11 @@ internal static class ConsumerDiscovery
         };
     }
 
-    private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<NodeProto, int[]> kept, long outputs, long originalOutputs)
+    private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<Node, int[]> kept, long outputs, long originalOutputs)
     {
         int[]? list = null;
         foreach (var c in candidates)
-            if (kept.TryGetValue(c.Node.Proto, out var k))
+            if (kept.TryGetValue(c.Node, out var k))
             {
                 if (list is not null && !list.SequenceEqual(k)) throw new LayerSkippedException("nodes sharing its weight keep different output channels");
                 list = k;
@@ -165,14 +165,14 @@ internal static class ConsumerDiscovery
             string other = add.Input(0) == node.Outputs[0] ? add.Input(1) : add.Input(0);
             if (graph.ResolveWeight(other) is not { } c || c.Tensor.ElementCount != outputs || !c.Tensor.IsFloating) return BiasSlot.None;
             var cUsers = ConstantUsers(graph, c);
-            return cUsers.Count == 1 && ReferenceEquals(cUsers[0].Proto, add.Proto) ? new BiasSlot(BiasKind.FollowingAdd, c) : BiasSlot.None;
+            return cUsers.Count == 1 && cUsers[0].Equals(add) ? new BiasSlot(BiasKind.FollowingAdd, c) : BiasSlot.None;
         }
         string value = nodes[0].Input(2);
         if (nodes.Any(n => n.Input(2) != value)) throw new LayerSkippedException("nodes sharing its weight read different biases");
         if (value.Length == 0) return new BiasSlot(BiasKind.New, NewDataType: newType);
         if (graph.ResolveWeight(value) is not { } bias || !bias.Tensor.IsFloating) return BiasSlot.None;
         var users = ConstantUsers(graph, bias);
-        bool exclusive = users.All(u => nodes.Any(n => ReferenceEquals(n.Proto, u.Proto)));
+        bool exclusive = users.All(u => nodes.Any(n => n.Equals(u)));
         return exclusive && bias.Tensor.ElementCount == outputs
             ? new BiasSlot(BiasKind.Existing, bias)
             : new BiasSlot(BiasKind.New, NewDataType: CastTarget(bias) ?? bias.Tensor.DataType);
@@ -195,7 +195,7 @@ internal static class ConsumerDiscovery
             foreach (var consumer in graph.Consumers(value))
             {
                 if (consumer.OpType is "Identity" or "Cast" && consumer.Inputs.Count == 1) stack.Push(consumer.Outputs[0]);
-                else if (!users.Any(u => ReferenceEquals(u.Proto, consumer.Proto))) users.Add(consumer);
+                else if (!users.Any(u => u.Equals(consumer))) users.Add(consumer);
             }
         }
         return users;

@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Calibration;
 
@@ -17,9 +17,9 @@ internal static class ConsumerLevels
     /// </summary>
     public static (int[] Levels, List<ConsumerUnit> Units) Assign(Graph graph, IReadOnlyList<ConsumerUnit> units)
     {
-        var owner = new Dictionary<NodeProto, int>(ReferenceEqualityComparer.Instance);
+        var owner = new Dictionary<Node, int>();
         for (int u = 0; u < units.Count; u++)
-            foreach (var n in units[u].Nodes) owner[n.Proto] = u;
+            foreach (var n in units[u].Nodes) owner[n] = u;
         List<int> Dependencies(IEnumerable<string> values) =>
             [.. SubModel.Ancestors(graph, values).Where(owner.ContainsKey).Select(p => owner[p]).Distinct()];
         var features = units.Select(u => Dependencies(u.FeatureValues)).ToArray();

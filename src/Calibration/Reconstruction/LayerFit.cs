@@ -81,7 +81,7 @@ internal sealed class LayerFit
         var rowsOf = Layout.Nodes[node];
         var samples = rowsOf.Samples;
         long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
-        int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
+        int lo = SortedRows.LowerBound(samples, first), hi = SortedRows.LowerBound(samples, end);
         int rowBase = Layout.RowOffset(node);
         int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
         var chain = Unit.Chain;
@@ -268,16 +268,5 @@ internal sealed class LayerFit
             return p;
         }, _ => { });
         return (errors.Sum(), totals.Sum());
-    }
-
-    private static int LowerBound(long[] sorted, long value)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value) lo = mid + 1; else hi = mid;
-        }
-        return lo;
     }
 }

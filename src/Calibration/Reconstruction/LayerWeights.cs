@@ -1,5 +1,4 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Calibration;
 
@@ -93,7 +92,7 @@ internal static class LayerWeights
         }
         // Gemm adds β·C: divide β out, or make β 1 when it was 0 (C was ignored).
         foreach (var node in unit.Nodes)
-            if (unit.Kind == ConsumerKind.Gemm && node.GetFloat("beta", 1) == 0) SetFloat(node, "beta", 1);
+            if (unit.Kind == ConsumerKind.Gemm && node.GetFloat("beta", 1) == 0) node.SetFloat("beta", 1);
         double beta = unit.Kind == ConsumerKind.Gemm ? unit.Nodes[0].GetFloat("beta", 1) : 1;
         for (int o = 0; o < values.Length; o++) values[o] = (float)(bias[o] / beta);
         if (slot.Kind == BiasKind.Existing)
@@ -106,30 +105,14 @@ internal static class LayerWeights
         string baseName = unit.Weight.Tensor.Name + "_reconstructed_bias", name = baseName;
         for (int i = 1; graph.Initializer(name) is not null || graph.Producer(name) is not null || graph.IsRuntimeInput(name); i++) name = $"{baseName}_{i}";
         var tensor = Tensor.FromFloats(name, [values.Length], values, slot.NewDataType);
-        graph.Proto.Initializer.Add(tensor.Proto);
-        if (model.Proto.IrVersion < 4)
-        {
-            // Before IR 4 every initializer must also be declared as a graph input.
-            var type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = slot.NewDataType, Shape = new TensorShapeProto() } };
-            type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = values.Length });
-            graph.Proto.Input.Add(new ValueInfoProto { Name = name, Type = type });
-        }
+        graph.AddInitializer(tensor);
+        // Before IR 4 every initializer must also be declared as a graph input.
+        if (model.IrVersion < 4) graph.AddInput(name, slot.NewDataType, [values.Length]);
         foreach (var node in unit.Nodes)
         {
             while (node.Inputs.Count < 3) node.Inputs.Add("");
             node.Inputs[2] = name;
         }
         graph.Reindex();
-    }
-
-    private static void SetFloat(Node node, string name, float value)
-    {
-        var a = node.Attribute(name);
-        if (a is null)
-        {
-            a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float };
-            node.Proto.Attribute.Add(a);
-        }
-        a.F = value;
     }
 }

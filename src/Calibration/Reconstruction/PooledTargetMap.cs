@@ -9,21 +9,15 @@ namespace OnnxSlim.Calibration;
 /// kept outputs. Averaging these over positions gives the original logits exactly, so they are the
 /// per-position targets of a classifier behind global average pooling.
 /// </summary>
-internal sealed class PooledTargetMap
+/// <param name="weights">Inputs × Outputs, row-major.</param>
+/// <param name="bias">One per output.</param>
+internal sealed class PooledTargetMap(int inputs, int outputs, double[] weights, double[] bias)
 {
-    private readonly double[] _weights; // C × m
-    private readonly double[] _bias;    // m
+    private readonly double[] _weights = weights;
+    private readonly double[] _bias = bias;
 
-    private PooledTargetMap(int inputs, int outputs, double[] weights, double[] bias)
-    {
-        Inputs = inputs;
-        Outputs = outputs;
-        _weights = weights;
-        _bias = bias;
-    }
-
-    public int Inputs { get; }
-    public int Outputs { get; }
+    public int Inputs { get; } = inputs;
+    public int Outputs { get; } = outputs;
 
     public static PooledTargetMap Build(ConsumerUnit unit, Graph original)
     {

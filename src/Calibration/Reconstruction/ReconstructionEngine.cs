@@ -178,7 +178,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         var rows = fit.Layout.Nodes[node];
         var samples = rows.Samples;
         long first = (long)firstImage * rows.RowsPerImage, end = first + (long)images * rows.RowsPerImage;
-        int lo = LowerBound(samples, first), hi = LowerBound(samples, end);
+        int lo = SortedRows.LowerBound(samples, first), hi = SortedRows.LowerBound(samples, end);
         int m = fit.Unit.Outputs, rowBase = fit.Layout.RowOffset(node), channels = rows.Targets.Channels;
         var raw = buffers.Raw.AsSpan(0, channels);
         var rawSkip = buffers.RawSkip.AsSpan(0, channels);
@@ -207,17 +207,6 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         else map.Apply(y, destination);
         if (fit.Unit.Chain is not { } chain) return;
         for (int o = 0; o < destination.Length; o++) destination[o] = (float)chain.Target(o, destination[o], skip.IsEmpty ? 0 : skip[kept[o]]);
-    }
-
-    private static int LowerBound(long[] sorted, long value)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value) lo = mid + 1; else hi = mid;
-        }
-        return lo;
     }
 
     /// <summary>Keeps in the cache only what a remaining pass could start from: the values the sub-models for the remaining levels' features would read.</summary>

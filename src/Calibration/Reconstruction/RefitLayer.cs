@@ -20,20 +20,20 @@ public sealed record RefitLayer(Node Pruned, Node Original, int[]? KeptOutputs)
     {
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(keepByGroup);
-        var readers = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var readers = new HashSet<Node>();
         foreach (var id in keepByGroup.Keys)
             foreach (var site in groups[id].Sites.OfType<TensorSite>())
-                if (site.Role == SiteRole.ConsumerWeight && site.InputIndex == 1) readers.Add(site.Node.Proto);
-        var keptByProducer = new Dictionary<object, int[]>(ReferenceEqualityComparer.Instance);
+                if (site.Role == SiteRole.ConsumerWeight && site.InputIndex == 1) readers.Add(site.Node);
+        var keptByProducer = new Dictionary<Node, int[]>();
         foreach (var id in keepByGroup.Keys)
             foreach (var producer in groups[id].Producers)
-                if (ChannelPruner.KeptOutputs(groups, producer, keepByGroup) is { } kept) keptByProducer[producer.Proto] = kept;
+                if (ChannelPruner.KeptOutputs(groups, producer, keepByGroup) is { } kept) keptByProducer[producer] = kept;
 
         var layers = new List<RefitLayer>();
         foreach (var node in pruned.Nodes)
         {
-            if (!readers.Contains(node.Proto) || originalOf(node) is not { } original) continue;
-            layers.Add(new RefitLayer(node, original, keptByProducer.GetValueOrDefault(node.Proto)));
+            if (!readers.Contains(node) || originalOf(node) is not { } original) continue;
+            layers.Add(new RefitLayer(node, original, keptByProducer.GetValueOrDefault(node)));
         }
         return layers;
     }

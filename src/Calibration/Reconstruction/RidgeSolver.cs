@@ -5,25 +5,18 @@ namespace OnnxSlim.Calibration;
 /// Closed-form ridge regression on accumulated normal equations: Θ = (XᵀX + λD)⁻¹ XᵀY, factored once
 /// so further right-hand sides (the ReLU-aware iterations change only XᵀY) cost two triangular solves.
 /// </summary>
-internal sealed class RidgeSolver
+/// <param name="factor">The Cholesky factor of XᵀX + λD.</param>
+internal sealed class RidgeSolver(double[] factor, int features, double lambda, int penalised)
 {
-    private readonly double[] _factor;
+    private readonly double[] _factor = factor;
 
-    private RidgeSolver(double[] factor, int features, double lambda, int penalised)
-    {
-        _factor = factor;
-        Features = features;
-        Lambda = lambda;
-        Penalised = penalised;
-    }
-
-    public int Features { get; }
+    public int Features { get; } = features;
 
     /// <summary>The ridge strength the factorisation holds (after any growth to make it positive definite).</summary>
-    public double Lambda { get; }
+    public double Lambda { get; } = lambda;
 
     /// <summary>The leading features the ridge applies to (all but an unpenalised bias).</summary>
-    public int Penalised { get; }
+    public int Penalised { get; } = penalised;
 
     /// <summary>
     /// λ = <paramref name="ridge"/> × the mean diagonal of XᵀX over the penalised features, so the strength

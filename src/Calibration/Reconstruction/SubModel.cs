@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Calibration;
 
@@ -22,7 +21,7 @@ internal static class SubModel
 {
     /// <param name="Nodes">The nodes kept, in graph order (the boundary Casts not included).</param>
     /// <param name="Float32Names">The name ONNX Runtime feeds or returns a converted value under; other values go by their own.</param>
-    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<NodeProto> Nodes,
+    public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<Node> Nodes,
         IReadOnlyDictionary<string, string> Float32Names)
     {
         /// <summary>The name to feed or fetch <paramref name="value"/> under, as float32.</summary>
@@ -41,67 +40,26 @@ internal static class SubModel
             if (graph.Producer(o) is null) throw new ArgumentException($"value '{o}' is not computed by any node");
         var usable = new HashSet<string>(cut?.Keys ?? [], StringComparer.Ordinal);
         foreach (var o in outputs) usable.Remove(o);
-        HashSet<NodeProto> needed;
+        HashSet<Node> needed;
         HashSet<string> used;
         while (true)
         {
             (needed, used) = Walk(graph, outputs, usable);
             // A cut value that a needed node also produces (a multi-output node) cannot be an input too.
-            var clash = needed.SelectMany(n => n.Output).Where(used.Contains).ToList();
+            var clash = needed.SelectMany(n => n.Outputs).Where(used.Contains).ToList();
             if (clash.Count == 0) break;
             foreach (var c in clash) usable.Remove(c);
         }
 
-        var source = model.Proto.Graph;
-        var sub = new GraphProto { Name = source.Name };
-        // Every runtime input stays declared: callers feed them all, and ORT rejects unknown feeds.
-        sub.Input.Add(graph.RuntimeInputs);
         var cutInputs = used.Order(StringComparer.Ordinal).ToList();
-        var float32Names = new Dictionary<string, string>(StringComparer.Ordinal);
+        var views = new Dictionary<string, (string Float32Name, int ElementType)>(StringComparer.Ordinal);
         var taken = new HashSet<string>(StringComparer.Ordinal);
-        string Float32Name(string v) => float32Names[v] = Fresh(graph, v + "_float32", taken);
-        foreach (var v in cutInputs)
-        {
-            if (Converted(types, v) is not { } type)
-            {
-                sub.Input.Add(FloatInput(v, cut![v]));
-                continue;
-            }
-            string name = Float32Name(v);
-            sub.Input.Add(FloatInput(name, cut![v]));
-            sub.Node.Add(Cast(name, v, type));
-        }
-        var read = new HashSet<string>(StringComparer.Ordinal);
-        var kept = new List<NodeProto>();
-        foreach (var node in graph.Nodes)
-        {
-            if (!needed.Contains(node.Proto)) continue;
-            sub.Node.Add(node.Proto);
-            kept.Add(node.Proto);
-            foreach (var name in ReadNames(node.Proto)) read.Add(name);
-        }
-        foreach (var t in source.Initializer) if (read.Contains(t.Name)) sub.Initializer.Add(t);
-        foreach (var t in source.SparseInitializer) if (read.Contains(t.Values?.Name ?? "")) sub.SparseInitializer.Add(t);
-        foreach (var o in outputs)
-        {
-            if (Converted(types, o) is null)
-            {
-                sub.Output.Add(new ValueInfoProto { Name = o });
-                continue;
-            }
-            string name = Float32Name(o);
-            sub.Node.Add(Cast(o, name, TensorElementType.Float));
-            sub.Output.Add(new ValueInfoProto { Name = name });
-        }
-        var proto = new ModelProto
-        {
-            IrVersion = model.Proto.IrVersion,
-            ProducerName = "onnxslim-reconstruction",
-            Graph = sub,
-        };
-        proto.OpsetImport.Add(model.Proto.OpsetImport);
-        proto.Functions.Add(model.Proto.Functions);
-        return new Result(Google.Protobuf.MessageExtensions.ToByteArray(proto), cutInputs, kept, float32Names);
+        foreach (var v in cutInputs.Concat(outputs))
+            if (Converted(types, v) is { } type && !views.ContainsKey(v))
+                views[v] = (Fresh(graph, v + "_float32", taken), (int)type);
+        var kept = graph.Nodes.Where(needed.Contains).ToList();
+        byte[] bytes = model.ExtractBytes(needed, cutInputs.Select(v => (v, cut![v])), "calibration_batch", outputs, "onnxslim-reconstruction", views);
+        return new Result(bytes, cutInputs, kept, views.ToDictionary(kv => kv.Key, kv => kv.Value.Float32Name, StringComparer.Ordinal));
     }
 
     /// <summary>Rounds returned values to their own type (see the class summary): float16 and bfloat16 to nearest even; others untouched.</summary>
@@ -124,13 +82,6 @@ internal static class SubModel
         types?.GetValueOrDefault(value, TensorElementType.Float) is TensorElementType.Float16 or TensorElementType.BFloat16 or TensorElementType.Double
             ? types[value] : null;
 
-    private static NodeProto Cast(string input, string output, TensorElementType to)
-    {
-        var node = new NodeProto { OpType = "Cast", Name = output + "_cast", Input = { input }, Output = { output } };
-        node.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)to });
-        return node;
-    }
-
     /// <summary>A name no value of the graph has and none given out before.</summary>
     private static string Fresh(Graph graph, string stem, HashSet<string> taken)
     {
@@ -152,13 +103,13 @@ internal static class SubModel
         return used;
     }
 
-    /// <summary>Nodes (by proto) whose outputs the given values depend on, subgraph captures included.</summary>
-    public static HashSet<NodeProto> Ancestors(Graph graph, IEnumerable<string> values) =>
+    /// <summary>Nodes whose outputs the given values depend on, subgraph captures included.</summary>
+    public static HashSet<Node> Ancestors(Graph graph, IEnumerable<string> values) =>
         Walk(graph, values, new HashSet<string>()).Nodes;
 
-    private static (HashSet<NodeProto> Nodes, HashSet<string> CutUsed) Walk(Graph graph, IEnumerable<string> values, HashSet<string> cut)
+    private static (HashSet<Node> Nodes, HashSet<string> CutUsed) Walk(Graph graph, IEnumerable<string> values, HashSet<string> cut)
     {
-        var seen = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Node>();
         var used = new HashSet<string>(StringComparer.Ordinal);
         var stack = new Stack<string>(values);
         while (stack.Count > 0)
@@ -170,39 +121,9 @@ internal static class SubModel
                 continue;
             }
             var producer = graph.Producer(value);
-            if (producer is null || !seen.Add(producer.Proto)) continue;
-            foreach (var name in ReadNames(producer.Proto)) stack.Push(name);
+            if (producer is null || !seen.Add(producer)) continue;
+            foreach (var name in producer.ReadNames()) stack.Push(name);
         }
         return (seen, used);
-    }
-
-    private static ValueInfoProto FloatInput(string name, long[] sampleShape)
-    {
-        var shape = new TensorShapeProto();
-        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "calibration_batch" });
-        foreach (long d in sampleShape.Skip(1)) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = DataType.Float, Shape = shape } },
-        };
-    }
-
-    /// <summary>Every value a node reads: its inputs and whatever its subgraphs read from outside (over-approximated).</summary>
-    public static IEnumerable<string> ReadNames(NodeProto node)
-    {
-        foreach (var i in node.Input) if (i.Length > 0) yield return i;
-        foreach (var a in node.Attribute)
-        {
-            if (a.G is { } g) foreach (var n in SubgraphReads(g)) yield return n;
-            foreach (var sg in a.Graphs) foreach (var n in SubgraphReads(sg)) yield return n;
-        }
-    }
-
-    private static IEnumerable<string> SubgraphReads(GraphProto g)
-    {
-        foreach (var n in g.Node)
-            foreach (var name in ReadNames(n)) yield return name;
-        foreach (var o in g.Output) yield return o.Name;
     }
 }

@@ -134,18 +134,7 @@ public sealed class TargetRecording : IDisposable
     private static (int Lo, int Hi) Range(Entry entry, int firstImage, int images)
     {
         long first = (long)firstImage * entry.Layout.Area, end = first + (long)images * entry.Layout.Area;
-        return (LowerBound(entry.Rows, first), LowerBound(entry.Rows, end));
-    }
-
-    private static int LowerBound(long[] sorted, long value)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < value) lo = mid + 1; else hi = mid;
-        }
-        return lo;
+        return (SortedRows.LowerBound(entry.Rows, first), SortedRows.LowerBound(entry.Rows, end));
     }
 
     /// <summary>Whether <paramref name="value"/> was recorded for layer <paramref name="layer"/> (as its target, or as its skip operand) at exactly these rows and layout.</summary>

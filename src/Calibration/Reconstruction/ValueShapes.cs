@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
 using OnnxSlim.Runtime;
 
 namespace OnnxSlim.Calibration;
@@ -52,21 +51,21 @@ internal static class ValueShapes
     /// lives from its node until its last reader. ONNX Runtime plans its memory the same way, so this is what it
     /// allocates per sample, give or take kernel workspace.
     /// </summary>
-    public static long IntermediateBytes(IReadOnlyList<NodeProto> nodes, IReadOnlySet<string> held, IReadOnlyDictionary<string, long[]> shapes)
+    public static long IntermediateBytes(IReadOnlyList<Node> nodes, IReadOnlySet<string> held, IReadOnlyDictionary<string, long[]> shapes)
     {
         var readers = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var node in nodes)
-            foreach (var name in SubModel.ReadNames(node).Distinct()) readers[name] = readers.GetValueOrDefault(name) + 1;
-        var produced = new HashSet<string>(nodes.SelectMany(n => n.Output), StringComparer.Ordinal);
+            foreach (var name in node.ReadNames().Distinct()) readers[name] = readers.GetValueOrDefault(name) + 1;
+        var produced = new HashSet<string>(nodes.SelectMany(n => n.Outputs), StringComparer.Ordinal);
         long live = 0, peak = 0;
         foreach (var node in nodes)
         {
-            foreach (var o in node.Output)
+            foreach (var o in node.Outputs)
                 if (o.Length > 0 && !held.Contains(o)) live += Bytes(shapes, o);
             peak = Math.Max(peak, live);
-            foreach (var name in SubModel.ReadNames(node).Distinct())
+            foreach (var name in node.ReadNames().Distinct())
                 if (--readers[name] == 0 && produced.Contains(name) && !held.Contains(name)) live -= Bytes(shapes, name);
-            foreach (var o in node.Output)
+            foreach (var o in node.Outputs)
                 if (o.Length > 0 && !held.Contains(o) && !readers.ContainsKey(o)) live -= Bytes(shapes, o);
         }
         return peak;

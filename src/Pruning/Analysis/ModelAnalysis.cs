@@ -11,22 +11,13 @@ namespace OnnxSlim.Pruning;
 /// <summary>Shares of channels and MACs pruning reaches (see <see cref="ModelAnalysis.Coverage"/>).</summary>
 public sealed record PruningCoverage(double ChannelsShare, double OutputMacsShare, double InputOnlyMacsShare);
 
-public sealed class ModelAnalysis
+public sealed class ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, long[]> shapes, ChannelGroupSet groups, ModelCost cost, GroupCosts groupCosts)
 {
-    private ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, long[]> shapes, ChannelGroupSet groups, ModelCost cost, GroupCosts groupCosts)
-    {
-        Model = model;
-        Shapes = shapes;
-        Groups = groups;
-        Cost = cost;
-        GroupCosts = groupCosts;
-    }
-
-    public OnnxModel Model { get; }
-    public IReadOnlyDictionary<string, long[]> Shapes { get; }
-    public ChannelGroupSet Groups { get; }
-    public ModelCost Cost { get; }
-    public GroupCosts GroupCosts { get; }
+    public OnnxModel Model { get; } = model;
+    public IReadOnlyDictionary<string, long[]> Shapes { get; } = shapes;
+    public ChannelGroupSet Groups { get; } = groups;
+    public ModelCost Cost { get; } = cost;
+    public GroupCosts GroupCosts { get; } = groupCosts;
 
     /// <param name="thenRun">Runs once more on the shape probe's session of the model before it closes (see <see cref="ShapeProbe.Run"/>).</param>
     public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)

@@ -48,7 +48,7 @@ internal static class LatencyMeasurement
         layers = [.. layers.OrderByDescending(l => inPlace.GetValueOrDefault(l.Shape.Node))];
         progress(0, layers.Count + 1);
 
-        long opset = analysis.Model.Opset, ir = analysis.Model.Proto.IrVersion;
+        long opset = analysis.Model.Opset, ir = analysis.Model.IrVersion;
         // Milliseconds of a layer alone at each (outputs, inputs): the first pair's median time, the others by their ratio to it.
         double[] Time(LayerShape l, IReadOnlyList<(long Outputs, long Inputs)> counts)
         {

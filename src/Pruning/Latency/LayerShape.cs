@@ -8,42 +8,18 @@ namespace OnnxSlim.Pruning;
 /// input elements its channel axes hold, and the single-layer model that times it at other counts. Depthwise convs
 /// (one input channel per output) have one count for both; other grouped convs are not rebuilt alone.
 /// </summary>
-internal sealed class LayerShape
+/// <param name="InputAxis">The input's axis that holds its channels (<paramref name="OutputAxis"/>: the output's).</param>
+/// <param name="Outputs">Output elements along the output's channel axis (<paramref name="Inputs"/>: input elements along the input's).</param>
+/// <param name="Timeable">Whether a single-layer model can be built at other widths (not for grouped, non-depthwise convs).</param>
+internal sealed record LayerShape(Node Node, long[] InputShape, long[] WeightShape, bool HasBias, int InputAxis, int OutputAxis,
+    long Outputs, long Inputs, bool Depthwise, bool Timeable)
 {
-    private LayerShape(Node node, long[] input, long[] weight, bool bias, int inAxis, int outAxis, long outCount, long inCount, bool depthwise, bool timeable)
-    {
-        Node = node;
-        InputShape = input;
-        WeightShape = weight;
-        HasBias = bias;
-        InputAxis = inAxis;
-        OutputAxis = outAxis;
-        Outputs = outCount;
-        Inputs = inCount;
-        Depthwise = depthwise;
-        Timeable = timeable;
-    }
-
-    public Node Node { get; }
-    public long[] InputShape { get; }
-    public long[] WeightShape { get; }
-    public bool HasBias { get; }
-
-    /// <summary>The input's axis that holds its channels, and the output's.</summary>
-    public int InputAxis { get; }
-    public int OutputAxis { get; }
-    public long Outputs { get; }
-    public long Inputs { get; }
-    public bool Depthwise { get; }
-
-    /// <summary>Whether a single-layer model can be built at other widths (not for grouped, non-depthwise convs).</summary>
-    public bool Timeable { get; }
 
     /// <summary>Weight bytes at full width (too large a layer is not rebuilt alone).</summary>
     public long WeightBytes => WeightShape.Aggregate(4L, (a, b) => a * b);
 
     /// <summary>What makes two layers time alike: operator, attributes and shapes.</summary>
-    public string Signature => $"{Node.OpType}|{string.Join(",", Node.Proto.Attribute.Select(a => a.ToString()))}|{string.Join("x", InputShape)}|{string.Join("x", WeightShape)}|{HasBias}";
+    public string Signature => $"{Node.OpType}|{Node.AttributesText}|{string.Join("x", InputShape)}|{string.Join("x", WeightShape)}|{HasBias}";
 
     public static LayerShape? Of(Graph graph, Node node, IReadOnlyDictionary<string, long[]> shapes)
     {

@@ -28,29 +28,21 @@ public enum AffineKind
 /// caller's channel order. A step whose offset is not known (an added constant not given per channel, a
 /// BatchNorm without β or μ) still knows its scale.
 /// </summary>
-public sealed class AffineStep
+/// <param name="input">The input that carries the chain's value.</param>
+/// <param name="values">c for the element-wise kinds, s = γ/√(σ² + ε) for <see cref="AffineKind.Normalize"/>; null for an Add/Sub/SubtractFrom of unknown values.</param>
+public sealed class AffineStep(Node node, int input, AffineKind kind, double[]? values, double[]? mean = null, double[]? beta = null)
 {
-    private readonly double[]? _values, _mean, _beta;
+    private readonly double[]? _values = values is null && kind is AffineKind.Multiply or AffineKind.Divide or AffineKind.Normalize
+        ? throw new ArgumentException($"{node}: a {kind} step needs its per-channel values", nameof(values))
+        : values;
+    private readonly double[]? _mean = mean, _beta = beta;
 
-    /// <param name="values">c for the element-wise kinds, s = γ/√(σ² + ε) for <see cref="AffineKind.Normalize"/>; null for an Add/Sub/SubtractFrom of unknown values.</param>
-    internal AffineStep(Node node, int input, AffineKind kind, double[]? values, double[]? mean = null, double[]? beta = null)
-    {
-        if (values is null && kind is AffineKind.Multiply or AffineKind.Divide or AffineKind.Normalize)
-            throw new ArgumentException($"{node}: a {kind} step needs its per-channel values", nameof(values));
-        Node = node;
-        Input = input;
-        Kind = kind;
-        _values = values;
-        _mean = mean;
-        _beta = beta;
-    }
-
-    public Node Node { get; }
+    public Node Node { get; } = node;
 
     /// <summary>The input that carries the chain's value.</summary>
-    public int Input { get; }
+    public int Input { get; } = input;
 
-    public AffineKind Kind { get; }
+    public AffineKind Kind { get; } = kind;
 
     public bool IsNormalization => Kind == AffineKind.Normalize;
 

@@ -20,12 +20,12 @@ public static class GroupMatrices
     public static FilterMatrix Build(Graph graph, ChannelGroup group)
     {
         var blocks = new List<(FloatSource Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength, int ConvGroups)>();
-        var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>();
         foreach (var producer in group.Producers)
         {
             var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s =>
-                ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
-            if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
+                s.Node.Equals(producer) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
+            if (site is null || !seen.Add(site.Weight.Tensor)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
             int convGroups = site.Role == SiteRole.ProducerWeight && Layers.Weight(producer, dims) is { Groups: > 1 and var g } ? g : 1;
@@ -173,7 +173,7 @@ public static class GroupMatrices
     /// <summary>Per group channel, the value of a per-channel (sliced with the group) or scalar constant input; null when it is neither.</summary>
     private static double[]? Values(Graph graph, ChannelGroup group, Node node, int input)
     {
-        var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.InputIndex == input);
+        var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(node) && s.InputIndex == input);
         if (site is not null)
         {
             var data = site.Weight.Tensor.ToFloats();

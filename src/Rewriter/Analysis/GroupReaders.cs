@@ -91,9 +91,9 @@ public static class GroupReaders
         var scale = Enumerable.Repeat(1.0, cols).ToArray();
         var node = readerSite.Node;
         // The reader's outputs may be cut into several groups (sub-ranges of a split): each gives its positions.
-        var outputs = groups.Where(g => g.Sites.OfType<TensorSite>().Any(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight)).ToList();
+        var outputs = groups.Where(g => g.Sites.OfType<TensorSite>().Any(s => s.Node.Equals(node) && s.Role == SiteRole.ProducerWeight)).ToList();
         if (outputs.Count == 0) return scale;
-        TensorSite ProducerSite(ChannelGroup g) => g.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
+        TensorSite ProducerSite(ChannelGroup g) => g.Sites.OfType<TensorSite>().First(s => s.Node.Equals(node) && s.Role == SiteRole.ProducerWeight);
         var first = ProducerSite(outputs[0]);
         // A row is the weight sliced to rowElements along the reader's axis, in the weight's own order.
         long[] rowDims = [.. first.Weight.Tensor.Dims];

@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Rewriter;
 
@@ -13,7 +13,7 @@ internal static class BiasWriter
 {
     /// <returns>Layers whose bias or BatchNorm mean changed, and notes on those that could not be corrected.</returns>
     public static (int Written, List<string> Notes) Apply(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, IReadOnlyList<BiasDelta> deltas,
-        List<NodeProto> orphanCandidates)
+        List<Node> orphanCandidates)
     {
         var notes = new List<string>();
         int written = 0;
@@ -21,10 +21,10 @@ internal static class BiasWriter
         {
             var (consumer, full) = entry;
             graph.Reindex();
-            var node = graph.Nodes.FirstOrDefault(n => ReferenceEquals(n.Proto, consumer.Proto));
+            var node = graph.Nodes.FirstOrDefault(n => n.Equals(consumer));
             if (node is null) continue;
             // The layer's own outputs may have been pruned: keep the entries of its kept outputs.
-            var producerSite = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, consumer.Proto) && s.Role == SiteRole.ProducerWeight);
+            var producerSite = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(consumer) && s.Role == SiteRole.ProducerWeight);
             double[] delta = full;
             double[]? ratio = entry.VarianceRatio;
             if (producerSite is not null)
@@ -42,7 +42,7 @@ internal static class BiasWriter
         return (written, notes);
     }
 
-    private static bool ScaleBatchNormVariance(Graph graph, Node node, double[] ratio, List<NodeProto> orphans)
+    private static bool ScaleBatchNormVariance(Graph graph, Node node, double[] ratio, List<Node> orphans)
     {
         string output = node.Outputs[0];
         if (graph.IsGraphOutput(output) || graph.Consumers(output) is not [{ OpType: "BatchNormalization" } bn] || bn.Input(0) != output) return false;
@@ -55,7 +55,7 @@ internal static class BiasWriter
         return true;
     }
 
-    private static bool IntoBatchNormMean(Graph graph, Node node, double[] delta, List<NodeProto> orphans)
+    private static bool IntoBatchNormMean(Graph graph, Node node, double[] delta, List<Node> orphans)
     {
         string output = node.Outputs[0];
         if (graph.IsGraphOutput(output) || graph.Consumers(output) is not [{ OpType: "BatchNormalization" } bn] || bn.Input(0) != output) return false;
@@ -66,7 +66,7 @@ internal static class BiasWriter
         return true;
     }
 
-    private static bool IntoBias(Graph graph, Node node, double[] delta, List<NodeProto> orphans)
+    private static bool IntoBias(Graph graph, Node node, double[] delta, List<Node> orphans)
     {
         double beta = 1;
         if (node.OpType == "Gemm")
@@ -87,7 +87,7 @@ internal static class BiasWriter
         for (int o = 0; o < created.Length; o++) created[o] = (float)(delta[o] / beta);
         string name = graph.UniqueName($"{node.Id}_bias");
         int type = graph.ResolveWeight(node.Input(1)) is { } weight ? ReceivedType(graph, node.Input(1), weight.Tensor.DataType) : DataType.Float;
-        graph.Proto.Initializer.Add(Tensor.FromFloats(name, [delta.Length], created, type).Proto);
+        graph.AddInitializer(Tensor.FromFloats(name, [delta.Length], created, type));
         while (node.Inputs.Count < 2) node.Inputs.Add("");
         if (node.Inputs.Count == 2) node.Inputs.Add(name);
         else node.Inputs[2] = name;
@@ -98,12 +98,12 @@ internal static class BiasWriter
     /// Writes new values: in place when only this node reads the stored tensor (directly or through Identity/Cast, which
     /// then keep converting it: a float16 tensor behind a Cast stays float16), else into a fresh initializer for this node.
     /// </summary>
-    private static void Store(Graph graph, Node reader, int input, WeightRef weight, float[] values, List<NodeProto> orphans)
+    private static void Store(Graph graph, Node reader, int input, WeightRef weight, float[] values, List<Node> orphans)
     {
         string stored = WeightReaders.StoredName(weight);
         bool exclusive = weight.ConstantNode is null && !graph.IsGraphOutput(stored)
             && weight.PassThrough.All(p => p.Outputs.All(o => !graph.IsGraphOutput(o)))
-            && WeightReaders.Of(graph, stored).All(r => ReferenceEquals(r.Node.Proto, reader.Proto) && r.Index == input);
+            && WeightReaders.Of(graph, stored).All(r => r.Node.Equals(reader) && r.Index == input);
         if (exclusive)
         {
             weight.Tensor.SetFloats(weight.Tensor.Dims, values);
@@ -111,9 +111,9 @@ internal static class BiasWriter
         }
         string name = graph.UniqueName($"{weight.Tensor.Name}_{reader.Id}");
         int type = ReceivedType(graph, reader.Input(input), weight.Tensor.DataType);
-        graph.Proto.Initializer.Add(Tensor.FromFloats(name, weight.Tensor.Dims, values, type).Proto);
-        orphans.AddRange(weight.PassThrough.Select(n => n.Proto));
-        if (weight.ConstantNode is { } constant) orphans.Add(constant.Proto);
+        graph.AddInitializer(Tensor.FromFloats(name, weight.Tensor.Dims, values, type));
+        orphans.AddRange(weight.PassThrough);
+        if (weight.ConstantNode is { } constant) orphans.Add(constant);
         reader.Inputs[input] = name;
         graph.Reindex();
     }

@@ -74,7 +74,7 @@ internal sealed class ChannelPaths
         var state = ChannelState.Unknown(_group.Width, PathKind.Linear);
         // A zero filter makes a constant channel: its value is its bias, exactly.
         double[]? bias = Layers.Weight(_groups.Graph, node) is { BiasInput: >= 0 and var b } ? _constants.Of(node, b) : null;
-        var site = _group.Sites.OfType<TensorSite>().First(s => ReferenceEquals(s.Node.Proto, node.Proto) && s.Role == SiteRole.ProducerWeight);
+        var site = _group.Sites.OfType<TensorSite>().First(s => s.Node.Equals(node) && s.Role == SiteRole.ProducerWeight);
         for (int c = 0; c < _group.Width; c++)
         {
             if (site.Layout.PositionOf(_group.Id, c) < 0) continue;

@@ -46,8 +46,8 @@ internal static class CompensationPlanner
         }
 
         var additions = new List<MergeAddition>();
-        var added = new HashSet<(GraphIO.Proto.TensorProto, long, long)>(new AdditionKeyComparer());
-        var biases = new Dictionary<GraphIO.Proto.NodeProto, BiasDelta>(ReferenceEqualityComparer.Instance);
+        var added = new HashSet<(Tensor, long, long)>();
+        var biases = new Dictionary<Node, BiasDelta>();
         var order = new List<BiasDelta>();
         var foldedChannels = new HashSet<int>();
         int withoutStatistics = 0;
@@ -71,7 +71,7 @@ internal static class CompensationPlanner
                     {
                         var (to, _) = site.Layout.ElementsOf(site.Layout.PositionOf(group.Id, i));
                         // A weight several layers read gets each addition once.
-                        if (added.Add((site.Weight.Tensor.Proto, from, to)))
+                        if (added.Add((site.Weight.Tensor, from, to)))
                             additions.Add(new MergeAddition(site.Weight, site.Weight.Tensor.Dims, site.Axis, from, to, count, c));
                     }
                 }
@@ -80,10 +80,10 @@ internal static class CompensationPlanner
                 if (terms is not null) foreach (var (i, c) in terms) residual -= c * state.Mean[i];
                 if (double.IsNaN(residual)) { withoutStatistics++; continue; }
                 if (residual == 0) continue;
-                if (!biases.TryGetValue(site.Node.Proto, out var delta))
+                if (!biases.TryGetValue(site.Node, out var delta))
                 {
                     long outputs = site.Weight.Tensor.Dims[outAxis];
-                    biases[site.Node.Proto] = delta = new BiasDelta(site.Node, new double[outputs]);
+                    biases[site.Node] = delta = new BiasDelta(site.Node, new double[outputs]);
                     order.Add(delta);
                 }
                 AddColumnSums(floats(site.Weight), site.Weight.Tensor.Dims, site.Axis, from, count, outAxis, residual * Gain(site.Node), delta.Delta);
@@ -96,9 +96,9 @@ internal static class CompensationPlanner
                 if (outAxis < 0 || paths.At(site.Node.Input(0)) is not { } state || site.Layout.Groups.Any(g => g != group.Id)) continue;
                 var ratio = VarianceRatio(site, group, keepSet, state, [.. mergeAdditions, .. additions], floats, outAxis);
                 if (ratio is null) continue;
-                if (!biases.TryGetValue(site.Node.Proto, out var delta))
+                if (!biases.TryGetValue(site.Node, out var delta))
                 {
-                    biases[site.Node.Proto] = delta = new BiasDelta(site.Node, new double[ratio.Length]);
+                    biases[site.Node] = delta = new BiasDelta(site.Node, new double[ratio.Length]);
                     order.Add(delta);
                 }
                 delta.VarianceRatio = ratio;
@@ -119,7 +119,7 @@ internal static class CompensationPlanner
         var original = floats(site.Weight);
         long[] dims = site.Weight.Tensor.Dims;
         var folded = (float[])original.Clone();
-        foreach (var a in additions.Where(a => ReferenceEquals(a.Weight.Tensor.Proto, site.Weight.Tensor.Proto)))
+        foreach (var a in additions.Where(a => a.Weight.Tensor.Equals(site.Weight.Tensor)))
             TensorSlicer.AddScaled(folded, a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
         long outputs = dims[outAxis];
         var before = new double[outputs];
@@ -189,14 +189,5 @@ internal static class CompensationPlanner
         sliceDims[axis] = count;
         long inner = TensorSlicer.Product(sliceDims, outAxis + 1, sliceDims.Length), size = sliceDims[outAxis];
         for (long e = 0; e < slice.Length; e++) delta[e / inner % size] += scale * slice[e];
-    }
-
-    private sealed class AdditionKeyComparer : IEqualityComparer<(GraphIO.Proto.TensorProto, long, long)>
-    {
-        public bool Equals((GraphIO.Proto.TensorProto, long, long) a, (GraphIO.Proto.TensorProto, long, long) b) =>
-            ReferenceEquals(a.Item1, b.Item1) && a.Item2 == b.Item2 && a.Item3 == b.Item3;
-
-        public int GetHashCode((GraphIO.Proto.TensorProto, long, long) k) =>
-            HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(k.Item1), k.Item2, k.Item3);
     }
 }

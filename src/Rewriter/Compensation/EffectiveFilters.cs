@@ -9,30 +9,12 @@ namespace OnnxSlim.Rewriter;
 /// BatchNormalization) — the same effective filters the spectral analysis uses. Also the per-channel
 /// constant those chains add (conv bias and BatchNorm shift), and the nodes whose scale is folded in.
 /// </summary>
-internal sealed class EffectiveFilters
+/// <param name="Rows">Row-major Width × Cols.</param>
+/// <param name="Offsets">Per channel, the constant part of the effective pre-activation (summed over producers).</param>
+/// <param name="Captured">Nodes whose per-channel scale is already in the rows.</param>
+internal sealed record EffectiveFilters(int Width, int Cols, double[] Rows, double[] Offsets, HashSet<Node> Captured)
 {
     private const int MaxAffineHops = 4;
-
-    private EffectiveFilters(int width, int cols, double[] rows, double[] offsets, HashSet<Node> captured)
-    {
-        Width = width;
-        Cols = cols;
-        Rows = rows;
-        Offsets = offsets;
-        Captured = captured;
-    }
-
-    public int Width { get; }
-    public int Cols { get; }
-
-    /// <summary>Row-major Width × Cols.</summary>
-    public double[] Rows { get; }
-
-    /// <summary>Per channel, the constant part of the effective pre-activation (summed over producers).</summary>
-    public double[] Offsets { get; }
-
-    /// <summary>Nodes whose per-channel scale is already in the rows.</summary>
-    public HashSet<Node> Captured { get; }
 
     public ReadOnlySpan<double> Row(int j) => Rows.AsSpan(j * Cols, Cols);
 
@@ -45,11 +27,11 @@ internal sealed class EffectiveFilters
         var offsets = new double[group.Width];
         var spread = new double[group.Width];
         var captured = new HashSet<Node>(ReferenceEqualityComparer.Instance);
-        var seen = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>();
         foreach (var producer in group.Producers.Except(group.DepthwiseProducers))
         {
-            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role == SiteRole.ProducerWeight);
-            if (site is null || !seen.Add(site.Weight.Tensor.Proto)) continue;
+            var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(producer) && s.Role == SiteRole.ProducerWeight);
+            if (site is null || !seen.Add(site.Weight.Tensor)) continue;
             long[] dims = site.Weight.Tensor.Dims;
             int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
             var (scale, offset, gamma) = Chain(graph, group, producer, constants, captured);

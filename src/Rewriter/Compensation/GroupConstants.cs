@@ -8,17 +8,17 @@ internal sealed class GroupConstants
     private readonly Graph _graph;
     private readonly ChannelGroup _group;
     private readonly Func<WeightRef, float[]> _floats;
-    private readonly Dictionary<(GraphIO.Proto.NodeProto, int), TensorSite> _sites = new(new NodeInputComparer());
+    private readonly Dictionary<(Node, int), TensorSite> _sites = new();
 
     public GroupConstants(Graph graph, ChannelGroup group, Func<WeightRef, float[]> floats)
     {
         _graph = graph;
         _group = group;
         _floats = floats;
-        foreach (var site in group.Sites.OfType<TensorSite>()) _sites.TryAdd((site.Node.Proto, site.InputIndex), site);
+        foreach (var site in group.Sites.OfType<TensorSite>()) _sites.TryAdd((site.Node, site.InputIndex), site);
     }
 
-    public TensorSite? Site(Node node, int input) => _sites.GetValueOrDefault((node.Proto, input));
+    public TensorSite? Site(Node node, int input) => _sites.GetValueOrDefault((node, input));
 
     /// <summary>
     /// Channel c's value of input <paramref name="input"/> for every channel of the group (NaN where the input
@@ -45,11 +45,5 @@ internal sealed class GroupConstants
         if (values.Length == 0 || values.Any(v => v != values[0])) return null;
         Array.Fill(result, values[0]);
         return result;
-    }
-
-    private sealed class NodeInputComparer : IEqualityComparer<(GraphIO.Proto.NodeProto, int)>
-    {
-        public bool Equals((GraphIO.Proto.NodeProto, int) a, (GraphIO.Proto.NodeProto, int) b) => ReferenceEquals(a.Item1, b.Item1) && a.Item2 == b.Item2;
-        public int GetHashCode((GraphIO.Proto.NodeProto, int) k) => HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(k.Item1), k.Item2);
     }
 }

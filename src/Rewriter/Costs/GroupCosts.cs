@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 using OnnxSlim.Spectral;
 
 namespace OnnxSlim.Rewriter;
@@ -63,27 +63,27 @@ public sealed class GroupCosts
         }
 
         var parameters = new List<CostTerm>();
-        var seen = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
-        var sitesByTensor = new Dictionary<TensorProto, List<TensorSite>>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>();
+        var sitesByTensor = new Dictionary<Tensor, List<TensorSite>>();
         foreach (var site in groups.Sites.OfType<TensorSite>())
         {
-            if (!sitesByTensor.TryGetValue(site.Weight.Tensor.Proto, out var list)) sitesByTensor[site.Weight.Tensor.Proto] = list = [];
+            if (!sitesByTensor.TryGetValue(site.Weight.Tensor, out var list)) sitesByTensor[site.Weight.Tensor] = list = [];
             list.Add(site);
         }
-        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
-        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
+        var groupedInputs = new Dictionary<Tensor, GroupedInputSite>();
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor] = site;
         foreach (var node in graph.Nodes)
             foreach (var input in node.Inputs)
             {
-                if (input.Length == 0 || graph.ResolveWeight(input) is not { Tensor.IsFloating: true } weight || !seen.Add(weight.Tensor.Proto)) continue;
+                if (input.Length == 0 || graph.ResolveWeight(input) is not { Tensor.IsFloating: true } weight || !seen.Add(weight.Tensor)) continue;
                 long elements = weight.Tensor.ElementCount;
-                if (!sitesByTensor.TryGetValue(weight.Tensor.Proto, out var sites))
+                if (!sitesByTensor.TryGetValue(weight.Tensor, out var sites))
                 {
                     parameters.Add(new CostTerm(-1, -1, elements));
                     continue;
                 }
                 long[] dims = weight.Tensor.Dims;
-                if (groupedInputs.TryGetValue(weight.Tensor.Proto, out var grouped) && sites.SingleOrDefault(s => s.Axis == grouped.OutputAxis) is { } rows)
+                if (groupedInputs.TryGetValue(weight.Tensor, out var grouped) && sites.SingleOrDefault(s => s.Axis == grouped.OutputAxis) is { } rows)
                 {
                     // A grouped conv's own weight: its outputs times one block's share of its inputs.
                     var blockShare = Factors(groups, grouped.Layout, grouped.Layout.Channels).Select(f => (f.Group, f.Weight / grouped.Blocks)).ToList();
@@ -92,11 +92,11 @@ public sealed class GroupCosts
                 }
                 // One stored tensor per distinct selection (the rewriter copies a tensor whose readers need different
                 // slices); readers without a site keep the original whole.
-                var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();
+                var siteReaders = sites.Select(s => (s.Node, s.InputIndex)).ToHashSet();
                 string stored = WeightReaders.StoredName(weight);
-                if (graph.IsGraphOutput(stored) || WeightReaders.Of(graph, stored).Any(r => !siteReaders.Contains((r.Node.Proto, r.Index))))
+                if (graph.IsGraphOutput(stored) || WeightReaders.Of(graph, stored).Any(r => !siteReaders.Contains((r.Node, r.Index))))
                     parameters.Add(new CostTerm(-1, -1, elements));
-                var selections = sites.GroupBy(s => (s.Node.Proto, s.InputIndex))
+                var selections = sites.GroupBy(s => (s.Node, s.InputIndex))
                     .Select(r => r.GroupBy(s => s.Axis).Select(a => a.First()).OrderBy(s => s.Axis).ToList())
                     .Aggregate(new List<List<TensorSite>>(), (distinct, axes) =>
                     {

@@ -37,7 +37,7 @@ public sealed class ModelCost
     {
         var nodes = new List<NodeCost>();
         var missing = new List<string>();
-        var stored = new HashSet<GraphIO.Proto.TensorProto>(ReferenceEqualityComparer.Instance);
+        var stored = new HashSet<Tensor>();
         long parameters = 0, macs = 0;
         foreach (var node in graph.Nodes)
         {
@@ -46,7 +46,7 @@ public sealed class ModelCost
             {
                 if (input.Length == 0 || graph.ResolveWeight(input) is not { Tensor.IsFloating: true } weight) continue;
                 nodeParams += weight.Tensor.ElementCount;
-                if (stored.Add(weight.Tensor.Proto)) parameters += weight.Tensor.ElementCount;
+                if (stored.Add(weight.Tensor)) parameters += weight.Tensor.ElementCount;
             }
             long nodeMacs = Layers.IsLayer(node) ? NodeMacs(graph, node, shapes, missing) : 0;
             macs += nodeMacs;

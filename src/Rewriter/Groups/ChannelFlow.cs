@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Rewriter;
 
@@ -29,7 +29,7 @@ internal sealed class ChannelFlow
     private readonly List<List<Node>> _depthwise = [];
     private readonly List<List<string>> _reasons = [];
     private readonly List<SliceSite> _sites = [];
-    private readonly Dictionary<(TensorProto, int), TensorSite> _firstSiteByTensorAxis = new(new TensorAxisComparer());
+    private readonly Dictionary<(Tensor, int), TensorSite> _firstSiteByTensorAxis = new();
 
     /// <param name="partitions">Per producer node, the channel positions where its output is cut into separate sets.</param>
     public ChannelFlow(Graph graph, IReadOnlyDictionary<string, long[]>? shapes, long opset, IReadOnlyDictionary<Node, int[]>? partitions = null)
@@ -317,9 +317,9 @@ internal sealed class ChannelFlow
         // identical constants) are not coupled; the rewriter gives each selection its own copy.
         if (role is SiteRole.ProducerWeight or SiteRole.ConsumerWeight or SiteRole.DepthwiseWeight)
         {
-            if (_firstSiteByTensorAxis.TryGetValue((weight.Tensor.Proto, axis), out var first))
+            if (_firstSiteByTensorAxis.TryGetValue((weight.Tensor, axis), out var first))
                 Unite(first.Layout, resolved, $"weight '{weight.Tensor.Name}' shared by {first.Node} and {node}");
-            else _firstSiteByTensorAxis[(weight.Tensor.Proto, axis)] = site;
+            else _firstSiteByTensorAxis[(weight.Tensor, axis)] = site;
         }
         _sites.Add(site);
         return true;
@@ -383,11 +383,5 @@ internal sealed class ChannelFlow
     {
         if (value.Length == 0 || Graph.Constant(value) is not { } t) return null;
         return t.DataType is DataType.Int64 or DataType.Int32 ? t.ToInt64s() : null;
-    }
-
-    private sealed class TensorAxisComparer : IEqualityComparer<(TensorProto, int)>
-    {
-        public bool Equals((TensorProto, int) x, (TensorProto, int) y) => ReferenceEquals(x.Item1, y.Item1) && x.Item2 == y.Item2;
-        public int GetHashCode((TensorProto, int) obj) => HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj.Item1), obj.Item2);
     }
 }

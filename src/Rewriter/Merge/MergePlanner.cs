@@ -27,8 +27,8 @@ internal static class MergePlanner
         var keepSet = keep.ToHashSet();
         var walk = new MergeWalk(groups, group, floats);
         var seen = new Dictionary<(int, int, long, long), double>();
-        var tensorIds = new Dictionary<GraphIO.Proto.TensorProto, int>(ReferenceEqualityComparer.Instance);
-        (int, int, long, long) Key(MergeAddition a) => (tensorIds.TryGetValue(a.Weight.Tensor.Proto, out int id) ? id : tensorIds[a.Weight.Tensor.Proto] = tensorIds.Count, a.Axis, a.From, a.To);
+        var tensorIds = new Dictionary<Tensor, int>();
+        (int, int, long, long) Key(MergeAddition a) => (tensorIds.TryGetValue(a.Weight.Tensor, out int id) ? id : tensorIds[a.Weight.Tensor] = tensorIds.Count, a.Axis, a.From, a.To);
         for (int j = 0; j < group.Width; j++)
         {
             if (keepSet.Contains(j) || double.IsNaN(signature[j])) continue;

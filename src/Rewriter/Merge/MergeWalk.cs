@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter.Rules;
 
 namespace OnnxSlim.Rewriter;

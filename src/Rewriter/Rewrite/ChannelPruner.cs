@@ -1,5 +1,5 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
+using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Rewriter;
 
@@ -24,10 +24,10 @@ public static class ChannelPruner
         int[] KeepOf(int group) => keep[group];
 
         // Float data of every tensor we touch, loaded once (merging and slicing both work on it).
-        var data = new Dictionary<TensorProto, (Tensor Tensor, float[] Values)>(ReferenceEqualityComparer.Instance);
+        var data = new Dictionary<Tensor, (Tensor Tensor, float[] Values)>();
         float[] Floats(WeightRef weight)
         {
-            if (!data.TryGetValue(weight.Tensor.Proto, out var entry)) data[weight.Tensor.Proto] = entry = (weight.Tensor, weight.Tensor.ToFloats());
+            if (!data.TryGetValue(weight.Tensor, out var entry)) data[weight.Tensor] = entry = (weight.Tensor, weight.Tensor.ToFloats());
             return entry.Values;
         }
 
@@ -57,14 +57,14 @@ public static class ChannelPruner
                 withoutStatistics += plan.WithoutStatistics;
             }
         }
-        var mergedInto = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
+        var mergedInto = new HashSet<Tensor>();
         foreach (var a in additions)
         {
             TensorSlicer.AddScaled(Floats(a.Weight), a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
-            mergedInto.Add(a.Weight.Tensor.Proto);
+            mergedInto.Add(a.Weight.Tensor);
         }
 
-        var orphanCandidates = new List<NodeProto>();
+        var orphanCandidates = new List<Node>();
         UpdateValueInfo(graph, groups, KeepOf);
         int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto, orphanCandidates);
         graph.Reindex();
@@ -121,7 +121,7 @@ public static class ChannelPruner
     {
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(producer);
-        var site = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => ReferenceEquals(s.Node.Proto, producer.Proto) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
+        var site = groups.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(producer) && s.Role is SiteRole.ProducerWeight or SiteRole.DepthwiseWeight);
         if (site is null) return null;
         var kept = Indices(site.Layout, g => keepByGroupId.TryGetValue(g, out var k) ? k : [.. Enumerable.Range(0, groups[g].Width)]);
         return kept.Length == site.Layout.Channels ? null : kept;
@@ -168,16 +168,16 @@ public static class ChannelPruner
     /// readers without a site keep the original.
     /// </summary>
     private static int SliceTensors(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, Func<WeightRef, float[]> floats,
-        HashSet<TensorProto> mergedInto, List<NodeProto> orphanCandidates)
+        HashSet<Tensor> mergedInto, List<Node> orphanCandidates)
     {
         int count = 0;
-        var groupedInputs = new Dictionary<TensorProto, GroupedInputSite>(ReferenceEqualityComparer.Instance);
-        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor.Proto] = site;
-        foreach (var sites in groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor.Proto, ReferenceEqualityComparer.Instance))
+        var groupedInputs = new Dictionary<Tensor, GroupedInputSite>();
+        foreach (var site in groups.Sites.OfType<GroupedInputSite>()) groupedInputs[site.Weight.Tensor] = site;
+        foreach (var sites in groups.Sites.OfType<TensorSite>().GroupBy(s => s.Weight.Tensor))
         {
             var weight = sites.First().Weight;
             long[] dims = weight.Tensor.Dims;
-            if (groupedInputs.Remove(weight.Tensor.Proto, out var grouped))
+            if (groupedInputs.Remove(weight.Tensor, out var grouped))
             {
                 // A grouped conv's weight (its own, by construction): rows first take their block's kept inputs.
                 var blocked = BlockIndices(grouped, keepOf);
@@ -189,15 +189,15 @@ public static class ChannelPruner
                     var indices = Indices(site.Layout, keepOf);
                     if (indices.Length != newDims[site.Axis]) values = TensorSlicer.Gather(values, newDims, site.Axis, indices);
                 }
-                if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor.Proto)) continue;
+                if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor)) continue;
                 count++;
                 weight.Tensor.SetFloats(newDims, values);
                 SetDeclaredDims(graph, weight, newDims);
                 continue;
             }
-            bool merged = mergedInto.Contains(weight.Tensor.Proto);
+            bool merged = mergedInto.Contains(weight.Tensor);
             var selections = new List<(SortedDictionary<int, int[]> Cuts, List<TensorSite> Readers)>();
-            foreach (var reader in sites.GroupBy(s => (s.Node.Proto, s.InputIndex)))
+            foreach (var reader in sites.GroupBy(s => (s.Node, s.InputIndex)))
             {
                 var cuts = new SortedDictionary<int, int[]>();
                 foreach (var site in reader)
@@ -211,9 +211,9 @@ public static class ChannelPruner
                 if (same >= 0) selections[same].Readers.Add(reader.First());
                 else selections.Add((cuts, [reader.First()]));
             }
-            var siteReaders = sites.Select(s => (s.Node.Proto, s.InputIndex)).ToHashSet();
+            var siteReaders = sites.Select(s => (s.Node, s.InputIndex)).ToHashSet();
             bool otherReaders = graph.IsGraphOutput(WeightReaders.StoredName(weight))
-                || WeightReaders.Of(graph, WeightReaders.StoredName(weight)).Any(r => !siteReaders.Contains((r.Node.Proto, r.Index)));
+                || WeightReaders.Of(graph, WeightReaders.StoredName(weight)).Any(r => !siteReaders.Contains((r.Node, r.Index)));
             bool inPlace = selections.Count == 1 && !otherReaders;
             foreach (var (cuts, readers) in selections)
             {
@@ -235,9 +235,9 @@ public static class ChannelPruner
                     // The copy holds what the reader received (after any Cast), so the reader is wired to it directly.
                     string copy = graph.UniqueName($"{weight.Tensor.Name}_{reader.Node.Id}");
                     var tensor = Tensor.FromFloats(copy, newDims, values, ReceivedType(graph, reader.Value, weight.Tensor.DataType));
-                    graph.Proto.Initializer.Add(tensor.Proto);
+                    graph.AddInitializer(tensor);
                     orphanCandidates.AddRange(PassThroughs(graph, reader.Value));
-                    if (weight.ConstantNode is { } constant) orphanCandidates.Add(constant.Proto);
+                    if (weight.ConstantNode is { } constant) orphanCandidates.Add(constant);
                     reader.Node.Inputs[reader.InputIndex] = copy;
                 }
             }
@@ -267,29 +267,28 @@ public static class ChannelPruner
         return storedType;
     }
 
-    private static IEnumerable<NodeProto> PassThroughs(Graph graph, string value)
+    private static IEnumerable<Node> PassThroughs(Graph graph, string value)
     {
         for (var node = graph.Producer(value); node is { OpType: "Identity" or "Cast" }; node = graph.Producer(node.Input(0)))
-            yield return node.Proto;
+            yield return node;
     }
 
     /// <summary>Removes the pass-through and Constant nodes we left unread, repeatedly (a dead Cast can orphan its Identity).</summary>
-    private static void RemoveDead(Graph graph, List<NodeProto> candidates)
+    private static void RemoveDead(Graph graph, List<Node> candidates)
     {
-        var pending = candidates.Distinct(ReferenceEqualityComparer.Instance).Cast<NodeProto>().ToList();
+        var pending = candidates.Distinct().ToList();
         for (bool changed = true; changed;)
         {
             changed = false;
             graph.Reindex();
             foreach (var node in pending.ToList())
             {
-                if (node.Output.Any(o => graph.Consumers(o).Count > 0 || graph.IsGraphOutput(o))) continue;
-                for (int i = 0; i < graph.Proto.Node.Count; i++)
-                    if (ReferenceEquals(graph.Proto.Node[i], node)) { graph.Proto.Node.RemoveAt(i); break; }
+                if (node.Outputs.Any(o => graph.Consumers(o).Count > 0 || graph.IsGraphOutput(o))) continue;
+                graph.RemoveNode(node);
                 pending.Remove(node);
                 // What fed only this node is dead too (a shape computation whose result became a constant).
-                foreach (string input in node.Input)
-                    if (graph.Producer(input) is { } producer && !pending.Contains(producer.Proto)) pending.Add(producer.Proto);
+                foreach (string input in node.Inputs)
+                    if (graph.Producer(input) is { } producer && !pending.Contains(producer)) pending.Add(producer);
                 changed = true;
             }
         }
@@ -307,16 +306,11 @@ public static class ChannelPruner
                     names.Add(consumer.Outputs[0]);
                     frontier.Enqueue(consumer.Outputs[0]);
                 }
-        foreach (var name in names)
-        {
-            if (graph.ValueInfo(name)?.Type?.TensorType is not { Shape: { } shape }) continue;
-            shape.Dim.Clear();
-            foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
+        foreach (var name in names) graph.SetDeclaredDims(name, dims);
     }
 
     /// <summary>Writes the new counts; constants read by other nodes too are copied first (Constant nodes left unread become orphan candidates).</summary>
-    private static void RewriteCounts(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, List<NodeProto> orphanCandidates)
+    private static void RewriteCounts(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, List<Node> orphanCandidates)
     {
         foreach (var sites in groups.Sites.OfType<CountSite>().GroupBy(s => (s.Node, s.Attribute, s.InputIndex)))
         {
@@ -340,10 +334,8 @@ public static class ChannelPruner
                 long[] counts = [.. computed];
                 foreach (var (element, value) in values) counts[element] = value;
                 string constant = graph.UniqueName($"{name}_{node.Id}");
-                var fresh = new TensorProto { Name = constant, DataType = DataType.Int64 };
-                new Tensor(fresh).SetInt64s([counts.Length], counts);
-                graph.Proto.Initializer.Add(fresh);
-                if (graph.Producer(name) is { } producer) orphanCandidates.Add(producer.Proto);
+                graph.AddInitializer(Tensor.FromInt64s(constant, [counts.Length], counts));
+                if (graph.Producer(name) is { } producer) orphanCandidates.Add(producer);
                 node.Inputs[inputIndex] = constant;
                 graph.Reindex();
                 continue;
@@ -352,15 +344,13 @@ public static class ChannelPruner
             long[] numbers = tensor.ToInt64s();
             if (values.All(v => numbers[v.Element] == v.Value)) continue;
             foreach (var (element, value) in values) numbers[element] = value;
-            bool shared = graph.Consumers(name).Any(c => !ReferenceEquals(c.Proto, node.Proto)) || graph.IsGraphOutput(name);
+            bool shared = graph.Consumers(name).Any(c => !c.Equals(node)) || graph.IsGraphOutput(name);
             if (shared)
             {
                 // Copy-on-write: other readers keep the old numbers.
                 string copy = graph.UniqueName($"{name}_{node.Id}");
-                var fresh = new TensorProto { Name = copy, DataType = tensor.DataType };
-                new Tensor(fresh).SetInt64s(tensor.Dims, numbers);
-                graph.Proto.Initializer.Add(fresh);
-                if (graph.Producer(name) is { OpType: "Constant" } constant) orphanCandidates.Add(constant.Proto);
+                graph.AddInitializer(Tensor.FromInt64s(copy, tensor.Dims, numbers, tensor.DataType));
+                if (graph.Producer(name) is { OpType: "Constant" } constant) orphanCandidates.Add(constant);
                 node.Inputs[inputIndex] = copy;
                 graph.Reindex();
             }
@@ -374,10 +364,7 @@ public static class ChannelPruner
         foreach (var (value, layout) in groups.Layouts)
         {
             if (KeptIn(layout, 0, layout.Channels, keepOf) == layout.Channels) continue;
-            if (graph.ValueInfo(value)?.Type?.TensorType?.Shape is not { } shape || shape.Dim.Count != layout.Rank) continue;
-            var dim = shape.Dim[layout.Axis];
-            if (layout.InnerKnown) dim.DimValue = Indices(layout, keepOf).Length;
-            else dim.ClearValue();
+            graph.SetDeclaredDim(value, layout.Rank, layout.Axis, layout.InnerKnown ? Indices(layout, keepOf).Length : null);
         }
     }
 }

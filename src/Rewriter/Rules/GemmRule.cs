@@ -31,12 +31,7 @@ internal sealed class GemmRule : ILayerRule
     public void Propagate(ChannelFlow flow, Node node)
     {
         var input = flow.Layout(node.Input(0));
-        var weight = flow.Graph.ResolveWeight(node.Input(1));
-        if (weight is null || !weight.Tensor.IsFloating || weight.Tensor.Rank != 2)
-        {
-            flow.FreezeInputs(node, $"{node} has a computed weight");
-            return;
-        }
+        if (RuleHelpers.MatrixWeight(flow, node, why: "has a computed weight") is not { } weight) return;
         var layout = Weight(node, weight.Tensor.Dims)!;
         int kAxis = layout.InputAxis, nAxis = layout.OutputAxis;
         int outChannels = (int)layout.Outputs;

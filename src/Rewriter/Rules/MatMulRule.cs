@@ -24,12 +24,7 @@ internal sealed class MatMulRule : ILayerRule
     public void Propagate(ChannelFlow flow, Node node)
     {
         var input = flow.Layout(node.Input(0));
-        var weight = flow.Graph.ResolveWeight(node.Input(1));
-        if (weight is null || !weight.Tensor.IsFloating || weight.Tensor.Rank != 2)
-        {
-            flow.FreezeInputs(node, $"{node} multiplies two computed tensors");
-            return;
-        }
+        if (RuleHelpers.MatrixWeight(flow, node, why: "multiplies two computed tensors") is not { } weight) return;
         int? rank = flow.Rank(node.Input(0));
         var layout = Weight(node, weight.Tensor.Dims)!;
         int outChannels = (int)layout.Outputs;

@@ -23,7 +23,7 @@ internal sealed class ResizeRule : IOperatorRule
         bool upsample = node.OpType == "Upsample";
         string scales = upsample || node.Inputs.Count == 2 ? node.Input(1) : node.Input(2);
         string sizes = upsample ? "" : node.Input(3);
-        if (node.Attribute("scales") is { Floats.Count: > 0 } scaleAttribute && !ScaleKeepsChannels([.. scaleAttribute.Floats], input))
+        if (node.GetFloats("scales") is { Length: > 0 } scaleAttribute && !ScaleKeepsChannels(scaleAttribute, input))
         {
             flow.Freeze(input, $"{node} scales the channel axis");
             return;

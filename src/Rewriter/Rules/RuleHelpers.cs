@@ -4,6 +4,16 @@ namespace OnnxSlim.Rewriter.Rules;
 
 internal static class RuleHelpers
 {
+    /// <summary>The constant float matrix a Gemm or MatMul reads as input 1; null, with the node's inputs frozen
+    /// (<paramref name="why"/> says so), when the weight is computed or not a matrix.</summary>
+    public static WeightRef? MatrixWeight(ChannelFlow flow, Node node, string why)
+    {
+        var weight = flow.Graph.ResolveWeight(node.Input(1));
+        if (weight is { Tensor: { IsFloating: true, Rank: 2 } }) return weight;
+        flow.FreezeInputs(node, $"{node} {why}");
+        return null;
+    }
+
     /// <summary>A possibly negative axis made absolute; -1 when outside the rank.</summary>
     public static int NormalizeAxis(long axis, int rank)
     {

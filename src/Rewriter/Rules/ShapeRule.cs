@@ -57,7 +57,7 @@ internal sealed class ShapeRule : IOperatorRule
             if (flow.Graph.IsGraphOutput(output)) return false;
             foreach (var use in flow.Graph.Consumers(output))
             {
-                if (use.OpType == "Slice" && use.Input(0) == data && use.Attribute("starts") is null)
+                if (use.OpType == "Slice" && use.Input(0) == data && !use.HasAttribute("starts"))
                 {
                     bool boundOnly = Enumerable.Range(0, use.Inputs.Count).All(k => use.Inputs[k] != output || k is 1 or 2);
                     if (!boundOnly || use.Input(3).Length == 0 || flow.ConstantInts(use.Input(3)) is not [var a]

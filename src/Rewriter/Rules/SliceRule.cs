@@ -21,7 +21,7 @@ internal sealed class SliceRule : IOperatorRule
             return;
         }
         // Opset < 10 keeps the bounds in attributes, later opsets in inputs.
-        bool inAttributes = node.Attribute("starts") is not null;
+        bool inAttributes = node.HasAttribute("starts");
         long[]? starts = inAttributes ? node.GetInts("starts") : flow.ConstantInts(node.Input(1));
         long[]? ends = inAttributes ? node.GetInts("ends") : flow.ConstantInts(node.Input(2));
         long[]? computedStarts = null, computedEnds = null;

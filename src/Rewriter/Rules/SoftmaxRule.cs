@@ -14,7 +14,7 @@ internal sealed class SoftmaxRule : IOperatorRule
     {
         if (flow.Layout(node.Input(0)) is not { } input) return;
         bool coerced = flow.Opset is > 0 and < 13;
-        if (flow.Opset == 0 && node.Attribute("axis") is null)
+        if (flow.Opset == 0 && !node.HasAttribute("axis"))
         {
             flow.Freeze(input, $"{node} has an opset-dependent default axis");
             return;

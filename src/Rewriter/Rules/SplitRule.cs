@@ -26,7 +26,7 @@ internal sealed class SplitRule : IOperatorRule
             flow.Freeze(input, $"{node} splits flattened channels");
             return;
         }
-        bool inAttribute = node.Attribute("split") is not null;
+        bool inAttribute = node.HasAttribute("split");
         long[]? sizes = inAttribute ? node.GetInts("split") : flow.ConstantInts(node.Input(1));
         if (sizes is null || sizes.Length != node.Outputs.Count || sizes.Sum() != input.Channels)
         {

@@ -1,6 +1,4 @@
-using Google.Protobuf;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO.Proto;
 
 namespace OnnxSlim.Runtime;
 
@@ -24,27 +22,15 @@ public static class SingleLayerModel
             throw new ArgumentException($"only Conv, ConvTranspose, Gemm and MatMul layers are built alone, got {layer}", nameof(layer));
         if (inputShape.Any(d => d <= 0)) throw new ArgumentException($"input shape [{string.Join(",", inputShape)}] has a non-positive dim", nameof(inputShape));
         if (weightShape.Any(d => d <= 0)) throw new ArgumentException($"weight shape [{string.Join(",", weightShape)}] has a non-positive dim", nameof(weightShape));
-        var node = new NodeProto { OpType = layer.OpType, Domain = layer.Domain, Name = "layer" };
-        node.Input.Add(Input);
-        node.Input.Add(Weight);
-        if (biasLength > 0) node.Input.Add(Bias);
-        node.Output.Add(Output);
-        foreach (var a in layer.Proto.Attribute)
-        {
-            if (a.Name == "group" && convGroups is not null) continue;
-            node.Attribute.Add(a.Clone());
-        }
-        if (convGroups is long g) node.Attribute.Add(new AttributeProto { Name = "group", Type = AttributeProto.Types.AttributeType.Int, I = g });
-
-        var graph = new GraphProto { Name = "single-layer" };
-        graph.Node.Add(node);
-        graph.Input.Add(FloatValue(Input, inputShape));
-        graph.Output.Add(new ValueInfoProto { Name = Output });
-        graph.Initializer.Add(Filled(Weight, weightShape));
-        if (biasLength > 0) graph.Initializer.Add(Filled(Bias, [biasLength]));
-        var model = new ModelProto { IrVersion = irVersion, ProducerName = "onnxslim-latency", Graph = graph };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
-        return model.ToByteArray();
+        var model = new ModelBuilder("single-layer", "onnxslim-latency", irVersion, opset);
+        string[] inputs = biasLength > 0 ? [Input, Weight, Bias] : [Input, Weight];
+        var node = model.AddNodeLike(layer, "layer", inputs, [Output], without: convGroups is null ? null : "group");
+        if (convGroups is long g) node.SetInt("group", g);
+        model.AddInput(Input, DataType.Float, inputShape);
+        model.AddOutput(Output);
+        model.AddInitializer(Filled(Weight, weightShape));
+        if (biasLength > 0) model.AddInitializer(Filled(Bias, [biasLength]));
+        return model.ToBytes();
     }
 
     /// <summary>A seeded standard-normal input of the given shape named as <see cref="Build"/> names it.</summary>
@@ -57,14 +43,7 @@ public static class SingleLayerModel
         return new NamedTensor(Input, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, shape, data);
     }
 
-    private static ValueInfoProto FloatValue(string name, long[] shape)
-    {
-        var type = new TypeProto.Types.Tensor { ElemType = DataType.Float, Shape = new TensorShapeProto() };
-        foreach (long d in shape) type.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = type } };
-    }
-
-    private static TensorProto Filled(string name, long[] shape)
+    private static Tensor Filled(string name, long[] shape)
     {
         long n = shape.Aggregate(1L, (a, b) => a * b);
         // A repeating block of small values: cheap to make for a 100 MB weight, and never denormal.
@@ -75,8 +54,6 @@ public static class SingleLayerModel
         var floats = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
         for (long at = 0; at < n; at += block.Length)
             block.AsSpan(0, (int)Math.Min(block.Length, n - at)).CopyTo(floats[(int)at..]);
-        var t = new TensorProto { Name = name, DataType = DataType.Float, RawData = UnsafeByteOperations.UnsafeWrap(bytes) };
-        t.Dims.Add(shape);
-        return t;
+        return Tensor.FromFloatBytes(name, shape, bytes);
     }
 }

@@ -7,31 +7,23 @@ namespace OnnxSlim.Spectral;
 /// t(o, i) = t(O, I)·r_out(o)·r_in(i): exact for the bilinear MAC part of a conv, close for the rest. An
 /// element-wise op or a depthwise conv has one count only; a side no keep changes has none.
 /// </summary>
-public sealed class LayerLatency
+public sealed class LayerLatency(string name, double fullMilliseconds, KeptChannels? output, WidthCurve? outputCurve,
+    KeptChannels? input = null, WidthCurve? inputCurve = null)
 {
-    public LayerLatency(string name, double fullMilliseconds, KeptChannels? output, WidthCurve? outputCurve, KeptChannels? input = null, WidthCurve? inputCurve = null)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        if (!(fullMilliseconds >= 0) || double.IsInfinity(fullMilliseconds))
-            throw new ArgumentException($"{name}: milliseconds must be finite and non-negative, got {fullMilliseconds}", nameof(fullMilliseconds));
-        if ((output is null) != (outputCurve is null)) throw new ArgumentException($"{name}: an output count needs its curve, and the reverse", nameof(outputCurve));
-        if ((input is null) != (inputCurve is null)) throw new ArgumentException($"{name}: an input count needs its curve, and the reverse", nameof(inputCurve));
-        Name = name;
-        FullMilliseconds = fullMilliseconds;
-        Output = output;
-        OutputCurve = outputCurve;
-        Input = input;
-        InputCurve = inputCurve;
-    }
-
     /// <summary>Which node this is (for reports).</summary>
-    public string Name { get; }
+    public string Name { get; } = name ?? throw new ArgumentNullException(nameof(name));
 
-    public double FullMilliseconds { get; }
-    public KeptChannels? Output { get; }
-    public WidthCurve? OutputCurve { get; }
-    public KeptChannels? Input { get; }
-    public WidthCurve? InputCurve { get; }
+    public double FullMilliseconds { get; } = fullMilliseconds >= 0 && !double.IsInfinity(fullMilliseconds) ? fullMilliseconds
+        : throw new ArgumentException($"{name}: milliseconds must be finite and non-negative, got {fullMilliseconds}", nameof(fullMilliseconds));
+
+    public KeptChannels? Output { get; } = output;
+    public WidthCurve? OutputCurve { get; } = CurveOf(name, "an output", output, outputCurve, nameof(outputCurve));
+    public KeptChannels? Input { get; } = input;
+    public WidthCurve? InputCurve { get; } = CurveOf(name, "an input", input, inputCurve, nameof(inputCurve));
+
+    /// <summary>A side has a count and its curve, or neither.</summary>
+    private static WidthCurve? CurveOf(string name, string side, KeptChannels? count, WidthCurve? curve, string parameter) =>
+        (count is null) == (curve is null) ? curve : throw new ArgumentException($"{name}: {side} count needs its curve, and the reverse", parameter);
 
     public IEnumerable<int> Groups => (Output?.Groups ?? []).Concat(Input?.Groups ?? []);
 

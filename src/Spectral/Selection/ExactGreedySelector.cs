@@ -17,7 +17,6 @@ public sealed class ExactGreedySelector : IFilterSelector
 
     public int[] Select(FilterMatrix m, int keep)
     {
-        ArgumentNullException.ThrowIfNull(m);
         SelectorArgs.CheckKeep(m, keep);
         if (m.Rows > MaxRows)
             throw new ArgumentException($"ExactGreedySelector is O(C⁴) and meant for groups of at most {MaxRows} rows, got {m.Rows}", nameof(m));

@@ -49,7 +49,6 @@ public sealed class GemSelector : IFilterSelector
 
     public int[] Select(FilterMatrix m, int keep)
     {
-        ArgumentNullException.ThrowIfNull(m);
         SelectorArgs.CheckKeep(m, keep);
         if (!(BatchFraction > 0 && BatchFraction <= 1))
             throw new ArgumentException($"BatchFraction must be in (0, 1], got {BatchFraction}");

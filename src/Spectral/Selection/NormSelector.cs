@@ -11,14 +11,10 @@ public sealed class NormSelector(FilterNorm norm) : IFilterSelector
 
     public int[] Select(FilterMatrix m, int keep)
     {
-        ArgumentNullException.ThrowIfNull(m);
-        SelectorArgs.CheckKeep(m, keep);
-        m.ReleaseCache(); // a spectrum computation may have cached a factorisation for GEM
+        SelectorArgs.CheckRowsOnly(m, keep);
         var score = new double[m.Rows];
         for (int j = 0; j < m.Rows; j++)
             score[j] = Norm == FilterNorm.L1 ? TensorPrimitives.SumOfMagnitudes(m.Row(j)) : TensorPrimitives.Norm(m.Row(j));
-        var order = Enumerable.Range(0, m.Rows).OrderByDescending(j => score[j]).ThenBy(j => j).Take(keep).ToArray();
-        Array.Sort(order);
-        return order;
+        return SelectorArgs.Ascending(Enumerable.Range(0, m.Rows).OrderByDescending(j => score[j]).ThenBy(j => j).Take(keep));
     }
 }

@@ -7,9 +7,7 @@ public sealed class RandomSelector(int seed) : IFilterSelector
 
     public int[] Select(FilterMatrix m, int keep)
     {
-        ArgumentNullException.ThrowIfNull(m);
-        SelectorArgs.CheckKeep(m, keep);
-        m.ReleaseCache(); // a spectrum computation may have cached a factorisation for GEM
+        SelectorArgs.CheckRowsOnly(m, keep);
         // A seeded System.Random is a fixed algorithm across runs and .NET versions.
         var rng = new Random(Seed);
         var idx = Enumerable.Range(0, m.Rows).ToArray();
@@ -18,8 +16,6 @@ public sealed class RandomSelector(int seed) : IFilterSelector
             int k = i + rng.Next(m.Rows - i);
             (idx[i], idx[k]) = (idx[k], idx[i]);
         }
-        var kept = idx[..keep];
-        Array.Sort(kept);
-        return kept;
+        return SelectorArgs.Ascending(idx[..keep]);
     }
 }

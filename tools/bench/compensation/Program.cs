@@ -121,12 +121,8 @@ RewriteOptions Parse(string variant)
 // How far each BatchNorm's running statistics are from its input's actual statistics on the calibration images.
 void Diagnose(OnnxModel model)
 {
-    using var probe = model.Clone();
-    var bns = probe.Graph.Nodes.Where(n => n.OpType == "BatchNormalization").ToList();
-    foreach (var bn in bns)
-        probe.Graph.Proto.Output.Add(new OnnxSlim.GraphIO.Proto.ValueInfoProto { Name = bn.Input(0), Type = new OnnxSlim.GraphIO.Proto.TypeProto { TensorType = new OnnxSlim.GraphIO.Proto.TypeProto.Types.Tensor { ElemType = 1 } } });
-    probe.Graph.Reindex();
-    using var runner = new ModelRunner(probe.ToBytes());
+    var bns = model.Graph.Nodes.Where(n => n.OpType == "BatchNormalization").ToList();
+    using var runner = new ModelRunner(model.ToBytesWithOutputs(bns.Select(bn => bn.Input(0))));
     var input = new NamedTensor("input", TensorElementType.Float, calibX.Shape, calibX.Floats!);
     var outputs = runner.Run([input]).ToDictionary(o => o.Name);
     var line = new List<string>();
@@ -135,8 +131,8 @@ void Diagnose(OnnxModel model)
         var x = outputs[bn.Input(0)];
         int n = (int)x.Shape[0], c = (int)x.Shape[1], hw = (int)(x.ElementCount / n / c);
         var data = x.AsFloats();
-        var mean = probe.Graph.ResolveWeight(bn.Input(3))!.Tensor.ToFloats();
-        var variance = probe.Graph.ResolveWeight(bn.Input(4))!.Tensor.ToFloats();
+        var mean = model.Graph.ResolveWeight(bn.Input(3))!.Tensor.ToFloats();
+        var variance = model.Graph.ResolveWeight(bn.Input(4))!.Tensor.ToFloats();
         double meanError = 0, varError = 0;
         for (int ch = 0; ch < c; ch++)
         {

@@ -152,23 +152,15 @@ static List<string> Frontier(Graph g, ChannelGroupSet groups, HashSet<string> ta
 // The model with only the given outputs and the nodes they need.
 static byte[] Truncate(OnnxModel m, IReadOnlyCollection<string> outputs)
 {
-    var proto = m.Proto.Clone();
-    var g = proto.Graph;
     var needed = new HashSet<string>(outputs, StringComparer.Ordinal);
-    var keep = new List<OnnxSlim.GraphIO.Proto.NodeProto>();
-    for (int i = g.Node.Count - 1; i >= 0; i--)
+    var keep = new HashSet<Node>();
+    foreach (var n in m.Graph.Nodes.Reverse())
     {
-        var n = g.Node[i];
-        if (!n.Output.Any(needed.Contains)) continue;
+        if (!n.Outputs.Any(needed.Contains)) continue;
         keep.Add(n);
-        foreach (var input in n.Input) needed.Add(input);
+        foreach (var input in n.Inputs) needed.Add(input);
     }
-    keep.Reverse();
-    g.Node.Clear();
-    g.Node.Add(keep);
-    g.Output.Clear();
-    foreach (var o in outputs) g.Output.Add(new OnnxSlim.GraphIO.Proto.ValueInfoProto { Name = o });
-    return Google.Protobuf.MessageExtensions.ToByteArray(proto);
+    return m.ExtractBytes(keep, [], "N", outputs, "prune-check");
 }
 
 Dictionary<string, long[]> Probe(OnnxModel m)
