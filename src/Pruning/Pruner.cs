@@ -57,7 +57,7 @@ public static class Pruner
         byte[]? serialised = null;
         byte[] OriginalBytes() => serialised ??= original.ToBytes();
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
-        // The original's outputs for validation come from the shape probe's session: one session of the original, not two.
+        // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
         void KeepReference(ModelRunner runner, IReadOnlyList<string> outputs)
         {
