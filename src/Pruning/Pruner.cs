@@ -57,7 +57,7 @@ public static class Pruner
         byte[]? serialised = null;
         byte[] OriginalBytes() => serialised ??= original.ToBytes();
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
-        // The original's outputs for validation come from the shape probe's session: one session of the original, not two.
+        // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
         void KeepReference(ModelRunner runner, IReadOnlyList<string> outputs)
         {
@@ -314,7 +314,8 @@ public static class Pruner
         long n = all[0].Shape[0];
         long h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
         if (h == 0) return new CalibrationSplit(all, null);
-        return new CalibrationSplit([.. all.Select(t => t.Rows(0, n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
+        // The fitted samples share the caller's arrays (a copy was another 540 MB for 1,024 ImageNet samples).
+        return new CalibrationSplit([.. all.Select(t => t.FirstRows(n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
     }
 
     private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>

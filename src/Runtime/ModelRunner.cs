@@ -149,7 +149,8 @@ public sealed class ModelRunner : IDisposable
         try
         {
             foreach (var input in inputs) values.Add(ToOrtValue(input));
-            using var results = _session.Run(_runOptions, inputs.Select(i => i.Name).ToArray(), values, _outputNames);
+            string[] names = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
+            using var results = _session.Run(_runOptions, names, [.. values, .. _weights?.Values ?? []], _outputNames);
             var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
             for (int i = 0; i < results.Count; i++)
                 if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR)

@@ -25,6 +25,21 @@ public sealed record NamedTensor(string Name, TensorElementType ElementType, lon
         _ => throw new ArgumentException($"output '{Name}' has unsupported element type {ElementType}"),
     };
 
+    /// <summary>
+    /// Samples [0, count) along the first axis, sharing this tensor's data: <see cref="Data"/> then holds more values
+    /// than the shape needs (the rest are the later samples). No copy, so holding a calibration set's first samples
+    /// apart from the rest costs nothing; only for readers that index by the shape (the calibration passes), not for
+    /// ONNX Runtime.
+    /// </summary>
+    public NamedTensor FirstRows(long count)
+    {
+        if (Shape.Length == 0 || count < 0 || count > Shape[0])
+            throw new ArgumentException($"rows [0, {count}) are outside '{Name}' of shape {FormatShape(Shape)}");
+        var shape = Shape.ToArray();
+        shape[0] = count;
+        return this with { Shape = shape };
+    }
+
     /// <summary>Samples [start, start + count) along the first axis.</summary>
     public NamedTensor Rows(long start, long count)
     {

@@ -79,4 +79,30 @@ public sealed class ProfilingTests
         Assert.True(cmp.MaxRelError < 1e-5, $"max relative error {cmp.MaxRelError}");
         Assert.Throws<InvalidOperationException>(() => shared.RunPrepared(["x"], []));
     }
+
+    [Fact]
+    public void ShapeProbeOverSharedWeightsReadsShapesAndThenRunsThePlainModel()
+    {
+        // The probe's session and the one after it both read the 147 KB weight as an input they must be fed.
+        var b = new GraphBuilder();
+        string x = b.Input("x", 1, 64, 8, 8);
+        string conv = b.Conv(x, 64, 64);
+        string y = b.Relu(conv);
+        b.Output(y, 1, 64, 8, 8);
+        using var model = b.Model();
+        IReadOnlyList<NamedTensor>? outputs = null;
+        IReadOnlyList<string>? names = null;
+        var shapes = ShapeProbe.Run(model, [conv], [], thenRun: (runner, own) =>
+        {
+            names = own;
+            var inputs = InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, []), seed: 1);
+            outputs = runner.RunInBatches(inputs, 2, own);
+        });
+        Assert.Equal(new long[] { 1, 64, 8, 8 }, shapes[conv]);
+        Assert.Equal(new long[] { 1, 64, 8, 8 }, shapes[y]);
+        Assert.Equal([y], names);
+        var output = Assert.Single(outputs!);
+        Assert.Equal(new long[] { 1, 64, 8, 8 }, output.Shape);
+        Assert.Contains(output.AsFloats(), v => v > 0);
+    }
 }

@@ -44,6 +44,8 @@ public static class ChannelMoments
         foreach (var n in names)
             if (!shapes.ContainsKey(n)) throw new ArgumentException($"value '{n}' is not a tensor the model computes");
         var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, shapes[r.Value], calibration.Images, maxObservations, seed));
+        // One chunk buffer for all requests (they take turns): one each cost ResNet-50 ~0.5 GB.
+        var chunk = new double[(long)sums.Values.Max(a => a.Features) * ChunkRows];
 
         // The values and the model inputs lie in one buffer where ONNX Runtime writes its outputs; a batch is what the
         // budget allows for those plus the intermediates ONNX Runtime keeps alive meanwhile.
@@ -86,7 +88,7 @@ public static class ChannelMoments
                 SubModel.RoundToOwnType(Slot(v, count).Span, type);
                 FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, type);
             }
-            foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count);
+            foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count, chunk);
             recording?.Record(start, count, v => Slot(v, count));
         }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
@@ -102,7 +104,6 @@ public static class ChannelMoments
         private readonly long _rowsPerImage;
         private readonly long[] _rows;
         private readonly double[] _gram;
-        private readonly double[] _chunk;
         private readonly long[] _chunkRows = new long[ChunkRows];
         private int _next; // first row (index into _rows) not consumed yet
 
@@ -114,7 +115,6 @@ public static class ChannelMoments
             _rowsPerImage = rowsPerImage;
             _rows = rows;
             _gram = new double[(long)features * features];
-            _chunk = new double[(long)features * ChunkRows];
         }
 
         public static Accumulator For(Request request, long[] shape, int images, int maxObservations, int seed)
@@ -143,7 +143,10 @@ public static class ChannelMoments
             return new Accumulator(layout, conv, features, rowsPerImage, rows);
         }
 
-        public void Add(ReadOnlySpan<float> data, int firstImage, int images)
+        public int Features => _features;
+
+        /// <summary>Adds the sampled rows in a batch of images; <paramref name="chunk"/> holds at least <see cref="Features"/> × <see cref="ChunkRows"/> values.</summary>
+        public void Add(ReadOnlySpan<float> data, int firstImage, int images, double[] chunk)
         {
             long offset = firstImage * _rowsPerImage, end = (firstImage + images) * _rowsPerImage;
             while (_next < _rows.Length && _rows[_next] < end)
@@ -151,9 +154,9 @@ public static class ChannelMoments
                 int take = 0;
                 while (take < ChunkRows && _next < _rows.Length && _rows[_next] < end) _chunkRows[take++] = _rows[_next++] - offset;
                 var local = _chunkRows.AsSpan(0, take);
-                if (_conv is { } g) RowReader.ConvPatches(data, _layout, g, 0, _layout.Channels, local, _chunk, ChunkRows);
-                else RowReader.Channels(data, _layout, 0, _layout.Channels, local, _chunk, ChunkRows);
-                BlockedProducts.Accumulate(_chunk, _features, _chunk, _features, take, ChunkRows, _gram, _features, lowerOnly: true);
+                if (_conv is { } g) RowReader.ConvPatches(data, _layout, g, 0, _layout.Channels, local, chunk, ChunkRows);
+                else RowReader.Channels(data, _layout, 0, _layout.Channels, local, chunk, ChunkRows);
+                BlockedProducts.Accumulate(chunk, _features, chunk, _features, take, ChunkRows, _gram, _features, lowerOnly: true);
             }
         }
 

@@ -17,7 +17,8 @@ internal sealed class CalibrationSet
                 throw new ArgumentException($"calibration input '{t.Name}' has shape {NamedTensor.FormatShape(t.Shape)}; expected [N, …] with N ≥ 1");
             if (images >= 0 && t.Shape[0] != images)
                 throw new ArgumentException($"calibration input '{t.Name}' has {t.Shape[0]} samples, another input has {images}");
-            if (t.Data.Length != t.ElementCount)
+            // More values than the shape needs: the first samples of a larger set (NamedTensor.FirstRows), read by index.
+            if (t.Data.Length < t.ElementCount)
                 throw new ArgumentException($"calibration input '{t.Name}' holds {t.Data.Length} values, its shape {NamedTensor.FormatShape(t.Shape)} needs {t.ElementCount}");
             images = t.Shape[0];
         }
@@ -34,7 +35,7 @@ internal sealed class CalibrationSet
     public IReadOnlyList<NamedTensor> Slice(int first, int count, IReadOnlyCollection<string>? names)
     {
         if (first < 0 || count < 1 || first + count > Images) throw new ArgumentException($"batch [{first}, {first + count}) is outside the {Images} samples");
-        if (first == 0 && count == Images && names is null) return _inputs;
+        if (first == 0 && count == Images && names is null && _inputs.All(t => t.Data.Length == t.ElementCount)) return _inputs;
         var result = new List<NamedTensor>(_inputs.Count);
         foreach (var t in _inputs)
         {

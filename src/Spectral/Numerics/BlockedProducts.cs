@@ -217,6 +217,32 @@ public static class BlockedProducts
     private static void ProjectScalar(float[] x, int n, int stride, int r0, int from, int count, float[] w, int m, int o, float[] p, int pStride)
     {
         int r = from;
+        // 64 rows at a time first: eight independent sums hide the add latency that bounds two (a third of the ReLU-aware
+        // predictions' time went here on ResNet-50, for the 1–3 outputs past a multiple of 4); each lane adds the same
+        // products in the same order either way.
+        if (Vector256.IsHardwareAccelerated)
+            for (; r + 64 <= count; r += 64)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                for (int f = 0; f < n; f++)
+                {
+                    float wf = w[f * m + o];
+                    if (wf == 0) continue;
+                    ref float xf = ref x[f * stride + r0 + r];
+                    var v = Vector256.Create(wf);
+                    a0 += Vector256.LoadUnsafe(ref xf) * v;
+                    a1 += Vector256.LoadUnsafe(ref xf, 8) * v;
+                    a2 += Vector256.LoadUnsafe(ref xf, 16) * v;
+                    a3 += Vector256.LoadUnsafe(ref xf, 24) * v;
+                    a4 += Vector256.LoadUnsafe(ref xf, 32) * v;
+                    a5 += Vector256.LoadUnsafe(ref xf, 40) * v;
+                    a6 += Vector256.LoadUnsafe(ref xf, 48) * v;
+                    a7 += Vector256.LoadUnsafe(ref xf, 56) * v;
+                }
+                ref float q = ref p[o * pStride + r];
+                a0.StoreUnsafe(ref q); a1.StoreUnsafe(ref q, 8); a2.StoreUnsafe(ref q, 16); a3.StoreUnsafe(ref q, 24);
+                a4.StoreUnsafe(ref q, 32); a5.StoreUnsafe(ref q, 40); a6.StoreUnsafe(ref q, 48); a7.StoreUnsafe(ref q, 56);
+            }
         if (Vector256.IsHardwareAccelerated)
             for (; r + 16 <= count; r += 16)
             {
