@@ -76,6 +76,34 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>
+    /// The shapes of every output for these inputs, without copying their data: a shape probe asks for every layer's
+    /// input and output, and copying them all (a detector's FPN maps at 800×1000: ~1 GB) only to read their dims
+    /// doubled the probe's peak. Non-tensor outputs read as [0], as <see cref="Run"/> returns them.
+    /// </summary>
+    public Dictionary<string, long[]> RunShapes(IReadOnlyList<NamedTensor> inputs)
+    {
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            string[] names = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
+            using var results = _session.Run(_runOptions, names, [.. values, .. _weights?.Values ?? []], _outputNames);
+            var shapes = new Dictionary<string, long[]>(results.Count, StringComparer.Ordinal);
+            for (int i = 0; i < results.Count; i++)
+                shapes[_outputNames[i]] = results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR ? results[i].GetTensorTypeAndShape().Shape : [0];
+            return shapes;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new RuntimeUnavailableException($"ONNX Runtime failed to run the model: {SessionFactory.FirstLine(e.Message)}", e);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Runs the samples (first axis of every input) <paramref name="batch"/> at a time and stacks the outputs, so
     /// ONNX Runtime's intermediates stay a batch's worth; one run when the model fixes its batch size differently or
     /// an output is not batch-major.

@@ -19,8 +19,7 @@ public static class ShapeProbe
         var ownOutputs = model.Graph.Outputs.Select(o => o.Name).ToList();
         using var runner = new ModelRunner(model, extraOutputs: values);
         var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
-        var shapes = runner.Run(InputGenerator.Generate(runner.Inputs, inputShapes, seed))
-            .ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        var shapes = runner.RunShapes(InputGenerator.Generate(runner.Inputs, inputShapes, seed));
         foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
         thenRun?.Invoke(runner, ownOutputs);
         return shapes;
