@@ -115,7 +115,10 @@ public static class ModelChecks
             {
                 if (graph.ResolveWeight(n.Input(k)) is not { Tensor: { IsFloating: true } tensor }) continue;
                 if (!checkedTensors.Add(tensor)) continue;
-                var values = tensor.ToFloats();
+                // Stored float32 bytes are read in place: a copy of every weight (553 MB for VGG-16) is garbage the
+                // collector may not return before the shape probe's peak.
+                float[]? copy = tensor.TryGetRawFloats(out var raw) ? null : tensor.ToFloats();
+                var values = copy ?? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw.Span);
                 for (int e = 0; e < values.Length; e++)
                 {
                     if (float.IsFinite(values[e])) continue;

@@ -46,6 +46,18 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void Shapes_without_data_are_the_shapes_of_a_full_run()
+    {
+        using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));
+        var inputs = InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, [], batch: 3), seed: 4);
+        var full = runner.Run(inputs);
+        var shapes = runner.OutputShapes(inputs);
+        Assert.Equal(full.Count, shapes.Count);
+        Assert.All(full, t => Assert.Equal(t.Shape, shapes[t.Name]));
+        Assert.Equal(new long[] { 3, 10 }, shapes[full[0].Name]);
+    }
+
+    [Fact]
     public void Npy_round_trip_and_latency_measurement()
     {
         string path = Path.Combine(Fixtures.TempDir(), "x.npy");

@@ -78,9 +78,7 @@ internal sealed class ChannelPaths
         for (int c = 0; c < _group.Width; c++)
         {
             if (site.Layout.PositionOf(_group.Id, c) < 0) continue;
-            bool zero = true;
-            foreach (double v in _filters.Row(c)) if (v != 0) { zero = false; break; }
-            if (!zero) continue;
+            if (!_filters.IsZero(c)) continue;
             state.Mean[c] = bias is null || double.IsNaN(bias[c]) ? 0 : bias[c];
             state.Var[c] = 0;
         }

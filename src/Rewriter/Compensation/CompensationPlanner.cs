@@ -40,7 +40,7 @@ internal static class CompensationPlanner
         var fits = new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
         if (fold)
         {
-            var fit = new FilterFit(filters, keep, options.FoldTerms, options.Ridge);
+            var fit = new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed);
             Parallel.For(0, removed.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
                 r => fits[r] = fit.Fit(removed[r]));
         }
@@ -116,11 +116,15 @@ internal static class CompensationPlanner
     private static double[]? VarianceRatio(TensorSite site, ChannelGroup group, HashSet<int> keep, ChannelState state,
         List<MergeAddition> additions, Func<WeightRef, float[]> floats, int outAxis)
     {
+        // Null before any copy: a copy of the reader's weight (VGG-16's first classifier layer: 411 MB) for a ratio
+        // that a channel without statistics rules out anyway is garbage at the rewrite's peak.
+        for (int c = 0; c < group.Width; c++)
+            if (site.Layout.PositionOf(group.Id, c) >= 0 && double.IsNaN(state.Var[c])) return null;
         var original = floats(site.Weight);
         long[] dims = site.Weight.Tensor.Dims;
         var folded = (float[])original.Clone();
-        foreach (var a in additions.Where(a => a.Weight.Tensor.Equals(site.Weight.Tensor)))
-            TensorSlicer.AddScaled(folded, a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
+        foreach (var run in additions.Where(a => a.Weight.Tensor.Equals(site.Weight.Tensor)).GroupBy(a => a.Axis))
+            TensorSlicer.AddScaledAll(folded, dims, run.Key, [.. run.Select(a => (a.From, a.To, a.Count, a.Ratio))]);
         long outputs = dims[outAxis];
         var before = new double[outputs];
         var after = new double[outputs];

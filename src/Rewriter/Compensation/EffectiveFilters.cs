@@ -9,21 +9,74 @@ namespace OnnxSlim.Rewriter;
 /// BatchNormalization) — the same effective filters the spectral analysis uses. Also the per-channel
 /// constant those chains add (conv bias and BatchNorm shift), and the nodes whose scale is folded in.
 /// </summary>
-/// <param name="Rows">Row-major Width × Cols.</param>
-/// <param name="Offsets">Per channel, the constant part of the effective pre-activation (summed over producers).</param>
-/// <param name="Captured">Nodes whose per-channel scale is already in the rows.</param>
-internal sealed record EffectiveFilters(int Width, int Cols, double[] Rows, double[] Offsets, HashSet<Node> Captured)
+internal sealed class EffectiveFilters : Spectral.IRowSource
 {
     private const int MaxAffineHops = 4;
 
-    public ReadOnlySpan<double> Row(int j) => Rows.AsSpan(j * Cols, Cols);
+    private readonly Block[] _blocks;
+    private readonly double[]? _offsetColumn;
+    private readonly Lazy<double[]> _rows;
+
+    private EffectiveFilters(int width, int cols, Block[] blocks, double[]? offsetColumn, double[] offsets, HashSet<Node> captured)
+    {
+        Width = width;
+        Cols = cols;
+        _blocks = blocks;
+        _offsetColumn = offsetColumn;
+        Offsets = offsets;
+        Captured = captured;
+        _rows = new Lazy<double[]>(Materialise);
+    }
+
+    public int Width { get; }
+    public int Cols { get; }
+
+    /// <summary>Per channel, the constant part of the effective pre-activation (summed over producers).</summary>
+    public double[] Offsets { get; }
+
+    /// <summary>Nodes whose per-channel scale is already in the rows.</summary>
+    public HashSet<Node> Captured { get; }
+
+    /// <summary>
+    /// Row j of the stored Width × Cols matrix. The matrix is built on first use only: a fit over the Gram (wide
+    /// groups) reads rows through <see cref="Read"/> instead, and VGG-16's first classifier group stored would be 822 MB.
+    /// </summary>
+    public ReadOnlySpan<double> Row(int j) => _rows.Value.AsSpan(j * Cols, Cols);
+
+    /// <summary>Columns [col, col + destination.Length) of row j, the values <see cref="Row"/> holds.</summary>
+    public void Read(int row, int col, Span<double> destination)
+    {
+        int start = 0, end = col + destination.Length;
+        foreach (var b in _blocks)
+        {
+            int from = Math.Max(col, start), to = Math.Min(end, start + b.RowLength);
+            if (from < to) b.Read(row, from - start, destination.Slice(from - col, to - from));
+            start += b.RowLength;
+        }
+        if (_offsetColumn is not null && end > start) destination[start - col] = _offsetColumn[row];
+    }
+
+    /// <summary>Whether row j is all zeros (stops at the first non-zero value, usually the first).</summary>
+    public bool IsZero(int j)
+    {
+        foreach (var b in _blocks)
+            if (!b.IsZero(j)) return false;
+        return _offsetColumn is null || _offsetColumn[j] == 0;
+    }
+
+    private double[] Materialise()
+    {
+        var rows = new double[(long)Width * Cols];
+        for (int j = 0; j < Width; j++) Read(j, 0, rows.AsSpan(j * Cols, Cols));
+        return rows;
+    }
 
     /// <param name="offsetWeight">When positive and every producer is followed by a BatchNorm: one more column per row,
     /// offsetWeight·(t_j/γ_j)·‖w_j‖ (the BatchNorm output's mean in units of its spread, scaled like the row), so that
     /// fits also match where the channel sits relative to zero (what a following ReLU sees).</param>
     public static EffectiveFilters? Build(Graph graph, ChannelGroup group, GroupConstants constants, Func<WeightRef, float[]> floats, double offsetWeight = 0)
     {
-        var blocks = new List<(float[] Data, long[] Dims, TensorSite Site, double[] Scale, int RowLength)>();
+        var blocks = new List<Block>();
         var offsets = new double[group.Width];
         var spread = new double[group.Width];
         var captured = new HashSet<Node>(ReferenceEqualityComparer.Instance);
@@ -32,41 +85,84 @@ internal sealed record EffectiveFilters(int Width, int Cols, double[] Rows, doub
         {
             var site = group.Sites.OfType<TensorSite>().FirstOrDefault(s => s.Node.Equals(producer) && s.Role == SiteRole.ProducerWeight);
             if (site is null || !seen.Add(site.Weight.Tensor)) continue;
-            long[] dims = site.Weight.Tensor.Dims;
-            int rowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / dims[site.Axis]));
             var (scale, offset, gamma) = Chain(graph, group, producer, constants, captured);
             for (int j = 0; j < offsets.Length; j++)
             {
                 offsets[j] += offset[j];
                 spread[j] += gamma[j] * gamma[j];
             }
-            blocks.Add((floats(site.Weight), dims, site, scale, rowLength));
+            var positions = new long[group.Width];
+            for (int j = 0; j < positions.Length; j++)
+            {
+                int position = site.Layout.PositionOf(group.Id, j);
+                positions[j] = position < 0 ? -1 : site.Layout.ElementsOf(position).ElementOffset;
+            }
+            blocks.Add(new Block(floats(site.Weight), site.Weight.Tensor.Dims, site.Axis, positions, scale));
         }
         if (blocks.Count == 0) return null;
         bool withOffset = offsetWeight > 0 && spread.All(v => v > 0 && double.IsFinite(v));
         int cols = blocks.Sum(b => b.RowLength) + (withOffset ? 1 : 0);
-        var rows = new double[(long)group.Width * cols];
-        for (int j = 0; j < group.Width; j++)
+        double[]? offsetColumn = null;
+        if (withOffset)
         {
-            int col = 0;
-            foreach (var (values, dims, site, scale, rowLength) in blocks)
+            var plain = new EffectiveFilters(group.Width, cols - 1, [.. blocks], null, offsets, captured);
+            var row = new double[cols - 1];
+            offsetColumn = new double[group.Width];
+            for (int j = 0; j < group.Width; j++)
             {
-                int position = site.Layout.PositionOf(group.Id, j);
-                if (position >= 0)
-                {
-                    var row = TensorSlicer.Take(values, dims, site.Axis, site.Layout.ElementsOf(position).ElementOffset, 1);
-                    for (int e = 0; e < rowLength; e++) rows[(long)j * cols + col + e] = scale[j] * row[e];
-                }
-                col += rowLength;
-            }
-            if (withOffset)
-            {
-                var row = rows.AsSpan((int)((long)j * cols), cols - 1);
-                double norm = Math.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot(row, row));
-                rows[(long)j * cols + cols - 1] = offsetWeight * offsets[j] / Math.Sqrt(spread[j]) * norm;
+                plain.Read(j, 0, row);
+                double norm = Math.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot<double>(row, row));
+                offsetColumn[j] = offsetWeight * offsets[j] / Math.Sqrt(spread[j]) * norm;
             }
         }
-        return new EffectiveFilters(group.Width, cols, rows, offsets, captured);
+        return new EffectiveFilters(group.Width, cols, [.. blocks], offsetColumn, offsets, captured);
+    }
+
+    /// <summary>One producer's weight: channel j's filter is its slice at element Positions[j] along Axis (−1: none, zeros), times Scale[j].</summary>
+    private sealed class Block
+    {
+        private readonly float[] _values;
+        private readonly long[] _positions;
+        private readonly double[] _scale;
+        private readonly long _size, _inner;
+
+        public Block(float[] values, long[] dims, int axis, long[] positions, double[] scale)
+        {
+            _values = values;
+            _positions = positions;
+            _scale = scale;
+            _size = dims[axis];
+            _inner = TensorSlicer.Product(dims, axis + 1, dims.Length);
+            RowLength = checked((int)(TensorSlicer.Product(dims, 0, dims.Length) / _size));
+        }
+
+        public int RowLength { get; }
+
+        /// <summary>Elements [from, from + destination.Length) of channel j's scaled filter.</summary>
+        public void Read(int j, int from, Span<double> destination)
+        {
+            long p = _positions[j];
+            if (p < 0) { destination.Clear(); return; }
+            double scale = _scale[j];
+            for (int k = 0; k < destination.Length; k++)
+            {
+                long e = from + k, o = e / _inner, i = e - o * _inner;
+                destination[k] = scale * _values[(o * _size + p) * _inner + i];
+            }
+        }
+
+        public bool IsZero(int j)
+        {
+            long p = _positions[j];
+            if (p < 0) return true;
+            double scale = _scale[j];
+            for (long e = 0; e < RowLength; e++)
+            {
+                long o = e / _inner, i = e - o * _inner;
+                if (scale * _values[(o * _size + p) * _inner + i] != 0) return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>Scale and offset of the affine chain right after a producer: y = scale·(W·x) + offset; and the BatchNorm's |γ| (NaN without one).</summary>

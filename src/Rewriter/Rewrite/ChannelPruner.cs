@@ -58,15 +58,20 @@ public static class ChannelPruner
             }
         }
         var mergedInto = new HashSet<Tensor>();
-        foreach (var a in additions)
+        // Per tensor and axis, in list order (additions to different tensors or axes do not touch each other's elements).
+        foreach (var run in additions.GroupBy(a => (a.Weight.Tensor, a.Axis)))
         {
-            TensorSlicer.AddScaled(Floats(a.Weight), a.Dims, a.Axis, a.From, a.To, a.Count, a.Ratio);
-            mergedInto.Add(a.Weight.Tensor);
+            var first = run.First();
+            TensorSlicer.AddScaledAll(Floats(first.Weight), first.Dims, first.Axis, [.. run.Select(a => (a.From, a.To, a.Count, a.Ratio))]);
+            mergedInto.Add(first.Weight.Tensor);
         }
 
         var orphanCandidates = new List<Node>();
         UpdateValueInfo(graph, groups, KeepOf);
-        int sliced = SliceTensors(graph, groups, KeepOf, Floats, mergedInto, orphanCandidates);
+        // Each tensor's float copy is dropped once its sliced bytes are written: the copies of every weight plus the
+        // sliced results would otherwise be alive together at the end (VGG-16: 553 MB of copies).
+        int sliced = SliceTensors(graph, groups, KeepOf, Floats, w => data.Remove(w.Tensor), mergedInto, orphanCandidates);
+        data.Clear();
         graph.Reindex();
         RewriteCounts(graph, groups, KeepOf, orphanCandidates);
         var notes = new List<string>();
@@ -168,7 +173,7 @@ public static class ChannelPruner
     /// readers without a site keep the original.
     /// </summary>
     private static int SliceTensors(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, Func<WeightRef, float[]> floats,
-        HashSet<Tensor> mergedInto, List<Node> orphanCandidates)
+        Action<WeightRef> release, HashSet<Tensor> mergedInto, List<Node> orphanCandidates)
     {
         int count = 0;
         var groupedInputs = new Dictionary<Tensor, GroupedInputSite>();
@@ -189,6 +194,7 @@ public static class ChannelPruner
                     var indices = Indices(site.Layout, keepOf);
                     if (indices.Length != newDims[site.Axis]) values = TensorSlicer.Gather(values, newDims, site.Axis, indices);
                 }
+                release(weight);
                 if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor)) continue;
                 count++;
                 weight.Tensor.SetFloats(newDims, values);
@@ -241,6 +247,7 @@ public static class ChannelPruner
                     reader.Node.Inputs[reader.InputIndex] = copy;
                 }
             }
+            release(weight);
         }
         return count;
     }

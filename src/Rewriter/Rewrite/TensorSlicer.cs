@@ -79,6 +79,27 @@ internal static class TensorSlicer
         return result;
     }
 
+    /// <summary>
+    /// Every addition in turn, as <see cref="AddScaled"/> would apply them one after another, all on one tensor and axis.
+    /// The same result bit for bit (an addition reads and writes only its own outer slab, so each slab sees the
+    /// additions in the same order), but one pass over the slabs: applied one by one, 16,000 folds into a
+    /// 4096-wide Gemm's input axis (inner 1) walk the 64 MB weight 16,000 times with a 16 KB stride.
+    /// </summary>
+    public static void AddScaledAll(Span<float> data, ReadOnlySpan<long> dims, int axis, ReadOnlySpan<(long From, long To, long Count, double Ratio)> additions)
+    {
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        for (long o = 0; o < outer; o++)
+        {
+            var slab = data.Slice((int)(o * size * inner), (int)(size * inner));
+            foreach (var (from, to, count, ratio) in additions)
+            {
+                var source = slab.Slice((int)(from * inner), (int)(count * inner));
+                var target = slab.Slice((int)(to * inner), (int)(count * inner));
+                for (int e = 0; e < source.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+            }
+        }
+    }
+
     /// <summary>Along <paramref name="axis"/>: elements [to, to+count) += ratio × elements [from, from+count).</summary>
     public static void AddScaled(Span<float> data, ReadOnlySpan<long> dims, int axis, long from, long to, long count, double ratio)
     {
