@@ -166,6 +166,68 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void Hard_swish_is_recognised_with_its_floor_however_it_is_spelled()
+    {
+        var b = new GraphBuilder(seed: 3);
+        string x = b.Input("x", -1, 2, 4, 4);
+        string opset9 = b.Conv(x, 2, 2);
+        GroupDrivenTests.HardSwish(b, opset9);
+        string op = b.Conv(x, 2, 2);
+        b.Node("HardSwish", [op]);
+        string sigmoid = b.Conv(x, 2, 2);
+        b.Node("Mul", [sigmoid, b.Node("HardSigmoid", [sigmoid], ("alpha", 0.25f), ("beta", 0.5f))]);
+        string plain = b.Conv(x, 2, 2);
+        b.Node("Mul", [plain, b.Node("Sigmoid", [plain])]);
+        var graph = b.Model().Graph;
+        Assert.Equal(-3, HardGate.Find(graph, opset9)!.Floor);
+        Assert.Equal(-3, HardGate.Find(graph, op)!.Floor);
+        Assert.Equal(-2, HardGate.Find(graph, sigmoid)!.Floor);
+        Assert.Null(HardGate.Find(graph, plain)); // swish has no flat zero
+        var gate = HardGate.Find(graph, opset9)!;
+        Assert.Equal(0, gate.Apply(-4));
+        Assert.Equal(2 * 5 / 6.0, gate.Apply(2), 12);
+        Assert.Equal(5, gate.Apply(5), 12);
+    }
+
+    [Fact]
+    public void Hard_swish_aware_fit_lowers_the_error_after_the_activation()
+    {
+        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 23).Normal(64 * 192));
+        var test = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 24).Normal(32 * 192));
+        double ErrorWith(int iterations)
+        {
+            // x → A → hswish → B → hswish → C: A loses channels, B is re-fitted with the hard-swish after it.
+            var b = new GraphBuilder(seed: 6);
+            string h = b.Input("x", -1, 3, 8, 8);
+            h = GroupDrivenTests.HardSwish(b, b.Conv(h, 3, 8));
+            // B's outputs spread wide (σ ≈ 4), so that many fall below the gate's floor of −3.
+            h = GroupDrivenTests.HardSwish(b, b.Conv(h, 8, 8, weight: b.Init("w", [8, 8, 3, 3], b.Normal(8 * 72, 0.6))));
+            h = b.Conv(h, 8, 4);
+            b.Output(h, -1, 4, 8, 8);
+            var original = b.Model();
+            var pruned = original.Clone();
+            int[] keep = [0, 2, 3, 5, 6];
+            var first = pruned.Graph.Nodes.First(n => n.OpType == "Conv");
+            var second = pruned.Graph.Nodes.Where(n => n.OpType == "Conv").ElementAt(1);
+            ModelOps.SliceAxis(pruned, first.Input(1), 0, keep);
+            ModelOps.SliceAxis(pruned, first.Input(2), 0, keep);
+            ModelOps.SliceAxis(pruned, second.Input(1), 1, keep);
+            pruned.Graph.Reindex();
+            var lines = new List<string>();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
+                new ReconstructionOptions { ReluIterations = iterations, Log = lines.Add });
+            if (iterations > 0) Assert.Contains(lines, l => l.Contains("hard-gate-aware"));
+            var a = ModelOps.Run(original, test);
+            var p = ModelOps.Run(pruned, test);
+            double e = 0, t = 0;
+            for (int i = 0; i < a.Length; i++) { e += (a[i] - p[i]) * (a[i] - p[i]); t += a[i] * a[i]; }
+            return Math.Sqrt(e / t);
+        }
+        double plain = ErrorWith(0), aware = ErrorWith(4);
+        Assert.True(aware < plain, $"output error {plain:0.0000} plain, {aware:0.0000} hard-swish-aware");
+    }
+
+    [Fact]
     public void Batching_and_the_activation_cache_do_not_change_the_result()
     {
         float[] Outputs(ReconstructionOptions options)

@@ -93,17 +93,20 @@ internal static class ConsumerDiscovery
         }
 
         int groups = 1;
+        long outputs = OutputDim(first.Node, dims), originalOutputs = OutputDim(first.Original, originalDims);
+        // A depthwise conv (one input and one output channel per conv group) stays one when its channels are pruned.
+        bool depthwise = kind == ConsumerKind.Conv && dims[1] == 1 && originalDims[1] == 1
+            && first.Node.GetInt("group", 1) == outputs && first.Original.GetInt("group", 1) == originalOutputs;
         if (kind == ConsumerKind.Conv)
         {
             groups = (int)first.Node.GetInt("group", 1);
-            if (first.Original.GetInt("group", 1) != groups)
+            if (first.Original.GetInt("group", 1) != groups && !depthwise)
                 throw new LayerSkippedException($"group changed from {first.Original.GetInt("group", 1)} to {groups}");
         }
-        long outputs = OutputDim(first.Node, dims), originalOutputs = OutputDim(first.Original, originalDims);
         int[] keptOutputs = KeptOutputs(candidates, kept, outputs, originalOutputs);
         if (outputs % groups != 0) throw new LayerSkippedException($"{outputs} outputs do not split into {groups} groups");
         long perGroup = outputs / groups, originalPerGroup = originalOutputs / groups;
-        for (int o = 0; o < keptOutputs.Length; o++)
+        for (int o = 0; o < keptOutputs.Length && !depthwise; o++)
             if (keptOutputs[o] / originalPerGroup != o / perGroup)
                 throw new LayerSkippedException($"kept output {keptOutputs[o]} left its group");
 

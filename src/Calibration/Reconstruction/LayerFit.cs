@@ -221,6 +221,7 @@ internal sealed class LayerFit
         var t = _storedT![g];
         var c = _storedC![g];
         var chain = Unit.Chain!;
+        double floor = chain.Floor;
         for (int o = 0; o < mg; o++)
         {
             double a = chain.Scale[g * mg + o], inv = chain.InverseScale[g * mg + o];
@@ -230,8 +231,8 @@ internal sealed class LayerFit
             for (int r = 0; r < count; r++)
             {
                 double tau = t[at + r], ci = c[at + r];
-                if (a * tau + ci >= 0) po[r] = (float)tau;
-                else if (a * po[r] + ci > 0) po[r] = (float)(-ci * inv);
+                if (a * tau + ci >= floor) po[r] = (float)tau;
+                else if (a * po[r] + ci > floor) po[r] = (float)((floor - ci) * inv);
             }
         }
     }
@@ -258,7 +259,7 @@ internal sealed class LayerFit
                 long at = (long)o * rows + r0;
                 for (int r = 0; r < count; r++)
                 {
-                    double z = Math.Max(a * t[at + r] + c[at + r], 0), zp = Math.Max(a * p[o * Tile + r] + c[at + r], 0);
+                    double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[o * Tile + r] + c[at + r]);
                     e += (zp - z) * (zp - z);
                     z2 += z * z;
                 }

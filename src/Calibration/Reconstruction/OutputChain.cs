@@ -22,6 +22,19 @@ namespace OnnxSlim.Calibration;
 internal sealed record OutputChain(double[] Scale, double[] Offset, double[] OriginalScale, double[] OriginalOffset,
     string? OriginalSkip, string? PrunedSkip, bool ReluFollows)
 {
+    /// <summary>
+    /// The clamping activation when it is a hard gate z·clip(z + k, 0, t)/t (hard-swish, however the graph spells it)
+    /// rather than a Relu: zero for every z ≤ −k, so below that floor any prediction is as exact as the original.
+    /// Null for a Relu (floor 0).
+    /// </summary>
+    public HardGate? Gate { get; init; }
+
+    /// <summary>Where the activation's flat zero ends: 0 for a Relu, −k for a hard gate.</summary>
+    public double Floor => Gate?.Floor ?? 0;
+
+    /// <summary>The activation applied to a pre-activation value z.</summary>
+    public double Activate(double z) => Gate is { } g ? g.Apply(z) : Math.Max(z, 0);
+
     public double[] InverseScale { get; } = Inverse(Scale);
 
     public bool HasSkip => PrunedSkip is not null;
@@ -33,7 +46,7 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
     public bool Useful => HasSkip || ReluFollows || AffineDiffers;
 
     /// <summary>The chain without its skip: the Relu then sees an unknown operand, so ReLU-awareness goes too.</summary>
-    public OutputChain WithoutSkip() => HasSkip ? this with { OriginalSkip = null, PrunedSkip = null, ReluFollows = false } : this;
+    public OutputChain WithoutSkip() => HasSkip ? this with { OriginalSkip = null, PrunedSkip = null, ReluFollows = false, Gate = null } : this;
 
     /// <summary>The chain of a single-node unit whose two graphs agree on its shape, or null (also when it would change nothing).</summary>
     public static OutputChain? Find(ConsumerUnit unit, Graph original, Graph pruned, int originalOutputs)
@@ -46,9 +59,9 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
         var originalOffset = new double[originalOutputs];
         var p = Walk(pruned, unit.Nodes[0], rank, unit.Outputs, scale, offset);
         var o = Walk(original, unit.OriginalNodes[0], rank, originalOutputs, originalScale, originalOffset);
-        if (p is null || o is null || (p.Value.Skip is null) != (o.Value.Skip is null) || p.Value.Relu != o.Value.Relu) return null;
+        if (p is null || o is null || (p.Value.Skip is null) != (o.Value.Skip is null) || p.Value.Relu != o.Value.Relu || p.Value.Gate != o.Value.Gate) return null;
         double[] Kept(double[] v) => [.. unit.KeptOutputs.Select(k => v[k])];
-        var chain = new OutputChain(scale, offset, Kept(originalScale), Kept(originalOffset), o.Value.Skip, p.Value.Skip, p.Value.Relu);
+        var chain = new OutputChain(scale, offset, Kept(originalScale), Kept(originalOffset), o.Value.Skip, p.Value.Skip, p.Value.Relu) { Gate = p.Value.Gate };
         double[][] all = [chain.Scale, chain.Offset, chain.OriginalScale, chain.OriginalOffset];
         if (!all.All(v => v.All(double.IsFinite)) || !(scale.Max(Math.Abs) > 0)) return null;
         return chain.Useful ? chain : null;
@@ -82,13 +95,15 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
     /// <paramref name="scale"/>/<paramref name="offset"/>), at most one Add of a computed value (the skip),
     /// and stops at anything else, noting whether that is a Relu. Null when a constant is not per-channel.
     /// </summary>
-    private static (string? Skip, bool Relu)? Walk(Graph graph, Node node, int rank, int channels, double[] scale, double[] offset)
+    private static (string? Skip, bool Relu, HardGate? Gate)? Walk(Graph graph, Node node, int rank, int channels, double[] scale, double[] offset)
     {
         string value = node.Outputs[0];
         string? skip = null;
         for (int hop = 0; hop < 16; hop++)
         {
-            if (graph.IsGraphOutput(value) || graph.Consumers(value) is not [var next] || !next.IsStandard) return (skip, false);
+            if (graph.IsGraphOutput(value)) return (skip, false, null);
+            if (HardGate.Find(graph, value) is { } gate) return (skip, true, gate);
+            if (graph.Consumers(value) is not [var next] || !next.IsStandard) return (skip, false, null);
             string other = next.Inputs.Count == 2 ? (next.Input(0) == value ? next.Input(1) : next.Input(0)) : "";
             var constant = other.Length > 0 ? graph.ResolveWeight(other) : null;
             double[]? c = constant is null ? null : PerChannel(constant.Tensor, rank, channels);
@@ -96,9 +111,9 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
             switch (next.OpType)
             {
                 case "Relu":
-                    return (skip, true);
+                    return (skip, true, null);
                 case "Add" when constant is null:
-                    if (skip is not null || other.Length == 0 || next.Input(0) == next.Input(1)) return (skip, false);
+                    if (skip is not null || other.Length == 0 || next.Input(0) == next.Input(1)) return (skip, false, null);
                     skip = other;
                     break;
                 case "Add":
@@ -120,11 +135,11 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
                     if (!FoldBatchNorm(graph, next, channels, scale, offset)) return null;
                     break;
                 default:
-                    return (skip, false);
+                    return (skip, false, null);
             }
             value = next.Outputs[0];
         }
-        return (skip, false);
+        return (skip, false, null);
     }
 
     /// <summary>y ↦ γ(y − μ)/√(σ² + ε) + β folded into scale and offset.</summary>

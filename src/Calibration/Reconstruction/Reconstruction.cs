@@ -59,12 +59,13 @@ public static class Reconstruction
             foreach (var fit in level)
             {
                 LayerReconstruction result;
+                string aware = !fit.ReluAware ? "" : fit.Unit.Chain!.Gate is null ? ", ReLU-aware" : ", hard-gate-aware";
                 try { result = fit.Solve(pruned); }
                 catch (LayerSkippedException e) { result = Skip(fit.Unit, e.Message); }
                 fitted.Add(result);
                 options.Progress?.Invoke(++done, total);
                 options.Log?.Invoke(result.Fitted
-                    ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s)"
+                    ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s{aware})"
                     : $"{result.Name}: skipped ({result.Skipped})");
             }
             pruned.Graph.Reindex();

@@ -86,7 +86,8 @@ public sealed record ReconstructionOptions
 
     /// <summary>
     /// Re-solves of a layer followed by a Relu in which entries the Relu zeroes in the original (and the
-    /// fit already predicts ≤ 0) stop pulling the fit; 0 fits pre-activations plainly. Needs the sampled
+    /// fit already predicts ≤ 0) stop pulling the fit; 0 fits pre-activations plainly. The same for a hard gate
+    /// (hard-swish: zero below −3, see <see cref="HardGate"/>), with its floor in place of 0. Needs the sampled
     /// rows in memory (see <see cref="StoredRowsBudgetBytes"/>).
     /// </summary>
     public int ReluIterations

@@ -15,8 +15,11 @@ public sealed record RefitLayer(Node Pruned, Node Original, int[]? KeptOutputs)
     /// rewritten in place into <paramref name="pruned"/>; <paramref name="originalOf"/> gives a node's counterpart
     /// in the unpruned model (the pipeline pairs them by position before rewriting).
     /// </summary>
+    /// <param name="depthwise">Also the depthwise convs of the pruned groups: they read only kept channels, but channels the
+    /// re-fitted layer before them could only approximate, and a per-channel re-fit (its taps and bias) takes part of
+    /// that error back before the next layer mixes the channels.</param>
     public static List<RefitLayer> FromGroups(ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroup,
-        Graph pruned, Func<Node, Node?> originalOf)
+        Graph pruned, Func<Node, Node?> originalOf, bool depthwise = true)
     {
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(keepByGroup);
@@ -24,6 +27,9 @@ public sealed record RefitLayer(Node Pruned, Node Original, int[]? KeptOutputs)
         foreach (var id in keepByGroup.Keys)
             foreach (var site in groups[id].Sites.OfType<TensorSite>())
                 if (site.Role == SiteRole.ConsumerWeight && site.InputIndex == 1) readers.Add(site.Node);
+        if (depthwise)
+            foreach (var id in keepByGroup.Keys)
+                foreach (var node in groups[id].DepthwiseProducers) readers.Add(node);
         var keptByProducer = new Dictionary<Node, int[]>();
         foreach (var id in keepByGroup.Keys)
             foreach (var producer in groups[id].Producers)
