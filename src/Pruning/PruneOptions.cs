@@ -64,8 +64,23 @@ public sealed record PruneOptions
     /// <summary>Node names or globs (* and ?) whose output channels stay whole.</summary>
     public IReadOnlyList<string> Ignore { get; init; } = [];
 
-    /// <summary>Every group keeps at least this fraction of its channels, and one.</summary>
-    public double MinKeepFraction { get; init; } = 0.05;
+    /// <summary>
+    /// Every group keeps at least this fraction of its channels, and one. Unset: <see cref="DefaultMinKeepFraction"/>,
+    /// or <see cref="RefitMinKeepFraction"/> with <c>--criterion refit</c>.
+    /// </summary>
+    public double MinKeepFraction { get => _minKeepFraction ?? (Refit ? RefitMinKeepFraction : DefaultMinKeepFraction); init => _minKeepFraction = value; }
+    private readonly double? _minKeepFraction;
+
+    public const double DefaultMinKeepFraction = 0.05;
+
+    /// <summary>
+    /// The floor with calibrated ranking and re-fitting: a layer re-fitted from a quarter of its input channels or fewer
+    /// passes on an error the layers after it, fitted on its outputs, cannot take back, which the per-group error
+    /// curves (each measured on the unpruned model) do not see. PP-OCRv4 rec at −70 % MACs: line accuracy 38.4 → 45.3 %
+    /// (0.05 → 0.25); at −50 % MACs, on the Fashion-MNIST ResNet at −50/−70 % and PP-OCRv4 det at −50 % no group falls
+    /// below it (outputs unchanged). A third: rec −70 % 52.8 %, but det −50 % mask IoU 0.9066 → 0.9046; 0.4: 53.7 %.
+    /// </summary>
+    public const double RefitMinKeepFraction = 0.25;
 
     /// <summary>Keep counts are multiples of this; 0 = auto (8 for groups of 64+ channels, which ORT's blocked CPU
     /// kernels run much faster; 16 for narrower groups on maps of 56×56 or more; exact counts for the rest).</summary>

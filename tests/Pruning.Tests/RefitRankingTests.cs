@@ -29,4 +29,31 @@ public sealed class RefitRankingTests
         foreach (var (group, keep) in bn.KeepByGroup) Assert.Equal(keep, fused.KeepByGroup[group]);
         Assert.InRange(bn.Allocation!.AchievedReduction, 0.49, 0.51);
     }
+
+    [Fact]
+    public void Refit_plans_keep_a_quarter_of_every_group_unless_the_floor_is_given()
+    {
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        var calibration = new NamedTensor("input", TensorElementType.Float, calib.Shape, calib.Floats!);
+        Assert.Equal(PruneOptions.DefaultMinKeepFraction, new PruneOptions().MinKeepFraction);
+        var refit = new PruneOptions { Ratio = 0.9, Criterion = SelectionCriterion.Refit, Calibration = [calibration] };
+        Assert.Equal(PruneOptions.RefitMinKeepFraction, refit.MinKeepFraction);
+        var explicitFloor = refit with { MinKeepFraction = 0.05 };
+        Assert.Equal(0.05, explicitFloor.MinKeepFraction);
+
+        var analysis = ModelAnalysis.Run(OnnxModel.Load(Fixtures.FusedResnet), []);
+        int Narrowest(KeepPlan plan, out double share)
+        {
+            var worst = analysis.Groups.Where(g => plan.KeepByGroup.ContainsKey(g.Id)).MinBy(g => (double)plan.KeepByGroup[g.Id].Length / g.Width)!;
+            share = (double)plan.KeepByGroup[worst.Id].Length / worst.Width;
+            return worst.Id;
+        }
+        var floored = Planner.Plan(analysis, refit, [calibration]);
+        Narrowest(floored, out double flooredShare);
+        Assert.True(flooredShare >= PruneOptions.RefitMinKeepFraction, $"a group keeps {flooredShare:P0}");
+        // The floor binds here: with the old one some group goes below a quarter.
+        var loose = Planner.Plan(analysis, explicitFloor, [calibration]);
+        Narrowest(loose, out double looseShare);
+        Assert.True(looseShare < PruneOptions.RefitMinKeepFraction, $"the narrowest group keeps {looseShare:P0}");
+    }
 }

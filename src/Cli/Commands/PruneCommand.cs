@@ -20,7 +20,7 @@ public static class PruneCommand
         var criterion = new Option<string>("--criterion") { Description = "Which filters to keep: gem (nuclear norm), l1, l2, random, or refit (needs --calib: the channels the re-fitted next layers miss least; the default with --calib, it also replaces the spectra in the sliming allocation). Default: refit with --calib, else gem" };
         var allocation = new Option<string>("--allocation") { Description = "How many per layer: sliming (spectra) or uniform", DefaultValueFactory = _ => "sliming" };
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
-        var minKeep = new Option<double>("--min-keep") { Description = "Every group keeps at least this fraction (and one channel)", DefaultValueFactory = _ => 0.05 };
+        var minKeep = new Option<double?>("--min-keep") { Description = $"Every group keeps at least this fraction (and one channel). Default: {PruneOptions.RefitMinKeepFraction} with --criterion refit (the default with --calib), else {PruneOptions.DefaultMinKeepFraction}" };
         var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels", DefaultValueFactory = _ => "auto" };
         var calib = new Option<string?>("--calib") { Description = "Calibration samples: an .npy (the first input, [N, ...]), an .npz (one array per input name) or a folder of images; ranks channels, re-fits layers, and a held-out part validates" };
         var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
@@ -76,7 +76,6 @@ public static class PruneCommand
                 Criterion = criterionName is null ? null : CommonOptions.ParseEnum<SelectionCriterion>(criterionName, "--criterion"),
                 Allocation = CommonOptions.ParseEnum<AllocationMethod>(p.GetValue(allocation)!, "--allocation"),
                 Ignore = p.GetValue(ignore)!,
-                MinKeepFraction = p.GetValue(minKeep),
                 RoundTo = ParseRoundTo(p.GetValue(roundTo)!),
                 InputShapes = p.GetValue(shape)!,
                 Validate = !p.GetValue(noValidate),
@@ -87,6 +86,7 @@ public static class PruneCommand
                 HeldOutSamples = p.GetValue(holdout),
                 MinAgreement = p.GetValue(minAgreement),
             };
+            if (p.GetValue(minKeep) is { } floor) options = options with { MinKeepFraction = floor };
             int maxSamples = p.GetValue(calibSamples) ?? int.MaxValue;
             if (maxSamples < 1) throw new CliError($"--calib-samples must be at least 1, got {maxSamples}");
             if (options.MinAgreement is not null && !options.Validate) throw new CliError("--min-agreement needs validation; drop --no-validate");
