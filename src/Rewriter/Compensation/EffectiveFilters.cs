@@ -9,39 +9,30 @@ namespace OnnxSlim.Rewriter;
 /// BatchNormalization) — the same effective filters the spectral analysis uses. Also the per-channel
 /// constant those chains add (conv bias and BatchNorm shift), and the nodes whose scale is folded in.
 /// </summary>
-internal sealed class EffectiveFilters : Spectral.IRowSource
+internal sealed class EffectiveFilters(int width, int cols, EffectiveFilters.Block[] blocks, double[]? offsetColumn, double[] offsets,
+    HashSet<Node> captured) : Spectral.IRowSource
 {
     private const int MaxAffineHops = 4;
 
-    private readonly Block[] _blocks;
-    private readonly double[]? _offsetColumn;
-    private readonly Lazy<double[]> _rows;
+    private readonly Block[] _blocks = blocks;
+    private readonly double[]? _offsetColumn = offsetColumn;
+    private double[]? _rows;
+    private object? _rowsLock;
 
-    private EffectiveFilters(int width, int cols, Block[] blocks, double[]? offsetColumn, double[] offsets, HashSet<Node> captured)
-    {
-        Width = width;
-        Cols = cols;
-        _blocks = blocks;
-        _offsetColumn = offsetColumn;
-        Offsets = offsets;
-        Captured = captured;
-        _rows = new Lazy<double[]>(Materialise);
-    }
-
-    public int Width { get; }
-    public int Cols { get; }
+    public int Width { get; } = width;
+    public int Cols { get; } = cols;
 
     /// <summary>Per channel, the constant part of the effective pre-activation (summed over producers).</summary>
-    public double[] Offsets { get; }
+    public double[] Offsets { get; } = offsets;
 
     /// <summary>Nodes whose per-channel scale is already in the rows.</summary>
-    public HashSet<Node> Captured { get; }
+    public HashSet<Node> Captured { get; } = captured;
 
     /// <summary>
     /// Row j of the stored Width × Cols matrix. The matrix is built on first use only: a fit over the Gram (wide
     /// groups) reads rows through <see cref="Read"/> instead, and VGG-16's first classifier group stored would be 822 MB.
     /// </summary>
-    public ReadOnlySpan<double> Row(int j) => _rows.Value.AsSpan(j * Cols, Cols);
+    public ReadOnlySpan<double> Row(int j) => LazyInitializer.EnsureInitialized(ref _rows, ref _rowsLock, Materialise).AsSpan(j * Cols, Cols);
 
     /// <summary>Columns [col, col + destination.Length) of row j, the values <see cref="Row"/> holds.</summary>
     public void Read(int row, int col, Span<double> destination)
@@ -119,7 +110,7 @@ internal sealed class EffectiveFilters : Spectral.IRowSource
     }
 
     /// <summary>One producer's weight: channel j's filter is its slice at element Positions[j] along Axis (−1: none, zeros), times Scale[j].</summary>
-    private sealed class Block
+    internal sealed class Block
     {
         private readonly float[] _values;
         private readonly long[] _positions;
