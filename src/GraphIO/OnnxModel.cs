@@ -225,7 +225,7 @@ public sealed class OnnxModel : IDisposable
             shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = batchDim });
             foreach (long d in sampleShape.Skip(1)) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
             string declared = name;
-            if (float32Views?.GetValueOrDefault(name) is { Float32Name: not null } view)
+            if (float32Views is not null && float32Views.TryGetValue(name, out var view))
             {
                 declared = view.Float32Name;
                 sub.Node.Add(Cast(declared, name, view.ElementType));
@@ -243,7 +243,7 @@ public sealed class OnnxModel : IDisposable
         foreach (var t in source.SparseInitializer) if (read.Contains(t.Values?.Name ?? "")) sub.SparseInitializer.Add(t);
         foreach (var o in outputs)
         {
-            if (float32Views?.GetValueOrDefault(o) is not { Float32Name: not null } view)
+            if (float32Views is null || !float32Views.TryGetValue(o, out var view))
             {
                 sub.Output.Add(new ValueInfoProto { Name = o });
                 continue;

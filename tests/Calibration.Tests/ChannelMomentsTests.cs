@@ -20,7 +20,7 @@ public sealed class ChannelMomentsTests
     }
 
     /// <summary>E[v·vᵀ] over every (sample, position) of channel axis 1, in float64.</summary>
-    private static double[] Direct(float[] values, int samples, int channels, int positions)
+    internal static double[] Direct(float[] values, int samples, int channels, int positions)
     {
         var g = new double[channels * channels];
         for (int s = 0; s < samples; s++)

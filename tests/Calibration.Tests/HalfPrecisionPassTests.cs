@@ -60,23 +60,11 @@ public sealed class HalfPrecisionPassTests
         var moments = ChannelMoments.Compute(model, [r, c, input], [x], maxObservations: 1000, batchBytes: 1);
         void Check(ChannelMoments.Request request, float[] values, int channels)
         {
-            var expected = Direct(values, 5, channels, 16);
+            var expected = ChannelMomentsTests.Direct(values, 5, channels, 16);
             for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], moments[request][i], 9);
         }
         Check(r, Widened(full["r"]), 3);
         Check(c, Widened(full["c"]), 2);
         Check(input, Widened(x), 3);
-    }
-
-    /// <summary>E[v·vᵀ] over every (sample, position) of channel axis 1, in float64.</summary>
-    private static double[] Direct(float[] values, int samples, int channels, int positions)
-    {
-        var g = new double[channels * channels];
-        for (int s = 0; s < samples; s++)
-            for (int p = 0; p < positions; p++)
-                for (int i = 0; i < channels; i++)
-                    for (int j = 0; j < channels; j++)
-                        g[i * channels + j] += (double)values[(s * channels + i) * positions + p] * values[(s * channels + j) * positions + p];
-        return [.. g.Select(v => v / (samples * positions))];
     }
 }

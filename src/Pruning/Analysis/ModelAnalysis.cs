@@ -19,7 +19,7 @@ public sealed class ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, l
     public ModelCost Cost { get; } = cost;
     public GroupCosts GroupCosts { get; } = groupCosts;
 
-    /// <param name="thenRun">Runs once more on the shape probe's session of the model before it closes (see <see cref="ShapeProbe.Run"/>).</param>
+    /// <param name="thenRun">Runs on a plain session of the model once the shape probe is done (see <see cref="ShapeProbe.Run"/>).</param>
     public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)
     {
         var shapes = ProbeShapes(model, shapeOverrides, thenRun);
