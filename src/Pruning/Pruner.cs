@@ -80,7 +80,7 @@ public static class Pruner
         }
         // The ranking's pass over the original model also records what the reconstruction will read from it.
         using var recording = calibration is not null && options.Refit && options.Plan is null
-            ? new TargetRecording((int)calibration.Fit[0].Shape[0], ReconstructionOptions(options, null)) : null;
+            ? new TargetRecording(calibration.Fit.Images, ReconstructionOptions(options, null)) : null;
         var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)"
             : latency is { MaxChecks: > 0 } ? "plan (spectra, allocation checked on ONNX Runtime, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
             ? Planner.Plan(analysis, options, calibration?.Fit, latency, recording)
@@ -306,16 +306,17 @@ public static class Pruner
     }
 
     /// <summary>Samples that rank channels and fit layers, and the held-out ones that only validate (null when none).</summary>
-    private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor>? HeldOut);
+    /// <param name="HeldOut">Read into memory: validation runs them whole (at most <see cref="MaxHeldOut"/> unless asked).</param>
+    private sealed record CalibrationSplit(CalibrationData Fit, IReadOnlyList<NamedTensor>? HeldOut);
 
     /// <summary>The last samples are held out: an eighth of them, at most 64, unless the options say how many.</summary>
-    private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all, int? heldOut)
+    private static CalibrationSplit Split(CalibrationData all, int? heldOut)
     {
-        long n = all[0].Shape[0];
-        long h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
+        int n = all.Images;
+        int h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
         if (h == 0) return new CalibrationSplit(all, null);
-        // The fitted samples share the caller's arrays (a copy was another 540 MB for 1,024 ImageNet samples).
-        return new CalibrationSplit([.. all.Select(t => t.FirstRows(n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
+        // The fitted samples share the caller's storage (a copy was another 540 MB for 1,024 ImageNet samples).
+        return new CalibrationSplit(all.Range(0, n - h), all.Slice(n - h, h));
     }
 
     private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>

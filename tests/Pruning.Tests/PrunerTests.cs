@@ -1,3 +1,4 @@
+using OnnxSlim.Calibration;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 using OnnxSlim.Spectral;
@@ -91,8 +92,8 @@ public sealed class PrunerTests
         var first = Concat(fit, all.Rows(48, 16));
         var second = Concat(fit, all.Rows(100, 16));
         var options = new PruneOptions { Ratio = 0.5, HeldOutSamples = 16, Time = false };
-        using var a = Pruner.Prune(model, options with { Calibration = [first] });
-        using var b = Pruner.Prune(model, options with { Calibration = [second] });
+        using var a = Pruner.Prune(model, options with { Calibration = CalibrationData.FromTensors([first]) });
+        using var b = Pruner.Prune(model, options with { Calibration = CalibrationData.FromTensors([second]) });
         Assert.Equal(a.Model.ToBytes(), b.Model.ToBytes());
         Assert.Equal("16 held-out calibration samples, not used for ranking or fitting", a.Summary.AgreementInputs);
         Assert.Contains("on 48 samples", a.Summary.Recovery);
