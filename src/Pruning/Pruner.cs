@@ -98,6 +98,7 @@ public static class Pruner
                         (layer.Input is { } i ? $", in {i.At([.. analysis.Groups.Select(g => g.Width)]):0} → {i.At(planned.Keep):0}" : ""));
         }
         planFile = Planner.ToFile(analysis, plan, options);
+        CollectBetweenStages();
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
         // The rewrite edits the work graph's nodes in place; pair them with the original's now, while the two
@@ -105,6 +106,7 @@ public static class Pruner
         var originalOf = new Dictionary<Node, Node>();
         foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w] = o;
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
+        CollectBetweenStages();
 
         var summary = new PruneSummary
         {
@@ -197,6 +199,17 @@ public static class Pruner
         summary.Threshold = plan.Allocation?.Threshold;
         summary.StageSeconds = new Dictionary<string, double>(stages.Seconds);
         return summary;
+    }
+
+    /// <summary>
+    /// A compacting collection between stages. Why: the plan's work buffers and the rewrite's float copies are garbage
+    /// by then, and the next stage would otherwise grow the process around them (VGG-16 --cr 0.5: peak 1539 → 1388 MiB
+    /// with one after the plan and one after the rewrite; each takes milliseconds).
+    /// </summary>
+    private static void CollectBetweenStages()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>
