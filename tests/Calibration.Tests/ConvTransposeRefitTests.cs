@@ -111,4 +111,42 @@ public sealed class ConvTransposeRefitTests
         Assert.Contains("stride = kernel", layer.Skipped);
         Assert.Equal(weights, pruned.Graph.ResolveWeight("T.w")!.Tensor.ToFloats());
     }
+
+    [Fact]
+    public void ConvTranspose_outputs_share_their_channels_chain()
+    {
+        // T → BatchNormalization → Relu: each (channel, tap) output gets its channel's scale and offset, and the Relu.
+        var m = new GraphBuilder(seed: 43);
+        float[] gamma = [1.5f, -0.5f, 2f, 0.25f, 3f];
+        var original = m.WithInput("x", -1, 6, 4, 4)
+            .WithInitializer("T.w", [6, 5, 2, 2], m.Normal(6 * 5 * 4, 0.3)).WithInitializer("T.b", [5], m.Normal(5, 0.3))
+            .WithInitializer("g", [5], gamma).WithInitializer("beta", [5], [0.1f, 0.2f, 0.3f, 0.4f, 0.5f])
+            .WithInitializer("mu", [5], [0f, 0f, 0f, 0f, 0f]).WithInitializer("var", [5], [1f, 1f, 1f, 1f, 1f])
+            .WithNode("ConvTranspose", "T", ["x", "T.w", "T.b"], ["t"], ("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 }))
+            .WithNode("BatchNormalization", "bn", ["t", "g", "beta", "mu", "var"], ["n"], ("epsilon", 0f))
+            .WithNode("Relu", "relu", ["n"], ["y"])
+            .WithOutput("y")
+            .Model();
+        int[] keep = [1, 3, 4];
+        var pruned = original.Clone();
+        ModelOps.SliceAxis(pruned, "T.w", 0, [0, 1, 2, 3]);
+        ModelOps.SliceAxis(pruned, "T.w", 1, keep);
+        foreach (var name in new[] { "T.b", "g", "beta", "mu", "var" }) ModelOps.SliceAxis(pruned, name, 0, keep);
+        pruned.Graph.Reindex();
+
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["T"] = keep }));
+        Assert.Empty(skipped);
+        var unit = Assert.Single(units);
+        Assert.Equal(4, unit.Block);
+        Assert.Equal([4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19], unit.KeptOutputs);
+        var chain = OutputChain.Find(unit, original.Graph, pruned.Graph, 5);
+        Assert.NotNull(chain);
+        Assert.True(chain.ReluFollows);
+        Assert.Equal(12, chain.Scale.Length);
+        for (int i = 0; i < 12; i++)
+        {
+            Assert.Equal(gamma[keep[i / 4]], chain.Scale[i], 6);
+            Assert.Equal(0.1 * (keep[i / 4] + 1), chain.Offset[i], 6);
+        }
+    }
 }

@@ -137,7 +137,10 @@ internal sealed class LayerFit
             if (ReluAware)
             {
                 for (int it = 0; it < _options.ReluIterations; it++)
+                {
                     after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets, prior) ?? after[g];
+                    if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
+                }
                 var (b, tb) = ReluError(g, before[g]);
                 var (a, _) = ReluError(g, after[g]);
                 errorBefore += b;

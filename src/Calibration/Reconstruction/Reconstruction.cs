@@ -93,8 +93,7 @@ public static class Reconstruction
     private static OutputChain? ChainFor(ConsumerUnit unit, OnnxModel original, OnnxModel pruned, ReconstructionOptions options)
     {
         var node = unit.OriginalNodes[0];
-        // A ConvTranspose's fit outputs are (channel, tap) pairs, which no output chain describes.
-        if (unit.Block > 1 || original.Graph.ResolveWeight(node.Input(1)) is not { } weight) return null;
+        if (original.Graph.ResolveWeight(node.Input(1)) is not { } weight) return null;
         int outputs = (int)ConsumerDiscovery.OutputDim(node, weight.Tensor.Dims);
         if (OutputChain.Find(unit, original.Graph, pruned.Graph, outputs) is not { } chain) return null;
         if (!options.ResidualTargets) chain = chain.WithoutSkip();
