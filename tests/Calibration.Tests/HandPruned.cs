@@ -3,7 +3,7 @@ using OnnxSlim.GraphIO;
 namespace OnnxSlim.Calibration.Tests;
 
 /// <summary>
-/// The re-fit list for models these tests prune by hand (no channel groups): every Conv, Gemm and MatMul whose
+/// The re-fit list for models these tests prune by hand (no channel groups): every Conv, ConvTranspose, Gemm and MatMul whose
 /// weight lost input channels, paired with the original node of the same name, with the kept outputs given.
 /// </summary>
 public static class HandPruned
@@ -13,7 +13,7 @@ public static class HandPruned
         var layers = new List<RefitLayer>();
         foreach (var node in pruned.Graph.Nodes)
         {
-            if (node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
+            if (node.OpType is not ("Conv" or "Gemm" or "MatMul" or "ConvTranspose")) continue;
             var on = original.Graph.Nodes.Single(n => n.Id == node.Id);
             if (pruned.Graph.ResolveWeight(node.Input(1)) is not { } w || original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
             if (InputDim(node, w.Tensor.Dims) < InputDim(on, ow.Tensor.Dims))

@@ -3,21 +3,36 @@ namespace OnnxSlim.Calibration;
 /// <summary>
 /// How one batch-major activation is indexed by rows. Channel-major (N, C, spatial…): row n·A + p reads
 /// channel c at (n·C + c)·A + p. Row-major (…, C): row r reads channel c at r·C + c. A is the rows per image.
+/// With <paramref name="Block"/> k > 1 (a 2-D channel-major map of C/k² channels, H·k × W·k, read as
+/// space-to-depth): row (n, y, x) of the H×W grid (W = <paramref name="Width"/>) reads channel c = o·k² + i·k + j
+/// at pixel (y·k + i, x·k + j) of channel o.
 /// </summary>
-internal readonly record struct ActivationLayout(int Channels, int Area, bool ChannelMajor)
+internal readonly record struct ActivationLayout(int Channels, int Area, bool ChannelMajor, int Block = 1, int Width = 0)
 {
     /// <summary>Element index of channel <paramref name="c"/> in local row <paramref name="row"/> of a batch.</summary>
     public long Index(long row, int c)
     {
+        if (Block > 1) return BlockIndex(row, c);
         if (!ChannelMajor) return row * Channels + c;
         long n = row / Area, p = row - n * Area;
         return (n * Channels + c) * Area + p;
     }
 
+    private long BlockIndex(long row, int c)
+    {
+        int kk = Block * Block;
+        long n = row / Area, p = row - n * Area, y = p / Width, x = p - y * Width;
+        int o = c / kk, t = c - o * kk, i = t / Block, j = t - i * Block;
+        long height = Area / Width * Block, width = (long)Width * Block;
+        return ((n * (Channels / kk) + o) * height + y * Block + i) * width + x * Block + j;
+    }
+
     /// <summary>Reads the chosen channels of one row.</summary>
     public void Gather(ReadOnlySpan<float> data, long row, ReadOnlySpan<int> channels, Span<float> destination)
     {
-        if (ChannelMajor)
+        if (Block > 1)
+            for (int i = 0; i < channels.Length; i++) destination[i] = data[(int)BlockIndex(row, channels[i])];
+        else if (ChannelMajor)
         {
             long n = row / Area, p = row - n * Area, plane = n * Channels;
             for (int i = 0; i < channels.Length; i++) destination[i] = data[(int)((plane + channels[i]) * Area + p)];
@@ -32,7 +47,9 @@ internal readonly record struct ActivationLayout(int Channels, int Area, bool Ch
     /// <summary>Reads every channel of one row.</summary>
     public void GatherAll(ReadOnlySpan<float> data, long row, Span<float> destination)
     {
-        if (ChannelMajor)
+        if (Block > 1)
+            for (int c = 0; c < Channels; c++) destination[c] = data[(int)BlockIndex(row, c)];
+        else if (ChannelMajor)
         {
             long n = row / Area, p = row - n * Area, plane = n * Channels;
             for (int c = 0; c < Channels; c++) destination[c] = data[(int)((plane + c) * Area + p)];

@@ -29,7 +29,7 @@ internal static class ConsumerDiscovery
         var kept = new Dictionary<Node, int[]>();
         foreach (var node in pruned.Graph.Nodes)
         {
-            if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
+            if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul" or "ConvTranspose")) continue;
             Node? on;
             if (requested.TryGetValue(node, out var layer))
             {
@@ -69,7 +69,7 @@ internal static class ConsumerDiscovery
 
     /// <summary>Input features of the weight (Conv: channels per group; Gemm: K; MatMul: rows), or -1 when not a plain layout.</summary>
     public static long InputDim(Node node, long[] dims) =>
-        node.OpType is "Conv" or "Gemm" or "MatMul" && Rewriter.Layers.Weight(node, dims) is { } w ? w.InputsPerGroup : -1;
+        node.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && Rewriter.Layers.Weight(node, dims) is { } w ? w.InputsPerGroup : -1;
 
     public static long OutputDim(Node node, long[] dims) => Rewriter.Layers.Weight(node, dims)?.Outputs ?? dims[1];
 
@@ -77,7 +77,7 @@ internal static class ConsumerDiscovery
     {
         var first = candidates[0];
         var nodes = candidates.Select(c => c.Node).ToList();
-        var kind = first.Node.OpType switch { "Conv" => ConsumerKind.Conv, "Gemm" => ConsumerKind.Gemm, _ => ConsumerKind.MatMul };
+        var kind = first.Node.OpType switch { "Conv" => ConsumerKind.Conv, "Gemm" => ConsumerKind.Gemm, "ConvTranspose" => ConsumerKind.ConvTranspose, _ => ConsumerKind.MatMul };
         long[] dims = first.Weight.Tensor.Dims, originalDims = first.OriginalWeight.Tensor.Dims;
 
         var users = ConstantUsers(graph, first.Weight);
@@ -103,6 +103,7 @@ internal static class ConsumerDiscovery
             if (first.Original.GetInt("group", 1) != groups && !depthwise)
                 throw new LayerSkippedException($"group changed from {first.Original.GetInt("group", 1)} to {groups}");
         }
+        int block = kind == ConsumerKind.ConvTranspose ? BlockOf(candidates, dims, originalDims) : 1;
         int[] keptOutputs = KeptOutputs(candidates, kept, outputs, originalOutputs);
         if (outputs % groups != 0) throw new LayerSkippedException($"{outputs} outputs do not split into {groups} groups");
         long perGroup = outputs / groups, originalPerGroup = originalOutputs / groups;
@@ -110,8 +111,10 @@ internal static class ConsumerDiscovery
             if (keptOutputs[o] / originalPerGroup != o / perGroup)
                 throw new LayerSkippedException($"kept output {keptOutputs[o]} left its group");
 
+        if (block > 1) keptOutputs = [.. keptOutputs.SelectMany(o => Enumerable.Range(o * block, block))];
+
         var pooled = candidates.Select(c => (PoolInput(graph, c.Node), PoolInput(originalGraph, c.Original))).ToList();
-        bool isPooled = perPosition && kind != ConsumerKind.Conv && pooled.All(p => p.Item1 is not null && p.Item2 is not null);
+        bool isPooled = perPosition && kind is ConsumerKind.Gemm or ConsumerKind.MatMul && pooled.All(p => p.Item1 is not null && p.Item2 is not null);
         if (perPosition && !isPooled && pooled.Any(p => (p.Item1 is null) != (p.Item2 is null)))
             throw new LayerSkippedException("the pruned and original graphs differ around its input pooling");
 
@@ -130,7 +133,32 @@ internal static class ConsumerDiscovery
             KeptOutputs = keptOutputs,
             Groups = groups,
             InputsPerGroup = (int)InputDim(first.Node, dims),
+            Block = block,
         };
+    }
+
+    /// <summary>
+    /// k² for a 2-D ConvTranspose with one group whose k×k kernel equals its stride, without padding, dilation, output
+    /// padding or an output shape: each input pixel then writes its own k×k block (see <see cref="ConsumerUnit.Block"/>).
+    /// Other ConvTransposes overlap or crop their blocks, and are not fitted.
+    /// </summary>
+    private static int BlockOf(List<Candidate> candidates, long[] dims, long[] originalDims)
+    {
+        if (dims.Length != 4 || dims[2] != dims[3] || !originalDims.Skip(2).SequenceEqual(dims.Skip(2)))
+            throw new LayerSkippedException("only a 2-D ConvTranspose with a square kernel is fitted");
+        long k = dims[2];
+        foreach (var node in candidates.SelectMany(c => new[] { c.Node, c.Original }))
+        {
+            bool plain = node.GetInt("group", 1) == 1
+                && (node.GetInts("strides") ?? [1, 1]).All(s => s == k)
+                && (node.GetInts("pads") ?? [0, 0, 0, 0]).All(p => p == 0)
+                && (node.GetInts("dilations") ?? [1, 1]).All(d => d == 1)
+                && (node.GetInts("output_padding") ?? [0, 0]).All(p => p == 0)
+                && node.GetInts("output_shape") is null
+                && (node.GetString("auto_pad") ?? "NOTSET") is "NOTSET" or "VALID";
+            if (!plain) throw new LayerSkippedException("a ConvTranspose is fitted only with one group, stride = kernel, no padding, dilation or output shape");
+        }
+        return checked((int)(k * k));
     }
 
     private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<Node, int[]> kept, long outputs, long originalOutputs)

@@ -39,6 +39,14 @@ internal sealed record ConsumerUnit
     /// <summary>What follows the layer up to its next non-linearity (residual Add, Relu), when that refines the fit.</summary>
     public OutputChain? Chain { get; init; }
 
+    /// <summary>
+    /// Outputs of the fit per stored output channel: 1, or k² for a ConvTranspose whose kernel k equals its stride (no
+    /// padding). Each of its input pixels then writes one k×k block of outputs alone, so the fit's row is an input pixel
+    /// and its outputs are (channel, tap) pairs, in the weight's own order; <see cref="KeptOutputs"/> and the targets
+    /// count those, and the bias is shared by a channel's k² outputs.
+    /// </summary>
+    public int Block { get; init; } = 1;
+
     public int Outputs => KeptOutputs.Length;
     public int OutputsPerGroup => Outputs / Groups;
     public string OpType => Nodes[0].OpType;

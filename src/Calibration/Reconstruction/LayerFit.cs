@@ -133,10 +133,14 @@ internal sealed class LayerFit
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
             var prior = _options.ShrinkTowardPruned ? before[g] : null;
             after[g] = solver.Solve(eq.Cross, eq.Targets, prior) ?? throw new LayerSkippedException("the least-squares solution is not finite");
+            if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
             if (ReluAware)
             {
                 for (int it = 0; it < _options.ReluIterations; it++)
+                {
                     after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets, prior) ?? after[g];
+                    if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
+                }
                 var (b, tb) = ReluError(g, before[g]);
                 var (a, _) = ReluError(g, after[g]);
                 errorBefore += b;
@@ -165,6 +169,14 @@ internal sealed class LayerFit
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
             errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,
             improved ? null : "the fit did not lower the error; weights left as sliced");
+    }
+
+    /// <summary>Gives each channel's k² outputs the one bias the layer can store (see <see cref="LayerWeights.SharedBias"/>), so the error after is the stored model's.</summary>
+    private void ShareBias(double[] theta)
+    {
+        int m = Unit.OutputsPerGroup, row = (Layout.FeaturesPerGroup - 1) * m;
+        var shared = LayerWeights.SharedBias(theta.AsSpan(row, m), Unit.Block);
+        for (int t = 0; t < m; t++) theta[row + t] = shared[t / Unit.Block];
     }
 
     private const int Tile = 256;

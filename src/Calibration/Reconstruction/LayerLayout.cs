@@ -70,6 +70,15 @@ internal sealed record LayerLayout
             return (new ActivationLayout((int)f[1], g.InArea, true), new ActivationLayout(originalTargetChannels, g.OutArea, true),
                 g, g.OutArea, unit.InputsPerGroup * g.KernelArea);
         }
+        if (unit.Kind == ConsumerKind.ConvTranspose)
+        {
+            int block = (int)Math.Round(Math.Sqrt(unit.Block));
+            if (f.Length != 4 || f[1] != unit.InputsPerGroup) throw new LayerSkippedException($"input {Shape(f)} does not have {unit.InputsPerGroup} channels");
+            long[] expected = [1, originalTargetChannels / unit.Block, f[2] * block, f[3] * block];
+            if (!t.SequenceEqual(expected)) throw new LayerSkippedException($"original output {Shape(t)} differs from the expected {Shape(expected)}");
+            int area = checked((int)(f[2] * f[3]));
+            return (new ActivationLayout((int)f[1], area, true), new ActivationLayout(originalTargetChannels, area, true, block, (int)f[3]), null, area, unit.InputsPerGroup);
+        }
         if (unit.Pooled)
         {
             if (f.Length != 4 || f[1] != unit.InputsPerGroup) throw new LayerSkippedException($"pooled input {Shape(f)} does not have {unit.InputsPerGroup} channels");

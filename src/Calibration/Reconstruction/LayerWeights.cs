@@ -43,12 +43,29 @@ internal static class LayerWeights
         var bias = new double[unit.Outputs];
         var node = unit.Nodes[0];
         if (unit.Kind == ConsumerKind.MatMul || node.Input(2).Length == 0) return bias;
+        int channels = unit.Outputs / unit.Block;
         double beta = unit.Kind == ConsumerKind.Gemm ? node.GetFloat("beta", 1) : 1;
         if (graph.ResolveWeight(node.Input(2)) is not { } c) return bias;
         float[] values = c.Tensor.ToFloats();
-        if (values.Length != unit.Outputs && values.Length != 1) throw new LayerSkippedException($"its bias has {values.Length} values for {unit.Outputs} outputs");
-        for (int o = 0; o < bias.Length; o++) bias[o] = beta * values[values.Length == 1 ? 0 : o];
+        if (values.Length != channels && values.Length != 1) throw new LayerSkippedException($"its bias has {values.Length} values for {channels} outputs");
+        for (int o = 0; o < bias.Length; o++) bias[o] = beta * values[values.Length == 1 ? 0 : o / unit.Block];
         return bias;
+    }
+
+    /// <summary>
+    /// A ConvTranspose channel's one bias from the k² (channel, tap) outputs' fitted ones: their mean, the least-squares
+    /// choice for a shared bias when every tap has as many rows (each input pixel writes all of them).
+    /// </summary>
+    public static double[] SharedBias(ReadOnlySpan<double> perOutput, int block)
+    {
+        var shared = new double[perOutput.Length / block];
+        for (int o = 0; o < shared.Length; o++)
+        {
+            double sum = 0;
+            for (int t = 0; t < block; t++) sum += perOutput[o * block + t];
+            shared[o] = sum / block;
+        }
+        return shared;
     }
 
     /// <summary>Stores Θ back into the pruned model: the weight tensor (in its own data type) and the bias slot.</summary>
@@ -80,6 +97,7 @@ internal static class LayerWeights
 
     private static void WriteBias(ConsumerUnit unit, double[] bias, OnnxModel model)
     {
+        if (unit.Block > 1) bias = SharedBias(bias, unit.Block);
         var slot = unit.Bias;
         var values = new float[bias.Length];
         if (slot.Kind == BiasKind.FollowingAdd)

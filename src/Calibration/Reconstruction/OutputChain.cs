@@ -52,7 +52,15 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
     public static OutputChain? Find(ConsumerUnit unit, Graph original, Graph pruned, int originalOutputs)
     {
         if (unit.Nodes.Count != 1 || unit.Kind == ConsumerKind.MatMul || unit.Pooled) return null;
-        int rank = unit.Kind == ConsumerKind.Conv ? unit.WeightDims.Length : 2;
+        if (unit.Block > 1)
+        {
+            // A ConvTranspose's (channel, tap) outputs share their channel's chain; a skip operand would need its own
+            // space-to-depth reading, so such a chain is not used.
+            int block = unit.Block;
+            var channels = unit with { KeptOutputs = [.. unit.KeptOutputs.Where((_, i) => i % block == 0).Select(k => k / block)], Block = 1 };
+            return Find(channels, original, pruned, originalOutputs) is { HasSkip: false } shared ? shared.Repeated(block) : null;
+        }
+        int rank = unit.Kind is ConsumerKind.Conv or ConsumerKind.ConvTranspose ? unit.WeightDims.Length : 2;
         var scale = Enumerable.Repeat(1.0, unit.Outputs).ToArray();
         var offset = new double[unit.Outputs];
         var originalScale = Enumerable.Repeat(1.0, originalOutputs).ToArray();
@@ -65,6 +73,13 @@ internal sealed record OutputChain(double[] Scale, double[] Offset, double[] Ori
         double[][] all = [chain.Scale, chain.Offset, chain.OriginalScale, chain.OriginalOffset];
         if (!all.All(v => v.All(double.IsFinite)) || !(scale.Max(Math.Abs) > 0)) return null;
         return chain.Useful ? chain : null;
+    }
+
+    /// <summary>Each output's entries <paramref name="block"/> times in a row (a ConvTranspose channel's k² outputs).</summary>
+    private OutputChain Repeated(int block)
+    {
+        double[] Repeat(double[] v) => [.. v.SelectMany(x => Enumerable.Repeat(x, block))];
+        return new OutputChain(Repeat(Scale), Repeat(Offset), Repeat(OriginalScale), Repeat(OriginalOffset), OriginalSkip, PrunedSkip, ReluFollows) { Gate = Gate };
     }
 
     private static double[] Inverse(double[] scale)

@@ -56,7 +56,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 int originalOutputs = (int)ConsumerDiscovery.OutputDim(unit.OriginalNodes[0],
                     original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims);
                 int targetChannels = unit.Pooled ? (int)ConsumerDiscovery.InputDim(unit.OriginalNodes[0],
-                    original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims) : originalOutputs;
+                    original.Graph.ResolveWeight(unit.OriginalNodes[0].Input(1))!.Tensor.Dims) : originalOutputs * unit.Block;
                 var layout = LayerLayout.Plan(unit, [.. unit.FeatureValues.Select(v => Shape(_prunedShapes, v))],
                     [.. unit.TargetValues.Select(v => Shape(_originalShapes, v))], targetChannels, calibration.Images, options);
                 if (unit.Chain is { HasSkip: true } chain && !SkipMatches(unit, chain))
