@@ -16,6 +16,7 @@ internal sealed class LayerFit
 {
     private const int Chunk = 512;
     private readonly long[] _rows = new long[Chunk];
+    private readonly PatchRows _patches = new(Chunk);
     private readonly Stopwatch _clock = new();
     private readonly ReconstructionOptions _options;
 
@@ -26,15 +27,30 @@ internal sealed class LayerFit
     // the end of the run, and these are the large parts).
     private NormalEquations[]? _equations;
     private bool _solved;
-    private double[] _x, _y;
+    private ChunkBuffers[] _buffers = [];
     private float[][]? _storedX, _storedT, _storedC;
+
+    /// <summary>One worker's chunk of a group: features x (n × chunk), targets y (m_g × chunk), and with lanes the groups interleaved (see <see cref="LaneProducts"/>).</summary>
+    private sealed class ChunkBuffers(int features, int targets, bool lanes)
+    {
+        public double[] X { get; } = new double[(long)features * Chunk];
+        public double[] Y { get; } = new double[(long)targets * Chunk];
+        public double[] Z { get; } = lanes ? new double[(long)(features + targets) * Chunk * LaneProducts.Lanes] : [];
+    }
+
+    /// <summary>
+    /// Whether the groups' products go through <see cref="LaneProducts"/>, several groups at once: for grouped layers
+    /// whose groups are small (depthwise convs), where the packed GEMM spends most of its time padding and packing.
+    /// </summary>
+    private bool UsesLanes => Unit.Groups > 1 && Layout.FeaturesPerGroup + Unit.OutputsPerGroup <= MaxLaneWidth;
+
+    private const int MaxLaneWidth = 64;
 
     public LayerFit(ConsumerUnit unit, LayerLayout layout, ReconstructionOptions options)
     {
         Unit = unit;
         Layout = layout;
         _options = options;
-        _x = _y = [];
     }
 
     /// <summary>Allocates the sums and buffers when the layer's level starts, not when the run is planned: only one level's layers hold them at a time.</summary>
@@ -43,8 +59,9 @@ internal sealed class LayerFit
         if (_equations is not null) return _equations;
         if (_solved) throw new InvalidOperationException($"{Unit.Name} was solved already");
         int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, groups = Unit.Groups;
-        _x = new double[(long)n * Chunk];
-        _y = new double[(long)mg * Chunk];
+        // Groups go to the workers a lane block at a time; each worker has its own buffers.
+        int workers = UsesLanes ? Math.Clamp((groups + LaneProducts.Lanes - 1) / LaneProducts.Lanes, 1, Environment.ProcessorCount) : 1;
+        _buffers = [.. Enumerable.Range(0, workers).Select(_ => new ChunkBuffers(n, mg, UsesLanes))];
         long rows = Layout.Rows;
         long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
         if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
@@ -73,7 +90,7 @@ internal sealed class LayerFit
     /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target (else empty).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Accumulate(int node, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, int firstImage, int images)
+    public void Accumulate(int node, ReadOnlyMemory<float> activation, ReadOnlyMemory<float> skip, int firstImage, int images)
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
         _clock.Start();
@@ -83,39 +100,91 @@ internal sealed class LayerFit
         long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
         int lo = SortedRows.LowerBound(samples, first), hi = SortedRows.LowerBound(samples, end);
         int rowBase = Layout.RowOffset(node);
-        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
-        var chain = Unit.Chain;
-        var skipLayout = rowsOf.Targets with { Channels = Unit.Outputs };
-        if (chain is { HasSkip: true } && skip.IsEmpty) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup;
+        if (Unit.Chain is { HasSkip: true } && skip.IsEmpty) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        int lanes = LaneProducts.Lanes, blocks = (Unit.Groups + lanes - 1) / lanes;
         for (int start = lo; start < hi; start += Chunk)
         {
             int count = Math.Min(Chunk, hi - start);
             for (int r = 0; r < count; r++) _rows[r] = samples[start + r] - first;
-            var rows = _rows.AsSpan(0, count);
-            for (int g = 0; g < Unit.Groups; g++)
+            if (rowsOf.Geometry is { } geometry) _patches.Set(_rows.AsSpan(0, count), geometry, rowsOf.Features);
+            var chunk = new ChunkRows(node, rowBase + start, count);
+            if (!UsesLanes)
             {
-                if (rowsOf.Geometry is { } geometry)
-                    RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, rows, _x, Chunk);
-                else
-                    RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, _x, Chunk);
-                if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
-                RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
-                if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
-                equations[g].Add(_x, _y, count, Chunk);
-                if (_storedX is null) continue;
-                long rowsTotal = Layout.Rows, at = rowBase + start;
-                for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
-                for (int t = 0; t < mg; t++)
+                var b = _buffers[0];
+                for (int g = 0; g < Unit.Groups; g++)
                 {
-                    Narrow(_y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
-                    var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
-                    c.Fill((float)chain!.Offset[g * mg + t]);
-                    if (!skip.IsEmpty)
-                        for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+                    ReadGroup(g, chunk, activation.Span, skip.Span, b);
+                    equations[g].Add(b.X, b.Y, count, Chunk);
+                    StoreGroup(g, chunk, skip.Span, b);
+                }
+                continue;
+            }
+            int workers = Math.Min(_buffers.Length, blocks);
+            void Work(int w)
+            {
+                var b = _buffers[w];
+                for (int k = blocks * w / workers, last = blocks * (w + 1) / workers; k < last; k++)
+                {
+                    int g0 = k * lanes, here = Math.Min(lanes, Unit.Groups - g0);
+                    for (int l = 0; l < here; l++)
+                    {
+                        ReadGroup(g0 + l, chunk, activation.Span, skip.Span, b);
+                        equations[g0 + l].AddTargets(b.Y, count, Chunk);
+                        LaneProducts.Load(b.Z, l, b.X, n, b.Y, mg, count, Chunk);
+                        StoreGroup(g0 + l, chunk, skip.Span, b);
+                    }
+                    LaneProducts.Add(equations.AsSpan(g0, here), b.Z, count, Chunk);
                 }
             }
+            if (workers > 1 && (long)count * Unit.Groups * (n + mg) * (n + mg) >= ParallelWork) Parallel.For(0, workers, Work);
+            else for (int w = 0; w < workers; w++) Work(w);
         }
         _clock.Stop();
+    }
+
+    /// <summary>Products (rows × groups × width²) below which a chunk's lane blocks are not worth spreading over the cores.</summary>
+    private const long ParallelWork = 1L << 20;
+
+    /// <summary>A chunk of sampled rows of one node: their positions in the batch are in <see cref="_rows"/>[..Count], the first is row <see cref="At"/> of the layer.</summary>
+    private readonly record struct ChunkRows(int Node, int At, int Count);
+
+    /// <summary>Reads group <paramref name="g"/>'s features (and bias column) and targets (less the pruned skip) of a chunk into <paramref name="b"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadGroup(int g, ChunkRows chunk, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        var rowsOf = Layout.Nodes[chunk.Node];
+        var rows = _rows.AsSpan(0, chunk.Count);
+        int mg = Unit.OutputsPerGroup, weights = Layout.FeaturesPerGroup - (Layout.FitsBias ? 1 : 0);
+        if (rowsOf.Geometry is { } geometry)
+            RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, _patches, b.X, Chunk);
+        else
+            RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, b.X, Chunk);
+        if (Layout.FitsBias) RowReader.Ones(weights, chunk.Count, b.X, Chunk);
+        RowReader.Targets(Targets, Unit.Outputs, chunk.At, chunk.Count, g * mg, mg, b.Y, Chunk);
+        if (Unit.Chain is { HasSkip: true } chain)
+            RowReader.SubtractSkip(skip, rowsOf.Targets with { Channels = Unit.Outputs }, rows, g * mg, mg, chain.InverseScale, b.Y, Chunk);
+    }
+
+    /// <summary>Keeps group <paramref name="g"/>'s chunk (features, targets and the chain's offsets) for the ReLU-aware re-solves, if they run.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StoreGroup(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        if (_storedX is null) return;
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, count = chunk.Count;
+        var rows = _rows.AsSpan(0, count);
+        var skipLayout = Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs };
+        var chain = Unit.Chain!;
+        long rowsTotal = Layout.Rows, at = chunk.At;
+        for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+        for (int t = 0; t < mg; t++)
+        {
+            Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+            var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
+            c.Fill((float)chain.Offset[g * mg + t]);
+            if (!skip.IsEmpty)
+                for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+        }
     }
 
     /// <summary>Solves every group, writes the weights into <paramref name="model"/> and says how the layer's error changed.</summary>
@@ -159,7 +228,7 @@ internal sealed class LayerFit
         if (improved) LayerWeights.Write(Unit, Layout, after, model);
         _equations = null;
         _storedX = _storedT = _storedC = null;
-        _x = _y = [];
+        _buffers = [];
         _solved = true;
         _clock.Stop();
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,

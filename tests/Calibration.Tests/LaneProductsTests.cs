@@ -1,0 +1,54 @@
+namespace OnnxSlim.Calibration.Tests;
+
+public sealed class LaneProductsTests
+{
+    private static double[] Normal(Random rng, int n) =>
+        [.. Enumerable.Range(0, n).Select(_ => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()))];
+
+    /// <summary>
+    /// Several regressions summed a lane each give the sums each one's own <see cref="NormalEquations.Add"/> gives, bit
+    /// for bit: chunks past a panel boundary (300 and 512 rows), widths that are not a multiple of the 4×4 blocks, and a
+    /// partial lane block.
+    /// </summary>
+    [Theory]
+    [InlineData(26, 1, 4)]
+    [InlineData(10, 3, 3)]
+    [InlineData(5, 2, 1)]
+    public void Lanes_give_the_sums_of_the_equations_added_one_by_one(int n, int m, int groups)
+    {
+        const int stride = 512;
+        var rng = new Random(n * 31 + m);
+        var one = Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, m)).ToArray();
+        var lanes = Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, m)).ToArray();
+        var z = new double[(n + m) * stride * LaneProducts.Lanes];
+        foreach (int count in new[] { 300, 512, 17 })
+        {
+            for (int g = 0; g < groups; g++)
+            {
+                var x = Normal(rng, n * stride);
+                var y = Normal(rng, m * stride);
+                one[g].Add(x, y, count, stride);
+                lanes[g].AddTargets(y, count, stride);
+                LaneProducts.Load(z, g, x, n, y, m, count, stride);
+            }
+            LaneProducts.Add(lanes, z, count, stride);
+        }
+        for (int g = 0; g < groups; g++)
+        {
+            Assert.Equal(one[g].Rows, lanes[g].Rows);
+            Assert.Equal(one[g].Gram, lanes[g].Gram);
+            Assert.Equal(one[g].Cross, lanes[g].Cross);
+            Assert.Equal(one[g].TargetSquares, lanes[g].TargetSquares);
+        }
+        Assert.NotEqual(0, lanes[0].Gram[1]);
+    }
+
+    [Fact]
+    public void Equations_of_other_sizes_or_too_many_are_refused()
+    {
+        var z = new double[8 * 16 * LaneProducts.Lanes];
+        Assert.Throws<ArgumentException>(() => LaneProducts.Add([new NormalEquations(3, 1), new NormalEquations(4, 1)], z, 16, 16));
+        Assert.Throws<ArgumentException>(() => LaneProducts.Add([.. Enumerable.Range(0, LaneProducts.Lanes + 1).Select(_ => new NormalEquations(3, 1))], z, 16, 16));
+        Assert.Throws<ArgumentException>(() => LaneProducts.Load(z, LaneProducts.Lanes, new double[48], 3, new double[16], 1, 16, 16));
+    }
+}
