@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Spectral.Numerics;
 
@@ -195,8 +196,11 @@ internal sealed class LayerFit
         var equations = Equations();
         var before = LayerWeights.Read(Unit, Layout, model.Graph);
         var after = new double[Unit.Groups][];
-        double errorBefore = 0, errorAfter = 0, total = 0;
-        for (int g = 0; g < Unit.Groups; g++)
+        var errors = new (double Before, double After, double Total)[Unit.Groups];
+        // Many small groups (a depthwise conv) are solved side by side, each on one core: splitting every small
+        // re-solve over the cores cost more in hand-overs than it saved. The sums are the same either way.
+        bool groupsInParallel = Unit.Groups > 1;
+        void SolveGroup(int g)
         {
             var eq = equations[g];
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
@@ -204,21 +208,31 @@ internal sealed class LayerFit
             after[g] = solver.Solve(eq.Cross, eq.Targets, prior) ?? throw new LayerSkippedException("the least-squares solution is not finite");
             if (ReluAware)
             {
+                var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
                 for (int it = 0; it < _options.ReluIterations; it++)
-                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets, prior) ?? after[g];
-                var (b, tb) = ReluError(g, before[g]);
-                var (a, _) = ReluError(g, after[g]);
-                errorBefore += b;
-                errorAfter += a;
-                total += tb;
+                    after[g] = solver.Solve(ReluAwareCross(g, after[g], targets, !groupsInParallel), eq.Targets, prior) ?? after[g];
+                var (b, tb) = ReluError(g, before[g], !groupsInParallel);
+                var (a, _) = ReluError(g, after[g], !groupsInParallel);
+                errors[g] = (b, a, tb);
             }
             else
             {
                 eq.Symmetrize();
-                errorBefore += eq.SquaredError(before[g]);
-                errorAfter += eq.SquaredError(after[g]);
-                total += eq.TotalTargetSquares;
+                errors[g] = (eq.SquaredError(before[g]), eq.SquaredError(after[g]), eq.TotalTargetSquares);
             }
+        }
+        if (groupsInParallel)
+        {
+            try { Parallel.For(0, Unit.Groups, SolveGroup); }
+            catch (AggregateException e) { ExceptionDispatchInfo.Capture(e.InnerExceptions.FirstOrDefault(x => x is LayerSkippedException) ?? e.InnerExceptions[0]).Throw(); }
+        }
+        else SolveGroup(0);
+        double errorBefore = 0, errorAfter = 0, total = 0;
+        foreach (var (b, a, t) in errors)
+        {
+            errorBefore += b;
+            errorAfter += a;
+            total += t;
         }
         errorBefore = total > 0 ? Math.Sqrt(errorBefore / total) : 0;
         errorAfter = total > 0 ? Math.Sqrt(errorAfter / total) : 0;
@@ -258,22 +272,32 @@ internal sealed class LayerFit
     /// tile, then XᵀT' in register blocks (see <see cref="BlockedProducts"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double[] ReluAwareCross(int g, double[] theta)
+    private double[] ReluAwareCross(int g, double[] theta, float[] targets, bool parallel)
     {
         int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
-        var targets = new float[(long)mg * rows];
         var w = Narrow(theta);
-        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
             RetargetTile(g, r0, count, p);
             for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
-            return p;
-        }, _ => { });
+        });
         var cross = new double[(long)n * mg];
-        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg);
+        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg, parallel);
         return cross;
+    }
+
+    /// <summary>Runs <paramref name="body"/> on every tile, over the cores or in order; each tile's result goes to its own place, so either way gives the same.</summary>
+    private void ForEachTile(bool parallel, Func<float[]> scratch, Action<int, float[]> body)
+    {
+        if (parallel)
+            Parallel.For(0, Tiles, scratch, (tile, _, p) => { body(tile, p); return p; }, _ => { });
+        else
+        {
+            var p = scratch();
+            for (int tile = 0; tile < Tiles; tile++) body(tile, p);
+        }
     }
 
     private int Tiles => (Layout.Rows + Tile - 1) / Tile;
@@ -308,7 +332,7 @@ internal sealed class LayerFit
 
     /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (double Error, double Total) ReluError(int g, double[] theta)
+    private (double Error, double Total) ReluError(int g, double[] theta, bool parallel)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
         var t = _storedT![g];
@@ -317,7 +341,7 @@ internal sealed class LayerFit
         var errors = new double[Tiles];
         var totals = new double[Tiles];
         var w = Narrow(theta);
-        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
@@ -335,8 +359,7 @@ internal sealed class LayerFit
             }
             errors[tile] = e;
             totals[tile] = z2;
-            return p;
-        }, _ => { });
+        });
         return (errors.Sum(), totals.Sum());
     }
 }

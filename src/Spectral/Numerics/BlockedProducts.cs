@@ -41,14 +41,15 @@ public static class BlockedProducts
     /// products summed in float32 over at most <see cref="Flush"/> rows, then added in float64, in a fixed
     /// order (so results do not depend on scheduling). Parallel over ranges of i; within a range the rows go
     /// one flush-chunk at a time through every block of i, so the chunk of B stays in cache meanwhile (B is
-    /// read once per range, not once per block of i).
+    /// read once per range, not once per block of i). Without <paramref name="parallel"/> the ranges run in order
+    /// (for a caller that is itself one of many parallel tasks): the same sums.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Accumulate(float[] a, int na, float[] b, int nb, int rows, int stride, double[] c, int ldc)
+    public static void Accumulate(float[] a, int na, float[] b, int nb, int rows, int stride, double[] c, int ldc, bool parallel = true)
     {
         int blocksI = (na + 3) / 4;
         int ranges = Math.Min(blocksI, 4 * Environment.ProcessorCount);
-        Parallel.For(0, ranges, range =>
+        void Range(int range)
         {
             int first = blocksI * range / ranges, end = blocksI * (range + 1) / ranges;
             for (int r0 = 0; r0 < rows; r0 += Flush)
@@ -65,7 +66,9 @@ public static class BlockedProducts
                                     c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
                 }
             }
-        });
+        }
+        if (parallel) Parallel.For(0, ranges, Range);
+        else for (int range = 0; range < ranges; range++) Range(range);
     }
 
     /// <summary>Rows summed in float32 before a float64 add.</summary>
