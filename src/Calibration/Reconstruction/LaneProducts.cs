@@ -13,7 +13,8 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 internal static class LaneProducts
 {
-    public const int Lanes = 4;
+    /// <summary>Regressions at once: a 512-bit vector of doubles where the CPU has them, else a 256-bit one.</summary>
+    public static readonly int Lanes = Vector512.IsHardwareAccelerated ? 8 : 4;
 
     /// <summary>The packed GEMM's depth panel: its sums restart from zero at these row boundaries.</summary>
     public const int Panel = 256;
@@ -43,13 +44,13 @@ internal static class LaneProducts
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(ReadOnlySpan<NormalEquations> equations, double[] z, int rows, int stride)
     {
-        if (equations.Length is 0 or > Lanes) throw new ArgumentException($"between 1 and {Lanes} equations, got {equations.Length}");
+        if (equations.Length == 0 || equations.Length > Lanes) throw new ArgumentException($"between 1 and {Lanes} equations, got {equations.Length}");
         int n = equations[0].Features, m = equations[0].Targets, width = n + m;
         foreach (var eq in equations)
             if (eq.Features != n || eq.Targets != m) throw new ArgumentException($"equations of {eq.Features}×{eq.Targets} among ones of {n}×{m}");
         if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
         if (z.Length < (long)width * stride * Lanes) throw new ArgumentException($"lane buffer holds {z.Length} values, too few for {width} values × {stride} rows");
-        Span<Vector256<double>> sums = stackalloc Vector256<double>[16];
+        Span<double> sums = stackalloc double[16 * Lanes];
         for (int p0 = 0; p0 < rows; p0 += Panel)
         {
             int count = Math.Min(Panel, rows - p0);
@@ -57,17 +58,18 @@ internal static class LaneProducts
             for (int i0 = 0; i0 < width; i0 += 4)
                 for (int j0 = 0; j0 < n && j0 <= i0; j0 += 4)
                 {
-                    Block(z, stride, p0, count, i0, Math.Min(4, width - i0), j0, Math.Min(4, n - j0), sums);
+                    if (Lanes == 8) Block512(z, stride, p0, count, i0, Math.Min(4, width - i0), j0, Math.Min(4, n - j0), sums);
+                    else Block256(z, stride, p0, count, i0, Math.Min(4, width - i0), j0, Math.Min(4, n - j0), sums);
                     for (int a = 0; a < 4 && i0 + a < width; a++)
                         for (int b = 0; b < 4 && j0 + b < n; b++)
                         {
                             int i = i0 + a, j = j0 + b;
                             if (i < n && j > i) continue; // the upper triangle comes from (j, i)
-                            var v = sums[a * 4 + b];
+                            var v = sums.Slice((a * 4 + b) * Lanes, Lanes);
                             for (int k = 0; k < equations.Length; k++)
                             {
                                 var eq = equations[k];
-                                double s = v.GetElement(k);
+                                double s = v[k];
                                 if (i < n)
                                 {
                                     eq.Gram[i * n + j] += s;
@@ -80,9 +82,9 @@ internal static class LaneProducts
         }
     }
 
-    /// <summary>sums[a·4 + b] = Σ_r z_(i0+a)[r]·z_(j0+b)[r] over rows [p0, p0+count), one fused multiply-add chain per lane from zero.</summary>
+    /// <summary>sums[(a·4 + b)·Lanes + lane] = Σ_r z_(i0+a)[r]·z_(j0+b)[r] over rows [p0, p0+count), one fused multiply-add chain per lane from zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block(double[] z, int stride, int p0, int count, int i0, int ni, int j0, int nj, Span<Vector256<double>> sums)
+    private static void Block256(double[] z, int stride, int p0, int count, int i0, int ni, int j0, int nj, Span<double> sums)
     {
         // Missing rows of a partial block read row i0 (or j0) again; their sums are never used.
         ref double zi0 = ref z[(i0 * stride + p0) * Lanes];
@@ -113,9 +115,48 @@ internal static class LaneProducts
             s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
             s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
         }
-        sums[0] = s00; sums[1] = s01; sums[2] = s02; sums[3] = s03;
-        sums[4] = s10; sums[5] = s11; sums[6] = s12; sums[7] = s13;
-        sums[8] = s20; sums[9] = s21; sums[10] = s22; sums[11] = s23;
-        sums[12] = s30; sums[13] = s31; sums[14] = s32; sums[15] = s33;
+        s00.CopyTo(sums[(0 * Lanes)..]); s01.CopyTo(sums[(1 * Lanes)..]); s02.CopyTo(sums[(2 * Lanes)..]); s03.CopyTo(sums[(3 * Lanes)..]);
+        s10.CopyTo(sums[(4 * Lanes)..]); s11.CopyTo(sums[(5 * Lanes)..]); s12.CopyTo(sums[(6 * Lanes)..]); s13.CopyTo(sums[(7 * Lanes)..]);
+        s20.CopyTo(sums[(8 * Lanes)..]); s21.CopyTo(sums[(9 * Lanes)..]); s22.CopyTo(sums[(10 * Lanes)..]); s23.CopyTo(sums[(11 * Lanes)..]);
+        s30.CopyTo(sums[(12 * Lanes)..]); s31.CopyTo(sums[(13 * Lanes)..]); s32.CopyTo(sums[(14 * Lanes)..]); s33.CopyTo(sums[(15 * Lanes)..]);
+    }
+
+    /// <summary>The same as <see cref="Block256"/> with 512-bit vectors (eight lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block512(double[] z, int stride, int p0, int count, int i0, int ni, int j0, int nj, Span<double> sums)
+    {
+        // Missing rows of a partial block read row i0 (or j0) again; their sums are never used.
+        ref double zi0 = ref z[(i0 * stride + p0) * Lanes];
+        ref double zi1 = ref z[((i0 + Math.Min(1, ni - 1)) * stride + p0) * Lanes];
+        ref double zi2 = ref z[((i0 + Math.Min(2, ni - 1)) * stride + p0) * Lanes];
+        ref double zi3 = ref z[((i0 + Math.Min(3, ni - 1)) * stride + p0) * Lanes];
+        ref double zj0 = ref z[(j0 * stride + p0) * Lanes];
+        ref double zj1 = ref z[((j0 + Math.Min(1, nj - 1)) * stride + p0) * Lanes];
+        ref double zj2 = ref z[((j0 + Math.Min(2, nj - 1)) * stride + p0) * Lanes];
+        ref double zj3 = ref z[((j0 + Math.Min(3, nj - 1)) * stride + p0) * Lanes];
+        Vector512<double> s00 = default, s01 = default, s02 = default, s03 = default;
+        Vector512<double> s10 = default, s11 = default, s12 = default, s13 = default;
+        Vector512<double> s20 = default, s21 = default, s22 = default, s23 = default;
+        Vector512<double> s30 = default, s31 = default, s32 = default, s33 = default;
+        for (int r = 0; r < count; r++)
+        {
+            nuint o = (nuint)(r * Lanes);
+            var x0 = Vector512.LoadUnsafe(ref zi0, o); var x1 = Vector512.LoadUnsafe(ref zi1, o);
+            var x2 = Vector512.LoadUnsafe(ref zi2, o); var x3 = Vector512.LoadUnsafe(ref zi3, o);
+            var y0 = Vector512.LoadUnsafe(ref zj0, o); var y1 = Vector512.LoadUnsafe(ref zj1, o);
+            var y2 = Vector512.LoadUnsafe(ref zj2, o); var y3 = Vector512.LoadUnsafe(ref zj3, o);
+            s00 = Vector512.FusedMultiplyAdd(x0, y0, s00); s01 = Vector512.FusedMultiplyAdd(x0, y1, s01);
+            s02 = Vector512.FusedMultiplyAdd(x0, y2, s02); s03 = Vector512.FusedMultiplyAdd(x0, y3, s03);
+            s10 = Vector512.FusedMultiplyAdd(x1, y0, s10); s11 = Vector512.FusedMultiplyAdd(x1, y1, s11);
+            s12 = Vector512.FusedMultiplyAdd(x1, y2, s12); s13 = Vector512.FusedMultiplyAdd(x1, y3, s13);
+            s20 = Vector512.FusedMultiplyAdd(x2, y0, s20); s21 = Vector512.FusedMultiplyAdd(x2, y1, s21);
+            s22 = Vector512.FusedMultiplyAdd(x2, y2, s22); s23 = Vector512.FusedMultiplyAdd(x2, y3, s23);
+            s30 = Vector512.FusedMultiplyAdd(x3, y0, s30); s31 = Vector512.FusedMultiplyAdd(x3, y1, s31);
+            s32 = Vector512.FusedMultiplyAdd(x3, y2, s32); s33 = Vector512.FusedMultiplyAdd(x3, y3, s33);
+        }
+        s00.CopyTo(sums[(0 * Lanes)..]); s01.CopyTo(sums[(1 * Lanes)..]); s02.CopyTo(sums[(2 * Lanes)..]); s03.CopyTo(sums[(3 * Lanes)..]);
+        s10.CopyTo(sums[(4 * Lanes)..]); s11.CopyTo(sums[(5 * Lanes)..]); s12.CopyTo(sums[(6 * Lanes)..]); s13.CopyTo(sums[(7 * Lanes)..]);
+        s20.CopyTo(sums[(8 * Lanes)..]); s21.CopyTo(sums[(9 * Lanes)..]); s22.CopyTo(sums[(10 * Lanes)..]); s23.CopyTo(sums[(11 * Lanes)..]);
+        s30.CopyTo(sums[(12 * Lanes)..]); s31.CopyTo(sums[(13 * Lanes)..]); s32.CopyTo(sums[(14 * Lanes)..]); s33.CopyTo(sums[(15 * Lanes)..]);
     }
 }
