@@ -54,3 +54,36 @@ public sealed class LaneProductsTests
         Assert.Throws<ArgumentException>(() => LaneProducts.Load(z, LaneProducts.Lanes, new double[48], 3, new double[16], 1, 16, 16));
     }
 }
+
+public sealed class ConvPatchesLanesTests
+{
+    /// <summary>Patches of several groups written straight into the lane layout are each group's own patches, interleaved (padding, stride, two images).</summary>
+    [Theory]
+    [InlineData(1, 5)]
+    [InlineData(2, 3)]
+    public void Lane_patches_are_the_groups_patches_interleaved(int channelsPerGroup, int groups)
+    {
+        groups = Math.Min(groups, LaneProducts.Lanes);
+        const int channels = 12, inH = 7, inW = 9, stride = 40;
+        var geometry = new ConvGeometry(inH, inW, 3, 3, 2, 2, 1, 1, 1, 1, 4, 5);
+        var input = new ActivationLayout(channels, inH * inW, ChannelMajor: true);
+        var rng = new Random(channelsPerGroup);
+        var x = Enumerable.Range(0, 2 * channels * inH * inW).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        long[] rows = [0, 3, 4, 9, 19, 20, 27, 39];
+        var patches = new PatchRows(rows.Length);
+        patches.Set(rows, geometry, input);
+        int features = channelsPerGroup * 9, firstGroup = 6 / channelsPerGroup - 1;
+        var z = new double[features * stride * LaneProducts.Lanes];
+        RowReader.ConvPatchesLanes(x, input, geometry, firstGroup, channelsPerGroup, groups, patches, z, stride, LaneProducts.Lanes);
+        var expected = new double[features * stride * LaneProducts.Lanes];
+        for (int l = 0; l < groups; l++)
+        {
+            var own = new double[features * stride];
+            RowReader.ConvPatches(x, input, geometry, (firstGroup + l) * channelsPerGroup, channelsPerGroup, rows, own, stride);
+            LaneProducts.Load(expected, l, own, features, [], 0, rows.Length, stride);
+        }
+        Assert.Equal(expected, z);
+        Assert.Contains(z, v => v == 0); // some taps fall in the padding
+        Assert.Contains(z, v => v != 0);
+    }
+}

@@ -28,6 +28,14 @@ internal static class LaneProducts
         if ((uint)lane >= Lanes) throw new ArgumentException($"lane must lie in [0, {Lanes}), got {lane}");
         if (z.Length < (long)(features + targets) * stride * Lanes) throw new ArgumentException($"lane buffer holds {z.Length} values, too few for {features + targets} values × {stride} rows");
         for (int f = 0; f < features; f++) Interleave(x.AsSpan(f * stride, rows), z.AsSpan(f * stride * Lanes + lane));
+        LoadTargets(z, lane, features, y, targets, rows, stride);
+    }
+
+    /// <summary>The targets' part of <see cref="Load"/> alone, for features written in the lane layout already (<see cref="RowReader.ConvPatchesLanes"/>).</summary>
+    public static void LoadTargets(double[] z, int lane, int features, double[] y, int targets, int rows, int stride)
+    {
+        if ((uint)lane >= Lanes) throw new ArgumentException($"lane must lie in [0, {Lanes}), got {lane}");
+        if (z.Length < (long)(features + targets) * stride * Lanes) throw new ArgumentException($"lane buffer holds {z.Length} values, too few for {features + targets} values × {stride} rows");
         for (int t = 0; t < targets; t++) Interleave(y.AsSpan(t * stride, rows), z.AsSpan((features + t) * stride * Lanes + lane));
     }
 

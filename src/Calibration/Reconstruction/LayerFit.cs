@@ -128,13 +128,26 @@ internal sealed class LayerFit
                 for (int k = blocks * w / workers, last = blocks * (w + 1) / workers; k < last; k++)
                 {
                     int g0 = k * lanes, here = Math.Min(lanes, Unit.Groups - g0);
-                    for (int l = 0; l < here; l++)
+                    if (_storedX is null && rowsOf.Geometry is { } convGeometry)
                     {
-                        ReadGroup(g0 + l, chunk, activation.Span, skip.Span, b);
-                        equations[g0 + l].AddTargets(b.Y, count, Chunk);
-                        LaneProducts.Load(b.Z, l, b.X, n, b.Y, mg, count, Chunk);
-                        StoreGroup(g0 + l, chunk, skip.Span, b);
+                        // Patches straight into the lane layout; only the targets go through the group's own buffer.
+                        RowReader.ConvPatchesLanes(activation.Span, rowsOf.Features, convGeometry, g0, Unit.InputsPerGroup, here, _patches, b.Z, Chunk, lanes);
+                        if (Layout.FitsBias) b.Z.AsSpan((n - 1) * Chunk * lanes, count * lanes).Fill(1);
+                        for (int l = 0; l < here; l++)
+                        {
+                            ReadTargets(g0 + l, chunk, skip.Span, b);
+                            equations[g0 + l].AddTargets(b.Y, count, Chunk);
+                            LaneProducts.LoadTargets(b.Z, l, n, b.Y, mg, count, Chunk);
+                        }
                     }
+                    else
+                        for (int l = 0; l < here; l++)
+                        {
+                            ReadGroup(g0 + l, chunk, activation.Span, skip.Span, b);
+                            equations[g0 + l].AddTargets(b.Y, count, Chunk);
+                            LaneProducts.Load(b.Z, l, b.X, n, b.Y, mg, count, Chunk);
+                            StoreGroup(g0 + l, chunk, skip.Span, b);
+                        }
                     LaneProducts.Add(equations.AsSpan(g0, here), b.Z, count, Chunk);
                 }
             }
@@ -162,9 +175,16 @@ internal sealed class LayerFit
         else
             RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, b.X, Chunk);
         if (Layout.FitsBias) RowReader.Ones(weights, chunk.Count, b.X, Chunk);
+        ReadTargets(g, chunk, skip, b);
+    }
+
+    /// <summary>Reads group <paramref name="g"/>'s targets of a chunk (less the pruned skip) into <paramref name="b"/>.</summary>
+    private void ReadTargets(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        int mg = Unit.OutputsPerGroup;
         RowReader.Targets(Targets, Unit.Outputs, chunk.At, chunk.Count, g * mg, mg, b.Y, Chunk);
         if (Unit.Chain is { HasSkip: true } chain)
-            RowReader.SubtractSkip(skip, rowsOf.Targets with { Channels = Unit.Outputs }, rows, g * mg, mg, chain.InverseScale, b.Y, Chunk);
+            RowReader.SubtractSkip(skip, Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs }, _rows.AsSpan(0, chunk.Count), g * mg, mg, chain.InverseScale, b.Y, Chunk);
     }
 
     /// <summary>Keeps group <paramref name="g"/>'s chunk (features, targets and the chain's offsets) for the ReLU-aware re-solves, if they run.</summary>

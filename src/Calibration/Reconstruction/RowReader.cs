@@ -51,6 +51,48 @@ internal static class RowReader
         }
     }
 
+    /// <summary>
+    /// The same patches for <paramref name="groups"/> consecutive conv groups from <paramref name="firstGroup"/> at once,
+    /// straight into the lane layout of <see cref="LaneProducts"/>: feature f of row r of group firstGroup + l at
+    /// <c>z[(f·stride + r)·lanes + l]</c>. The groups' values at one position lie side by side there, so a depthwise
+    /// conv's rows are written once instead of per group and then interleaved.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ConvPatchesLanes(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int firstGroup, int channelsPerGroup,
+        int groups, PatchRows rows, double[] z, int stride, int lanes)
+    {
+        if (groups < 1 || groups > lanes) throw new ArgumentException($"groups must lie in [1, {lanes}], got {groups}");
+        int count = rows.Count, kk = g.KernelArea;
+        var planes = rows.Planes;
+        var tops = rows.Tops;
+        var lefts = rows.Lefts;
+        long groupStride = (long)channelsPerGroup * input.Area;
+        for (int c = 0; c < channelsPerGroup; c++)
+        {
+            long channel = ((long)firstGroup * channelsPerGroup + c) * input.Area;
+            for (int kh = 0; kh < g.KernelH; kh++)
+            {
+                int dh = kh * g.DilationH;
+                for (int kw = 0; kw < g.KernelW; kw++)
+                {
+                    int dw = kw * g.DilationW;
+                    int f = c * kk + kh * g.KernelW + kw;
+                    for (int r = 0; r < count; r++)
+                    {
+                        int ih = tops[r] + dh, iw = lefts[r] + dw;
+                        var d = z.AsSpan((f * stride + r) * lanes, groups);
+                        if ((uint)ih < (uint)g.InH && (uint)iw < (uint)g.InW)
+                        {
+                            long at = planes[r] + channel + ih * g.InW + iw;
+                            for (int l = 0; l < groups; l++) d[l] = x[(int)(at + l * groupStride)];
+                        }
+                        else d.Clear();
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Channels [first, first+count) of each row (Gemm/MatMul inputs, pooled per-position features).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)

@@ -127,7 +127,7 @@ public sealed class TargetRecording : IDisposable
             for (int block = lo; block < hi; block += BlockRows)
             {
                 int count = Math.Min(BlockRows, hi - block);
-                for (int i = 0; i < count; i++) entry.Layout.GatherAll(data, entry.Rows[block + i] - first, _scratch.AsSpan(i * channels, channels));
+                entry.Layout.GatherAll(data, entry.Rows.AsSpan(block, count), first, _scratch.AsSpan(0, count * channels));
                 _file!.Write(entry.Offset + (long)block * channels, _scratch.AsSpan(0, count * channels));
                 Bytes += (long)count * channels * sizeof(float);
             }
