@@ -97,9 +97,17 @@ internal static class RowReader
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)
     {
-        for (int r = 0; r < rows.Length; r++)
-            for (int c = 0; c < count; c++)
-                dst[c * stride + r] = x[(int)layout.Index(rows[r], first + c)];
+        // Channel by channel, each row's start worked out once: row by row the writes were a stride apart (one cache set).
+        int n = rows.Length;
+        Span<long> starts = n <= 1024 ? stackalloc long[n] : new long[n];
+        for (int r = 0; r < n; r++) starts[r] = layout.Index(rows[r], first);
+        long step = layout.ChannelMajor ? layout.Area : 1;
+        for (int c = 0; c < count; c++)
+        {
+            var d = dst.AsSpan(c * stride, n);
+            long offset = c * step;
+            for (int r = 0; r < n; r++) d[r] = x[(int)(starts[r] + offset)];
+        }
     }
 
     /// <summary>The constant 1 of the bias column, as feature <paramref name="feature"/>.</summary>
