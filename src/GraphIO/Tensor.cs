@@ -232,6 +232,26 @@ public sealed class Tensor : IEquatable<Tensor>
         SetRaw(dims, bytes);
     }
 
+    /// <summary>
+    /// As <see cref="SetFloats"/> with the first <paramref name="count"/> of <paramref name="values"/>, taking the array
+    /// over as the raw data of a float32 tensor instead of copying it (the caller no longer writes it); other element
+    /// types are converted as by <see cref="SetFloats"/>.
+    /// </summary>
+    public void TakeFloats(ReadOnlySpan<long> dims, float[] values, int count)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (count < 0 || count > values.Length) throw new ArgumentException($"tensor '{Name}': {count} of {values.Length} values", nameof(count));
+        if (DataType != GraphIO.DataType.Float || !BitConverter.IsLittleEndian)
+        {
+            SetFloats(dims, values.AsSpan(0, count));
+            return;
+        }
+        long n = 1;
+        foreach (long d in dims) n *= d;
+        if (n != count) throw new ArgumentException($"tensor '{Name}': {count} values do not fill shape [{string.Join(",", dims.ToArray())}]");
+        SetRaw(dims, new FloatArrayBytes(values, count).Memory);
+    }
+
     public void SetInt64s(ReadOnlySpan<long> dims, ReadOnlySpan<long> values)
     {
         if (DataType == GraphIO.DataType.Int64) SetRaw(dims, MemoryMarshal.AsBytes(values).ToArray());
@@ -244,7 +264,7 @@ public sealed class Tensor : IEquatable<Tensor>
         else throw new ArgumentException($"tensor '{Name}' has data type {GraphIO.DataType.Name(DataType)}, not an integer type");
     }
 
-    private void SetRaw(ReadOnlySpan<long> dims, byte[] bytes)
+    private void SetRaw(ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
     {
         Proto.Dims.Clear();
         foreach (long d in dims) Proto.Dims.Add(d);

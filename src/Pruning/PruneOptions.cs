@@ -1,3 +1,4 @@
+using OnnxSlim.Calibration;
 using OnnxSlim.Rewriter;
 using OnnxSlim.Runtime;
 using OnnxSlim.Spectral;
@@ -93,8 +94,12 @@ public sealed record PruneOptions
 
     public CompensationMode Compensation { get; init; } = CompensationMode.DataFree;
 
-    /// <summary>The model's inputs with samples along the first axis: used for ranking, reconstruction and validation.</summary>
-    public IReadOnlyList<NamedTensor>? Calibration { get; init; }
+    /// <summary>
+    /// The model's inputs with samples along the first axis: used for ranking, reconstruction and validation
+    /// (<see cref="CalibrationData.FromTensors"/> for arrays in memory, <see cref="CalibrationInputs.Load"/> for files). The
+    /// caller owns it: pruning reads it, and never disposes it.
+    /// </summary>
+    public CalibrationData? Calibration { get; init; }
 
     /// <summary>
     /// Calibration samples set aside for validation, never used for ranking or fitting; null = an eighth of them,
@@ -183,10 +188,9 @@ public sealed record PruneOptions
             throw new ArgumentException("is needed by criterion refit", nameof(Calibration));
         if (Refit && Plan is not null)
             throw new ArgumentException("and criterion refit both choose the channels; give one", nameof(Plan));
-        if (Calibration is { Count: 0 }) throw new ArgumentException("holds no input", nameof(Calibration));
         if (HeldOutSamples is < 0) throw new ArgumentException($"must be ≥ 0, got {HeldOutSamples}", nameof(HeldOutSamples));
-        if (Calibration is [var first, ..] && HeldOutSamples is int h && h >= first.Shape[0])
-            throw new ArgumentException($"leaves no sample to fit: {h} held out of {first.Shape[0]}", nameof(HeldOutSamples));
+        if (Calibration is { } calibration && HeldOutSamples is int h && h >= calibration.Images)
+            throw new ArgumentException($"leaves no sample to fit: {h} held out of {calibration.Images}", nameof(HeldOutSamples));
         if (MinAgreement is double m && !(m >= 0 && m <= 1)) throw new ArgumentException($"must be within [0, 1], got {m}", nameof(MinAgreement));
     }
 }

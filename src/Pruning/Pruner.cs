@@ -59,11 +59,11 @@ public static class Pruner
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
         // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
-        void KeepReference(ModelRunner runner, IReadOnlyList<string> outputs)
+        void KeepReference(ProbedModel probed)
         {
             if (!options.Validate) return;
-            var inputs = calibration?.HeldOut ?? InputGenerator.Generate(runner.Inputs, RandomInputShapes(runner.Inputs, options), options.Seed);
-            reference = new Reference(inputs, runner.RunInBatches(inputs, ValidationBatch, outputs), outputs);
+            var inputs = calibration?.HeldOut ?? InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
+            reference = new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out bool probeRun), probed.OutputNames, probeRun);
             if (calibration?.HeldOut is not null) RequireFinite(reference.Outputs);
         }
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
@@ -80,7 +80,7 @@ public static class Pruner
         }
         // The ranking's pass over the original model also records what the reconstruction will read from it.
         using var recording = calibration is not null && options.Refit && options.Plan is null
-            ? new TargetRecording((int)calibration.Fit[0].Shape[0], ReconstructionOptions(options, null)) : null;
+            ? new TargetRecording(calibration.Fit.Images, ReconstructionOptions(options, null)) : null;
         var plan = stages.Run(options.Refit ? "plan (spectra, calibrated ranking, allocation, selection)"
             : latency is { MaxChecks: > 0 } ? "plan (spectra, allocation checked on ONNX Runtime, selection)" : "plan (spectra, allocation, selection)", () => options.Plan is null
             ? Planner.Plan(analysis, options, calibration?.Fit, latency, recording)
@@ -98,6 +98,7 @@ public static class Pruner
                         (layer.Input is { } i ? $", in {i.At([.. analysis.Groups.Select(g => g.Width)]):0} → {i.At(planned.Keep):0}" : ""));
         }
         planFile = Planner.ToFile(analysis, plan, options);
+        CollectBetweenStages();
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
 
         // The rewrite edits the work graph's nodes in place; pair them with the original's now, while the two
@@ -105,6 +106,7 @@ public static class Pruner
         var originalOf = new Dictionary<Node, Node>();
         foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w] = o;
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
+        CollectBetweenStages();
 
         var summary = new PruneSummary
         {
@@ -123,7 +125,7 @@ public static class Pruner
         if (calibration is not null)
         {
             var heldOut = calibration.HeldOut;
-            var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options) : null;
+            var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options, out _) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
@@ -140,10 +142,12 @@ public static class Pruner
                 "and a trained model pruned without data can lose most of it; pass --calib with real samples");
         }
 
+        // The pruned model's shapes for its cost: read by the validation run when it feeds the probe's inputs, else probed.
+        Dictionary<string, long[]>? slimShapes = null;
         if (options.Validate)
         {
             var inputs = calibration?.HeldOut;
-            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(reference!, work, options));
+            var agreement = stages.Run("validate on ONNX Runtime", () => Compare(reference!, work, options, out slimShapes));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
             summary.Agreement = AgreementFigures.From(agreement);
@@ -163,7 +167,7 @@ public static class Pruner
             throw new ArgumentException("a minimum agreement needs validation", nameof(options.MinAgreement));
         }
 
-        var slimCost = ModelCost.Compute(work.Graph, ModelAnalysis.ProbeShapes(work, options.InputShapes));
+        var slimCost = ModelCost.Compute(work.Graph, slimShapes ?? ModelAnalysis.ProbeShapes(work, options.InputShapes));
         summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.ProtoBytes };
         summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.ProtoBytes };
         summary.AchievedReduction = options.Target switch
@@ -197,6 +201,17 @@ public static class Pruner
         return summary;
     }
 
+    /// <summary>
+    /// A compacting collection between stages. Why: the plan's work buffers and the rewrite's float copies are garbage
+    /// by then, and the next stage would otherwise grow the process around them (VGG-16 --cr 0.5: peak 1539 → 1388 MiB
+    /// with one after the plan and one after the rewrite; each takes milliseconds).
+    /// </summary>
+    private static void CollectBetweenStages()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+    }
+
     private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>
         new() { Provider = options.Provider, Progress = progress, Log = options.Log, PassLog = options.Log };
 
@@ -225,18 +240,31 @@ public static class Pruner
         }
     }
 
-    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames);
+    /// <param name="ProbeInputs">Whether <paramref name="Outputs"/> are the shape probe's run, on its inputs (see <see cref="ProbedModel"/>).</param>
+    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames, bool ProbeInputs);
 
     /// <summary>Runs the pruned model (one-off session over its own weights) on the reference inputs and compares.</summary>
-    private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options)
+    /// <param name="shapes">On the probe's inputs, the pruned model's shapes of the values its cost reads (<see cref="ModelAnalysis.CostValues"/>),
+    /// from this same run: a second probe of a detector was another full run of seconds. Null otherwise.</param>
+    private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options, out Dictionary<string, long[]>? shapes)
     {
+        shapes = null;
         ModelRunner runner;
-        try { runner = new ModelRunner(pruned, options.Provider); }
+        try { runner = new ModelRunner(pruned, options.Provider, reference.ProbeInputs ? ModelAnalysis.CostValues(pruned.Graph) : null); }
         catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
         using (runner)
         {
             IReadOnlyList<NamedTensor> outputs;
-            try { outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames); }
+            try
+            {
+                if (reference.ProbeInputs)
+                {
+                    outputs = runner.RunWithShapes(reference.Inputs, reference.OutputNames, out var probed);
+                    foreach (var input in reference.Inputs) probed.TryAdd(input.Name, input.Shape);
+                    shapes = probed;
+                }
+                else outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames);
+            }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
             return OutputComparison.Compare(reference.Outputs, outputs);
         }
@@ -306,16 +334,17 @@ public static class Pruner
     }
 
     /// <summary>Samples that rank channels and fit layers, and the held-out ones that only validate (null when none).</summary>
-    private sealed record CalibrationSplit(IReadOnlyList<NamedTensor> Fit, IReadOnlyList<NamedTensor>? HeldOut);
+    /// <param name="HeldOut">Read into memory: validation runs them whole (at most <see cref="MaxHeldOut"/> unless asked).</param>
+    private sealed record CalibrationSplit(CalibrationData Fit, IReadOnlyList<NamedTensor>? HeldOut);
 
     /// <summary>The last samples are held out: an eighth of them, at most 64, unless the options say how many.</summary>
-    private static CalibrationSplit Split(IReadOnlyList<NamedTensor> all, int? heldOut)
+    private static CalibrationSplit Split(CalibrationData all, int? heldOut)
     {
-        long n = all[0].Shape[0];
-        long h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
+        int n = all.Images;
+        int h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
         if (h == 0) return new CalibrationSplit(all, null);
-        // The fitted samples share the caller's arrays (a copy was another 540 MB for 1,024 ImageNet samples).
-        return new CalibrationSplit([.. all.Select(t => t.FirstRows(n - h))], [.. all.Select(t => t.Rows(n - h, h))]);
+        // The fitted samples share the caller's storage (a copy was another 540 MB for 1,024 ImageNet samples).
+        return new CalibrationSplit(all.Range(0, n - h), all.Slice(n - h, h));
     }
 
     private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>

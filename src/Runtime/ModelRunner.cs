@@ -82,10 +82,10 @@ public sealed class ModelRunner : IDisposable
     /// <param name="outputs">Which outputs to return (null: all).</param>
     public IReadOnlyList<NamedTensor> RunInBatches(IReadOnlyList<NamedTensor> inputs, int batch, IReadOnlyList<string>? outputs = null)
     {
-        long n = inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 0;
-        int fixedBatch = Inputs.Count > 0 && Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
+        if (RunsWhole(Inputs, inputs, batch)) return Run(inputs, outputs);
+        long n = inputs[0].Shape[0];
+        int fixedBatch = Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
         if (fixedBatch > 0) batch = fixedBatch;
-        if (n <= batch || n % Math.Max(fixedBatch, 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n)) return Run(inputs, outputs);
         var parts = new List<IReadOnlyList<NamedTensor>>();
         for (long first = 0; first < n; first += batch)
         {
@@ -110,6 +110,15 @@ public sealed class ModelRunner : IDisposable
             stacked.Add(head with { Shape = [n, .. head.Shape[1..]], Data = data });
         }
         return stacked;
+    }
+
+    /// <summary>Whether <see cref="RunInBatches"/> runs these inputs in one run (a model with these <paramref name="modelInputs"/>).</summary>
+    public static bool RunsWhole(IReadOnlyDictionary<string, NodeMetadata> modelInputs, IReadOnlyList<NamedTensor> inputs, int batch)
+    {
+        long n = inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 0;
+        int fixedBatch = modelInputs.Count > 0 && modelInputs.Values.First().Dimensions is [var d, ..] ? d : 0;
+        if (fixedBatch > 0) batch = fixedBatch;
+        return n <= batch || n % Math.Max(fixedBatch, 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n);
     }
 
     /// <summary>
@@ -145,13 +154,29 @@ public sealed class ModelRunner : IDisposable
     /// <param name="types">Filled with each output's element type, when given (what a value really is, whatever the graph declares).</param>
     public Dictionary<string, long[]> OutputShapes(IReadOnlyList<NamedTensor> inputs, IDictionary<string, TensorElementType>? types = null)
     {
+        RunWithShapes(inputs, [], out var shapes, types);
+        return shapes;
+    }
+
+    /// <summary>
+    /// One run that copies out only the outputs named in <paramref name="copied"/> (in that order) and reads the shape
+    /// of every output: a probe's shapes and a model's own outputs without a second run.
+    /// </summary>
+    /// <param name="types">Filled with each output's element type, when given.</param>
+    public IReadOnlyList<NamedTensor> RunWithShapes(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string> copied, out Dictionary<string, long[]> shapes,
+        IDictionary<string, TensorElementType>? types = null)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < _outputNames.Length; i++) index[_outputNames[i]] = i;
+        foreach (var name in copied)
+            if (!index.ContainsKey(name)) throw new ArgumentException($"'{name}' is not an output of this session", nameof(copied));
         var values = new List<OrtValue>(inputs.Count);
         try
         {
             foreach (var input in inputs) values.Add(ToOrtValue(input));
             string[] names = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
             using var results = _session.Run(_runOptions, names, [.. values, .. _weights?.Values ?? []], _outputNames);
-            var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+            shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
             for (int i = 0; i < results.Count; i++)
                 if (results[i].OnnxType == OnnxValueType.ONNX_TYPE_TENSOR)
                 {
@@ -159,7 +184,7 @@ public sealed class ModelRunner : IDisposable
                     shapes[_outputNames[i]] = info.Shape;
                     if (types is not null) types[_outputNames[i]] = info.ElementDataType;
                 }
-            return shapes;
+            return [.. copied.Select(name => FromOrtValue(name, results[index[name]]))];
         }
         catch (OnnxRuntimeException e)
         {

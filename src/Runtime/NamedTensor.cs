@@ -53,6 +53,28 @@ public sealed record NamedTensor(string Name, TensorElementType ElementType, lon
         return this with { Shape = shape, Data = data };
     }
 
+    /// <summary>The same name, element type, shape and values, bit for bit (what a run reads of a tensor).</summary>
+    public bool SameAs(NamedTensor other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (Name != other.Name || ElementType != other.ElementType || !Shape.AsSpan().SequenceEqual(other.Shape)) return false;
+        int n = checked((int)ElementCount);
+        return Data.Length >= n && other.Data.Length >= n && Bytes(Data, n).SequenceEqual(Bytes(other.Data, n));
+    }
+
+    private static ReadOnlySpan<byte> Bytes(Array data, int n) => data switch
+    {
+        float[] f => System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.AsSpan(0, n)),
+        double[] d => System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.AsSpan(0, n)),
+        Half[] h => System.Runtime.InteropServices.MemoryMarshal.AsBytes(h.AsSpan(0, n)),
+        BFloat16[] b => System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan(0, n)),
+        long[] l => System.Runtime.InteropServices.MemoryMarshal.AsBytes(l.AsSpan(0, n)),
+        int[] i => System.Runtime.InteropServices.MemoryMarshal.AsBytes(i.AsSpan(0, n)),
+        byte[] b => b.AsSpan(0, n),
+        bool[] b => System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan(0, n)),
+        _ => throw new ArgumentException($"unsupported data {data.GetType().Name}", nameof(data)),
+    };
+
     /// <summary>Float values converted to <paramref name="type"/> (float, double, float16 or bfloat16).</summary>
     public static Array FromFloats(ReadOnlySpan<float> values, TensorElementType type) => type switch
     {

@@ -52,8 +52,44 @@ public static class NpyFile
         }
     }
 
+    /// <summary>Where an array's values start and what they are: the parsed header of a .npy.</summary>
+    /// <param name="Descr">NumPy's dtype string ('&lt;f4', '|u1', ...), already checked to be one this reader knows.</param>
+    public sealed record NpyHeader(long[] Shape, string Descr, long DataOffset)
+    {
+        public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+        public int ElementSize => NpyFile.ElementSize(Descr, "");
+        public bool IsFloating => Descr is "<f2" or "<f4" or "<f8";
+    }
+
+    /// <summary>The header of a .npy file, checked as <see cref="Read(string)"/> checks it, without reading the values.</summary>
+    public static NpyHeader ReadHeader(string path)
+    {
+        if (!File.Exists(path)) throw new ArgumentException(Directory.Exists(path) ? $"'{path}' is a directory, not a .npy file" : $"data file not found: {path}");
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 12);
+        return ReadHeader(stream, path, stream.Length);
+    }
+
     /// <param name="length">Bytes available in <paramref name="stream"/>, to refuse sizes the file cannot hold.</param>
     public static NpyArray Read(Stream stream, string source, long length)
+    {
+        var header = ReadHeader(stream, source, length);
+        var (shape, descr, n) = (header.Shape, header.Descr, header.ElementCount);
+
+        return descr switch
+        {
+            "<f4" => new NpyArray(shape, ReadValues<float>(stream, n, source), null),
+            "<f8" => new NpyArray(shape, Array.ConvertAll(ReadValues<double>(stream, n, source), v => (float)v), null),
+            "<f2" => new NpyArray(shape, Array.ConvertAll(ReadValues<Half>(stream, n, source), v => (float)v), null),
+            "<i8" => new NpyArray(shape, null, ReadValues<long>(stream, n, source)),
+            "<i4" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<int>(stream, n, source), v => (long)v)),
+            "|u1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => (long)v)),
+            "|b1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => v != 0 ? 1L : 0L)),
+            _ => throw new ArgumentException($"'{source}' holds dtype {descr}; expected float16/32/64, int32/64, uint8 or bool"),
+        };
+    }
+
+    /// <summary>Reads and checks the header; <paramref name="stream"/> is left at the first value.</summary>
+    private static NpyHeader ReadHeader(Stream stream, string source, long length)
     {
         Span<byte> prefix = stackalloc byte[10];
         if (ReadFully(stream, prefix[..8]) < 8 || prefix[0] != 0x93 || !prefix[1..6].SequenceEqual("NUMPY"u8))
@@ -92,18 +128,7 @@ public static class NpyFile
         long headerEnd = (major == 1 ? 10 : 12) + headerLength;
         if (length >= 0 && headerEnd + dataBytes > length)
             throw new ArgumentException($"'{source}' declares shape {Describe(shape)} of {descr} ({dataBytes} bytes) but holds {Math.Max(0, length - headerEnd)} data bytes");
-
-        return descr switch
-        {
-            "<f4" => new NpyArray(shape, ReadValues<float>(stream, n, source), null),
-            "<f8" => new NpyArray(shape, Array.ConvertAll(ReadValues<double>(stream, n, source), v => (float)v), null),
-            "<f2" => new NpyArray(shape, Array.ConvertAll(ReadValues<Half>(stream, n, source), v => (float)v), null),
-            "<i8" => new NpyArray(shape, null, ReadValues<long>(stream, n, source)),
-            "<i4" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<int>(stream, n, source), v => (long)v)),
-            "|u1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => (long)v)),
-            "|b1" => new NpyArray(shape, null, Array.ConvertAll(ReadValues<byte>(stream, n, source), v => v != 0 ? 1L : 0L)),
-            _ => throw new ArgumentException($"'{source}' holds dtype {descr}; expected float16/32/64, int32/64, uint8 or bool"),
-        };
+        return new NpyHeader(shape, descr, headerEnd);
     }
 
     private static int ElementSize(string descr, string source) => descr switch

@@ -10,25 +10,29 @@ namespace OnnxSlim.Runtime;
 public static class ShapeProbe
 {
     /// <summary>Shapes of the requested values, of the graph outputs, and of the inputs as they were fed.</summary>
-    /// <param name="thenRun">Runs on a session of the model with its own outputs only, once the probe's session has closed
-    /// (e.g. the validation's reference outputs). Not on the probe's session: every value is an output there, so ONNX
-    /// Runtime keeps all of them alive to the end of a run (a detector at 640² held ~2.3 GB for a batch of 4).</param>
+    /// <param name="thenRun">Runs once the probe's session has closed, with the model's own outputs on the probe's inputs
+    /// (copied out of the probe's run) and a plain session for other inputs (e.g. the validation's reference outputs).
+    /// Not the probe's session for other inputs: every value is an output there, so ONNX Runtime keeps all of them alive
+    /// to the end of a run (a detector at 640² held ~2.3 GB for a batch of 4).</param>
     public static Dictionary<string, long[]> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0,
-        Action<ModelRunner, IReadOnlyList<string>>? thenRun = null)
+        Action<ProbedModel>? thenRun = null)
     {
         var ownOutputs = model.Graph.OutputNames.ToList();
         Dictionary<string, long[]> shapes;
+        ProbedModel probed;
         using (var runner = new ModelRunner(model, extraOutputs: values))
         {
             var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
-            // Shapes only: copying every intermediate out (the whole model's activations) cost that detector ~0.6 GB more.
-            shapes = runner.OutputShapes(InputGenerator.Generate(runner.Inputs, inputShapes, seed));
+            var inputs = InputGenerator.Generate(runner.Inputs, inputShapes, seed);
+            // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
+            // model's activations) cost that detector ~0.6 GB more.
+            var own = runner.RunWithShapes(inputs, thenRun is null ? [] : ownOutputs, out shapes);
             foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
+            probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own);
         }
         if (thenRun is not null)
         {
-            using var plain = new ModelRunner(model);
-            thenRun(plain, ownOutputs);
+            using (probed) thenRun(probed);
         }
         return shapes;
     }

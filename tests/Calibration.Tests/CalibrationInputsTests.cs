@@ -36,12 +36,12 @@ public sealed class CalibrationInputsTests
     {
         string dir = Fixtures.TempDir();
         Png(dir, "a.png", 2, 2, (x, y) => new SKColor((byte)(10 + x), (byte)(100 + y), 200));
-        var nchw = ImageFolder.Read(Inputs(-1, 3, 2, 2), dir, new ImagePreprocessing { Scale = 1, Mean = [10, 100, 200], Std = [1, 2, 4] }, 10)[0];
+        var nchw = ImageFolder.Read(Inputs(-1, 3, 2, 2), dir, new ImagePreprocessing { Scale = 1, Mean = [10, 100, 200], Std = [1, 2, 4] }, 10).ToTensors()[0];
         Assert.Equal([1L, 3, 2, 2], nchw.Shape);
         // R plane: x; G plane: y / 2; B plane: 0.
         Assert.Equal([0f, 1, 0, 1, 0, 0, 0.5f, 0.5f, 0, 0, 0, 0], (float[])nchw.Data);
 
-        var nhwcBgr = ImageFolder.Read(Inputs(-1, 2, 2, 3), dir, new ImagePreprocessing { Scale = 1, Channels = ChannelOrder.Bgr }, 10)[0];
+        var nhwcBgr = ImageFolder.Read(Inputs(-1, 2, 2, 3), dir, new ImagePreprocessing { Scale = 1, Channels = ChannelOrder.Bgr }, 10).ToTensors()[0];
         Assert.Equal([1L, 2, 2, 3], nhwcBgr.Shape);
         Assert.Equal([200f, 100, 10], ((float[])nhwcBgr.Data)[..3]);
     }
@@ -61,12 +61,12 @@ public sealed class CalibrationInputsTests
     {
         string dir = Fixtures.TempDir();
         Png(dir, "wide.png", 8, 4, (x, _) => x < 4 ? new SKColor(255, 255, 255) : new SKColor(0, 0, 0));
-        var padded = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Pad, Mean = [0.5], Std = [0.5] }, 1)[0].Data;
+        var padded = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Pad, Mean = [0.5], Std = [0.5] }, 1).ToTensors()[0].Data;
         // 8x4 fits a 4x4 input as 4x2: rows 2-3 are padding (0 after normalisation); white left half is 1, black right half -1.
         Assert.Equal(1f, padded[0], 2);
         Assert.Equal(-1f, padded[3], 2);
         Assert.All(padded[8..], v => Assert.Equal(0f, v));
-        var cropped = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Crop }, 1)[0].Data;
+        var cropped = (float[])ImageFolder.Read(Inputs(-1, 1, 4, 4), dir, new ImagePreprocessing { Resize = ResizeMode.Crop }, 1).ToTensors()[0].Data;
         // 8x4 covers 4x4 at scale 1: the centre 4 columns (2..5) are kept.
         Assert.Equal([1f, 1, 0, 0], cropped[..4].Select(v => MathF.Round(v, 2)));
     }
@@ -107,9 +107,10 @@ public sealed class CalibrationInputsTests
         string npz = Path.Combine(dir, "calib.npz");
         using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
             zip.CreateEntryFromFile(a, "x.npy");
-        var loaded = CalibrationInputs.Load(inputs, npz, maxSamples: 2);
-        Assert.Equal([2L, 1, 4, 4], loaded[0].Shape);
-        Assert.Equal(31f, ((float[])loaded[0].Data)[31]);
+        using var loaded = CalibrationInputs.Load(inputs, npz, maxSamples: 2);
+        var x = Assert.Single(loaded.ToTensors());
+        Assert.Equal([2L, 1, 4, 4], x.Shape);
+        Assert.Equal(31f, ((float[])x.Data)[31]);
 
         string wrongName = Path.Combine(dir, "other.npz");
         using (var zip = ZipFile.Open(wrongName, ZipArchiveMode.Create))

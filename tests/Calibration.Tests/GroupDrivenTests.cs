@@ -93,7 +93,7 @@ public sealed class GroupDrivenTests
         var ranked = Model();
         var groups = Harness.Analyze(ranked);
         using var recording = new TargetRecording(8);
-        CalibratedRanking.Measure(ranked, groups, groups.Prunable, [calibration], seed: 0, recording: recording);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
         Assert.True(recording.Bytes > 0);
 
         var passes = new List<string>();

@@ -1,3 +1,4 @@
+using OnnxSlim.Calibration;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 using OnnxSlim.Spectral;
@@ -8,16 +9,16 @@ namespace OnnxSlim.Pruning.Tests;
 /// <summary>The library API: pruning in memory, no paths, typed options, progress and errors.</summary>
 public sealed class PrunerTests
 {
-    private static OnnxModel ConvNet()
+    private static OnnxModel ConvNet(int batch = -1)
     {
         var b = new GraphBuilder(seed: 3);
-        string x = b.Input("x", -1, 3, 16, 16);
+        string x = b.Input("x", batch, 3, 16, 16);
         string h = b.Relu(b.Conv(x, 3, 32));
         h = b.Relu(b.Conv(h, 32, 32));
         h = b.Node("GlobalAveragePool", [h]);
         string y = b.Node("Flatten", [h]);
         y = b.Node("Gemm", [y, b.Init("fc", [10, 32]), b.Init("fcb", [10])], ("transB", 1L));
-        b.Output(y, -1, 10);
+        b.Output(y, batch, 10);
         return b.Model();
     }
 
@@ -44,6 +45,20 @@ public sealed class PrunerTests
         using var runner = new ModelRunner(result.Model.ToBytes());
         var output = Assert.Single(runner.Run(InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, [], 2), seed: 1)));
         Assert.Equal([2L, 10], output.Shape);
+    }
+
+    [Fact]
+    public void A_fixed_batch_model_reads_its_pruned_cost_from_the_validation_run()
+    {
+        // Batch fixed at 1: validation feeds the shape probe's inputs, so its reference is the probe's run and the
+        // pruned model's shapes come from the validation run instead of a second probe; the figures are the probe's.
+        using var model = ConvNet(batch: 1);
+        using var validated = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false });
+        using var probed = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false, Validate = false });
+        Assert.Equal(probed.Model.ToBytes(), validated.Model.ToBytes());
+        Assert.Equal(probed.Summary.After.Macs, validated.Summary.After.Macs);
+        Assert.InRange(validated.Summary.After.Macs, 1, validated.Summary.Before.Macs - 1);
+        Assert.True(validated.Summary.Agreement!.Cosine < 1);
     }
 
     [Fact]
@@ -91,8 +106,8 @@ public sealed class PrunerTests
         var first = Concat(fit, all.Rows(48, 16));
         var second = Concat(fit, all.Rows(100, 16));
         var options = new PruneOptions { Ratio = 0.5, HeldOutSamples = 16, Time = false };
-        using var a = Pruner.Prune(model, options with { Calibration = [first] });
-        using var b = Pruner.Prune(model, options with { Calibration = [second] });
+        using var a = Pruner.Prune(model, options with { Calibration = CalibrationData.FromTensors([first]) });
+        using var b = Pruner.Prune(model, options with { Calibration = CalibrationData.FromTensors([second]) });
         Assert.Equal(a.Model.ToBytes(), b.Model.ToBytes());
         Assert.Equal("16 held-out calibration samples, not used for ranking or fitting", a.Summary.AgreementInputs);
         Assert.Contains("on 48 samples", a.Summary.Recovery);

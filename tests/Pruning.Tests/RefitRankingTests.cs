@@ -1,3 +1,4 @@
+using OnnxSlim.Calibration;
 using OnnxSlim.TestSupport;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
@@ -12,8 +13,8 @@ public sealed class RefitRankingTests
     {
         var model = OnnxModel.Load(path);
         var analysis = ModelAnalysis.Run(model, []);
-        var options = new PruneOptions { Ratio = 0.5, Criterion = SelectionCriterion.Refit, Calibration = [calibration] };
-        return Planner.Plan(analysis, options, [calibration]);
+        var options = new PruneOptions { Ratio = 0.5, Criterion = SelectionCriterion.Refit, Calibration = CalibrationData.FromTensors([calibration]) };
+        return Planner.Plan(analysis, options, CalibrationData.FromTensors([calibration]));
     }
 
     [Fact]
@@ -36,7 +37,7 @@ public sealed class RefitRankingTests
         var calib = NpyFile.Read(Fixtures.CalibX);
         var calibration = new NamedTensor("input", TensorElementType.Float, calib.Shape, calib.Floats!);
         Assert.Equal(PruneOptions.DefaultMinKeepFraction, new PruneOptions().MinKeepFraction);
-        var refit = new PruneOptions { Ratio = 0.9, Criterion = SelectionCriterion.Refit, Calibration = [calibration] };
+        var refit = new PruneOptions { Ratio = 0.9, Criterion = SelectionCriterion.Refit, Calibration = CalibrationData.FromTensors([calibration]) };
         Assert.Equal(PruneOptions.RefitMinKeepFraction, refit.MinKeepFraction);
         var explicitFloor = refit with { MinKeepFraction = 0.05 };
         Assert.Equal(0.05, explicitFloor.MinKeepFraction);
@@ -48,11 +49,11 @@ public sealed class RefitRankingTests
             share = (double)plan.KeepByGroup[worst.Id].Length / worst.Width;
             return worst.Id;
         }
-        var floored = Planner.Plan(analysis, refit, [calibration]);
+        var floored = Planner.Plan(analysis, refit, CalibrationData.FromTensors([calibration]));
         Narrowest(floored, out double flooredShare);
         Assert.True(flooredShare >= PruneOptions.RefitMinKeepFraction, $"a group keeps {flooredShare:P0}");
         // The floor binds here: with the old one some group goes below a quarter.
-        var loose = Planner.Plan(analysis, explicitFloor, [calibration]);
+        var loose = Planner.Plan(analysis, explicitFloor, CalibrationData.FromTensors([calibration]));
         Narrowest(loose, out double looseShare);
         Assert.True(looseShare < PruneOptions.RefitMinKeepFraction, $"the narrowest group keeps {looseShare:P0}");
     }

@@ -92,17 +92,45 @@ public sealed class ProfilingTests
         using var model = b.Model();
         IReadOnlyList<NamedTensor>? outputs = null;
         IReadOnlyList<string>? names = null;
-        var shapes = ShapeProbe.Run(model, [conv], [], thenRun: (runner, own) =>
+        bool probeRun = true;
+        var shapes = ShapeProbe.Run(model, [conv], [], thenRun: probed =>
         {
-            names = own;
-            var inputs = InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, []), seed: 1);
-            outputs = runner.RunInBatches(inputs, 2, own);
+            names = probed.OutputNames;
+            var inputs = InputGenerator.Generate(probed.Inputs, InputShapes.Resolve(probed.Inputs, []), seed: 1);
+            outputs = probed.RunInBatches(inputs, 2, out probeRun);
         });
+        Assert.False(probeRun); // seed 1 is not the probe's seed 0: a plain session ran
         Assert.Equal(new long[] { 1, 64, 8, 8 }, shapes[conv]);
         Assert.Equal(new long[] { 1, 64, 8, 8 }, shapes[y]);
         Assert.Equal([y], names);
         var output = Assert.Single(outputs!);
         Assert.Equal(new long[] { 1, 64, 8, 8 }, output.Shape);
         Assert.Contains(output.AsFloats(), v => v > 0);
+    }
+    [Fact]
+    public void The_probes_own_outputs_on_its_inputs_are_a_plain_runs()
+    {
+        // Validation's reference on the probe's inputs reuses the probe's run instead of a second run of the model.
+        var b = new GraphBuilder();
+        string x = b.Input("x", 1, 64, 8, 8);
+        string conv = b.Conv(x, 64, 64);
+        string y = b.Relu(conv);
+        b.Output(y, 1, 64, 8, 8);
+        using var model = b.Model();
+        IReadOnlyList<NamedTensor>? inputs = null, outputs = null;
+        bool probeRun = false;
+        ShapeProbe.Run(model, [conv], [], seed: 3, thenRun: probed =>
+        {
+            inputs = InputGenerator.Generate(probed.Inputs, InputShapes.Resolve(probed.Inputs, []), seed: 3);
+            Assert.True(probed.AreProbeInputs(inputs));
+            outputs = probed.RunInBatches(inputs, 4, out probeRun);
+        });
+        Assert.True(probeRun);
+        using var plain = new ModelRunner(model);
+        var expected = Assert.Single(plain.Run(inputs!));
+        var output = Assert.Single(outputs!);
+        Assert.True(expected.SameAs(output));
+        Assert.Contains(output.AsFloats(), v => v > 0);
+        Assert.False(expected.SameAs(expected with { Data = expected.AsFloats().Select(v => v + 1).ToArray() }));
     }
 }

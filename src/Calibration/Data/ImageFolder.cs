@@ -12,7 +12,11 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
 
-    public static List<NamedTensor> Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples)
+    /// <summary>
+    /// The images decoded and preprocessed one at a time into a temporary file (deleted when the result is disposed, or
+    /// when the process ends), so that a folder of many images costs one image of memory here and a batch later.
+    /// </summary>
+    public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples)
     {
         preprocessing.Check();
         var files = Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
@@ -33,14 +37,28 @@ public static class ImageFolder
             throw new ArgumentException($"{files.Count} images of {geometry.Height}x{geometry.Width}x{geometry.Channels} make {values:0} values, " +
                 $"more than onnxslim feeds one input (at most {InputShapes.MaxInputElements} per image, {Array.MaxLength} in all); use a smaller --image-size or fewer images (--calib-samples)");
         long per = (long)geometry.Channels * geometry.Height * geometry.Width;
-        var data = new float[files.Count * per];
-        for (int i = 0; i < files.Count; i++) Decode(files[i], geometry, preprocessing, data.AsSpan((int)(i * per), (int)per));
         long[] shape = geometry.Layout == TensorLayout.Nchw
             ? [files.Count, geometry.Channels, geometry.Height, geometry.Width]
             : [files.Count, geometry.Height, geometry.Width, geometry.Channels];
-        var all = InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], files.Count), seed: 0);
-        all[0] = new NamedTensor(name, meta.ElementDataType, shape, NamedTensor.FromFloats(data, meta.ElementDataType));
-        return all;
+        var file = SampleFile.CreateTemporary();
+        try
+        {
+            var image = new float[per];
+            foreach (var f in files)
+            {
+                Decode(f, geometry, preprocessing, image);
+                file.Append(image);
+            }
+            var columns = new List<SampleColumn> { SampleColumn.InFile(name, meta.ElementDataType, shape, file) };
+            if (inputs.Count > 1)
+                columns.AddRange(InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], files.Count), seed: 0).Skip(1).Select(SampleColumn.InMemory));
+            return new CalibrationData(columns, [file]);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Input size, channel count and layout: from the options where given, else from the model input's static dims.</summary>

@@ -31,6 +31,12 @@ public static class ChannelMoments
     /// <param name="recording">Also records, in the same pass, the values the reconstruction will want (see <see cref="TargetRecording"/>).</param>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
         IReadOnlyList<NamedTensor> calibrationInputs, int maxObservations = 32768, int seed = 0, long batchBytes = 8L << 20,
+        Provider provider = Provider.Cpu, TargetRecording? recording = null) =>
+        Compute(model, requests, CalibrationData.FromTensors(calibrationInputs), maxObservations, seed, batchBytes, provider, recording);
+
+    /// <inheritdoc cref="Compute(OnnxModel, IReadOnlyCollection{Request}, IReadOnlyList{NamedTensor}, int, int, long, Provider, TargetRecording?)"/>
+    public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
+        CalibrationData calibration, int maxObservations = 32768, int seed = 0, long batchBytes = 8L << 20,
         Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -38,7 +44,6 @@ public static class ChannelMoments
         if (maxObservations < 1) throw new ArgumentException($"maxObservations must be at least 1, got {maxObservations}", nameof(maxObservations));
         var result = new Dictionary<Request, double[]>();
         if (requests.Count == 0) return result;
-        var calibration = new CalibrationSet(calibrationInputs);
         var names = requests.Select(r => r.Value).Distinct().ToArray();
         var shapes = ValueShapes.Probe(model, calibration, provider, out var types);
         foreach (var n in names)
@@ -50,10 +55,10 @@ public static class ChannelMoments
         // The values and the model inputs lie in one buffer where ONNX Runtime writes its outputs; a batch is what the
         // budget allows for those plus the intermediates ONNX Runtime keeps alive meanwhile.
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
-        var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name).ToList();
         // Inputs of another floating type (float16, …) are fed as they are, and held widened where they are read.
-        var widened = calibration.Inputs.Where(t => t.Data is not float[] && CalibrationSet.Widens(t)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var widened = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         if (recording is not null && recording.Images != calibration.Images)
             throw new ArgumentException($"the recording is for {recording.Images} samples, the calibration set has {calibration.Images}");
         var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key) || widened.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];

@@ -19,7 +19,7 @@ public static class CalibratedRanking
     /// <param name="recording">Filled in the same pass over the original model with what re-fitting the readers of these
     /// groups will need (see <see cref="TargetRecording"/>).</param>
     public static Dictionary<int, ChannelElimination> Measure(OnnxModel model, ChannelGroupSet all, IEnumerable<ChannelGroup> groups,
-        IReadOnlyList<NamedTensor> calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null)
+        CalibrationData calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null)
     {
         var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();

@@ -22,14 +22,19 @@ public static class Reconstruction
     /// <param name="recording">The original model's values recorded during the calibrated ranking's pass over the same
     /// samples (see <see cref="TargetRecording"/>): the layers it covers need no pass over the original model here.</param>
     public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers,
-        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null, TargetRecording? recording = null)
+        IReadOnlyList<NamedTensor> calibrationInputs, ReconstructionOptions? options = null, TargetRecording? recording = null) =>
+        Run(original, pruned, layers, CalibrationData.FromTensors(calibrationInputs), options, recording);
+
+    /// <inheritdoc cref="Run(OnnxModel, OnnxModel, IReadOnlyList{RefitLayer}, IReadOnlyList{NamedTensor}, ReconstructionOptions?, TargetRecording?)"/>
+    public static ReconstructionReport Run(OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers,
+        CalibrationData calibration, ReconstructionOptions? options = null, TargetRecording? recording = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(pruned);
         ArgumentNullException.ThrowIfNull(layers);
         if (ReferenceEquals(original, pruned)) throw new ArgumentException("the original and the pruned model must be different objects");
         options ??= new ReconstructionOptions();
-        var calibration = new CalibrationSet(calibrationInputs);
+        ArgumentNullException.ThrowIfNull(calibration);
         var clock = Stopwatch.StartNew();
 
         var (units, skipped) = ConsumerDiscovery.Find(original, pruned, layers, options.PerPositionClassifier, options.RefitDownstream);

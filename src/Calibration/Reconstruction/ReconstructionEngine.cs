@@ -13,7 +13,7 @@ namespace OnnxSlim.Calibration;
 /// buffer (the arena) sized from a budget that counts ONNX Runtime's own intermediates, and what must
 /// outlive a pass (targets, the activations later passes start from) waits in temporary files.
 /// </summary>
-internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned, CalibrationSet calibration, ReconstructionOptions options) : IDisposable
+internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned, CalibrationData calibration, ReconstructionOptions options) : IDisposable
 {
     private const int GatherRows = 256;
 
@@ -238,10 +238,10 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
     {
         var wanted = values.Distinct().ToList();
-        var floatInputs = calibration.Inputs.Where(t => t.Data is float[]).Select(t => t.Name).ToList();
-        var otherInputs = calibration.Inputs.Where(t => t.Data is not float[]).Select(t => t.Name).ToList();
+        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name).ToList();
         // An input of another floating type (float16, …) is fed as it is; where a layer reads it, it is also held widened.
-        var readInputs = calibration.Inputs.Where(t => t.Data is not float[] && CalibrationSet.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
+        var readInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         bool Cached(string v) => cache?.Contains(v) == true;
         var computed = wanted.Where(v => !inputs.Contains(v) && !Cached(v)).ToList();

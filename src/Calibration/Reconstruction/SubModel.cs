@@ -29,7 +29,7 @@ internal static class SubModel
     }
 
     /// <param name="cut">Values that can be fed instead of computed, with their per-sample shapes.</param>
-    /// <param name="types">Element types of the outputs and cut values (from <see cref="ValueShapes.Probe(OnnxModel, CalibrationSet, Runtime.Provider, out Dictionary{string, TensorElementType})"/>);
+    /// <param name="types">Element types of the outputs and cut values (from <see cref="ValueShapes.Probe(OnnxModel, CalibrationData, Runtime.Provider, out Dictionary{string, TensorElementType})"/>);
     /// a value missing there is taken as float32.</param>
     public static Result Build(OnnxModel model, IReadOnlyCollection<string> outputs, IReadOnlyDictionary<string, long[]>? cut = null,
         IReadOnlyDictionary<string, TensorElementType>? types = null)

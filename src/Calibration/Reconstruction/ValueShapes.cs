@@ -11,14 +11,14 @@ namespace OnnxSlim.Calibration;
 internal static class ValueShapes
 {
     /// <summary>Shapes (leading dim 1) of the model's inputs and of every tensor its nodes compute, from one calibration sample.</summary>
-    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider) =>
+    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationData calibration, Provider provider) =>
         Probe(model, calibration, provider, out _);
 
     /// <summary>
     /// Also gives each value's element type as ONNX Runtime computed it: a sub-model that feeds or returns a value in
     /// float32 memory must convert a float16/bfloat16/float64 one at its boundary (<see cref="SubModel"/>).
     /// </summary>
-    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationSet calibration, Provider provider,
+    public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationData calibration, Provider provider,
         out Dictionary<string, TensorElementType> types)
     {
         types = new Dictionary<string, TensorElementType>(StringComparer.Ordinal);

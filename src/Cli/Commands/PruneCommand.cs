@@ -101,9 +101,10 @@ public static class PruneCommand
             var progress = ConsoleProgress.ForConsole(quiet);
             using var onnx = progress.Stage("load model", () => ModelFiles.Load(files.Model));
             files.CheckAgainstInputData(onnx.ExternalDataFiles);
+            using var calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing));
             options = options with
             {
-                Calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing)),
+                Calibration = calibration,
                 Plan = files.PlanIn is null ? null : PlanFile.Parse(File.ReadAllText(files.PlanIn), files.PlanIn),
             };
             CommonOptions.CheckOptions(options);
@@ -143,11 +144,11 @@ public static class PruneCommand
     }
 
     /// <summary>The calibration samples as the model's inputs.</summary>
-    private static List<NamedTensor> LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing)
+    private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing)
     {
         using var runner = new ModelRunner(model.ToBytes(), optimize: false);
         var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing);
-        if (samples[0].Shape[0] < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
+        if (samples.Images < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
         return samples;
     }
 

@@ -17,7 +17,7 @@ public static class Planner
     /// <param name="latency">Needed for <see cref="BudgetTarget.Latency"/>: the measured cost model (its step also sets the
     /// rounding unless --round-to does) and the check of a plan against the real model.</param>
     /// <param name="recording">Filled during the ranking's pass with what the reconstruction will need (see <see cref="TargetRecording"/>).</param>
-    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+    public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration = null,
         LatencyTarget? latency = null, TargetRecording? recording = null)
     {
         var groups = analysis.Groups;
@@ -50,7 +50,7 @@ public static class Planner
 
     /// <summary>Both sub-problems: the keep counts, then which filters (GEM or a baseline criterion).</summary>
     /// <remarks>With <c>--criterion refit</c>, groups that could not be ranked (no reader measured) fall back to GEM.</remarks>
-    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, IReadOnlyList<Runtime.NamedTensor>? calibration = null,
+    public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration = null,
         LatencyTarget? latency = null, TargetRecording? recording = null)
     {
         var config = Configure(analysis, options, calibration, latency, recording);

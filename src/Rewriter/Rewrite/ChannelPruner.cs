@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using OnnxSlim.GraphIO;
 using OnnxSlim.GraphIO;
 
@@ -57,20 +58,33 @@ public static class ChannelPruner
                 withoutStatistics += plan.WithoutStatistics;
             }
         }
-        var mergedInto = new HashSet<Tensor>();
+        // The plans' float copies go now; each tensor is loaded again, alone, when it is sliced, with its additions
+        // applied then (VGG-16's rewrite held every copy, 553 MB, beside the original weights and the sliced ones).
+        data.Clear();
         // Per tensor and axis, in list order (additions to different tensors or axes do not touch each other's elements).
+        var runsOf = new Dictionary<Tensor, List<AdditionRun>>();
         foreach (var run in additions.GroupBy(a => (a.Weight.Tensor, a.Axis)))
         {
             var first = run.First();
-            TensorSlicer.AddScaledAll(Floats(first.Weight), first.Dims, first.Axis, [.. run.Select(a => (a.From, a.To, a.Count, a.Ratio))]);
-            mergedInto.Add(first.Weight.Tensor);
+            if (!runsOf.TryGetValue(first.Weight.Tensor, out var runs)) runsOf[first.Weight.Tensor] = runs = [];
+            runs.Add(new AdditionRun(first.Axis, first.Dims, [.. run.Select(a => (a.From, a.To, a.Count, a.Ratio))]));
+        }
+        float[] Merged(WeightRef weight)
+        {
+            if (!data.TryGetValue(weight.Tensor, out var entry))
+            {
+                var values = weight.Tensor.ToFloats();
+                foreach (var run in runsOf.GetValueOrDefault(weight.Tensor) ?? []) TensorSlicer.AddScaledAll(values, run.Dims, run.Axis, run.Additions);
+                data[weight.Tensor] = entry = (weight.Tensor, values);
+            }
+            return entry.Values;
         }
 
         var orphanCandidates = new List<Node>();
         UpdateValueInfo(graph, groups, KeepOf);
         // Each tensor's float copy is dropped once its sliced bytes are written: the copies of every weight plus the
         // sliced results would otherwise be alive together at the end (VGG-16: 553 MB of copies).
-        int sliced = SliceTensors(graph, groups, KeepOf, Floats, w => data.Remove(w.Tensor), mergedInto, orphanCandidates);
+        int sliced = SliceTensors(graph, groups, KeepOf, Merged, w => data.Remove(w.Tensor), runsOf, orphanCandidates);
         data.Clear();
         graph.Reindex();
         RewriteCounts(graph, groups, KeepOf, orphanCandidates);
@@ -172,8 +186,9 @@ public static class ChannelPruner
     /// two layers share only because its values are equal; a weight some other node reads whole), and
     /// readers without a site keep the original.
     /// </summary>
+    /// <param name="floats">A tensor's values with its additions applied.</param>
     private static int SliceTensors(Graph graph, ChannelGroupSet groups, Func<int, int[]> keepOf, Func<WeightRef, float[]> floats,
-        Action<WeightRef> release, HashSet<Tensor> mergedInto, List<Node> orphanCandidates)
+        Action<WeightRef> release, IReadOnlyDictionary<Tensor, List<AdditionRun>> runsOf, List<Node> orphanCandidates)
     {
         int count = 0;
         var groupedInputs = new Dictionary<Tensor, GroupedInputSite>();
@@ -187,7 +202,7 @@ public static class ChannelPruner
                 // A grouped conv's weight (its own, by construction): rows first take their block's kept inputs.
                 var blocked = BlockIndices(grouped, keepOf);
                 long[] newDims = [.. dims];
-                float[] values = floats(weight);
+                float[] whole = floats(weight), values = whole;
                 if (blocked[0].Length != dims[grouped.Axis]) values = TensorSlicer.GatherBlocked(values, newDims, grouped.OutputAxis, grouped.Axis, blocked);
                 foreach (var site in sites)
                 {
@@ -195,13 +210,15 @@ public static class ChannelPruner
                     if (indices.Length != newDims[site.Axis]) values = TensorSlicer.Gather(values, newDims, site.Axis, indices);
                 }
                 release(weight);
-                if (newDims.SequenceEqual(dims) && !mergedInto.Contains(weight.Tensor)) continue;
+                if (newDims.SequenceEqual(dims) && !runsOf.ContainsKey(weight.Tensor)) continue;
                 count++;
-                weight.Tensor.SetFloats(newDims, values);
+                // A gathered array is this tensor's alone: the tensor takes it over (no copy at the rewrite's peak).
+                if (ReferenceEquals(values, whole)) weight.Tensor.SetFloats(newDims, values);
+                else weight.Tensor.TakeFloats(newDims, values, values.Length);
                 SetDeclaredDims(graph, weight, newDims);
                 continue;
             }
-            bool merged = mergedInto.Contains(weight.Tensor);
+            bool merged = runsOf.ContainsKey(weight.Tensor);
             var selections = new List<(SortedDictionary<int, int[]> Cuts, List<TensorSite> Readers)>();
             foreach (var reader in sites.GroupBy(s => (s.Node, s.InputIndex)))
             {
@@ -226,16 +243,29 @@ public static class ChannelPruner
                 bool changes = cuts.Any(c => c.Value.Length != dims[c.Key]);
                 if (!changes && !merged) continue;
                 long[] newDims = [.. dims];
-                float[] values = floats(weight);
-                foreach (var (axis, indices) in cuts)
-                    if (indices.Length != dims[axis]) values = TensorSlicer.Gather(values, newDims, axis, indices);
                 if (changes) count++;
-                if (inPlace)
+                if (inPlace && weight.Tensor.TryGetRawFloats(out var stored) &&
+                    TensorSlicer.GatherAdded(MemoryMarshal.Cast<byte, float>(stored.Span), newDims, cuts, runsOf.GetValueOrDefault(weight.Tensor) ?? []) is { } direct)
                 {
-                    weight.Tensor.SetFloats(newDims, values);
+                    // Sliced straight from the stored bytes, additions and all: no float copy of the whole tensor.
+                    weight.Tensor.TakeFloats(newDims, direct, direct.Length);
                     SetDeclaredDims(graph, weight, newDims);
                     continue;
                 }
+                float[] values = floats(weight);
+                if (inPlace && cuts.All(c => Ascending(c.Value)))
+                {
+                    // The float copy is this tensor's alone (one selection, no other reader): slice it in place and
+                    // let the tensor take it over, instead of a gathered copy and then its bytes beside it.
+                    int kept = values.Length;
+                    foreach (var (axis, indices) in cuts)
+                        if (indices.Length != dims[axis]) kept = TensorSlicer.GatherInPlace(values.AsSpan(0, kept), newDims, axis, indices);
+                    weight.Tensor.TakeFloats(newDims, values, kept);
+                    SetDeclaredDims(graph, weight, newDims);
+                    continue;
+                }
+                foreach (var (axis, indices) in cuts)
+                    if (indices.Length != dims[axis]) values = TensorSlicer.Gather(values, newDims, axis, indices);
                 foreach (var reader in readers)
                 {
                     // The copy holds what the reader received (after any Cast), so the reader is wired to it directly.
@@ -250,6 +280,12 @@ public static class ChannelPruner
             release(weight);
         }
         return count;
+    }
+
+    private static bool Ascending(int[] indices)
+    {
+        for (int k = 1; k < indices.Length; k++) if (indices[k] <= indices[k - 1]) return false;
+        return true;
     }
 
     /// <summary>Per conv group of a grouped input, the kept input channels of its block, relative to the block.</summary>

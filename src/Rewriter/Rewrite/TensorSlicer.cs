@@ -11,6 +11,72 @@ internal static class TensorSlicer
         return n;
     }
 
+    /// <summary>
+    /// As <see cref="Gather"/> for ascending <paramref name="indices"/>, compacting the first elements of
+    /// <paramref name="data"/> in place (every kept block moves towards the start, never over one not yet moved);
+    /// returns how many elements the result holds and updates <paramref name="dims"/>. Why: VGG-16's first classifier
+    /// layer is 411 MB as floats, and a gathered copy beside it was 295 MB more at the rewrite's peak.
+    /// </summary>
+    public static int GatherInPlace(Span<float> data, long[] dims, int axis, ReadOnlySpan<int> indices)
+    {
+        if (axis < 0 || axis >= dims.Length) throw new ArgumentException($"axis {axis} is outside rank {dims.Length}", nameof(axis));
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        if (data.Length < outer * size * inner) throw new ArgumentException($"{data.Length} values do not fill [{string.Join(",", dims)}]", nameof(data));
+        for (int k = 0; k < indices.Length; k++)
+            if (indices[k] < 0 || indices[k] >= size || (k > 0 && indices[k] <= indices[k - 1]))
+                throw new ArgumentException($"index {indices[k]} is not ascending within 0..{size - 1} on axis {axis}", nameof(indices));
+        for (long o = 0; o < outer; o++)
+            for (int k = 0; k < indices.Length; k++)
+                data.Slice((int)((o * size + indices[k]) * inner), (int)inner).CopyTo(data.Slice((int)((o * indices.Length + k) * inner), (int)inner));
+        dims[axis] = indices.Length;
+        return checked((int)(outer * indices.Length * inner));
+    }
+
+    /// <summary>
+    /// The slice of <paramref name="original"/> under <paramref name="cuts"/> (axis → kept indices) with the
+    /// <paramref name="runs"/> of additions applied, gathered straight from the original values: the bits of applying
+    /// the additions to a whole copy and then gathering (each kept element gets the same additions in the same order,
+    /// each reading an original removed element), without the whole copy. Null (take the copy's way) unless one axis is
+    /// cut, the additions all lie along it, and they read only removed elements. Updates <paramref name="dims"/>.
+    /// </summary>
+    public static float[]? GatherAdded(ReadOnlySpan<float> original, long[] dims, IReadOnlyDictionary<int, int[]> cuts, IReadOnlyList<AdditionRun> runs)
+    {
+        var cut = cuts.Where(c => c.Value.Length != dims[c.Key]).ToList();
+        if (cut.Count != 1) return null;
+        int axis = cut[0].Key;
+        int[] indices = cut[0].Value;
+        if (runs.Any(r => r.Axis != axis || !r.Dims.AsSpan().SequenceEqual(dims))) return null;
+        long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
+        if (original.Length < outer * size * inner) return null;
+        var position = new int[size];
+        Array.Fill(position, -1);
+        for (int k = 0; k < indices.Length; k++) position[indices[k]] = k;
+        foreach (var run in runs)
+            foreach (var (from, _, count, _) in run.Additions)
+                for (long t = 0; t < count; t++)
+                    if (position[from + t] >= 0) return null; // reads a kept element, which an earlier addition may have changed
+        int kept = indices.Length;
+        var result = Gather(original[..checked((int)(outer * size * inner))], dims, axis, indices);
+        foreach (var run in runs)
+            foreach (var (from, to, count, ratio) in run.Additions)
+                for (long t = 0; t < count;)
+                {
+                    // The longest stretch of targets kept side by side (a kept channel's elements); removed ones are gathered away.
+                    int k = position[to + t];
+                    long length = 1;
+                    if (k >= 0) while (t + length < count && position[to + t + length] == k + length) length++;
+                    if (k >= 0)
+                        for (long o = 0; o < outer; o++)
+                        {
+                            var target = result.AsSpan((int)((o * kept + k) * inner), (int)(length * inner));
+                            var source = original.Slice((int)((o * size + from + t) * inner), (int)(length * inner));
+                            for (int e = 0; e < target.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+                        }
+                    t += length;
+                }
+        return result;
+    }
+
     /// <summary>Keeps the elements at <paramref name="indices"/> along <paramref name="axis"/>; returns the new data and updates <paramref name="dims"/>.</summary>
     public static float[] Gather(ReadOnlySpan<float> data, long[] dims, int axis, ReadOnlySpan<int> indices)
     {
@@ -112,3 +178,6 @@ internal static class TensorSlicer
         }
     }
 }
+
+/// <summary>Additions along one axis of one weight, in the order they are applied (see <see cref="TensorSlicer.AddScaledAll"/>).</summary>
+internal sealed record AdditionRun(int Axis, long[] Dims, (long From, long To, long Count, double Ratio)[] Additions);

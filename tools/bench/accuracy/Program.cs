@@ -1,3 +1,4 @@
+using OnnxSlim.Calibration;
 using System.Diagnostics;
 using OnnxSlim.Bench;
 using OnnxSlim.GraphIO;
@@ -67,8 +68,8 @@ PruneOptions Options(string variant, double cr) => variant switch
     "uniform-l2" => new() { Ratio = cr, Allocation = AllocationMethod.Uniform, Criterion = SelectionCriterion.L2, Compensation = CompensationMode.None, Validate = false },
     "sliming" => new() { Ratio = cr, Compensation = CompensationMode.None, Validate = false },
     "data-free" => new() { Ratio = cr, Validate = false },
-    "calib" => new() { Ratio = cr, Calibration = [calibration], Validate = false },
-    "gem-calib" => new() { Ratio = cr, Calibration = [calibration], Criterion = SelectionCriterion.Gem, Validate = false },
-    "uniform-l2-calib" => new() { Ratio = cr, Allocation = AllocationMethod.Uniform, Criterion = SelectionCriterion.L2, Compensation = CompensationMode.None, Calibration = [calibration], Validate = false },
+    "calib" => new() { Ratio = cr, Calibration = CalibrationData.FromTensors([calibration]), Validate = false },
+    "gem-calib" => new() { Ratio = cr, Calibration = CalibrationData.FromTensors([calibration]), Criterion = SelectionCriterion.Gem, Validate = false },
+    "uniform-l2-calib" => new() { Ratio = cr, Allocation = AllocationMethod.Uniform, Criterion = SelectionCriterion.L2, Compensation = CompensationMode.None, Calibration = CalibrationData.FromTensors([calibration]), Validate = false },
     _ => throw new ArgumentException($"unknown variant '{variant}'"),
 };

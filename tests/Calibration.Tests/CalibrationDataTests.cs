@@ -1,0 +1,124 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxSlim.Runtime;
+using OnnxSlim.TestSupport;
+using SkiaSharp;
+
+namespace OnnxSlim.Calibration.Tests;
+
+/// <summary>Calibration samples in memory or in a file hand out the same batches; file-backed sets hold no array of them.</summary>
+public class CalibrationDataTests
+{
+    private static IReadOnlyDictionary<string, NodeMetadata> Inputs(params long[] dims)
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("x", dims);
+        b.Output(b.Relu(x), dims);
+        using var runner = new ModelRunner(b.Bytes());
+        return runner.Inputs;
+    }
+
+    /// <summary>A .npy of <paramref name="descr"/> ('&lt;f2', '&lt;f4', '&lt;f8') holding <paramref name="values"/>.</summary>
+    private static string Npy(string descr, long[] shape, float[] values)
+    {
+        string path = Path.Combine(Fixtures.TempDir(), "x.npy");
+        string header = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}), }}";
+        header += new string(' ', 63 - (10 + header.Length) % 64) + "\n";
+        using var stream = File.Create(path);
+        stream.Write([0x93, .. "NUMPY"u8, 1, 0]);
+        stream.Write(BitConverter.GetBytes((ushort)header.Length));
+        stream.Write(Encoding.ASCII.GetBytes(header));
+        switch (descr)
+        {
+            case "<f2": stream.Write(MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan())); break;
+            case "<f8": stream.Write(MemoryMarshal.AsBytes(values.Select(v => (double)v).ToArray().AsSpan())); break;
+            default: stream.Write(MemoryMarshal.AsBytes(values.AsSpan())); break;
+        }
+        return path;
+    }
+
+    [Fact]
+    public void First_rows_share_the_data_and_read_only_their_samples()
+    {
+        // 5 samples of 2×3; the set sees the first 3, and whatever it hands ONNX Runtime has its exact length.
+        var data = Enumerable.Range(0, 30).Select(i => (float)i).ToArray();
+        var all = new NamedTensor("x", TensorElementType.Float, [5, 2, 3], data);
+        var first = all.FirstRows(3);
+        Assert.Same(data, first.Data);
+        Assert.Equal(new long[] { 3, 2, 3 }, first.Shape);
+
+        using var set = CalibrationData.FromTensors([first]);
+        Assert.Equal(3, set.Images);
+        var sample = new float[6];
+        set.CopyFloats("x", 2, 1, sample);
+        Assert.Equal(data[12..18], sample);
+        var whole = Assert.Single(set.Slice(0, 3));
+        Assert.Equal(data[..18], (float[])whole.Data);
+        Assert.Same(data, Assert.Single(CalibrationData.FromTensors([all]).ToTensors()).Data);
+        Assert.Throws<ArgumentException>(() => set.Slice(2, 2));
+        Assert.Throws<ArgumentException>(() => all.FirstRows(6));
+        Assert.Throws<ArgumentException>(() => CalibrationData.FromTensors([all with { Shape = [6, 2, 3] }]));
+    }
+
+    [Theory]
+    [InlineData("<f4")]
+    [InlineData("<f2")]
+    [InlineData("<f8")]
+    public void An_npy_stays_in_its_file_and_reads_the_same_batches_as_in_memory(string descr)
+    {
+        // Values float16 holds exactly, so every dtype reads back the same floats.
+        var values = Enumerable.Range(0, 6 * 2 * 3).Select(i => i * 0.25f - 4).ToArray();
+        string path = Npy(descr, [6, 1, 2, 3], values);
+        var inputs = Inputs(-1, 1, 2, 3);
+        using var fromFile = CalibrationInputs.Load(inputs, path, maxSamples: 5);
+        using var inMemory = CalibrationData.FromTensors(CalibrationInputs.FromNpy(inputs, path, maxSamples: 5));
+        Assert.True(fromFile.Inputs[0].IsFileBacked);
+        Assert.False(inMemory.Inputs[0].IsFileBacked);
+        Assert.Equal(5, fromFile.Images);
+
+        Assert.Equal((float[])inMemory.Slice(1, 3)[0].Data, (float[])fromFile.Slice(1, 3)[0].Data);
+        Assert.Equal(values[6..24], (float[])fromFile.Slice(1, 3)[0].Data);
+        var tail = fromFile.Range(3, 2);
+        var copied = new float[6];
+        tail.CopyFloats("x", 1, 1, copied);
+        Assert.Equal(values[24..30], copied);
+        Assert.Throws<ArgumentException>(() => tail.Slice(1, 2)); // the range holds 2 samples
+    }
+
+    [Fact]
+    public void A_non_finite_value_in_a_file_backed_npy_is_refused_with_its_sample()
+    {
+        var values = new float[4 * 6];
+        values[3 * 6 + 2] = float.NaN;
+        string path = Npy("<f4", [4, 1, 2, 3], values);
+        var e = Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(-1, 1, 2, 3), path, 10));
+        Assert.Contains("non-finite value (NaN) at sample 3", e.Message);
+        Assert.Contains("non-finite value (NaN) at sample 3", Assert.Throws<ArgumentException>(() => CalibrationInputs.FromNpy(Inputs(-1, 1, 2, 3), path, 10)).Message);
+    }
+
+    [Fact]
+    public void Decoded_images_wait_in_a_temporary_file_that_disposing_removes()
+    {
+        string dir = Fixtures.TempDir();
+        for (int i = 0; i < 3; i++)
+        {
+            using var bitmap = new SKBitmap(2, 2);
+            bitmap.Erase(new SKColor((byte)(40 * i), 0, 0));
+            using var png = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(dir, $"{i}.png"), png.ToArray());
+        }
+        var set = CalibrationInputs.Load(Inputs(-1, 3, 2, 2), dir, 10, new ImagePreprocessing { Scale = 1 });
+        string temporary = Assert.IsType<string>(set.Inputs[0].FilePath);
+        Assert.StartsWith(Path.GetTempPath(), temporary);
+        Assert.True(File.Exists(temporary));
+        Assert.Equal(3 * 3 * 4 * sizeof(float), new FileInfo(temporary).Length);
+        var red = new float[3 * 4];
+        set.CopyFloats("x", 2, 1, red);
+        Assert.All(red[..4], v => Assert.Equal(80f, v));
+        Assert.All(red[4..], v => Assert.Equal(0f, v));
+        set.Dispose();
+        Assert.False(File.Exists(temporary));
+    }
+}
