@@ -129,7 +129,7 @@ public sealed class GroupDrivenTests
         var ranked = DepthwiseBlock(5);
         var groups = Harness.Analyze(ranked);
         using var recording = new TargetRecording(8);
-        CalibratedRanking.Measure(ranked, groups, groups.Prunable, [calibration], seed: 0, recording: recording);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
 
         var passes = new List<string>();
         Reconstruction.Run(original, separate, layers, [calibration]);
