@@ -105,6 +105,41 @@ public sealed class GroupDrivenTests
         Assert.True(ModelOps.RelativeMaxError(ModelOps.Run(pruned, calibration), ModelOps.Run(fromRecording, calibration)) < 1e-5);
     }
 
+    /// <summary>
+    /// The depthwise convs of the pruned groups are re-fitted too, so the ranking's pass records their targets: the
+    /// reconstruction then never runs the original model (it ran all of PP-OCRv4 rec again for its depthwise convs alone).
+    /// </summary>
+    [Fact]
+    public void The_ranking_pass_records_the_targets_of_depthwise_convs_too()
+    {
+        var calibration = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 13).Normal(8 * 192));
+        (OnnxModel Original, OnnxModel Pruned, List<RefitLayer> Layers, ChannelGroupSet Groups) Pruned()
+        {
+            var original = DepthwiseBlock(5);
+            var pruned = original.Clone();
+            var groups = Harness.Analyze(pruned);
+            var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
+            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
+            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
+            return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n)), groups);
+        }
+        var (original, separate, layers, _) = Pruned();
+        var (_, recorded, recordedLayers, _) = Pruned();
+        Assert.Contains(layers, l => l.Pruned.GetInt("group", 1) > 1);
+        var ranked = DepthwiseBlock(5);
+        var groups = Harness.Analyze(ranked);
+        using var recording = new TargetRecording(8);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
+
+        var passes = new List<string>();
+        Reconstruction.Run(original, separate, layers, [calibration]);
+        var report = Reconstruction.Run(original, recorded, recordedLayers, [calibration], new ReconstructionOptions { PassLog = passes.Add }, recording);
+        Assert.Equal(layers.Count, report.FittedCount + report.SkippedLayers.Count());
+        Assert.Contains(passes, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^targets of (\d+) of \1 layers from the ranking's pass"));
+        Assert.DoesNotContain(passes, l => l.StartsWith("pass over the original model"));
+        Assert.True(ModelOps.RelativeMaxError(ModelOps.Run(separate, calibration), ModelOps.Run(recorded, calibration)) < 1e-5);
+    }
+
     /// <summary>Hard-swish as opset-9 exports spell it: x·Clip(x + 3, 0, 6)/6.</summary>
     internal static string HardSwish(GraphBuilder b, string x) =>
         b.Node("Div", [b.Node("Mul", [x, b.Node("Clip", [b.Node("Add", [x, b.Init("three", [], [3f])]), b.Init("lo", [], [0f]), b.Init("hi", [], [6f])])]),

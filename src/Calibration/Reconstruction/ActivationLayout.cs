@@ -44,6 +44,32 @@ internal readonly record struct ActivationLayout(int Channels, int Area, bool Ch
         }
     }
 
+    /// <summary>
+    /// Reads every channel of several rows (offsets into <paramref name="data"/>'s rows, after subtracting
+    /// <paramref name="first"/>) into <paramref name="destination"/>, row-major. Channel-major data is read a channel
+    /// at a time: row by row every value lay in another plane (a cache miss each on large maps).
+    /// </summary>
+    public void GatherAll(ReadOnlySpan<float> data, ReadOnlySpan<long> rows, long first, Span<float> destination)
+    {
+        if (!ChannelMajor)
+        {
+            for (int i = 0; i < rows.Length; i++) GatherAll(data, rows[i] - first, destination.Slice(i * Channels, Channels));
+            return;
+        }
+        int count = rows.Length;
+        Span<long> starts = count <= 1024 ? stackalloc long[count] : new long[count];
+        for (int i = 0; i < count; i++)
+        {
+            long row = rows[i] - first, n = row / Area;
+            starts[i] = n * Channels * Area + (row - n * Area);
+        }
+        for (int c = 0; c < Channels; c++)
+        {
+            long plane = (long)c * Area;
+            for (int i = 0; i < count; i++) destination[i * Channels + c] = data[(int)(starts[i] + plane)];
+        }
+    }
+
     /// <summary>Reads every channel of one row.</summary>
     public void GatherAll(ReadOnlySpan<float> data, long row, Span<float> destination)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace OnnxSlim.Calibration;
@@ -13,12 +14,28 @@ public static class FiniteValues
     /// <param name="data">Images [firstImage, …) of <paramref name="value"/>, <paramref name="perSample"/> values each.</param>
     internal static void Check(string model, string value, ReadOnlySpan<float> data, int firstImage, long perSample, TensorElementType type)
     {
-        for (int i = 0; i < data.Length; i++)
+        for (int i = FirstNonFinite(data); i < data.Length; i++)
         {
             if (float.IsFinite(data[i])) continue;
             string hint = type == TensorElementType.Float16 ? " (float16 overflows past ±65504: are the samples scaled as the model expects?)" : "";
             throw new ArgumentException($"the {model} model computes {Describe(data[i])} in '{value}' on calibration sample {firstImage + i / perSample}{hint}");
         }
+    }
+
+    /// <summary>
+    /// Where the first vector holding ±∞ or NaN starts (v − v is 0 only for a finite v), else the length: every pass
+    /// checks everything it computes, and one value at a time this took a second of PP-OCRv4 rec's run.
+    /// </summary>
+    private static int FirstNonFinite(ReadOnlySpan<float> data)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + Vector256<float>.Count <= data.Length; i += Vector256<float>.Count)
+            {
+                var v = Vector256.Create(data.Slice(i, Vector256<float>.Count));
+                if (!Vector256.EqualsAll(v - v, Vector256<float>.Zero)) return i;
+            }
+        return i;
     }
 
     /// <summary>NaN, +inf or -inf, the same whatever the culture.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Spectral.Numerics;
 
@@ -16,6 +17,7 @@ internal sealed class LayerFit
 {
     private const int Chunk = 512;
     private readonly long[] _rows = new long[Chunk];
+    private readonly PatchRows _patches = new(Chunk);
     private readonly Stopwatch _clock = new();
     private readonly ReconstructionOptions _options;
 
@@ -26,15 +28,30 @@ internal sealed class LayerFit
     // the end of the run, and these are the large parts).
     private NormalEquations[]? _equations;
     private bool _solved;
-    private double[] _x, _y;
+    private ChunkBuffers[] _buffers = [];
     private float[][]? _storedX, _storedT, _storedC;
+
+    /// <summary>One worker's chunk of a group: features x (n × chunk), targets y (m_g × chunk), and with lanes the groups interleaved (see <see cref="LaneProducts"/>).</summary>
+    private sealed class ChunkBuffers(int features, int targets, bool lanes)
+    {
+        public double[] X { get; } = new double[(long)features * Chunk];
+        public double[] Y { get; } = new double[(long)targets * Chunk];
+        public double[] Z { get; } = lanes ? new double[(long)(features + targets) * Chunk * LaneProducts.Lanes] : [];
+    }
+
+    /// <summary>
+    /// Whether the groups' products go through <see cref="LaneProducts"/>, several groups at once: for grouped layers
+    /// whose groups are small (depthwise convs), where the packed GEMM spends most of its time padding and packing.
+    /// </summary>
+    private bool UsesLanes => Unit.Groups > 1 && Layout.FeaturesPerGroup + Unit.OutputsPerGroup <= MaxLaneWidth;
+
+    private const int MaxLaneWidth = 64;
 
     public LayerFit(ConsumerUnit unit, LayerLayout layout, ReconstructionOptions options)
     {
         Unit = unit;
         Layout = layout;
         _options = options;
-        _x = _y = [];
     }
 
     /// <summary>Allocates the sums and buffers when the layer's level starts, not when the run is planned: only one level's layers hold them at a time.</summary>
@@ -43,8 +60,9 @@ internal sealed class LayerFit
         if (_equations is not null) return _equations;
         if (_solved) throw new InvalidOperationException($"{Unit.Name} was solved already");
         int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, groups = Unit.Groups;
-        _x = new double[(long)n * Chunk];
-        _y = new double[(long)mg * Chunk];
+        // Groups go to the workers a lane block at a time; each worker has its own buffers.
+        int workers = UsesLanes ? Math.Clamp((groups + LaneProducts.Lanes - 1) / LaneProducts.Lanes, 1, Environment.ProcessorCount) : 1;
+        _buffers = [.. Enumerable.Range(0, workers).Select(_ => new ChunkBuffers(n, mg, UsesLanes))];
         long rows = Layout.Rows;
         long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
         if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
@@ -73,7 +91,7 @@ internal sealed class LayerFit
     /// <paramref name="skip"/> the pruned model's skip operand when the layer has a residual target (else empty).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Accumulate(int node, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, int firstImage, int images)
+    public void Accumulate(int node, ReadOnlyMemory<float> activation, ReadOnlyMemory<float> skip, int firstImage, int images)
     {
         if (Targets is null) throw new InvalidOperationException($"targets of {Unit.Name} were not collected");
         _clock.Start();
@@ -83,39 +101,111 @@ internal sealed class LayerFit
         long first = (long)firstImage * rowsOf.RowsPerImage, end = first + (long)images * rowsOf.RowsPerImage;
         int lo = SortedRows.LowerBound(samples, first), hi = SortedRows.LowerBound(samples, end);
         int rowBase = Layout.RowOffset(node);
-        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup, weights = n - (Layout.FitsBias ? 1 : 0);
-        var chain = Unit.Chain;
-        var skipLayout = rowsOf.Targets with { Channels = Unit.Outputs };
-        if (chain is { HasSkip: true } && skip.IsEmpty) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        int mg = Unit.OutputsPerGroup, n = Layout.FeaturesPerGroup;
+        if (Unit.Chain is { HasSkip: true } && skip.IsEmpty) throw new InvalidOperationException($"skip operand of {Unit.Name} missing");
+        int lanes = LaneProducts.Lanes, blocks = (Unit.Groups + lanes - 1) / lanes;
         for (int start = lo; start < hi; start += Chunk)
         {
             int count = Math.Min(Chunk, hi - start);
             for (int r = 0; r < count; r++) _rows[r] = samples[start + r] - first;
-            var rows = _rows.AsSpan(0, count);
-            for (int g = 0; g < Unit.Groups; g++)
+            if (rowsOf.Geometry is { } geometry) _patches.Set(_rows.AsSpan(0, count), geometry, rowsOf.Features);
+            var chunk = new ChunkRows(node, rowBase + start, count);
+            if (!UsesLanes)
             {
-                if (rowsOf.Geometry is { } geometry)
-                    RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, rows, _x, Chunk);
-                else
-                    RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, _x, Chunk);
-                if (Layout.FitsBias) RowReader.Ones(weights, count, _x, Chunk);
-                RowReader.Targets(Targets, Unit.Outputs, rowBase + start, count, g * mg, mg, _y, Chunk);
-                if (chain is { HasSkip: true }) RowReader.SubtractSkip(skip, skipLayout, rows, g * mg, mg, chain.InverseScale, _y, Chunk);
-                equations[g].Add(_x, _y, count, Chunk);
-                if (_storedX is null) continue;
-                long rowsTotal = Layout.Rows, at = rowBase + start;
-                for (int f = 0; f < n; f++) Narrow(_x.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
-                for (int t = 0; t < mg; t++)
+                var b = _buffers[0];
+                for (int g = 0; g < Unit.Groups; g++)
                 {
-                    Narrow(_y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
-                    var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
-                    c.Fill((float)chain!.Offset[g * mg + t]);
-                    if (!skip.IsEmpty)
-                        for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+                    ReadGroup(g, chunk, activation.Span, skip.Span, b);
+                    equations[g].Add(b.X, b.Y, count, Chunk);
+                    StoreGroup(g, chunk, skip.Span, b);
+                }
+                continue;
+            }
+            int workers = Math.Min(_buffers.Length, blocks);
+            void Work(int w)
+            {
+                var b = _buffers[w];
+                for (int k = blocks * w / workers, last = blocks * (w + 1) / workers; k < last; k++)
+                {
+                    int g0 = k * lanes, here = Math.Min(lanes, Unit.Groups - g0);
+                    if (_storedX is null && rowsOf.Geometry is { } convGeometry)
+                    {
+                        // Patches straight into the lane layout; only the targets go through the group's own buffer.
+                        RowReader.ConvPatchesLanes(activation.Span, rowsOf.Features, convGeometry, g0, Unit.InputsPerGroup, here, _patches, b.Z, Chunk, lanes);
+                        if (Layout.FitsBias) b.Z.AsSpan((n - 1) * Chunk * lanes, count * lanes).Fill(1);
+                        for (int l = 0; l < here; l++)
+                        {
+                            ReadTargets(g0 + l, chunk, skip.Span, b);
+                            equations[g0 + l].AddTargets(b.Y, count, Chunk);
+                            LaneProducts.LoadTargets(b.Z, l, n, b.Y, mg, count, Chunk);
+                        }
+                    }
+                    else
+                        for (int l = 0; l < here; l++)
+                        {
+                            ReadGroup(g0 + l, chunk, activation.Span, skip.Span, b);
+                            equations[g0 + l].AddTargets(b.Y, count, Chunk);
+                            LaneProducts.Load(b.Z, l, b.X, n, b.Y, mg, count, Chunk);
+                            StoreGroup(g0 + l, chunk, skip.Span, b);
+                        }
+                    LaneProducts.Add(equations.AsSpan(g0, here), b.Z, count, Chunk);
                 }
             }
+            if (workers > 1 && (long)count * Unit.Groups * (n + mg) * (n + mg) >= ParallelWork) Parallel.For(0, workers, Work);
+            else for (int w = 0; w < workers; w++) Work(w);
         }
         _clock.Stop();
+    }
+
+    /// <summary>Products (rows × groups × width²) below which a chunk's lane blocks are not worth spreading over the cores.</summary>
+    private const long ParallelWork = 1L << 20;
+
+    /// <summary>A chunk of sampled rows of one node: their positions in the batch are in <see cref="_rows"/>[..Count], the first is row <see cref="At"/> of the layer.</summary>
+    private readonly record struct ChunkRows(int Node, int At, int Count);
+
+    /// <summary>Reads group <paramref name="g"/>'s features (and bias column) and targets (less the pruned skip) of a chunk into <paramref name="b"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadGroup(int g, ChunkRows chunk, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        var rowsOf = Layout.Nodes[chunk.Node];
+        var rows = _rows.AsSpan(0, chunk.Count);
+        int mg = Unit.OutputsPerGroup, weights = Layout.FeaturesPerGroup - (Layout.FitsBias ? 1 : 0);
+        if (rowsOf.Geometry is { } geometry)
+            RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, _patches, b.X, Chunk);
+        else
+            RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, b.X, Chunk);
+        if (Layout.FitsBias) RowReader.Ones(weights, chunk.Count, b.X, Chunk);
+        ReadTargets(g, chunk, skip, b);
+    }
+
+    /// <summary>Reads group <paramref name="g"/>'s targets of a chunk (less the pruned skip) into <paramref name="b"/>.</summary>
+    private void ReadTargets(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        int mg = Unit.OutputsPerGroup;
+        RowReader.Targets(Targets, Unit.Outputs, chunk.At, chunk.Count, g * mg, mg, b.Y, Chunk);
+        if (Unit.Chain is { HasSkip: true } chain)
+            RowReader.SubtractSkip(skip, Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs }, _rows.AsSpan(0, chunk.Count), g * mg, mg, chain.InverseScale, b.Y, Chunk);
+    }
+
+    /// <summary>Keeps group <paramref name="g"/>'s chunk (features, targets and the chain's offsets) for the ReLU-aware re-solves, if they run.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StoreGroup(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        if (_storedX is null) return;
+        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, count = chunk.Count;
+        var rows = _rows.AsSpan(0, count);
+        var skipLayout = Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs };
+        var chain = Unit.Chain!;
+        long rowsTotal = Layout.Rows, at = chunk.At;
+        for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+        for (int t = 0; t < mg; t++)
+        {
+            Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+            var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
+            c.Fill((float)chain.Offset[g * mg + t]);
+            if (!skip.IsEmpty)
+                for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+        }
     }
 
     /// <summary>Solves every group, writes the weights into <paramref name="model"/> and says how the layer's error changed.</summary>
@@ -126,8 +216,11 @@ internal sealed class LayerFit
         var equations = Equations();
         var before = LayerWeights.Read(Unit, Layout, model.Graph);
         var after = new double[Unit.Groups][];
-        double errorBefore = 0, errorAfter = 0, total = 0;
-        for (int g = 0; g < Unit.Groups; g++)
+        var errors = new (double Before, double After, double Total)[Unit.Groups];
+        // Many small groups (a depthwise conv) are solved side by side, each on one core: splitting every small
+        // re-solve over the cores cost more in hand-overs than it saved. The sums are the same either way.
+        bool groupsInParallel = Unit.Groups > 1;
+        void SolveGroup(int g)
         {
             var eq = equations[g];
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
@@ -136,24 +229,34 @@ internal sealed class LayerFit
             if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
             if (ReluAware)
             {
+                var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
                 for (int it = 0; it < _options.ReluIterations; it++)
                 {
-                    after[g] = solver.Solve(ReluAwareCross(g, after[g]), eq.Targets, prior) ?? after[g];
+                    after[g] = solver.Solve(ReluAwareCross(g, after[g], targets, !groupsInParallel), eq.Targets, prior) ?? after[g];
                     if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
                 }
-                var (b, tb) = ReluError(g, before[g]);
-                var (a, _) = ReluError(g, after[g]);
-                errorBefore += b;
-                errorAfter += a;
-                total += tb;
+                var (b, tb) = ReluError(g, before[g], !groupsInParallel);
+                var (a, _) = ReluError(g, after[g], !groupsInParallel);
+                errors[g] = (b, a, tb);
             }
             else
             {
                 eq.Symmetrize();
-                errorBefore += eq.SquaredError(before[g]);
-                errorAfter += eq.SquaredError(after[g]);
-                total += eq.TotalTargetSquares;
+                errors[g] = (eq.SquaredError(before[g]), eq.SquaredError(after[g]), eq.TotalTargetSquares);
             }
+        }
+        if (groupsInParallel)
+        {
+            try { Parallel.For(0, Unit.Groups, SolveGroup); }
+            catch (AggregateException e) { ExceptionDispatchInfo.Capture(e.InnerExceptions.FirstOrDefault(x => x is LayerSkippedException) ?? e.InnerExceptions[0]).Throw(); }
+        }
+        else SolveGroup(0);
+        double errorBefore = 0, errorAfter = 0, total = 0;
+        foreach (var (b, a, t) in errors)
+        {
+            errorBefore += b;
+            errorAfter += a;
+            total += t;
         }
         errorBefore = total > 0 ? Math.Sqrt(errorBefore / total) : 0;
         errorAfter = total > 0 ? Math.Sqrt(errorAfter / total) : 0;
@@ -163,7 +266,7 @@ internal sealed class LayerFit
         if (improved) LayerWeights.Write(Unit, Layout, after, model);
         _equations = null;
         _storedX = _storedT = _storedC = null;
-        _x = _y = [];
+        _buffers = [];
         _solved = true;
         _clock.Stop();
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
@@ -201,22 +304,32 @@ internal sealed class LayerFit
     /// tile, then XᵀT' in register blocks (see <see cref="BlockedProducts"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double[] ReluAwareCross(int g, double[] theta)
+    private double[] ReluAwareCross(int g, double[] theta, float[] targets, bool parallel)
     {
         int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
-        var targets = new float[(long)mg * rows];
         var w = Narrow(theta);
-        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
             RetargetTile(g, r0, count, p);
             for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
-            return p;
-        }, _ => { });
+        });
         var cross = new double[(long)n * mg];
-        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg);
+        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg, parallel);
         return cross;
+    }
+
+    /// <summary>Runs <paramref name="body"/> on every tile, over the cores or in order; each tile's result goes to its own place, so either way gives the same.</summary>
+    private void ForEachTile(bool parallel, Func<float[]> scratch, Action<int, float[]> body)
+    {
+        if (parallel)
+            Parallel.For(0, Tiles, scratch, (tile, _, p) => { body(tile, p); return p; }, _ => { });
+        else
+        {
+            var p = scratch();
+            for (int tile = 0; tile < Tiles; tile++) body(tile, p);
+        }
     }
 
     private int Tiles => (Layout.Rows + Tile - 1) / Tile;
@@ -251,7 +364,7 @@ internal sealed class LayerFit
 
     /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (double Error, double Total) ReluError(int g, double[] theta)
+    private (double Error, double Total) ReluError(int g, double[] theta, bool parallel)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
         var t = _storedT![g];
@@ -260,7 +373,7 @@ internal sealed class LayerFit
         var errors = new double[Tiles];
         var totals = new double[Tiles];
         var w = Narrow(theta);
-        Parallel.For(0, Tiles, () => new float[mg * Tile], (tile, _, p) =>
+        ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
@@ -278,8 +391,7 @@ internal sealed class LayerFit
             }
             errors[tile] = e;
             totals[tile] = z2;
-            return p;
-        }, _ => { });
+        });
         return (errors.Sum(), totals.Sum());
     }
 }

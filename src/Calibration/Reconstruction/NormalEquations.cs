@@ -47,8 +47,18 @@ internal sealed class NormalEquations
         if (rows == 0) return;
         BlockedProducts.Accumulate(x, Features, x, Features, rows, stride, Gram, Features, lowerOnly: true);
         BlockedProducts.Accumulate(x, Features, y, Targets, rows, stride, Cross, Targets, lowerOnly: false);
-        int m = Targets;
-        for (int t = 0; t < m; t++)
+        AddTargets(y, rows, stride);
+    }
+
+    /// <summary>
+    /// The part of <see cref="Add"/> besides the products: ‖y‖² per target and the row count (<see cref="LaneProducts"/>
+    /// adds the products of several equations at once).
+    /// </summary>
+    public void AddTargets(double[] y, int rows, int stride)
+    {
+        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
+        if (y.Length < (long)Targets * stride) throw new ArgumentException($"target buffer is too small for {Targets} targets and stride {stride}");
+        for (int t = 0; t < Targets; t++)
         {
             var yt = new ReadOnlySpan<double>(y, t * stride, rows);
             TargetSquares[t] += TensorPrimitives.Dot(yt, yt);

@@ -224,7 +224,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         {
             foreach (var fit in fits)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
-                    fit.Accumulate(k, values[fit.Unit.FeatureValues[k]].Span, fit.Unit.Chain?.PrunedSkip is { } s ? values[s].Span : default, firstImage, images);
+                    fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], fit.Unit.Chain?.PrunedSkip is { } s ? values[s] : default, firstImage, images);
         });
     }
 

@@ -47,15 +47,18 @@ public sealed class TargetRecording : IDisposable
     /// <summary>Bytes written to the temporary file.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>Notes the layers that may be re-fitted: Conv, Gemm and MatMul readers of the groups the ranking measures.</summary>
+    /// <summary>Notes the layers that may be re-fitted: Conv, Gemm and MatMul readers of the groups the ranking measures, and their depthwise convs.</summary>
     internal void AddCandidates(Graph graph, IEnumerable<ChannelGroup> groups)
     {
         var seen = new HashSet<string>(_wanted.Select(w => w.Layer), StringComparer.Ordinal);
         // A layer is named by its node's id, which the rewrite keeps (the seed of its rows comes from it).
-        foreach (var site in groups.SelectMany(g => g.Sites).OfType<TensorSite>())
+        var groupList = groups.ToList();
+        var readers = groupList.SelectMany(g => g.Sites).OfType<TensorSite>()
+            .Where(s => s.Role == SiteRole.ConsumerWeight && s.InputIndex == 1).Select(s => s.Node);
+        // The depthwise convs of the groups are re-fitted too (see RefitLayer.FromGroups): without them here the
+        // reconstruction ran the whole original model again for their targets alone.
+        foreach (var node in readers.Concat(groupList.SelectMany(g => g.DepthwiseProducers)))
         {
-            if (site.Role != SiteRole.ConsumerWeight || site.InputIndex != 1) continue;
-            var node = site.Node;
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul") || !seen.Add(node.Id)) continue;
             bool conv = node.OpType == "Conv";
             string output = node.Outputs[0];
@@ -124,7 +127,7 @@ public sealed class TargetRecording : IDisposable
             for (int block = lo; block < hi; block += BlockRows)
             {
                 int count = Math.Min(BlockRows, hi - block);
-                for (int i = 0; i < count; i++) entry.Layout.GatherAll(data, entry.Rows[block + i] - first, _scratch.AsSpan(i * channels, channels));
+                entry.Layout.GatherAll(data, entry.Rows.AsSpan(block, count), first, _scratch.AsSpan(0, count * channels));
                 _file!.Write(entry.Offset + (long)block * channels, _scratch.AsSpan(0, count * channels));
                 Bytes += (long)count * channels * sizeof(float);
             }
