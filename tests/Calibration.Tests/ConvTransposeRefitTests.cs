@@ -1,4 +1,5 @@
 using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
 using OnnxSlim.Runtime;
 using OnnxSlim.TestSupport;
 
@@ -148,5 +149,42 @@ public sealed class ConvTransposeRefitTests
             Assert.Equal(gamma[keep[i / 4]], chain.Scale[i], 6);
             Assert.Equal(0.1 * (keep[i / 4] + 1), chain.Offset[i], 6);
         }
+    }
+
+    /// <summary>
+    /// The ranking's pass records a block ConvTranspose's targets as the reconstruction reads them (rows over the input
+    /// grid, k² channels per output channel): the reconstruction then never runs the original model (on PP-OCRv4 det it
+    /// ran all of it again for the head's two ConvTransposes alone), and fits the same weights.
+    /// </summary>
+    [Fact]
+    public void The_ranking_pass_records_the_targets_of_block_ConvTransposes()
+    {
+        var calibration = Images(12, seed: 9);
+        (OnnxModel Original, OnnxModel Pruned, List<RefitLayer> Layers) Pruned()
+        {
+            var original = Model(seed: 31, kernel: 2);
+            var pruned = original.Clone();
+            var groups = Harness.Analyze(pruned);
+            var keep = groups.Prunable.Where(g => g.Width == 6).ToDictionary(g => g.Id, g => new[] { 0, 1, 2, 3 });
+            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
+            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
+            return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n)));
+        }
+        var (original, separate, layers) = Pruned();
+        var (_, recorded, recordedLayers) = Pruned();
+        var ranked = Model(seed: 31, kernel: 2);
+        var groups = Harness.Analyze(ranked);
+        using var recording = new TargetRecording(12, Tight);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
+
+        var passes = new List<string>();
+        var plain = Reconstruction.Run(original, separate, layers, [calibration], Tight);
+        var report = Reconstruction.Run(original, recorded, recordedLayers, [calibration], Tight with { PassLog = passes.Add }, recording);
+        Assert.True(plain.Layers.Single(l => l.Name == "T").Fitted);
+        Assert.True(report.Layers.Single(l => l.Name == "T").Fitted);
+        Assert.Contains(passes, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^targets of (\d+) of \1 layers from the ranking's pass"));
+        Assert.DoesNotContain(passes, l => l.StartsWith("pass over the original model"));
+        var test = Images(3, seed: 8);
+        Assert.True(ModelOps.RelativeMaxError(ModelOps.Run(separate, test), ModelOps.Run(recorded, test)) < 1e-5);
     }
 }

@@ -51,7 +51,7 @@ internal readonly record struct ActivationLayout(int Channels, int Area, bool Ch
     /// </summary>
     public void GatherAll(ReadOnlySpan<float> data, ReadOnlySpan<long> rows, long first, Span<float> destination)
     {
-        if (!ChannelMajor)
+        if (!ChannelMajor || Block > 1)
         {
             for (int i = 0; i < rows.Length; i++) GatherAll(data, rows[i] - first, destination.Slice(i * Channels, Channels));
             return;

@@ -25,7 +25,8 @@ public sealed class TargetRecording : IDisposable
     private float[] _scratch = [];
 
     /// <summary>A value to record for a layer: its target (output or pooled input), or the skip operand sharing the target's rows.</summary>
-    private sealed record Wanted(string Value, string Layer, string Target, bool RowMajor)
+    /// <param name="Block">k for a ConvTranspose whose k×k kernel equals its stride: a row is an input pixel, read as k² channels per output channel.</param>
+    private sealed record Wanted(string Value, string Layer, string Target, bool RowMajor, int Block = 1)
     {
         public bool Skip => Value != Target;
     }
@@ -47,7 +48,10 @@ public sealed class TargetRecording : IDisposable
     /// <summary>Bytes written to the temporary file.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>Notes the layers that may be re-fitted: Conv, Gemm and MatMul readers of the groups the ranking measures, and their depthwise convs.</summary>
+    /// <summary>
+    /// Notes the layers that may be re-fitted: Conv, Gemm, MatMul and block ConvTranspose (kernel = stride) readers of the
+    /// groups the ranking measures, and their depthwise convs.
+    /// </summary>
     internal void AddCandidates(Graph graph, IEnumerable<ChannelGroup> groups)
     {
         var seen = new HashSet<string>(_wanted.Select(w => w.Layer), StringComparer.Ordinal);
@@ -59,6 +63,11 @@ public sealed class TargetRecording : IDisposable
         // reconstruction ran the whole original model again for their targets alone.
         foreach (var node in readers.Concat(groupList.SelectMany(g => g.DepthwiseProducers)))
         {
+            if (node.IsStandard && node.OpType == "ConvTranspose" && BlockOf(graph, node) is int k && seen.Add(node.Id))
+            {
+                _wanted.Add(new Wanted(node.Outputs[0], node.Id, node.Outputs[0], false, k)); // fitted without its skip
+                continue;
+            }
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul") || !seen.Add(node.Id)) continue;
             bool conv = node.OpType == "Conv";
             string output = node.Outputs[0];
@@ -66,6 +75,21 @@ public sealed class TargetRecording : IDisposable
             if (!conv && ConsumerDiscovery.PoolInput(graph, node) is { } pooled) _wanted.Add(new Wanted(pooled, node.Id, pooled, false));
             if (SkipOperand(graph, output) is { } skip && skip != output) _wanted.Add(new Wanted(skip, node.Id, output, !conv));
         }
+    }
+
+    /// <summary>k when a ConvTranspose writes one k×k block per input pixel, as the reconstruction fits it (see ConsumerDiscovery.BlockOf).</summary>
+    private static int? BlockOf(Graph graph, Node node)
+    {
+        if (graph.ResolveWeight(node.Input(1)) is not { Tensor.Dims: [_, _, var kh, var kw] } || kh != kw) return null;
+        long k = kh;
+        bool plain = node.GetInt("group", 1) == 1
+            && (node.GetInts("strides") ?? [1, 1]).All(s => s == k)
+            && (node.GetInts("pads") ?? [0, 0, 0, 0]).All(p => p == 0)
+            && (node.GetInts("dilations") ?? [1, 1]).All(d => d == 1)
+            && (node.GetInts("output_padding") ?? [0, 0]).All(p => p == 0)
+            && node.GetInts("output_shape") is null
+            && (node.GetString("auto_pad") ?? "NOTSET") is "NOTSET" or "VALID";
+        return plain && k > 1 ? (int)k : null;
     }
 
     /// <summary>The other operand of the residual Add that <paramref name="value"/> reaches through per-channel affine nodes, if any (see <see cref="OutputChain"/>).</summary>
@@ -94,7 +118,7 @@ public sealed class TargetRecording : IDisposable
         {
             // A skip is recorded at its layer's target rows and must have the target's shape.
             if (!shapes.TryGetValue(w.Value, out var shape) || !shapes.TryGetValue(w.Target, out var targetShape) || !shape.SequenceEqual(targetShape)) continue;
-            if (Layout(shape, w.RowMajor) is not { } layout) continue;
+            if ((w.Block > 1 ? BlockLayout(shape, w.Block) : Layout(shape, w.RowMajor)) is not { } layout) continue;
             long available = (long)_images * layout.Area;
             int count = available <= _options.SamplePositions ? (int)available : _options.SamplePositions;
             var rows = PositionSampler.Sample(available, count, PositionSampler.LayerSeed(_options.Seed, w.Layer));
@@ -112,6 +136,15 @@ public sealed class TargetRecording : IDisposable
         long area = rowMajor ? shape[1..^1].Aggregate(1L, (a, b) => a * b) : shape[2..].Aggregate(1L, (a, b) => a * b);
         if (channels < 1 || area < 1 || channels > int.MaxValue || area > int.MaxValue) return null;
         return new ActivationLayout((int)channels, (int)area, !rowMajor);
+    }
+
+    /// <summary>A ConvTranspose's output [1, C, H·k, W·k] as the reconstruction reads it: rows over the H×W input grid, C·k² channels.</summary>
+    private static ActivationLayout? BlockLayout(long[] shape, int k)
+    {
+        if (shape.Length != 4 || shape[0] != 1 || shape[2] % k != 0 || shape[3] % k != 0) return null;
+        long channels = shape[1] * k * k, width = shape[3] / k, area = shape[2] / k * width;
+        if (channels < 1 || area < 1 || channels > int.MaxValue || area > int.MaxValue) return null;
+        return new ActivationLayout((int)channels, (int)area, true, k, (int)width);
     }
 
     /// <summary>Writes the recorded rows that fall in a batch of images [firstImage, firstImage + images).</summary>
