@@ -84,12 +84,7 @@ public sealed class ProfilingTests
     public void ShapeProbeOverSharedWeightsReadsShapesAndThenRunsThePlainModel()
     {
         // The probe's session and the one after it both read the 147 KB weight as an input they must be fed.
-        var b = new GraphBuilder();
-        string x = b.Input("x", 1, 64, 8, 8);
-        string conv = b.Conv(x, 64, 64);
-        string y = b.Relu(conv);
-        b.Output(y, 1, 64, 8, 8);
-        using var model = b.Model();
+        using var model = ConvRelu(out string conv, out string y);
         IReadOnlyList<NamedTensor>? outputs = null;
         IReadOnlyList<string>? names = null;
         bool probeRun = true;
@@ -107,16 +102,23 @@ public sealed class ProfilingTests
         Assert.Equal(new long[] { 1, 64, 8, 8 }, output.Shape);
         Assert.Contains(output.AsFloats(), v => v > 0);
     }
+
+    /// <summary>x → Conv (64 → 64, a 147 KB weight) → Relu, on 1×64×8×8.</summary>
+    private static GraphIO.OnnxModel ConvRelu(out string conv, out string y)
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("x", 1, 64, 8, 8);
+        conv = b.Conv(x, 64, 64);
+        y = b.Relu(conv);
+        b.Output(y, 1, 64, 8, 8);
+        return b.Model();
+    }
+
     [Fact]
     public void The_probes_own_outputs_on_its_inputs_are_a_plain_runs()
     {
         // Validation's reference on the probe's inputs reuses the probe's run instead of a second run of the model.
-        var b = new GraphBuilder();
-        string x = b.Input("x", 1, 64, 8, 8);
-        string conv = b.Conv(x, 64, 64);
-        string y = b.Relu(conv);
-        b.Output(y, 1, 64, 8, 8);
-        using var model = b.Model();
+        using var model = ConvRelu(out string conv, out string y);
         IReadOnlyList<NamedTensor>? inputs = null, outputs = null;
         bool probeRun = false;
         ShapeProbe.Run(model, [conv], [], seed: 3, thenRun: probed =>

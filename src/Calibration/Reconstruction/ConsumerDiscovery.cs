@@ -148,18 +148,19 @@ internal static class ConsumerDiscovery
             throw new LayerSkippedException("only a 2-D ConvTranspose with a square kernel is fitted");
         long k = dims[2];
         foreach (var node in candidates.SelectMany(c => new[] { c.Node, c.Original }))
-        {
-            bool plain = node.GetInt("group", 1) == 1
-                && (node.GetInts("strides") ?? [1, 1]).All(s => s == k)
-                && (node.GetInts("pads") ?? [0, 0, 0, 0]).All(p => p == 0)
-                && (node.GetInts("dilations") ?? [1, 1]).All(d => d == 1)
-                && (node.GetInts("output_padding") ?? [0, 0]).All(p => p == 0)
-                && node.GetInts("output_shape") is null
-                && (node.GetString("auto_pad") ?? "NOTSET") is "NOTSET" or "VALID";
-            if (!plain) throw new LayerSkippedException("a ConvTranspose is fitted only with one group, stride = kernel, no padding, dilation or output shape");
-        }
+            if (!WritesOwnBlocks(node, k)) throw new LayerSkippedException("a ConvTranspose is fitted only with one group, stride = kernel, no padding, dilation or output shape");
         return checked((int)(k * k));
     }
+
+    /// <summary>Whether a ConvTranspose with a k×k kernel has one group, stride k and no padding, dilation or output shape.</summary>
+    internal static bool WritesOwnBlocks(Node node, long k) =>
+        node.GetInt("group", 1) == 1
+        && (node.GetInts("strides") ?? [1, 1]).All(s => s == k)
+        && (node.GetInts("pads") ?? [0, 0, 0, 0]).All(p => p == 0)
+        && (node.GetInts("dilations") ?? [1, 1]).All(d => d == 1)
+        && (node.GetInts("output_padding") ?? [0, 0]).All(p => p == 0)
+        && node.GetInts("output_shape") is null
+        && (node.GetString("auto_pad") ?? "NOTSET") is "NOTSET" or "VALID";
 
     private static int[] KeptOutputs(List<Candidate> candidates, IReadOnlyDictionary<Node, int[]> kept, long outputs, long originalOutputs)
     {

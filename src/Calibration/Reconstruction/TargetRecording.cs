@@ -77,20 +77,10 @@ public sealed class TargetRecording : IDisposable
         }
     }
 
-    /// <summary>k when a ConvTranspose writes one k×k block per input pixel, as the reconstruction fits it (see ConsumerDiscovery.BlockOf).</summary>
-    private static int? BlockOf(Graph graph, Node node)
-    {
-        if (graph.ResolveWeight(node.Input(1)) is not { Tensor.Dims: [_, _, var kh, var kw] } || kh != kw) return null;
-        long k = kh;
-        bool plain = node.GetInt("group", 1) == 1
-            && (node.GetInts("strides") ?? [1, 1]).All(s => s == k)
-            && (node.GetInts("pads") ?? [0, 0, 0, 0]).All(p => p == 0)
-            && (node.GetInts("dilations") ?? [1, 1]).All(d => d == 1)
-            && (node.GetInts("output_padding") ?? [0, 0]).All(p => p == 0)
-            && node.GetInts("output_shape") is null
-            && (node.GetString("auto_pad") ?? "NOTSET") is "NOTSET" or "VALID";
-        return plain && k > 1 ? (int)k : null;
-    }
+    /// <summary>k when a ConvTranspose writes one k×k block per input pixel, as the reconstruction fits it.</summary>
+    private static int? BlockOf(Graph graph, Node node) =>
+        graph.ResolveWeight(node.Input(1)) is { Tensor.Dims: [_, _, var k, var kw] } && k == kw && k > 1 && ConsumerDiscovery.WritesOwnBlocks(node, k)
+            ? (int)k : null;
 
     /// <summary>The other operand of the residual Add that <paramref name="value"/> reaches through per-channel affine nodes, if any (see <see cref="OutputChain"/>).</summary>
     private static string? SkipOperand(Graph graph, string value)
