@@ -80,11 +80,22 @@ public static class CalibrationInputs
             int count = (int)Math.Min(chunk, column.Samples - first);
             var span = values.AsSpan(0, checked((int)(count * per)));
             column.CopyFloats(first, count, span);
-            int bad = FirstNonFinite(span);
-            if (bad >= 0) throw new ArgumentException($"'{source}' holds a non-finite value ({span[bad]}) at sample {first + bad / per}");
-            if (type == TensorElementType.Float16 && FirstOutOfHalfRange(span) is var far && far >= 0)
-                throw new ArgumentException($"'{source}' holds {span[far]} at sample {first + far / per}, outside the range of the model's float16 input '{column.Name}' (±{(float)Half.MaxValue})");
+            CheckFloats(span, first, per, source, column.Name, type);
         }
+    }
+
+    /// <summary>
+    /// Refuses a non-finite value, and for a float16 input a value past its range, naming the sample (samples of
+    /// <paramref name="per"/> values, the span starting at sample <paramref name="first"/>).
+    /// </summary>
+    private static void CheckFloats(ReadOnlySpan<float> span, long first, long per, string source, string name, TensorElementType type)
+    {
+        int bad = FirstNonFinite(span);
+        if (bad >= 0) throw new ArgumentException($"'{source}' holds a non-finite value ({span[bad]}) at sample {first + bad / per}");
+        // Any float array feeds any floating input: a float32 file for a float16 input is rounded to nearest, as
+        // a float16 file's values were when written. Only values past the input type's range are refused.
+        if (type == TensorElementType.Float16 && FirstOutOfHalfRange(span) is var far && far >= 0)
+            throw new ArgumentException($"'{source}' holds {span[far]} at sample {first + far / per}, outside the range of the model's float16 input '{name}' (±{(float)Half.MaxValue})");
     }
 
     /// <summary>Every model input from the array of the same name in a .npz archive; all must hold the same number of samples.</summary>
@@ -116,14 +127,8 @@ public static class CalibrationInputs
             if (!NamedTensor.IsFloating(type))
                 throw new ArgumentException($"'{source}' holds floating-point data, the model's input '{name}' is {type}");
             var span = floats.AsSpan(0, checked((int)(n * per)));
-            int bad = FirstNonFinite(span);
-            if (bad >= 0) throw new ArgumentException($"'{source}' holds a non-finite value ({span[bad]}) at sample {bad / per}");
-            // Any float array feeds any floating input: a float32 file for a float16 input is rounded to nearest, as
-            // a float16 file's values were when written. Only values past the input type's range are refused.
-            var converted = NamedTensor.FromFloats(span, type);
-            if (type == TensorElementType.Float16 && FirstOutOfHalfRange(span) is var far && far >= 0)
-                throw new ArgumentException($"'{source}' holds {span[far]} at sample {far / per}, outside the range of the model's float16 input '{name}' (±{(float)Half.MaxValue})");
-            return new NamedTensor(name, type, shape, converted);
+            CheckFloats(span, 0, per, source, name, type);
+            return new NamedTensor(name, type, shape, NamedTensor.FromFloats(span, type));
         }
         var longs = array.Longs!.AsSpan(0, checked((int)(n * per)));
         Array data = type switch
