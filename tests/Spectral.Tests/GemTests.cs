@@ -88,6 +88,25 @@ public class GemTests(ITestOutputHelper output)
         Assert.Equal(fresh, new GemSelector().Select(m, 210)); // cache consumed: recomputed, same answer
     }
 
+    [Fact]
+    public void DiffuseGroupTakesASmallTailInTheLastEpochInsteadOfAnotherFactorisation()
+    {
+        // 300 rows, keep 160, a quarter per epoch: 75, then 57 (225 → 168), then 8 rows more; with the tail rule
+        // the second epoch takes 65 and ends at 160. Only groups wider than DiffuseMinRows (here 256) are affected.
+        var m = new Synthetic(31).Gaussian(300, 600);
+        var plain = new GemSelector { DiffuseMinRows = 256, DiffuseTail = 0 }.Select(m, 160, out int plainEpochs);
+        var merged = new GemSelector { DiffuseMinRows = 256, DiffuseTail = 0.25 }.Select(m, 160, out int mergedEpochs);
+        var narrow = new GemSelector { DiffuseMinRows = 300, DiffuseTail = 0.25 }.Select(m, 160, out int narrowEpochs);
+        Assert.Equal(3, plainEpochs);
+        Assert.Equal(2, mergedEpochs);
+        Assert.Equal(plain, narrow); // not wider than DiffuseMinRows: unchanged
+        Assert.True(narrowEpochs >= 3, $"{narrowEpochs} epochs");
+        AssertValidSelection(merged, 160, 300);
+        double p = Synthetic.NuclearNorm(m, plain), q = Synthetic.NuclearNorm(m, merged);
+        output.WriteLine($"kept nuclear norm: 3 epochs {p:F4}, 2 epochs {q:F4} ({(q - p) / p:P4})");
+        Assert.True(q >= 0.999 * p, $"two epochs kept {q}, three {p}");
+    }
+
     internal static void AssertValidSelection(int[] kept, int keep, int rows)
     {
         Assert.Equal(keep, kept.Length);

@@ -48,7 +48,7 @@ internal sealed class GemEpoch
         double[]? g = reduced is null ? WorkArrays.Rent(n * n) : null; // the reduction reads its upper triangle only
         g0.CopyPrincipal(alive, g, m1, m2);
         double tCopy = clock.Elapsed.TotalMilliseconds;
-        var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par);
+        var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par, g0.SingleProducts);
         double tReduce = clock.Elapsed.TotalMilliseconds;
         double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
         if (!(lmax > 0)) { WorkArrays.Return(g); return null; }

@@ -45,24 +45,38 @@ public sealed class GemSelector : IFilterSelector
     /// </summary>
     public int DiffuseMinRows { get; init; } = 2048;
 
+    /// <summary>
+    /// In a group wider than <see cref="DiffuseMinRows"/>, an epoch also takes the rows that would be left for one
+    /// more epoch when they are at most this fraction of its budget. Why: each epoch is an n³ factorisation, and
+    /// vgg16_bn's fc2 (keep 2272 of 4096) spent a third one (n = 2304, ~4 CPU s) on its last 32 rows; with the rule its
+    /// second epoch takes 800 rows instead of 768: kept nuclear norm 1355.2878 against 1355.3903 (−0.008%).
+    /// </summary>
+    public double DiffuseTail { get; init; } = 0.25;
+
     internal static Action<string>? Trace { get => GemEpoch.Trace; set => GemEpoch.Trace = value; }
 
-    public int[] Select(FilterMatrix m, int keep)
+    public int[] Select(FilterMatrix m, int keep) => Select(m, keep, out _);
+
+    /// <summary><see cref="Select(FilterMatrix, int)"/>, also saying how many epochs (factorisations) it took.</summary>
+    internal int[] Select(FilterMatrix m, int keep, out int epochs)
     {
+        epochs = 0;
         SelectorArgs.CheckKeep(m, keep);
         if (!(BatchFraction > 0 && BatchFraction <= 1))
             throw new ArgumentException($"BatchFraction must be in (0, 1], got {BatchFraction}");
         // Reuse (and release) the Gram factorisation FilterSpectrum.Compute left on a large matrix.
         var cached = m.TakeFactorization();
         if (keep == m.Rows) { cached?.Gram.Release(); return Enumerable.Range(0, m.Rows).ToArray(); }
-        var g0 = cached?.Gram ?? new LowerGram(GramMatrix.OfRows(m, parallel: true), m.Rows);
+        var g0 = cached?.Gram ?? new LowerGram(GramMatrix.OfRows(m, parallel: true), m.Rows, GramMatrix.UsesSingle(m));
         var alive = Enumerable.Range(0, m.Rows).ToArray();
         var reduced = cached?.Reduced;
         while (alive.Length > keep)
         {
             int n = alive.Length;
             int budget = Math.Min(n - keep, Math.Max(1, (int)Math.Ceiling(BatchFraction * n)));
+            if (m.Rows > DiffuseMinRows && n - keep - budget <= DiffuseTail * budget) budget = n - keep;
             var epoch = GemEpoch.Factorise(this, g0, alive, reduced);
+            epochs++;
             reduced = null;
             if (epoch is null) { alive = alive[..(n - budget)]; continue; } // all rows zero: every loss is 0
             var removed = epoch.Run(budget);
@@ -84,7 +98,7 @@ public sealed class GemSelector : IFilterSelector
     /// </summary>
     internal static double QuadratureLoss(FilterMatrix m, int j, int[] removedFirst)
     {
-        var g0 = new LowerGram(GramMatrix.OfRows(m, parallel: false), m.Rows);
+        var g0 = new LowerGram(GramMatrix.OfRows(m, parallel: false), m.Rows, GramMatrix.UsesSingle(m));
         var epoch = GemEpoch.Factorise(new GemSelector(), g0, Enumerable.Range(0, m.Rows).ToArray(), null);
         if (epoch is null) return 0;
         var d = removedFirst.OrderBy(x => x).ToArray();

@@ -112,9 +112,10 @@ public sealed class FilterSpectrum
         {
             // GEM needs this very Gram and reduction: keep both on the matrix for it, in one buffer
             // (the reduction overwrites only the upper triangle; G stays readable from the lower one).
+            bool single = GramMatrix.UsesSingle(m);
             var gram = GramMatrix.OfRows(m, parallel);
-            var lower = new LowerGram(gram, r);
-            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel);
+            var lower = new LowerGram(gram, r, single);
+            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel, single);
             m.KeepFactorization(new GramFactorization(lower, reduced));
             lambda = reduced.Eigenvalues();
         }
