@@ -107,6 +107,45 @@ public class GemTests(ITestOutputHelper output)
         Assert.True(q >= 0.999 * p, $"two epochs kept {q}, three {p}");
     }
 
+    [Theory]
+    [InlineData(160)] // first budget 75: a prefix of the started epoch
+    [InlineData(250)] // 50: a shorter prefix
+    [InlineData(210)] // 90 (the tail rule): the started epoch continues past its 75
+    [InlineData(300)] // keeps all: the started epoch is stopped and freed
+    public void FirstEpochStartedBeforeTheKeepCountSelectsTheSameRows(int keep)
+    {
+        var gem = new GemSelector { DiffuseMinRows = 256 };
+        var plain = new Synthetic(37).Gaussian(300, 600);
+        FilterSpectrum.Compute(plain); // leaves the factorisation GEM reuses
+        var expected = gem.Select(plain, keep, out int plainEpochs);
+
+        var started = new Synthetic(37).Gaussian(300, 600);
+        FilterSpectrum.Compute(started);
+        gem.StartFirstEpoch(started);
+        Assert.NotNull(started.PeekFactorization()?.FirstEpoch);
+        var actual = new GemSelector { DiffuseMinRows = 256 }.Select(started, keep, out int startedEpochs); // equal settings, another instance
+        Assert.Equal(expected, actual);
+        Assert.Equal(plainEpochs, startedEpochs);
+        Assert.Null(started.PeekFactorization());
+    }
+
+    [Fact]
+    public void StartedFirstEpochIsStoppedWhenTheCacheIsReleased()
+    {
+        var m = new Synthetic(41).Gaussian(300, 600);
+        FilterSpectrum.Compute(m);
+        new GemSelector { DiffuseMinRows = 256 }.StartFirstEpoch(m);
+        var first = m.PeekFactorization()!.FirstEpoch!;
+        m.ReleaseCache();
+        Assert.True(first.Work.IsCompleted);
+        Assert.True(first.Cancel.IsCancellationRequested);
+        // Other settings than the started epoch's: selected from scratch, as without it.
+        var n = new Synthetic(41).Gaussian(300, 600);
+        FilterSpectrum.Compute(n);
+        new GemSelector { DiffuseMinRows = 256, BatchFraction = 0.5 }.StartFirstEpoch(n);
+        Assert.Equal(new GemSelector().Select(new Synthetic(41).Gaussian(300, 600), 150), new GemSelector().Select(n, 150));
+    }
+
     internal static void AssertValidSelection(int[] kept, int keep, int rows)
     {
         Assert.Equal(keep, kept.Length);

@@ -401,7 +401,11 @@ internal sealed class SymmetricTridiagonal
     /// <see cref="WorkArrays"/> buffer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public double[] FormQ(bool parallel)
+    public double[] FormQ(bool parallel) => FormQ(parallel, default)!;
+
+    /// <summary>As <see cref="FormQ(bool)"/>; null when <paramref name="cancel"/> is set before it is done (checked per block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double[]? FormQ(bool parallel, CancellationToken cancel)
     {
         int n = N;
         var q = WorkArrays.RentCleared(n * n);
@@ -417,6 +421,7 @@ internal sealed class SymmetricTridiagonal
         var tmpAll = new double[n];
         for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
         {
+            if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
             int nb = Math.Min(NB, nref - b0);
             int off0 = b0 + 1;           // first row/column touched by this block
             int m = n - off0;

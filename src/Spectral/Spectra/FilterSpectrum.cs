@@ -148,7 +148,14 @@ public sealed class FilterSpectrum
     /// then analyses it, in decreasing <paramref name="expectedCost"/>: the widest group's spectrum (the
     /// longest chain of the plan) starts as soon as its own matrix exists instead of after every matrix.
     /// </summary>
-    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost)
+    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost) =>
+        ComputeAll(count, build, expectedCost, null);
+
+    /// <summary>As above; <paramref name="gemFor"/>: the GEM settings that will select in group i (null: none), so a group wider
+    /// than their <see cref="GemSelector.DiffuseMinRows"/> starts its first epoch as soon as its spectrum is known
+    /// (<see cref="GemSelector.StartFirstEpoch"/>; the selection is the same bits either way).</summary>
+    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost,
+        Func<int, GemSelector?>? gemFor)
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(expectedCost);
@@ -156,7 +163,11 @@ public sealed class FilterSpectrum
         var spectra = new FilterSpectrum[count];
         var order = Enumerable.Range(0, count).OrderByDescending(expectedCost).ToArray();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => IdleCores.Occupy(() => spectra[i] = Compute(matrices[i] = build(i))));
+            i => IdleCores.Occupy(() =>
+            {
+                spectra[i] = Compute(matrices[i] = build(i));
+                if (gemFor?.Invoke(i) is { } gem && matrices[i].Rows > gem.DiffuseMinRows) gem.StartFirstEpoch(matrices[i]);
+            }));
         return (matrices, spectra);
     }
 }
