@@ -69,10 +69,10 @@ internal sealed class SymmetricTridiagonal
         var z = new double[NB];
         var p = new double[n];
         var vbuf = new double[n];
-        float[]? shadow = null;
+        double[]? shadow = null; // float32 values, two per double (a WorkArrays buffer, recycled across reductions)
         if (singleProducts)
         {
-            shadow = GC.AllocateUninitializedArray<float>(n * n);
+            shadow = WorkArrays.Rent((n * n + 1) / 2);
             Refresh(a, shadow, n, 0, mayPar && IdleCores.Any);
         }
 
@@ -157,6 +157,7 @@ internal sealed class SymmetricTridiagonal
                 if (shadow is not null) Refresh(a, shadow, n, t0, mayPar && IdleCores.Any);
             }
         }
+        WorkArrays.Return(shadow);
         return new SymmetricTridiagonal(n, diag, off, a, tau);
     }
 
@@ -191,7 +192,7 @@ internal sealed class SymmetricTridiagonal
         Gemm.Multiply(rows, cols, nb, -1.0, wt.AsSpan(r0), n, true, vt.AsSpan(c0), n, false, c, ldc);
     }
 
-    private static void Symv(double[] a, float[]? shadow, int n, int r0, int r1, double[] v, double[] p)
+    private static void Symv(double[] a, double[]? shadow, int n, int r0, int r1, double[] v, double[] p)
     {
         if (shadow is null) SymvUpper(a, n, r0, r1, v, p);
         else SymvUpperSingle(shadow, n, r0, r1, v, p);
@@ -199,12 +200,12 @@ internal sealed class SymmetricTridiagonal
 
     // The float32 copy of rows t0.. of the upper triangle (diagonal included); rows below t0 are never read again.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Refresh(double[] a, float[] shadow, int n, int t0, bool parallel)
+    private static void Refresh(double[] a, double[] shadow, int n, int t0, bool parallel)
     {
         void Rows(int part, int parts)
         {
             for (int r = t0 + (n - t0) * part / parts, end = t0 + (n - t0) * (part + 1) / parts; r < end; r++)
-                Narrow(a.AsSpan(r * n + r, n - r), shadow.AsSpan(r * n + r, n - r));
+                Narrow(a.AsSpan(r * n + r, n - r), System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(r * n + r, n - r));
         }
         if (parallel && n - t0 >= 512) Parallel.For(0, 4, k => Rows(k, 4));
         else Rows(0, 1);
@@ -222,11 +223,11 @@ internal sealed class SymmetricTridiagonal
     // SymvUpper on the float32 copy: each value widened to float64 before its multiply-add, so the sums are float64
     // sums of the rounded matrix (the order of operations is SymvUpper's).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void SymvUpperSingle(float[] a, int n, int r0, int r1, double[] v, double[] p)
+    private static unsafe void SymvUpperSingle(double[] shadow, int n, int r0, int r1, double[] v, double[] p)
     {
-        fixed (float* pa = a)
-        fixed (double* pv = v, pp = p)
+        fixed (double* ps = shadow, pv = v, pp = p)
         {
+            float* pa = (float*)ps;
             int r = r0;
             for (; r + 4 <= r1; r += 4)
             {
