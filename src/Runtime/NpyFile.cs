@@ -28,28 +28,11 @@ public static class NpyFile
         return Read(stream, path, stream.Length);
     }
 
-    /// <summary>The arrays of a .npz archive by name (file name without .npy).</summary>
+    /// <summary>The arrays of a .npz archive by name (file name without .npy), in memory.</summary>
     public static Dictionary<string, NpyArray> ReadArchive(string path)
     {
-        if (!File.Exists(path)) throw new ArgumentException($"data file not found: {path}");
-        try
-        {
-            using var zip = ZipFile.OpenRead(path);
-            var arrays = new Dictionary<string, NpyArray>(StringComparer.Ordinal);
-            foreach (var entry in zip.Entries)
-            {
-                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
-                string name = entry.FullName[..^4];
-                using var stream = entry.Open();
-                arrays[name] = Read(stream, $"{path}:{entry.FullName}", entry.Length);
-            }
-            if (arrays.Count == 0) throw new ArgumentException($"'{path}' holds no .npy array");
-            return arrays;
-        }
-        catch (InvalidDataException e)
-        {
-            throw new ArgumentException($"'{path}' is not a readable .npz archive ({e.Message.Split('\n')[0]})", e);
-        }
+        using var archive = NpzArchive.Open(path);
+        return archive.Names.ToDictionary(n => n, archive.Read, StringComparer.Ordinal);
     }
 
     /// <summary>Where an array's values start and what they are: the parsed header of a .npy.</summary>
@@ -89,7 +72,8 @@ public static class NpyFile
     }
 
     /// <summary>Reads and checks the header; <paramref name="stream"/> is left at the first value.</summary>
-    private static NpyHeader ReadHeader(Stream stream, string source, long length)
+    /// <param name="length">Bytes available in <paramref name="stream"/>, to refuse sizes the file cannot hold.</param>
+    public static NpyHeader ReadHeader(Stream stream, string source, long length)
     {
         Span<byte> prefix = stackalloc byte[10];
         if (ReadFully(stream, prefix[..8]) < 8 || prefix[0] != 0x93 || !prefix[1..6].SequenceEqual("NUMPY"u8))
@@ -151,6 +135,43 @@ public static class NpyFile
         stream.Write(BitConverter.GetBytes((ushort)header.Length));
         stream.Write(Encoding.ASCII.GetBytes(header));
         stream.Write(MemoryMarshal.AsBytes(data));
+    }
+
+    /// <summary>Receives float32 values read a chunk at a time (the span is reused afterwards).</summary>
+    public delegate void FloatChunk(ReadOnlySpan<float> values);
+
+    /// <summary>
+    /// The first <paramref name="count"/> values of a floating array, <paramref name="stream"/> at its first value,
+    /// widened or rounded to float32 and handed to <paramref name="chunk"/> a megabyte at a time.
+    /// </summary>
+    public static void ReadFloats(Stream stream, NpyHeader header, long count, string source, FloatChunk chunk)
+    {
+        if (!header.IsFloating) throw new ArgumentException($"'{source}' holds dtype {header.Descr}, not float16/32/64");
+        if (count < 0 || count > header.ElementCount) throw new ArgumentException($"{count} values asked of '{source}', which holds {header.ElementCount}");
+        int size = header.ElementSize;
+        var bytes = new byte[(1 << 20) / size * size];
+        var floats = new float[bytes.Length / size];
+        for (long done = 0; done < count;)
+        {
+            int n = (int)Math.Min(floats.Length, count - done);
+            if (ReadFully(stream, bytes.AsSpan(0, n * size)) != n * size) throw new ArgumentException($"'{source}' is truncated");
+            switch (header.Descr)
+            {
+                case "<f4":
+                    MemoryMarshal.Cast<byte, float>(bytes.AsSpan(0, n * 4)).CopyTo(floats);
+                    break;
+                case "<f8":
+                    var doubles = MemoryMarshal.Cast<byte, double>(bytes.AsSpan(0, n * 8));
+                    for (int i = 0; i < n; i++) floats[i] = (float)doubles[i];
+                    break;
+                default:
+                    var halves = MemoryMarshal.Cast<byte, Half>(bytes.AsSpan(0, n * 2));
+                    for (int i = 0; i < n; i++) floats[i] = (float)halves[i];
+                    break;
+            }
+            chunk(floats.AsSpan(0, n));
+            done += n;
+        }
     }
 
     private static T[] ReadValues<T>(Stream stream, long n, string source) where T : unmanaged

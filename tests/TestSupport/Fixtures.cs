@@ -19,12 +19,27 @@ public static class Fixtures
     public static string TestX => Path.Combine(Directory, "fm_test_x_500.npy");
     public static string TestY => Path.Combine(Directory, "fm_test_y_500.npy");
 
+    /// <summary>A new empty folder; all of this test process's folders are removed when it exits.</summary>
     public static string TempDir()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "onnxslim-tests", Guid.NewGuid().ToString("N"));
+        string dir = Path.Combine(ScratchRoot.Value, Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(dir);
         return dir;
     }
+
+    // One folder per test process, so a run removes its own scratch (432 MB had piled up from earlier runs) and
+    // never a folder another test process is still using.
+    private static readonly Lazy<string> ScratchRoot = new(() =>
+    {
+        string root = Path.Combine(Path.GetTempPath(), "onnxslim-tests", Environment.ProcessId.ToString());
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { System.IO.Directory.Delete(root, recursive: true); }
+            catch (IOException) { } // a file still open: the OS's temporary-folder cleaning takes the rest
+            catch (UnauthorizedAccessException) { }
+        };
+        return root;
+    });
 
     private static string FindRoot()
     {

@@ -21,7 +21,7 @@ public static class CalibrationInputs
         if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".npz" => CalibrationData.FromTensors(FromNpz(inputs, path, maxSamples)),
+            ".npz" => FromNpzFile(inputs, path, maxSamples),
             ".npy" => FromNpyFile(inputs, path, maxSamples),
             string ext => throw new ArgumentException($"calibration data '{path}' must be an .npy, an .npz or a folder of images, not '{ext}'"),
         };
@@ -98,21 +98,48 @@ public static class CalibrationInputs
             throw new ArgumentException($"'{source}' holds {span[far]} at sample {first + far / per}, outside the range of the model's float16 input '{name}' (±{(float)Half.MaxValue})");
     }
 
-    /// <summary>Every model input from the array of the same name in a .npz archive; all must hold the same number of samples.</summary>
-    public static List<NamedTensor> FromNpz(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples)
+    /// <summary>
+    /// Every model input from the array of the same name in a .npz archive; all must hold the same number of samples.
+    /// Float arrays for floating inputs are copied out a chunk at a time into a temporary float32 file (the archive may
+    /// be deflated, so it cannot be read at an offset) and read from there a batch at a time; others are held in memory.
+    /// </summary>
+    private static CalibrationData FromNpzFile(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples)
     {
-        var arrays = NpyFile.ReadArchive(path);
-        var result = new List<NamedTensor>();
-        foreach (var (name, meta) in inputs)
+        using var archive = NpzArchive.Open(path);
+        var columns = new List<SampleColumn>();
+        var files = new List<SampleFile>();
+        try
         {
-            if (!arrays.TryGetValue(name, out var array))
-                throw new ArgumentException($"'{path}' has no array named '{name}' for the model's input (it holds {string.Join(", ", arrays.Keys)})");
-            result.Add(ToInput(name, meta, array, $"{path}:{name}", maxSamples));
+            foreach (var (name, meta) in inputs)
+            {
+                if (!archive.Contains(name))
+                    throw new ArgumentException($"'{path}' has no array named '{name}' for the model's input (it holds {string.Join(", ", archive.Names)})");
+                string source = $"{path}:{name}";
+                var header = archive.ReadHeader(name);
+                if (!header.IsFloating || !NamedTensor.IsFloating(meta.ElementDataType))
+                {
+                    columns.Add(SampleColumn.InMemory(ToInput(name, meta, archive.Read(name), source, maxSamples)));
+                    continue;
+                }
+                long n = CheckShape(name, meta, header.Shape, source, maxSamples);
+                long[] shape = [n, .. header.Shape[1..]];
+                var file = SampleFile.CreateTemporary();
+                files.Add(file);
+                archive.ReadFloats(name, n * (header.ElementCount / header.Shape[0]), file.Append);
+                var column = SampleColumn.InFile(name, meta.ElementDataType, shape, file);
+                CheckValues(column, source, meta.ElementDataType);
+                columns.Add(column);
+            }
+            long samples = columns[0].Samples;
+            if (columns.FirstOrDefault(c => c.Samples != samples) is { } other)
+                throw new ArgumentException($"'{path}' holds {samples} samples for '{columns[0].Name}' but {other.Samples} for '{other.Name}'");
+            return new CalibrationData(columns, files);
         }
-        long n = result[0].Shape[0];
-        if (result.FirstOrDefault(t => t.Shape[0] != n) is { } other)
-            throw new ArgumentException($"'{path}' holds {n} samples for '{result[0].Name}' but {other.Shape[0]} for '{other.Name}'");
-        return result;
+        catch
+        {
+            foreach (var f in files) f.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Checks an array against one model input and converts it to the input's element type.</summary>

@@ -36,9 +36,6 @@ public sealed class SampleColumn
     /// <summary>Whether the samples are read from a file on demand rather than held in memory.</summary>
     public bool IsFileBacked => _file is not null;
 
-    /// <summary>The file the samples are read from (null in memory).</summary>
-    internal string? FilePath => _file?.Path;
-
     /// <summary>
     /// The samples of <paramref name="t"/>, sharing its array. Its data may hold more values than its shape needs (the
     /// first samples of a larger set, <see cref="NamedTensor.FirstRows"/>): those are read by index.

@@ -18,32 +18,25 @@ internal sealed class SampleFile : IDisposable
     private readonly int _elementSize;
     private long _written;
 
-    private SampleFile(string path, SafeFileHandle handle, long dataOffset, int elementSize)
+    private SampleFile(SafeFileHandle handle, long dataOffset, int elementSize)
     {
-        Path = path;
         _handle = handle;
         _dataOffset = dataOffset;
         _elementSize = elementSize;
     }
 
-    public string Path { get; }
-
     /// <summary>Float16, float32 or float64 values of <paramref name="path"/> from byte <paramref name="dataOffset"/> on.</summary>
     public static SampleFile Open(string path, long dataOffset, int elementSize)
     {
         if (elementSize is not (2 or 4 or 8)) throw new ArgumentException($"float elements are 2, 4 or 8 bytes, got {elementSize}", nameof(elementSize));
-        return new SampleFile(path, File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read), dataOffset, elementSize);
+        return new SampleFile(File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read), dataOffset, elementSize);
     }
 
     /// <summary>
-    /// An empty float32 file in the temporary folder, written with <see cref="Append"/>; the system deletes it when it
-    /// is closed, so nothing is left behind by a failed run.
+    /// An empty float32 file in the temporary folder, written with <see cref="Append"/>, that nothing outlives: not a
+    /// failed run, nor (on Unix) a killed process (<see cref="TemporaryFile"/>).
     /// </summary>
-    public static SampleFile CreateTemporary()
-    {
-        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"onnxslim-samples-{Environment.ProcessId}-{Guid.NewGuid():N}.bin");
-        return new SampleFile(path, File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose), 0, sizeof(float));
-    }
+    public static SampleFile CreateTemporary() => new(TemporaryFile.Create("samples", ".bin"), 0, sizeof(float));
 
     /// <summary>Appends float32 values (a temporary file only).</summary>
     public void Append(ReadOnlySpan<float> values)

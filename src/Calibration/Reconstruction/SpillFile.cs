@@ -7,20 +7,13 @@ namespace OnnxSlim.Calibration;
 /// A temporary file of float32 values addressed by element offset, for data that must outlive a pass but
 /// would not fit in memory for every sample (cached activations, sampled targets). What is read back
 /// recently sits in the OS page cache, which the kernel reclaims under pressure and does not count as
-/// this process's memory. The file is gone when disposed, and also if the process dies: on Unix it is
-/// unlinked as soon as it is open (the space is freed with the last handle), elsewhere the OS deletes it
-/// when its handle closes.
+/// this process's memory. The file is gone when disposed, and also if the process dies (<see cref="TemporaryFile"/>).
 /// </summary>
 internal sealed class SpillFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
 
-    public SpillFile(string purpose)
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"onnxslim-{Environment.ProcessId}-{purpose}-{Guid.NewGuid():N}.f32");
-        _handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
-        if (!OperatingSystem.IsWindows()) File.Delete(path);
-    }
+    public SpillFile(string purpose) => _handle = TemporaryFile.Create(purpose, ".f32");
 
     /// <summary>Writes <paramref name="values"/> starting at element <paramref name="offset"/> (the file grows as needed).</summary>
     public void Write(long offset, ReadOnlySpan<float> values)

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Rewriter;
 

@@ -1,5 +1,4 @@
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter.Rules;
 
 namespace OnnxSlim.Rewriter;

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using OnnxSlim.GraphIO;
-using OnnxSlim.GraphIO;
 
 namespace OnnxSlim.Rewriter;
 
