@@ -59,7 +59,9 @@ public static class Planner
         LatencyTarget? latency = null, TargetRecording? recording = null)
     {
         var selector = FilterSelectors.Create(options.Refit ? "gem" : options.EffectiveCriterion.ToString().ToLowerInvariant(), options.Seed);
-        var config = Configure(analysis, options, calibration, latency, recording, !options.Refit ? selector as GemSelector : null);
+        // GEM's first epochs on wide groups may start beside the spectra; not while the calibrated ranking or the latency
+        // model runs (their sessions and timings would share the cores with it).
+        var config = Configure(analysis, options, calibration, latency, recording, !options.Refit && latency is null ? selector as GemSelector : null);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
         var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();
         // One selection per group, or per conv group of a tied group (the same count from each; its rows only).

@@ -81,7 +81,7 @@ internal sealed class GemEpoch
             var sc0 = new ResolventQuadrature.Scratch(n);
             for (int j = 0; j < n; j++) Stale(j, sc0);
         }
-        Trace?.Invoke($"factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
+        Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
         return new GemEpoch(opt, rq, g0, alive, m1, m2, loss, rA, rB);
     }
 
@@ -211,7 +211,7 @@ internal sealed class GemEpoch
             }
         }
         st.Evals = evals;
-        Trace?.Invoke($"epoch n={n} budget={budget} removed={removed.Count} stop={stop} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] epoch n={n} budget={budget} removed={removed.Count} stop={stop} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
         return removed;
     }
 
