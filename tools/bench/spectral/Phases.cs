@@ -30,10 +30,11 @@ internal static class Phases
             IdleCores.Occupy(() => IdleCores.Occupy(() =>
             {
                 var m = GroupMatrices.Build(analysis.Groups.Graph, g);
+                bool single = GramMatrix.UsesSingle(m); // before GEM's result is read back (that stores the matrix)
                 double c0 = Cpu();
                 var gram = GramMatrix.OfRows(m, parallel: true);
                 double c1 = Cpu();
-                var tri = SymmetricTridiagonal.Reduce(gram, m.Rows, parallel: true, GramMatrix.UsesSingle(m));
+                var tri = SymmetricTridiagonal.Reduce(gram, m.Rows, parallel: true, single);
                 double c2 = Cpu();
                 tri.Eigenvalues();
                 double c3 = Cpu();
@@ -45,7 +46,7 @@ internal static class Phases
                     var kept = gemSelector.Select(m, keep);
                     gem = $", GEM keep {keep} {Cpu() - g0:F2} s (own Gram and reduction included), kept nuclear norm {FilterSpectrum.Compute(m.SelectRows(kept)).NuclearNorm:F4}";
                 }
-                Console.WriteLine($"  group {g.Id} {m.Rows}×{m.Cols} single {GramMatrix.UsesSingle(m)}: Gram {c1 - c0:F2} s, reduce {c2 - c1:F2} s, eigenvalues {c3 - c2:F2} s{gem}");
+                Console.WriteLine($"  group {g.Id} {m.Rows}×{m.Cols} single {single}: Gram {c1 - c0:F2} s, reduce {c2 - c1:F2} s, eigenvalues {c3 - c2:F2} s{gem}");
             }));
         }
     }
