@@ -73,6 +73,35 @@ public sealed class WideFoldTests
     }
 
     [Fact]
+    public void Fits_in_blocks_are_the_fits_one_by_one_bit_for_bit()
+    {
+        var (model, _, _, filters) = ConvBn();
+        using var _m = model;
+        int[] keep = [0, 2, 3, 5, 7, 8, 11, 12, 14];
+        int[] removed = [1, 4, 6, 9, 10, 13, 15];
+        foreach (double gramMinCost in new[] { FilterFit.GramMinCost, 0 })
+        {
+            var fit = new FilterFit(filters, keep, terms: 4, ridge: 1e-3, removed, gramMinCost);
+            var all = fit.FitAll(removed);
+            Assert.Equal(removed.Length, all.Length);
+            for (int r = 0; r < removed.Length; r++)
+            {
+                var (a, an) = fit.Fit(removed[r]);
+                var (b, bn) = all[r];
+                foreach (var (x, y) in new[] { (a, b), (an, bn) })
+                {
+                    Assert.Equal(x is null, y is null);
+                    if (x is null || y is null) continue;
+                    Assert.Equal(x.Kept, y.Kept);
+                    Assert.Equal(x.Coefficients, y.Coefficients);
+                    Assert.Equal(x.Match, y.Match);
+                }
+                Assert.NotNull(a);
+            }
+        }
+    }
+
+    [Fact]
     public void Additions_in_one_pass_equal_additions_one_by_one()
     {
         var random = new Random(5);

@@ -67,15 +67,52 @@ internal sealed class FilterFit
     /// <summary>Both fits of row j: with signed coefficients and with non-negative ones (null where nothing matches).</summary>
     public (FilterFold? Signed, FilterFold? NonNegative) Fit(int j)
     {
+        var dots = new double[_keep.Length];
+        for (int t = 0; t < _keep.Length; t++) dots[t] = Dot(j, _keep[t]);
+        return Fit(j, dots);
+    }
+
+    /// <summary>
+    /// <see cref="Fit(int)"/> of every row listed, on all cores, bit for bit the same fits. Without the Gram the
+    /// inner products are taken a block of rows at a time, each kept row once per block while it is in cache: one
+    /// row at a time streamed every kept row from memory per removed row (Faster R-CNN's 2048-wide group: ~1,000
+    /// removed × 40 MB of kept rows, memory-bound, ~2 CPU s of its 3.5 s rewrite).
+    /// </summary>
+    public (FilterFold? Signed, FilterFold? NonNegative)[] FitAll(IReadOnlyList<int> rows)
+    {
+        var fits = new (FilterFold?, FilterFold?)[rows.Count];
+        int cores = Math.Max(1, Environment.ProcessorCount);
+        int block = Math.Clamp((rows.Count + cores - 1) / cores, 1, RowBlock);
+        int blocks = (rows.Count + block - 1) / block;
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = cores }, b =>
+        {
+            int from = b * block, count = Math.Min(block, rows.Count - from);
+            var dots = new double[count][];
+            for (int r = 0; r < count; r++) dots[r] = new double[_keep.Length];
+            for (int t = 0; t < _keep.Length; t++)
+            {
+                if (_gram is null)
+                {
+                    var kept = _filters.Row(_keep[t]);
+                    for (int r = 0; r < count; r++) dots[r][t] = TensorPrimitives.Dot(_filters.Row(rows[from + r]), kept);
+                }
+                else for (int r = 0; r < count; r++) dots[r][t] = Dot(rows[from + r], _keep[t]);
+            }
+            for (int r = 0; r < count; r++) fits[from + r] = Fit(rows[from + r], dots[r]);
+        });
+        return fits;
+    }
+
+    /// <summary>Removed rows whose inner products <see cref="FitAll"/> takes together: 16 rows of Faster R-CNN's widest group are 330 KB, within a core's L2.</summary>
+    private const int RowBlock = 16;
+
+    /// <summary>The fits of row j given its inner products with the kept rows (dots[t] = ⟨w_j, w_keep[t]⟩).</summary>
+    private (FilterFold? Signed, FilterFold? NonNegative) Fit(int j, double[] dots)
+    {
         double norm = Math.Sqrt(Dot(j, j));
         if (norm == 0) return (null, null);
-        var dots = new double[_keep.Length];
         var cosines = new double[_keep.Length];
-        for (int t = 0; t < _keep.Length; t++)
-        {
-            dots[t] = Dot(j, _keep[t]);
-            cosines[t] = _keptNorms[t] == 0 ? 0 : dots[t] / (norm * _keptNorms[t]);
-        }
+        for (int t = 0; t < _keep.Length; t++) cosines[t] = _keptNorms[t] == 0 ? 0 : dots[t] / (norm * _keptNorms[t]);
         return (Solve(norm, dots, cosines, nonNegative: false), Solve(norm, dots, cosines, nonNegative: true));
     }
 
