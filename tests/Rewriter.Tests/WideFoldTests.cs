@@ -102,6 +102,28 @@ public sealed class WideFoldTests
     }
 
     [Fact]
+    public void Additions_split_between_cores_equal_additions_one_by_one()
+    {
+        // 256 slabs × 520 additions × 9 elements: past the size from which AddScaledAll splits the slabs between cores.
+        var random = new Random(9);
+        long[] dims = [256, 600, 9];
+        var data = new float[256 * 600 * 9];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() - 0.5);
+        var additions = new (long From, long To, long Count, double Ratio)[520];
+        for (int a = 0; a < additions.Length; a++)
+        {
+            // Chains and repeated targets among them (targets and sources drawn from the same channels).
+            long count = 1 + random.Next(2);
+            additions[a] = (random.Next(598), random.Next(598), count, random.NextDouble() * 4 - 2);
+        }
+        var expected = (float[])data.Clone();
+        foreach (var (from, to, count, ratio) in additions) TensorSlicer.AddScaled(expected, dims, 1, from, to, count, ratio);
+        var actual = (float[])data.Clone();
+        TensorSlicer.AddScaledAll(actual, dims, 1, additions);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
     public void Additions_in_one_pass_equal_additions_one_by_one()
     {
         var random = new Random(5);
