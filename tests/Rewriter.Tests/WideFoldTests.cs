@@ -102,6 +102,32 @@ public sealed class WideFoldTests
     }
 
     [Fact]
+    public void Candidates_are_the_first_of_all_candidates_sorted()
+    {
+        var random = new Random(3);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int kept = 1 + random.Next(60), terms = 1 + random.Next(10);
+            var cosines = new double[kept];
+            var norms = new double[kept];
+            for (int t = 0; t < kept; t++)
+            {
+                // Few distinct values: ties, zeros, both signs and zero norms are common.
+                cosines[t] = random.Next(9) switch { 0 => 0, var k => (k - 4.5) / 5 };
+                norms[t] = random.Next(8) == 0 ? 0 : 1;
+            }
+            foreach (bool nonNegative in new[] { false, true })
+            {
+                int[] expected = [.. Enumerable.Range(0, kept)
+                    .Where(t => norms[t] > 0 && (nonNegative ? cosines[t] > 0 : cosines[t] != 0))
+                    .OrderByDescending(t => nonNegative ? cosines[t] : Math.Abs(cosines[t])).ThenBy(t => t)
+                    .Take(terms)];
+                Assert.Equal(expected, FilterFit.Candidates(cosines, norms, terms, nonNegative));
+            }
+        }
+    }
+
+    [Fact]
     public void Additions_split_between_cores_equal_additions_one_by_one()
     {
         // 256 slabs × 520 additions × 9 elements: past the size from which AddScaledAll splits the slabs between cores.
