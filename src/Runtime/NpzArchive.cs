@@ -25,18 +25,21 @@ public sealed class NpzArchive : IDisposable
     public static NpzArchive Open(string path)
     {
         if (!File.Exists(path)) throw new ArgumentException($"data file not found: {path}");
-        ZipArchive zip;
-        try { zip = ZipFile.OpenRead(path); }
-        catch (InvalidDataException e) { throw Unreadable(path, e); }
-        var members = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
-        foreach (var entry in zip.Entries)
-            if (entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) members[entry.FullName[..^4]] = entry;
-        if (members.Count == 0)
+        ZipArchive? zip = null;
+        try
         {
-            zip.Dispose();
-            throw new ArgumentException($"'{path}' holds no .npy array");
+            zip = ZipFile.OpenRead(path);
+            var members = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
+            foreach (var entry in zip.Entries) // the central directory is read here, and may be damaged
+                if (entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) members[entry.FullName[..^4]] = entry;
+            if (members.Count == 0) throw new ArgumentException($"'{path}' holds no .npy array");
+            return new NpzArchive(path, zip, members);
         }
-        return new NpzArchive(path, zip, members);
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            zip?.Dispose();
+            throw e is InvalidDataException bad ? Unreadable(path, bad) : e;
+        }
     }
 
     /// <summary>The arrays' names (member names without .npy), in archive order.</summary>

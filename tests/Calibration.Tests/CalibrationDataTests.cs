@@ -133,6 +133,15 @@ public class CalibrationDataTests
         e = Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(-1, 1, 2, 3), stored, 10));
         Assert.EndsWith("calib.npz:x.npy' is damaged: its bytes do not match the archive's CRC-32", e.Message);
 
+        // A damaged central directory (read only when the members are listed).
+        string listed = Npz(Npy("<f4", [4, 1, 2, 3], new float[24]), CompressionLevel.Optimal);
+        bytes = File.ReadAllBytes(listed);
+        int directory = bytes.AsSpan().LastIndexOf("PK\u0001\u0002"u8);
+        bytes[directory + 3] = 9; // its entry's signature
+        File.WriteAllBytes(listed, bytes);
+        e = Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(-1, 1, 2, 3), listed, 10));
+        Assert.Contains("is not a readable .npz archive", e.Message);
+
         // A member whose header promises more values than it holds.
         string npy = Npy("<f4", [4, 1, 2, 3], new float[4 * 6]);
         File.WriteAllBytes(npy, File.ReadAllBytes(npy)[..^8]);

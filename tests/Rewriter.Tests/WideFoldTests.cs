@@ -73,6 +73,83 @@ public sealed class WideFoldTests
     }
 
     [Fact]
+    public void Fits_in_blocks_are_the_fits_one_by_one_bit_for_bit()
+    {
+        var (model, _, _, filters) = ConvBn();
+        using var _m = model;
+        int[] keep = [0, 2, 3, 5, 7, 8, 11, 12, 14];
+        int[] removed = [1, 4, 6, 9, 10, 13, 15];
+        foreach (double gramMinCost in new[] { FilterFit.GramMinCost, 0 })
+        {
+            var fit = new FilterFit(filters, keep, terms: 4, ridge: 1e-3, removed, gramMinCost);
+            var all = fit.FitAll(removed);
+            Assert.Equal(removed.Length, all.Length);
+            for (int r = 0; r < removed.Length; r++)
+            {
+                var (a, an) = fit.Fit(removed[r]);
+                var (b, bn) = all[r];
+                foreach (var (x, y) in new[] { (a, b), (an, bn) })
+                {
+                    Assert.Equal(x is null, y is null);
+                    if (x is null || y is null) continue;
+                    Assert.Equal(x.Kept, y.Kept);
+                    Assert.Equal(x.Coefficients, y.Coefficients);
+                    Assert.Equal(x.Match, y.Match);
+                }
+                Assert.NotNull(a);
+            }
+        }
+    }
+
+    [Fact]
+    public void Candidates_are_the_first_of_all_candidates_sorted()
+    {
+        var random = new Random(3);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int kept = 1 + random.Next(60), terms = 1 + random.Next(10);
+            var cosines = new double[kept];
+            var norms = new double[kept];
+            for (int t = 0; t < kept; t++)
+            {
+                // Few distinct values: ties, zeros, both signs and zero norms are common.
+                cosines[t] = random.Next(9) switch { 0 => 0, var k => (k - 4.5) / 5 };
+                norms[t] = random.Next(8) == 0 ? 0 : 1;
+            }
+            foreach (bool nonNegative in new[] { false, true })
+            {
+                int[] expected = [.. Enumerable.Range(0, kept)
+                    .Where(t => norms[t] > 0 && (nonNegative ? cosines[t] > 0 : cosines[t] != 0))
+                    .OrderByDescending(t => nonNegative ? cosines[t] : Math.Abs(cosines[t])).ThenBy(t => t)
+                    .Take(terms)];
+                Assert.Equal(expected, FilterFit.Candidates(cosines, norms, terms, nonNegative));
+            }
+        }
+    }
+
+    [Fact]
+    public void Additions_split_between_cores_equal_additions_one_by_one()
+    {
+        // 256 slabs × 520 additions × 9 elements: past the size from which AddScaledAll splits the slabs between cores.
+        var random = new Random(9);
+        long[] dims = [256, 600, 9];
+        var data = new float[256 * 600 * 9];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() - 0.5);
+        var additions = new (long From, long To, long Count, double Ratio)[520];
+        for (int a = 0; a < additions.Length; a++)
+        {
+            // Chains and repeated targets among them (targets and sources drawn from the same channels).
+            long count = 1 + random.Next(2);
+            additions[a] = (random.Next(598), random.Next(598), count, random.NextDouble() * 4 - 2);
+        }
+        var expected = (float[])data.Clone();
+        foreach (var (from, to, count, ratio) in additions) TensorSlicer.AddScaled(expected, dims, 1, from, to, count, ratio);
+        var actual = (float[])data.Clone();
+        TensorSlicer.AddScaledAll(actual, dims, 1, additions);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
     public void Additions_in_one_pass_equal_additions_one_by_one()
     {
         var random = new Random(5);

@@ -1,10 +1,11 @@
+using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 
 namespace OnnxSlim.Fuzz;
 
-/// <summary>Side files: --plan-in JSON mutations, and .npy mutations for --calib (prune) and --inputs (validate).</summary>
+/// <summary>Side files: --plan-in JSON mutations, and .npy mutations for --calib (prune; some inside an .npz) and --inputs (validate).</summary>
 internal static class SideFilesFamily
 {
     public static FuzzCase Make(Ctx c) => c.Rng.Chance(0.5) ? Plan(c) : Npy(c);
@@ -122,12 +123,55 @@ internal static class SideFilesFamily
         var (bytes, what) = MutateNpy(rng, shape, values);
         var files = Ctx.ModelFiles(m);
         bool validate = rng.Chance(0.35);
-        files.Add(CaseFile.Input("data.npy", bytes));
+        bool npz = !validate && rng.Chance(0.35);
+        if (npz)
+        {
+            (bytes, string archive) = NpzBytes(rng, m.InputName, bytes);
+            what = $"{what}, in an .npz: {archive}";
+        }
+        string data = npz ? "data.npz" : "data.npy";
+        files.Add(CaseFile.Input(data, bytes));
         List<string> args = validate
-            ? ["validate", "model.onnx", "model.onnx", "--inputs", "data.npy"]
-            : ["model.onnx", "-o", "out.onnx", "--calib", "data.npy", "--no-bench"];
+            ? ["validate", "model.onnx", "model.onnx", "--inputs", data]
+            : ["model.onnx", "-o", "out.onnx", "--calib", data, "--no-bench"];
         if (!validate && rng.Chance(0.2)) args.AddRange(["--criterion", rng.Pick("gem", "l1")]);
         return c.Case($"{m.Describe}: {(validate ? "validate --inputs" : "--calib")}: {what}", args, files);
+    }
+
+    /// <summary>The .npy as the member for <paramref name="input"/> of a zip archive, the archive sometimes damaged.</summary>
+    private static (byte[] Bytes, string What) NpzBytes(Rng rng, string input, byte[] npy)
+    {
+        byte[] Zip(string member, CompressionLevel level, byte[]? second = null)
+        {
+            var ms = new MemoryStream();
+            using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+            {
+                using (var s = zip.CreateEntry(member, level).Open()) s.Write(npy);
+                if (second is not null) using (var s = zip.CreateEntry("other.npy", level).Open()) s.Write(second);
+            }
+            return ms.ToArray();
+        }
+        switch (rng.Next(8))
+        {
+            case 0: return (Zip(input + ".npy", CompressionLevel.NoCompression), "stored");
+            case 1: return (Zip(input + ".npy", CompressionLevel.Optimal), "deflated");
+            case 2: return (Zip("images.npy", CompressionLevel.Optimal), "member named for no input");
+            case 3: return (Zip(input + ".npy", CompressionLevel.Optimal, npy[..(npy.Length / 2)]), "plus a truncated second member");
+            case 4: { var b = Zip(input + ".npy", CompressionLevel.Optimal); return (b[..(b.Length / 2)], "archive truncated to half"); }
+            case 5:
+            {
+                var b = Zip(input + ".npy", CompressionLevel.NoCompression);
+                b[Math.Min(b.Length - 1, 30 + input.Length + 4 + 128 + rng.Next(64))] ^= 1; // a byte of the member's values
+                return (b, "stored, one value's byte changed (CRC-32 mismatch)");
+            }
+            case 6:
+            {
+                var b = Zip(input + ".npy", CompressionLevel.Optimal);
+                for (int i = 0; i < 16; i++) b[rng.Next(b.Length)] ^= (byte)(1 + rng.Next(255));
+                return (b, "deflated, 16 random bytes changed");
+            }
+            default: return (Zip(input + ".NPY", CompressionLevel.Optimal), "member suffix .NPY");
+        }
     }
 
     public static byte[] NpyBytes(string header, ReadOnlySpan<byte> data, int major = 1, bool pad = true)

@@ -37,13 +37,8 @@ internal static class CompensationPlanner
         if (removed.Length == 0) return none;
 
         bool fold = options.Compensation == Compensation.LeastSquares;
-        var fits = new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
-        if (fold)
-        {
-            var fit = new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed);
-            Parallel.For(0, removed.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
-                r => fits[r] = fit.Fit(removed[r]));
-        }
+        var fits = fold ? new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed).FitAll(removed)
+            : new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
 
         var additions = new List<MergeAddition>();
         var added = new HashSet<(Tensor, long, long)>();

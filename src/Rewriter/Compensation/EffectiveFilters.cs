@@ -58,7 +58,9 @@ internal sealed class EffectiveFilters(int width, int cols, EffectiveFilters.Blo
     private double[] Materialise()
     {
         var rows = new double[(long)Width * Cols];
-        for (int j = 0; j < Width; j++) Read(j, 0, rows.AsSpan(j * Cols, Cols));
+        // Rows are independent: read on all cores (Faster R-CNN's box head group, 1024 × 12544, was ~0.1 s on one).
+        Parallel.For(0, Width, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+            j => Read(j, 0, rows.AsSpan(j * Cols, Cols)));
         return rows;
     }
 

@@ -156,12 +156,27 @@ internal static class TensorSlicer
     /// additions in the same order), but one pass over the slabs: applied one by one, 16,000 folds into a
     /// 4096-wide Gemm's input axis (inner 1) walk the 64 MB weight 16,000 times with a 16 KB stride.
     /// </summary>
-    public static void AddScaledAll(Span<float> data, ReadOnlySpan<long> dims, int axis, ReadOnlySpan<(long From, long To, long Count, double Ratio)> additions)
+    public static void AddScaledAll(float[] data, long[] dims, int axis, (long From, long To, long Count, double Ratio)[] additions)
     {
         long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
-        for (long o = 0; o < outer; o++)
+        long perSlab = 0;
+        foreach (var a in additions) perSlab += a.Count * inner;
+        // The slabs are independent: split between the cores when there is enough to split (Faster R-CNN's folds into
+        // the 2048-wide group's readers: ~0.4 CPU s on one core, in the rewrite's serial slicing).
+        int parts = (int)Math.Min(Math.Max(1, Environment.ProcessorCount), outer);
+        if (parts < 2 || outer * perSlab < ParallelMinElements) { AddToSlabs(data, 0, outer, size, inner, additions); return; }
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
+            p => AddToSlabs(data, outer * p / parts, outer * (p + 1) / parts, size, inner, additions));
+    }
+
+    /// <summary>Below this many element updates, <see cref="AddScaledAll"/> stays on one core.</summary>
+    private const long ParallelMinElements = 1 << 20;
+
+    private static void AddToSlabs(float[] data, long first, long end, long size, long inner, (long From, long To, long Count, double Ratio)[] additions)
+    {
+        for (long o = first; o < end; o++)
         {
-            var slab = data.Slice((int)(o * size * inner), (int)(size * inner));
+            var slab = data.AsSpan((int)(o * size * inner), (int)(size * inner));
             foreach (var (from, to, count, ratio) in additions)
             {
                 var source = slab.Slice((int)(from * inner), (int)(count * inner));
