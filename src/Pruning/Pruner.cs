@@ -157,6 +157,9 @@ public static class Pruner
             summary.AgreementOnRealData = inputs is not null;
             if (options.MinAgreement is double min)
             {
+                if (agreement.Compared == 0)
+                    throw new ValidationFailedException($"validation failed: agreement could not be measured on {summary.AgreementInputs}: " +
+                        $"no output has the same shape in both models ({string.Join(", ", agreement.NotCompared)}); nothing written");
                 (string metric, double value) = agreement.Top1Agreement is double top1 ? ("top-1 agreement", top1) : ("output cosine", agreement.Cosine);
                 if (value < min)
                     throw new ValidationFailedException($"validation failed: {metric} {value:0.0000} on {summary.AgreementInputs} is below the minimum {min}; nothing written");

@@ -1,7 +1,10 @@
 namespace OnnxSlim.Runtime;
 
 /// <summary>How closely one model's outputs follow another's on the same inputs.</summary>
-public sealed record OutputComparison(double Cosine, double MaxAbsError, double MaxRelError, double? Top1Agreement, bool AllFinite, int Compared)
+/// <param name="Compared">Outputs compared; the figures describe these only (cosine 1 and errors 0 when none was).</param>
+/// <param name="NotCompared">The reference's other outputs, each with why: missing, empty in both, or of another shape (reference vs candidate: a detector's boxes after NMS).</param>
+public sealed record OutputComparison(double Cosine, double MaxAbsError, double MaxRelError, double? Top1Agreement, bool AllFinite, int Compared,
+    IReadOnlyList<string> NotCompared)
 {
     /// <summary>Compares the outputs that both models produce with the same shape; classifier-shaped [N, K] outputs also get top-1 agreement.</summary>
     public static OutputComparison Compare(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> candidate)
@@ -10,13 +13,19 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
         long top1Same = 0, top1Total = 0;
         bool finite = true;
         int compared = 0;
+        var notCompared = new List<string>();
         foreach (var r in reference)
         {
             var c = candidate.FirstOrDefault(o => o.Name == r.Name);
-            if (c is null || r.Data.Length == 0) continue;
+            if (c is null) { notCompared.Add($"'{r.Name}' (missing)"); continue; }
             var cv = c.AsFloats();
             foreach (float v in cv) if (!float.IsFinite(v)) { finite = false; break; }
-            if (!r.Shape.SequenceEqual(c.Shape)) continue;
+            if (!r.Shape.SequenceEqual(c.Shape))
+            {
+                notCompared.Add($"'{r.Name}' ({NamedTensor.FormatShape(r.Shape)} vs {NamedTensor.FormatShape(c.Shape)})");
+                continue;
+            }
+            if (r.Data.Length == 0) { notCompared.Add($"'{r.Name}' (empty in both)"); continue; }
             var rv = r.AsFloats();
             compared++;
             double scale = 0;
@@ -39,7 +48,7 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
             }
         }
         double cosine = nr == 0 && nc == 0 ? 1 : dot / Math.Sqrt(nr * nc + 1e-300);
-        return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, compared);
+        return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, compared, notCompared);
     }
 
     public static int ArgMax(ReadOnlySpan<float> values)

@@ -136,7 +136,7 @@ public sealed partial class HalfPrecisionCalibrationTests(ITestOutputHelper outp
         // Agreement on the held-out samples: reconstruction makes the pruned model answer more like the original.
         var before = summary.AgreementBeforeRecovery!;
         var after = summary.Agreement!;
-        Assert.True(double.IsFinite(after.Cosine) && double.IsFinite(before.Cosine));
+        Assert.True(after.Cosine is double a && double.IsFinite(a) && before.Cosine is double b && double.IsFinite(b));
         Assert.True(after.Cosine > before.Cosine + 0.03, $"cosine {before.Cosine:0.0000} → {after.Cosine:0.0000}");
         Assert.True(after.Cosine > 0.98, $"cosine after reconstruction {after.Cosine:0.0000}");
 

@@ -26,6 +26,22 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void Outputs_that_cannot_be_compared_are_named_with_why_and_not_counted()
+    {
+        NamedTensor T(string name, long[] shape, params float[] values) => new(name, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, shape, values);
+        var reference = new[] { T("scores", [2], 0.9f, 0.8f), T("boxes", [2, 1], 1, 2), T("masks", [0]), T("logits", [1, 2], 1, 0), T("gone", [1], 1) };
+        var candidate = new[] { T("scores", [3], 0.9f, 0.8f, 0.7f), T("boxes", [2, 1], 1, 2), T("masks", [0]), T("logits", [1, 2], 0, 1) };
+        var c = OutputComparison.Compare(reference, candidate);
+        Assert.Equal(2, c.Compared);
+        Assert.Equal(["'scores' ([2] vs [3])", "'masks' (empty in both)", "'gone' (missing)"], c.NotCompared);
+        Assert.Equal(0.0, c.Top1Agreement);
+
+        var none = OutputComparison.Compare([reference[0]], [candidate[0]]);
+        Assert.Equal(0, none.Compared);
+        Assert.Single(none.NotCompared);
+    }
+
+    [Fact]
     public void Shape_override_parsing_rejects_bad_values()
     {
         Assert.Equal(new long[] { 1, 3, 480, 640 }, InputShapes.ParseOverride("images=1,3,480,640").Value);

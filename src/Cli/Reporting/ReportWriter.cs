@@ -79,8 +79,17 @@ public static class ReportWriter
     private static void RowMs(StringBuilder sb, string label, double before, double after) =>
         sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{label}</td><td>{before:F2}</td><td>{after:F2}</td><td>{before / after:F2}× faster</td></tr>");
 
-    private static void AgreeRow(StringBuilder sb, string label, AgreementFigures a) =>
+    private static void AgreeRow(StringBuilder sb, string label, AgreementFigures a)
+    {
+        if (!a.Measured)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td colspan=\"3\">{Enc(a.Describe())}</td></tr>");
+            return;
+        }
         sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td>{a.Cosine:F5}</td><td>{a.MaxAbsError:G4}</td><td>{(a.Top1Agreement is { } t ? t.ToString("P1", CultureInfo.InvariantCulture) : "–")}</td></tr>");
+        if (a.NotCompared.Count > 0)
+            sb.Append(CultureInfo.InvariantCulture, $"<tr><td></td><td colspan=\"3\">{a.OutputsCompared} output(s) compared; not compared: {Enc(string.Join(", ", a.NotCompared))}</td></tr>");
+    }
 
     private static string Enc(string s) => WebUtility.HtmlEncode(s);
 }

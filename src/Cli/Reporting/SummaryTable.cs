@@ -49,8 +49,7 @@ public static class SummaryTable
         }
     }
 
-    private static string Describe(AgreementFigures a) =>
-        $"cosine {a.Cosine:F5}, max abs error {a.MaxAbsError:G4}" + (a.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "");
+    private static string Describe(AgreementFigures a) => a.Describe();
 
     private static void Row(Table t, string label, long before, long after) =>
         t.AddRow(label, $"{before:N0}", $"{after:N0}", before == 0 ? "" : $"{(double)after / before - 1:+0.0%;-0.0%}");

@@ -69,14 +69,36 @@ public sealed class ModelFigures
     [JsonPropertyName("latency_ms_batch8")] public double? LatencyBatch8Ms { get; set; }
 }
 
+/// <summary>Agreement over the outputs both models gave with the same shape; null figures when there was none.</summary>
 public sealed class AgreementFigures
 {
-    [JsonPropertyName("cosine")] public double Cosine { get; set; }
-    [JsonPropertyName("max_abs_error")] public double MaxAbsError { get; set; }
+    [JsonPropertyName("cosine")] public double? Cosine { get; set; }
+    [JsonPropertyName("max_abs_error")] public double? MaxAbsError { get; set; }
     [JsonPropertyName("top1_agreement")] public double? Top1Agreement { get; set; }
+    [JsonPropertyName("outputs_compared")] public int OutputsCompared { get; set; }
+    /// <summary>Outputs left out, with why: a detector's outputs after NMS differ in count between the models.</summary>
+    [JsonPropertyName("not_compared")] public List<string> NotCompared { get; set; } = [];
 
-    public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c) =>
-        new() { Cosine = c.Cosine, MaxAbsError = c.MaxAbsError, Top1Agreement = c.Top1Agreement };
+    [JsonIgnore] public bool Measured => OutputsCompared > 0;
+
+    public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c) => new()
+    {
+        Cosine = c.Compared > 0 ? c.Cosine : null,
+        MaxAbsError = c.Compared > 0 ? c.MaxAbsError : null,
+        Top1Agreement = c.Top1Agreement,
+        OutputsCompared = c.Compared,
+        NotCompared = [.. c.NotCompared],
+    };
+
+    /// <summary>One line: the figures, and the outputs left out.</summary>
+    public string Describe()
+    {
+        string left = NotCompared.Count == 0 ? "" : $"not compared (original vs pruned shape): {string.Join(", ", NotCompared)}";
+        if (!Measured) return $"not measured: no output has the same shape in both models ({left})";
+        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4}") +
+            (Top1Agreement is { } t ? FormattableString.Invariant($", top-1 agreement {t * 100:0.0} %") : "") +
+            (left.Length == 0 ? "" : $" ({OutputsCompared} output{(OutputsCompared == 1 ? "" : "s")} compared; {left})");
+    }
 }
 
 public sealed class GroupFigures
