@@ -50,7 +50,10 @@ public sealed class FilterMatrix
     internal GramFactorization? TakeFactorization() => Interlocked.Exchange(ref _factorization, null);
 
     /// <summary>Drops the factorisation a spectrum computation cached for GEM (when no GEM selection follows).</summary>
-    public void ReleaseCache() => Interlocked.Exchange(ref _factorization, null)?.Gram.Release();
+    public void ReleaseCache() => Interlocked.Exchange(ref _factorization, null)?.Release();
+
+    /// <summary>The cached factorisation, left in place.</summary>
+    internal GramFactorization? PeekFactorization() => Volatile.Read(ref _factorization);
 
     public int Rows { get; }
     public int Cols { get; }

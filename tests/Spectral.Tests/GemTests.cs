@@ -88,6 +88,64 @@ public class GemTests(ITestOutputHelper output)
         Assert.Equal(fresh, new GemSelector().Select(m, 210)); // cache consumed: recomputed, same answer
     }
 
+    [Fact]
+    public void DiffuseGroupTakesASmallTailInTheLastEpochInsteadOfAnotherFactorisation()
+    {
+        // 300 rows, keep 160, a quarter per epoch: 75, then 57 (225 → 168), then 8 rows more; with the tail rule
+        // the second epoch takes 65 and ends at 160. Only groups wider than DiffuseMinRows (here 256) are affected.
+        var m = new Synthetic(31).Gaussian(300, 600);
+        var plain = new GemSelector { DiffuseMinRows = 256, DiffuseTail = 0 }.Select(m, 160, out int plainEpochs);
+        var merged = new GemSelector { DiffuseMinRows = 256, DiffuseTail = 0.25 }.Select(m, 160, out int mergedEpochs);
+        var narrow = new GemSelector { DiffuseMinRows = 300, DiffuseTail = 0.25 }.Select(m, 160, out int narrowEpochs);
+        Assert.Equal(3, plainEpochs);
+        Assert.Equal(2, mergedEpochs);
+        Assert.Equal(plain, narrow); // not wider than DiffuseMinRows: unchanged
+        Assert.True(narrowEpochs >= 3, $"{narrowEpochs} epochs");
+        AssertValidSelection(merged, 160, 300);
+        double p = Synthetic.NuclearNorm(m, plain), q = Synthetic.NuclearNorm(m, merged);
+        output.WriteLine($"kept nuclear norm: 3 epochs {p:F4}, 2 epochs {q:F4} ({(q - p) / p:P4})");
+        Assert.True(q >= 0.999 * p, $"two epochs kept {q}, three {p}");
+    }
+
+    [Theory]
+    [InlineData(160)] // first budget 75: a prefix of the started epoch
+    [InlineData(250)] // 50: a shorter prefix
+    [InlineData(210)] // 90 (the tail rule): the started epoch continues past its 75
+    [InlineData(300)] // keeps all: the started epoch is stopped and freed
+    public void FirstEpochStartedBeforeTheKeepCountSelectsTheSameRows(int keep)
+    {
+        var gem = new GemSelector { DiffuseMinRows = 256 };
+        var plain = new Synthetic(37).Gaussian(300, 600);
+        FilterSpectrum.Compute(plain); // leaves the factorisation GEM reuses
+        var expected = gem.Select(plain, keep, out int plainEpochs);
+
+        var started = new Synthetic(37).Gaussian(300, 600);
+        FilterSpectrum.Compute(started);
+        gem.StartFirstEpoch(started);
+        Assert.NotNull(started.PeekFactorization()?.FirstEpoch);
+        var actual = new GemSelector { DiffuseMinRows = 256 }.Select(started, keep, out int startedEpochs); // equal settings, another instance
+        Assert.Equal(expected, actual);
+        Assert.Equal(plainEpochs, startedEpochs);
+        Assert.Null(started.PeekFactorization());
+    }
+
+    [Fact]
+    public void StartedFirstEpochIsStoppedWhenTheCacheIsReleased()
+    {
+        var m = new Synthetic(41).Gaussian(300, 600);
+        FilterSpectrum.Compute(m);
+        new GemSelector { DiffuseMinRows = 256 }.StartFirstEpoch(m);
+        var first = m.PeekFactorization()!.FirstEpoch!;
+        m.ReleaseCache();
+        Assert.True(first.Work.IsCompleted);
+        Assert.True(first.Cancel.IsCancellationRequested);
+        // Other settings than the started epoch's: selected from scratch, as without it.
+        var n = new Synthetic(41).Gaussian(300, 600);
+        FilterSpectrum.Compute(n);
+        new GemSelector { DiffuseMinRows = 256, BatchFraction = 0.5 }.StartFirstEpoch(n);
+        Assert.Equal(new GemSelector().Select(new Synthetic(41).Gaussian(300, 600), 150), new GemSelector().Select(n, 150));
+    }
+
     internal static void AssertValidSelection(int[] kept, int keep, int rows)
     {
         Assert.Equal(keep, kept.Length);

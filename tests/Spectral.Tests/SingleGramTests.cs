@@ -73,4 +73,48 @@ public class SingleGramTests
         for (int i = 0; i < n; i++) Assert.True(Math.Abs(a[i] / a[0] - b[i] / b[0]) < 1e-5, $"σ{i}/σ1: {a[i] / a[0]} vs {b[i] / b[0]}");
         Assert.True(a[rank - 1] / a[0] > 10 * (a[rank] / a[0]), "the test matrix should have a clear rank-40 gap");
     }
+
+    [Fact]
+    public void ReductionReadingFloat32CopiesAgreesWithFloat64()
+    {
+        // Wide enough (≥ 384) for the split matrix-vector products and several panels; a float64 Gram as the reference.
+        const int n = 520, cols = 1600, rank = 60;
+        var (_, stored) = LowRankRows(n, cols, rank, 9);
+        var g = new double[n * n];
+        Gemm.GramOfRows(stored, n, cols, g, parallel: false);
+        var exact = (double[])g.Clone();
+        var single = (double[])g.Clone();
+        var a = SymmetricTridiagonal.Reduce(exact, n, parallel: true, singleProducts: false);
+        var b = SymmetricTridiagonal.Reduce(single, n, parallel: true, singleProducts: true);
+        Assert.NotEqual(a.OffDiagonal, b.OffDiagonal); // the float32 copies were read
+        var la = a.Eigenvalues();
+        var lb = b.Eigenvalues();
+        double worst = 0;
+        for (int i = 0; i < n; i++) worst = Math.Max(worst, Math.Abs(la[i] - lb[i]) / la[0]);
+        Assert.True(worst < 1e-6, $"largest eigenvalue error {worst:E2} of λ1");
+        for (int i = 0; i < rank; i++)
+            Assert.True(Math.Abs(Math.Sqrt(la[i] / la[0]) - Math.Sqrt(lb[i] / lb[0])) < 1e-6, $"σ{i}/σ1");
+
+        // Q·T·Qᵀ rebuilds G: the reflectors and T stay consistent with each other.
+        var q = b.FormQ(parallel: true);
+        double gmax = g.Max(Math.Abs), err = 0;
+        var qt = new double[n * n];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < n; c++)
+            {
+                double s = b.Diagonal[c] * q[r * n + c];
+                if (c > 0) s += b.OffDiagonal[c - 1] * q[r * n + c - 1];
+                if (c < n - 1) s += b.OffDiagonal[c] * q[r * n + c + 1];
+                qt[r * n + c] = s;
+            }
+        for (int r = 0; r < n; r += 7)
+            for (int c = 0; c < n; c += 5)
+            {
+                double s = 0;
+                for (int k = 0; k < n; k++) s += qt[r * n + k] * q[c * n + k];
+                err = Math.Max(err, Math.Abs(s - g[r * n + c]) / gmax);
+            }
+        Assert.True(err < 1e-5, $"‖QTQᵀ − G‖max / max|G| = {err:E2}");
+        WorkArrays.Return(q);
+    }
 }

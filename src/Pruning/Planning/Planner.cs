@@ -18,7 +18,11 @@ public static class Planner
     /// rounding unless --round-to does) and the check of a plan against the real model.</param>
     /// <param name="recording">Filled during the ranking's pass with what the reconstruction will need (see <see cref="TargetRecording"/>).</param>
     public static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration = null,
-        LatencyTarget? latency = null, TargetRecording? recording = null)
+        LatencyTarget? latency = null, TargetRecording? recording = null) => Configure(analysis, options, calibration, latency, recording, null);
+
+    // gem: the selector that will run on these groups (its first epochs on wide groups may start with their spectra).
+    private static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration,
+        LatencyTarget? latency, TargetRecording? recording, GemSelector? gem)
     {
         var groups = analysis.Groups;
         var ignored = IgnoredGroups(analysis, options.Ignore);
@@ -28,7 +32,8 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
-        var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width);
+        var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width,
+            gem is null ? null : i => active[i].Blocks == 1 ? gem : null);
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
@@ -53,8 +58,10 @@ public static class Planner
     public static KeepPlan Plan(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration = null,
         LatencyTarget? latency = null, TargetRecording? recording = null)
     {
-        var config = Configure(analysis, options, calibration, latency, recording);
         var selector = FilterSelectors.Create(options.Refit ? "gem" : options.EffectiveCriterion.ToString().ToLowerInvariant(), options.Seed);
+        // GEM's first epochs on wide groups may start beside the spectra; not while the calibrated ranking or the latency
+        // model runs (their sessions and timings would share the cores with it).
+        var config = Configure(analysis, options, calibration, latency, recording, !options.Refit && latency is null ? selector as GemSelector : null);
         var keeps = config.Active.Select(g => config.Allocation.Keep[g.Id]).ToList();
         var unranked = Enumerable.Range(0, config.Active.Count).Where(i => !config.Ranking.ContainsKey(config.Active[i].Id)).ToList();
         // One selection per group, or per conv group of a tied group (the same count from each; its rows only).

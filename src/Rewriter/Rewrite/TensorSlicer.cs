@@ -57,23 +57,28 @@ internal static class TensorSlicer
                     if (position[from + t] >= 0) return null; // reads a kept element, which an earlier addition may have changed
         int kept = indices.Length;
         var result = Gather(original[..checked((int)(outer * size * inner))], dims, axis, indices);
+        // The stretches of targets kept side by side (a kept channel's elements; removed ones are gathered away), in the
+        // additions' order, then applied one outer slice at a time: each element gets the same additions in the same
+        // order as stretch by stretch, but the slices are read and written in memory order (a Gemm's weight folded along
+        // its input axis was 1000 strided passes per addition).
+        var stretches = new List<(int K, long Source, long Length, double Ratio)>();
         foreach (var run in runs)
             foreach (var (from, to, count, ratio) in run.Additions)
                 for (long t = 0; t < count;)
                 {
-                    // The longest stretch of targets kept side by side (a kept channel's elements); removed ones are gathered away.
                     int k = position[to + t];
                     long length = 1;
                     if (k >= 0) while (t + length < count && position[to + t + length] == k + length) length++;
-                    if (k >= 0)
-                        for (long o = 0; o < outer; o++)
-                        {
-                            var target = result.AsSpan((int)((o * kept + k) * inner), (int)(length * inner));
-                            var source = original.Slice((int)((o * size + from + t) * inner), (int)(length * inner));
-                            for (int e = 0; e < target.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
-                        }
+                    if (k >= 0) stretches.Add((k, from + t, length, ratio));
                     t += length;
                 }
+        for (long o = 0; o < outer; o++)
+            foreach (var (k, from, length, ratio) in stretches)
+            {
+                var target = result.AsSpan((int)((o * kept + k) * inner), (int)(length * inner));
+                var source = original.Slice((int)((o * size + from) * inner), (int)(length * inner));
+                for (int e = 0; e < target.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+            }
         return result;
     }
 

@@ -185,6 +185,17 @@ public static unsafe class Gemm
             double* d = dst + (long)s * kc;
             if (!trans)
             {
+                if (colsHere == 16 && nr == 16)
+                {
+                    // whole slivers (the rank-2k updates' and Q's B panels): two vector copies per depth step
+                    for (int p = 0; p < kc; p++)
+                    {
+                        double* src = b + (long)(p0 + p) * ldb + j0 + s;
+                        Vector512.Load(src).Store(d + p * 16);
+                        Vector512.Load(src + 8).Store(d + p * 16 + 8);
+                    }
+                    continue;
+                }
                 for (int p = 0; p < kc; p++)
                 {
                     double* src = b + (long)(p0 + p) * ldb + j0 + s;

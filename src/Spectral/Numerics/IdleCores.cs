@@ -13,6 +13,14 @@ internal static class IdleCores
 
     public static bool Any => Environment.ProcessorCount > 1 && Volatile.Read(ref _busy) < Environment.ProcessorCount;
 
+    /// <summary>Runs <paramref name="wait"/> (blocking on work elsewhere) with the caller's core counted as free meanwhile.</summary>
+    public static void Waiting(Action wait)
+    {
+        Interlocked.Decrement(ref _busy);
+        try { wait(); }
+        finally { Interlocked.Increment(ref _busy); }
+    }
+
     /// <summary>Runs one group's work, counted as occupying a core.</summary>
     public static void Occupy(Action work)
     {

@@ -30,17 +30,27 @@ internal sealed class SymmetricTridiagonal
     /// included) is read and overwritten; the strict lower triangle is left as it was, so a Gram stored
     /// there survives the reduction (<see cref="LowerGram"/>).
     /// </summary>
-    public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel)
+    public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel) => Reduce(a, n, parallel, singleProducts: false);
+
+    /// <summary>
+    /// As <see cref="Reduce(double[], int, bool)"/>; with <paramref name="singleProducts"/> the matrix-vector products
+    /// (two thirds of the flops, and all of the memory traffic: one pass over the trailing matrix per column) read a
+    /// float32 copy of the trailing matrix, refreshed from the float64 one after every panel's update, and sum in
+    /// float64. Why: for n = 4096 the products stream ~90 GB from memory, half of it in float32; the copy's rounding
+    /// (≈6e−8 relative per entry) is below that of a Gram built from float32 products (<see cref="SingleGram"/>),
+    /// the only kind of matrix this is meant for. Everything else (reflectors, T, updates) stays float64.
+    /// </summary>
+    public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel, bool singleProducts)
     {
         if (a.Length < n * n) throw new ArgumentException($"matrix buffer has {a.Length} values, need {n}*{n}");
-        return ReduceBlocked(a, n, parallel);
+        return ReduceBlocked(a, n, parallel, singleProducts);
     }
 
     // LAPACK dsytrd/dlatrd ("lower", column-major == our upper, row-major): per panel of NB rows the
     // matrix-vector products read the untouched trailing matrix with the panel's pending rank-2k
     // correction carried in (V, W); the trailing matrix is written once per panel by two GEMMs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static SymmetricTridiagonal ReduceBlocked(double[] a, int n, bool parallel)
+    private static SymmetricTridiagonal ReduceBlocked(double[] a, int n, bool parallel, bool singleProducts)
     {
         const int NB = 32;
         var diag = new double[n];
@@ -59,6 +69,12 @@ internal sealed class SymmetricTridiagonal
         var z = new double[NB];
         var p = new double[n];
         var vbuf = new double[n];
+        double[]? shadow = null; // float32 values, two per double (a WorkArrays buffer, recycled across reductions)
+        if (singleProducts)
+        {
+            shadow = WorkArrays.Rent((n * n + 1) / 2);
+            Refresh(a, shadow, n, 0, mayPar && IdleCores.Any);
+        }
 
         for (int p0 = 0; p0 < n; p0 += NB)
         {
@@ -98,7 +114,7 @@ internal sealed class SymmetricTridiagonal
                 if (threads == 1)
                 {
                     Array.Clear(p);
-                    SymvUpper(a, n, lo, n, vbuf, p);
+                    Symv(a, shadow, n, lo, n, vbuf, p);
                 }
                 else
                 {
@@ -107,7 +123,7 @@ internal sealed class SymmetricTridiagonal
                     void Part(int th)
                     {
                         Array.Clear(partial[th]);
-                        SymvUpper(a, n, bounds[th], bounds[th + 1], vv, partial[th]);
+                        Symv(a, shadow, n, bounds[th], bounds[th + 1], vv, partial[th]);
                     }
                     if (IdleCores.Any) Parallel.For(0, threads, Part);
                     else for (int th = 0; th < threads; th++) Part(th);
@@ -135,8 +151,13 @@ internal sealed class SymmetricTridiagonal
             }
             // Trailing block (rows/cols ≥ p0+nb): A −= Vᵀ·W + Wᵀ·V (V, W as nb×n row blocks).
             int t0 = p0 + nb;
-            if (t0 < n) TrailingUpdate(a, n, t0, nb, vt, wt, mayPar && IdleCores.Any);
+            if (t0 < n)
+            {
+                TrailingUpdate(a, n, t0, nb, vt, wt, mayPar && IdleCores.Any);
+                if (shadow is not null) Refresh(a, shadow, n, t0, mayPar && IdleCores.Any);
+            }
         }
+        WorkArrays.Return(shadow);
         return new SymmetricTridiagonal(n, diag, off, a, tau);
     }
 
@@ -169,6 +190,115 @@ internal sealed class SymmetricTridiagonal
     {
         Gemm.Multiply(rows, cols, nb, -1.0, vt.AsSpan(r0), n, true, wt.AsSpan(c0), n, false, c, ldc);
         Gemm.Multiply(rows, cols, nb, -1.0, wt.AsSpan(r0), n, true, vt.AsSpan(c0), n, false, c, ldc);
+    }
+
+    private static void Symv(double[] a, double[]? shadow, int n, int r0, int r1, double[] v, double[] p)
+    {
+        if (shadow is null) SymvUpper(a, n, r0, r1, v, p);
+        else SymvUpperSingle(shadow, n, r0, r1, v, p);
+    }
+
+    // The float32 copy of rows t0.. of the upper triangle (diagonal included); rows below t0 are never read again.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Refresh(double[] a, double[] shadow, int n, int t0, bool parallel)
+    {
+        void Rows(int part, int parts)
+        {
+            for (int r = t0 + (n - t0) * part / parts, end = t0 + (n - t0) * (part + 1) / parts; r < end; r++)
+                Narrow(a.AsSpan(r * n + r, n - r), System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(r * n + r, n - r));
+        }
+        if (parallel && n - t0 >= 512) Parallel.For(0, 4, k => Rows(k, 4));
+        else Rows(0, 1);
+    }
+
+    private static void Narrow(ReadOnlySpan<double> src, Span<float> dst)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= src.Length; i += 16)
+                Vector512.Narrow(Vector512.Create(src.Slice(i, 8)), Vector512.Create(src.Slice(i + 8, 8))).CopyTo(dst.Slice(i, 16));
+        for (; i < src.Length; i++) dst[i] = (float)src[i];
+    }
+
+    // SymvUpper on the float32 copy: each value widened to float64 before its multiply-add, so the sums are float64
+    // sums of the rounded matrix (the order of operations is SymvUpper's).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void SymvUpperSingle(double[] shadow, int n, int r0, int r1, double[] v, double[] p)
+    {
+        fixed (double* ps = shadow, pv = v, pp = p)
+        {
+            float* pa = (float*)ps;
+            int r = r0;
+            for (; r + 4 <= r1; r += 4)
+            {
+                float* a0 = pa + (long)r * n, a1 = a0 + n, a2 = a1 + n, a3 = a2 + n;
+                for (int k = 0; k < 4; k++)
+                {
+                    float* ak = a0 + (long)k * n;
+                    int ri = r + k;
+                    pp[ri] += (double)ak[ri] * pv[ri];
+                    for (int c = ri + 1; c < r + 4; c++) { pp[ri] += (double)ak[c] * pv[c]; pp[c] += (double)ak[c] * pv[ri]; }
+                }
+                double x0 = pv[r], x1 = pv[r + 1], x2 = pv[r + 2], x3 = pv[r + 3];
+                double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+                int cc = r + 4;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    var s0 = Vector512<double>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+                    var vx0 = Vector512.Create(x0); var vx1 = Vector512.Create(x1); var vx2 = Vector512.Create(x2); var vx3 = Vector512.Create(x3);
+                    for (; cc + 8 <= n; cc += 8)
+                    {
+                        var vc = Vector512.Load(pv + cc);
+                        var e0 = Vector512.WidenLower(Vector256.Load(a0 + cc).ToVector512Unsafe());
+                        var e1 = Vector512.WidenLower(Vector256.Load(a1 + cc).ToVector512Unsafe());
+                        var e2 = Vector512.WidenLower(Vector256.Load(a2 + cc).ToVector512Unsafe());
+                        var e3 = Vector512.WidenLower(Vector256.Load(a3 + cc).ToVector512Unsafe());
+                        s0 = Vector512.FusedMultiplyAdd(e0, vc, s0); s1 = Vector512.FusedMultiplyAdd(e1, vc, s1);
+                        s2 = Vector512.FusedMultiplyAdd(e2, vc, s2); s3 = Vector512.FusedMultiplyAdd(e3, vc, s3);
+                        var acc = Vector512.Load(pp + cc);
+                        acc = Vector512.FusedMultiplyAdd(e0, vx0, acc); acc = Vector512.FusedMultiplyAdd(e1, vx1, acc);
+                        acc = Vector512.FusedMultiplyAdd(e2, vx2, acc); acc = Vector512.FusedMultiplyAdd(e3, vx3, acc);
+                        acc.Store(pp + cc);
+                    }
+                    d0 = Vector512.Sum(s0); d1 = Vector512.Sum(s1); d2 = Vector512.Sum(s2); d3 = Vector512.Sum(s3);
+                }
+                else if (Vector256.IsHardwareAccelerated)
+                {
+                    var s0 = Vector256<double>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+                    var vx0 = Vector256.Create(x0); var vx1 = Vector256.Create(x1); var vx2 = Vector256.Create(x2); var vx3 = Vector256.Create(x3);
+                    for (; cc + 4 <= n; cc += 4)
+                    {
+                        var vc = Vector256.Load(pv + cc);
+                        var e0 = Vector256.WidenLower(Vector128.Load(a0 + cc).ToVector256Unsafe());
+                        var e1 = Vector256.WidenLower(Vector128.Load(a1 + cc).ToVector256Unsafe());
+                        var e2 = Vector256.WidenLower(Vector128.Load(a2 + cc).ToVector256Unsafe());
+                        var e3 = Vector256.WidenLower(Vector128.Load(a3 + cc).ToVector256Unsafe());
+                        s0 = Vector256.FusedMultiplyAdd(e0, vc, s0); s1 = Vector256.FusedMultiplyAdd(e1, vc, s1);
+                        s2 = Vector256.FusedMultiplyAdd(e2, vc, s2); s3 = Vector256.FusedMultiplyAdd(e3, vc, s3);
+                        var acc = Vector256.Load(pp + cc);
+                        acc = Vector256.FusedMultiplyAdd(e0, vx0, acc); acc = Vector256.FusedMultiplyAdd(e1, vx1, acc);
+                        acc = Vector256.FusedMultiplyAdd(e2, vx2, acc); acc = Vector256.FusedMultiplyAdd(e3, vx3, acc);
+                        acc.Store(pp + cc);
+                    }
+                    d0 = Vector256.Sum(s0); d1 = Vector256.Sum(s1); d2 = Vector256.Sum(s2); d3 = Vector256.Sum(s3);
+                }
+                for (; cc < n; cc++)
+                {
+                    double vc = pv[cc];
+                    double b0 = a0[cc], b1 = a1[cc], b2 = a2[cc], b3 = a3[cc];
+                    d0 += b0 * vc; d1 += b1 * vc; d2 += b2 * vc; d3 += b3 * vc;
+                    pp[cc] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+                }
+                pp[r] += d0; pp[r + 1] += d1; pp[r + 2] += d2; pp[r + 3] += d3;
+            }
+            for (; r < r1; r++)
+            {
+                float* row = pa + (long)r * n;
+                double xr = pv[r], dot = row[r] * xr;
+                for (int c = r + 1; c < n; c++) { dot += row[c] * pv[c]; pp[c] += row[c] * xr; }
+                pp[r] += dot;
+            }
+        }
     }
 
     // p += (rows r0..r1 of the upper triangle, symmetric) · v. Four rows per pass so p is loaded and
@@ -272,7 +402,11 @@ internal sealed class SymmetricTridiagonal
     /// <see cref="WorkArrays"/> buffer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public double[] FormQ(bool parallel)
+    public double[] FormQ(bool parallel) => FormQ(parallel, default)!;
+
+    /// <summary>As <see cref="FormQ(bool)"/>; null when <paramref name="cancel"/> is set before it is done (checked per block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double[]? FormQ(bool parallel, CancellationToken cancel)
     {
         int n = N;
         var q = WorkArrays.RentCleared(n * n);
@@ -288,6 +422,7 @@ internal sealed class SymmetricTridiagonal
         var tmpAll = new double[n];
         for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
         {
+            if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
             int nb = Math.Min(NB, nref - b0);
             int off0 = b0 + 1;           // first row/column touched by this block
             int m = n - off0;

@@ -38,7 +38,12 @@ internal sealed class GemEpoch
     /// the tridiagonal form of exactly this submatrix when already known (the spectrum computed it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static GemEpoch? Factorise(GemSelector opt, LowerGram g0, int[] alive, SymmetricTridiagonal? reduced)
+    public static GemEpoch? Factorise(GemSelector opt, LowerGram g0, int[] alive, SymmetricTridiagonal? reduced) =>
+        Factorise(opt, g0, alive, reduced, default);
+
+    /// <summary>As above; also null when <paramref name="cancel"/> is set before Q is formed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static GemEpoch? Factorise(GemSelector opt, LowerGram g0, int[] alive, SymmetricTridiagonal? reduced, CancellationToken cancel)
     {
         int n = alive.Length;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -48,12 +53,13 @@ internal sealed class GemEpoch
         double[]? g = reduced is null ? WorkArrays.Rent(n * n) : null; // the reduction reads its upper triangle only
         g0.CopyPrincipal(alive, g, m1, m2);
         double tCopy = clock.Elapsed.TotalMilliseconds;
-        var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par);
+        var tri = reduced ?? SymmetricTridiagonal.Reduce(g!, n, par, g0.SingleProducts);
         double tReduce = clock.Elapsed.TotalMilliseconds;
         double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
         if (!(lmax > 0)) { WorkArrays.Return(g); return null; }
-        var q = tri.FormQ(par);
+        var q = tri.FormQ(par, cancel);
         WorkArrays.Return(g); // its reflectors are in Q now
+        if (q is null) return null;
         double tQ = clock.Elapsed.TotalMilliseconds;
         var rq = new ResolventQuadrature(tri, q, lmax);
 
@@ -75,7 +81,7 @@ internal sealed class GemEpoch
             var sc0 = new ResolventQuadrature.Scratch(n);
             for (int j = 0; j < n; j++) Stale(j, sc0);
         }
-        Trace?.Invoke($"factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
+        Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] factorise n={n}: copy {tCopy:F0} reduce {tReduce - tCopy:F0}{(reduced is null ? "" : " (reused)")} formQ {tQ - tReduce:F0} losses {clock.Elapsed.TotalMilliseconds - tQ:F0} ms");
         return new GemEpoch(opt, rq, g0, alive, m1, m2, loss, rA, rB);
     }
 
@@ -84,38 +90,73 @@ internal sealed class GemEpoch
     /// <summary>Hands the factorisation's Q back to <see cref="WorkArrays"/>: the epoch is not used afterwards.</summary>
     public void Release() => _rq.Release();
 
-    /// <summary>Removes up to <paramref name="budget"/> rows (local indices), one at a time.</summary>
+    // The lazy phase's state, kept between Run calls: a run continued to a larger budget removes exactly the rows one
+    // run to that budget would (the order of removals does not depend on the budget, only where it ends).
+    private sealed class Lazy
+    {
+        public Lazy(int n, double[] loss)
+        {
+            Version = new int[n]; IsRemoved = new bool[n]; Screened = new int[n];
+            Contributors = new List<(double Share, int K)>?[n]; Evaluated = new int[n][];
+            LocalA = new double[n]; LocalB = new double[n]; FullA = new double[n]; FullB = new double[n];
+            WA = new WhitenedRemovals(n); WB = new WhitenedRemovals(n);
+            Qf = new float[n]; SqA = new double[n]; SqB = new double[n]; Va = new double[n]; Vb = new double[n];
+            Queue = new PriorityQueue<(int J, int Ver), (double Loss, int J)>(n);
+            for (int j = 0; j < n; j++) { Queue.Enqueue((j, 0), (loss[j], j)); Evaluated[j] = []; }
+        }
+        public readonly int[] Version, Screened;
+        public readonly bool[] IsRemoved;
+        public readonly List<(double Share, int K)>?[] Contributors;
+        public readonly int[][] Evaluated;
+        public readonly double[] LocalA, LocalB, FullA, FullB, SqA, SqB, Va, Vb;
+        public readonly WhitenedRemovals WA, WB;
+        public readonly float[] Qf;
+        public readonly PriorityQueue<(int J, int Ver), (double Loss, int J)> Queue;
+        public readonly List<int> Removed = [];
+        public string? Stop; // why the epoch ended before its budget (then no later call removes more)
+        public int Evals;
+    }
+
+    private Lazy? _lazy;
+
+    /// <summary>
+    /// Removes rows (local indices), one at a time, until <paramref name="budget"/> are removed in all (this call and
+    /// earlier ones) or the epoch stops early; returns every removal so far, in order. <paramref name="cancel"/>: stop
+    /// where it is (the result is then unusable).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public List<int> Run(int budget)
+    public IReadOnlyList<int> Run(int budget, CancellationToken cancel = default)
     {
         int n = _n;
-        var version = new int[n];
-        var isRemoved = new bool[n];
-        var screened = new int[n];
-        var contributors = new List<(double Share, int K)>?[n];
-        var evaluated = new int[n][];
-        var localA = new double[n];  // share of R_jj (t = 0.01σ₁) explained by the removals the value includes
-        var localB = new double[n];  // … at t = 0.1σ₁
-        var fullA = new double[n];   // … explained by ALL removals so far (Σ whitened coefficients²)
-        var fullB = new double[n];
-        var removed = new List<int>(budget);
-        var wA = new WhitenedRemovals(n);
-        var wB = new WhitenedRemovals(n);
-        var qf = new float[n];
-        var sqA = new double[budget];
-        var sqB = new double[budget];
-        var pq = new PriorityQueue<(int J, int Ver), (double Loss, int J)>(n);
-        for (int j = 0; j < n; j++) { pq.Enqueue((j, 0), (_loss[j], j)); evaluated[j] = []; }
+        var st = _lazy ??= new Lazy(n, _loss);
+        if (st.Stop is not null) return st.Removed;
+        var version = st.Version;
+        var isRemoved = st.IsRemoved;
+        var screened = st.Screened;
+        var contributors = st.Contributors;
+        var evaluated = st.Evaluated;
+        var localA = st.LocalA;  // share of R_jj (t = 0.01σ₁) explained by the removals the value includes
+        var localB = st.LocalB;  // … at t = 0.1σ₁
+        var fullA = st.FullA;    // … explained by ALL removals so far (Σ whitened coefficients²)
+        var fullB = st.FullB;
+        var removed = st.Removed;
+        var wA = st.WA;
+        var wB = st.WB;
+        var qf = st.Qf;
+        var sqA = st.SqA;
+        var sqB = st.SqB;
+        var pq = st.Queue;
         double share2 = _opt.ConflictThreshold * _opt.ConflictThreshold;
         string stop = "budget";
-        int evals = 0;
+        int evals = st.Evals;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var va = new double[n];
-        var vb = new double[n];
+        var va = st.Va;
+        var vb = st.Vb;
 
         while (removed.Count < budget)
         {
-            if (pq.Count == 0) { stop = "empty"; break; }
+            if (cancel.IsCancellationRequested) return removed;
+            if (pq.Count == 0) { stop = st.Stop = "empty"; break; }
             var (j, ver) = pq.Dequeue();
             if (isRemoved[j] || ver != version[j]) continue;
             var qj = _rq.QRow(j);
@@ -123,8 +164,13 @@ internal sealed class GemEpoch
             if (fresh > 0)
             {
                 WhitenedRemovals.ToSingle(qj, qf);
-                wA.Coefficients(qf, from, sqA);
-                wB.Coefficients(qf, from, sqB);
+                if (BothScales(fresh))
+                    Parallel.Invoke(() => wA.Coefficients(qf, from, sqA), () => wB.Coefficients(qf, from, sqB));
+                else
+                {
+                    wA.Coefficients(qf, from, sqA);
+                    wB.Coefficients(qf, from, sqB);
+                }
             }
             for (int idx = from; idx < removed.Count; idx++)
             {
@@ -148,17 +194,30 @@ internal sealed class GemEpoch
             // weak removals add up (a big family of near-copies). The value is then not trustworthy:
             // end the epoch and refactorise rather than guess.
             double gap = Math.Max(fullA[j] - localA[j], fullB[j] - localB[j]);
-            if (gap > _opt.MaxUnexplained && removed.Count > 0 && _g0.N <= _opt.DiffuseMinRows) { stop = $"unexplained {gap:F2}"; break; }
+            if (gap > _opt.MaxUnexplained && removed.Count > 0 && _g0.N <= _opt.DiffuseMinRows) { stop = st.Stop = $"unexplained {gap:F2}"; break; }
             isRemoved[j] = true;
             removed.Add(j);
             _rq.Solve(qj, _sc, keepY: true);
             for (int i = 0; i < n; i++) { va[i] = _sc.Y[i * L + A]; vb[i] = _sc.Y[i * L + B]; }
-            wA.Add(qj, va);
-            wB.Add(qj, vb);
+            if (BothScales(removed.Count))
+            {
+                int jj = j;
+                Parallel.Invoke(() => wA.Add(_rq.QRow(jj), va), () => wB.Add(_rq.QRow(jj), vb));
+            }
+            else
+            {
+                wA.Add(qj, va);
+                wB.Add(qj, vb);
+            }
         }
-        Trace?.Invoke($"epoch n={n} budget={budget} removed={removed.Count} stop={stop} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
+        st.Evals = evals;
+        Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] epoch n={n} budget={budget} removed={removed.Count} stop={stop} evals={evals} lazy {clock.Elapsed.TotalMilliseconds:F0} ms");
         return removed;
     }
+
+    // The two scales' whitened removals are independent: on an idle core, large enough batches of their products
+    // (≳0.1 ms each) run side by side; the results are the same bits either way.
+    private bool BothScales(int vectors) => (long)vectors * _n >= 1 << 18 && IdleCores.Any;
 
     private static int[] Top(List<(double Share, int K)>? list, int max)
     {

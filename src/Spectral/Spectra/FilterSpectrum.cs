@@ -112,9 +112,10 @@ public sealed class FilterSpectrum
         {
             // GEM needs this very Gram and reduction: keep both on the matrix for it, in one buffer
             // (the reduction overwrites only the upper triangle; G stays readable from the lower one).
+            bool single = GramMatrix.UsesSingle(m);
             var gram = GramMatrix.OfRows(m, parallel);
-            var lower = new LowerGram(gram, r);
-            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel);
+            var lower = new LowerGram(gram, r, single);
+            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel, single);
             m.KeepFactorization(new GramFactorization(lower, reduced));
             lambda = reduced.Eigenvalues();
         }
@@ -147,15 +148,29 @@ public sealed class FilterSpectrum
     /// then analyses it, in decreasing <paramref name="expectedCost"/>: the widest group's spectrum (the
     /// longest chain of the plan) starts as soon as its own matrix exists instead of after every matrix.
     /// </summary>
-    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost)
+    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost) =>
+        ComputeAll(count, build, expectedCost, null);
+
+    /// <summary>As above; <paramref name="gemFor"/>: the GEM settings that will select in group i (null: none), so a group wider
+    /// than their <see cref="GemSelector.DiffuseMinRows"/> starts its first epoch as soon as its spectrum is known
+    /// (<see cref="GemSelector.StartFirstEpoch"/>; the selection is the same bits either way).</summary>
+    public static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) ComputeAll(int count, Func<int, FilterMatrix> build, Func<int, double> expectedCost,
+        Func<int, GemSelector?>? gemFor)
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(expectedCost);
         var matrices = new FilterMatrix[count];
         var spectra = new FilterSpectrum[count];
         var order = Enumerable.Range(0, count).OrderByDescending(expectedCost).ToArray();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => IdleCores.Occupy(() => spectra[i] = Compute(matrices[i] = build(i))));
+            i => IdleCores.Occupy(() =>
+            {
+                double t0 = clock.Elapsed.TotalMilliseconds;
+                spectra[i] = Compute(matrices[i] = build(i));
+                if (matrices[i].Rows >= 1024) GemEpoch.Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] spectrum {matrices[i].Rows}×{matrices[i].Cols}: {t0:F0}–{clock.Elapsed.TotalMilliseconds:F0} ms");
+                if (gemFor?.Invoke(i) is { } gem && matrices[i].Rows > gem.DiffuseMinRows) gem.StartFirstEpoch(matrices[i]);
+            }));
         return (matrices, spectra);
     }
 }

@@ -11,4 +11,22 @@ internal sealed class GramFactorization(LowerGram gram, SymmetricTridiagonal red
 {
     public LowerGram Gram { get; } = gram;
     public SymmetricTridiagonal Reduced { get; } = reduced;
+
+    /// <summary>GEM's first epoch on this factorisation, started before the keep count is known (<see cref="GemSelector.StartFirstEpoch"/>).</summary>
+    public PreparedEpoch? FirstEpoch { get; set; }
+
+    /// <summary>Stops and frees a started first epoch, then hands the Gram's buffer back: no use afterwards.</summary>
+    public void Release()
+    {
+        if (FirstEpoch is { } first)
+        {
+            first.Cancel.Cancel();
+            IdleCores.Waiting(() => first.Work.Wait());
+            first.Work.Result?.Release();
+        }
+        Gram.Release();
+    }
 }
+
+/// <summary>A first GEM epoch running (or done) on its own thread, by <see cref="Options"/>' settings.</summary>
+internal sealed record PreparedEpoch(GemSelector Options, int Budget, CancellationTokenSource Cancel, Task<GemEpoch?> Work);

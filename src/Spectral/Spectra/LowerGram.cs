@@ -16,8 +16,11 @@ internal sealed class LowerGram
     private readonly double[] _diagonal;
 
     /// <summary>Wraps a full symmetric Gram, taking its diagonal now (before a reduction overwrites it).</summary>
-    public LowerGram(double[] full, int n)
+    /// <param name="singleProducts">G was built from float32 products (<see cref="GramMatrix.UsesSingle"/>): reductions of
+    /// its principal submatrices may then read float32 copies too (<see cref="Numerics.SymmetricTridiagonal.Reduce(double[], int, bool, bool)"/>).</param>
+    public LowerGram(double[] full, int n, bool singleProducts = false)
     {
+        SingleProducts = singleProducts;
         if (full.Length < (long)n * n) throw new ArgumentException($"Gram buffer has {full.Length} values, need {n}*{n}", nameof(full));
         _a = full;
         N = n;
@@ -26,6 +29,9 @@ internal sealed class LowerGram
     }
 
     public int N { get; }
+
+    /// <summary>G was built from float32 products: its reductions may read float32 copies.</summary>
+    public bool SingleProducts { get; }
 
     /// <summary>Hands the buffer back to <see cref="Numerics.WorkArrays"/> (with any reduction stored in it): no use afterwards.</summary>
     public void Release() => Numerics.WorkArrays.Return(_a);

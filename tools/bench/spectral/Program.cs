@@ -6,6 +6,7 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- [resnet50|fasterrcnn] [--naive] [--cr 0.5] [--groups] [--profile]
 //        dotnet run -c Release --project tools/bench/spectral -- accuracy   (fast GEM vs exact greedy, up to 256 rows)
 //        dotnet run -c Release --project tools/bench/spectral -- kernels [--par] | sweep
+//        dotnet run -c Release --project tools/bench/spectral -- phases FILE.onnx [--cr 0.5] [--min-rows 1024] [--gem-only] [--batch F] [--tail F]   (the widest groups' Gram, reduction, eigenvalues, GEM on one thread, CPU s)
 //        dotnet run -c Release --project tools/bench/spectral -- single FILE.onnx [--cr 0.5]   (float32-product Grams vs float64 on the model's large groups)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
@@ -14,9 +15,12 @@ using OnnxSlim.Spectral.Bench;
 string mode = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "resnet50";
 bool naive = args.Contains("--naive");
 double cr = args.SkipWhile(a => a != "--cr").Skip(1).Select(double.Parse).FirstOrDefault(0.5);
+double Option(string name, double fallback) => args.SkipWhile(a => a != name).Skip(1).Select(double.Parse).FirstOrDefault(fallback);
 if (Environment.GetEnvironmentVariable("GEMTRACE") == "1") GemSelector.Trace = Console.WriteLine;
 
 if (mode == "model") { RealModel.Run(args.SkipWhile(a => a != "model").Skip(1).First(), cr, naive); return; }
+if (mode == "phases") { Phases.Run(args.SkipWhile(a => a != "phases").Skip(1).First(), cr, args.SkipWhile(a => a != "--min-rows").Skip(1).Select(int.Parse).FirstOrDefault(1024),
+    new GemSelector { BatchFraction = Option("--batch", 0.25), DiffuseTail = Option("--tail", new GemSelector().DiffuseTail) }, args.Contains("--gem-only")); return; }
 if (mode == "single") { SingleCheck.Run(args.SkipWhile(a => a != "single").Skip(1).First(), cr); return; }
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }

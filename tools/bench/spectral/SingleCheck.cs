@@ -45,8 +45,8 @@ internal static class SingleCheck
             for (int i = 0; i < n; i++)
                 for (int j = 0; j <= i; j++)
                     worst = Math.Max(worst, Math.Abs(gd[(long)i * n + j] - gs[(long)i * n + j]) / Math.Sqrt(gd[(long)i * n + i] * gd[(long)j * n + j]));
-            exact[g.Id] = Spectrum(gd, n, m.Cols);
-            single[g.Id] = Spectrum(gs, n, m.Cols);
+            exact[g.Id] = Spectrum(gd, n, m.Cols, singleProducts: false);
+            single[g.Id] = Spectrum(gs, n, m.Cols, singleProducts: true);
             var a = exact[g.Id];
             var b = single[g.Id];
             double dsigma = Enumerable.Range(0, a.StructuralRank).Max(i => Math.Abs(a.Normalized(i) - b.Normalized(i)));
@@ -63,11 +63,28 @@ internal static class SingleCheck
         var kb = Keeps(single);
         int differ = ka.Zip(kb).Count(p => p.First != p.Second);
         Console.WriteLine($"  --cr {cr} keep counts: {(differ == 0 ? "identical" : $"{differ} groups differ")} ([{string.Join(",", kb)}])");
+        // GEM where the planner runs it on float32 products: on the streamed matrix (the planner's path) and on a stored
+        // copy (float64 Gram and reduction throughout), each selection's kept nuclear norm in float64.
+        foreach (var g in active)
+        {
+            int keep = ka[g.Id];
+            var m = GroupMatrices.Build(analysis.Groups.Graph, g);
+            if (keep == g.Width || !GramMatrix.UsesSingle(m)) continue;
+            var clock = Stopwatch.StartNew();
+            var fast = new GemSelector().Select(m, keep);
+            double tf = clock.Elapsed.TotalSeconds;
+            var stored = new FilterMatrix(m.Rows, m.Cols, m.Data.ToArray());
+            clock.Restart();
+            var reference = new GemSelector().Select(stored, keep);
+            double tr = clock.Elapsed.TotalSeconds;
+            double nf = FilterSpectrum.Compute(stored.SelectRows(fast)).NuclearNorm, nr = FilterSpectrum.Compute(stored.SelectRows(reference)).NuclearNorm;
+            Console.WriteLine($"  group {g.Id,3} GEM keep {keep}: kept nuclear norm {nf:F4} (planner, {tf:F1} s) vs {nr:F4} (float64, {tr:F1} s), {(nf - nr) / nr:P4}; {fast.Intersect(reference).Count()} of {keep} rows in common");
+        }
     }
 
-    private static FilterSpectrum Spectrum(double[] gram, int n, int cols)
+    private static FilterSpectrum Spectrum(double[] gram, int n, int cols, bool singleProducts)
     {
-        var lambda = SymmetricTridiagonal.Reduce(gram, n, parallel: false).Eigenvalues();
+        var lambda = SymmetricTridiagonal.Reduce(gram, n, parallel: false, singleProducts).Eigenvalues();
         var sv = lambda.Select(l => Math.Sqrt(Math.Max(l, 0))).OrderDescending().ToArray();
         double floor = sv[0] * Math.Sqrt(Math.Max(n, cols) * 2.220446049250313e-16); // as FilterSpectrum.Compute
         return FilterSpectrum.FromSingularValues(n, cols, [.. sv.Select(s => s < floor ? 0 : s)]);
