@@ -170,7 +170,15 @@ public static class Pruner
             throw new ArgumentException("a minimum agreement needs validation", nameof(options.MinAgreement));
         }
 
-        var slimCost = ModelCost.Compute(work.Graph, slimShapes ?? ModelAnalysis.ProbeShapes(work, options.InputShapes));
+        var prunedShapes = slimShapes ?? ModelAnalysis.ProbeShapes(work, options.InputShapes);
+        var slimCost = ModelCost.Compute(work.Graph, DataDependentSizes.AtOriginal(prunedShapes, analysis.Shapes, out var moved));
+        if (moved.Count > 0)
+        {
+            var (value, own, orig) = moved[0];
+            summary.Notes.Add($"{moved.Count} value{(moved.Count == 1 ? " has" : "s have")} a data-dependent size on the seeded input " +
+                $"(e.g. '{value}': {own} in the pruned model, {orig} in the original, as boxes after NMS): the pruned model's costs are counted " +
+                $"at the original's sizes; at its own it costs {ModelCost.Compute(work.Graph, prunedShapes).Macs:N0} MACs");
+        }
         summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.ProtoBytes };
         summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.ProtoBytes };
         summary.AchievedReduction = options.Target switch

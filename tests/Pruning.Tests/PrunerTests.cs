@@ -86,6 +86,36 @@ public sealed class PrunerTests
     }
 
     [Fact]
+    public void Costs_are_counted_at_the_originals_data_dependent_sizes()
+    {
+        // A head run once per found position (as a detector's per box): their count changes when the convs are pruned.
+        var b = new GraphBuilder(seed: 3);
+        string x = b.Input("x", 1, 3, 16, 16);
+        string h = b.Conv(b.Relu(b.Conv(x, 3, 32)), 32, 4);
+        string found = b.Node("Cast", [b.Node("Transpose", [b.Node("NonZero", [b.Node("Greater", [h, b.Init("zero", [1], [0f])])])])], ("to", 1L));
+        string head = b.Node("MatMul", [found, b.Init("head", [4, 64])]);
+        b.Output(head, -1, 64);
+        using var model = b.Model();
+
+        using var result = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false });
+        var note = Assert.Single(result.Summary.Notes, n => n.Contains("data-dependent size"));
+        Assert.Contains($"'{head}'", note);
+        Assert.Contains("counted at the original's sizes", note);
+    }
+
+    [Fact]
+    public void Only_leading_sizes_are_taken_from_the_original()
+    {
+        var pruned = new Dictionary<string, long[]> { ["boxes"] = [100, 4], ["feat"] = [1, 16, 8, 8], ["new"] = [7] };
+        var original = new Dictionary<string, long[]> { ["boxes"] = [3, 4], ["feat"] = [1, 32, 8, 8] };
+        var sizes = DataDependentSizes.AtOriginal(pruned, original, out var changed);
+        Assert.Equal([3L, 4], sizes["boxes"]);
+        Assert.Equal([1L, 16, 8, 8], sizes["feat"]); // a pruned channel axis stays pruned
+        Assert.Equal([7L], sizes["new"]);
+        Assert.Equal(("boxes", 100L, 3L), Assert.Single(changed));
+    }
+
+    [Fact]
     public void A_plan_replays_to_the_same_model()
     {
         using var model = ConvNet();
