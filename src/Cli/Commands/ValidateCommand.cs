@@ -34,6 +34,7 @@ public static class ValidateCommand
                 {
                     ok, cosine = cmp.Cosine, max_abs_error = cmp.MaxAbsError, max_rel_error = cmp.MaxRelError,
                     top1_agreement = cmp.Top1Agreement, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
+                    not_compared = cmp.NotCompared,
                 }));
             else
                 AnsiConsole.WriteLine(Describe(cmp) + (ok ? "  [ok]" : "  [FAILED]"));
@@ -60,6 +61,7 @@ public static class ValidateCommand
     }
 
     private static string Describe(OutputComparison c) =>
-        $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}" +
-        (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values");
+        (c.Compared == 0 ? "not measured" : $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}") +
+        (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values") +
+        (c.NotCompared.Count == 0 ? "" : $"; not compared (original vs slim shape): {string.Join(", ", c.NotCompared)}");
 }
