@@ -146,6 +146,20 @@ public class GemTests(ITestOutputHelper output)
         Assert.Equal(new GemSelector().Select(new Synthetic(41).Gaussian(300, 600), 150), new GemSelector().Select(n, 150));
     }
 
+    [Fact]
+    public void EpochsStartedBesideTheSpectraAreStoppedWhenAnotherGroupFails()
+    {
+        // Group 0 (built first: the larger expected cost) starts its first epoch; group 1 fails. Nothing may go on
+        // computing after the failure: the started epoch is cancelled and the factorisation released.
+        FilterMatrix? wide = null;
+        var gem = new GemSelector { DiffuseMinRows = 256 };
+        Assert.ThrowsAny<Exception>(() => FilterSpectrum.ComputeAll(2,
+            i => i == 0 ? wide = new Synthetic(41).Gaussian(300, 600) : throw new InvalidOperationException("a bad group"),
+            i => i == 0 ? 2 : 1, _ => gem));
+        Assert.NotNull(wide);
+        Assert.Null(wide.PeekFactorization());
+    }
+
     internal static void AssertValidSelection(int[] kept, int keep, int rows)
     {
         Assert.Equal(keep, kept.Length);

@@ -34,6 +34,18 @@ public static class Planner
 
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width,
             gem is null ? null : i => active[i].Blocks == 1 ? gem : null);
+        try { return Configure(analysis, options, calibration, latency, recording, ignored, active, matrices, spectra); }
+        catch
+        {
+            foreach (var m in matrices) m.ReleaseCache(); // stops a GEM epoch started beside the spectra
+            throw;
+        }
+    }
+
+    private static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration,
+        LatencyTarget? latency, TargetRecording? recording, HashSet<int> ignored, List<ChannelGroup> active, FilterMatrix[] matrices, FilterSpectrum[] spectra)
+    {
+        var groups = analysis.Groups;
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()

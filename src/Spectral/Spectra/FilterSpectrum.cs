@@ -163,14 +163,22 @@ public sealed class FilterSpectrum
         var spectra = new FilterSpectrum[count];
         var order = Enumerable.Range(0, count).OrderByDescending(expectedCost).ToArray();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-            i => IdleCores.Occupy(() =>
-            {
-                double t0 = clock.Elapsed.TotalMilliseconds;
-                spectra[i] = Compute(matrices[i] = build(i));
-                if (matrices[i].Rows >= 1024) GemEpoch.Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] spectrum {matrices[i].Rows}×{matrices[i].Cols}: {t0:F0}–{clock.Elapsed.TotalMilliseconds:F0} ms");
-                if (gemFor?.Invoke(i) is { } gem && matrices[i].Rows > gem.DiffuseMinRows) gem.StartFirstEpoch(matrices[i]);
-            }));
+        try
+        {
+            Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
+                i => IdleCores.Occupy(() =>
+                {
+                    double t0 = clock.Elapsed.TotalMilliseconds;
+                    spectra[i] = Compute(matrices[i] = build(i));
+                    if (matrices[i].Rows >= 1024) GemEpoch.Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] spectrum {matrices[i].Rows}×{matrices[i].Cols}: {t0:F0}–{clock.Elapsed.TotalMilliseconds:F0} ms");
+                    if (gemFor?.Invoke(i) is { } gem && matrices[i].Rows > gem.DiffuseMinRows) gem.StartFirstEpoch(matrices[i]);
+                }));
+        }
+        catch
+        {
+            foreach (var m in matrices) m?.ReleaseCache(); // stops the GEM epochs started so far
+            throw;
+        }
         return (matrices, spectra);
     }
 }
