@@ -28,13 +28,6 @@ public static class NpyFile
         return Read(stream, path, stream.Length);
     }
 
-    /// <summary>The arrays of a .npz archive by name (file name without .npy), in memory.</summary>
-    public static Dictionary<string, NpyArray> ReadArchive(string path)
-    {
-        using var archive = NpzArchive.Open(path);
-        return archive.Names.ToDictionary(n => n, archive.Read, StringComparer.Ordinal);
-    }
-
     /// <summary>Where an array's values start and what they are: the parsed header of a .npy.</summary>
     /// <param name="Descr">NumPy's dtype string ('&lt;f4', '|u1', ...), already checked to be one this reader knows.</param>
     public sealed record NpyHeader(long[] Shape, string Descr, long DataOffset)
@@ -155,22 +148,30 @@ public static class NpyFile
         {
             int n = (int)Math.Min(floats.Length, count - done);
             if (ReadFully(stream, bytes.AsSpan(0, n * size)) != n * size) throw new ArgumentException($"'{source}' is truncated");
-            switch (header.Descr)
-            {
-                case "<f4":
-                    MemoryMarshal.Cast<byte, float>(bytes.AsSpan(0, n * 4)).CopyTo(floats);
-                    break;
-                case "<f8":
-                    var doubles = MemoryMarshal.Cast<byte, double>(bytes.AsSpan(0, n * 8));
-                    for (int i = 0; i < n; i++) floats[i] = (float)doubles[i];
-                    break;
-                default:
-                    var halves = MemoryMarshal.Cast<byte, Half>(bytes.AsSpan(0, n * 2));
-                    for (int i = 0; i < n; i++) floats[i] = (float)halves[i];
-                    break;
-            }
+            ToSingle(bytes.AsSpan(0, n * size), size, floats);
             chunk(floats.AsSpan(0, n));
             done += n;
+        }
+    }
+
+    /// <summary>Little-endian float16, float32 or float64 values (<paramref name="elementSize"/> 2, 4 or 8 bytes) widened or rounded to float32.</summary>
+    public static void ToSingle(ReadOnlySpan<byte> values, int elementSize, Span<float> destination)
+    {
+        switch (elementSize)
+        {
+            case 4:
+                MemoryMarshal.Cast<byte, float>(values).CopyTo(destination);
+                break;
+            case 8:
+                var doubles = MemoryMarshal.Cast<byte, double>(values);
+                for (int i = 0; i < doubles.Length; i++) destination[i] = (float)doubles[i];
+                break;
+            case 2:
+                var halves = MemoryMarshal.Cast<byte, Half>(values);
+                for (int i = 0; i < halves.Length; i++) destination[i] = (float)halves[i];
+                break;
+            default:
+                throw new ArgumentException($"float elements are 2, 4 or 8 bytes, got {elementSize}", nameof(elementSize));
         }
     }
 

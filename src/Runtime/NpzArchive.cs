@@ -35,10 +35,15 @@ public sealed class NpzArchive : IDisposable
             if (members.Count == 0) throw new ArgumentException($"'{path}' holds no .npy array");
             return new NpzArchive(path, zip, members);
         }
-        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        catch (InvalidDataException e)
         {
             zip?.Dispose();
-            throw e is InvalidDataException bad ? Unreadable(path, bad) : e;
+            throw Unreadable(path, e);
+        }
+        catch
+        {
+            zip?.Dispose();
+            throw;
         }
     }
 

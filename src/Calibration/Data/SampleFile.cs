@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using OnnxSlim.Runtime;
 
 namespace OnnxSlim.Calibration;
 
@@ -64,17 +65,7 @@ internal sealed class SampleFile : IDisposable
                 int n = Math.Min(perChunk, destination.Length - at);
                 var bytes = buffer.AsSpan(0, n * _elementSize);
                 ReadExactly(bytes, offset + (long)at * _elementSize);
-                var target = destination.Slice(at, n);
-                if (_elementSize == 2)
-                {
-                    var halves = MemoryMarshal.Cast<byte, Half>(bytes);
-                    for (int i = 0; i < n; i++) target[i] = (float)halves[i];
-                }
-                else
-                {
-                    var doubles = MemoryMarshal.Cast<byte, double>(bytes);
-                    for (int i = 0; i < n; i++) target[i] = (float)doubles[i];
-                }
+                NpyFile.ToSingle(bytes, _elementSize, destination.Slice(at, n));
             }
         }
         finally
