@@ -32,11 +32,11 @@ public static class SummaryTable
         if (s.BudgetNote is not null) AnsiConsole.WriteLine($"note: {s.BudgetNote}");
         if (s.Compensation is not null) AnsiConsole.WriteLine($"compensation {s.Compensation}");
         foreach (var note in s.Notes) AnsiConsole.WriteLine($"note: {note}");
-        if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before reconstruction ({s.AgreementInputs}): {Describe(pre)}");
+        if (s.AgreementBeforeRecovery is { } pre) AnsiConsole.WriteLine($"agreement before reconstruction ({s.AgreementInputs}): {pre.Describe()}");
         if (s.Agreement is { } a)
             AnsiConsole.WriteLine(s.AgreementOnRealData
-                ? $"output agreement ({s.AgreementInputs}): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}")
-                : $"output agreement on {s.AgreementInputs} (not a measure of accuracy): {Describe(a)}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
+                ? $"output agreement ({s.AgreementInputs}): {a.Describe()}" + (s.Recovery is null ? "" : $" after {s.Recovery}")
+                : $"output agreement on {s.AgreementInputs} (not a measure of accuracy): {a.Describe()}" + (s.Recovery is null ? "" : $" after {s.Recovery}"));
         int frozen = s.Groups.Count(g => g.Frozen), prunable = s.Groups.Count - frozen;
         AnsiConsole.WriteLine($"channel groups: {s.Groups.Count} ({prunable} prunable, {frozen} frozen or ignored); {s.Groups.Count(g => g.RankCapped)} rank-capped");
         if (verbose)
@@ -48,8 +48,6 @@ public static class SummaryTable
             AnsiConsole.Write(groups);
         }
     }
-
-    private static string Describe(AgreementFigures a) => a.Describe();
 
     private static void Row(Table t, string label, long before, long after) =>
         t.AddRow(label, $"{before:N0}", $"{after:N0}", before == 0 ? "" : $"{(double)after / before - 1:+0.0%;-0.0%}");
