@@ -238,19 +238,27 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
     {
         var wanted = values.Distinct().ToList();
-        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).ToList();
-        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name).ToList();
-        // An input of another floating type (float16, …) is fed as it is; where a layer reads it, it is also held widened.
-        var readInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         bool Cached(string v) => cache?.Contains(v) == true;
         var computed = wanted.Where(v => !inputs.Contains(v) && !Cached(v)).ToList();
-        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available, types) : null;
+        // The sub-model declares only the inputs its nodes read: one that starts from cached values reads no samples.
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available, types, onlyReadInputs: true) : null;
+        bool Fed(string input) => sub?.ModelInputs.Contains(input) == true;
+        // Float inputs are fed from the arena (and held there when a layer reads one); other types are fed as they are,
+        // and one of another floating type (float16, …) that a layer reads is also held widened.
+        var floatFed = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float && Fed(t.Name)).Select(t => t.Name).ToList();
+        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float && (Fed(t.Name) || wanted.Contains(t.Name))).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && Fed(t.Name)).Select(t => t.Name).ToList();
+        var readInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var cutInputs = sub?.CutInputs ?? [];
         var fromCache = wanted.Where(Cached).Concat(cutInputs).Distinct().ToList();
         var held = floatInputs.Concat(readInputs).Concat(fromCache).Concat(computed).Distinct().ToList();
         var heldSet = held.ToHashSet(StringComparer.Ordinal);
-        long perSample = held.Sum(v => ValueShapes.Bytes(shapes, v)) + otherInputs.Sum(v => ValueShapes.Bytes(shapes, v))
+        // The batch is sized as though every input were held and fed, as before passes skipped the unread ones: the
+        // batch sets the chunks the fits' sums are taken in, so another batch would move the fitted weights by roundings.
+        var sizedAsHeld = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).Concat(held).Distinct();
+        var sizedAsFed = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name);
+        long perSample = sizedAsHeld.Sum(v => ValueShapes.Bytes(shapes, v)) + sizedAsFed.Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, heldSet, shapes));
         int batch = (int)Math.Clamp(options.ActivationBudgetBytes / Math.Max(perSample, 1), 1, Math.Min(options.MaxBatch, calibration.Images));
         // What this pass starts from must survive the room made for what it computes.
@@ -276,18 +284,20 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
 
         long passStart = Stopwatch.GetTimestamp();
         var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
-        double runSeconds = 0, runCpu = 0;
+        double runSeconds = 0, runCpu = 0, readSeconds = 0, storeSeconds = 0, consumeSeconds = 0;
         for (int first = 0; first < calibration.Images; first += batch)
         {
             int count = Math.Min(batch, calibration.Images - first);
+            long t0 = Stopwatch.GetTimestamp();
             foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(name, count).Span);
             foreach (var v in fromCache) cache!.Read(v, first, count, Slot(v, count).Span);
+            readSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             if (runner is not null)
             {
                 RuntimeRuns++;
                 start = Stopwatch.GetTimestamp();
                 var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
-                runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatInputs.Concat(cutInputs).Select(v => Buffer(v, count))],
+                runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatFed.Concat(cutInputs).Select(v => Buffer(v, count))],
                     [.. computed.Select(v => Buffer(v, count))]);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 RuntimeSeconds += seconds;
@@ -300,13 +310,17 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                     FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample, type);
                 }
             }
+            long t1 = Stopwatch.GetTimestamp();
             foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
+            long t2 = Stopwatch.GetTimestamp();
             consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));
+            storeSeconds += Stopwatch.GetElapsedTime(t1, t2).TotalSeconds;
+            consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
         }
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
-            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
+            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 
     /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>
