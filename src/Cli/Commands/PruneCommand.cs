@@ -93,7 +93,8 @@ public static class PruneCommand
             var preprocessing = image.Parse(p);
             if (criterionName == "refit" && files.Calib is null) throw new CliError("--criterion refit needs calibration data (--calib FILE.npy)");
             if (criterionName == "refit" && files.PlanIn is not null) throw new CliError("--criterion refit and --plan-in both choose the channels; give one");
-            CommonOptions.CheckOptions(options);
+            // The options are checked as a pair before the provider is looked for: a wrong pair is wrong on any machine.
+            CommonOptions.CheckOptions(options with { Provider = CommonOptions.ProviderNamed(p.GetValue(provider)!) });
             files.Check();
             options = options with { Provider = CommonOptions.ParseProvider(p.GetValue(provider)!) };
 
