@@ -346,7 +346,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
-            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
+            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s process CPU meanwhile; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 
     /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>
