@@ -206,7 +206,8 @@ public sealed class OnnxModel : IDisposable
 
     /// <summary>
     /// The bytes of a model of <paramref name="nodes"/> (in graph order) and the initializers they read, sharing weight bytes with
-    /// this one: every runtime input stays declared (callers feed them all, and ORT rejects unknown feeds),
+    /// this one: the runtime inputs stay declared (every one, or with <paramref name="onlyReadInputs"/> those the nodes read:
+    /// callers feed what is declared, and ORT rejects unknown feeds and missing ones),
     /// <paramref name="floatInputs"/> (per-sample shapes) are added as float inputs whose first dim is named <paramref name="batchDim"/>,
     /// and <paramref name="outputs"/> are its untyped outputs.
     /// </summary>
@@ -214,11 +215,13 @@ public sealed class OnnxModel : IDisposable
     /// of the value, and the name of its float32 view): a float input of that name is cast to the value's type before its
     /// readers, and an output is returned cast to float32 under that name.</param>
     public byte[] ExtractBytes(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
-        IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views = null)
+        IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views = null,
+        bool onlyReadInputs = false)
     {
         var source = Proto.Graph;
         var sub = new GraphProto { Name = source.Name };
-        sub.Input.Add(source.Input.Where(i => !Graph.Initializers.ContainsKey(i.Name)));
+        var readByNodes = onlyReadInputs ? nodes.SelectMany(n => n.ReadNames()).ToHashSet(StringComparer.Ordinal) : null;
+        sub.Input.Add(source.Input.Where(i => !Graph.Initializers.ContainsKey(i.Name) && (readByNodes is null || readByNodes.Contains(i.Name))));
         foreach (var (name, sampleShape) in floatInputs)
         {
             var shape = new TensorShapeProto();

@@ -59,13 +59,16 @@ public static class Pruner
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
         // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
+        long analysisStart = 0;
         void KeepReference(ProbedModel probed)
         {
+            options.Log?.Invoke($"shape probe on ONNX Runtime: {System.Diagnostics.Stopwatch.GetElapsedTime(analysisStart).TotalSeconds:0.00} s");
             if (!options.Validate) return;
             var inputs = calibration?.HeldOut ?? InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
             reference = new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out bool probeRun), probed.OutputNames, probeRun);
             if (calibration?.HeldOut is not null) RequireFinite(reference.Outputs);
         }
+        analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
@@ -261,8 +264,10 @@ public static class Pruner
     {
         shapes = null;
         ModelRunner runner;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         try { runner = new ModelRunner(pruned, options.Provider, reference.ProbeInputs ? ModelAnalysis.CostValues(pruned.Graph) : null); }
         catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
+        double sessionSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
         using (runner)
         {
             IReadOnlyList<NamedTensor> outputs;
@@ -277,6 +282,7 @@ public static class Pruner
                 else outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames);
             }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
+            options.Log?.Invoke($"pruned model on ONNX Runtime: session {sessionSeconds:0.00} s, run {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds - sessionSeconds:0.00} s");
             return OutputComparison.Compare(reference.Outputs, outputs);
         }
     }

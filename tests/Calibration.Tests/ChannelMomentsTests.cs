@@ -49,6 +49,43 @@ public sealed class ChannelMomentsTests
     }
 
     [Fact]
+    public void Batches_taken_beside_the_next_run_give_the_moments_and_recording_of_one_thread()
+    {
+        // x → A → Relu → B → Relu → C: B and C read prunable groups, so their outputs are recorded as targets.
+        var b = new GraphBuilder(seed: 21);
+        string h = b.Input("x", -1, 3, 8, 8);
+        h = b.Relu(b.Conv(h, 3, 6));
+        h = b.Relu(b.Conv(h, 6, 6));
+        h = b.Conv(h, 6, 4);
+        b.Output(h, -1, 4, 8, 8);
+        var model = b.Model();
+        var calibration = CalibrationData.FromTensors([ModelOps.Floats("x", [7, 3, 8, 8], new GraphBuilder(seed: 22).Normal(7 * 192))]);
+        var groups = Harness.Analyze(model);
+        var readers = model.Graph.Nodes.Where(n => n.OpType == "Conv").Skip(1).ToList();
+        var requests = readers.Select(n => new ChannelMoments.Request(n.Input(0), n, model.Graph.ResolveWeight(n.Input(1))!.Tensor.Dims)).ToList();
+        (IReadOnlyDictionary<ChannelMoments.Request, double[]> Moments, float[][] Recorded, long Bytes) Run(bool alongside)
+        {
+            using var recording = new TargetRecording(7);
+            recording.AddCandidates(model.Graph, groups.Prunable);
+            // A tiny batch budget: one sample per run, seven batches.
+            var moments = ChannelMoments.Compute(model, requests, calibration, 1000, 0, 1, Runtime.Provider.Cpu, recording, alongside);
+            var recorded = readers.Select(n =>
+            {
+                var rows = new float[100 * 6];
+                recording.Read(n.Outputs[0], n.Id, skip: false, 0, 100, rows);
+                return rows;
+            }).ToArray();
+            return (moments, recorded, recording.Bytes);
+        }
+        var alone = Run(alongside: false);
+        var beside = Run(alongside: true);
+        Assert.True(alone.Bytes > 0);
+        Assert.Equal(alone.Bytes, beside.Bytes);
+        foreach (var r in requests) Assert.Equal(alone.Moments[r], beside.Moments[r]);
+        for (int i = 0; i < readers.Count; i++) Assert.Equal(alone.Recorded[i], beside.Recorded[i]);
+    }
+
+    [Fact]
     public void Sampled_moments_are_seeded_and_symmetric()
     {
         var (model, x) = Model();

@@ -9,6 +9,29 @@ public sealed class NumericsTests
     private static double[] Normal(Random rng, int n) =>
         [.. Enumerable.Range(0, n).Select(_ => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()))];
 
+    [Theory]
+    [InlineData(90, 88)]
+    [InlineData(200, 30)]
+    public void Normal_equations_taken_on_two_cores_are_the_one_core_sums_bit_for_bit(int n, int m)
+    {
+        // Large enough that Add forms XᵀX and XᵀY side by side.
+        var rng = new Random(n);
+        const int stride = 512, rows = 500;
+        var chunks = new[] { (X: Normal(rng, n * stride), Y: Normal(rng, m * stride), Rows: rows), (X: Normal(rng, n * stride), Y: Normal(rng, m * stride), Rows: rows - 7) };
+        var eq = new NormalEquations(n, m);
+        var gram = new double[n * n];
+        var cross = new double[n * m];
+        foreach (var (x, y, count) in chunks)
+        {
+            eq.Add(x, y, count, stride);
+            BlockedProducts.Accumulate(x, n, x, n, count, stride, gram, n, lowerOnly: true);
+            BlockedProducts.Accumulate(x, n, y, m, count, stride, cross, m, lowerOnly: false);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++) Assert.Equal(gram[i * n + j], eq.Gram[i * n + j]);
+        Assert.Equal(cross, eq.Cross);
+    }
+
     [Fact]
     public void Normal_equations_match_the_direct_sums_and_ridge_recovers_a_linear_map()
     {

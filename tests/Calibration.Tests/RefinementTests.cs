@@ -242,6 +242,25 @@ public sealed class RefinementTests
         Assert.True(ModelOps.RelativeMaxError(reference, Outputs(new ReconstructionOptions { CacheBudgetBytes = 0 })) < 1e-4);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(64)]
+    public void Batches_consumed_beside_the_next_run_give_the_weights_of_one_thread_bit_for_bit(int maxBatch)
+    {
+        byte[] Run(bool alongside)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)],
+                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, ConsumeAlongside = alongside });
+            return pruned.ToBytes();
+        }
+        var (_, sliced, _) = ResidualBlock();
+        var alone = Run(alongside: false);
+        Assert.NotEqual(sliced.ToBytes(), alone); // the weights were re-fitted
+        Assert.Equal(alone, Run(alongside: true));
+    }
+
     [Fact]
     public void Same_inputs_and_seed_give_identical_weights()
     {

@@ -37,7 +37,13 @@ public static class ChannelMoments
     /// <inheritdoc cref="Compute(OnnxModel, IReadOnlyCollection{Request}, IReadOnlyList{NamedTensor}, int, int, long, Provider, TargetRecording?)"/>
     public static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
         CalibrationData calibration, int maxObservations = 32768, int seed = 0, long batchBytes = 8L << 20,
-        Provider provider = Provider.Cpu, TargetRecording? recording = null)
+        Provider provider = Provider.Cpu, TargetRecording? recording = null) =>
+        Compute(model, requests, calibration, maxObservations, seed, batchBytes, provider, recording, alongside: true);
+
+    /// <param name="alongside">Whether each batch is consumed on another thread while the next one runs (else in turn on
+    /// this one): the same results either way, which tests compare.</param>
+    internal static IReadOnlyDictionary<Request, double[]> Compute(OnnxModel model, IReadOnlyCollection<Request> requests,
+        CalibrationData calibration, int maxObservations, int seed, long batchBytes, Provider provider, TargetRecording? recording, bool alongside)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(requests);
@@ -78,23 +84,45 @@ public static class ChannelMoments
             offsets[v] = (checked((int)total), per);
             total += (long)per * batch;
         }
-        var arena = new float[total];
-        Memory<float> Slot(string v, int count) => arena.AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
-        FloatBuffer Buffer(string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(v, count), [count, .. shapes[v][1..]]);
+        // Two arenas: batch i's sums and recording are taken on another thread while batch i + 1 is read and run into
+        // the other one. One batch at a time and in order, so every sum and every recorded row is what it was.
+        float[][] arenas = [new float[total], calibration.Images > batch ? new float[total] : []];
+        Memory<float> Slot(int k, string v, int count) => arenas[k].AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
+        FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. shapes[v][1..]]);
 
-        for (int start = 0; start < calibration.Images; start += batch)
+        Task? consuming = null;
+        try
         {
-            int count = Math.Min(batch, calibration.Images - start);
-            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(name, count).Span);
-            runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(v, count))], [.. computed.Select(v => Buffer(v, count))]);
-            foreach (var v in computed)
+            for (int start = 0, k = 0; start < calibration.Images; start += batch, k ^= 1)
             {
-                var type = types.GetValueOrDefault(v, TensorElementType.Float);
-                SubModel.RoundToOwnType(Slot(v, count).Span, type);
-                FiniteValues.Check("original", v, Slot(v, count).Span, start, offsets[v].PerSample, type);
+                int count = Math.Min(batch, calibration.Images - start);
+                foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(k, name, count).Span);
+                runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(k, v, count))], [.. computed.Select(v => Buffer(k, v, count))]);
+                foreach (var v in computed)
+                {
+                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                    SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
+                    FiniteValues.Check("original", v, Slot(k, v, count).Span, start, offsets[v].PerSample, type);
+                }
+                consuming?.GetAwaiter().GetResult();
+                int first = start, arena = k;
+                void Consume()
+                {
+                    foreach (var (request, sum) in sums) sum.Add(Slot(arena, request.Value, count).Span, first, count, chunk);
+                    recording?.Record(first, count, v => Slot(arena, v, count));
+                }
+                if (alongside) consuming = Task.Run(Consume);
+                else Consume();
             }
-            foreach (var (request, sum) in sums) sum.Add(Slot(request.Value, count).Span, start, count, chunk);
-            recording?.Record(start, count, v => Slot(v, count));
+            consuming?.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            // A failure here must not leave a consumer running on the arenas (its own failure was rethrown above, or is
+            // secondary to this one).
+            if (consuming is { IsCompleted: false })
+                try { consuming.Wait(); }
+                catch (AggregateException) { }
         }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;

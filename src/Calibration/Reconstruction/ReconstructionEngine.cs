@@ -24,7 +24,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     private Dictionary<string, long[]> _prunedShapes = [];
     private Dictionary<string, TensorElementType> _originalTypes = [];
     private Dictionary<string, TensorElementType> _prunedTypes = [];
-    private float[] _arena = [];
+    // Two arenas: while the layers consume one batch, the next one is read and run into the other.
+    private readonly float[][] _arenas = [[], []];
 
     public int RuntimeRuns { get; private set; }
 
@@ -238,19 +239,27 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
     {
         var wanted = values.Distinct().ToList();
-        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).ToList();
-        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name).ToList();
-        // An input of another floating type (float16, …) is fed as it is; where a layer reads it, it is also held widened.
-        var readInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         bool Cached(string v) => cache?.Contains(v) == true;
         var computed = wanted.Where(v => !inputs.Contains(v) && !Cached(v)).ToList();
-        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available, types) : null;
+        // The sub-model declares only the inputs its nodes read: one that starts from cached values reads no samples.
+        SubModel.Result? sub = computed.Count > 0 ? SubModel.Build(model, computed, cache?.Available, types, onlyReadInputs: true) : null;
+        bool Fed(string input) => sub?.ModelInputs.Contains(input) == true;
+        // Float inputs are fed from the arena (and held there when a layer reads one); other types are fed as they are,
+        // and one of another floating type (float16, …) that a layer reads is also held widened.
+        var floatFed = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float && Fed(t.Name)).Select(t => t.Name).ToList();
+        var floatInputs = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float && (Fed(t.Name) || wanted.Contains(t.Name))).Select(t => t.Name).ToList();
+        var otherInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && Fed(t.Name)).Select(t => t.Name).ToList();
+        var readInputs = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t) && wanted.Contains(t.Name)).Select(t => t.Name).ToList();
         var cutInputs = sub?.CutInputs ?? [];
         var fromCache = wanted.Where(Cached).Concat(cutInputs).Distinct().ToList();
         var held = floatInputs.Concat(readInputs).Concat(fromCache).Concat(computed).Distinct().ToList();
         var heldSet = held.ToHashSet(StringComparer.Ordinal);
-        long perSample = held.Sum(v => ValueShapes.Bytes(shapes, v)) + otherInputs.Sum(v => ValueShapes.Bytes(shapes, v))
+        // The batch is sized as though every input were held and fed, as before passes skipped the unread ones: the
+        // batch sets the chunks the fits' sums are taken in, so another batch would move the fitted weights by roundings.
+        var sizedAsHeld = calibration.Inputs.Where(t => t.ElementType == TensorElementType.Float).Select(t => t.Name).Concat(held).Distinct();
+        var sizedAsFed = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float).Select(t => t.Name);
+        long perSample = sizedAsHeld.Sum(v => ValueShapes.Bytes(shapes, v)) + sizedAsFed.Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, heldSet, shapes));
         int batch = (int)Math.Clamp(options.ActivationBudgetBytes / Math.Max(perSample, 1), 1, Math.Min(options.MaxBatch, calibration.Images));
         // What this pass starts from must survive the room made for what it computes.
@@ -270,43 +279,74 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             slots[v] = (arena, per, shape);
             arena += per * batch;
         }
-        if (_arena.LongLength < arena) _arena = new float[arena];
-        Memory<float> Slot(string v, int count) => _arena.AsMemory(checked((int)slots[v].Offset), checked((int)(slots[v].PerSample * count)));
-        FloatBuffer Buffer(string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(v, count), [count, .. slots[v].SampleShape[1..]]);
+        Memory<float> Slot(int k, string v, int count) => _arenas[k].AsMemory(checked((int)slots[v].Offset), checked((int)(slots[v].PerSample * count)));
+        FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. slots[v].SampleShape[1..]]);
 
         long passStart = Stopwatch.GetTimestamp();
         var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
-        double runSeconds = 0, runCpu = 0;
-        for (int first = 0; first < calibration.Images; first += batch)
+        double runSeconds = 0, runCpu = 0, readSeconds = 0, storeSeconds = 0, consumeSeconds = 0;
+        // Batch i is consumed on another thread while batch i + 1 is read and run into the other arena: the layers'
+        // sums take most of a pass over a small sub-model, and ONNX Runtime's runs and the reads are mostly one core.
+        // The batches are consumed one at a time and in order, so every sum is what it was.
+        Task? consuming = null;
+        try
         {
-            int count = Math.Min(batch, calibration.Images - first);
-            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(name, count).Span);
-            foreach (var v in fromCache) cache!.Read(v, first, count, Slot(v, count).Span);
-            if (runner is not null)
+            for (int first = 0, k = 0; first < calibration.Images; first += batch, k ^= 1)
             {
-                RuntimeRuns++;
-                start = Stopwatch.GetTimestamp();
-                var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
-                runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatInputs.Concat(cutInputs).Select(v => Buffer(v, count))],
-                    [.. computed.Select(v => Buffer(v, count))]);
-                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                RuntimeSeconds += seconds;
-                runSeconds += seconds;
-                runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
-                foreach (var v in computed)
+                int count = Math.Min(batch, calibration.Images - first);
+                // This arena's last batch (two back) was consumed before the previous one started.
+                if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
+                long t0 = Stopwatch.GetTimestamp();
+                foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(k, name, count).Span);
+                foreach (var v in fromCache) cache!.Read(v, first, count, Slot(k, v, count).Span);
+                readSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (runner is not null)
                 {
-                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
-                    SubModel.RoundToOwnType(Slot(v, count).Span, type);
-                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(v, count).Span, first, slots[v].PerSample, type);
+                    RuntimeRuns++;
+                    start = Stopwatch.GetTimestamp();
+                    var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
+                    runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatFed.Concat(cutInputs).Select(v => Buffer(k, v, count))],
+                        [.. computed.Select(v => Buffer(k, v, count))]);
+                    double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    RuntimeSeconds += seconds;
+                    runSeconds += seconds;
+                    runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
+                    foreach (var v in computed)
+                    {
+                        var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                        SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
+                        FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(k, v, count).Span, first, slots[v].PerSample, type);
+                    }
                 }
+                long t1 = Stopwatch.GetTimestamp();
+                foreach (var v in stored) cache!.Store(v, first, Slot(k, v, count).Span);
+                storeSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
+                var batchValues = wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(k, v, count), StringComparer.Ordinal);
+                consuming?.GetAwaiter().GetResult();
+                int firstImage = first;
+                void Consume()
+                {
+                    long t2 = Stopwatch.GetTimestamp();
+                    consume(firstImage, count, batchValues);
+                    consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
+                }
+                if (options.ConsumeAlongside) consuming = Task.Run(Consume);
+                else Consume();
             }
-            foreach (var v in stored) cache!.Store(v, first, Slot(v, count).Span);
-            consume(first, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(v, count), StringComparer.Ordinal));
+            consuming?.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            // A failure here must not leave a consumer running on the arenas (its own failure was rethrown above, or
+            // is secondary to this one).
+            if (consuming is { IsCompleted: false })
+                try { consuming.Wait(); }
+                catch (AggregateException) { }
         }
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
-            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s CPU), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
+            $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s process CPU meanwhile; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 
     /// <summary>The batch size a model's first input insists on, if it is fixed (then it must divide the sample count).</summary>

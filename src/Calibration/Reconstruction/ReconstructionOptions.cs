@@ -40,6 +40,13 @@ public sealed record ReconstructionOptions
     /// <summary>Seed of the position sampling; the same seed gives the same weights.</summary>
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Whether a pass consumes each batch (the layers' sums) on another thread while the next batch is read and run
+    /// (see <see cref="ReconstructionEngine"/>); false consumes it in turn on the pass's own thread. The same results
+    /// either way: tests compare the two.
+    /// </summary>
+    internal bool ConsumeAlongside { get; init; } = true;
+
     /// <summary>Most calibration images per ONNX Runtime run (fewer when activations would exceed the budget).</summary>
     public int MaxBatch
     {

@@ -21,8 +21,9 @@ internal static class SubModel
 {
     /// <param name="Nodes">The nodes kept, in graph order (the boundary Casts not included).</param>
     /// <param name="Float32Names">The name ONNX Runtime feeds or returns a converted value under; other values go by their own.</param>
+    /// <param name="ModelInputs">The model's runtime inputs the sub-model declares, all of which must be fed.</param>
     public sealed record Result(byte[] Bytes, IReadOnlyList<string> CutInputs, IReadOnlyList<Node> Nodes,
-        IReadOnlyDictionary<string, string> Float32Names)
+        IReadOnlyDictionary<string, string> Float32Names, IReadOnlySet<string> ModelInputs)
     {
         /// <summary>The name to feed or fetch <paramref name="value"/> under, as float32.</summary>
         public string Float32Name(string value) => Float32Names.GetValueOrDefault(value, value);
@@ -31,8 +32,10 @@ internal static class SubModel
     /// <param name="cut">Values that can be fed instead of computed, with their per-sample shapes.</param>
     /// <param name="types">Element types of the outputs and cut values (from <see cref="ValueShapes.Probe(OnnxModel, CalibrationData, Runtime.Provider, out Dictionary{string, TensorElementType})"/>);
     /// a value missing there is taken as float32.</param>
+    /// <param name="onlyReadInputs">Declare only the model inputs the kept nodes read (else every one): a pass that starts
+    /// from cached values then need not read the samples (PP-OCRv4 det: 4.9 MB a page, 33 passes over 32 pages).</param>
     public static Result Build(OnnxModel model, IReadOnlyCollection<string> outputs, IReadOnlyDictionary<string, long[]>? cut = null,
-        IReadOnlyDictionary<string, TensorElementType>? types = null)
+        IReadOnlyDictionary<string, TensorElementType>? types = null, bool onlyReadInputs = false)
     {
         if (outputs.Count == 0) throw new ArgumentException("a sub-model needs at least one output");
         var graph = model.Graph;
@@ -58,8 +61,10 @@ internal static class SubModel
             if (Converted(types, v) is { } type && !views.ContainsKey(v))
                 views[v] = (Fresh(graph, v + "_float32", taken), (int)type);
         var kept = graph.Nodes.Where(needed.Contains).ToList();
-        byte[] bytes = model.ExtractBytes(needed, cutInputs.Select(v => (v, cut![v])), "calibration_batch", outputs, "onnxslim-reconstruction", views);
-        return new Result(bytes, cutInputs, kept, views.ToDictionary(kv => kv.Key, kv => kv.Value.Float32Name, StringComparer.Ordinal));
+        byte[] bytes = model.ExtractBytes(needed, cutInputs.Select(v => (v, cut![v])), "calibration_batch", outputs, "onnxslim-reconstruction", views, onlyReadInputs);
+        var read = onlyReadInputs ? kept.SelectMany(n => n.ReadNames()).ToHashSet(StringComparer.Ordinal) : null;
+        var modelInputs = graph.RuntimeInputs.Select(i => i.Name).Where(i => read is null || read.Contains(i)).ToHashSet(StringComparer.Ordinal);
+        return new Result(bytes, cutInputs, kept, views.ToDictionary(kv => kv.Key, kv => kv.Value.Float32Name, StringComparer.Ordinal), modelInputs);
     }
 
     /// <summary>Rounds returned values to their own type (see the class summary): float16 and bfloat16 to nearest even; others untouched.</summary>
