@@ -81,7 +81,7 @@ public static class Planner
     }
 
     /// <summary>Multiply-adds the end-to-end check may spend on its forward passes (one per ranked group and sample, and a reference).</summary>
-    internal const double SensitivityBudgetMacs = 200e9;
+    internal const double SensitivityBudgetMacs = 150e9;
 
     /// <summary>The fewest samples that make the end-to-end check worth its passes.</summary>
     internal const int MinSensitivitySamples = 2;
