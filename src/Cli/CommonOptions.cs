@@ -24,12 +24,17 @@ public static class CommonOptions
     /// <summary>The provider, checked to be usable here before any work starts.</summary>
     public static Provider ParseProvider(string value)
     {
-        Provider provider;
-        try { provider = Providers.Parse(value); }
-        catch (ArgumentException e) { throw new CliError(e.Message); }
+        var provider = ProviderNamed(value);
         try { SessionFactory.EnsureAvailable(provider); }
         catch (RuntimeUnavailableException e) { throw new CliError($"--provider {value}: {e.Message}"); }
         return provider;
+    }
+
+    /// <summary>The provider <paramref name="value"/> names, not yet checked to be usable here.</summary>
+    public static Provider ProviderNamed(string value)
+    {
+        try { return Providers.Parse(value); }
+        catch (ArgumentException e) { throw new CliError(e.Message); }
     }
 
     public static T ParseEnum<T>(string value, string option) where T : struct, Enum =>

@@ -91,6 +91,15 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Latency_target_with_cuda_is_one_line_naming_the_flag_and_exit_2()
+    {
+        string dir = Fixtures.TempDir();
+        string output = Path.Combine(dir, "out.onnx");
+        AssertBadInput(CliRunner.Run(Model, "-o", output, "--target", "latency", "--provider", "cuda"),
+            "--target latency is measured per kernel on the CPU provider only", output);
+    }
+
+    [Fact]
     public void Prune_is_deterministic_and_plans_replay_to_the_same_file()
     {
         string dir = Fixtures.TempDir();

@@ -148,6 +148,20 @@ public sealed class PrunerTests
     }
 
     [Fact]
+    public void Latency_target_on_cuda_is_refused_before_any_work()
+    {
+        // Refused even where CUDA cannot run: the option pair is wrong whatever the machine.
+        using var model = ConvNet();
+        var e = Assert.ThrowsAny<ArgumentException>(() =>
+            Pruner.Prune(model, new PruneOptions { Target = BudgetTarget.Latency, Provider = Provider.Cuda }));
+        Assert.Equal("Target", e.ParamName);
+        Assert.Contains("CUDA profiler times kernel launches", e.Message);
+        // The same target on the CPU provider, and MACs on CUDA, pass the check.
+        new PruneOptions { Target = BudgetTarget.Latency }.Check();
+        new PruneOptions { Provider = Provider.Cuda }.Check();
+    }
+
+    [Fact]
     public void Held_out_samples_never_change_the_pruned_model()
     {
         using var model = OnnxModel.Load(Fixtures.DemoModel);

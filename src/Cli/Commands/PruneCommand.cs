@@ -16,7 +16,7 @@ public static class PruneCommand
         var model = new Argument<string?>("MODEL") { Description = "ONNX model to prune (omit for the embedded demo model)", Arity = ArgumentArity.ZeroOrOne };
         var output = new Option<string?>("--output", "-o") { Description = "Where to write the pruned model (default: MODEL.slim.onnx)" };
         var cr = new Option<double>("--cr") { Description = "Fraction of the target removed, in [0, 0.95]", DefaultValueFactory = _ => 0.5 };
-        var target = new Option<string>("--target") { Description = "What --cr counts: macs, params, filters, or latency (measured on --provider, one thread, batch 1; cached per model)", DefaultValueFactory = _ => "macs" };
+        var target = new Option<string>("--target") { Description = "What --cr counts: macs, params, filters, or latency (measured on the CPU provider, one thread, batch 1; cached per model)", DefaultValueFactory = _ => "macs" };
         var criterion = new Option<string>("--criterion") { Description = "Which filters to keep: gem (nuclear norm), l1, l2, random, or refit (needs --calib: the channels the re-fitted next layers miss least; the default with --calib, it also replaces the spectra in the sliming allocation). Default: refit with --calib, else gem" };
         var allocation = new Option<string>("--allocation") { Description = "How many per layer: sliming (spectra) or uniform", DefaultValueFactory = _ => "sliming" };
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
@@ -95,7 +95,8 @@ public static class PruneCommand
             var preprocessing = image.Parse(p);
             if (criterionName == "refit" && files.Calib is null) throw new CliError("--criterion refit needs calibration data (--calib FILE.npy)");
             if (criterionName == "refit" && files.PlanIn is not null) throw new CliError("--criterion refit and --plan-in both choose the channels; give one");
-            CommonOptions.CheckOptions(options);
+            // The options are checked as a pair before the provider is looked for: a wrong pair is wrong on any machine.
+            CommonOptions.CheckOptions(options with { Provider = CommonOptions.ProviderNamed(p.GetValue(provider)!) });
             files.Check();
             options = options with { Provider = CommonOptions.ParseProvider(p.GetValue(provider)!) };
 

@@ -77,7 +77,7 @@ public static class ReportWriter
         sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{label}</td><td>{before:N0}</td><td>{after:N0}</td><td>{(before == 0 ? 0 : (double)after / before):P1}</td></tr>");
 
     private static void RowMs(StringBuilder sb, string label, double before, double after) =>
-        sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{label}</td><td>{before:F2}</td><td>{after:F2}</td><td>{before / after:F2}× faster</td></tr>");
+        sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{label}</td><td>{before:F2}</td><td>{after:F2}</td><td>{LatencyChange.Describe(before, after, "×")}</td></tr>");
 
     private static void AgreeRow(StringBuilder sb, string label, AgreementFigures a)
     {

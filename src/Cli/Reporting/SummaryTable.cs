@@ -55,6 +55,6 @@ public static class SummaryTable
     private static void Latency(Table t, string label, double? before, double? after, string provider)
     {
         if (before is null || after is null) return;
-        t.AddRow($"{label} ({provider}, median ms)", $"{before:F2}", $"{after:F2}", $"{before / after:F2}x faster");
+        t.AddRow($"{label} ({provider}, median ms)", $"{before:F2}", $"{after:F2}", LatencyChange.Describe(before.Value, after.Value));
     }
 }
