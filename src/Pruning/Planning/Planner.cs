@@ -66,7 +66,8 @@ public static class Planner
         KeepAllocation Allocate(double ratio) => options.Allocation == AllocationMethod.Uniform
             ? solver.AllocateUniform(planning, costs.Macs, costs.Params, options.Target, ratio, roundTo: 1, latency?.Model)
             : solver.Solve(planning, costs.Macs, costs.Params, options.Target, ratio, roundTo: 1, latency?.Model);
-        var allocation = latency is null ? Allocate(options.Ratio) : latency.Allocate(Allocate, options.Ratio);
+        // Before an end-to-end check, the latency model's prediction is enough (its measured checks run on the final allocation).
+        var allocation = latency is null || readers is { Count: > 0 } ? Allocate(options.Ratio) : latency.Allocate(Allocate, options.Ratio);
         if (readers is not null && ranking.Count > 0)
         {
             var before = allocation;
