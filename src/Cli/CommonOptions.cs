@@ -60,7 +60,7 @@ public static class CommonOptions
         ["Ratio"] = "--cr", ["MinKeepFraction"] = "--min-keep", ["RoundTo"] = "--round-to", ["TimedRuns"] = "--runs",
         ["Target"] = "--target", ["Allocation"] = "--allocation", ["Compensation"] = "--compensation",
         ["Criterion"] = "--criterion", ["Calibration"] = "--calib", ["Plan"] = "--plan-in",
-        ["HeldOutSamples"] = "--holdout", ["MinAgreement"] = "--min-agreement",
+        ["HeldOutSamples"] = "--holdout", ["SensitivitySamples"] = "--check-samples", ["MinAgreement"] = "--min-agreement",
         ["Height"] = "--image-size", ["Width"] = "--image-size", ["Scale"] = "--image-scale", ["Mean"] = "--image-mean", ["Std"] = "--image-std",
     };
 

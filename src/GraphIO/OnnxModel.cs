@@ -185,7 +185,9 @@ public sealed class OnnxModel : IDisposable
     /// large weights from this model's memory: stored float32 initializers of at least <paramref name="minBytes"/> raw bytes become
     /// float graph inputs, and come back with their bytes (shared, never copied: protobuf byte strings do not change).
     /// </summary>
-    public (byte[] Graph, IReadOnlyList<(string Name, long[] Dims, ReadOnlyMemory<byte> Bytes)> Weights) SplitWeights(IEnumerable<string> extraOutputs, int minBytes)
+    /// <param name="always">Stored float32 initializers split whatever their size (weights a caller will replace run by run).</param>
+    public (byte[] Graph, IReadOnlyList<(string Name, long[] Dims, ReadOnlyMemory<byte> Bytes)> Weights) SplitWeights(IEnumerable<string> extraOutputs, int minBytes,
+        IReadOnlySet<string>? always = null)
     {
         var proto = WithOutputs(extraOutputs);
         var graph = proto.Graph;
@@ -196,7 +198,7 @@ public sealed class OnnxModel : IDisposable
             var t = graph.Initializer[i];
             long elements = t.Dims.Aggregate(1L, (a, b) => a * b);
             if (t.DataType != DataType.Float || t.DataLocation == TensorProto.Types.DataLocation.External
-                || t.RawData.Length < minBytes || t.RawData.Length != elements * sizeof(float) || t.Dims.Any(d => d <= 0)) continue;
+                || (t.RawData.Length < minBytes && always?.Contains(t.Name) != true) || t.RawData.Length != elements * sizeof(float) || t.Dims.Any(d => d <= 0)) continue;
             weights.Add((t.Name, [.. t.Dims], t.RawData.Memory));
             graph.Initializer.RemoveAt(i);
             if (declared.Add(t.Name)) graph.Input.Add(GraphIO.Graph.TensorValue(t.Name, DataType.Float, [.. t.Dims]));

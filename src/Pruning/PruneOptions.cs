@@ -108,6 +108,16 @@ public sealed record PruneOptions
     public int? HeldOutSamples { get; init; }
 
     /// <summary>
+    /// With the calibrated ranking: at most this many fitting samples for the allocation's end-to-end check (each ranked
+    /// group pruned alone, the model's outputs compared with the original's, and groups that damage them more than their
+    /// error curve says weighed up); fewer when the model is large (a fixed budget of multiply-adds), none below two.
+    /// 0 turns the check off.
+    /// </summary>
+    public int SensitivitySamples { get; init; } = DefaultSensitivitySamples;
+
+    public const int DefaultSensitivitySamples = 16;
+
+    /// <summary>
     /// Fail (<see cref="ValidationFailedException"/>) when the pruned model agrees less than this with the original:
     /// top-1 agreement where the output is classifier-shaped, else output cosine; on held-out calibration samples
     /// when there are some, else on random inputs.
@@ -193,6 +203,7 @@ public sealed record PruneOptions
             throw new ArgumentException("is needed by criterion refit", nameof(Calibration));
         if (Refit && Plan is not null)
             throw new ArgumentException("and criterion refit both choose the channels; give one", nameof(Plan));
+        if (SensitivitySamples < 0) throw new ArgumentException($"must be ≥ 0, got {SensitivitySamples}", nameof(SensitivitySamples));
         if (HeldOutSamples is < 0) throw new ArgumentException($"must be ≥ 0, got {HeldOutSamples}", nameof(HeldOutSamples));
         if (Calibration is { } calibration && HeldOutSamples is int h && h >= calibration.Images)
             throw new ArgumentException($"leaves no sample to fit: {h} held out of {calibration.Images}", nameof(HeldOutSamples));

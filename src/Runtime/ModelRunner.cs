@@ -30,9 +30,11 @@ public sealed class ModelRunner : IDisposable
     /// memory instead of a copy (<see cref="SharedWeights"/>); <paramref name="extraOutputs"/> are added as outputs
     /// (those that exist and are not outputs yet). <see cref="Inputs"/> lists the model's own inputs only.
     /// </summary>
-    public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null)
+    /// <param name="replaceable">Stored float32 weights that <see cref="Run(IReadOnlyList{NamedTensor}, IReadOnlyDictionary{string, float[]})"/>
+    /// may replace (they are fed as inputs whatever their size).</param>
+    public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null, IReadOnlySet<string>? replaceable = null)
     {
-        _weights = SharedWeights.Split(model, extraOutputs ?? []);
+        _weights = SharedWeights.Split(model, extraOutputs ?? [], replaceable);
         try
         {
             _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false, spinning: false);
@@ -51,15 +53,39 @@ public sealed class ModelRunner : IDisposable
     public IReadOnlyList<string> OutputNames => _outputNames;
 
     /// <param name="outputs">Which outputs to return (null: all).</param>
-    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs = null)
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs = null) => Run(inputs, outputs, null);
+
+    /// <summary>
+    /// Runs with some of the model's weights replaced for this run only (row-major float32, the weight's shape): the
+    /// runner must have been made from an <see cref="GraphIO.OnnxModel"/> with them among its replaceable weights.
+    /// </summary>
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyDictionary<string, float[]> weights) => Run(inputs, null, weights);
+
+    private IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs, IReadOnlyDictionary<string, float[]>? replaced)
     {
         var values = new List<OrtValue>(inputs.Count);
         var outputNames = outputs?.ToArray() ?? _outputNames;
         try
         {
             foreach (var input in inputs) values.Add(ToOrtValue(input));
-            string[] names = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
-            using var results = _session.Run(_runOptions, names, [.. values, .. _weights?.Values ?? []], outputNames);
+            var shared = new List<OrtValue>(_weights?.Values ?? []);
+            if (replaced is not null)
+            {
+                var names = _weights?.Names ?? [];
+                foreach (var (name, data) in replaced)
+                {
+                    int at = names.ToList().IndexOf(name);
+                    if (at < 0) throw new ArgumentException($"weight '{name}' is not one this runner feeds (replaceable weights must be named when it is made)", nameof(replaced));
+                    var dims = shared[at].GetTensorTypeAndShape().Shape;
+                    if (dims.Aggregate(1L, (a, b) => a * b) != data.Length)
+                        throw new ArgumentException($"weight '{name}' has {dims.Aggregate(1L, (a, b) => a * b)} values, {data.Length} were given", nameof(replaced));
+                    var value = OrtValue.CreateTensorValueFromMemory(data, dims);
+                    values.Add(value);
+                    shared[at] = value;
+                }
+            }
+            string[] feedNames = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
+            using var results = _session.Run(_runOptions, feedNames, [.. values.Take(inputs.Count), .. shared], outputNames);
             var returned = new List<NamedTensor>(results.Count);
             for (int i = 0; i < results.Count; i++) returned.Add(FromOrtValue(outputNames[i], results[i]));
             return returned;

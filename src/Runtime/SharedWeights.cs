@@ -35,9 +35,10 @@ internal sealed class SharedWeights : IDisposable
     public IReadOnlyList<OrtValue> Values { get; }
 
     /// <summary>Splits <paramref name="model"/> (with <paramref name="extraOutputs"/> as outputs, see <see cref="OnnxModel.SplitWeights"/>), pinning the shared weights' bytes.</summary>
-    public static SharedWeights Split(OnnxModel model, IEnumerable<string> extraOutputs)
+    /// <param name="always">Float32 weights shared whatever their size (a caller replaces them run by run).</param>
+    public static SharedWeights Split(OnnxModel model, IEnumerable<string> extraOutputs, IReadOnlySet<string>? always = null)
     {
-        var (graph, weights) = model.SplitWeights(extraOutputs, MinBytes);
+        var (graph, weights) = model.SplitWeights(extraOutputs, MinBytes, always);
         var names = new List<string>();
         var values = new List<OrtValue>();
         var pins = new List<MemoryHandle>();

@@ -26,6 +26,24 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void A_replaceable_weight_is_replaced_for_one_run_only_and_any_other_is_refused()
+    {
+        var b = new GraphBuilder(seed: 2);
+        string x = b.Input("x", 2, 3, 4, 4);
+        string w = b.Init("small", [2, 3, 1, 1]); // far below the size shared weights start at
+        b.Output(b.Conv(x, 3, 2, k: 1, bias: false, weight: w), 2, 2, 4, 4);
+        using var model = b.Model();
+        using var runner = new ModelRunner(model, replaceable: new HashSet<string> { w });
+        var inputs = new[] { ModelOps.Floats("x", [2, 3, 4, 4], b.Normal(96)) };
+        var before = runner.Run(inputs)[0].AsFloats();
+        var zero = runner.Run(inputs, new Dictionary<string, float[]> { [w] = new float[6] })[0].AsFloats();
+        Assert.All(zero, v => Assert.Equal(0f, v));
+        Assert.Equal(before, runner.Run(inputs)[0].AsFloats());
+        Assert.Contains("'nope'", Assert.Throws<ArgumentException>(() => runner.Run(inputs, new Dictionary<string, float[]> { ["nope"] = new float[6] })).Message);
+        Assert.Contains("5 were given", Assert.Throws<ArgumentException>(() => runner.Run(inputs, new Dictionary<string, float[]> { [w] = new float[5] })).Message);
+    }
+
+    [Fact]
     public void Outputs_that_cannot_be_compared_are_named_with_why_and_not_counted()
     {
         NamedTensor T(string name, long[] shape, params float[] values) => new(name, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, shape, values);

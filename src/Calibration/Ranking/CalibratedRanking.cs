@@ -18,10 +18,13 @@ public static class CalibratedRanking
 
     /// <param name="recording">Filled in the same pass over the original model with what re-fitting the readers of these
     /// groups will need (see <see cref="TargetRecording"/>).</param>
+    /// <param name="readers">When given, filled with each ranked group's readers and their moments (what
+    /// <see cref="GroupSensitivity"/> re-fits).</param>
     public static Dictionary<int, ChannelElimination> Measure(OnnxModel model, ChannelGroupSet all, IEnumerable<ChannelGroup> groups,
-        CalibrationData calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null)
+        CalibrationData calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null,
+        Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>? readers = null)
     {
-        var readers = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
+        var found = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
         ChannelMoments.Request RequestFor(GroupReaders.Reader r, int taps)
         {
@@ -32,7 +35,7 @@ public static class CalibratedRanking
                     : new ChannelMoments.Request(r.Input);
             return request;
         }
-        var statistics = readers.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key,
+        var statistics = found.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key,
             r => r.Value.Select(x =>
             {
                 int taps = Taps(model, x);
@@ -43,9 +46,17 @@ public static class CalibratedRanking
         recording?.AddCandidates(model.Graph, groups);
         var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider, recording: recording);
         var ranked = statistics.AsParallel()
-            .Select(s => (s.Key, ChannelElimination.Run([.. s.Value.Select(x => Statistics(x.Reader, moments[x.Request], x.Taps))])))
+            .Select(s =>
+            {
+                var consumers = s.Value.Select(x => (x.Reader, Statistics: Statistics(x.Reader, moments[x.Request], x.Taps))).ToList();
+                return (s.Key, Consumers: consumers, Elimination: ChannelElimination.Run([.. consumers.Select(c => c.Statistics)]));
+            })
             .ToList();
-        foreach (var (id, elimination) in ranked) result[id] = elimination;
+        foreach (var (id, consumers, elimination) in ranked)
+        {
+            result[id] = elimination;
+            if (readers is not null) readers[id] = consumers;
+        }
         return result;
     }
 

@@ -25,6 +25,7 @@ public static class PruneCommand
         var calib = new Option<string?>("--calib") { Description = "Calibration samples: an .npy (the first input, [N, ...]), an .npz (one array per input name) or a folder of images; ranks channels, re-fits layers, and a held-out part validates" };
         var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
         var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: an eighth, at most 64)" };
+        var checkSamples = new Option<int>("--check-samples") { Description = $"With --calib: fitting samples for the allocation's end-to-end check (each ranked group pruned alone and the outputs compared; groups that damage them more than their error curve predicts keep more); fewer on large models, 0 turns it off", DefaultValueFactory = _ => PruneOptions.DefaultSensitivitySamples };
         var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 and write nothing when the pruned model agrees less with the original (top-1 agreement for classifiers, else cosine; on held-out samples)" };
         var image = ImageOptions.Create();
         var shape = CommonOptions.Shape();
@@ -44,7 +45,7 @@ public static class PruneCommand
 
         var root = new RootCommand("onnxslim: structured filter pruning (SLIMING) for ONNX convolutional networks")
         {
-            model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, calibSamples, holdout, minAgreement, shape, provider,
+            model, output, cr, target, criterion, allocation, ignore, minKeep, roundTo, calib, calibSamples, holdout, checkSamples, minAgreement, shape, provider,
             noValidate, noBench, compensation, runs, report, planOut, planIn, seed, force, externalData, verbose, json,
         };
         image.AddTo(root);
@@ -84,6 +85,7 @@ public static class PruneCommand
                 TimedRuns = p.GetValue(runs),
                 Seed = p.GetValue(seed),
                 HeldOutSamples = p.GetValue(holdout),
+                SensitivitySamples = p.GetValue(checkSamples),
                 MinAgreement = p.GetValue(minAgreement),
             };
             if (p.GetValue(minKeep) is { } floor) options = options with { MinKeepFraction = floor };
