@@ -37,7 +37,6 @@ public static class GroupSensitivity
             foreach (var (reader, statistics) in candidate.Readers)
                 if (EditFor(model.Graph, reader, statistics) is { } edit) edits.Add(edit);
                 else { edits = null; break; }
-            // A weight two readers (or two groups) share cannot be set for one alone.
             // A weight two readers of the group share cannot be set for each alone (groups are measured one at a time).
             if (edits is null || edits.Select(e => e.Weight).Distinct().Count() != edits.Count) continue;
             foreach (var e in edits) owners[e.Weight] = id;
