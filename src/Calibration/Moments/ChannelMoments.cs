@@ -90,8 +90,7 @@ public static class ChannelMoments
         Memory<float> Slot(int k, string v, int count) => arenas[k].AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
         FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. shapes[v][1..]]);
 
-        Task? consuming = null;
-        try
+        using (var consumer = new OrderedConsumer(alongside))
         {
             for (int start = 0, k = 0; start < calibration.Images; start += batch, k ^= 1)
             {
@@ -104,25 +103,14 @@ public static class ChannelMoments
                     SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
                     FiniteValues.Check("original", v, Slot(k, v, count).Span, start, offsets[v].PerSample, type);
                 }
-                consuming?.GetAwaiter().GetResult();
                 int first = start, arena = k;
-                void Consume()
+                consumer.Next(() =>
                 {
                     foreach (var (request, sum) in sums) sum.Add(Slot(arena, request.Value, count).Span, first, count, chunk);
                     recording?.Record(first, count, v => Slot(arena, v, count));
-                }
-                if (alongside) consuming = Task.Run(Consume);
-                else Consume();
+                });
             }
-            consuming?.GetAwaiter().GetResult();
-        }
-        finally
-        {
-            // A failure here must not leave a consumer running on the arenas (its own failure was rethrown above, or is
-            // secondary to this one).
-            if (consuming is { IsCompleted: false })
-                try { consuming.Wait(); }
-                catch (AggregateException) { }
+            consumer.Finish();
         }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;

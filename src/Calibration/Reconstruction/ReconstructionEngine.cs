@@ -288,8 +288,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         // Batch i is consumed on another thread while batch i + 1 is read and run into the other arena: the layers'
         // sums take most of a pass over a small sub-model, and ONNX Runtime's runs and the reads are mostly one core.
         // The batches are consumed one at a time and in order, so every sum is what it was.
-        Task? consuming = null;
-        try
+        using (var consumer = new OrderedConsumer(options.ConsumeAlongside))
         {
             for (int first = 0, k = 0; first < calibration.Images; first += batch, k ^= 1)
             {
@@ -322,26 +321,15 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
                 foreach (var v in stored) cache!.Store(v, first, Slot(k, v, count).Span);
                 storeSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
                 var batchValues = wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(k, v, count), StringComparer.Ordinal);
-                consuming?.GetAwaiter().GetResult();
                 int firstImage = first;
-                void Consume()
+                consumer.Next(() =>
                 {
                     long t2 = Stopwatch.GetTimestamp();
                     consume(firstImage, count, batchValues);
                     consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
-                }
-                if (options.ConsumeAlongside) consuming = Task.Run(Consume);
-                else Consume();
+                });
             }
-            consuming?.GetAwaiter().GetResult();
-        }
-        finally
-        {
-            // A failure here must not leave a consumer running on the arenas (its own failure was rethrown above, or
-            // is secondary to this one).
-            if (consuming is { IsCompleted: false })
-                try { consuming.Wait(); }
-                catch (AggregateException) { }
+            consumer.Finish();
         }
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
