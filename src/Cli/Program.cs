@@ -10,6 +10,7 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(AnalyzeCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ValidateCommand.Create());
+SubcommandHelp.Install(root);
 
 // No response files: `validate @model.onnx` names a file, it does not splice that file's words into the command line.
 var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

@@ -212,4 +212,22 @@ public sealed class CliTests
         foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
         return new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } };
     }
+
+    [Theory]
+    [InlineData("bench", "<MODEL>  ONNX model to time")]
+    [InlineData("inspect", "<MODEL>  ONNX model")]
+    [InlineData("validate", "<SLIM>")]
+    public void Subcommand_help_lists_only_its_own_arguments(string command, string ownRow)
+    {
+        var r = CliRunner.Run(command, "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains(ownRow, r.Stdout);
+        Assert.Contains($"onnxslim {command} <", r.Stdout);
+        Assert.DoesNotContain("[<MODEL>]", r.Stdout);
+        Assert.DoesNotContain("ONNX model to prune", r.Stdout);
+        // The root page still shows the prune argument.
+        var root = CliRunner.Run("--help");
+        Assert.Contains("onnxslim [<MODEL>] [command] [options]", root.Stdout);
+        Assert.Contains("ONNX model to prune", root.Stdout);
+    }
 }
