@@ -67,4 +67,46 @@ public sealed class GroupSensitivityTests
         var damage = GroupSensitivity.Measure(model, new Dictionary<int, GroupSensitivity.Candidate> { [group.Id] = new(readers, [0, 1, 2]) }, data.Slice(0, 4));
         Assert.Empty(damage);
     }
+    /// <summary>
+    /// x (3×2×2) → A (3→6, channel 5 a copy of channel 4) → Relu → a Gemm reading it through GlobalAveragePool + Flatten
+    /// (one feature per channel) or a Flatten of the whole 6×2×2 map (four features per channel), B stored either way round.
+    /// </summary>
+    private static OnnxModel GemmModel(bool pooled, bool transB)
+    {
+        var b = new GraphBuilder(seed: 5);
+        string x = b.Input("x", -1, 3, 2, 2);
+        var wa = b.Normal(6 * 27, 0.3);
+        Array.Copy(wa, 4 * 27, wa, 5 * 27, 27);
+        var ba = b.Normal(6, 0.1);
+        ba[5] = ba[4];
+        string h = b.Relu(b.Node("Conv", [x, b.Init("wa", [6, 3, 3, 3], wa), b.Init("ba", [6], ba)],
+            ("kernel_shape", new long[] { 3, 3 }), ("pads", new long[] { 1, 1, 1, 1 })));
+        string f = b.Node("Flatten", [pooled ? b.Node("GlobalAveragePool", [h]) : h], ("axis", 1L));
+        int features = pooled ? 6 : 24;
+        string y = b.Node("Gemm", [f, b.Init("wb", transB ? [4, features] : [features, 4]), b.Init("bb", [4], b.Normal(4, 0.1))], ("transB", transB ? 1L : 0L));
+        b.Output(y, -1, 4);
+        return b.Model();
+    }
+
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(false, false)]
+    public void A_group_read_by_a_Gemm_is_measured_and_its_duplicate_channel_moves_into_its_twin(bool pooled, bool transB)
+    {
+        var model = GemmModel(pooled, transB);
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [16, 3, 2, 2], new GraphBuilder(seed: 9).Normal(16 * 12))]);
+        var (group, readers, _) = Rank(model, data);
+        Assert.Equal("Gemm", Assert.Single(readers).Item1.Layer.OpType);
+        var candidates = new Dictionary<int, GroupSensitivity.Candidate>
+        {
+            [group.Id] = new(readers, [0, 1, 2, 3, 4]),
+            [group.Id + 100] = new(readers, [1, 2, 3, 4, 5]),
+        };
+        var damage = GroupSensitivity.Measure(model, candidates, data.Slice(0, 8));
+        // Channel 5's weights moved onto channel 4 (its copy) at the right places of B: the outputs barely change.
+        Assert.True(damage[group.Id] < 1e-2 * damage[group.Id + 100], $"twin dropped: {damage[group.Id]}, channel 0 dropped: {damage[group.Id + 100]}");
+        Assert.True(damage[group.Id + 100] > 1e-4, $"live channel 0 dropped: {damage[group.Id + 100]}");
+    }
 }

@@ -21,7 +21,7 @@ public static class GroupSensitivity
     /// <summary>
     /// Per group, the relative squared error of the model's float outputs, Σ‖y − y₀‖² / Σ‖y₀‖² averaged over outputs,
     /// with only that group pruned. Groups whose readers cannot all be re-weighted in place (a weight behind a Cast,
-    /// shared, or not a plain Conv/ConvTranspose) are left out.
+    /// shared, or not a plain Conv/ConvTranspose/Gemm) are left out.
     /// </summary>
     public static Dictionary<int, double> Measure(OnnxModel model, IReadOnlyDictionary<int, Candidate> candidates, IReadOnlyList<NamedTensor> samples,
         Provider provider = Provider.Cpu)
@@ -93,8 +93,8 @@ public static class GroupSensitivity
     }
 
     /// <summary>
-    /// A reader's weight viewed as [outer, channels, inner] around its input-channel axis (1 for Conv, 0 for
-    /// ConvTranspose); the group's channels lie at <see cref="GroupReaders.Reader.Positions"/> on that axis. With one
+    /// A reader's weight viewed as [outer, channels, inner] around its input-channel axis (1 for Conv and a Gemm with
+    /// transB, 0 for ConvTranspose and a Gemm without; a flattened map's H·W features of a channel go to inner); the group's channels lie at <see cref="GroupReaders.Reader.Positions"/> on that axis. With one
     /// feature per channel the re-fit mixes channels alike at every (outer, inner); with a conv's patch features
     /// (taps = inner) it mixes (channel, tap) features for each output.
     /// </summary>
@@ -129,15 +129,31 @@ public static class GroupSensitivity
     private static Edit? EditFor(Graph graph, GroupReaders.Reader reader, ConsumerStatistics statistics)
     {
         var layer = reader.Layer;
-        int axis = layer.OpType switch { "Conv" => 1, "ConvTranspose" => 0, _ => -1 };
+        int axis = layer.OpType switch
+        {
+            "Conv" => 1,
+            "ConvTranspose" => 0,
+            "Gemm" when layer.GetInt("transA", 0) == 0 => layer.GetInt("transB", 0) == 0 ? 0 : 1,
+            _ => -1,
+        };
         string name = layer.Input(1);
         if (axis < 0 || layer.GetInt("group", 1) != 1 || graph.ResolveWeight(name) is not { PassThrough.Count: 0 } weight
             || weight.Tensor.DataType != DataType.Float || weight.Tensor.Rank < 2) return null;
         var tensor = weight.Tensor;
         long[] dims = tensor.Dims;
         long outer = dims.Take(axis).Aggregate(1L, (a, b) => a * b), inner = dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
+        long channels = dims[axis];
+        if (layer.OpType == "Gemm")
+        {
+            // A Gemm reading a channel-major flatten of a C×H×W map: channel c owns the H·W features c·H·W …, so the
+            // weight is [outer, C, H·W·inner] around the map's channels (each row of the reader's weights holds them all).
+            long perChannel = reader.Weights.Cols / Math.Max(outer * inner, 1);
+            if (perChannel < 1 || channels % perChannel != 0 || reader.Weights.Cols != outer * inner * perChannel) return null;
+            channels /= perChannel;
+            inner *= perChannel;
+        }
         if (statistics.Taps != 1 && statistics.Taps != inner) return null;
-        if (reader.Positions.Any(p => p < 0 || p >= dims[axis])) return null;
-        return new Edit(name, tensor.ToFloats(), outer, dims[axis], inner, reader, statistics);
+        if (reader.Positions.Any(p => p < 0 || p >= channels)) return null;
+        return new Edit(name, tensor.ToFloats(), outer, channels, inner, reader, statistics);
     }
 }
