@@ -122,11 +122,12 @@ public sealed class AgreementFigures
     private string DescribeBefore(List<string> values, string left)
     {
         string outputs = string.Join(", ", (DataDependentOutputs ?? []).Select(o => $"'{o}'"));
+        string before = $"layer output{(values.Count == 1 ? "" : "s")} before the part after {string.Join(", ", DataDependentAfter ?? [])} (e.g. '{values[0]}')";
+        if (!Measured)
+            return $"not measured: none of the {values.Count} {before} has the same shape in both models, and the outputs ({outputs}) have sizes that depend on the data ({left})";
         string count = OutputsCompared == values.Count ? $"the {values.Count}" : $"{OutputsCompared} of the {values.Count}";
-        string what = $"layer output{(values.Count == 1 ? "" : "s")} before the part after {string.Join(", ", DataDependentAfter ?? [])} " +
-            $"(e.g. '{values[0]}'), not over the outputs ({outputs}), whose sizes depend on the data";
-        if (!Measured) return $"not measured: none of the {values.Count} {what} has the same shape in both models ({left})";
-        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4} over {count} {what}") + (left.Length == 0 ? "" : $"; {left}");
+        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4} over {count} {before}, not over the outputs ({outputs}), whose sizes depend on the data") +
+            (left.Length == 0 ? "" : $"; {left}");
     }
 }
 
