@@ -12,14 +12,14 @@ public sealed class DataDependentPartTests
     /// and a MatMul run once per found position. <paramref name="head"/> is the head conv's output, <paramref name="found"/>
     /// the data-dependent output; the head's sigmoid is an output too, and a Reshape reads the backbone's shape only.
     /// </summary>
-    private static OnnxModel Detector(out string head, out string score, out string found)
+    private static OnnxModel Detector(out string head, out string score, out string found, long batch = 1)
     {
         var b = new GraphBuilder(seed: 3);
-        string x = b.Input("x", 1, 3, 16, 16);
+        string x = b.Input("x", batch, 3, 16, 16);
         string backbone = b.Relu(b.Conv(b.Relu(b.Conv(x, 3, 32)), 32, 32));
         head = b.Conv(backbone, 32, 4);
         score = b.Node("Sigmoid", [head]);
-        b.Output(score, 1, 4, 16, 16);
+        b.Output(score, batch, 4, 16, 16);
         string positions = b.Node("Transpose", [b.Node("NonZero", [b.Node("Greater", [head, b.Init("zero", [1], [0f])])])]);
         // The per-position head reads the backbone's shape (as anchors do), not its values.
         string size = b.Node("Cast", [b.Node("ReduceSum", [b.Node("Shape", [backbone])], ("keepdims", 1L))], ("to", 1L));
@@ -80,6 +80,24 @@ public sealed class DataDependentPartTests
         Assert.Equal(unvalidated.Model.ToBytes(), result.Model.ToBytes());
 
         Assert.Throws<ValidationFailedException>(() => Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false, MinAgreement = 0.99999 }));
+    }
+
+    [Fact]
+    public void Held_out_samples_are_compared_on_the_values_before_the_part()
+    {
+        using var model = Detector(out string head, out string score, out _, batch: -1);
+        var samples = new Runtime.NamedTensor("x", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [12, 3, 16, 16],
+            new GraphBuilder(seed: 9).Normal(12 * 3 * 16 * 16));
+        using var result = Pruner.Prune(model, new PruneOptions
+        {
+            Ratio = 0.5, Time = false, Calibration = Calibration.CalibrationData.FromTensors([samples]), HeldOutSamples = 4,
+        });
+        var agreement = result.Summary.Agreement!;
+        Assert.StartsWith("4 held-out calibration samples", result.Summary.AgreementInputs);
+        Assert.Equal([head, score], agreement.ValuesCompared);
+        Assert.Equal(2, agreement.OutputsCompared);
+        Assert.InRange(agreement.Cosine!.Value, 0.05, 1);
+        Assert.Equal([head, score], result.Summary.AgreementBeforeRecovery!.ValuesCompared);
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public sealed class DataDependentPart
     /// </summary>
     public IReadOnlyList<string> Compared { get; }
 
-    /// <summary>The operator types the part starts at (e.g. NonMaxSuppression), for the report.</summary>
+    /// <summary>The operator types the part starts at (e.g. NonMaxSuppression, also inside an If), for the report.</summary>
     public IReadOnlyList<string> SourceOps { get; }
 
     /// <summary>The part of <paramref name="graph"/> after data-dependent operators; null when no graph output depends on one,
@@ -51,9 +51,15 @@ public sealed class DataDependentPart
         var readers = new List<Node>();
         foreach (var node in graph.Nodes)
         {
-            bool source = node.IsStandard && Sources.Contains(node.OpType);
+            // A source inside an If or Loop body (torchvision's NMS runs in an If on whether any box is left) makes the node one.
+            var inside = node.HasSubgraphs ? node.SubgraphOpTypes().Where(Sources.Contains).ToList() : [];
+            bool source = node.IsStandard && (Sources.Contains(node.OpType) || inside.Count > 0);
             if (!source && !node.ReadNames().Any(tainted.Contains)) continue;
-            if (source) sourceOps.Add(node.OpType);
+            if (source)
+            {
+                if (Sources.Contains(node.OpType)) sourceOps.Add(node.OpType);
+                sourceOps.UnionWith(inside);
+            }
             readers.Add(node);
             foreach (var o in node.Outputs) if (o.Length > 0) tainted.Add(o);
         }
