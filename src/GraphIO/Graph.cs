@@ -115,6 +115,17 @@ public sealed class Graph
     public IReadOnlyList<Node> Consumers(string value) =>
         _consumers.TryGetValue(value, out var list) ? list : [];
 
+    /// <summary>The nodes <paramref name="values"/> depend on (their producers and everything before them, subgraph captures included).</summary>
+    public HashSet<Node> NodesComputing(IEnumerable<string> values)
+    {
+        var nodes = new HashSet<Node>();
+        var stack = new Stack<string>(values);
+        while (stack.Count > 0)
+            if (Producer(stack.Pop()) is { } producer && nodes.Add(producer))
+                foreach (var input in producer.ReadNames()) stack.Push(input);
+        return nodes;
+    }
+
     public bool IsGraphOutput(string value) => _outputs.Contains(value);
 
     public bool IsRuntimeInput(string value) => Proto.Input.Any(i => i.Name == value) && !_initializers.ContainsKey(value);

@@ -56,6 +56,22 @@ public sealed class Node : IEquatable<Node>
         }
     }
 
+    /// <summary>The operator types of the nodes in the node's subgraphs, nested ones included (If, Loop, Scan bodies).</summary>
+    public IEnumerable<string> SubgraphOpTypes()
+    {
+        var stack = new Stack<GraphProto>(Proto.Attribute.SelectMany(a => a.Graphs.Prepend(a.G)).Where(g => g is not null));
+        while (stack.Count > 0)
+            foreach (var n in stack.Pop().Node)
+            {
+                yield return n.OpType;
+                foreach (var a in n.Attribute)
+                {
+                    if (a.G is not null) stack.Push(a.G);
+                    foreach (var g in a.Graphs) stack.Push(g);
+                }
+            }
+    }
+
     /// <summary>Every value the node reads: its inputs and whatever its subgraphs read from outside (over-approximated: a
     /// subgraph's own values are included too).</summary>
     public IEnumerable<string> ReadNames() => ReadNames(Proto);

@@ -218,7 +218,19 @@ public sealed class OnnxModel : IDisposable
     /// readers, and an output is returned cast to float32 under that name.</param>
     public byte[] ExtractBytes(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
         IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views = null,
-        bool onlyReadInputs = false)
+        bool onlyReadInputs = false) =>
+        Extract(nodes, floatInputs, batchDim, outputs, producerName, float32Views, onlyReadInputs).ToByteArray();
+
+    /// <summary>
+    /// A model of <paramref name="nodes"/> (in graph order), every runtime input of this one, the initializers the nodes read
+    /// (bytes shared, not copied) and <paramref name="outputs"/> as its untyped outputs: a part of this model to run on its own.
+    /// </summary>
+    public OnnxModel ExtractModel(IReadOnlySet<Node> nodes, IEnumerable<string> outputs, string producerName) =>
+        new(Extract(nodes, [], "", outputs, producerName, null, onlyReadInputs: false), Directory);
+
+    private ModelProto Extract(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
+        IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views,
+        bool onlyReadInputs)
     {
         var source = Proto.Graph;
         var sub = new GraphProto { Name = source.Name };
@@ -259,7 +271,7 @@ public sealed class OnnxModel : IDisposable
         var proto = new ModelProto { IrVersion = Proto.IrVersion, ProducerName = producerName, Graph = sub };
         proto.OpsetImport.Add(Proto.OpsetImport);
         proto.Functions.Add(Proto.Functions);
-        return proto.ToByteArray();
+        return proto;
     }
 
     private static NodeProto Cast(string input, string output, int to)

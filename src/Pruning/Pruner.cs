@@ -59,17 +59,23 @@ public static class Pruner
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
         // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
+        // A detector's outputs after NMS: validation compares the values before that part instead (see DataDependentPart).
+        var part = DataDependentPart.Find(work.Graph);
         long analysisStart = 0;
         void KeepReference(ProbedModel probed)
         {
             options.Log?.Invoke($"shape probe on ONNX Runtime: {System.Diagnostics.Stopwatch.GetElapsedTime(analysisStart).TotalSeconds:0.00} s");
             if (!options.Validate) return;
             var inputs = calibration?.HeldOut ?? InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
-            reference = new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out bool probeRun), probed.OutputNames, probeRun);
+            bool probeRun;
+            reference = part is null
+                ? new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out probeRun), probed.OutputNames, probeRun, null)
+                : new Reference(inputs, probed.RunValues(inputs, ValidationBatch, part.Compared, out probeRun), part.Compared, probeRun, part);
             if (calibration?.HeldOut is not null) RequireFinite(reference.Outputs);
         }
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference));
+        var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
+            options.Validate ? part?.Compared : null));
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -137,7 +143,8 @@ public static class Pruner
             summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
             summary.StageDetails["reconstruct from calibration data"] =
                 $"{report.Levels} levels, {report.RuntimeRuns} ONNX Runtime runs ({report.RuntimeSeconds:0.0} s), {report.Seconds - report.RuntimeSeconds:0.0} s sampling and solving";
-            if (agreementBefore is not null) summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore);
+            if (agreementBefore is not null)
+                summary.AgreementBeforeRecovery = part is null ? AgreementFigures.From(agreementBefore) : AgreementFigures.Before(part, agreementBefore);
         }
         else
         {
@@ -153,7 +160,7 @@ public static class Pruner
             var agreement = stages.Run("validate on ONNX Runtime", () => Compare(reference!, work, options, out slimShapes));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
-            summary.Agreement = AgreementFigures.From(agreement);
+            summary.Agreement = part is null ? AgreementFigures.From(agreement) : AgreementFigures.Before(part, agreement);
             summary.AgreementInputs = inputs is not null
                 ? $"{inputs[0].Shape[0]} held-out calibration sample{(inputs[0].Shape[0] == 1 ? "" : "s")}, not used for ranking or fitting"
                 : calibration is not null ? "seeded random inputs (no calibration sample was held out)" : "seeded random inputs";
@@ -162,7 +169,7 @@ public static class Pruner
             {
                 if (agreement.Compared == 0)
                     throw new ValidationFailedException($"validation failed: agreement could not be measured on {summary.AgreementInputs}: " +
-                        $"no output has the same shape in both models ({string.Join(", ", agreement.NotCompared)}); nothing written");
+                        $"no {(part is null ? "output" : "value before the data-dependent part")} has the same shape in both models ({string.Join(", ", agreement.NotCompared)}); nothing written");
                 (string metric, double value) = agreement.Top1Agreement is double top1 ? ("top-1 agreement", top1) : ("output cosine", agreement.Cosine);
                 if (value < min)
                     throw new ValidationFailedException($"validation failed: {metric} {value:0.0000} on {summary.AgreementInputs} is below the minimum {min}; nothing written");
@@ -173,7 +180,10 @@ public static class Pruner
             throw new ArgumentException("a minimum agreement needs validation", nameof(options.MinAgreement));
         }
 
-        var prunedShapes = slimShapes ?? ModelAnalysis.ProbeShapes(work, options.InputShapes);
+        var prunedShapes = PrunedShapesFor(work, analysis, plan, part, slimShapes, options, out bool partNotRun);
+        if (partNotRun)
+            summary.Notes.Add($"the pruned model's part after {string.Join(", ", part!.SourceOps)} (a detector's kept boxes and the heads that run on them) was not run: " +
+                "its costs are counted at the sizes the original had on the seeded input");
         var slimCost = ModelCost.Compute(work.Graph, DataDependentSizes.AtOriginal(prunedShapes, analysis.Shapes, out var moved));
         if (moved.Count > 0)
         {
@@ -255,7 +265,9 @@ public static class Pruner
     }
 
     /// <param name="ProbeInputs">Whether <paramref name="Outputs"/> are the shape probe's run, on its inputs (see <see cref="ProbedModel"/>).</param>
-    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames, bool ProbeInputs);
+    /// <param name="Part">When set, <paramref name="Outputs"/> are the values before the data-dependent part (<see cref="DataDependentPart.Compared"/>), not the model's outputs.</param>
+    private sealed record Reference(IReadOnlyList<NamedTensor> Inputs, IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> OutputNames, bool ProbeInputs,
+        DataDependentPart? Part);
 
     /// <summary>Runs the pruned model (one-off session over its own weights) on the reference inputs and compares.</summary>
     /// <param name="shapes">On the probe's inputs, the pruned model's shapes of the values its cost reads (<see cref="ModelAnalysis.CostValues"/>),
@@ -265,7 +277,15 @@ public static class Pruner
         shapes = null;
         ModelRunner runner;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        try { runner = new ModelRunner(pruned, options.Provider, reference.ProbeInputs ? ModelAnalysis.CostValues(pruned.Graph) : null); }
+        var costValues = reference.ProbeInputs ? ModelAnalysis.CostValues(pruned.Graph) : null;
+        // Of the values before the data-dependent part, those the pruned graph still computes (a missing one is reported as such).
+        var partValues = reference.Part is null ? null : reference.OutputNames.Where(v => pruned.Graph.Producer(v) is not null).ToList();
+        try
+        {
+            runner = partValues is null ? new ModelRunner(pruned, options.Provider, costValues)
+                : partValues.Count == 0 ? throw new ValidationFailedException("validation failed: the pruned model computes none of the values compared before its data-dependent part; nothing written")
+                : ModelRunner.ForValues(pruned, partValues, options.Provider, costValues);
+        }
         catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
         double sessionSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
         using (runner)
@@ -275,16 +295,64 @@ public static class Pruner
             {
                 if (reference.ProbeInputs)
                 {
-                    outputs = runner.RunWithShapes(reference.Inputs, reference.OutputNames, out var probed);
+                    outputs = runner.RunWithShapes(reference.Inputs, partValues ?? reference.OutputNames, out var probed);
                     foreach (var input in reference.Inputs) probed.TryAdd(input.Name, input.Shape);
                     shapes = probed;
                 }
-                else outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames);
+                else outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, partValues ?? reference.OutputNames);
             }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
-            options.Log?.Invoke($"pruned model on ONNX Runtime: session {sessionSeconds:0.00} s, run {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds - sessionSeconds:0.00} s");
-            return OutputComparison.Compare(reference.Outputs, outputs);
+            options.Log?.Invoke($"pruned model{(partValues is null ? "" : $" up to {partValues.Count} values before its data-dependent part")} on ONNX Runtime: " +
+                $"session {sessionSeconds:0.00} s, run {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds - sessionSeconds:0.00} s");
+            if (partValues is not null && options.Log is { } log)
+                foreach (var r in reference.Outputs)
+                {
+                    var each = OutputComparison.Compare([r], outputs, top1: false);
+                    log($"  compared '{r.Name}' {NamedTensor.FormatShape(r.Shape)}: " + (each.Compared == 0 ? string.Join(", ", each.NotCompared)
+                        : FormattableString.Invariant($"cosine {each.Cosine:F5}, max abs error {each.MaxAbsError:G4}")));
+                }
+            // Top-1 is about a classifier's outputs, not about intermediate maps.
+            return OutputComparison.Compare(reference.Outputs, outputs, top1: reference.Part is null);
         }
+    }
+
+    /// <summary>
+    /// The pruned model's shapes of the values its cost reads. Without a data-dependent part: <paramref name="fromValidation"/>
+    /// (the validation run's, on the probe's inputs) or a probe of the whole pruned model, as before. With one: the run of
+    /// the part before it (validation's, or a probe of that part) and, for the rest, the original's shapes at the kept
+    /// channels (<see cref="PrunedShapes"/>): its sizes at the original's box counts, which is what the cost counts anyway
+    /// (<see cref="DataDependentSizes"/>), without running a pruned detector's heads on another number of boxes.
+    /// Where the shapes worked out disagree with the ones run, the whole pruned model is probed instead.
+    /// </summary>
+    /// <param name="partNotRun">Whether the data-dependent part's shapes were worked out rather than run.</param>
+    private static Dictionary<string, long[]> PrunedShapesFor(OnnxModel work, ModelAnalysis analysis, KeepPlan plan, DataDependentPart? part,
+        Dictionary<string, long[]>? fromValidation, PruneOptions options, out bool partNotRun)
+    {
+        partNotRun = false;
+        if (part is null) return fromValidation ?? ModelAnalysis.ProbeShapes(work, options.InputShapes);
+        var values = part.Compared.Where(v => work.Graph.Producer(v) is not null).ToList();
+        var derived = PrunedShapes.Derive(analysis.Shapes, analysis.Groups, plan.KeepByGroup);
+        if (values.Count == 0 || derived is null) return ModelAnalysis.ProbeShapes(work, options.InputShapes);
+        var run = fromValidation ?? ProbePart(work, values, options);
+        foreach (var (value, shape) in run)
+        {
+            if (!derived.TryGetValue(value, out var expected) || expected.AsSpan().SequenceEqual(shape)) continue;
+            options.Log?.Invoke($"pruned shapes: '{value}' is {NamedTensor.FormatShape(shape)}, the kept channels say {NamedTensor.FormatShape(expected)}: probing the whole pruned model");
+            return ModelAnalysis.ProbeShapes(work, options.InputShapes);
+        }
+        foreach (var (value, shape) in run) derived[value] = shape;
+        partNotRun = true;
+        return derived;
+    }
+
+    /// <summary>Shapes of the cost's values in the part of the pruned model that computes <paramref name="values"/>, on the probe's seeded inputs.</summary>
+    private static Dictionary<string, long[]> ProbePart(OnnxModel work, IReadOnlyList<string> values, PruneOptions options)
+    {
+        using var runner = ModelRunner.ForValues(work, values, options.Provider, ModelAnalysis.CostValues(work.Graph));
+        var shapes = InputShapes.Resolve(runner.Inputs, options.InputShapes);
+        var probed = runner.OutputShapes(InputGenerator.Generate(runner.Inputs, shapes, seed: 0));
+        foreach (var (name, shape) in shapes) probed.TryAdd(name, shape);
+        return probed;
     }
 
     /// <summary>Batch 4 where the batch is dynamic, so top-1 agreement is read over several samples.</summary>

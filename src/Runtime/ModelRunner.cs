@@ -49,6 +49,21 @@ public sealed class ModelRunner : IDisposable
         _inputs = _session.InputMetadata.Where(kv => !shared.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// A one-off session (as <see cref="ModelRunner(GraphIO.OnnxModel, Provider, IEnumerable{string}?, IReadOnlySet{string}?)"/>) of only
+    /// the nodes that compute <paramref name="values"/>, which are its outputs (<paramref name="extraOutputs"/> of those nodes besides);
+    /// it still declares every input of the model.
+    /// </summary>
+    public static ModelRunner ForValues(GraphIO.OnnxModel model, IReadOnlyCollection<string> values, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (values.Count == 0) throw new ArgumentException("a part of a model needs at least one value to compute", nameof(values));
+        foreach (var v in values)
+            if (model.Graph.Producer(v) is null) throw new ArgumentException($"value '{v}' is not computed by any node", nameof(values));
+        using var part = model.ExtractModel(model.Graph.NodesComputing(values), values, "onnxslim-part");
+        return new ModelRunner(part, provider, extraOutputs);
+    }
+
     public IReadOnlyDictionary<string, NodeMetadata> Inputs => _inputs;
     public IReadOnlyList<string> OutputNames => _outputNames;
 

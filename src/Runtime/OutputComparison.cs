@@ -7,7 +7,8 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
     IReadOnlyList<string> NotCompared)
 {
     /// <summary>Compares the outputs that both models produce with the same shape; classifier-shaped [N, K] outputs also get top-1 agreement.</summary>
-    public static OutputComparison Compare(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> candidate)
+    /// <param name="top1">Whether to read top-1 agreement (not for intermediate values compared instead of the outputs).</param>
+    public static OutputComparison Compare(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> candidate, bool top1 = true)
     {
         double dot = 0, nr = 0, nc = 0, maxAbs = 0, maxRel = 0;
         long top1Same = 0, top1Total = 0;
@@ -37,7 +38,7 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
                 maxAbs = Math.Max(maxAbs, d);
                 maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(a), 1e-3 * scale + 1e-12));
             }
-            if (r.Shape.Length == 2 && r.Shape[1] > 1 && NamedTensor.IsFloating(r.ElementType))
+            if (top1 && r.Shape.Length == 2 && r.Shape[1] > 1 && NamedTensor.IsFloating(r.ElementType))
             {
                 int k = (int)r.Shape[1];
                 for (int row = 0; row < r.Shape[0]; row++)

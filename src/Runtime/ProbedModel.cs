@@ -14,6 +14,8 @@ public sealed class ProbedModel : IDisposable
     private readonly OnnxModel _model;
     private readonly IReadOnlyList<NamedTensor> _probeOutputs;
     private ModelRunner? _plain;
+    private ModelRunner? _part;
+    private IReadOnlyList<string>? _partNames;
 
     internal ProbedModel(OnnxModel model, IReadOnlyDictionary<string, NodeMetadata> inputs, IReadOnlyList<string> outputNames,
         IReadOnlyList<NamedTensor> probeInputs, IReadOnlyList<NamedTensor> probeOutputs)
@@ -43,10 +45,32 @@ public sealed class ProbedModel : IDisposable
     public IReadOnlyList<NamedTensor> RunInBatches(IReadOnlyList<NamedTensor> inputs, int batch, out bool probeRun)
     {
         probeRun = AreProbeInputs(inputs) && ModelRunner.RunsWhole(Inputs, inputs, batch);
-        if (probeRun) return _probeOutputs;
+        if (probeRun) return [.. _probeOutputs.Take(OutputNames.Count)];
         _plain ??= new ModelRunner(_model);
         return _plain.RunInBatches(inputs, batch, OutputNames);
     }
 
-    public void Dispose() => _plain?.Dispose();
+    /// <summary>
+    /// The values <paramref name="names"/> (computed by the model's nodes) on <paramref name="inputs"/>: the probe run's copies
+    /// on the probe's inputs when it copied them (<see cref="ShapeProbe.Run"/>'s alsoCopied), else a run of only the nodes that
+    /// compute them (a detector's backbone without its heads).
+    /// </summary>
+    public IReadOnlyList<NamedTensor> RunValues(IReadOnlyList<NamedTensor> inputs, int batch, IReadOnlyList<string> names, out bool probeRun)
+    {
+        probeRun = AreProbeInputs(inputs) && ModelRunner.RunsWhole(Inputs, inputs, batch) && names.All(n => _probeOutputs.Any(o => o.Name == n));
+        if (probeRun) return [.. names.Select(n => _probeOutputs.First(o => o.Name == n))];
+        if (_part is null || !_partNames!.SequenceEqual(names))
+        {
+            _part?.Dispose();
+            _part = ModelRunner.ForValues(_model, names);
+            _partNames = names;
+        }
+        return _part.RunInBatches(inputs, batch, names);
+    }
+
+    public void Dispose()
+    {
+        _plain?.Dispose();
+        _part?.Dispose();
+    }
 }

@@ -14,10 +14,14 @@ public static class ShapeProbe
     /// (copied out of the probe's run) and a plain session for other inputs (e.g. the validation's reference outputs).
     /// Not the probe's session for other inputs: every value is an output there, so ONNX Runtime keeps all of them alive
     /// to the end of a run (a detector at 640² held ~2.3 GB for a batch of 4).</param>
+    /// <param name="alsoCopied">Values (among <paramref name="values"/>) copied out of the probe's run besides the model's own
+    /// outputs, for <see cref="ProbedModel.RunValues"/>; only with <paramref name="thenRun"/>.</param>
     public static Dictionary<string, long[]> Run(OnnxModel model, IEnumerable<string> values, IEnumerable<string> shapeOverrides, int seed = 0,
-        Action<ProbedModel>? thenRun = null)
+        Action<ProbedModel>? thenRun = null, IReadOnlyList<string>? alsoCopied = null)
     {
         var ownOutputs = model.Graph.OutputNames.ToList();
+        var copied = ownOutputs.Concat(alsoCopied ?? []).Distinct(StringComparer.Ordinal).ToList();
+        if (alsoCopied is not null) values = values.Concat(alsoCopied);
         Dictionary<string, long[]> shapes;
         ProbedModel probed;
         using (var runner = new ModelRunner(model, extraOutputs: values))
@@ -26,7 +30,7 @@ public static class ShapeProbe
             var inputs = InputGenerator.Generate(runner.Inputs, inputShapes, seed);
             // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
             // model's activations) cost that detector ~0.6 GB more.
-            var own = runner.RunWithShapes(inputs, thenRun is null ? [] : ownOutputs, out shapes);
+            var own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
             foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
             probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own);
         }

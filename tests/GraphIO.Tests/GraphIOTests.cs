@@ -128,4 +128,36 @@ public sealed class GraphIOTests
         var model = OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
         Assert.Contains(model.Graph.Consumers("a"), n => n.OpType == "If");
     }
+
+    [Fact]
+    public void Operators_inside_nested_subgraphs_are_listed()
+    {
+        var inner = new GraphProto { Name = "inner", Node = { new NodeProto { OpType = "NonMaxSuppression", Input = { "b", "s" }, Output = { "k" } } } };
+        var body = new GraphProto { Name = "then", Node = { new NodeProto { OpType = "Loop", Output = { "z" },
+            Attribute = { new AttributeProto { Name = "body", G = inner, Type = AttributeProto.Types.AttributeType.Graph } } } } };
+        var graph = new GraphProto();
+        graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "a" } });
+        graph.Node.Add(new NodeProto
+        {
+            OpType = "If", Input = { "cond" }, Output = { "out" },
+            Attribute = { new AttributeProto { Name = "then_branch", G = body, Type = AttributeProto.Types.AttributeType.Graph } },
+        });
+        var model = OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
+        Assert.Equal(["Loop", "NonMaxSuppression"], model.Graph.Nodes[1].SubgraphOpTypes().Order());
+        Assert.Empty(model.Graph.Nodes[0].SubgraphOpTypes());
+    }
+
+    [Fact]
+    public void The_nodes_computing_values_are_their_ancestors_only()
+    {
+        var graph = new GraphProto();
+        graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "a" } });
+        graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "a" }, Output = { "b" } });
+        graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "c" } });
+        var model = OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
+        Assert.Equal(["a", "b"], model.Graph.NodesComputing(["b"]).Select(n => n.Outputs[0]).Order());
+        using var part = model.ExtractModel(model.Graph.NodesComputing(["a"]), ["a"], "test");
+        Assert.Equal(["a"], part.Graph.Nodes.Select(n => n.Outputs[0]));
+        Assert.Equal(["a"], part.Graph.OutputNames);
+    }
 }

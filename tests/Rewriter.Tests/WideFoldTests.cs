@@ -73,6 +73,33 @@ public sealed class WideFoldTests
     }
 
     [Fact]
+    public void Only_the_fits_asked_for_are_taken_and_they_are_the_same_bits()
+    {
+        var (model, _, _, filters) = ConvBn();
+        using var _m = model;
+        int[] keep = [0, 2, 3, 5, 7, 8, 11, 12, 14];
+        int[] removed = [1, 4, 6, 9, 10, 13, 15];
+        FitsNeeded[] needed = [FitsNeeded.None, FitsNeeded.Signed, FitsNeeded.NonNegative, FitsNeeded.Both, FitsNeeded.None, FitsNeeded.NonNegative, FitsNeeded.Signed];
+        var fit = new FilterFit(filters, keep, terms: 4, ridge: 1e-3, removed);
+        var all = fit.FitAll(removed);
+        var some = fit.FitAll(removed, needed);
+        Assert.Throws<ArgumentException>(() => fit.FitAll(removed, needed[1..]));
+        for (int r = 0; r < removed.Length; r++)
+        {
+            var (signed, nonNegative) = some[r];
+            Assert.Equal((needed[r] & FitsNeeded.Signed) != 0, signed is not null);
+            Assert.Equal((needed[r] & FitsNeeded.NonNegative) != 0, nonNegative is not null);
+            foreach (var (x, y) in new[] { (all[r].Signed, signed), (all[r].NonNegative, nonNegative) })
+            {
+                if (y is null) continue;
+                Assert.Equal(x!.Kept, y.Kept);
+                Assert.Equal(x.Coefficients, y.Coefficients);
+                Assert.Equal(x.Match, y.Match);
+            }
+        }
+    }
+
+    [Fact]
     public void Fits_in_blocks_are_the_fits_one_by_one_bit_for_bit()
     {
         var (model, _, _, filters) = ConvBn();

@@ -87,7 +87,10 @@ public static class ReportWriter
             return;
         }
         sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td>{a.Cosine:F5}</td><td>{a.MaxAbsError:G4}</td><td>{(a.Top1Agreement is { } t ? t.ToString("P1", CultureInfo.InvariantCulture) : "–")}</td></tr>");
-        if (a.NotCompared.Count > 0)
+        // Values before a data-dependent part compared instead of the outputs (a detector): the summary's sentence says which.
+        if (a.ValuesCompared is not null)
+            sb.Append(CultureInfo.InvariantCulture, $"<tr><td></td><td colspan=\"3\">{Enc(a.Describe())}</td></tr>");
+        else if (a.NotCompared.Count > 0)
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td></td><td colspan=\"3\">{a.OutputsCompared} output(s) compared; not compared: {Enc(string.Join(", ", a.NotCompared))}</td></tr>");
     }
 

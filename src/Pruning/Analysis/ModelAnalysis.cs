@@ -20,16 +20,18 @@ public sealed class ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, l
     public GroupCosts GroupCosts { get; } = groupCosts;
 
     /// <param name="thenRun">Runs with the probed model once the shape probe is done (see <see cref="ShapeProbe.Run"/>).</param>
-    public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ProbedModel>? thenRun = null)
+    /// <param name="alsoCopied">Values the probe's run copies out for <paramref name="thenRun"/> besides the model's outputs.</param>
+    public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ProbedModel>? thenRun = null, IReadOnlyList<string>? alsoCopied = null)
     {
-        var shapes = ProbeShapes(model, shapeOverrides, thenRun);
+        var shapes = ProbeShapes(model, shapeOverrides, thenRun, alsoCopied);
         var groups = ChannelGroups.Find(model, shapes);
         return new ModelAnalysis(model, shapes, groups, ModelCost.Compute(model.Graph, shapes), GroupCosts.Build(groups, shapes));
     }
 
-    public static Dictionary<string, long[]> ProbeShapes(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ProbedModel>? thenRun = null)
+    public static Dictionary<string, long[]> ProbeShapes(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ProbedModel>? thenRun = null,
+        IReadOnlyList<string>? alsoCopied = null)
     {
-        return ShapeProbe.Run(model, ProbedValues(model.Graph), shapeOverrides, thenRun: thenRun);
+        return ShapeProbe.Run(model, ProbedValues(model.Graph), shapeOverrides, thenRun: thenRun, alsoCopied: alsoCopied);
     }
 
     /// <summary>

@@ -78,8 +78,26 @@ public sealed class AgreementFigures
     [JsonPropertyName("outputs_compared")] public int OutputsCompared { get; set; }
     /// <summary>Outputs left out, with why: a detector's outputs after NMS differ in count between the models.</summary>
     [JsonPropertyName("not_compared")] public List<string> NotCompared { get; set; } = [];
+    /// <summary>
+    /// When the outputs' sizes depend on the data (a detector's boxes after NMS): the values compared instead, the layer
+    /// outputs just before that part (see <see cref="DataDependentPart"/>); null when the outputs were compared.
+    /// </summary>
+    [JsonPropertyName("values_compared")] public List<string>? ValuesCompared { get; set; }
+    /// <summary>With <see cref="ValuesCompared"/>: the outputs left out because their sizes depend on the data, and what they follow.</summary>
+    [JsonPropertyName("data_dependent_outputs")] public List<string>? DataDependentOutputs { get; set; }
+    [JsonPropertyName("data_dependent_after")] public List<string>? DataDependentAfter { get; set; }
 
     [JsonIgnore] public bool Measured => OutputsCompared > 0;
+
+    /// <summary>The figures of a comparison of the values before <paramref name="part"/> instead of the outputs.</summary>
+    public static AgreementFigures Before(DataDependentPart part, OnnxSlim.Runtime.OutputComparison c)
+    {
+        var figures = From(c);
+        figures.ValuesCompared = [.. part.Compared];
+        figures.DataDependentOutputs = [.. part.Outputs];
+        figures.DataDependentAfter = [.. part.SourceOps];
+        return figures;
+    }
 
     public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c) => new()
     {
@@ -94,10 +112,22 @@ public sealed class AgreementFigures
     public string Describe()
     {
         string left = NotCompared.Count == 0 ? "" : $"not compared (original vs pruned shape): {string.Join(", ", NotCompared)}";
+        if (ValuesCompared is { } values) return DescribeBefore(values, left);
         if (!Measured) return $"not measured: no output has the same shape in both models ({left})";
         return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4}") +
             (Top1Agreement is { } t ? FormattableString.Invariant($", top-1 agreement {t * 100:0.0} %") : "") +
             (left.Length == 0 ? "" : $" ({OutputsCompared} output{(OutputsCompared == 1 ? "" : "s")} compared; {left})");
+    }
+
+    private string DescribeBefore(List<string> values, string left)
+    {
+        string outputs = string.Join(", ", (DataDependentOutputs ?? []).Select(o => $"'{o}'"));
+        string before = $"layer output{(values.Count == 1 ? "" : "s")} before the part after {string.Join(", ", DataDependentAfter ?? [])} (e.g. '{values[0]}')";
+        if (!Measured)
+            return $"not measured: none of the {values.Count} {before} has the same shape in both models, and the outputs ({outputs}) have sizes that depend on the data ({left})";
+        string count = OutputsCompared == values.Count ? $"the {values.Count}" : $"{OutputsCompared} of the {values.Count}";
+        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4} over {count} {before}, not over the outputs ({outputs}), whose sizes depend on the data") +
+            (left.Length == 0 ? "" : $"; {left}");
     }
 }
 

@@ -37,7 +37,7 @@ internal static class CompensationPlanner
         if (removed.Length == 0) return none;
 
         bool fold = options.Compensation == Compensation.LeastSquares;
-        var fits = fold ? new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed).FitAll(removed)
+        var fits = fold ? new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed).FitAll(removed, FitsRead(group, paths, removed, options))
             : new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
 
         var additions = new List<MergeAddition>();
@@ -99,6 +99,24 @@ internal static class CompensationPlanner
                 delta.VarianceRatio = ratio;
             }
         return new GroupCompensation(additions, order, foldedChannels.Count, withoutStatistics, order.Count);
+    }
+
+    /// <summary>Which fits of each removed channel <see cref="Terms"/> will read at the group's readers: none through a broken path.</summary>
+    private static FitsNeeded[] FitsRead(ChannelGroup group, ChannelPaths paths, int[] removed, RewriteOptions options)
+    {
+        var needed = new FitsNeeded[removed.Length];
+        foreach (var site in group.Sites.OfType<TensorSite>().Where(s => s.Role == SiteRole.ConsumerWeight && !s.Layout.Repeats(group.Id)))
+        {
+            if (paths.At(site.Node.Input(0)) is not { } state) continue;
+            for (int r = 0; r < removed.Length; r++)
+            {
+                int j = removed[r];
+                var kind = state.Kind[j];
+                if (site.Layout.PositionOf(group.Id, j) < 0 || kind == PathKind.Broken) continue;
+                needed[r] |= kind == PathKind.Linear || options.SignedThroughNonlinearity ? FitsNeeded.Signed : FitsNeeded.NonNegative;
+            }
+        }
+        return needed;
     }
 
     /// <summary>
