@@ -31,6 +31,12 @@ public static class ModelFiles
     public static byte[] RuntimeBytes(string path)
     {
         using var model = OnnxModel.Load(path);
+        return RuntimeBytes(model, path);
+    }
+
+    /// <summary>As <see cref="RuntimeBytes(string)"/>, for a model already loaded from <paramref name="path"/> (its external data is pulled inline).</summary>
+    public static byte[] RuntimeBytes(OnnxModel model, string path)
+    {
         if (!model.HasExternalData) return File.ReadAllBytes(path);
         model.InlineExternalData();
         return model.ToBytes();

@@ -230,4 +230,31 @@ public sealed class CliTests
         Assert.Contains("onnxslim [<MODEL>] [command] [options]", root.Stdout);
         Assert.Contains("ONNX model to prune", root.Stdout);
     }
+
+    [Fact]
+    public void Validate_compares_a_detector_on_the_layer_outputs_before_its_data_dependent_part()
+    {
+        // A detector in small: a head conv whose positive positions are found (as NMS keeps boxes), then a MatMul per position.
+        var b = new GraphBuilder(seed: 3);
+        string x = b.Input("x", 1, 3, 16, 16);
+        string head = b.Conv(b.Relu(b.Conv(b.Relu(b.Conv(x, 3, 32)), 32, 32)), 32, 4);
+        string positions = b.Node("Transpose", [b.Node("NonZero", [b.Node("Greater", [head, b.Init("zero", [1], [0f])])])]);
+        string found = b.Node("MatMul", [b.Node("Cast", [positions], ("to", 1L)), b.Init("per_position", [4, 8])]);
+        b.Output(found, -1, 8);
+        string dir = Fixtures.TempDir();
+        string original = b.Save(Path.Combine(dir, "detector.onnx"));
+        string pruned = Path.Combine(dir, "pruned.onnx");
+        Assert.Equal(0, CliRunner.Run(original, "-o", pruned, "--cr", "0.5", "--no-bench").ExitCode);
+
+        var text = CliRunner.Run("validate", original, pruned);
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains($"layer output before the part after NonZero (e.g. '{head}'), not over the outputs ('{found}')", text.Stdout.ReplaceLineEndings(""));
+        var json = System.Text.Json.JsonDocument.Parse(CliRunner.Run("validate", original, pruned, "--json").Stdout).RootElement;
+        Assert.Equal(1, json.GetProperty("outputs_compared").GetInt32());
+        Assert.Equal(head, json.GetProperty("values_compared")[0].GetString());
+        Assert.InRange(json.GetProperty("cosine").GetDouble(), 0.05, 0.99999);
+        // The same model against itself agrees exactly on those values.
+        var same = System.Text.Json.JsonDocument.Parse(CliRunner.Run("validate", original, original, "--json").Stdout).RootElement;
+        Assert.Equal(1.0, same.GetProperty("cosine").GetDouble(), 9);
+    }
 }

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using OnnxSlim.Calibration;
+using OnnxSlim.GraphIO;
+using OnnxSlim.Pruning;
 using OnnxSlim.Runtime;
 using Spectre.Console;
 
@@ -24,9 +26,9 @@ public static class ValidateCommand
         };
         cmd.SetAction(p =>
         {
-            var a = ModelFiles.RuntimeBytes(CommonOptions.RequireFile(p.GetValue(original)!, "model"));
-            var b = ModelFiles.RuntimeBytes(CommonOptions.RequireFile(p.GetValue(slim)!, "model"));
-            var cmp = Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs));
+            string a = CommonOptions.RequireFile(p.GetValue(original)!, "model");
+            string b = CommonOptions.RequireFile(p.GetValue(slim)!, "model");
+            var cmp = Measure(a, b, CommonOptions.ParseProvider(p.GetValue(provider)!), p.GetValue(shape)!, p.GetValue(inputs), out var before);
             bool ok = cmp.AllFinite && cmp.Compared > 0 && cmp.Cosine >= p.GetValue(minCosine) &&
                       (cmp.Top1Agreement ?? 1.0) >= p.GetValue(minTop1);
             if (p.GetValue(json))
@@ -34,13 +36,13 @@ public static class ValidateCommand
                 {
                     ok, cosine = cmp.Cosine, max_abs_error = cmp.MaxAbsError, max_rel_error = cmp.MaxRelError,
                     top1_agreement = cmp.Top1Agreement, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
-                    not_compared = cmp.NotCompared,
+                    not_compared = cmp.NotCompared, values_compared = before?.Compared, data_dependent_outputs = before?.Outputs,
                 }));
             else
-                AnsiConsole.WriteLine(Describe(cmp) + (ok ? "  [ok]" : "  [FAILED]"));
+                AnsiConsole.WriteLine(Describe(cmp, before) + (ok ? "  [ok]" : "  [FAILED]"));
             if (!ok)
             {
-                string why = !cmp.AllFinite ? "outputs contain NaN or Inf" : cmp.Compared == 0 ? "no output has the same name and shape in both models" : "outputs disagree beyond the given tolerance";
+                string why = !cmp.AllFinite ? "outputs contain NaN or Inf" : cmp.Compared == 0 ? $"no {(before is null ? "output" : "value before the data-dependent part")} has the same name and shape in both models" : "outputs disagree beyond the given tolerance";
                 Console.Error.WriteLine($"onnxslim: validation failed: {why}");
                 return ExitCodes.ValidationFailed;
             }
@@ -49,19 +51,32 @@ public static class ValidateCommand
         return cmd;
     }
 
-    /// <summary>Both models on identical inputs: seeded random, or the first input from a .npy file (up to 64 samples).</summary>
-    private static OutputComparison Measure(byte[] reference, byte[] candidate, Provider provider, IReadOnlyList<string> shapes, string? inputsFile)
+    /// <summary>
+    /// Both models on identical inputs: seeded random, or the first input from a .npy file (up to 64 samples). A model whose
+    /// outputs have data-dependent sizes (a detector after NMS) is compared on the layer outputs before that part
+    /// (<paramref name="before"/>, see <see cref="DataDependentPart"/>), running only what computes them, as the prune
+    /// command validates: two detectors keep different numbers of boxes on the same input.
+    /// </summary>
+    private static OutputComparison Measure(string referencePath, string candidatePath, Provider provider, IReadOnlyList<string> shapes,
+        string? inputsFile, out DataDependentPart? before)
     {
-        using var a = new ModelRunner(reference, provider);
-        using var b = new ModelRunner(candidate, provider);
+        using var reference = OnnxModel.Load(referencePath);
+        using var candidate = OnnxModel.Load(candidatePath);
+        before = DataDependentPart.Find(reference.Graph);
+        var values = before?.Compared.Where(v => candidate.Graph.Producer(v) is not null).ToList();
+        if (values is { Count: 0 }) before = null;
+        using var a = before is null ? new ModelRunner(ModelFiles.RuntimeBytes(reference, referencePath), provider) : ModelRunner.ForValues(reference, values!, provider);
+        using var b = before is null ? new ModelRunner(ModelFiles.RuntimeBytes(candidate, candidatePath), provider) : ModelRunner.ForValues(candidate, values!, provider);
         var inputs = inputsFile is null
             ? InputGenerator.Generate(a.Inputs, InputShapes.Resolve(a.Inputs, shapes, batch: 1), seed: 0)
             : CalibrationInputs.FromNpy(a.Inputs, inputsFile, maxSamples: 64);
-        return OutputComparison.Compare(a.Run(inputs), b.Run(inputs));
+        return OutputComparison.Compare(a.Run(inputs), b.Run(inputs), top1: before is null);
     }
 
-    private static string Describe(OutputComparison c) =>
+    private static string Describe(OutputComparison c, DataDependentPart? before) =>
         (c.Compared == 0 ? "not measured" : $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}") +
+        (before is null ? "" : $" over {c.Compared} layer output{(c.Compared == 1 ? "" : "s")} before the part after {string.Join(", ", before.SourceOps)} " +
+            $"(e.g. '{before.Compared[0]}'), not over the outputs ({string.Join(", ", before.Outputs.Select(o => $"'{o}'"))}), whose sizes depend on the data") +
         (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values") +
         (c.NotCompared.Count == 0 ? "" : $"; not compared (original vs slim shape): {string.Join(", ", c.NotCompared)}");
 }
