@@ -106,6 +106,31 @@ public sealed class GroupDrivenTests
     }
 
     /// <summary>
+    /// The ranking's pass probed the original model's shapes on the same first sample: the reconstruction takes that
+    /// probe instead of running the whole original model again, and fits the same weights bit for bit.
+    /// </summary>
+    [Fact]
+    public void The_reconstruction_takes_the_ranking_pass_probe_of_the_original_and_fits_the_same_bits()
+    {
+        var calibration = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 14).Normal(8 * 192));
+        var (original, probedAgain, layers) = Prune(Residual(7));
+        var (_, fromProbe, probeLayers) = Prune(Residual(7));
+        var ranked = Residual(7);
+        var groups = Harness.Analyze(ranked);
+        using var recording = new TargetRecording(8);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
+        var probe = Assert.NotNull(recording.OriginalProbe);
+        Assert.Contains(original.Graph.Nodes[^1].Outputs[0], probe.Shapes.Keys);
+
+        var taken = Reconstruction.Run(original, fromProbe, probeLayers, [calibration], null, recording);
+        recording.OriginalProbe = null;
+        var probed = Reconstruction.Run(original, probedAgain, layers, [calibration], null, recording);
+        Assert.Equal(probed.RuntimeRuns - 1, taken.RuntimeRuns);
+        Assert.True(taken.FittedCount > 0);
+        Assert.Equal(probedAgain.ToBytes(), fromProbe.ToBytes());
+    }
+
+    /// <summary>
     /// The depthwise convs of the pruned groups are re-fitted too, so the ranking's pass records their targets: the
     /// reconstruction then never runs the original model (it ran all of PP-OCRv4 rec again for its depthwise convs alone).
     /// </summary>

@@ -41,12 +41,22 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     }
 
     /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
-    public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
+    /// <param name="recording">The ranking's recording over the same samples: its probe of the original model is taken instead of probing again.</param>
+    public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers, TargetRecording? recording = null)
     {
         long start = Stopwatch.GetTimestamp();
-        _originalShapes = ValueShapes.Probe(original, calibration, options.Provider, out _originalTypes);
+        if (recording?.OriginalProbe is var (shapes, types) && recording.Images == calibration.Images)
+        {
+            _originalShapes = shapes;
+            _originalTypes = types;
+        }
+        else
+        {
+            _originalShapes = ValueShapes.Probe(original, calibration, options.Provider, out _originalTypes);
+            RuntimeRuns++;
+        }
         _prunedShapes = ValueShapes.Probe(pruned, calibration, options.Provider, out _prunedTypes);
-        RuntimeRuns += 2;
+        RuntimeRuns++;
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         var fits = new List<(ConsumerUnit, LayerLayout)>();
         foreach (var candidate in units)
