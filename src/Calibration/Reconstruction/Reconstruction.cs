@@ -60,7 +60,7 @@ public static class Reconstruction
         {
             var level = byLevel[l];
             engine.LoadTargets(level);
-            engine.Accumulate(level);
+            engine.Accumulate(level, byLevel.Skip(l + 1).ToList());
             foreach (var fit in level)
             {
                 LayerReconstruction result;
