@@ -76,6 +76,8 @@ public static class Pruner
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
             options.Validate ? part?.Compared : null));
+        // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
+        options.Calibration?.WaitForCheck();
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -419,8 +421,13 @@ public static class Pruner
     }
 
     /// <summary>Samples that rank channels and fit layers, and the held-out ones that only validate (null when none).</summary>
-    /// <param name="HeldOut">Read into memory: validation runs them whole (at most <see cref="MaxHeldOut"/> unless asked).</param>
-    private sealed record CalibrationSplit(CalibrationData Fit, IReadOnlyList<NamedTensor>? HeldOut);
+    /// <param name="HeldOutSamples">Read into memory when first wanted (validation runs them whole, at most <see cref="MaxHeldOut"/>
+    /// unless asked): not before the analysis, so that a value check still running beside it (<see cref="CalibrationData.WaitForCheck"/>)
+    /// is not waited for at once.</param>
+    private sealed record CalibrationSplit(CalibrationData Fit, Lazy<IReadOnlyList<NamedTensor>>? HeldOutSamples)
+    {
+        public IReadOnlyList<NamedTensor>? HeldOut => HeldOutSamples?.Value;
+    }
 
     /// <summary>The last samples are held out: an eighth of them, at most 64, unless the options say how many.</summary>
     private static CalibrationSplit Split(CalibrationData all, int? heldOut)
@@ -429,7 +436,7 @@ public static class Pruner
         int h = heldOut ?? Math.Min(MaxHeldOut, Math.Max(n >= 2 ? 1 : 0, n / 8));
         if (h == 0) return new CalibrationSplit(all, null);
         // The fitted samples share the caller's storage (a copy was another 540 MB for 1,024 ImageNet samples).
-        return new CalibrationSplit(all.Range(0, n - h), all.Slice(n - h, h));
+        return new CalibrationSplit(all.Range(0, n - h), new Lazy<IReadOnlyList<NamedTensor>>(() => all.Slice(n - h, h)));
     }
 
     private static List<GroupFigures> GroupFigures(ModelAnalysis analysis, KeepPlan plan) =>

@@ -71,6 +71,35 @@ public sealed class CalibrationInputsTests
         Assert.Equal([1f, 1, 0, 0], cropped[..4].Select(v => MathF.Round(v, 2)));
     }
 
+    /// <summary>
+    /// The value check of an .npy may run beside the caller: its refusal then comes from the first read, or from
+    /// <see cref="CalibrationData.WaitForCheck"/>, with the same message; a range shares it; good data reads the same values.
+    /// </summary>
+    [Fact]
+    public void A_value_check_run_alongside_refuses_at_the_first_read_with_the_same_message()
+    {
+        string dir = Fixtures.TempDir();
+        var inputs = Inputs(-1, 1, 4, 4);
+        string nan = Path.Combine(dir, "nan.npy");
+        var values = Enumerable.Range(0, 48).Select(i => (float)i).ToArray();
+        values[20] = float.NaN;
+        NpyFile.WriteFloats(nan, [3, 1, 4, 4], values);
+        using (var data = CalibrationInputs.Load(inputs, nan, 10, checkAlongside: true))
+        {
+            var range = data.Range(2, 1);
+            Assert.Contains("non-finite value (NaN) at sample 1", Assert.Throws<ArgumentException>(() => range.Slice(0, 1)).Message);
+            Assert.Contains("non-finite value (NaN) at sample 1", Assert.Throws<ArgumentException>(data.WaitForCheck).Message);
+            Assert.Contains("non-finite value (NaN) at sample 1", Assert.Throws<ArgumentException>(() => data.CopyFloats("x", 0, 1, new float[16])).Message);
+        }
+        string good = Path.Combine(dir, "good.npy");
+        values[20] = 20;
+        NpyFile.WriteFloats(good, [3, 1, 4, 4], values);
+        using var checkedFirst = CalibrationInputs.Load(inputs, good, 10);
+        using var alongside = CalibrationInputs.Load(inputs, good, 10, checkAlongside: true);
+        alongside.WaitForCheck();
+        Assert.Equal((float[])checkedFirst.ToTensors()[0].Data, (float[])alongside.ToTensors()[0].Data);
+    }
+
     [Fact]
     public void Data_that_does_not_fit_the_model_is_refused_with_the_reason()
     {

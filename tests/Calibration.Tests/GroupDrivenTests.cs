@@ -106,6 +106,76 @@ public sealed class GroupDrivenTests
     }
 
     /// <summary>
+    /// x → A → Relu → Conv → <paramref name="depth"/> Relus → h ─┬→ GlobalAveragePool → B (1×1) → Sigmoid → × h → C → Relu → D:
+    /// a squeeze-excitation block behind a long stem.
+    /// </summary>
+    private static OnnxModel Excited(int seed, int depth)
+    {
+        var b = new GraphBuilder(seed: seed);
+        string x = b.Input("x", -1, 3, 8, 8);
+        string h = b.Conv(b.Relu(b.Conv(x, 3, 6)), 6, 6);
+        for (int i = 0; i < depth; i++) h = b.Relu(h);
+        string scale = b.Node("Sigmoid", [b.Conv(b.Node("GlobalAveragePool", [h]), 6, 6, k: 1)]);
+        string y = b.Conv(b.Relu(b.Conv(b.Node("Mul", [h, scale]), 6, 6)), 6, 4);
+        b.Output(y, -1, 4, 8, 8);
+        return b.Model();
+    }
+
+    /// <summary>
+    /// The SE conv B is re-fitted a level before C, whose input B scales: C's pass cannot start from B's cached input,
+    /// and without more it ran the model from its input again. B's pass also caches h (no layer still to be re-fitted lies
+    /// before it, and the stem is long), so C's pass starts there; the weights are the same bits either way. Behind a
+    /// short stem h is recomputed.
+    /// </summary>
+    [Fact]
+    public void A_pass_caches_the_values_later_passes_would_recompute_at_length_and_the_weights_do_not_change()
+    {
+        var calibration = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 15).Normal(8 * 192));
+        var (original, cached, layers) = Prune(Excited(8, 70));
+        var (_, recomputed, recomputedLayers) = Prune(Excited(8, 70));
+        var passes = new List<string>();
+        var report = Reconstruction.Run(original, cached, layers, [calibration], new ReconstructionOptions { PassLog = passes.Add });
+        var again = new List<string>();
+        Reconstruction.Run(original, recomputed, recomputedLayers, [calibration], new ReconstructionOptions { PassLog = again.Add, CacheForLaterPasses = false });
+        Assert.True(report.Levels >= 2, $"{report.Levels} levels");
+        Assert.Contains(passes, l => l.Contains("more cached for later passes"));
+        Assert.DoesNotContain(again, l => l.Contains("more cached for later passes"));
+        static int Nodes(List<string> log) => log.Where(l => l.StartsWith("pass over the pruned model: ")).Sum(l => int.Parse(l.Split(' ')[5]));
+        Assert.True(Nodes(passes) < Nodes(again), $"{Nodes(passes)} nodes run, {Nodes(again)} without");
+        Assert.Equal(recomputed.ToBytes(), cached.ToBytes());
+
+        var (shortOriginal, shortStem, shortLayers) = Prune(Excited(8, 2));
+        var shortPasses = new List<string>();
+        Reconstruction.Run(shortOriginal, shortStem, shortLayers, [calibration], new ReconstructionOptions { PassLog = shortPasses.Add });
+        Assert.DoesNotContain(shortPasses, l => l.Contains("more cached for later passes"));
+    }
+
+    /// <summary>
+    /// The ranking's pass probed the original model's shapes on the same first sample: the reconstruction takes that
+    /// probe instead of running the whole original model again, and fits the same weights bit for bit.
+    /// </summary>
+    [Fact]
+    public void The_reconstruction_takes_the_ranking_pass_probe_of_the_original_and_fits_the_same_bits()
+    {
+        var calibration = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 14).Normal(8 * 192));
+        var (original, probedAgain, layers) = Prune(Residual(7));
+        var (_, fromProbe, probeLayers) = Prune(Residual(7));
+        var ranked = Residual(7);
+        var groups = Harness.Analyze(ranked);
+        using var recording = new TargetRecording(8);
+        CalibratedRanking.Measure(ranked, groups, groups.Prunable, CalibrationData.FromTensors([calibration]), seed: 0, recording: recording);
+        var probe = Assert.NotNull(recording.OriginalProbe);
+        Assert.Contains(original.Graph.Nodes[^1].Outputs[0], probe.Shapes.Keys);
+
+        var taken = Reconstruction.Run(original, fromProbe, probeLayers, [calibration], null, recording);
+        recording.OriginalProbe = null;
+        var probed = Reconstruction.Run(original, probedAgain, layers, [calibration], null, recording);
+        Assert.Equal(probed.RuntimeRuns - 1, taken.RuntimeRuns);
+        Assert.True(taken.FittedCount > 0);
+        Assert.Equal(probedAgain.ToBytes(), fromProbe.ToBytes());
+    }
+
+    /// <summary>
     /// The depthwise convs of the pruned groups are re-fitted too, so the ranking's pass records their targets: the
     /// reconstruction then never runs the original model (it ran all of PP-OCRv4 rec again for its depthwise convs alone).
     /// </summary>

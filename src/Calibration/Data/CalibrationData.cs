@@ -12,9 +12,11 @@ public sealed class CalibrationData : IDisposable
 {
     private readonly SampleColumn[] _inputs;
     private readonly IReadOnlyList<IDisposable> _owned;
+    private readonly Task? _check;
 
     /// <param name="owned">Files opened for these columns, closed with this set.</param>
-    internal CalibrationData(IReadOnlyList<SampleColumn> inputs, IReadOnlyList<IDisposable>? owned = null)
+    /// <param name="check">The check of the values still running beside the caller (see <see cref="WaitForCheck"/>), if any.</param>
+    internal CalibrationData(IReadOnlyList<SampleColumn> inputs, IReadOnlyList<IDisposable>? owned = null, Task? check = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Count == 0) throw new ArgumentException("calibration needs at least one input tensor");
@@ -23,6 +25,7 @@ public sealed class CalibrationData : IDisposable
                 throw new ArgumentException($"calibration input '{t.Name}' has {t.Samples} samples, input '{inputs[0].Name}' has {inputs[0].Samples}");
         _inputs = [.. inputs];
         _owned = owned ?? [];
+        _check = check;
         Images = checked((int)_inputs[0].Samples);
     }
 
@@ -40,8 +43,15 @@ public sealed class CalibrationData : IDisposable
     public CalibrationData Range(int first, int count)
     {
         CheckRange(first, count);
-        return new CalibrationData([.. _inputs.Select(c => c.Range(first, count))]);
+        return new CalibrationData([.. _inputs.Select(c => c.Range(first, count))], check: _check);
     }
+
+    /// <summary>
+    /// Waits for the check of the values that <see cref="CalibrationInputs.Load"/> may leave running beside the caller,
+    /// rethrowing its refusal (an <see cref="ArgumentException"/> naming the bad sample). Every read waits for it first,
+    /// so no bad value is ever used; a caller that must refuse bad data before some step calls it there.
+    /// </summary>
+    public void WaitForCheck() => _check?.GetAwaiter().GetResult();
 
     public IReadOnlyList<NamedTensor> Slice(int first, int count) => Slice(first, count, null);
 
@@ -49,6 +59,7 @@ public sealed class CalibrationData : IDisposable
     public IReadOnlyList<NamedTensor> Slice(int first, int count, IReadOnlyCollection<string>? names)
     {
         CheckRange(first, count);
+        WaitForCheck();
         return [.. _inputs.Where(c => names is null || names.Contains(c.Name)).Select(c => c.Read(first, count))];
     }
 
@@ -62,6 +73,7 @@ public sealed class CalibrationData : IDisposable
     public void CopyFloats(string name, int first, int count, Span<float> destination)
     {
         var input = _inputs.FirstOrDefault(i => i.Name == name) ?? throw new ArgumentException($"no calibration input named '{name}'");
+        WaitForCheck();
         input.CopyFloats(first, count, destination);
     }
 
@@ -72,6 +84,10 @@ public sealed class CalibrationData : IDisposable
 
     public void Dispose()
     {
+        // The check reads the files closed here: it ends first (its refusal, if any, was or will not be wanted).
+        if (_owned.Count > 0 && _check is { IsCompleted: false } check)
+            try { check.Wait(); }
+            catch (AggregateException) { }
         foreach (var o in _owned) o.Dispose();
     }
 }

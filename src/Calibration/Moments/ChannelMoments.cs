@@ -67,6 +67,7 @@ public static class ChannelMoments
         var widened = calibration.Inputs.Where(t => t.ElementType != TensorElementType.Float && CalibrationData.Widens(t)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         if (recording is not null && recording.Images != calibration.Images)
             throw new ArgumentException($"the recording is for {recording.Images} samples, the calibration set has {calibration.Images}");
+        if (recording is not null) recording.OriginalProbe = (shapes, types);
         var recorded = recording?.Plan(shapes.Where(s => !otherInputs.Contains(s.Key) || widened.Contains(s.Key)).ToDictionary(StringComparer.Ordinal)) ?? [];
         var computed = names.Concat(recorded).Distinct().Where(n => !inputs.Contains(n)).ToList();
         var readInputs = names.Concat(recorded).Distinct().Where(widened.Contains).ToList();

@@ -22,7 +22,7 @@ public static class CalibratedRanking
     /// <see cref="GroupSensitivity"/> re-fits).</param>
     public static Dictionary<int, ChannelElimination> Measure(OnnxModel model, ChannelGroupSet all, IEnumerable<ChannelGroup> groups,
         CalibrationData calibration, int seed, Provider provider = Provider.Cpu, TargetRecording? recording = null,
-        Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>? readers = null)
+        Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>? readers = null, Action<string>? log = null)
     {
         var found = groups.ToDictionary(g => g.Id, g => GroupReaders.Find(all, g, out _));
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
@@ -44,7 +44,10 @@ public static class CalibratedRanking
         var result = new Dictionary<int, ChannelElimination>();
         if (requests.Count == 0) return result;
         recording?.AddCandidates(model.Graph, groups);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider, recording: recording);
+        log?.Invoke($"calibrated ranking: moments of {requests.Count} readers' inputs on the original model: {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:0.00} s");
+        start = System.Diagnostics.Stopwatch.GetTimestamp();
         var ranked = statistics.AsParallel()
             .Select(s =>
             {
@@ -52,6 +55,7 @@ public static class CalibratedRanking
                 return (s.Key, Consumers: consumers, Elimination: ChannelElimination.Run([.. consumers.Select(c => c.Statistics)]));
             })
             .ToList();
+        log?.Invoke($"calibrated ranking: channel elimination of {ranked.Count} groups: {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:0.00} s");
         foreach (var (id, consumers, elimination) in ranked)
         {
             result[id] = elimination;

@@ -43,7 +43,7 @@ public static class Reconstruction
         if (units.Count == 0) return new ReconstructionReport(fitted, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);
         using var engine = new ReconstructionEngine(original, pruned, calibration, options);
 
-        var planned = engine.Plan(units, fitted);
+        var planned = engine.Plan(units, fitted, recording);
         var (levels, ordered) = ConsumerLevels.Assign(pruned.Graph, [.. planned.Select(p => p.Unit)]);
         var fits = ordered.Select((u, i) => new LayerFit(u, planned[i].Layout, options)).ToList();
         for (int i = 0; i < fits.Count; i++)
@@ -60,7 +60,7 @@ public static class Reconstruction
         {
             var level = byLevel[l];
             engine.LoadTargets(level);
-            engine.Accumulate(level);
+            engine.Accumulate(level, byLevel.Skip(l + 1).ToList());
             foreach (var fit in level)
             {
                 LayerReconstruction result;

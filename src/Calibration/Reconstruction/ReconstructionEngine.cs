@@ -41,12 +41,22 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     }
 
     /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
-    public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers)
+    /// <param name="recording">The ranking's recording over the same samples: its probe of the original model is taken instead of probing again.</param>
+    public List<(ConsumerUnit Unit, LayerLayout Layout)> Plan(List<ConsumerUnit> units, List<LayerReconstruction> layers, TargetRecording? recording = null)
     {
         long start = Stopwatch.GetTimestamp();
-        _originalShapes = ValueShapes.Probe(original, calibration, options.Provider, out _originalTypes);
+        if (recording?.OriginalProbe is var (shapes, types) && recording.Images == calibration.Images)
+        {
+            _originalShapes = shapes;
+            _originalTypes = types;
+        }
+        else
+        {
+            _originalShapes = ValueShapes.Probe(original, calibration, options.Provider, out _originalTypes);
+            RuntimeRuns++;
+        }
         _prunedShapes = ValueShapes.Probe(pruned, calibration, options.Provider, out _prunedTypes);
-        RuntimeRuns += 2;
+        RuntimeRuns++;
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         var fits = new List<(ConsumerUnit, LayerLayout)>();
         foreach (var candidate in units)
@@ -217,16 +227,66 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         _cache.Retain(SubModel.CutUsed(pruned.Graph, features, _cache.Keys));
     }
 
-    /// <summary>One pass of the pruned model (as re-fitted so far) feeding every layer of a level.</summary>
-    public void Accumulate(List<LayerFit> fits)
+    /// <summary>What a level's layers read from the pruned model: their features and the skip operands of their targets.</summary>
+    private static IEnumerable<string> Read(IEnumerable<LayerFit> fits) =>
+        fits.SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
+
+    /// <summary>
+    /// One pass of the pruned model (as re-fitted so far) feeding every layer of a level. It also caches the values it
+    /// computes that no re-fit of this or a <paramref name="later"/> level changes and from which a later pass would
+    /// otherwise recompute much (<see cref="Frontier"/>).
+    /// </summary>
+    public void Accumulate(List<LayerFit> fits, IReadOnlyList<List<LayerFit>>? later = null)
     {
-        var wanted = fits.SelectMany(f => f.Unit.FeatureValues.Concat(f.Unit.Chain?.PrunedSkip is { } s ? [s] : []));
-        ForEachBatch(pruned, _cache, _prunedShapes, _prunedTypes, wanted, (firstImage, images, values) =>
+        var laterRead = later?.SelectMany(Read).Distinct().ToList() ?? [];
+        ForEachBatch(pruned, _cache, _prunedShapes, _prunedTypes, Read(fits), (firstImage, images, values) =>
         {
             foreach (var fit in fits)
                 for (int k = 0; k < fit.Unit.Nodes.Count; k++)
                     fit.Accumulate(k, values[fit.Unit.FeatureValues[k]], fit.Unit.Chain?.PrunedSkip is { } s ? values[s] : default, firstImage, images);
-        });
+        }, laterRead.Count == 0 || !options.CacheForLaterPasses ? null : nodes => Frontier(nodes, fits.Concat(later!.SelectMany(l => l)), laterRead));
+    }
+
+    /// <summary>Nodes a later pass must run again to get a value that is not cached (see <see cref="Frontier"/>).</summary>
+    private const int MinRecomputedNodes = 64;
+
+    /// <summary>
+    /// Of the values <paramref name="nodes"/> compute, those a later pass would start from: final ones (no layer still to be
+    /// re-fitted, nor any node sharing its weights, lies upstream) where the walk back from <paramref name="laterRead"/>
+    /// first meets one, float32 only, and only where recomputing one from what is cached takes at least
+    /// <see cref="MinRecomputedNodes"/> nodes. PP-OCRv4 det: the level after the first SE convs' ran the whole backbone
+    /// again (382 nodes, ~1 s of ONNX Runtime), the SE block's input being nowhere cached. Why not every such value:
+    /// a later pass that starts from a cached value instead of computing it may round differently where ONNX Runtime
+    /// fuses nodes across that boundary (PP-OCRv4 rec's SE blocks, where caching saved 17 nodes a pass), so values that
+    /// are cheap to recompute are recomputed as before.
+    /// </summary>
+    private List<string> Frontier(IReadOnlyList<Node> nodes, IEnumerable<LayerFit> unfitted, IReadOnlyList<string> laterRead)
+    {
+        var graph = pruned.Graph;
+        var changing = unfitted.SelectMany(f => f.Unit.Nodes).ToHashSet();
+        var weights = changing.SelectMany(n => n.ReadNames()).Where(v => graph.Initializer(v) is not null).ToHashSet(StringComparer.Ordinal);
+        var tainted = new HashSet<string>(StringComparer.Ordinal);
+        // Graph order is topological; repeated until nothing changes in case a graph lists a node before its producer.
+        for (bool grew = true; grew;)
+        {
+            grew = false;
+            foreach (var node in graph.Nodes)
+                if ((changing.Contains(node) || node.ReadNames().Any(v => tainted.Contains(v) || weights.Contains(v)))
+                    && node.Outputs.Any(o => o.Length > 0 && !tainted.Contains(o)))
+                {
+                    tainted.UnionWith(node.Outputs.Where(o => o.Length > 0));
+                    grew = true;
+                }
+        }
+        var final = nodes.SelectMany(n => n.Outputs)
+            .Where(v => v.Length > 0 && !tainted.Contains(v) && _prunedShapes.ContainsKey(v) && _prunedTypes.GetValueOrDefault(v) == TensorElementType.Float)
+            .ToHashSet(StringComparer.Ordinal);
+        var cached = _cache.Keys;
+        var known = new HashSet<string>(final, StringComparer.Ordinal);
+        known.UnionWith(cached);
+        return [.. SubModel.CutUsed(graph, laterRead, known)
+            .Where(v => final.Contains(v) && !_cache.Contains(v) && SubModel.Ancestors(graph, [v], cached).Count >= MinRecomputedNodes)
+            .Order(StringComparer.Ordinal)];
     }
 
     /// <summary>
@@ -235,8 +295,10 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     /// where ONNX Runtime writes its outputs directly, and the batch is what the activation budget allows for
     /// those plus the intermediates ONNX Runtime keeps alive. Hands each batch's values on and caches the new ones.
     /// </summary>
+    /// <param name="frontier">Given the nodes the pass runs, values besides <paramref name="values"/> to compute and cache for later passes.</param>
     private void ForEachBatch(OnnxModel model, ActivationCache? cache, Dictionary<string, long[]> shapes, Dictionary<string, TensorElementType> types,
-        IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume)
+        IEnumerable<string> values, Action<int, int, IReadOnlyDictionary<string, ReadOnlyMemory<float>>> consume,
+        Func<IReadOnlyList<Node>, List<string>>? frontier = null)
     {
         var wanted = values.Distinct().ToList();
         var inputs = calibration.Inputs.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
@@ -262,6 +324,16 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         long perSample = sizedAsHeld.Sum(v => ValueShapes.Bytes(shapes, v)) + sizedAsFed.Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, heldSet, shapes));
         int batch = (int)Math.Clamp(options.ActivationBudgetBytes / Math.Max(perSample, 1), 1, Math.Min(options.MaxBatch, calibration.Images));
+        // Values cached for later passes come out of the same run, in the arena beside the rest; the batch stays as sized
+        // above (it sets the chunks the sums are taken in).
+        var extras = sub is not null && cache is not null && frontier is not null
+            ? frontier(sub.Nodes).Where(v => !heldSet.Contains(v)).ToList() : [];
+        if (extras.Count > 0)
+        {
+            computed = [.. computed, .. extras];
+            held = [.. held, .. extras];
+            sub = SubModel.Build(model, computed, cache?.Available, types, onlyReadInputs: true);
+        }
         // What this pass starts from must survive the room made for what it computes.
         var pinned = fromCache.ToHashSet(StringComparer.Ordinal);
         var stored = cache is null ? [] : computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
@@ -333,7 +405,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         }
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
-            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back), batch {batch} " +
+            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}), batch {batch} " +
             $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s process CPU meanwhile; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 

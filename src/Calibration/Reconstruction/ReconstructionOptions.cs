@@ -47,6 +47,12 @@ public sealed record ReconstructionOptions
     /// </summary>
     internal bool ConsumeAlongside { get; init; } = true;
 
+    /// <summary>
+    /// Whether a pass also caches the values a later pass would start from (see <see cref="ReconstructionEngine"/>);
+    /// false recomputes them from what earlier levels cached. The same weights either way: tests compare the two.
+    /// </summary>
+    internal bool CacheForLaterPasses { get; init; } = true;
+
     /// <summary>Most calibration images per ONNX Runtime run (fewer when activations would exceed the budget).</summary>
     public int MaxBatch
     {

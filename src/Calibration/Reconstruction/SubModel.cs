@@ -108,9 +108,9 @@ internal static class SubModel
         return used;
     }
 
-    /// <summary>Nodes whose outputs the given values depend on, subgraph captures included.</summary>
-    public static HashSet<Node> Ancestors(Graph graph, IEnumerable<string> values) =>
-        Walk(graph, values, new HashSet<string>()).Nodes;
+    /// <summary>Nodes whose outputs the given values depend on, subgraph captures included; with <paramref name="known"/>, those not behind a known value.</summary>
+    public static HashSet<Node> Ancestors(Graph graph, IEnumerable<string> values, IReadOnlySet<string>? known = null) =>
+        Walk(graph, values, known?.ToHashSet(StringComparer.Ordinal) ?? []).Nodes;
 
     private static (HashSet<Node> Nodes, HashSet<string> CutUsed) Walk(Graph graph, IEnumerable<string> values, HashSet<string> cut)
     {

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter;
 
@@ -47,6 +48,15 @@ public sealed class TargetRecording : IDisposable
 
     /// <summary>Bytes written to the temporary file.</summary>
     public long Bytes { get; private set; }
+
+    /// <summary>
+    /// The per-sample shapes and element types of every value of the original model, as the ranking's pass probed them
+    /// on the first calibration sample: the reconstruction's probe of the same model on the same sample, which it takes
+    /// instead of running the whole model again (PP-OCRv4 det at 640²: every activation of a page held at once).
+    /// Null until that pass ran.
+    /// </summary>
+    /// Neither side changes the dictionaries.
+    internal (Dictionary<string, long[]> Shapes, Dictionary<string, TensorElementType> Types)? OriginalProbe { get; set; }
 
     /// <summary>
     /// Notes the layers that may be re-fitted: Conv, Gemm, MatMul and block ConvTranspose (kernel = stride) readers of the

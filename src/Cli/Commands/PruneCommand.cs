@@ -150,7 +150,8 @@ public static class PruneCommand
     private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing)
     {
         using var runner = new ModelRunner(model.ToBytes(), optimize: false);
-        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing);
+        // The values' check runs beside the model's analysis; the pruner waits for it before planning (nothing is written before).
+        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true);
         if (samples.Images < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
         return samples;
     }

@@ -32,8 +32,10 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
+        long spectraStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width,
             gem is null ? null : i => active[i].Blocks == 1 ? gem : null);
+        options.Log?.Invoke($"spectra of {active.Count} groups: {System.Diagnostics.Stopwatch.GetElapsedTime(spectraStart).TotalSeconds:0.00} s");
         try { return Configure(analysis, options, calibration, latency, recording, ignored, active, matrices, spectra); }
         catch
         {
@@ -54,7 +56,7 @@ public static class Planner
         // The readers' moments are kept past the ranking only for the end-to-end check.
         var readers = checkSamples > 0 ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
-            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers);
+            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
