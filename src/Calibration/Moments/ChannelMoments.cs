@@ -23,9 +23,13 @@ public static class ChannelMoments
 
     /// <summary>
     /// One matrix to measure: the channels of <paramref name="Value"/>, or the patches that <paramref name="Conv"/>
-    /// (weight dims <paramref name="WeightDims"/>, one group) reads from it.
+    /// (weight dims <paramref name="WeightDims"/>, one group) reads from it. With <paramref name="SigmoidLogits"/>
+    /// (a value whose spatial size is a whole multiple of <paramref name="Value"/>'s), each observation is weighted
+    /// by the sigmoid's slope σ'(z) = σ(z)(1 − σ(z)) averaged over the block of logits z its position maps to: the
+    /// moments E[s·x·xᵀ] of a layer whose output is squashed, where an error changes the output only near the
+    /// sigmoid's middle, not where it is saturated.
     /// </summary>
-    public sealed record Request(string Value, Node? Conv = null, long[]? WeightDims = null);
+    public sealed record Request(string Value, Node? Conv = null, long[]? WeightDims = null, string? SigmoidLogits = null);
 
     /// <returns>Per request, its F×F moment matrix (row-major, symmetric), divided by the number of observations.</returns>
     /// <param name="recording">Also records, in the same pass, the values the reconstruction will want (see <see cref="TargetRecording"/>).</param>
@@ -50,11 +54,12 @@ public static class ChannelMoments
         if (maxObservations < 1) throw new ArgumentException($"maxObservations must be at least 1, got {maxObservations}", nameof(maxObservations));
         var result = new Dictionary<Request, double[]>();
         if (requests.Count == 0) return result;
-        var names = requests.Select(r => r.Value).Distinct().ToArray();
+        var names = requests.Select(r => r.Value).Concat(requests.Select(r => r.SigmoidLogits).OfType<string>()).Distinct().ToArray();
         var shapes = ValueShapes.Probe(model, calibration, provider, out var types);
         foreach (var n in names)
             if (!shapes.ContainsKey(n)) throw new ArgumentException($"value '{n}' is not a tensor the model computes");
-        var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, shapes[r.Value], calibration.Images, maxObservations, seed));
+        var sums = requests.Distinct().ToDictionary(r => r, r => Accumulator.For(r, shapes[r.Value], calibration.Images, maxObservations, seed,
+            r.SigmoidLogits is { } z ? shapes[z] : null));
         // One chunk buffer for all requests (they take turns): one each cost ResNet-50 ~0.5 GB.
         var chunk = new double[(long)sums.Values.Max(a => a.Features) * ChunkRows];
 
@@ -107,7 +112,9 @@ public static class ChannelMoments
                 int first = start, arena = k;
                 consumer.Next(() =>
                 {
-                    foreach (var (request, sum) in sums) sum.Add(Slot(arena, request.Value, count).Span, first, count, chunk);
+                    foreach (var (request, sum) in sums)
+                        sum.Add(Slot(arena, request.Value, count).Span, first, count, chunk,
+                            request.SigmoidLogits is { } z ? Slot(arena, z, count).Span : default);
                     recording?.Record(first, count, v => Slot(arena, v, count));
                 });
             }
@@ -127,10 +134,14 @@ public static class ChannelMoments
         private readonly long[] _rows;
         private readonly double[] _gram;
         private readonly long[] _chunkRows = new long[ChunkRows];
+        private readonly long[]? _logitsShape; // [N, C, H', W'] when observations are weighted by a sigmoid's slope
+        private readonly long[] _shape;
         private int _next; // first row (index into _rows) not consumed yet
 
-        private Accumulator(ActivationLayout layout, ConvGeometry? conv, int features, long rowsPerImage, long[] rows)
+        private Accumulator(ActivationLayout layout, ConvGeometry? conv, int features, long rowsPerImage, long[] rows, long[] shape, long[]? logitsShape)
         {
+            _shape = shape;
+            _logitsShape = logitsShape;
             _layout = layout;
             _conv = conv;
             _features = features;
@@ -139,8 +150,11 @@ public static class ChannelMoments
             _gram = new double[(long)features * features];
         }
 
-        public static Accumulator For(Request request, long[] shape, int images, int maxObservations, int seed)
+        public static Accumulator For(Request request, long[] shape, int images, int maxObservations, int seed, long[]? logitsShape = null)
         {
+            if (logitsShape is not null && (request.Conv is not null || logitsShape.Length != shape.Length
+                || Enumerable.Range(2, shape.Length - 2).Any(d => shape[d] == 0 || logitsShape[d] % shape[d] != 0)))
+                throw new ArgumentException($"sigmoid weights need channel moments of a map whose size divides the logits': {NamedTensor.FormatShape(shape)} and {NamedTensor.FormatShape(logitsShape ?? [])}");
             if (shape.Length < 2) throw new ArgumentException($"value '{request.Value}' has shape {NamedTensor.FormatShape(shape)}; moments need [N, C, …]");
             int channels = checked((int)shape[1]);
             int area = checked((int)shape.Skip(2).Aggregate(1L, (a, b) => a * b));
@@ -162,13 +176,14 @@ public static class ChannelMoments
             }
             int observations = (int)Math.Clamp(WorkPerRequest / ((long)features * features), Math.Min(MinObservations, maxObservations), maxObservations);
             var rows = PositionSampler.Sample(rowsPerImage * images, observations, PositionSampler.LayerSeed(seed, request.Value + "|" + request.Conv?.Id));
-            return new Accumulator(layout, conv, features, rowsPerImage, rows);
+            return new Accumulator(layout, conv, features, rowsPerImage, rows, shape, logitsShape);
         }
 
         public int Features => _features;
 
         /// <summary>Adds the sampled rows in a batch of images; <paramref name="chunk"/> holds at least <see cref="Features"/> × <see cref="ChunkRows"/> values.</summary>
-        public void Add(ReadOnlySpan<float> data, int firstImage, int images, double[] chunk)
+        /// <param name="logits">The images' logits, when observations are weighted (see <see cref="Request.SigmoidLogits"/>).</param>
+        public void Add(ReadOnlySpan<float> data, int firstImage, int images, double[] chunk, ReadOnlySpan<float> logits = default)
         {
             long offset = firstImage * _rowsPerImage, end = (firstImage + images) * _rowsPerImage;
             while (_next < _rows.Length && _rows[_next] < end)
@@ -178,8 +193,45 @@ public static class ChannelMoments
                 var local = _chunkRows.AsSpan(0, take);
                 if (_conv is { } g) RowReader.ConvPatches(data, _layout, g, 0, _layout.Channels, local, chunk, ChunkRows);
                 else RowReader.Channels(data, _layout, 0, _layout.Channels, local, chunk, ChunkRows);
+                if (_logitsShape is not null)
+                    for (int r = 0; r < take; r++)
+                    {
+                        double w = Math.Sqrt(SigmoidSlope(logits, local[r]));
+                        for (int f = 0; f < _features; f++) chunk[(long)f * ChunkRows + r] *= w;
+                    }
                 BlockedProducts.Accumulate(chunk, _features, chunk, _features, take, ChunkRows, _gram, _features, lowerOnly: true);
             }
+        }
+
+        /// <summary>Mean σ'(z) over the logits' channels and the block of positions that <paramref name="row"/> (image-local) maps to.</summary>
+        private double SigmoidSlope(ReadOnlySpan<float> logits, long row)
+        {
+            var z = _logitsShape!;
+            long image = row / _rowsPerImage, position = row % _rowsPerImage;
+            long logitsArea = 1;
+            for (int d = 2; d < z.Length; d++) logitsArea *= z[d];
+            // Position → its multi-index; the block is [i·f, (i + 1)·f) on each spatial axis (f = the size ratio).
+            int dims = z.Length - 2;
+            var index = new long[dims];
+            for (int d = dims - 1; d >= 0; d--) { index[d] = position % _shape[d + 2]; position /= _shape[d + 2]; }
+            long block = 1;
+            for (int d = 0; d < dims; d++) block *= z[d + 2] / _shape[d + 2];
+            double sum = 0;
+            for (long c = 0; c < z[1]; c++)
+                for (long b = 0; b < block; b++)
+                {
+                    long rest = b, offset = 0;
+                    for (int d = dims - 1, stride = 1; d >= 0; d--)
+                    {
+                        long f = z[d + 2] / _shape[d + 2];
+                        offset += (index[d] * f + rest % f) * stride;
+                        stride *= (int)z[d + 2];
+                        rest /= f;
+                    }
+                    double s = 1 / (1 + Math.Exp(-logits[(int)((image * z[1] + c) * logitsArea + offset)]));
+                    sum += s * (1 - s);
+                }
+            return sum / (z[1] * block);
         }
 
         public double[] Moments()

@@ -28,11 +28,12 @@ public static class CalibratedRanking
         var requests = new Dictionary<(string, string?), ChannelMoments.Request>();
         ChannelMoments.Request RequestFor(GroupReaders.Reader r, int taps)
         {
-            var key = (r.Input, taps > 1 ? r.Layer.Id : null);
+            string? logits = taps > 1 ? null : SigmoidLogits(model.Graph, r.Layer);
+            var key = (r.Input, taps > 1 ? r.Layer.Id : logits is null ? null : "σ" + logits);
             if (!requests.TryGetValue(key, out var request))
                 requests[key] = request = taps > 1
                     ? new ChannelMoments.Request(r.Input, r.Layer, model.Graph.ResolveWeight(r.Layer.Input(1))!.Tensor.Dims)
-                    : new ChannelMoments.Request(r.Input);
+                    : new ChannelMoments.Request(r.Input, SigmoidLogits: logits);
             return request;
         }
         var statistics = found.Where(r => r.Value.Count > 0).ToDictionary(r => r.Key,
@@ -44,6 +45,8 @@ public static class CalibratedRanking
         var result = new Dictionary<int, ChannelElimination>();
         if (requests.Count == 0) return result;
         recording?.AddCandidates(model.Graph, groups);
+        foreach (var r in requests.Values.Where(r => r.SigmoidLogits is not null))
+            log?.Invoke($"calibrated ranking: the reader of {r.Value} is weighted by the sigmoid's slope at {r.SigmoidLogits}");
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider, recording: recording);
         log?.Invoke($"calibrated ranking: moments of {requests.Count} readers' inputs on the original model: {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:0.00} s");
@@ -63,6 +66,33 @@ public static class CalibratedRanking
         }
         return result;
     }
+
+    /// <summary>
+    /// The logits z when <paramref name="layer"/>'s output reaches a model output through a Sigmoid, with only
+    /// elementwise ops by constants (or none) on either side of it; else null. Such a layer is measured where the
+    /// sigmoid is steep (<see cref="ChannelMoments.Request.SigmoidLogits"/>): on a detector's probability map, the raw
+    /// energy of the logits is mostly the saturated background, while the mask is decided near the threshold.
+    /// </summary>
+    internal static string? SigmoidLogits(Graph graph, Node layer)
+    {
+        string value = layer.Outputs[0];
+        string? logits = null;
+        for (int hops = 0; hops < 8; hops++)
+        {
+            if (logits is not null && graph.IsGraphOutput(value)) return logits;
+            if (graph.IsGraphOutput(value) || graph.Consumers(value) is not [var next]) return null;
+            if (next.OpType == "Sigmoid" && logits is null) logits = value;
+            else if (!(next.OpType is "Add" or "Sub" or "Mul" or "Div" && next.Inputs.Count == 2
+                && next.Inputs.Count(i => i != value && IsConstant(graph, i, 4)) == 1) && next.OpType != "Identity") return null;
+            value = next.Outputs[0];
+        }
+        return null;
+    }
+
+    /// <summary>A stored constant, or computed from stored constants alone (a bias reshaped for broadcasting).</summary>
+    private static bool IsConstant(Graph graph, string value, int depth) =>
+        graph.ResolveWeight(value) is not null || depth > 0 && graph.Producer(value) is { } p && p.Inputs.Count > 0
+            && p.Inputs.All(i => i.Length == 0 || IsConstant(graph, i, depth - 1));
 
     /// <summary>Kernel area when the reader is a one-group Conv whose whole patch is small enough to measure, else 1.</summary>
     private static int Taps(OnnxModel model, GroupReaders.Reader r)
