@@ -253,6 +253,11 @@ public sealed class CliTests
         Assert.Equal(1, json.GetProperty("outputs_compared").GetInt32());
         Assert.Equal(head, json.GetProperty("values_compared")[0].GetString());
         Assert.InRange(json.GetProperty("cosine").GetDouble(), 0.05, 0.99999);
+        // A pruned model whose weights sit in an external data file is compared the same way.
+        string external = Path.Combine(dir, "external.onnx");
+        Assert.Equal(0, CliRunner.Run(original, "-o", external, "--cr", "0.5", "--no-bench", "--external-data").ExitCode);
+        var fromExternal = System.Text.Json.JsonDocument.Parse(CliRunner.Run("validate", original, external, "--json").Stdout).RootElement;
+        Assert.Equal(json.GetProperty("cosine").GetDouble(), fromExternal.GetProperty("cosine").GetDouble(), 12);
         // The same model against itself agrees exactly on those values.
         var same = System.Text.Json.JsonDocument.Parse(CliRunner.Run("validate", original, original, "--json").Stdout).RootElement;
         Assert.Equal(1.0, same.GetProperty("cosine").GetDouble(), 9);

@@ -64,13 +64,22 @@ public static class ValidateCommand
         using var candidate = OnnxModel.Load(candidatePath);
         before = DataDependentPart.Find(reference.Graph);
         var values = before?.Compared.Where(v => candidate.Graph.Producer(v) is not null).ToList();
-        if (values is { Count: 0 }) before = null;
-        using var a = before is null ? new ModelRunner(ModelFiles.RuntimeBytes(reference, referencePath), provider) : ModelRunner.ForValues(reference, values!, provider);
-        using var b = before is null ? new ModelRunner(ModelFiles.RuntimeBytes(candidate, candidatePath), provider) : ModelRunner.ForValues(candidate, values!, provider);
+        if (values is { Count: 0 }) (before, values) = (null, null);
+        using var a = Runner(reference, referencePath, values, provider);
+        using var b = Runner(candidate, candidatePath, values, provider);
         var inputs = inputsFile is null
             ? InputGenerator.Generate(a.Inputs, InputShapes.Resolve(a.Inputs, shapes, batch: 1), seed: 0)
             : CalibrationInputs.FromNpy(a.Inputs, inputsFile, maxSamples: 64);
         return OutputComparison.Compare(a.Run(inputs), b.Run(inputs), top1: before is null);
+    }
+
+    /// <summary>A session of the whole model, or of the part that computes <paramref name="values"/>; external data is pulled inline either way.</summary>
+    private static ModelRunner Runner(OnnxModel model, string path, IReadOnlyList<string>? values, Provider provider)
+    {
+        if (values is null) return new ModelRunner(ModelFiles.RuntimeBytes(model, path), provider);
+        // The part is cut from the model in memory: a session made from its bytes cannot find files beside the model.
+        if (model.HasExternalData) model.InlineExternalData();
+        return ModelRunner.ForValues(model, values, provider);
     }
 
     private static string Describe(OutputComparison c, DataDependentPart? before) =>
