@@ -113,19 +113,25 @@ public sealed class GraphIOTests
         Assert.Equal(values, model.Graph.Initializer("w")!.ToFloats());
     }
 
-    [Fact]
-    public void Values_read_inside_subgraphs_count_as_consumed_by_the_owning_node()
+    /// <summary>A model of Relu(x) → a, then an If whose then-branch is <paramref name="thenBranch"/>.</summary>
+    private static OnnxModel ReluThenIf(GraphProto thenBranch)
     {
-        var body = new GraphProto { Name = "then", Output = { new ValueInfoProto { Name = "z" } } };
-        body.Node.Add(new NodeProto { OpType = "Relu", Input = { "a" }, Output = { "z" } });
         var graph = new GraphProto();
         graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "a" } });
         graph.Node.Add(new NodeProto
         {
             OpType = "If", Input = { "cond" }, Output = { "out" },
-            Attribute = { new AttributeProto { Name = "then_branch", G = body, Type = AttributeProto.Types.AttributeType.Graph } },
+            Attribute = { new AttributeProto { Name = "then_branch", G = thenBranch, Type = AttributeProto.Types.AttributeType.Graph } },
         });
-        var model = OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
+        return OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
+    }
+
+    [Fact]
+    public void Values_read_inside_subgraphs_count_as_consumed_by_the_owning_node()
+    {
+        var body = new GraphProto { Name = "then", Output = { new ValueInfoProto { Name = "z" } } };
+        body.Node.Add(new NodeProto { OpType = "Relu", Input = { "a" }, Output = { "z" } });
+        var model = ReluThenIf(body);
         Assert.Contains(model.Graph.Consumers("a"), n => n.OpType == "If");
     }
 
@@ -135,14 +141,7 @@ public sealed class GraphIOTests
         var inner = new GraphProto { Name = "inner", Node = { new NodeProto { OpType = "NonMaxSuppression", Input = { "b", "s" }, Output = { "k" } } } };
         var body = new GraphProto { Name = "then", Node = { new NodeProto { OpType = "Loop", Output = { "z" },
             Attribute = { new AttributeProto { Name = "body", G = inner, Type = AttributeProto.Types.AttributeType.Graph } } } } };
-        var graph = new GraphProto();
-        graph.Node.Add(new NodeProto { OpType = "Relu", Input = { "x" }, Output = { "a" } });
-        graph.Node.Add(new NodeProto
-        {
-            OpType = "If", Input = { "cond" }, Output = { "out" },
-            Attribute = { new AttributeProto { Name = "then_branch", G = body, Type = AttributeProto.Types.AttributeType.Graph } },
-        });
-        var model = OnnxModel.FromProto(new ModelProto { IrVersion = 8, OpsetImport = { new OperatorSetIdProto { Version = 13 } }, Graph = graph });
+        var model = ReluThenIf(body);
         Assert.Equal(["Loop", "NonMaxSuppression"], model.Graph.Nodes[1].SubgraphOpTypes().Order());
         Assert.Empty(model.Graph.Nodes[0].SubgraphOpTypes());
     }
