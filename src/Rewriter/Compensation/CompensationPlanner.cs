@@ -101,7 +101,7 @@ internal static class CompensationPlanner
         return new GroupCompensation(additions, order, foldedChannels.Count, withoutStatistics, order.Count);
     }
 
-    /// <summary>Which fits of each removed channel <see cref="Terms"/> will read at the group's readers: none through a broken path.</summary>
+    /// <summary>Which fits of each removed channel <see cref="Terms"/> will read at the group's readers (<see cref="FitRead"/>).</summary>
     private static FitsNeeded[] FitsRead(ChannelGroup group, ChannelPaths paths, int[] removed, RewriteOptions options)
     {
         var needed = new FitsNeeded[removed.Length];
@@ -111,9 +111,7 @@ internal static class CompensationPlanner
             for (int r = 0; r < removed.Length; r++)
             {
                 int j = removed[r];
-                var kind = state.Kind[j];
-                if (site.Layout.PositionOf(group.Id, j) < 0 || kind == PathKind.Broken) continue;
-                needed[r] |= kind == PathKind.Linear || options.SignedThroughNonlinearity ? FitsNeeded.Signed : FitsNeeded.NonNegative;
+                if (site.Layout.PositionOf(group.Id, j) >= 0) needed[r] |= FitRead(state.Kind[j], options);
             }
         }
         return needed;
@@ -164,13 +162,19 @@ internal static class CompensationPlanner
         for (long e = 0; e < slice.Length; e++) sums[e / inner % size] += scale * slice[e] * slice[e];
     }
 
+    /// <summary>The fit a reader reads through a path of this kind: the signed one on a linear path (or when asked), the
+    /// non-negative one through a ReLU-like nonlinearity, none through a broken path.</summary>
+    private static FitsNeeded FitRead(PathKind kind, RewriteOptions options) =>
+        kind == PathKind.Broken ? FitsNeeded.None
+        : kind == PathKind.Linear || options.SignedThroughNonlinearity ? FitsNeeded.Signed : FitsNeeded.NonNegative;
+
     /// <summary>The fold of channel j at one reading layer as (kept channel, coefficient) pairs, or null when the path or the fit does not allow one.</summary>
     private static List<(int I, double C)>? Terms(int groupId, TensorSite site, ChannelState state, int j, (FilterFold? Signed, FilterFold? NonNegative) fits, RewriteOptions options)
     {
         var kind = state.Kind[j];
-        if (kind == PathKind.Broken) return null;
-        bool signed = kind == PathKind.Linear || options.SignedThroughNonlinearity;
-        var fold = signed ? fits.Signed : fits.NonNegative;
+        var read = FitRead(kind, options);
+        if (read == FitsNeeded.None) return null;
+        var fold = read == FitsNeeded.Signed ? fits.Signed : fits.NonNegative;
         if (fold is null || fold.Match < options.MinMatch) return null;
         var terms = new List<(int, double)>();
         for (int t = 0; t < fold.Kept.Length; t++)
