@@ -3,7 +3,7 @@ namespace OnnxSlim.Rewriter;
 /// <summary>
 /// The shapes values have after <see cref="ChannelPruner.Apply(GraphIO.Graph, ChannelGroupSet, IReadOnlyDictionary{int, int[]}, RewriteOptions?)"/>,
 /// worked out from the original's without running the pruned model: pruning changes only the channel axes the groups'
-/// layouts describe, to the kept channels times their inner elements (as the rewrite declares them). Why: the pruned
+/// layouts describe, to the kept channels times their inner elements (the rewrite's own count, as it declares them). Why: the pruned
 /// model's cost needs the shapes of layers a run would have to reach, e.g. a detector's heads after NMS.
 /// </summary>
 public static class PrunedShapes
@@ -24,7 +24,7 @@ public static class PrunedShapes
             if (groups.LayoutOf(value) is not { } layout || ChannelPruner.KeptIn(layout, 0, layout.Channels, KeepOf) == layout.Channels) continue;
             if (!layout.InnerKnown || shape.Length != layout.Rank || shape[layout.Axis] != layout.Extent) return null;
             long[] pruned = [.. shape];
-            pruned[layout.Axis] = layout.Segments.Sum(s => KeepOf(s.Group).Count(c => c >= s.Start && c < s.End) * s.Inner);
+            pruned[layout.Axis] = ChannelPruner.Indices(layout, KeepOf).Length;
             result[value] = pruned;
         }
         return result;
