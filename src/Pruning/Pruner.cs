@@ -146,7 +146,7 @@ public static class Pruner
             summary.StageDetails["reconstruct from calibration data"] =
                 $"{report.Levels} levels, {report.RuntimeRuns} ONNX Runtime runs ({report.RuntimeSeconds:0.0} s), {report.Seconds - report.RuntimeSeconds:0.0} s sampling and solving";
             if (agreementBefore is not null)
-                summary.AgreementBeforeRecovery = part is null ? AgreementFigures.From(agreementBefore) : AgreementFigures.Before(part, agreementBefore);
+                summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore, part);
         }
         else
         {
@@ -162,7 +162,7 @@ public static class Pruner
             var agreement = stages.Run("validate on ONNX Runtime", () => Compare(reference!, work, options, out slimShapes));
             if (!agreement.AllFinite)
                 throw new ValidationFailedException("validation failed: the pruned model's outputs contain NaN or Inf; nothing written");
-            summary.Agreement = part is null ? AgreementFigures.From(agreement) : AgreementFigures.Before(part, agreement);
+            summary.Agreement = AgreementFigures.From(agreement, part);
             summary.AgreementInputs = inputs is not null
                 ? $"{inputs[0].Shape[0]} held-out calibration sample{(inputs[0].Shape[0] == 1 ? "" : "s")}, not used for ranking or fitting"
                 : calibration is not null ? "seeded random inputs (no calibration sample was held out)" : "seeded random inputs";

@@ -106,7 +106,7 @@ public sealed class DataDependentPartTests
         using var model = Detector(out string head, out string score, out string found);
         var part = DataDependentPart.Find(model.Graph)!;
         var comparison = new Runtime.OutputComparison(1, 0, 0, null, true, 0, [$"'{head}' ([1x4x16x16] vs [1x2x16x16])", $"'{score}' ([1x4x16x16] vs [1x2x16x16])"]);
-        var agreement = AgreementFigures.Before(part, comparison);
+        var agreement = AgreementFigures.From(comparison, part);
         Assert.False(agreement.Measured);
         Assert.Null(agreement.Cosine);
         Assert.Equal($"not measured: none of the 2 layer outputs before the part after NonZero (e.g. '{head}') has the same shape in both models, " +

@@ -53,9 +53,8 @@ public sealed class TargetRecording : IDisposable
     /// The per-sample shapes and element types of every value of the original model, as the ranking's pass probed them
     /// on the first calibration sample: the reconstruction's probe of the same model on the same sample, which it takes
     /// instead of running the whole model again (PP-OCRv4 det at 640²: every activation of a page held at once).
-    /// Null until that pass ran.
+    /// Null until that pass ran. Neither side changes the dictionaries.
     /// </summary>
-    /// Neither side changes the dictionaries.
     internal (Dictionary<string, long[]> Shapes, Dictionary<string, TensorElementType> Types)? OriginalProbe { get; set; }
 
     /// <summary>

@@ -82,10 +82,15 @@ public static class ValidateCommand
         return ModelRunner.ForValues(model, values, provider);
     }
 
+    private static string Over(DataDependentPart before, int compared)
+    {
+        var (values, outputsLeft) = DataDependentPart.Wording(before.Compared, before.SourceOps, before.Outputs, compared);
+        return $" over {compared} {values}, {outputsLeft}";
+    }
+
     private static string Describe(OutputComparison c, DataDependentPart? before) =>
         (c.Compared == 0 ? "not measured" : $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}") +
-        (before is null ? "" : $" over {c.Compared} layer output{(c.Compared == 1 ? "" : "s")} before the part after {string.Join(", ", before.SourceOps)} " +
-            $"(e.g. '{before.Compared[0]}'), not over the outputs ({string.Join(", ", before.Outputs.Select(o => $"'{o}'"))}), whose sizes depend on the data") +
+        (before is null ? "" : Over(before, c.Compared)) +
         (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values") +
         (c.NotCompared.Count == 0 ? "" : $"; not compared (original vs slim shape): {string.Join(", ", c.NotCompared)}");
 }

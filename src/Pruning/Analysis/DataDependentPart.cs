@@ -41,6 +41,14 @@ public sealed class DataDependentPart
     /// <summary>The operator types the part starts at (e.g. NonMaxSuppression, also inside an If), for the report.</summary>
     public IReadOnlyList<string> SourceOps { get; }
 
+    /// <summary>
+    /// How reports name a comparison before the part: "layer outputs before the part after NonMaxSuppression (e.g. 'v')"
+    /// (<paramref name="count"/> sets the plural), and the outputs left out. One wording for the prune summary and `validate`.
+    /// </summary>
+    public static (string Values, string OutputsLeft) Wording(IReadOnlyList<string> compared, IReadOnlyList<string> after, IReadOnlyList<string> outputs, int count) =>
+        ($"layer output{(count == 1 ? "" : "s")} before the part after {string.Join(", ", after)} (e.g. '{compared[0]}')",
+         $"not over the outputs ({string.Join(", ", outputs.Select(o => $"'{o}'"))}), whose sizes depend on the data");
+
     /// <summary>The part of <paramref name="graph"/> after data-dependent operators; null when no graph output depends on one,
     /// or when no layer output comes before it (nothing to compare then: validation compares the outputs as usual).</summary>
     public static DataDependentPart? Find(Graph graph)

@@ -89,23 +89,17 @@ public sealed class AgreementFigures
 
     [JsonIgnore] public bool Measured => OutputsCompared > 0;
 
-    /// <summary>The figures of a comparison of the values before <paramref name="part"/> instead of the outputs.</summary>
-    public static AgreementFigures Before(DataDependentPart part, OnnxSlim.Runtime.OutputComparison c)
-    {
-        var figures = From(c);
-        figures.ValuesCompared = [.. part.Compared];
-        figures.DataDependentOutputs = [.. part.Outputs];
-        figures.DataDependentAfter = [.. part.SourceOps];
-        return figures;
-    }
-
-    public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c) => new()
+    /// <param name="before">When set, <paramref name="c"/> compared the values before this data-dependent part, not the outputs.</param>
+    public static AgreementFigures From(OnnxSlim.Runtime.OutputComparison c, DataDependentPart? before = null) => new()
     {
         Cosine = c.Compared > 0 ? c.Cosine : null,
         MaxAbsError = c.Compared > 0 ? c.MaxAbsError : null,
         Top1Agreement = c.Top1Agreement,
         OutputsCompared = c.Compared,
         NotCompared = [.. c.NotCompared],
+        ValuesCompared = before is null ? null : [.. before.Compared],
+        DataDependentOutputs = before is null ? null : [.. before.Outputs],
+        DataDependentAfter = before is null ? null : [.. before.SourceOps],
     };
 
     /// <summary>One line: the figures, and the outputs left out.</summary>
@@ -121,12 +115,12 @@ public sealed class AgreementFigures
 
     private string DescribeBefore(List<string> values, string left)
     {
-        string outputs = string.Join(", ", (DataDependentOutputs ?? []).Select(o => $"'{o}'"));
-        string before = $"layer output{(values.Count == 1 ? "" : "s")} before the part after {string.Join(", ", DataDependentAfter ?? [])} (e.g. '{values[0]}')";
+        var outputs = DataDependentOutputs ?? [];
+        var (before, outputsLeft) = DataDependentPart.Wording(values, DataDependentAfter ?? [], outputs, values.Count);
         if (!Measured)
-            return $"not measured: none of the {values.Count} {before} has the same shape in both models, and the outputs ({outputs}) have sizes that depend on the data ({left})";
+            return $"not measured: none of the {values.Count} {before} has the same shape in both models, and the outputs ({string.Join(", ", outputs.Select(o => $"'{o}'"))}) have sizes that depend on the data ({left})";
         string count = OutputsCompared == values.Count ? $"the {values.Count}" : $"{OutputsCompared} of the {values.Count}";
-        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4} over {count} {before}, not over the outputs ({outputs}), whose sizes depend on the data") +
+        return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4} over {count} {before}, {outputsLeft}") +
             (left.Length == 0 ? "" : $"; {left}");
     }
 }
