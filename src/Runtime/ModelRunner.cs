@@ -32,12 +32,14 @@ public sealed class ModelRunner : IDisposable
     /// </summary>
     /// <param name="replaceable">Stored float32 weights that <see cref="Run(IReadOnlyList{NamedTensor}, IReadOnlyDictionary{string, float[]})"/>
     /// may replace (they are fed as inputs whatever their size).</param>
-    public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null, IReadOnlySet<string>? replaceable = null)
+    /// <param name="optimize">Full graph optimisation, for a session that runs many times (the default, basic, suits one-off runs).</param>
+    public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null, IReadOnlySet<string>? replaceable = null,
+        bool optimize = false)
     {
         _weights = SharedWeights.Split(model, extraOutputs ?? [], replaceable);
         try
         {
-            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize: false, spinning: false);
+            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize, spinning: false);
         }
         catch
         {

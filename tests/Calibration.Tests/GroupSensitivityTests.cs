@@ -9,16 +9,16 @@ namespace OnnxSlim.Calibration.Tests;
 public sealed class GroupSensitivityTests
 {
     /// <summary>x → A (3→6) → Relu → B (6→4) → y; A's channel 5 is dead (its bias keeps it below zero); B's weight lives in a Constant node.</summary>
-    private static OnnxModel Model(bool constantWeight)
+    private static OnnxModel Model(bool constantWeight, int batch = -1)
     {
         var b = new GraphBuilder(seed: 4);
-        string x = b.Input("x", -1, 3, 8, 8);
+        string x = b.Input("x", batch, 3, 8, 8);
         var bias = b.Normal(6, 0.1);
         bias[5] = -1000;
         string h = b.Relu(b.Node("Conv", [x, b.Init("wa", [6, 3, 3, 3]), b.Init("ba", [6], bias)],
             ("kernel_shape", new long[] { 3, 3 }), ("pads", new long[] { 1, 1, 1, 1 })));
         string y = b.Conv(h, 6, 4, k: 1, weight: constantWeight ? b.ConstantNode("wb", [4, 6, 1, 1]) : null);
-        b.Output(y, -1, 4, 8, 8);
+        b.Output(y, batch, 4, 8, 8);
         return b.Model();
     }
 
@@ -49,6 +49,20 @@ public sealed class GroupSensitivityTests
         Assert.True(damage[group.Id + 100] > 1e-3, $"live channel 0 dropped: {damage[group.Id + 100]}");
         // The ranking drops the dead channel first, so its curve and the measured damage agree at 5 kept.
         Assert.Equal(5, ranking.RemovalOrder[0]);
+    }
+
+    [Fact]
+    public void A_model_with_a_fixed_batch_is_measured_in_one_run_and_agrees_with_one_sample_per_run()
+    {
+        // The check runs one sample at a time where the model allows it; a model whose batch is fixed at the check's
+        // sample count must get them all in one run, and the figure must not depend on which.
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [12, 3, 8, 8], new GraphBuilder(seed: 8).Normal(12 * 192))]);
+        var (group, readers, _) = Rank(Model(constantWeight: false), data);
+        var candidates = new Dictionary<int, GroupSensitivity.Candidate> { [group.Id] = new(readers, [1, 2, 3, 4, 5]) };
+        double perSample = GroupSensitivity.Measure(Model(constantWeight: false), candidates, data.Slice(0, 6))[group.Id];
+        double whole = GroupSensitivity.Measure(Model(constantWeight: false, batch: 6), candidates, data.Slice(0, 6))[group.Id];
+        Assert.True(perSample > 1e-3, $"live channel 0 dropped: {perSample}");
+        Assert.Equal(whole, perSample, 1e-9 * whole);
     }
 
     [Fact]

@@ -48,8 +48,9 @@ public static class CalibratedRanking
         foreach (var r in requests.Values.Where(r => r.SigmoidLogits is not null))
             log?.Invoke($"calibrated ranking: the reader of {r.Value} is weighted by the sigmoid's slope at {r.SigmoidLogits}");
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
         var moments = ChannelMoments.Compute(model, requests.Values, calibration, seed: seed, provider: provider, recording: recording);
-        log?.Invoke($"calibrated ranking: moments of {requests.Count} readers' inputs on the original model: {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:0.00} s");
+        log?.Invoke($"calibrated ranking: moments of {requests.Count} readers' inputs on the original model: {System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:0.00} s ({System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
         start = System.Diagnostics.Stopwatch.GetTimestamp();
         var ranked = statistics.AsParallel()
             .Select(s =>

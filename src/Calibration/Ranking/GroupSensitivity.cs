@@ -45,15 +45,62 @@ public static class GroupSensitivity
         if (plans.Count == 0) return result;
         // Weights held in Constant nodes become initializers of a copy, so that the runner can feed them.
         using var copy = owners.Keys.Any(w => model.Graph.Initializer(w) is null) ? WithInitializers(model, owners.Keys) : null;
-        using var runner = new ModelRunner(copy ?? model, provider, replaceable: owners.Keys.ToHashSet(StringComparer.Ordinal));
-        var reference = runner.Run(samples);
+        // Fully optimised (21 runs of the whole model on PP-OCRv4 rec), and one sample per run: a sample's activations stay
+        // in the caches between operators (rec's check: 10.1 → 6.7 CPU s with both). ONNX Runtime computes each sample
+        // alike whatever the batch, and the sums run over the samples in order, so the figures are those of one batch.
+        using var runner = new ModelRunner(copy ?? model, provider, replaceable: owners.Keys.ToHashSet(StringComparer.Ordinal), optimize: true);
+        var chunks = new List<IReadOnlyList<NamedTensor>>();
+        if (ModelRunner.RunsWhole(runner.Inputs, samples, batch: 1)) chunks.Add(samples);
+        else
+            for (long first = 0; first < samples[0].Shape[0]; first++) chunks.Add([.. samples.Select(t => t.Rows(first, 1))]);
+        var reference = chunks.Select(c => runner.Run(c)).ToList();
         foreach (var (id, edits) in plans)
         {
             var weights = new Dictionary<string, float[]>(StringComparer.Ordinal);
             foreach (var e in edits) weights[e.Weight] = e.Apply(candidates[id].Keep);
-            result[id] = RelativeError(reference, runner.Run(samples, weights));
+            var sums = new ErrorSums(reference[0].Count);
+            for (int c = 0; c < chunks.Count; c++) sums.Add(reference[c], runner.Run(chunks[c], weights));
+            result[id] = sums.Relative();
         }
         return result;
+    }
+
+    /// <summary>Per float output with energy, Σ(y − y₀)² / Σy₀² over the samples added (in the order added), averaged over those outputs.</summary>
+    private sealed class ErrorSums(int outputs)
+    {
+        private readonly double[] _energy = new double[outputs], _error = new double[outputs];
+        private readonly bool[] _used = new bool[outputs];
+
+        public void Add(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> outputs)
+        {
+            for (int i = 0; i < reference.Count; i++)
+            {
+                if (reference[i].Data is not float[] y0 || outputs[i].Data is not float[] y || y.Length != y0.Length) continue;
+                double energy = _energy[i], error = _error[i];
+                for (int k = 0; k < y0.Length; k++)
+                {
+                    energy += (double)y0[k] * y0[k];
+                    double d = (double)y[k] - y0[k];
+                    error += d * d;
+                }
+                _energy[i] = energy;
+                _error[i] = error;
+                _used[i] = true;
+            }
+        }
+
+        public double Relative()
+        {
+            double sum = 0;
+            int count = 0;
+            for (int i = 0; i < _energy.Length; i++)
+            {
+                if (!_used[i] || !(_energy[i] > 0)) continue;
+                sum += double.IsFinite(_error[i]) ? _error[i] / _energy[i] : 1;
+                count++;
+            }
+            return count == 0 ? 0 : sum / count;
+        }
     }
 
     private static OnnxModel WithInitializers(OnnxModel model, IEnumerable<string> weights)
@@ -68,28 +115,6 @@ public static class GroupSensitivity
             }
         graph.Reindex();
         return copy;
-    }
-
-    /// <summary>Mean over the float outputs with energy of Σ(y − y₀)² / Σy₀².</summary>
-    internal static double RelativeError(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> outputs)
-    {
-        double sum = 0;
-        int count = 0;
-        for (int i = 0; i < reference.Count; i++)
-        {
-            if (reference[i].Data is not float[] y0 || outputs[i].Data is not float[] y || y.Length != y0.Length) continue;
-            double energy = 0, error = 0;
-            for (int k = 0; k < y0.Length; k++)
-            {
-                energy += (double)y0[k] * y0[k];
-                double d = (double)y[k] - y0[k];
-                error += d * d;
-            }
-            if (!(energy > 0)) continue;
-            sum += double.IsFinite(error) ? error / energy : 1;
-            count++;
-        }
-        return count == 0 ? 0 : sum / count;
     }
 
     /// <summary>

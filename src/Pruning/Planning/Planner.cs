@@ -111,6 +111,7 @@ public static class Planner
         CalibrationData calibration, int samples)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        double cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
         var candidates = new Dictionary<int, GroupSensitivity.Candidate>();
         var local = new Dictionary<int, double>();
         foreach (var (id, r) in ranking)
@@ -124,7 +125,7 @@ public static class Planner
         }
         var damage = GroupSensitivity.Measure(analysis.Model, candidates, calibration.Slice(0, samples), options.Provider);
         var boost = SensitivityBoost.From(damage, local);
-        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s)");
+        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
         return boost;
     }
 
