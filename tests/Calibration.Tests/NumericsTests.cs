@@ -32,6 +32,43 @@ public sealed class NumericsTests
         Assert.Equal(cross, eq.Cross);
     }
 
+    [Theory]
+    [InlineData(150, 70)] // past one column tile of the float32 kernel, with a tail of 2 features
+    [InlineData(9, 3)]    // on one core
+    public void Normal_equations_from_float32_rows_match_the_float64_sums_and_the_lower_triangle_of_the_full_product(int n, int m)
+    {
+        var rng = new Random(n + m);
+        const int stride = 512;
+        var eq64 = new NormalEquations(n, m);
+        var eq32 = new NormalEquations(n, m);
+        var full = new double[n * n];
+        foreach (int count in new[] { stride, stride - 13 })
+        {
+            // float32 rows (activations), held in float64 as the chunk buffers hold them
+            var xs = Normal(rng, n * stride).Select(v => (float)v).ToArray();
+            var ys = Normal(rng, m * stride).Select(v => (float)v).ToArray();
+            double[] x = [.. xs.Select(v => (double)v)], y = [.. ys.Select(v => (double)v)];
+            eq64.Add(x, y, count, stride);
+            eq32.Add(xs, ys, y, count, stride);
+            BlockedProducts.Accumulate(xs, n, xs, n, count, stride, full, n);
+        }
+        Assert.Equal(eq64.Rows, eq32.Rows);
+        Assert.Equal(eq64.TargetSquares, eq32.TargetSquares);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double scale = Math.Sqrt(eq64.Gram[i * n + i] * eq64.Gram[j * n + j]);
+                Assert.True(Math.Abs(eq64.Gram[i * n + j] - eq32.Gram[i * n + j]) <= 1e-6 * scale, $"G[{i},{j}] {eq32.Gram[i * n + j]} vs {eq64.Gram[i * n + j]}");
+                Assert.Equal(full[i * n + j], eq32.Gram[i * n + j]);
+            }
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < m; t++)
+            {
+                double scale = Math.Sqrt(eq64.Gram[i * n + i] * eq64.TargetSquares[t]);
+                Assert.True(Math.Abs(eq64.Cross[i * m + t] - eq32.Cross[i * m + t]) <= 1e-6 * scale, $"C[{i},{t}]");
+            }
+    }
+
     [Fact]
     public void Normal_equations_match_the_direct_sums_and_ridge_recovers_a_linear_map()
     {

@@ -36,6 +36,9 @@ internal sealed class LayerFit
     {
         public double[] X { get; } = new double[(long)features * Chunk];
         public double[] Y { get; } = new double[(long)targets * Chunk];
+        /// <summary>Float32 copies of <see cref="X"/> and <see cref="Y"/> for the products (see <see cref="NormalEquations.Add(float[], float[], double[], int, int)"/>); the lanes keep float64.</summary>
+        public float[] Xs { get; } = lanes ? [] : new float[(long)features * Chunk];
+        public float[] Ys { get; } = lanes ? [] : new float[(long)targets * Chunk];
         public double[] Z { get; } = lanes ? new double[(long)(features + targets) * Chunk * LaneProducts.Lanes] : [];
     }
 
@@ -116,7 +119,9 @@ internal sealed class LayerFit
                 for (int g = 0; g < Unit.Groups; g++)
                 {
                     ReadGroup(g, chunk, activation.Span, skip.Span, b);
-                    equations[g].Add(b.X, b.Y, count, Chunk);
+                    for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), b.Xs.AsSpan(f * Chunk, count));
+                    for (int t = 0; t < mg; t++) Narrow(b.Y.AsSpan(t * Chunk, count), b.Ys.AsSpan(t * Chunk, count));
+                    equations[g].Add(b.Xs, b.Ys, b.Y, count, Chunk);
                     StoreGroup(g, chunk, skip.Span, b);
                 }
                 continue;

@@ -59,6 +59,34 @@ internal sealed class NormalEquations
         AddTargets(y, rows, stride);
     }
 
+    /// <summary>
+    /// <see cref="Add"/> from float32 copies of the rows (<paramref name="xs"/>, <paramref name="ys"/>, same layout) for the
+    /// products: summed in float32 over at most <see cref="BlockedProducts.Flush"/> rows, then in float64
+    /// (<see cref="BlockedProducts"/>); twice the lanes of the float64 kernel. ‖y‖² stays float64 from <paramref name="y"/>.
+    /// The rows are float32 activations to begin with; what changes is the rounding of partial sums (1e-7 of
+    /// √(GᵢᵢGⱼⱼ) on PP-OCRv4 rec's widest fit, against a ridge of 1e-2 of the mean diagonal). PP-OCRv4 rec's widest Gram,
+    /// 8,960 rows × 2,617 features: 2.2 → 1.2–1.3 CPU s.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(float[] xs, float[] ys, double[] y, int rows, int stride)
+    {
+        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
+        if (xs.Length < (long)Features * stride || ys.Length < (long)Targets * stride)
+            throw new ArgumentException($"chunk buffers are too small for {Features} features, {Targets} targets and stride {stride}");
+        if (rows == 0) return;
+        // Small products on the calling thread: a chunk of a 10-feature layer is not worth a hand-over.
+        bool parallel = Environment.ProcessorCount > 1 && (long)Features * (Features + Targets) * rows >= ParallelWork;
+        void GramPart() => BlockedProducts.Accumulate(xs, Features, xs, Features, rows, stride, Gram, Features, parallel, lowerOnly: true);
+        void CrossPart() => BlockedProducts.Accumulate(xs, Features, ys, Targets, rows, stride, Cross, Targets, parallel);
+        if (parallel) Parallel.Invoke(GramPart, CrossPart);
+        else
+        {
+            GramPart();
+            CrossPart();
+        }
+        AddTargets(y, rows, stride);
+    }
+
     /// <summary>Multiply-adds in a chunk's two products from which <see cref="Add"/> runs them side by side.</summary>
     private const long ParallelWork = 1L << 20;
 

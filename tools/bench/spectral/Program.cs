@@ -22,6 +22,34 @@ if (mode == "model") { RealModel.Run(args.SkipWhile(a => a != "model").Skip(1).F
 if (mode == "phases") { Phases.Run(args.SkipWhile(a => a != "phases").Skip(1).First(), cr, args.SkipWhile(a => a != "--min-rows").Skip(1).Select(int.Parse).FirstOrDefault(1024),
     new GemSelector { BatchFraction = Option("--batch", 0.25), DiffuseTail = Option("--tail", new GemSelector().DiffuseTail) }, args.Contains("--gem-only")); return; }
 if (mode == "single") { SingleCheck.Run(args.SkipWhile(a => a != "single").Skip(1).First(), cr); return; }
+if (mode == "gram")
+{
+    // float64 (packed GEMM) against float32 (register blocks, float64 flushes) lower-triangle Grams of feature-major
+    // chunks of 512 rows, as the reconstruction's NormalEquations forms them: CPU s and GFMA per CPU s.
+    int n = (int)Option("--n", 2617), rows = (int)Option("--rows", 8960);
+    const int chunk = 512;
+    var rng = new Random(1);
+    var x = new double[(long)n * chunk];
+    var xs = new float[x.Length];
+    for (int i = 0; i < x.Length; i++) xs[i] = (float)(x[i] = rng.NextDouble() - 0.3);
+    var g64 = new double[(long)n * n];
+    var g32 = new double[(long)n * n];
+    double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+    for (int rep = 0; rep < 2; rep++)
+    {
+        double c0 = CpuNow();
+        for (int r = 0; r < rows; r += chunk) OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(x, n, x, n, Math.Min(chunk, rows - r), chunk, g64, n, lowerOnly: true);
+        double c1 = CpuNow();
+        for (int r = 0; r < rows; r += chunk) OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(xs, n, xs, n, Math.Min(chunk, rows - r), chunk, g32, n, lowerOnly: true);
+        double c2 = CpuNow();
+        double fma = (double)rows * n * n / 2 / 1e9;
+        double maxRel = 0;
+        for (int i = 0; i < n; i++) for (int j = 0; j <= i; j++) maxRel = Math.Max(maxRel, Math.Abs(g64[i * n + j] - g32[i * n + j]) / Math.Sqrt(g64[i * n + i] * g64[j * n + j]));
+        Console.WriteLine($"n {n} rows {rows}: float64 {c1 - c0:0.00} CPU s ({fma / (c1 - c0):0.0} GFMA/s), float32 {c2 - c1:0.00} CPU s ({fma / (c2 - c1):0.0} GFMA/s); max |Δ|/√(GiiGjj) {maxRel:0.0e0}");
+        Array.Clear(g64); Array.Clear(g32);
+    }
+    return;
+}
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
 if (mode == "sweep") { Accuracy.Sweep(); return; }
