@@ -9,11 +9,15 @@ public sealed class FiniteValuesTests
     [InlineData(0, float.NaN, "NaN", 10)]
     [InlineData(13, float.PositiveInfinity, "+inf", 11)]
     [InlineData(37, float.NegativeInfinity, "-inf", 13)]
-    public void The_first_non_finite_value_is_named_with_its_sample(int at, float bad, string name, int sample)
+    // Past the first blocks of 128 values, in a block and past the last whole block.
+    [InlineData(131, float.PositiveInfinity, "+inf", 20, 400)]
+    [InlineData(300, float.NaN, "NaN", 35, 400)]
+    [InlineData(389, float.NegativeInfinity, "-inf", 42, 390)]
+    public void The_first_non_finite_value_is_named_with_its_sample(int at, float bad, string name, int sample, int length = 38)
     {
-        var data = Enumerable.Range(0, 38).Select(i => (float)i - 19.5f).ToArray();
+        var data = Enumerable.Range(0, length).Select(i => i % 3 == 0 ? float.MaxValue : (float)i - 19.5f).ToArray();
         data[at] = bad;
-        if (at < 30) data[^1] = float.NaN; // a later one is not the one reported
+        if (at < length - 8) data[^1] = float.NaN; // a later one is not the one reported
         var e = Assert.Throws<ArgumentException>(() => FiniteValues.Check("pruned", "v", data, 10, 12, TensorElementType.Float));
         Assert.Equal($"the pruned model computes {name} in 'v' on calibration sample {sample}", e.Message);
     }

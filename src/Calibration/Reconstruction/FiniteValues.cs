@@ -23,18 +23,34 @@ public static class FiniteValues
     }
 
     /// <summary>
-    /// Where the first vector holding ±∞ or NaN starts (v − v is 0 only for a finite v), else the length: every pass
-    /// checks everything it computes, and one value at a time this took a second of PP-OCRv4 rec's run.
+    /// Where the first vector holding ±∞ or NaN starts (v·0 is 0 only for a finite v), else the length: every pass
+    /// checks everything it computes, and one value at a time this took a second of PP-OCRv4 rec's run. Blocks of
+    /// 128 values are summed as v·0 into four independent vectors (NaN survives any sum) and only a block that ends
+    /// NaN is searched vector by vector; one compare per vector bounded it at 4 % of rec's moments pass.
     /// </summary>
     private static int FirstNonFinite(ReadOnlySpan<float> data)
     {
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + Vector256<float>.Count <= data.Length; i += Vector256<float>.Count)
+        if (!Vector256.IsHardwareAccelerated) return 0;
+        const int Block = 16 * 8;
+        ref float start = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data);
+        for (; i + Block <= data.Length; i += Block)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < Block; k += 32)
             {
-                var v = Vector256.Create(data.Slice(i, Vector256<float>.Count));
-                if (!Vector256.EqualsAll(v - v, Vector256<float>.Zero)) return i;
+                a0 += Vector256.LoadUnsafe(ref start, (nuint)(i + k)) * Vector256<float>.Zero;
+                a1 += Vector256.LoadUnsafe(ref start, (nuint)(i + k + 8)) * Vector256<float>.Zero;
+                a2 += Vector256.LoadUnsafe(ref start, (nuint)(i + k + 16)) * Vector256<float>.Zero;
+                a3 += Vector256.LoadUnsafe(ref start, (nuint)(i + k + 24)) * Vector256<float>.Zero;
             }
+            if (!Vector256.EqualsAll((a0 + a1) + (a2 + a3), Vector256<float>.Zero)) break;
+        }
+        for (; i + Vector256<float>.Count <= data.Length; i += Vector256<float>.Count)
+        {
+            var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+            if (!Vector256.EqualsAll(v - v, Vector256<float>.Zero)) return i;
+        }
         return i;
     }
 
