@@ -228,14 +228,21 @@ public sealed class OnnxModel : IDisposable
     public OnnxModel ExtractModel(IReadOnlySet<Node> nodes, IEnumerable<string> outputs, string producerName) =>
         new(Extract(nodes, [], "", outputs, producerName, null, onlyReadInputs: false), Directory);
 
+    /// <summary>The runtime inputs a part of <paramref name="nodes"/> declares: every one, or only those the nodes read.</summary>
+    public IEnumerable<string> InputsDeclared(IReadOnlySet<Node> nodes, bool onlyReadInputs)
+    {
+        var read = onlyReadInputs ? nodes.SelectMany(n => n.ReadNames()).ToHashSet(StringComparer.Ordinal) : null;
+        return Graph.RuntimeInputs.Select(i => i.Name).Where(name => read is null || read.Contains(name));
+    }
+
     private ModelProto Extract(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
         IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views,
         bool onlyReadInputs)
     {
         var source = Proto.Graph;
         var sub = new GraphProto { Name = source.Name };
-        var readByNodes = onlyReadInputs ? nodes.SelectMany(n => n.ReadNames()).ToHashSet(StringComparer.Ordinal) : null;
-        sub.Input.Add(source.Input.Where(i => !Graph.Initializers.ContainsKey(i.Name) && (readByNodes is null || readByNodes.Contains(i.Name))));
+        var runtimeInputs = InputsDeclared(nodes, onlyReadInputs).ToHashSet(StringComparer.Ordinal);
+        sub.Input.Add(source.Input.Where(i => runtimeInputs.Contains(i.Name)));
         foreach (var (name, sampleShape) in floatInputs)
         {
             var shape = new TensorShapeProto();

@@ -88,10 +88,9 @@ public sealed class ModelRunner : IDisposable
             var shared = new List<OrtValue>(_weights?.Values ?? []);
             if (replaced is not null)
             {
-                var names = _weights?.Names ?? [];
                 foreach (var (name, data) in replaced)
                 {
-                    int at = names.ToList().IndexOf(name);
+                    int at = _weights?.IndexOf(name) ?? -1;
                     if (at < 0) throw new ArgumentException($"weight '{name}' is not one this runner feeds (replaceable weights must be named when it is made)", nameof(replaced));
                     var dims = shared[at].GetTensorTypeAndShape().Shape;
                     if (dims.Aggregate(1L, (a, b) => a * b) != data.Length)

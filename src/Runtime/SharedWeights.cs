@@ -18,6 +18,7 @@ internal sealed class SharedWeights : IDisposable
     private const int MinBytes = 64 * 1024;
 
     private readonly List<MemoryHandle> _pins = [];
+    private readonly Dictionary<string, int> _positions;
 
     private SharedWeights(byte[] graph, List<string> names, List<OrtValue> values, List<MemoryHandle> pins)
     {
@@ -25,6 +26,8 @@ internal sealed class SharedWeights : IDisposable
         Names = names;
         Values = values;
         _pins = pins;
+        _positions = new Dictionary<string, int>(names.Count, StringComparer.Ordinal);
+        for (int i = 0; i < names.Count; i++) _positions[names[i]] = i;
     }
 
     /// <summary>The model without the shared weights, serialised.</summary>
@@ -33,6 +36,9 @@ internal sealed class SharedWeights : IDisposable
     /// <summary>The inputs that carry the shared weights, and their values.</summary>
     public IReadOnlyList<string> Names { get; }
     public IReadOnlyList<OrtValue> Values { get; }
+
+    /// <summary>The position of <paramref name="name"/> in <see cref="Names"/>, or -1 when it is not shared.</summary>
+    public int IndexOf(string name) => _positions.TryGetValue(name, out int at) ? at : -1;
 
     /// <summary>Splits <paramref name="model"/> (with <paramref name="extraOutputs"/> as outputs, see <see cref="OnnxModel.SplitWeights"/>), pinning the shared weights' bytes.</summary>
     /// <param name="always">Float32 weights shared whatever their size (a caller replaces them run by run).</param>

@@ -62,8 +62,7 @@ internal static class SubModel
                 views[v] = (Fresh(graph, v + "_float32", taken), (int)type);
         var kept = graph.Nodes.Where(needed.Contains).ToList();
         byte[] bytes = model.ExtractBytes(needed, cutInputs.Select(v => (v, cut![v])), "calibration_batch", outputs, "onnxslim-reconstruction", views, onlyReadInputs);
-        var read = onlyReadInputs ? kept.SelectMany(n => n.ReadNames()).ToHashSet(StringComparer.Ordinal) : null;
-        var modelInputs = graph.RuntimeInputs.Select(i => i.Name).Where(i => read is null || read.Contains(i)).ToHashSet(StringComparer.Ordinal);
+        var modelInputs = model.InputsDeclared(needed, onlyReadInputs).ToHashSet(StringComparer.Ordinal);
         return new Result(bytes, cutInputs, kept, views.ToDictionary(kv => kv.Key, kv => kv.Value.Float32Name, StringComparer.Ordinal), modelInputs);
     }
 
