@@ -202,10 +202,15 @@ internal sealed class LayerFit
         var skipLayout = Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs };
         var chain = Unit.Chain!;
         long rowsTotal = Layout.Rows, at = chunk.At;
-        for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+        // The products' float32 copies are these rows narrowed already (the lanes have none).
+        bool narrowed = b.Xs.Length > 0;
+        for (int f = 0; f < n; f++)
+            if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+            else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
         for (int t = 0; t < mg; t++)
         {
-            Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+            if (narrowed) b.Ys.AsSpan(t * Chunk, count).CopyTo(_storedT![g].AsSpan((int)(t * rowsTotal + at), count));
+            else Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
             var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
             c.Fill((float)chain.Offset[g * mg + t]);
             if (!skip.IsEmpty)
