@@ -33,13 +33,14 @@ public sealed class ModelRunner : IDisposable
     /// <param name="replaceable">Stored float32 weights that <see cref="Run(IReadOnlyList{NamedTensor}, IReadOnlyDictionary{string, float[]})"/>
     /// may replace (they are fed as inputs whatever their size).</param>
     /// <param name="optimize">Full graph optimisation, for a session that runs many times (the default, basic, suits one-off runs).</param>
+    /// <param name="intraOpThreads">ONNX Runtime's threads per run (0: its default); 1 for a caller that runs several at once.</param>
     public ModelRunner(GraphIO.OnnxModel model, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null, IReadOnlySet<string>? replaceable = null,
-        bool optimize = false)
+        bool optimize = false, int intraOpThreads = 0)
     {
         _weights = SharedWeights.Split(model, extraOutputs ?? [], replaceable);
         try
         {
-            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads: 0, optimize, spinning: false);
+            _session = SessionFactory.Create(_weights.Graph, provider, intraOpThreads, optimize, spinning: false);
         }
         catch
         {
@@ -52,7 +53,7 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>
-    /// A one-off session (as <see cref="ModelRunner(GraphIO.OnnxModel, Provider, IEnumerable{string}?, IReadOnlySet{string}?)"/>) of only
+    /// A one-off session (as <see cref="ModelRunner(GraphIO.OnnxModel, Provider, IEnumerable{string}?, IReadOnlySet{string}?, bool, int)"/>) of only
     /// the nodes that compute <paramref name="values"/>, which are its outputs (<paramref name="extraOutputs"/> of those nodes besides);
     /// it still declares every input of the model.
     /// </summary>
