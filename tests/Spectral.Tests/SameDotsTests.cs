@@ -1,0 +1,48 @@
+using System.Numerics.Tensors;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Spectral.Tests;
+
+/// <summary>Four inner products at once are TensorPrimitives.Dot's bits, whatever the length and the rows' alignment.</summary>
+public class SameDotsTests
+{
+    [Fact]
+    public void Four_products_are_the_bits_of_one_dot_each_at_every_length_and_offset()
+    {
+        var rng = new Random(7);
+        // Values of very different magnitudes, so that any other order of additions would round differently.
+        var data = new double[8 * 700];
+        for (int i = 0; i < data.Length; i++) data[i] = (rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-6, 7));
+        var dots = new double[4];
+        int blocked = 0, differ = 0;
+        foreach (int n in Enumerable.Range(1, 300).Concat([511, 512, 513, 640, 2304]))
+            for (int shift = 0; shift < 9; shift++)
+            {
+                // x and the y rows at unrelated offsets (alignments)
+                var x = data.AsSpan(shift, n);
+                int[] at = [700 + 3 * shift, 1400 + 5 * shift + 1, 2100 + 7 * shift + 2, 2800 + shift + 5];
+                SameDots.Four(x, data.AsSpan(at[0], n), data.AsSpan(at[1], n), data.AsSpan(at[2], n), data.AsSpan(at[3], n), dots);
+                for (int k = 0; k < 4; k++)
+                {
+                    double expected = TensorPrimitives.Dot(x, data.AsSpan(at[k], n));
+                    Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(dots[k]),
+                        $"n={n} shift={shift} k={k}: {dots[k]:R} vs Dot {expected:R}");
+                    // and not trivially: a plain left-to-right sum differs somewhere
+                    double plain = 0;
+                    for (int c = 0; c < n; c++) plain += x[c] * data[at[k] + c];
+                    if (plain != expected) differ++;
+                }
+                if (SameDots.Blocked(n)) blocked++;
+            }
+        Assert.True(blocked > 0 || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+        Assert.True(differ > 100, $"only {differ} cases where the order of additions mattered");
+    }
+
+    [Fact]
+    public void Rows_of_another_length_are_refused()
+    {
+        var a = new double[100];
+        var ex = Assert.Throws<ArgumentException>(() => SameDots.Four(a, a, a, a.AsSpan(0, 99), a, new double[4]));
+        Assert.Contains("99", ex.Message);
+    }
+}
