@@ -39,6 +39,36 @@ public class SameDotsTests
     }
 
     [Fact]
+    public void Four_float32_products_are_the_bits_of_one_dot_each_at_every_length_and_offset()
+    {
+        var rng = new Random(8);
+        var data = new float[8 * 1400];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)((rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-4, 5)));
+        var dots = new float[4];
+        int differ = 0;
+        foreach (int n in Enumerable.Range(1, 600).Concat([1023, 1024, 1025, 3072, 4096]))
+            for (int shift = 0; shift < 17; shift += n > 600 ? 4 : 1)
+            {
+                int[] at = [1400 + 3 * shift, 2 * 1400 + 5 * shift + 1, 3 * 1400 + 7 * shift + 2, 4 * 1400 + shift + 5];
+                if (n > 1300) at = [5000 + shift, 5000 + 2 * shift + 1, 5000 + 3 * shift + 2, 5000 + 4 * shift + 3];
+                var x = data.AsSpan(shift, n);
+                SameDots.Four(x, data.AsSpan(at[0], n), data.AsSpan(at[1], n), data.AsSpan(at[2], n), data.AsSpan(at[3], n), dots);
+                for (int k = 0; k < 4; k++)
+                {
+                    float expected = TensorPrimitives.Dot(x, data.AsSpan(at[k], n));
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(dots[k]),
+                        $"n={n} shift={shift} k={k}: {dots[k]:R} vs Dot {expected:R}");
+                    // the stored vectors are the first argument of the dots WhitenedRemovals replaces: the same bits
+                    Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(TensorPrimitives.Dot(data.AsSpan(at[k], n), x)));
+                    float plain = 0;
+                    for (int c = 0; c < n; c++) plain += x[c] * data[at[k] + c];
+                    if (plain != expected) differ++;
+                }
+            }
+        Assert.True(differ > 100, $"only {differ} cases where the order of additions mattered");
+    }
+
+    [Fact]
     public void Rows_of_another_length_are_refused()
     {
         var a = new double[100];
