@@ -27,15 +27,27 @@ internal sealed class WhitenedRemovals(int n)
         ToSingle(q, _q);
         ToSingle(v, _v);
         var w = (float[])_v.Clone();
-        // Every coefficient reads only _q and one stored vector: taken first, four at a time (the same bits as one
-        // TensorPrimitives.Dot each), then applied in order.
-        var l = new float[_w.Count];
-        Products(_q, 0, l);
-        for (int k = 0; k < _w.Count; k++)
+        // Every coefficient reads only _q and one stored vector: taken four at a time (the same bits as one
+        // TensorPrimitives.Dot each), then applied in order while those four vectors are still in cache.
+        Span<int> at = stackalloc int[4];
+        Span<float> l = stackalloc float[4];
+        int pending = 0;
+        for (int k = 0; k <= _w.Count; k++)
         {
-            if (_w[k] is not { } wd) continue;
-            ckk -= (double)l[k] * l[k];
-            TensorPrimitives.MultiplyAdd(wd, -l[k], w, w);
+            if (k < _w.Count)
+            {
+                if (_w[k] is null) continue;
+                at[pending++] = k;
+                if (pending < 4) continue;
+                SameDots.Four(_q, _w[at[0]], _w[at[1]], _w[at[2]], _w[at[3]], l);
+            }
+            else for (int i = 0; i < pending; i++) l[i] = TensorPrimitives.Dot(_w[at[i]]!, _q);
+            for (int i = 0; i < pending; i++)
+            {
+                ckk -= (double)l[i] * l[i];
+                TensorPrimitives.MultiplyAdd(_w[at[i]], -l[i], w, w);
+            }
+            pending = 0;
         }
         if (!(ckk > 1e-6 * c0)) { _w.Add(null); return; } // already explained by earlier removals
         TensorPrimitives.Multiply(w, (float)(1 / Math.Sqrt(ckk)), w);
