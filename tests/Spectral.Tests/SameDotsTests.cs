@@ -69,6 +69,29 @@ public class SameDotsTests
     }
 
     [Fact]
+    public void Four_updates_in_one_pass_are_the_bits_of_four_multiply_adds()
+    {
+        var rng = new Random(9);
+        foreach (int n in new[] { 1, 15, 16, 17, 100, 1023, 3072, 4096 })
+        {
+            var v = Enumerable.Range(0, 5).Select(_ => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-3, 4)))).ToArray()).ToArray();
+            float[] l = [0.37123f, -1.9e-3f, 12.5f, -0.777f];
+            var expected = (float[])v[0].Clone();
+            for (int k = 0; k < 4; k++) TensorPrimitives.MultiplyAdd(v[k + 1], -l[k], expected, expected);
+            var w = (float[])v[0].Clone();
+            WhitenedRemovals.SubtractFour(w, v[1], v[2], v[3], v[4], l);
+            for (int i = 0; i < n; i++) Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(w[i]), $"n={n} [{i}]: {w[i]:R} vs {expected[i]:R}");
+            // and fusing the multiply-adds would differ: the order and rounding are what is checked
+            if (n >= 1023)
+            {
+                var fused = (float[])v[0].Clone();
+                for (int k = 0; k < 4; k++) for (int i = 0; i < n; i++) fused[i] = MathF.FusedMultiplyAdd(v[k + 1][i], -l[k], fused[i]);
+                Assert.NotEqual(expected, fused);
+            }
+        }
+    }
+
+    [Fact]
     public void Rows_of_another_length_are_refused()
     {
         var a = new double[100];
