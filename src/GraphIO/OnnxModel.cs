@@ -235,6 +235,15 @@ public sealed class OnnxModel : IDisposable
         return Graph.RuntimeInputs.Select(i => i.Name).Where(name => read is null || read.Contains(name));
     }
 
+    /// <summary>
+    /// As <see cref="ExtractModel(IReadOnlySet{Node}, IEnumerable{string}, string)"/>, but starting from known values:
+    /// <paramref name="floatInputs"/> (per-sample shapes, first dim <paramref name="batchDim"/>) are fed instead of computed,
+    /// and only the runtime inputs the nodes read stay declared.
+    /// </summary>
+    public OnnxModel ExtractModel(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
+        IEnumerable<string> outputs, string producerName) =>
+        new(Extract(nodes, floatInputs, batchDim, outputs, producerName, null, onlyReadInputs: true), Directory);
+
     private ModelProto Extract(IReadOnlySet<Node> nodes, IEnumerable<(string Name, long[] SampleShape)> floatInputs, string batchDim,
         IEnumerable<string> outputs, string producerName, IReadOnlyDictionary<string, (string Float32Name, int ElementType)>? float32Views,
         bool onlyReadInputs)

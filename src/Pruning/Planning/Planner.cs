@@ -53,8 +53,10 @@ public static class Planner
         var ranked = active.Where(g => g.Blocks == 1).ToList();
         int checkSamples = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null
             ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration.Images)) : 0;
+        // Where the whole model is too costly to check, the groups read in its cheap tail are checked there (TailCheck).
+        bool tailCheck = checkSamples == 0 && options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
         // The readers' moments are kept past the ranking only for the end-to-end check.
-        var readers = checkSamples > 0 ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
+        var readers = checkSamples > 0 || tailCheck ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
             : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
 
@@ -73,7 +75,9 @@ public static class Planner
         if (readers is not null && ranking.Count > 0)
         {
             var before = allocation;
-            var boost = EndToEndBoost(analysis, options, ranking, readers, before, calibration!, checkSamples);
+            var boost = checkSamples > 0 ? EndToEndBoost(analysis, options, ranking, readers, before, calibration!, checkSamples)
+                : TailCheck(analysis, options, ranking, readers, calibration!) is { } tail
+                    ? EndToEndBoost(analysis, options, ranking, readers, before, calibration!, tail.Samples, tail.Groups, tail.Tail) : [];
             for (int i = 0; i < planning.Count; i++)
                 if (boost.TryGetValue(groups[i].Id, out double b)) planning[i] = planning[i] with { Weight = planning[i].Weight * b };
             allocation = latency is null ? Allocate(options.Ratio) : latency.Allocate(Allocate, options.Ratio);
@@ -98,6 +102,49 @@ public static class Planner
         return affordable >= MinSensitivitySamples ? affordable : 0;
     }
 
+    /// <summary>Multiply-adds the tail check may spend: the cut's values on its samples, then one tail pass per group and a reference.</summary>
+    internal const double TailBudgetMacs = 40e9;
+
+    /// <summary>Largest share of the model's MACs a group's tail may take to be checked there.</summary>
+    internal const double MaxTailShare = 1.0 / 3;
+
+    /// <summary>
+    /// The groups the tail check measures when the whole model is over <see cref="SensitivityBudgetMacs"/>: the ranked groups
+    /// nearest the outputs (by their producers' last position in the graph), as many as still leave a tail
+    /// (<see cref="TailSensitivity"/>) from their values of at most <see cref="MaxTailShare"/> of the MACs, at least two of them
+    /// (one group alone has nothing to be compared with), with the samples <see cref="TailBudgetMacs"/> affords; else null.
+    /// A group's value alone may start no tail (one branch of a Concat; an SE block's gate): later groups join until it does.
+    /// PP-OCRv4 det: the neck's four output branches (groups 26–33, with their SE squeezes) and the head's two groups (34, 35),
+    /// 0.6 of 2.3 GMACs a page.
+    /// </summary>
+    private static (TailSensitivity.Tail Tail, IReadOnlySet<int> Groups, int Samples)? TailCheck(ModelAnalysis analysis, PruneOptions options,
+        Dictionary<int, ChannelElimination> ranking, Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>> readers,
+        CalibrationData calibration)
+    {
+        var graph = analysis.Model.Graph;
+        var macs = analysis.Cost.Nodes.ToDictionary(c => c.Node, c => c.Macs);
+        long Macs(GraphIO.Node n) => macs.GetValueOrDefault(n);
+        var position = graph.Nodes.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i);
+        var order = ranking.Keys.Where(readers.ContainsKey)
+            .OrderByDescending(id => analysis.Groups[id].Producers.Max(p => position.GetValueOrDefault(p))).ThenBy(id => id).ToList();
+        double limit = MaxTailShare * analysis.Cost.Macs;
+        TailSensitivity.Tail? tail = null;
+        int taken = 0;
+        for (int n = 1; n <= order.Count; n++)
+        {
+            var values = order.Take(n).SelectMany(id => analysis.Groups[id].Producers.Select(p => p.Outputs[0]));
+            if (TailSensitivity.Find(graph, values, Macs) is not { } t) continue;
+            if (t.Macs > limit) break;
+            (tail, taken) = (t, n);
+        }
+        var ids = order.Take(taken).ToHashSet();
+        foreach (int id in readers.Keys.Where(id => !ids.Contains(id)).ToList()) readers.Remove(id); // their moments are not needed
+        if (tail is null || ids.Count < 2) return null;
+        double perSample = (ids.Count + 1) * (double)Math.Max(tail.Macs, 1) + analysis.Cost.Macs;
+        int samples = (int)Math.Min(Math.Min(options.SensitivitySamples, calibration.Images), TailBudgetMacs / perSample);
+        return samples >= MinSensitivitySamples ? (tail, ids, samples) : null;
+    }
+
     /// <summary>
     /// The end-to-end check of the calibrated allocation: each ranked group is pruned alone to its first keep count, its
     /// readers re-fitted as its error curve assumes (<see cref="GroupSensitivity"/>), and the model's outputs compared with
@@ -108,7 +155,7 @@ public static class Planner
     /// </summary>
     private static Dictionary<int, double> EndToEndBoost(ModelAnalysis analysis, PruneOptions options, Dictionary<int, ChannelElimination> ranking,
         Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>> readers, KeepAllocation allocation,
-        CalibrationData calibration, int samples)
+        CalibrationData calibration, int samples, IReadOnlySet<int>? only = null, TailSensitivity.Tail? tail = null)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         double cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
@@ -116,6 +163,7 @@ public static class Planner
         var local = new Dictionary<int, double>();
         foreach (var (id, r) in ranking)
         {
+            if (only is not null && !only.Contains(id)) continue;
             var g = analysis.Groups[id];
             // A group the allocation left whole is checked at half its width (above its floor).
             int k = allocation.Keep[id] < g.Width ? allocation.Keep[id] : Math.Max(MinKeep(g.Width, options.MinKeepFraction), g.Width / 2);
@@ -123,9 +171,11 @@ public static class Planner
             candidates[id] = new GroupSensitivity.Candidate(readers[id], r.Keep(k));
             local[id] = r.RelativeError[k];
         }
-        var damage = GroupSensitivity.Measure(analysis.Model, candidates, calibration.Slice(0, samples), options.Provider);
+        var damage = tail is null ? GroupSensitivity.Measure(analysis.Model, candidates, calibration.Slice(0, samples), options.Provider)
+            : TailSensitivity.Measure(analysis.Model, tail, candidates, calibration.Slice(0, samples), options.Provider);
         var boost = SensitivityBoost.From(damage, local);
-        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
+        string where = tail is null ? "" : $" of the tail from {string.Join(", ", tail.Cut)} ({tail.Macs / 1e9:0.00} GMACs a sample)";
+        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured{where} on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
         return boost;
     }
 

@@ -124,7 +124,23 @@ internal sealed class FilterFit
             int from = b * block, count = Math.Min(block, rows.Count - from);
             var dots = new double[count][];
             for (int r = 0; r < count; r++) dots[r] = new double[_keep.Length];
-            for (int t = 0; t < _keep.Length; t++)
+            int t = 0;
+            if (_gram is null && Spectral.Numerics.SameDots.Blocked(_filters.Cols))
+            {
+                // Four kept rows at a time against each removed row: the same bits as one TensorPrimitives.Dot each.
+                Span<double> four = stackalloc double[4];
+                for (; t + 4 <= _keep.Length; t += 4)
+                {
+                    ReadOnlySpan<double> k0 = _filters.Row(_keep[t]), k1 = _filters.Row(_keep[t + 1]),
+                        k2 = _filters.Row(_keep[t + 2]), k3 = _filters.Row(_keep[t + 3]);
+                    for (int r = 0; r < count; r++)
+                    {
+                        Spectral.Numerics.SameDots.Four(_filters.Row(rows[from + r]), k0, k1, k2, k3, four);
+                        for (int k = 0; k < 4; k++) dots[r][t + k] = four[k];
+                    }
+                }
+            }
+            for (; t < _keep.Length; t++)
             {
                 if (_gram is null)
                 {

@@ -1,0 +1,64 @@
+using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Spectral;
+using OnnxSlim.TestSupport;
+
+namespace OnnxSlim.Calibration.Tests;
+
+/// <summary>The end-to-end check run on a model's tail only, from the original's values at a cut.</summary>
+public sealed class TailSensitivityTests
+{
+    /// <summary>x → A (3→6, 3×3) → Relu → B (6→5, 1×1) → Relu → C (5→4, 1×1) → y, with <paramref name="skip"/> a 1×1 conv of x added to y.</summary>
+    private static (OnnxModel Model, string A, string B) Model(bool skip)
+    {
+        var b = new GraphBuilder(seed: 5);
+        string x = b.Input("x", -1, 3, 8, 8);
+        string a = b.Conv(x, 3, 6);
+        string h = b.Conv(b.Relu(a), 6, 5, k: 1);
+        string y = b.Conv(b.Relu(h), 5, 4, k: 1);
+        if (skip) y = b.Node("Add", [y, b.Conv(x, 3, 4, k: 1)]);
+        b.Output(y, -1, 4, 8, 8);
+        return (b.Model(), a, h);
+    }
+
+    [Fact]
+    public void The_tail_starts_at_the_earliest_value_and_needs_no_model_input()
+    {
+        var (model, a, h) = Model(skip: false);
+        var tail = TailSensitivity.Find(model.Graph, [h, a], n => n.OpType == "Conv" ? 1 : 0);
+        Assert.NotNull(tail);
+        Assert.Equal([a], tail.Cut); // B's output is computed from A's: not a cut value
+        Assert.Equal(2, tail.Macs); // B and C, not A
+        Assert.DoesNotContain(model.Graph.Producer(a)!, tail.Nodes);
+
+        // With a path from x to the output beside the cut, there is no tail.
+        var (skipped, a2, _) = Model(skip: true);
+        Assert.Null(TailSensitivity.Find(skipped.Graph, [a2], _ => 0));
+        Assert.Null(TailSensitivity.Find(model.Graph, ["x"], _ => 0));
+    }
+
+    [Fact]
+    public void Checking_the_tail_alone_measures_what_the_whole_model_measures()
+    {
+        var (model, a, h) = Model(skip: false);
+        var groups = Harness.Analyze(model);
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
+        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
+        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
+        Assert.Equal(2, ranking.Count);
+        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
+        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
+        var tail = TailSensitivity.Find(model.Graph, [a, h], _ => 0)!;
+        var part = TailSensitivity.Measure(model, tail, candidates, data.Slice(0, 4));
+        Assert.Equal(2, whole.Count);
+        foreach (var (id, d) in whole)
+        {
+            Assert.True(d > 1e-4, $"group {id}: pruning to 3 channels costs the outputs {d}");
+            Assert.True(Math.Abs(part[id] - d) <= 1e-4 * d, $"group {id}: tail {part[id]} vs whole model {d}");
+        }
+        // A tail that starts after a group's readers does not measure that group.
+        var late = TailSensitivity.Find(model.Graph, [h], _ => 0)!;
+        var onlyLate = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4));
+        Assert.Single(onlyLate);
+    }
+}
