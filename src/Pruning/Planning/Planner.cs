@@ -51,12 +51,11 @@ public static class Planner
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranked = active.Where(g => g.Blocks == 1).ToList();
-        int checkSamples = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null
-            ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration.Images)) : 0;
-        // Where the whole model is too costly to check, the groups read in its cheap tail are checked there (TailCheck).
-        bool tailCheck = checkSamples == 0 && options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
-        // The readers' moments are kept past the ranking only for the end-to-end check.
-        var readers = checkSamples > 0 || tailCheck ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
+        bool checkable = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
+        int checkSamples = checkable ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration!.Images)) : 0;
+        // The readers' moments are kept past the ranking only for the end-to-end check: of the whole model, or where that is
+        // too costly (checkSamples 0), of the groups read in its cheap tail (TailCheck).
+        var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
             : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
 
