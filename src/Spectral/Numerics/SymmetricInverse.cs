@@ -38,30 +38,102 @@ internal static class SymmetricInverse
                 for (int i = k0; i < end; i++)
                     if (i != k) Step(new Span<double>(a, i * n, n), new ReadOnlySpan<double>(pivots, s * n, n), k);
             }
-            Parallel.For(0, n, options, () => (Steps: new int[Block], NegF: new double[Block]), (i, _, scratch) =>
+            // Rows four at a time, so that each load of a pivot row serves four rows (the block's rows are a whole quad's).
+            Parallel.For(0, (n + 3) / 4, options, () => new Scratch(), (q, _, scratch) =>
             {
-                if (i >= k0 && i < end) return scratch;
-                var row = new Span<double>(a, i * n, n);
-                // The block's columns, step by step: each step's f is the row's value in its column by then.
-                int count = 0;
-                for (int s = 0; s < b; s++)
+                int first = q * 4, rows = Math.Min(4, n - first);
+                if (first >= k0 && first < end) return scratch;
+                bool full = rows == 4;
+                for (int r = 0; r < rows; r++) full &= BlockColumns(new Span<double>(a, (first + r) * n, n), pivots, n, k0, b, scratch, r) == b;
+                if (full)
                 {
-                    int k = k0 + s;
-                    double f = row[k];
-                    if (f == 0) continue;
-                    row[k] = 0;
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(pivots, s * n + k0, b), -f, row[k0..end], row[k0..end]);
-                    scratch.Steps[count] = s;
-                    scratch.NegF[count++] = -f;
+                    // No row skipped a step: the same steps for all four, each row with its own f.
+                    UpdateFour(a, first, pivots, n, b, scratch.NegF, 0, k0);
+                    UpdateFour(a, first, pivots, n, b, scratch.NegF, end, n);
+                    return scratch;
                 }
-                if (count == 0) return scratch;
-                // The other columns take the same steps, in order, in one pass.
-                Update(row, pivots, n, scratch.Steps.AsSpan(0, count), scratch.NegF.AsSpan(0, count), 0, k0);
-                Update(row, pivots, n, scratch.Steps.AsSpan(0, count), scratch.NegF.AsSpan(0, count), end, n);
+                for (int r = 0; r < rows; r++)
+                {
+                    int count = scratch.Count[r];
+                    if (count == 0) continue;
+                    var row = new Span<double>(a, (first + r) * n, n);
+                    var steps = scratch.Steps.AsSpan(r * Block, count);
+                    var negF = scratch.NegF.AsSpan(r * Block, count);
+                    Update(row, pivots, n, steps, negF, 0, k0);
+                    Update(row, pivots, n, steps, negF, end, n);
+                }
                 return scratch;
             }, _ => { });
         }
         return a;
+    }
+
+    /// <summary>Per row of a quad: the steps it takes (those whose f is not 0) and their −f.</summary>
+    private sealed class Scratch
+    {
+        public readonly int[] Steps = new int[4 * Block];
+        public readonly double[] NegF = new double[4 * Block];
+        public readonly int[] Count = new int[4];
+    }
+
+    /// <summary>The block's steps on the block's columns of one row (quad member <paramref name="r"/>), one after another:
+    /// each step's f is the row's value in its column by then. Returns how many steps the row takes.</summary>
+    private static int BlockColumns(Span<double> row, double[] pivots, int n, int k0, int b, Scratch scratch, int r)
+    {
+        int count = 0, end = k0 + b;
+        for (int s = 0; s < b; s++)
+        {
+            int k = k0 + s;
+            double f = row[k];
+            if (f == 0) continue;
+            row[k] = 0;
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(pivots, s * n + k0, b), -f, row[k0..end], row[k0..end]);
+            scratch.Steps[r * Block + count] = s;
+            scratch.NegF[r * Block + count++] = -f;
+        }
+        return scratch.Count[r] = count;
+    }
+
+    /// <summary>Rows first..first+3 take all <paramref name="b"/> steps on columns [from, to), row r with −f in negF[r·Block + s];
+    /// a product, then a sum, in step order, as <see cref="Update"/>.</summary>
+    private static unsafe void UpdateFour(double[] a, int first, double[] pivots, int n, int b, double[] negF, int from, int to)
+    {
+        int j = from;
+        fixed (double* a0 = a, pv = pivots, nf = negF)
+        {
+            double* r0 = a0 + (long)first * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+            if (Vector512.IsHardwareAccelerated)
+                for (; j + 16 <= to; j += 16)
+                {
+                    var v00 = Vector512.Load(r0 + j); var v01 = Vector512.Load(r0 + j + 8);
+                    var v10 = Vector512.Load(r1 + j); var v11 = Vector512.Load(r1 + j + 8);
+                    var v20 = Vector512.Load(r2 + j); var v21 = Vector512.Load(r2 + j + 8);
+                    var v30 = Vector512.Load(r3 + j); var v31 = Vector512.Load(r3 + j + 8);
+                    for (int s = 0; s < b; s++)
+                    {
+                        double* p = pv + (long)s * n + j;
+                        var p0 = Vector512.Load(p);
+                        var p1 = Vector512.Load(p + 8);
+                        var f0 = Vector512.Create(nf[s]);
+                        v00 = Vector512.Multiply(p0, f0) + v00; v01 = Vector512.Multiply(p1, f0) + v01;
+                        var f1 = Vector512.Create(nf[Block + s]);
+                        v10 = Vector512.Multiply(p0, f1) + v10; v11 = Vector512.Multiply(p1, f1) + v11;
+                        var f2 = Vector512.Create(nf[2 * Block + s]);
+                        v20 = Vector512.Multiply(p0, f2) + v20; v21 = Vector512.Multiply(p1, f2) + v21;
+                        var f3 = Vector512.Create(nf[3 * Block + s]);
+                        v30 = Vector512.Multiply(p0, f3) + v30; v31 = Vector512.Multiply(p1, f3) + v31;
+                    }
+                    v00.Store(r0 + j); v01.Store(r0 + j + 8);
+                    v10.Store(r1 + j); v11.Store(r1 + j + 8);
+                    v20.Store(r2 + j); v21.Store(r2 + j + 8);
+                    v30.Store(r3 + j); v31.Store(r3 + j + 8);
+                }
+        }
+        if (j >= to) return;
+        var steps = new int[b];
+        for (int s = 0; s < b; s++) steps[s] = s;
+        for (int r = 0; r < 4; r++)
+            Update(new Span<double>(a, (first + r) * n, n), pivots, n, steps, negF.AsSpan(r * Block, b), j, to);
     }
 
     /// <summary>One step on one row, as the step-at-a-time form does it.</summary>
