@@ -406,8 +406,19 @@ internal sealed class SymmetricTridiagonal
 
     /// <summary>As <see cref="FormQ(bool)"/>; null when <paramref name="cancel"/> is set before it is done (checked per block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public double[]? FormQ(bool parallel, CancellationToken cancel)
+    public double[]? FormQ(bool parallel, CancellationToken cancel) => FormQ(parallel, cancel, single: false);
+
+    /// <summary>
+    /// As <see cref="FormQ(bool, CancellationToken)"/>; with <paramref name="single"/> the blocks are applied in float32
+    /// (<see cref="SingleGemm"/>; reflectors and their T factors rounded to float32), and Q is widened to float64 at the
+    /// end, in the same buffer. Why: for a Gram built from float32 products (<see cref="GramMatrix.UsesSingle"/>, VGG-16's
+    /// classifier groups at n = 4096 and 3072) forming Q is ~10¹¹ multiply-adds, half the time in float32, and Q's rounding
+    /// (~1e−6, orthogonality) stays below what the Gram's float32 products already put into G.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double[]? FormQ(bool parallel, CancellationToken cancel, bool single)
     {
+        if (single) return FormQSingle(parallel, cancel);
         int n = N;
         var q = WorkArrays.RentCleared(n * n);
         for (int i = 0; i < n; i++) q[i * n + i] = 1;
@@ -469,6 +480,90 @@ internal sealed class SymmetricTridiagonal
             else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
         }
         return q;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double[]? FormQSingle(bool parallel, CancellationToken cancel)
+    {
+        int n = N;
+        var q = WorkArrays.RentCleared(n * n);
+        // Q in float32 in the buffer's first n² floats (row stride n), widened in place at the end.
+        var qs32 = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan()).Slice(0, n * n);
+        for (int i = 0; i < n; i++) qs32[i * n + i] = 1;
+        int nref = Math.Max(0, n - 2);
+        const int NB = QBlock;
+        int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
+        var tw = new double[NB * NB];
+        var tws = new float[NB * NB];
+        var vt = new double[NB * n];
+        var vts = new float[NB * n];
+        var wAll = new float[NB * n];
+        var tmpAll = new float[n];
+        for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
+        {
+            if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
+            int nb = Math.Min(NB, nref - b0);
+            int off0 = b0 + 1;
+            int m = n - off0;
+            Array.Clear(vt, 0, nb * m);
+            for (int k = 0; k < nb; k++)
+            {
+                int i = b0 + k;
+                var dst = vt.AsSpan(k * m, m);
+                dst[i + 1 - off0] = 1;
+                for (int c = i + 2; c < n; c++) dst[c - off0] = _reflectors[i * n + c];
+            }
+            BuildT(vt, nb, m, b0, tw);
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(vt.AsSpan(0, nb * m), vts.AsSpan(0, nb * m));
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(tw, tws);
+            int cols = m;
+            bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
+            int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
+            void Chunk(int ci)
+            {
+                int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
+                if (w <= 0) return;
+                var all = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan());
+                var wbuf = wAll.AsSpan(nb * c0, nb * w);
+                var qsub = all.Slice(off0 * n + off0 + c0);
+                wbuf.Clear();
+                SingleGemm.Multiply(nb, w, m, 1f, vts, m, false, qsub, n, false, wbuf, w);
+                var tmp = tmpAll.AsSpan(c0, w);
+                for (int r = 0; r < nb; r++)
+                {
+                    tmp.Clear();
+                    for (int k = r; k < nb; k++)
+                    {
+                        float tk = tws[r * NB + k];
+                        if (tk == 0) continue;
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
+                    }
+                    tmp.CopyTo(wbuf.Slice(r * w, w));
+                }
+                SingleGemm.Multiply(m, w, nb, -1f, vts, m, true, wbuf, w, false, qsub, n);
+            }
+            if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
+            else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
+        }
+        WidenInPlace(q, n * n);
+        return q;
+    }
+
+    // The first `count` floats of `buffer` (viewed as float32) become its first `count` doubles. Backwards: double i
+    // occupies floats 2i and 2i+1, which (for i ≥ 1) are at or past float i + 1, already read.
+    private static void WidenInPlace(double[] buffer, int count)
+    {
+        var f = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(buffer.AsSpan());
+        int i = count;
+        const int Step = 16;
+        Span<float> block = stackalloc float[Step];
+        while (i - Step >= Step) // the block's doubles [i−16, i) are floats [2i−32, 2i), past its floats [i−16, i) when i ≥ 32
+        {
+            i -= Step;
+            f.Slice(i, Step).CopyTo(block);
+            for (int k = Step - 1; k >= 0; k--) buffer[i + k] = block[k];
+        }
+        for (i--; i >= 0; i--) buffer[i] = f[i];
     }
 
     // dlarft (forward, columnwise): H_b0 ⋯ H_{b0+nb−1} = I − V·Tw·Vᵀ with Tw upper triangular.
