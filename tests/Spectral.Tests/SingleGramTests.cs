@@ -153,4 +153,29 @@ public class SingleGramTests
         WorkArrays.Return(q64);
         WorkArrays.Return(q32);
     }
+
+    [Fact]
+    public void SingleGramIsFloat32PanelSumsAddedInFloat64BitForBit()
+    {
+        if (!SingleGram.Available) return;
+        // 9 depth panels (two groups of four, then one partial panel); 70 rows: partial slivers and block rows.
+        const int n = 70, cols = 256 * 8 + 100;
+        var (rows, stored) = LowRankRows(n, cols, 12, 13);
+        var c = new double[n * n];
+        SingleGram.GramOfRows(rows, n, cols, c, parallel: true);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = 0;
+                for (int p0 = 0; p0 < cols; p0 += 256)
+                {
+                    float f = 0;
+                    for (int p = p0; p < Math.Min(cols, p0 + 256); p++)
+                        f = MathF.FusedMultiplyAdd((float)stored[i * cols + p], (float)stored[j * cols + p], f);
+                    sum += f;
+                }
+                Assert.Equal(sum, c[i * n + j]);
+                Assert.Equal(sum, c[j * n + i]);
+            }
+    }
 }
