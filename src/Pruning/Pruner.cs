@@ -145,8 +145,6 @@ public static class Pruner
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
-            if (Environment.GetEnvironmentVariable("ONNXSLIM_X_LOGITBIAS") is { Length: > 0 } lb)
-                LogitBias(original, work, calibration.Fit, options, double.Parse(lb, System.Globalization.CultureInfo.InvariantCulture));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
             summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
@@ -243,45 +241,6 @@ public static class Pruner
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-    }
-
-    /// <summary>EXPERIMENT (ONNXSLIM_X_LOGITBIAS=s): the bias of the Add before the output Softmax moved by s × the mean of (original − pruned) logits per class.</summary>
-    private static void LogitBias(OnnxModel original, OnnxModel work, CalibrationData fit, PruneOptions options, double scale)
-    {
-        var graph = work.Graph;
-        string output = graph.Outputs.First().Name;
-        if (graph.Producer(output) is not { OpType: "Softmax" } softmax || graph.Producer(softmax.Inputs[0]) is not { OpType: "Add" } add)
-        {
-            options.Log?.Invoke("EXPERIMENT logit bias: no Softmax(Add) at the output");
-            return;
-        }
-        string z = softmax.Inputs[0];
-        int bi = graph.ResolveWeight(add.Inputs[1]) is not null ? 1 : 0;
-        var bias = graph.ResolveWeight(add.Inputs[bi])!.Tensor;
-        using var a = new ModelRunner(original, options.Provider, extraOutputs: [z]);
-        using var b = new ModelRunner(work, options.Provider, extraOutputs: [z]);
-        double[]? sum = null;
-        long rows = 0;
-        for (int first = 0; first < fit.Images; first += 8)
-        {
-            var x = fit.Slice(first, Math.Min(8, fit.Images - first));
-            var za = a.Run(x, [z])[0].AsFloats();
-            var zb = b.Run(x, [z])[0].AsFloats();
-            int classes = (int)bias.Dims[^1];
-            sum ??= new double[classes];
-            for (int i = 0; i < za.Length; i++) sum[i % classes] += za[i] - zb[i];
-            rows += za.Length / classes;
-        }
-        var values = bias.ToFloats();
-        double norm = 0;
-        for (int c = 0; c < values.Length; c++)
-        {
-            double d = scale * sum![c] / rows;
-            values[c] += (float)d;
-            norm += d * d;
-        }
-        bias.SetFloats(bias.Dims, values);
-        options.Log?.Invoke($"EXPERIMENT logit bias: {values.Length} classes over {rows} rows, shift rms {Math.Sqrt(norm / values.Length):0.0000}, blank {scale * sum![0] / rows:0.0000}");
     }
 
     /// <summary>EXPERIMENT (ONNXSLIM_X_CTCW=α): each output step's weight 1 + α·(1 − (p₁ − p₂)) from the original's first output [N, T, C].</summary>
