@@ -108,9 +108,6 @@ public static class Pruner
                         (layer.Output is { } o ? $", out {o.At([.. analysis.Groups.Select(g => g.Width)]):0} → {o.At(planned.Keep):0}" : "") +
                         (layer.Input is { } i ? $", in {i.At([.. analysis.Groups.Select(g => g.Width)]):0} → {i.At(planned.Keep):0}" : ""));
         }
-        if (int.TryParse(Environment.GetEnvironmentVariable("ONNXSLIM_X_SEQRANK"), out int seqMode) && seqMode > 0
-            && calibration is not null && options.Refit && options.Plan is null)
-            plan = stages.Run("EXPERIMENT sequential re-ranking", () => SequentialRanking.Rerank(original, analysis, plan, calibration.Fit, options, seqMode));
         planFile = Planner.ToFile(analysis, plan, options);
         CollectBetweenStages();
         long macsBefore = analysis.Cost.Macs, paramsBefore = analysis.Cost.Params;
@@ -140,8 +137,6 @@ public static class Pruner
         {
             var heldOut = calibration.HeldOut;
             var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options, out _) : null;
-            if (double.TryParse(Environment.GetEnvironmentVariable("ONNXSLIM_X_CTCW"), System.Globalization.CultureInfo.InvariantCulture, out double alpha))
-                StepWeights(original, calibration.Fit, options, alpha);
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
@@ -241,38 +236,6 @@ public static class Pruner
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-    }
-
-    /// <summary>EXPERIMENT (ONNXSLIM_X_CTCW=α): each output step's weight 1 + α·(1 − (p₁ − p₂)) from the original's first output [N, T, C].</summary>
-    private static void StepWeights(OnnxModel original, CalibrationData fit, PruneOptions options, double alpha)
-    {
-        using var runner = new ModelRunner(original, options.Provider);
-        var weights = new List<float>();
-        int steps = 0;
-        double sum = 0;
-        for (int first = 0; first < fit.Images; first += 8)
-        {
-            var y = runner.Run(fit.Slice(first, Math.Min(8, fit.Images - first)))[0];
-            var p = y.AsFloats();
-            int classes = (int)y.Shape[^1];
-            steps = (int)y.Shape[^2];
-            for (int r = 0; r < p.Length / classes; r++)
-            {
-                float a = float.MinValue, b = float.MinValue;
-                for (int c = 0; c < classes; c++)
-                {
-                    float v = p[r * classes + c];
-                    if (v > a) (a, b) = (v, a);
-                    else if (v > b) b = v;
-                }
-                double w = 1 + alpha * (1 - Math.Clamp(a - b, 0, 1));
-                weights.Add((float)w);
-                sum += w;
-            }
-        }
-        ExperimentHooks.StepWeights = [.. weights];
-        ExperimentHooks.Steps = steps;
-        options.Log?.Invoke($"EXPERIMENT step weights: {weights.Count} rows of {steps} steps, mean {sum / weights.Count:0.000}, max {weights.Max():0.000}");
     }
 
     private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>

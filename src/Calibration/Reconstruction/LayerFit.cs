@@ -74,34 +74,7 @@ internal sealed class LayerFit
             _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
             _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
         }
-        _rowWeights = UsesLanes ? null : RowWeights();
         return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
-    }
-
-    private float[]? _rowWeights; // EXPERIMENT: √weight per layer row
-
-    /// <summary>EXPERIMENT: √ of the step weight of each row, where the layer's output map's last axis divides or is divided by the steps.</summary>
-    private float[]? RowWeights()
-    {
-        if (ExperimentHooks.StepWeights is not { } weights) return null;
-        int steps = ExperimentHooks.Steps;
-        var result = new float[Layout.Rows];
-        int at = 0;
-        foreach (var node in Layout.Nodes)
-        {
-            if (node.Geometry is not { } geo || !(geo.OutW % steps == 0 || steps % geo.OutW == 0)) return null;
-            int outW = geo.OutW;
-            foreach (long sample in node.Samples)
-            {
-                long image = sample / node.RowsPerImage;
-                int w = (int)(sample % node.RowsPerImage % outW);
-                int t0 = (int)((long)w * steps / outW), t1 = Math.Max(t0 + 1, (int)((long)(w + 1) * steps / outW));
-                double sum = 0;
-                for (int t = t0; t < t1; t++) sum += weights[image * steps + t];
-                result[at++] = (float)Math.Sqrt(sum / (t1 - t0));
-            }
-        }
-        return result;
     }
 
     public ConsumerUnit Unit { get; }
@@ -148,15 +121,8 @@ internal sealed class LayerFit
                     ReadGroup(g, chunk, activation.Span, skip.Span, b);
                     for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), b.Xs.AsSpan(f * Chunk, count));
                     for (int t = 0; t < mg; t++) Narrow(b.Y.AsSpan(t * Chunk, count), b.Ys.AsSpan(t * Chunk, count));
-                    StoreGroup(g, chunk, skip.Span, b);
-                    if (_rowWeights is { } rw)
-                        for (int r = 0; r < count; r++)
-                        {
-                            float s = rw[chunk.At + r];
-                            for (int f = 0; f < n; f++) b.Xs[f * Chunk + r] *= s;
-                            for (int t = 0; t < mg; t++) { b.Ys[t * Chunk + r] *= s; b.Y[t * Chunk + r] *= s; }
-                        }
                     equations[g].Add(b.Xs, b.Ys, b.Y, count, Chunk);
+                    StoreGroup(g, chunk, skip.Span, b);
                 }
                 continue;
             }
@@ -357,9 +323,6 @@ internal sealed class LayerFit
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
             RetargetTile(g, r0, count, p);
-            if (_rowWeights is { } rw)
-                for (int o = 0; o < mg; o++)
-                    for (int r = 0; r < count; r++) p[o * Tile + r] *= rw[r0 + r] * rw[r0 + r];
             for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
         });
         var cross = new double[(long)n * mg];
