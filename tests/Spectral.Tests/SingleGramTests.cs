@@ -117,4 +117,65 @@ public class SingleGramTests
         Assert.True(err < 1e-5, $"‖QTQᵀ − G‖max / max|G| = {err:E2}");
         WorkArrays.Return(q);
     }
+
+    [Fact]
+    public void FloatQAgreesWithFloat64Q()
+    {
+        // Several 64-reflector blocks (the last one partial) and chunks split across threads; Q widened in place.
+        const int n = 455, cols = 1400, rank = 50;
+        var (_, stored) = LowRankRows(n, cols, rank, 11);
+        var g = new double[n * n];
+        Gemm.GramOfRows(stored, n, cols, g, parallel: false);
+        var t = SymmetricTridiagonal.Reduce((double[])g.Clone(), n, parallel: true, singleProducts: true);
+        var q64 = t.FormQ(parallel: true, default, single: false)!;
+        var q32 = t.FormQ(parallel: true, default, single: true)!;
+        Assert.NotEqual(q64.AsSpan(0, n * n).ToArray(), q32.AsSpan(0, n * n).ToArray()); // float32 blocks were applied
+        double worst = 0, sumDiff = 0;
+        for (int i = 0; i < n * n; i++)
+        {
+            double d = Math.Abs(q64[i] - q32[i]);
+            worst = Math.Max(worst, d);
+            sumDiff += d;
+            Assert.Equal((double)(float)q32[i], q32[i]); // every value is a widened float32
+        }
+        Assert.True(worst < 2e-5, $"largest |ΔQ| {worst:E2}");
+        Assert.True(sumDiff > 0 && worst > 1e-9, "float32 rounding should show");
+        // Orthogonality of the float32 Q's rows (sampled).
+        double orth = 0;
+        for (int r = 0; r < n; r += 13)
+            for (int c = 0; c < n; c += 11)
+            {
+                double s = 0;
+                for (int k = 0; k < n; k++) s += q32[r * n + k] * q32[c * n + k];
+                orth = Math.Max(orth, Math.Abs(s - (r == c ? 1 : 0)));
+            }
+        Assert.True(orth < 1e-5, $"‖QQᵀ − I‖max {orth:E2}");
+        WorkArrays.Return(q64);
+        WorkArrays.Return(q32);
+    }
+
+    [Fact]
+    public void SingleGramIsFloat32PanelSumsAddedInFloat64BitForBit()
+    {
+        if (!SingleGram.Available) return;
+        // 9 depth panels (two groups of four, then one partial panel); 70 rows: partial slivers and block rows.
+        const int n = 70, cols = 256 * 8 + 100;
+        var (rows, stored) = LowRankRows(n, cols, 12, 13);
+        var c = new double[n * n];
+        SingleGram.GramOfRows(rows, n, cols, c, parallel: true);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = 0;
+                for (int p0 = 0; p0 < cols; p0 += 256)
+                {
+                    float f = 0;
+                    for (int p = p0; p < Math.Min(cols, p0 + 256); p++)
+                        f = MathF.FusedMultiplyAdd((float)stored[i * cols + p], (float)stored[j * cols + p], f);
+                    sum += f;
+                }
+                Assert.Equal(sum, c[i * n + j]);
+                Assert.Equal(sum, c[j * n + i]);
+            }
+    }
 }

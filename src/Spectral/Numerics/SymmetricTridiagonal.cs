@@ -33,12 +33,14 @@ internal sealed class SymmetricTridiagonal
     public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel) => Reduce(a, n, parallel, singleProducts: false);
 
     /// <summary>
-    /// As <see cref="Reduce(double[], int, bool)"/>; with <paramref name="singleProducts"/> the matrix-vector products
-    /// (two thirds of the flops, and all of the memory traffic: one pass over the trailing matrix per column) read a
-    /// float32 copy of the trailing matrix, refreshed from the float64 one after every panel's update, and sum in
-    /// float64. Why: for n = 4096 the products stream ~90 GB from memory, half of it in float32; the copy's rounding
-    /// (≈6e−8 relative per entry) is below that of a Gram built from float32 products (<see cref="SingleGram"/>),
-    /// the only kind of matrix this is meant for. Everything else (reflectors, T, updates) stays float64.
+    /// As <see cref="Reduce(double[], int, bool)"/>; with <paramref name="singleProducts"/> the trailing matrix is held in
+    /// float32: the matrix-vector products (two thirds of the flops, and all of the memory traffic: one pass over the
+    /// trailing matrix per column) read it and sum in float64, and each panel's rank-2k update is a float32 GEMM on it
+    /// (<see cref="SingleGemm"/>). Why: for n = 4096 the products stream ~90 GB from memory, half of it in float32, and
+    /// the updates are ~2·10¹⁰ multiply-adds, half the time in float32, with no float64 copy to refresh after each panel;
+    /// the float32 rounding (≈6e−8 relative per entry and update) is of the order of that of a Gram built from float32
+    /// products (<see cref="SingleGram"/>), the only kind of matrix this is meant for. Rows are widened to float64 when
+    /// their panel reaches them: the reflectors and T are float64.
     /// </summary>
     public static SymmetricTridiagonal Reduce(double[] a, int n, bool parallel, bool singleProducts)
     {
@@ -70,6 +72,7 @@ internal sealed class SymmetricTridiagonal
         var p = new double[n];
         var vbuf = new double[n];
         double[]? shadow = null; // float32 values, two per double (a WorkArrays buffer, recycled across reductions)
+        float[]? vts = null, wts = null; // V and W rounded to float32 for the float32 trailing updates
         if (singleProducts)
         {
             shadow = WorkArrays.Rent((n * n + 1) / 2);
@@ -84,6 +87,10 @@ internal sealed class SymmetricTridiagonal
             {
                 int i = p0 + k;
                 var row = a.AsSpan(i * n, n);
+                // With float32 updates the float32 copy is the trailing matrix: row i comes from it.
+                if (shadow is not null)
+                    System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(
+                        System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(i * n + i, n - i), row[i..]);
                 // Bring row i up to date with this panel's earlier reflectors.
                 for (int j = 0; j < k; j++)
                 {
@@ -153,8 +160,8 @@ internal sealed class SymmetricTridiagonal
             int t0 = p0 + nb;
             if (t0 < n)
             {
-                TrailingUpdate(a, n, t0, nb, vt, wt, mayPar && IdleCores.Any);
-                if (shadow is not null) Refresh(a, shadow, n, t0, mayPar && IdleCores.Any);
+                if (shadow is null) TrailingUpdate(a, n, t0, nb, vt, wt, mayPar && IdleCores.Any);
+                else TrailingUpdateSingle(shadow, n, t0, nb, vt, wt, vts ??= new float[NB * n], wts ??= new float[NB * n], mayPar && IdleCores.Any);
             }
         }
         WorkArrays.Return(shadow);
@@ -185,6 +192,30 @@ internal sealed class SymmetricTridiagonal
 
     [ThreadStatic] private static double[]? t_tile;
 
+    // The float32 trailing matrix (rows/cols ≥ t0 of the shadow) −= Vᵀ·W + Wᵀ·V, in float32 products and sums. Each block
+    // row is updated from its diagonal on, the diagonal tile whole: the shadow's lower triangle is never read.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TrailingUpdateSingle(double[] shadow, int n, int t0, int nb, double[] vt, double[] wt, float[] vts, float[] wts, bool parallel)
+    {
+        const int BS = 128;
+        for (int j = 0; j < nb; j++)
+        {
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(vt.AsSpan(j * n + t0, n - t0), vts.AsSpan(j * n + t0, n - t0));
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(wt.AsSpan(j * n + t0, n - t0), wts.AsSpan(j * n + t0, n - t0));
+        }
+        int m = n - t0;
+        int blocks = (m + BS - 1) / BS;
+        void Block(int b)
+        {
+            int r0 = t0 + b * BS, rows = Math.Min(BS, n - r0);
+            var c = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(r0 * n + r0);
+            SingleGemm.Multiply(rows, n - r0, nb, -1f, vts.AsSpan(r0), n, true, wts.AsSpan(r0), n, false, c, n);
+            SingleGemm.Multiply(rows, n - r0, nb, -1f, wts.AsSpan(r0), n, true, vts.AsSpan(r0), n, false, c, n);
+        }
+        if (parallel && blocks > 1) Parallel.For(0, blocks, Block);
+        else for (int b = 0; b < blocks; b++) Block(b);
+    }
+
     // C[rows×cols] −= V[:, r0..]ᵀ·W[:, c0..] + W[:, r0..]ᵀ·V[:, c0..] (V, W as nb×n row blocks).
     private static void RankTwoUpdate(int rows, int cols, int r0, int c0, int nb, double[] vt, double[] wt, int n, Span<double> c, int ldc)
     {
@@ -198,7 +229,7 @@ internal sealed class SymmetricTridiagonal
         else SymvUpperSingle(shadow, n, r0, r1, v, p);
     }
 
-    // The float32 copy of rows t0.. of the upper triangle (diagonal included); rows below t0 are never read again.
+    // The float32 copy of the upper triangle (diagonal included) from row t0 on.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Refresh(double[] a, double[] shadow, int n, int t0, bool parallel)
     {
@@ -406,8 +437,19 @@ internal sealed class SymmetricTridiagonal
 
     /// <summary>As <see cref="FormQ(bool)"/>; null when <paramref name="cancel"/> is set before it is done (checked per block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public double[]? FormQ(bool parallel, CancellationToken cancel)
+    public double[]? FormQ(bool parallel, CancellationToken cancel) => FormQ(parallel, cancel, single: false);
+
+    /// <summary>
+    /// As <see cref="FormQ(bool, CancellationToken)"/>; with <paramref name="single"/> the blocks are applied in float32
+    /// (<see cref="SingleGemm"/>; reflectors and their T factors rounded to float32), and Q is widened to float64 at the
+    /// end, in the same buffer. Why: for a Gram built from float32 products (<see cref="GramMatrix.UsesSingle"/>, VGG-16's
+    /// classifier groups at n = 4096 and 3072) forming Q is ~10¹¹ multiply-adds, half the time in float32, and Q's rounding
+    /// (~1e−6, orthogonality) stays below what the Gram's float32 products already put into G.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double[]? FormQ(bool parallel, CancellationToken cancel, bool single)
     {
+        if (single) return FormQSingle(parallel, cancel);
         int n = N;
         var q = WorkArrays.RentCleared(n * n);
         for (int i = 0; i < n; i++) q[i * n + i] = 1;
@@ -469,6 +511,90 @@ internal sealed class SymmetricTridiagonal
             else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
         }
         return q;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double[]? FormQSingle(bool parallel, CancellationToken cancel)
+    {
+        int n = N;
+        var q = WorkArrays.RentCleared(n * n);
+        // Q in float32 in the buffer's first n² floats (row stride n), widened in place at the end.
+        var qs32 = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan()).Slice(0, n * n);
+        for (int i = 0; i < n; i++) qs32[i * n + i] = 1;
+        int nref = Math.Max(0, n - 2);
+        const int NB = QBlock;
+        int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
+        var tw = new double[NB * NB];
+        var tws = new float[NB * NB];
+        var vt = new double[NB * n];
+        var vts = new float[NB * n];
+        var wAll = new float[NB * n];
+        var tmpAll = new float[n];
+        for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
+        {
+            if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
+            int nb = Math.Min(NB, nref - b0);
+            int off0 = b0 + 1;
+            int m = n - off0;
+            Array.Clear(vt, 0, nb * m);
+            for (int k = 0; k < nb; k++)
+            {
+                int i = b0 + k;
+                var dst = vt.AsSpan(k * m, m);
+                dst[i + 1 - off0] = 1;
+                for (int c = i + 2; c < n; c++) dst[c - off0] = _reflectors[i * n + c];
+            }
+            BuildT(vt, nb, m, b0, tw);
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(vt.AsSpan(0, nb * m), vts.AsSpan(0, nb * m));
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(tw, tws);
+            int cols = m;
+            bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
+            int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
+            void Chunk(int ci)
+            {
+                int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
+                if (w <= 0) return;
+                var all = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan());
+                var wbuf = wAll.AsSpan(nb * c0, nb * w);
+                var qsub = all.Slice(off0 * n + off0 + c0);
+                wbuf.Clear();
+                SingleGemm.Multiply(nb, w, m, 1f, vts, m, false, qsub, n, false, wbuf, w);
+                var tmp = tmpAll.AsSpan(c0, w);
+                for (int r = 0; r < nb; r++)
+                {
+                    tmp.Clear();
+                    for (int k = r; k < nb; k++)
+                    {
+                        float tk = tws[r * NB + k];
+                        if (tk == 0) continue;
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
+                    }
+                    tmp.CopyTo(wbuf.Slice(r * w, w));
+                }
+                SingleGemm.Multiply(m, w, nb, -1f, vts, m, true, wbuf, w, false, qsub, n);
+            }
+            if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
+            else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
+        }
+        WidenInPlace(q, n * n);
+        return q;
+    }
+
+    // The first `count` floats of `buffer` (viewed as float32) become its first `count` doubles. Backwards: double i
+    // occupies floats 2i and 2i+1, which (for i ≥ 1) are at or past float i + 1, already read.
+    private static void WidenInPlace(double[] buffer, int count)
+    {
+        var f = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(buffer.AsSpan());
+        int i = count;
+        const int Step = 16;
+        Span<float> block = stackalloc float[Step];
+        while (i - Step >= Step) // the block's doubles [i−16, i) are floats [2i−32, 2i), past its floats [i−16, i) when i ≥ 32
+        {
+            i -= Step;
+            f.Slice(i, Step).CopyTo(block);
+            for (int k = Step - 1; k >= 0; k--) buffer[i + k] = block[k];
+        }
+        for (i--; i >= 0; i--) buffer[i] = f[i];
     }
 
     // dlarft (forward, columnwise): H_b0 ⋯ H_{b0+nb−1} = I − V·Tw·Vᵀ with Tw upper triangular.

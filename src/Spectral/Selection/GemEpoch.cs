@@ -57,7 +57,7 @@ internal sealed class GemEpoch
         double tReduce = clock.Elapsed.TotalMilliseconds;
         double lmax = TridiagonalEigen.LargestEigenvalue(tri.Diagonal, tri.OffDiagonal);
         if (!(lmax > 0)) { WorkArrays.Return(g); return null; }
-        var q = tri.FormQ(par, cancel);
+        var q = tri.FormQ(par, cancel, g0.SingleProducts);
         WorkArrays.Return(g); // its reflectors are in Q now
         if (q is null) return null;
         double tQ = clock.Elapsed.TotalMilliseconds;
