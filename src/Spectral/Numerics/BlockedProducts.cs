@@ -345,6 +345,9 @@ public static class BlockedProducts
                 a0.StoreUnsafe(ref p[o * pStride + r]);
                 a1.StoreUnsafe(ref p[o * pStride + r + 8]);
             }
+        // Nothing left, the common case: this is called for every output past the vector rows, and on empty spans the loop
+        // below still made one call per feature (m·n calls a tile, as long as the products themselves on ResNet-50's fits).
+        if (r == count) return;
         var po = p.AsSpan(o * pStride + r, count - r);
         po.Clear();
         for (int f = 0; f < n; f++)

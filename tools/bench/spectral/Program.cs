@@ -52,6 +52,46 @@ if (mode == "gram")
     }
     return;
 }
+if (mode == "relu")
+{
+    // The ReLU-aware re-solves' two float32 products on stored feature-major rows (stride = rows): predictions
+    // P = XΘ a tile of 256 rows at a time (BlockedProducts.Project) and XᵀT (BlockedProducts.Accumulate): CPU s, GFMA/s.
+    int n = (int)Option("--n", 1801), m = (int)Option("--m", 192), rows = (int)Option("--rows", 20000);
+    const int tile = 256;
+    var rng = new Random(1);
+    var x = new float[(long)n * rows];
+    for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.3);
+    var w = new float[(long)n * m];
+    for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() - 0.5) * 0.01f;
+    var t = new float[(long)m * rows];
+    for (int i = 0; i < t.Length; i++) t[i] = (float)(rng.NextDouble() - 0.5);
+    double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+    double fma = (double)n * m * rows / 1e9;
+    for (int rep = 0; rep < 3; rep++)
+    {
+        double c0 = CpuNow(); var w0 = Stopwatch.StartNew();
+        int tiles = (rows + tile - 1) / tile;
+        if (args.Contains("--serial"))
+        {
+            var p = new float[m * tile];
+            for (int k = 0; k < tiles; k++) OnnxSlim.Spectral.Numerics.BlockedProducts.Project(x, n, rows, k * tile, Math.Min(tile, rows - k * tile), w, m, p, tile);
+        }
+        else
+            Parallel.For(0, tiles, () => new float[m * tile], (k, _, p) =>
+            {
+                int r0 = k * tile, count = Math.Min(tile, rows - r0);
+                OnnxSlim.Spectral.Numerics.BlockedProducts.Project(x, n, rows, r0, count, w, m, p, tile);
+                return p;
+            }, _ => { });
+        double c1 = CpuNow(); double wall1 = w0.Elapsed.TotalSeconds; w0.Restart();
+        var c = new double[(long)n * m];
+        OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(x, n, t, m, rows, rows, c, m, !args.Contains("--serial"));
+        double c2 = CpuNow(); double wall2 = w0.Elapsed.TotalSeconds;
+        double check = 0; for (int i = 0; i < c.Length; i += 97) check += c[i];
+        Console.WriteLine($"n {n} m {m} rows {rows} ({fma:0.0} GFMA each): project {c1 - c0:0.00} CPU s {wall1:0.00} wall ({fma / (c1 - c0):0.0} GFMA/CPU s), XᵀT {c2 - c1:0.00} CPU s {wall2:0.00} wall ({fma / (c2 - c1):0.0}); check {check:R}");
+    }
+    return;
+}
 if (mode == "accuracy") { Accuracy.Run(); return; }
 if (mode == "kernels") { Kernels.Run(args.Contains("--par")); return; }
 if (mode == "sweep") { Accuracy.Sweep(); return; }
