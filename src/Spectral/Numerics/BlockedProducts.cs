@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace OnnxSlim.Spectral.Numerics;
 
@@ -108,6 +109,16 @@ public static class BlockedProducts
             s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
             s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
         }
+        if (r == count && Avx.IsSupported)
+        {
+            // Four rows' sums at once: two rounds of horizontal adds give ((v0+v1)+(v2+v3)) in each 128-bit half, then the
+            // halves are added, which is Vector256.Sum's order exactly; widened and added to C as below.
+            AddSums(c, (i0 + 0) * ldc + j0, s00, s01, s02, s03);
+            AddSums(c, (i0 + 1) * ldc + j0, s10, s11, s12, s13);
+            AddSums(c, (i0 + 2) * ldc + j0, s20, s21, s22, s23);
+            AddSums(c, (i0 + 3) * ldc + j0, s30, s31, s32, s33);
+            return;
+        }
         Span<double> sums = stackalloc double[16];
         sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
         sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
@@ -121,6 +132,16 @@ public static class BlockedProducts
             }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) c[(i0 + i) * ldc + j0 + j] += sums[i * 4 + j];
+    }
+
+    /// <summary>c[at + k] += Vector256.Sum(s_k) for k = 0..3, each sum rounded as Vector256.Sum rounds it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSums(double[] c, int at, Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3)
+    {
+        var h = Avx.HorizontalAdd(Avx.HorizontalAdd(s0, s1), Avx.HorizontalAdd(s2, s3));
+        var sums = Avx.ConvertToVector256Double(h.GetLower() + h.GetUpper());
+        ref double target = ref c[at];
+        (Vector256.LoadUnsafe(ref target) + sums).StoreUnsafe(ref target);
     }
 
     /// <summary>
