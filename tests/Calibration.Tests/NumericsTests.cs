@@ -245,6 +245,8 @@ public sealed class NumericsTests
     [InlineData("Ridge", double.NaN)]
     [InlineData("MaxBatch", 0)]
     [InlineData("ReluIterations", -1)]
+    [InlineData("ReluTolerance", -0.5)]
+    [InlineData("ReluTolerance", double.PositiveInfinity)]
     [InlineData("MaxFeatures", 0)]
     public void Options_refuse_bad_values_naming_them(string name, object value)
     {
@@ -254,6 +256,7 @@ public sealed class NumericsTests
             "Ridge" => new ReconstructionOptions { Ridge = (double)value },
             "MaxBatch" => new ReconstructionOptions { MaxBatch = (int)value },
             "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
+            "ReluTolerance" => new ReconstructionOptions { ReluTolerance = (double)value },
             _ => new ReconstructionOptions { MaxFeatures = (int)value },
         });
         Assert.Contains(name, e.Message);
