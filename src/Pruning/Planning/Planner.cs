@@ -173,8 +173,10 @@ public static class Planner
         var damage = tail is null ? GroupSensitivity.Measure(analysis.Model, candidates, calibration.Slice(0, samples), options.Provider)
             : TailSensitivity.Measure(analysis.Model, tail, candidates, calibration.Slice(0, samples), options.Provider);
         var boost = SensitivityBoost.From(damage, local);
-        string where = tail is null ? "" : $" of the tail from {string.Join(", ", tail.Cut)} ({tail.Macs / 1e9:0.00} GMACs a sample)";
-        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured{where} on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
+        // Cut values are exporter names (det's are four `conv2d_…`); the group ids and the tail's share say what was run.
+        string which = damage.Count < ranking.Count ? $" (groups {string.Join(", ", damage.Keys.Order())})" : "";
+        string where = tail is null ? "" : $" by running the model's tail only ({tail.Macs / 1e9:0.00} of {analysis.Cost.Macs / 1e9:0.00} GMACs a sample)";
+        options.Log?.Invoke($"end-to-end check: {damage.Count} of {ranking.Count} ranked groups measured{which}{where} on {samples} samples, {boost.Count(b => b.Value > 1)} weighed up ({watch.Elapsed.TotalSeconds:0.0} s, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - cpu:0.0} CPU s)");
         return boost;
     }
 
