@@ -9,7 +9,7 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- phases FILE.onnx [--cr 0.5] [--min-rows 1024] [--gem-only] [--batch F] [--tail F]   (the widest groups' Gram, reduction, eigenvalues, GEM on one thread, CPU s)
 //        dotnet run -c Release --project tools/bench/spectral -- single FILE.onnx [--cr 0.5]   (float32-product Grams vs float64 on the model's large groups)
 //        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
-//        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
+//        dotnet run -c Release --project tools/bench/spectral -- relu [--n 1801] [--m 192] [--rows 20000] [--serial]   (the ReLU-aware re-solves' products XΘ and XᵀT on stored rows: CPU s, GFMA/s)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
 // same steps on synthetic groups shaped like those models' channel groups. --naive: MathNet's plain
