@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using OnnxSlim.Spectral.Numerics;
 using OnnxSlim.Calibration;
 using OnnxSlim.TestSupport;
@@ -139,6 +140,37 @@ public sealed class NumericsTests
     }
 
     [Theory]
+    [InlineData(600)]
+    [InlineData(601)]
+    public void Float_products_sum_each_flush_in_eight_lanes_in_the_order_of_Vector256_Sum(int rows)
+    {
+        // 8 × 12 features: 4×4 register blocks only. 600 rows = 256 + 256 + 88 (every flush a multiple of 8, whose lane
+        // sums are reduced four at a time); 601 leaves one row past the lanes in the last flush (added in float64).
+        const int n = 8, m = 12;
+        var rng = new Random(rows);
+        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
+        var t = Normal(rng, m * rows).Select(v => (float)v).ToArray();
+        var cross = new double[n * m];
+        BlockedProducts.Accumulate(x, n, t, m, rows, rows, cross, m);
+        for (int f = 0; f < n; f++)
+            for (int o = 0; o < m; o++)
+            {
+                double expected = 0;
+                for (int r0 = 0; r0 < rows; r0 += BlockedProducts.Flush)
+                {
+                    int count = Math.Min(BlockedProducts.Flush, rows - r0), r = 0;
+                    var lanes = Vector256<float>.Zero;
+                    for (; r + 8 <= count; r += 8)
+                        lanes = Vector256.FusedMultiplyAdd(Vector256.Create(x, f * rows + r0 + r), Vector256.Create(t, o * rows + r0 + r), lanes);
+                    double sum = Vector256.Sum(lanes);
+                    for (; r < count; r++) sum += (double)x[f * rows + r0 + r] * t[o * rows + r0 + r];
+                    expected += sum;
+                }
+                Assert.Equal(expected, cross[f * m + o]);
+            }
+    }
+
+    [Theory]
     [InlineData(290)]
     [InlineData(274)]
     public void Projection_is_one_multiply_add_chain_per_entry_across_feature_blocks(int count)
@@ -213,6 +245,8 @@ public sealed class NumericsTests
     [InlineData("Ridge", double.NaN)]
     [InlineData("MaxBatch", 0)]
     [InlineData("ReluIterations", -1)]
+    [InlineData("ReluTolerance", -0.5)]
+    [InlineData("ReluTolerance", double.PositiveInfinity)]
     [InlineData("MaxFeatures", 0)]
     public void Options_refuse_bad_values_naming_them(string name, object value)
     {
@@ -222,6 +256,7 @@ public sealed class NumericsTests
             "Ridge" => new ReconstructionOptions { Ridge = (double)value },
             "MaxBatch" => new ReconstructionOptions { MaxBatch = (int)value },
             "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
+            "ReluTolerance" => new ReconstructionOptions { ReluTolerance = (double)value },
             _ => new ReconstructionOptions { MaxFeatures = (int)value },
         });
         Assert.Contains(name, e.Message);

@@ -166,6 +166,21 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void Relu_aware_re_solves_stop_once_the_weights_change_less_than_the_tolerance()
+    {
+        float[] Outputs(ReconstructionOptions options)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options);
+            return ModelOps.Run(pruned, Images(8, 2));
+        }
+        // Any change passes a huge tolerance: one re-solve, as if only one were allowed; with none, all four run.
+        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0 });
+        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 1e300 }));
+        Assert.NotEqual(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0 }));
+    }
+
+    [Fact]
     public void Hard_swish_is_recognised_with_its_floor_however_it_is_spelled()
     {
         var b = new GraphBuilder(seed: 3);

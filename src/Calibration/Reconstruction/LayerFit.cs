@@ -242,8 +242,11 @@ internal sealed class LayerFit
                 var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
                 for (int it = 0; it < _options.ReluIterations; it++)
                 {
-                    after[g] = solver.Solve(ReluAwareCross(g, after[g], targets, !groupsInParallel), eq.Targets, prior) ?? after[g];
+                    var previous = after[g];
+                    after[g] = solver.Solve(ReluAwareCross(g, previous, targets, !groupsInParallel), eq.Targets, prior) ?? previous;
+                    double change = RelativeChange(previous, after[g]);
                     if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
+                    if (change < _options.ReluTolerance) break;
                 }
                 var (b, tb) = ReluError(g, before[g], !groupsInParallel);
                 var (a, _) = ReluError(g, after[g], !groupsInParallel);
@@ -290,6 +293,19 @@ internal sealed class LayerFit
         int m = Unit.OutputsPerGroup, row = (Layout.FeaturesPerGroup - 1) * m;
         var shared = LayerWeights.SharedBias(theta.AsSpan(row, m), Unit.Block);
         for (int t = 0; t < m; t++) theta[row + t] = shared[t / Unit.Block];
+    }
+
+    /// <summary>‖b − a‖ / ‖b‖ (Frobenius); 0 when b = a, infinite when b alone is zero.</summary>
+    private static double RelativeChange(double[] a, double[] b)
+    {
+        double change = 0, norm = 0;
+        for (int i = 0; i < b.Length; i++)
+        {
+            double d = b[i] - a[i];
+            change += d * d;
+            norm += b[i] * b[i];
+        }
+        return change == 0 ? 0 : norm > 0 ? Math.Sqrt(change / norm) : double.PositiveInfinity;
     }
 
     private const int Tile = 256;

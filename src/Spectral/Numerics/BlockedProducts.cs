@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace OnnxSlim.Spectral.Numerics;
 
@@ -53,9 +54,11 @@ public static class BlockedProducts
         void Range(int range)
         {
             int first = blocksI * range / ranges, end = blocksI * (range + 1) / ranges;
-            for (int r0 = 0; r0 < rows; r0 += Flush)
+            // Several flushes per pass over C: a 4×4 block keeps its float64 sums in registers from one flush to the next (the
+            // same adds in the same order), so C is read and written once per pass, not once per flush.
+            for (int r0 = 0; r0 < rows; r0 += Flush * FlushesPerPass)
             {
-                int count = Math.Min(Flush, rows - r0);
+                int span = Math.Min(Flush * FlushesPerPass, rows - r0);
                 // B a tile of rows at a time, so the tile stays in L2 while every block of i passes over it (with all of B at
                 // once, a wide B's chunk came from L3 for each block: 14 GFMA per CPU s on 2,617 features, as float64's).
                 // Each C entry still gets one add per flush, in flush order.
@@ -64,11 +67,12 @@ public static class BlockedProducts
                     {
                         int i0 = bi * 4, jEnd = lowerOnly ? Math.Min(nb, i0 + 4) : nb, jStop = Math.Min(jEnd, jt + ColumnTile);
                         for (int j0 = jt; j0 < jStop; j0 += 4)
-                            if (i0 + 4 <= na && j0 + 4 <= jEnd && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, count, stride, c, ldc);
+                            if (i0 + 4 <= na && j0 + 4 <= jEnd && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, span, stride, c, ldc);
                             else
-                                for (int i = i0; i < Math.Min(na, i0 + 4); i++)
-                                    for (int j = j0; j < Math.Min(jEnd, j0 + 4); j++)
-                                        c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0, count), new ReadOnlySpan<float>(b, j * stride + r0, count));
+                                for (int f = 0; f < span; f += Flush)
+                                    for (int i = i0; i < Math.Min(na, i0 + 4); i++)
+                                        for (int j = j0; j < Math.Min(jEnd, j0 + 4); j++)
+                                            c[i * ldc + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(a, i * stride + r0 + f, Math.Min(Flush, span - f)), new ReadOnlySpan<float>(b, j * stride + r0 + f, Math.Min(Flush, span - f)));
                     }
             }
         }
@@ -76,14 +80,78 @@ public static class BlockedProducts
         else for (int range = 0; range < ranges; range++) Range(range);
     }
 
-    /// <summary>Rows of B per tile in the float32 products: 64 rows of a flush (64 KiB) stay in L2.</summary>
+    /// <summary>Rows of B per tile in the float32 products: 64 rows of a pass (<see cref="FlushesPerPass"/> flushes, 256 KiB) stay in L2.</summary>
     private const int ColumnTile = 64;
 
     /// <summary>Rows summed in float32 before a float64 add.</summary>
     public const int Flush = 256;
 
+    /// <summary>Flushes a 4×4 block sums before its float64 sums go back to C (which a wide Gram reads and writes from memory).</summary>
+    private const int FlushesPerPass = 4;
+
+    /// <summary>C[i0.., j0..] (4×4) += the products of rows [r0, r0 + span), one float64 add per <see cref="Flush"/> rows, in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4x4(float[] a, int i0, float[] b, int j0, int r0, int count, int stride, double[] c, int ldc)
+    private static void Block4x4(float[] a, int i0, float[] b, int j0, int r0, int span, int stride, double[] c, int ldc)
+    {
+        if (!Avx.IsSupported)
+        {
+            for (int f = 0; f < span; f += Flush) Block4x4Flush(a, i0, b, j0, r0 + f, Math.Min(Flush, span - f), stride, c, ldc);
+            return;
+        }
+        ref double c0 = ref c[i0 * ldc + j0], c1 = ref c[(i0 + 1) * ldc + j0], c2 = ref c[(i0 + 2) * ldc + j0], c3 = ref c[(i0 + 3) * ldc + j0];
+        var t0 = Vector256.LoadUnsafe(ref c0); var t1 = Vector256.LoadUnsafe(ref c1);
+        var t2 = Vector256.LoadUnsafe(ref c2); var t3 = Vector256.LoadUnsafe(ref c3);
+        ref float a0 = ref a[i0 * stride + r0], a1 = ref a[(i0 + 1) * stride + r0], a2 = ref a[(i0 + 2) * stride + r0], a3 = ref a[(i0 + 3) * stride + r0];
+        ref float b0 = ref b[j0 * stride + r0], b1 = ref b[(j0 + 1) * stride + r0], b2 = ref b[(j0 + 2) * stride + r0], b3 = ref b[(j0 + 3) * stride + r0];
+        for (int f = 0; f < span; f += Flush)
+        {
+            int count = Math.Min(Flush, span - f);
+            if (count % 8 != 0)
+            {
+                // Rows past the lanes are added in float64 to the lane sums: the general path, on C itself.
+                t0.StoreUnsafe(ref c0); t1.StoreUnsafe(ref c1); t2.StoreUnsafe(ref c2); t3.StoreUnsafe(ref c3);
+                Block4x4Flush(a, i0, b, j0, r0 + f, count, stride, c, ldc);
+                t0 = Vector256.LoadUnsafe(ref c0); t1 = Vector256.LoadUnsafe(ref c1);
+                t2 = Vector256.LoadUnsafe(ref c2); t3 = Vector256.LoadUnsafe(ref c3);
+                continue;
+            }
+            Vector256<float> s00 = default, s01 = default, s02 = default, s03 = default;
+            Vector256<float> s10 = default, s11 = default, s12 = default, s13 = default;
+            Vector256<float> s20 = default, s21 = default, s22 = default, s23 = default;
+            Vector256<float> s30 = default, s31 = default, s32 = default, s33 = default;
+            for (int r = f; r < f + count; r += 8)
+            {
+                nuint o = (nuint)r;
+                var x0 = Vector256.LoadUnsafe(ref a0, o); var x1 = Vector256.LoadUnsafe(ref a1, o);
+                var x2 = Vector256.LoadUnsafe(ref a2, o); var x3 = Vector256.LoadUnsafe(ref a3, o);
+                var y0 = Vector256.LoadUnsafe(ref b0, o); var y1 = Vector256.LoadUnsafe(ref b1, o);
+                var y2 = Vector256.LoadUnsafe(ref b2, o); var y3 = Vector256.LoadUnsafe(ref b3, o);
+                s00 = Vector256.FusedMultiplyAdd(x0, y0, s00); s01 = Vector256.FusedMultiplyAdd(x0, y1, s01);
+                s02 = Vector256.FusedMultiplyAdd(x0, y2, s02); s03 = Vector256.FusedMultiplyAdd(x0, y3, s03);
+                s10 = Vector256.FusedMultiplyAdd(x1, y0, s10); s11 = Vector256.FusedMultiplyAdd(x1, y1, s11);
+                s12 = Vector256.FusedMultiplyAdd(x1, y2, s12); s13 = Vector256.FusedMultiplyAdd(x1, y3, s13);
+                s20 = Vector256.FusedMultiplyAdd(x2, y0, s20); s21 = Vector256.FusedMultiplyAdd(x2, y1, s21);
+                s22 = Vector256.FusedMultiplyAdd(x2, y2, s22); s23 = Vector256.FusedMultiplyAdd(x2, y3, s23);
+                s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
+                s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
+            }
+            t0 += Sums(s00, s01, s02, s03); t1 += Sums(s10, s11, s12, s13);
+            t2 += Sums(s20, s21, s22, s23); t3 += Sums(s30, s31, s32, s33);
+        }
+        t0.StoreUnsafe(ref c0); t1.StoreUnsafe(ref c1); t2.StoreUnsafe(ref c2); t3.StoreUnsafe(ref c3);
+    }
+
+    /// <summary>(Vector256.Sum(s_k)) for k = 0..3, widened: two rounds of horizontal adds give ((v0+v1)+(v2+v3)) in each 128-bit half, then the halves are added, which is Vector256.Sum's order exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Sums(Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3)
+    {
+        var h = Avx.HorizontalAdd(Avx.HorizontalAdd(s0, s1), Avx.HorizontalAdd(s2, s3));
+        return Avx.ConvertToVector256Double(h.GetLower() + h.GetUpper());
+    }
+
+    /// <summary>One flush of a 4×4 block: lane sums, then the rows past the lanes in float64, added to C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block4x4Flush(float[] a, int i0, float[] b, int j0, int r0, int count, int stride, double[] c, int ldc)
     {
         ref float a0 = ref a[i0 * stride + r0], a1 = ref a[(i0 + 1) * stride + r0], a2 = ref a[(i0 + 2) * stride + r0], a3 = ref a[(i0 + 3) * stride + r0];
         ref float b0 = ref b[j0 * stride + r0], b1 = ref b[(j0 + 1) * stride + r0], b2 = ref b[(j0 + 2) * stride + r0], b3 = ref b[(j0 + 3) * stride + r0];
@@ -345,6 +413,9 @@ public static class BlockedProducts
                 a0.StoreUnsafe(ref p[o * pStride + r]);
                 a1.StoreUnsafe(ref p[o * pStride + r + 8]);
             }
+        // Nothing left, the common case: this is called for every output past the vector rows, and on empty spans the loop
+        // below still made one call per feature (m·n calls a tile, as long as the products themselves on ResNet-50's fits).
+        if (r == count) return;
         var po = p.AsSpan(o * pStride + r, count - r);
         po.Clear();
         for (int f = 0; f < n; f++)

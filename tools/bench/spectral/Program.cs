@@ -9,7 +9,7 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- phases FILE.onnx [--cr 0.5] [--min-rows 1024] [--gem-only] [--batch F] [--tail F]   (the widest groups' Gram, reduction, eigenvalues, GEM on one thread, CPU s)
 //        dotnet run -c Release --project tools/bench/spectral -- single FILE.onnx [--cr 0.5]   (float32-product Grams vs float64 on the model's large groups)
 //        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
-//        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
+//        dotnet run -c Release --project tools/bench/spectral -- relu [--n 1801] [--m 192] [--rows 20000] [--serial]   (the ReLU-aware re-solves' products XΘ and XᵀT on stored rows: CPU s, GFMA/s)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
 // same steps on synthetic groups shaped like those models' channel groups. --naive: MathNet's plain
@@ -49,6 +49,46 @@ if (mode == "gram")
         for (int i = 0; i < n; i++) for (int j = 0; j <= i; j++) maxRel = Math.Max(maxRel, Math.Abs(g64[i * n + j] - g32[i * n + j]) / Math.Sqrt(g64[i * n + i] * g64[j * n + j]));
         Console.WriteLine($"n {n} rows {rows}: float64 {c1 - c0:0.00} CPU s ({fma / (c1 - c0):0.0} GFMA/s), float32 {c2 - c1:0.00} CPU s ({fma / (c2 - c1):0.0} GFMA/s); max |Δ|/√(GiiGjj) {maxRel:0.0e0}");
         Array.Clear(g64); Array.Clear(g32);
+    }
+    return;
+}
+if (mode == "relu")
+{
+    // The ReLU-aware re-solves' two float32 products on stored feature-major rows (stride = rows): predictions
+    // P = XΘ a tile of 256 rows at a time (BlockedProducts.Project) and XᵀT (BlockedProducts.Accumulate): CPU s, GFMA/s.
+    int n = (int)Option("--n", 1801), m = (int)Option("--m", 192), rows = (int)Option("--rows", 20000);
+    const int tile = 256;
+    var rng = new Random(1);
+    var x = new float[(long)n * rows];
+    for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.3);
+    var w = new float[(long)n * m];
+    for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() - 0.5) * 0.01f;
+    var t = new float[(long)m * rows];
+    for (int i = 0; i < t.Length; i++) t[i] = (float)(rng.NextDouble() - 0.5);
+    double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+    double fma = (double)n * m * rows / 1e9;
+    for (int rep = 0; rep < 3; rep++)
+    {
+        double c0 = CpuNow(); var w0 = Stopwatch.StartNew();
+        int tiles = (rows + tile - 1) / tile;
+        if (args.Contains("--serial"))
+        {
+            var p = new float[m * tile];
+            for (int k = 0; k < tiles; k++) OnnxSlim.Spectral.Numerics.BlockedProducts.Project(x, n, rows, k * tile, Math.Min(tile, rows - k * tile), w, m, p, tile);
+        }
+        else
+            Parallel.For(0, tiles, () => new float[m * tile], (k, _, p) =>
+            {
+                int r0 = k * tile, count = Math.Min(tile, rows - r0);
+                OnnxSlim.Spectral.Numerics.BlockedProducts.Project(x, n, rows, r0, count, w, m, p, tile);
+                return p;
+            }, _ => { });
+        double c1 = CpuNow(); double wall1 = w0.Elapsed.TotalSeconds; w0.Restart();
+        var c = new double[(long)n * m];
+        OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(x, n, t, m, rows, rows, c, m, !args.Contains("--serial"));
+        double c2 = CpuNow(); double wall2 = w0.Elapsed.TotalSeconds;
+        double check = 0; for (int i = 0; i < c.Length; i += 97) check += c[i];
+        Console.WriteLine($"n {n} m {m} rows {rows} ({fma:0.0} GFMA each): project {c1 - c0:0.00} CPU s {wall1:0.00} wall ({fma / (c1 - c0):0.0} GFMA/CPU s), XᵀT {c2 - c1:0.00} CPU s {wall2:0.00} wall ({fma / (c2 - c1):0.0}); check {check:R}");
     }
     return;
 }
