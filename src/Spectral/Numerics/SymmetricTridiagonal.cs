@@ -36,7 +36,7 @@ internal sealed class SymmetricTridiagonal
     /// As <see cref="Reduce(double[], int, bool)"/>; with <paramref name="singleProducts"/> the trailing matrix is held in
     /// float32: the matrix-vector products (two thirds of the flops, and all of the memory traffic: one pass over the
     /// trailing matrix per column) read it and sum in float64, and each panel's rank-2k update is a float32 GEMM on it
-    /// (<see cref="SingleGemm"/>). Why: for n = 4096 the products stream ~90 GB from memory, half of it in float32, and
+    /// (<see cref="Gemm"/>'s float32 form). Why: for n = 4096 the products stream ~90 GB from memory, half of it in float32, and
     /// the updates are ~2·10¹⁰ multiply-adds, half the time in float32, with no float64 copy to refresh after each panel;
     /// the float32 rounding (≈6e−8 relative per entry and update) is of the order of that of a Gram built from float32
     /// products (<see cref="SingleGram"/>), the only kind of matrix this is meant for. Rows are widened to float64 when
@@ -209,8 +209,8 @@ internal sealed class SymmetricTridiagonal
         {
             int r0 = t0 + b * BS, rows = Math.Min(BS, n - r0);
             var c = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(r0 * n + r0);
-            SingleGemm.Multiply(rows, n - r0, nb, -1f, vts.AsSpan(r0), n, true, wts.AsSpan(r0), n, false, c, n);
-            SingleGemm.Multiply(rows, n - r0, nb, -1f, wts.AsSpan(r0), n, true, vts.AsSpan(r0), n, false, c, n);
+            Gemm.Multiply(rows, n - r0, nb, -1f, vts.AsSpan(r0), n, true, wts.AsSpan(r0), n, false, c, n);
+            Gemm.Multiply(rows, n - r0, nb, -1f, wts.AsSpan(r0), n, true, vts.AsSpan(r0), n, false, c, n);
         }
         if (parallel && blocks > 1) Parallel.For(0, blocks, Block);
         else for (int b = 0; b < blocks; b++) Block(b);
@@ -441,7 +441,7 @@ internal sealed class SymmetricTridiagonal
 
     /// <summary>
     /// As <see cref="FormQ(bool, CancellationToken)"/>; with <paramref name="single"/> the blocks are applied in float32
-    /// (<see cref="SingleGemm"/>; reflectors and their T factors rounded to float32), and Q is widened to float64 at the
+    /// (<see cref="Gemm"/>'s float32 form; reflectors and their T factors rounded to float32), and Q is widened to float64 at the
     /// end, in the same buffer. Why: for a Gram built from float32 products (<see cref="GramMatrix.UsesSingle"/>, VGG-16's
     /// classifier groups at n = 4096 and 3072) forming Q is ~10¹¹ multiply-adds, half the time in float32, and Q's rounding
     /// (~1e−6, orthogonality) stays below what the Gram's float32 products already put into G.
@@ -558,7 +558,7 @@ internal sealed class SymmetricTridiagonal
                 var wbuf = wAll.AsSpan(nb * c0, nb * w);
                 var qsub = all.Slice(off0 * n + off0 + c0);
                 wbuf.Clear();
-                SingleGemm.Multiply(nb, w, m, 1f, vts, m, false, qsub, n, false, wbuf, w);
+                Gemm.Multiply(nb, w, m, 1f, vts, m, false, qsub, n, false, wbuf, w);
                 var tmp = tmpAll.AsSpan(c0, w);
                 for (int r = 0; r < nb; r++)
                 {
@@ -571,7 +571,7 @@ internal sealed class SymmetricTridiagonal
                     }
                     tmp.CopyTo(wbuf.Slice(r * w, w));
                 }
-                SingleGemm.Multiply(m, w, nb, -1f, vts, m, true, wbuf, w, false, qsub, n);
+                Gemm.Multiply(m, w, nb, -1f, vts, m, true, wbuf, w, false, qsub, n);
             }
             if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
             else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
