@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -449,10 +450,15 @@ internal sealed class SymmetricTridiagonal
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double[]? FormQ(bool parallel, CancellationToken cancel, bool single)
     {
-        if (single) return FormQSingle(parallel, cancel);
         int n = N;
         var q = WorkArrays.RentCleared(n * n);
-        for (int i = 0; i < n; i++) q[i * n + i] = 1;
+        // In float32, Q lives in the buffer's first n² floats (row stride n) and is widened in place at the end.
+        if (single)
+        {
+            var qf = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan());
+            for (int i = 0; i < n; i++) qf[i * n + i] = 1;
+        }
+        else for (int i = 0; i < n; i++) q[i * n + i] = 1;
         int nref = Math.Max(0, n - 2);
         const int NB = QBlock;
         int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
@@ -460,8 +466,8 @@ internal sealed class SymmetricTridiagonal
         // Scratch for every block, sized for the first (largest): fresh n²-sized garbage per block
         // would cost more in page faults than the block's GEMMs.
         var vt = new double[NB * n];
-        var wAll = new double[NB * n];
-        var tmpAll = new double[n];
+        var doubles = single ? null : new BlockScratch<double>(NB, n);
+        var floats = single ? new BlockScratch<float>(NB, n) : null;
         for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
         {
             if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
@@ -478,106 +484,67 @@ internal sealed class SymmetricTridiagonal
                 for (int c = i + 2; c < n; c++) dst[c - off0] = _reflectors[i * n + c];
             }
             BuildT(vt, nb, m, b0, tw);
-            int cols = m;
-            // Chunk boundaries change the GEMM's edge tiles (rounding), so they do not depend on IdleCores.
-            bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
-            int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
-            void Chunk(int ci)
+            if (floats is null) ApplyBlock(q, n, vt, tw, doubles!, nb, off0, parallel);
+            else
             {
-                int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
-                if (w <= 0) return;
-                var wbuf = wAll.AsSpan(nb * c0, nb * w);
-                var qs = q.AsSpan(off0 * n + off0 + c0);
-                // W = Vt · Xsub[:, c0..c1)
-                wbuf.Clear();
-                Gemm.Multiply(nb, w, m, 1.0, vt, m, false, qs, n, false, wbuf, w);
-                // W = Tw · W (Tw upper triangular, in place from the top row down)
-                var tmp = tmpAll.AsSpan(c0, w);
-                for (int r = 0; r < nb; r++)
-                {
-                    tmp.Clear();
-                    for (int k = r; k < nb; k++)
-                    {
-                        double tk = tw[r * NB + k];
-                        if (tk == 0) continue;
-                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
-                    }
-                    tmp.CopyTo(wbuf.Slice(r * w, w));
-                }
-                // Xsub[:, c0..c1) −= Vtᵀ · W
-                Gemm.Multiply(m, w, nb, -1.0, vt, m, true, wbuf, w, false, qs, n);
+                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(vt.AsSpan(0, nb * m), floats.Vt.AsSpan(0, nb * m));
+                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(tw, floats.Tw);
+                ApplyBlock(q, n, floats.Vt, floats.Tw, floats, nb, off0, parallel);
             }
-            if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
-            else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
         }
+        if (single) WidenInPlace(q, n * n);
         return q;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double[]? FormQSingle(bool parallel, CancellationToken cancel)
+    /// <summary>A block's scratch in the precision its products run in: W (nb × n), one row of Tw·W, and (float32) Vt and Tw rounded.</summary>
+    private sealed class BlockScratch<T>(int nb, int n) where T : unmanaged
     {
-        int n = N;
-        var q = WorkArrays.RentCleared(n * n);
-        // Q in float32 in the buffer's first n² floats (row stride n), widened in place at the end.
-        var qs32 = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan()).Slice(0, n * n);
-        for (int i = 0; i < n; i++) qs32[i * n + i] = 1;
-        int nref = Math.Max(0, n - 2);
+        public readonly T[] W = new T[nb * n];
+        public readonly T[] Row = new T[n];
+        public readonly T[] Vt = typeof(T) == typeof(double) ? [] : new T[nb * n];
+        public readonly T[] Tw = typeof(T) == typeof(double) ? [] : new T[nb * nb];
+    }
+
+    /// <summary>
+    /// Applies one block of reflectors, I − V·Tw·Vᵀ, to the trailing part of Q (from row and column
+    /// <paramref name="off0"/>), Q held as T in <paramref name="q"/>'s first n² T values: two GEMMs per column chunk.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ApplyBlock<T>(double[] q, int n, T[] vt, T[] tw, BlockScratch<T> scratch, int nb, int off0, bool parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         const int NB = QBlock;
-        int lastStart = nref == 0 ? 0 : (nref - 1) / NB * NB;
-        var tw = new double[NB * NB];
-        var tws = new float[NB * NB];
-        var vt = new double[NB * n];
-        var vts = new float[NB * n];
-        var wAll = new float[NB * n];
-        var tmpAll = new float[n];
-        for (int b0 = lastStart; b0 >= 0 && nref > 0; b0 -= NB)
+        int m = n - off0, cols = m;
+        // Chunk boundaries change the GEMM's edge tiles (rounding), so they do not depend on IdleCores.
+        bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
+        int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
+        void Chunk(int ci)
         {
-            if (cancel.IsCancellationRequested) { WorkArrays.Return(q); return null; }
-            int nb = Math.Min(NB, nref - b0);
-            int off0 = b0 + 1;
-            int m = n - off0;
-            Array.Clear(vt, 0, nb * m);
-            for (int k = 0; k < nb; k++)
+            int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
+            if (w <= 0) return;
+            var wbuf = scratch.W.AsSpan(nb * c0, nb * w);
+            var qs = System.Runtime.InteropServices.MemoryMarshal.Cast<double, T>(q.AsSpan()).Slice(off0 * n + off0 + c0);
+            // W = Vt · Xsub[:, c0..c1)
+            wbuf.Clear();
+            PackedGemm<T>.Multiply(nb, w, m, T.One, vt, m, false, qs, n, false, wbuf, w);
+            // W = Tw · W (Tw upper triangular, in place from the top row down)
+            var tmp = scratch.Row.AsSpan(c0, w);
+            for (int r = 0; r < nb; r++)
             {
-                int i = b0 + k;
-                var dst = vt.AsSpan(k * m, m);
-                dst[i + 1 - off0] = 1;
-                for (int c = i + 2; c < n; c++) dst[c - off0] = _reflectors[i * n + c];
-            }
-            BuildT(vt, nb, m, b0, tw);
-            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(vt.AsSpan(0, nb * m), vts.AsSpan(0, nb * m));
-            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(tw, tws);
-            int cols = m;
-            bool mayPar = parallel && m >= 256 && Environment.ProcessorCount > 1;
-            int chunks = mayPar ? Math.Min(Environment.ProcessorCount * 2, (cols + 127) / 128) : 1;
-            void Chunk(int ci)
-            {
-                int c0 = cols * ci / chunks, c1 = cols * (ci + 1) / chunks, w = c1 - c0;
-                if (w <= 0) return;
-                var all = System.Runtime.InteropServices.MemoryMarshal.Cast<double, float>(q.AsSpan());
-                var wbuf = wAll.AsSpan(nb * c0, nb * w);
-                var qsub = all.Slice(off0 * n + off0 + c0);
-                wbuf.Clear();
-                Gemm.Multiply(nb, w, m, 1f, vts, m, false, qsub, n, false, wbuf, w);
-                var tmp = tmpAll.AsSpan(c0, w);
-                for (int r = 0; r < nb; r++)
+                tmp.Clear();
+                for (int k = r; k < nb; k++)
                 {
-                    tmp.Clear();
-                    for (int k = r; k < nb; k++)
-                    {
-                        float tk = tws[r * NB + k];
-                        if (tk == 0) continue;
-                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
-                    }
-                    tmp.CopyTo(wbuf.Slice(r * w, w));
+                    T tk = tw[r * NB + k];
+                    if (tk == T.Zero) continue;
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(wbuf.Slice(k * w, w), tk, tmp, tmp);
                 }
-                Gemm.Multiply(m, w, nb, -1f, vts, m, true, wbuf, w, false, qsub, n);
+                tmp.CopyTo(wbuf.Slice(r * w, w));
             }
-            if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
-            else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
+            // Xsub[:, c0..c1) −= Vtᵀ · W
+            PackedGemm<T>.Multiply(m, w, nb, -T.One, vt, m, true, wbuf, w, false, qs, n);
         }
-        WidenInPlace(q, n * n);
-        return q;
+        if (chunks > 1 && IdleCores.Any) Parallel.For(0, chunks, Chunk);
+        else for (int ci = 0; ci < chunks; ci++) Chunk(ci);
     }
 
     // The first `count` floats of `buffer` (viewed as float32) become its first `count` doubles. Backwards: double i
