@@ -81,7 +81,10 @@ public static class ChannelMoments
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
         int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, spinning: false);
+        // One ONNX Runtime thread when the batches are consumed alongside: the sums and the recording take the other core,
+        // and ORT's second thread only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 →
+        // 8.3–8.4 CPU s, same values).
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: alongside && provider == Provider.Cpu ? 1 : 0, spinning: false);
         var offsets = new Dictionary<string, (int Offset, int PerSample)>(StringComparer.Ordinal);
         long total = 0;
         foreach (var v in held)
