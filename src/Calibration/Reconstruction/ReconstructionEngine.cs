@@ -20,6 +20,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     private readonly ActivationCache _cache = new(calibration.Images, CacheBudget(options));
     private readonly Dictionary<LayerFit, long> _targetOffsets = [];
     private SpillFile? _targets;
+    // Layers whose targets LoadTargets makes from the ranking's recording, with what that takes.
+    private TargetRecording? _recording;
+    private readonly HashSet<LayerFit> _recorded = [];
+    private readonly Dictionary<LayerFit, PooledTargetMap> _maps = [];
+    private TargetRows? _rows;
     private Dictionary<string, long[]> _originalShapes = [];
     private Dictionary<string, long[]> _prunedShapes = [];
     private Dictionary<string, TensorElementType> _originalTypes = [];
@@ -97,28 +102,32 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     }
 
     /// <summary>
-    /// Stores every layer's targets at its sampled rows in a temporary file, <see cref="LoadTargets"/> reads a
-    /// level's back when it starts: from <paramref name="recording"/> (the ranking's pass over the original model)
-    /// where it holds a layer's values at exactly its rows, else from one pass over the original model for the rest.
+    /// Readies every layer's targets at its sampled rows for <see cref="LoadTargets"/>, which gives a level's out when it
+    /// starts: made then from <paramref name="recording"/> (the ranking's pass over the original model) where it holds a
+    /// layer's values at exactly its rows, else stored now in a temporary file by one pass over the original model for
+    /// the rest. Why not all through the file: the recorded ones would be written and read back once more (PP-OCRv4 rec:
+    /// all 34 layers, ~0.5 GB each way) before the first level could start.
     /// </summary>
     public void CollectTargets(List<LayerFit> fits, TargetRecording? recording)
     {
+        foreach (var fit in fits)
+            if (fit.Unit.Pooled) _maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
+        _rows = new TargetRows(fits);
+        _recording = recording;
+        _recorded.UnionWith(fits.Where(f => Recorded(f, recording)));
+        var rest = fits.Where(f => !_recorded.Contains(f)).ToList();
+        if (recording is not null)
+            options.PassLog?.Invoke($"targets of {_recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
+        if (rest.Count == 0) return;
         _targets = new SpillFile("targets");
         long offset = 0;
-        var maps = new Dictionary<LayerFit, PooledTargetMap>();
-        foreach (var fit in fits)
+        foreach (var fit in rest)
         {
             _targetOffsets[fit] = offset;
             offset += (long)fit.Layout.Rows * fit.Unit.Outputs;
-            if (fit.Unit.Pooled) maps[fit] = PooledTargetMap.Build(fit.Unit, original.Graph);
         }
-        var rows = new TargetRows(fits);
-        var recorded = fits.Where(f => Recorded(f, recording)).ToList();
-        foreach (var fit in recorded) FromRecording(fit, recording!, maps.GetValueOrDefault(fit), rows);
-        var rest = fits.Except(recorded).ToList();
-        if (recording is not null)
-            options.PassLog?.Invoke($"targets of {recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
-        if (rest.Count == 0) return;
+        var maps = _maps;
+        var rows = _rows;
         var wanted = rest.SelectMany(f => f.Unit.TargetValues.Concat(f.Unit.Chain?.OriginalSkip is { } s ? [s] : []));
         ForEachBatch(original, null, _originalShapes, _originalTypes, wanted, (firstImage, images, values) =>
         {
@@ -150,7 +159,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         public float[] RawSkip { get; } = new float[Rows * Channels(fits)];
     }
 
-    private void FromRecording(LayerFit fit, TargetRecording recording, PooledTargetMap? map, TargetRows buffers)
+    /// <summary>A recorded layer's targets, a block of rows at a time, into <paramref name="targets"/> (rows × outputs).</summary>
+    private static void FromRecording(LayerFit fit, TargetRecording recording, PooledTargetMap? map, TargetRows buffers, Span<float> targets)
     {
         var node = fit.Layout.Nodes[0];
         string layer = fit.Unit.Nodes[0].Id;
@@ -163,18 +173,18 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             if (skip is not null) recording.Read(skip, layer, skip: true, block, count, buffers.RawSkip);
             for (int i = 0; i < count; i++)
                 TargetRow(fit, map, buffers.Raw.AsSpan(i * channels, channels),
-                    skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), buffers.Targets.AsSpan(i * m, m));
-            _targets!.Write(_targetOffsets[fit] + (long)block * m, buffers.Targets.AsSpan(0, count * m));
+                    skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), targets.Slice((block + i) * m, m));
         }
     }
 
-    /// <summary>Gives each layer of a level its targets back from the temporary file (<see cref="LayerFit.Solve"/> drops them).</summary>
+    /// <summary>Gives each layer of a level its targets, from the recording or back from the temporary file (<see cref="LayerFit.Solve"/> drops them).</summary>
     public void LoadTargets(List<LayerFit> level)
     {
         foreach (var fit in level)
         {
             var targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
-            _targets!.Read(_targetOffsets[fit], targets);
+            if (_recorded.Contains(fit)) FromRecording(fit, _recording!, _maps.GetValueOrDefault(fit), _rows!, targets);
+            else _targets!.Read(_targetOffsets[fit], targets);
             fit.Targets = targets;
         }
     }
