@@ -61,4 +61,27 @@ public sealed class TailSensitivityTests
         var onlyLate = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4));
         Assert.Single(onlyLate);
     }
+
+    [Fact]
+    public void Several_tails_from_one_run_of_the_original_measure_what_the_whole_model_measures()
+    {
+        var (model, a, h) = Model(skip: false);
+        var groups = Harness.Analyze(model);
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
+        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
+        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
+        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
+        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
+        var early = TailSensitivity.Find(model.Graph, [a], _ => 0)!;
+        var late = TailSensitivity.Find(model.Graph, [h], _ => 0)!;
+        // Each group on its own tail: B's readers (C) lie in the tail from h, A's (B) only in the one from a.
+        int lateGroup = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4)).Keys.Single();
+        int earlyGroup = candidates.Keys.Single(id => id != lateGroup);
+        var parts = TailSensitivity.Measure(model,
+            [(early, new Dictionary<int, GroupSensitivity.Candidate> { [earlyGroup] = candidates[earlyGroup] }),
+             (late, new Dictionary<int, GroupSensitivity.Candidate> { [lateGroup] = candidates[lateGroup] })], data.Slice(0, 4));
+        Assert.Equal(2, parts.Count);
+        foreach (var (id, d) in whole)
+            Assert.True(Math.Abs(parts[id] - d) <= 1e-4 * d, $"group {id}: its tail {parts[id]} vs whole model {d}");
+    }
 }

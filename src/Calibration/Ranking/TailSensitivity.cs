@@ -54,16 +54,36 @@ public static class TailSensitivity
     public static Dictionary<int, double> Measure(OnnxModel model, Tail tail, IReadOnlyDictionary<int, GroupSensitivity.Candidate> candidates,
         IReadOnlyList<NamedTensor> samples, Provider provider = Provider.Cpu)
     {
-        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tail);
         ArgumentNullException.ThrowIfNull(candidates);
-        var inTail = candidates.Where(c => c.Value.Readers.All(r => tail.Nodes.Contains(r.Reader.Layer))).ToDictionary(c => c.Key, c => c.Value);
-        if (inTail.Count == 0) return [];
-        IReadOnlyList<NamedTensor> cut;
-        using (var prefix = ModelRunner.ForValues(model, tail.Cut, provider)) cut = prefix.Run(samples, tail.Cut);
-        if (cut.Any(v => v.ElementType != TensorElementType.Float || v.Data is not float[])) return [];
+        return Measure(model, [(tail, candidates)], samples, provider);
+    }
+
+    /// <summary>
+    /// As <see cref="Measure(OnnxModel, Tail, IReadOnlyDictionary{int, GroupSensitivity.Candidate}, IReadOnlyList{NamedTensor}, Provider)"/>
+    /// for several tails, each with its own candidates: one run of the original model computes every tail's cut.
+    /// </summary>
+    public static Dictionary<int, double> Measure(OnnxModel model, IReadOnlyList<(Tail Tail, IReadOnlyDictionary<int, GroupSensitivity.Candidate> Candidates)> parts,
+        IReadOnlyList<NamedTensor> samples, Provider provider = Provider.Cpu)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(parts);
+        var measured = parts.Select(p => (p.Tail, InTail: p.Candidates.Where(c => c.Value.Readers.All(r => p.Tail.Nodes.Contains(r.Reader.Layer)))
+            .ToDictionary(c => c.Key, c => c.Value))).Where(p => p.InTail.Count > 0).ToList();
+        var result = new Dictionary<int, double>();
+        if (measured.Count == 0) return result;
+        var cuts = measured.SelectMany(p => p.Tail.Cut).Distinct(StringComparer.Ordinal).ToList();
+        Dictionary<string, NamedTensor> values;
+        using (var prefix = ModelRunner.ForValues(model, cuts, provider))
+            values = prefix.Run(samples, cuts).ToDictionary(v => v.Name, StringComparer.Ordinal);
         var outputs = model.Graph.Outputs.Select(o => o.Name).ToList();
-        using var part = model.ExtractModel(tail.Nodes, cut.Select(v => (v.Name, v.Shape)), "check_batch", outputs, "onnxslim-tail-check");
-        return GroupSensitivity.Measure(part, inTail, cut, provider);
+        foreach (var (tail, inTail) in measured)
+        {
+            var cut = tail.Cut.Select(c => values[c]).ToList();
+            if (cut.Any(v => v.ElementType != TensorElementType.Float || v.Data is not float[])) continue;
+            using var part = model.ExtractModel(tail.Nodes, cut.Select(v => (v.Name, v.Shape)), "check_batch", outputs, "onnxslim-tail-check");
+            foreach (var (id, damage) in GroupSensitivity.Measure(part, inTail, cut, provider)) result[id] = damage;
+        }
+        return result;
     }
 }
