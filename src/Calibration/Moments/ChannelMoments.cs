@@ -21,6 +21,9 @@ public static class ChannelMoments
 
     private const int MinObservations = 4096;
 
+    /// <summary>Most batches run at once in a pass (each on one ONNX Runtime thread).</summary>
+    private const int MaxProducers = 4;
+
     /// <summary>
     /// One matrix to measure: the channels of <paramref name="Value"/>, or the patches that <paramref name="Conv"/>
     /// (weight dims <paramref name="WeightDims"/>, one group) reads from it. With <paramref name="SigmoidLogits"/>
@@ -81,10 +84,11 @@ public static class ChannelMoments
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
         int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
-        // One ONNX Runtime thread when the batches are consumed alongside: the sums and the recording take the other core,
-        // and ORT's second thread only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 →
-        // 8.3–8.4 CPU s, same values).
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: alongside && provider == Provider.Cpu ? 1 : 0, spinning: false);
+        // Alongside on the CPU, batches run side by side on one ONNX Runtime thread each (OrderedPipeline): a second thread
+        // inside one run only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 → 8.3–8.4
+        // CPU s on one thread, same values), and two runs at once keep both cores busy where one left the sums' core idle.
+        int producers = alongside && provider == Provider.Cpu ? Math.Clamp(Environment.ProcessorCount, 1, MaxProducers) : 0;
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: producers > 0 ? 1 : 0, spinning: false);
         var offsets = new Dictionary<string, (int Offset, int PerSample)>(StringComparer.Ordinal);
         long total = 0;
         foreach (var v in held)
@@ -93,36 +97,47 @@ public static class ChannelMoments
             offsets[v] = (checked((int)total), per);
             total += (long)per * batch;
         }
-        // Two arenas: batch i's sums and recording are taken on another thread while batch i + 1 is read and run into
-        // the other one. One batch at a time and in order, so every sum and every recorded row is what it was.
-        float[][] arenas = [new float[total], calibration.Images > batch ? new float[total] : []];
+        // Batches are produced (read, run, checked) into arenas and consumed (sums, recording) one at a time and in order,
+        // so every sum and every recorded row is what it was: alongside, while others are produced (two arenas for one
+        // producer, more for several), else in turn on this thread.
+        int batches = (calibration.Images + batch - 1) / batch;
+        var arenas = new float[Math.Min(batches, producers > 0 ? OrderedPipeline.Arenas(producers) : 2)][];
+        for (int a = 0; a < arenas.Length; a++) arenas[a] = new float[total];
         Memory<float> Slot(int k, string v, int count) => arenas[k].AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
         FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. shapes[v][1..]]);
-
-        using (var consumer = new OrderedConsumer(alongside))
+        int Count(int b) => Math.Min(batch, calibration.Images - b * batch);
+        void Produce(int b, int k)
         {
-            for (int start = 0, k = 0; start < calibration.Images; start += batch, k ^= 1)
+            int start = b * batch, count = Count(b);
+            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(k, name, count).Span);
+            runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(k, v, count))], [.. computed.Select(v => Buffer(k, v, count))]);
+            foreach (var v in computed)
             {
-                int count = Math.Min(batch, calibration.Images - start);
-                foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, start, count, Slot(k, name, count).Span);
-                runner?.RunInto(calibration.Slice(start, count, otherInputs), [.. floatInputs.Select(v => Buffer(k, v, count))], [.. computed.Select(v => Buffer(k, v, count))]);
-                foreach (var v in computed)
-                {
-                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
-                    SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
-                    FiniteValues.Check("original", v, Slot(k, v, count).Span, start, offsets[v].PerSample, type);
-                }
-                int first = start, arena = k;
-                consumer.Next(() =>
-                {
-                    foreach (var (request, sum) in sums)
-                        sum.Add(Slot(arena, request.Value, count).Span, first, count, chunk,
-                            request.SigmoidLogits is { } z ? Slot(arena, z, count).Span : default);
-                    recording?.Record(first, count, v => Slot(arena, v, count));
-                });
+                var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
+                FiniteValues.Check("original", v, Slot(k, v, count).Span, start, offsets[v].PerSample, type);
             }
-            consumer.Finish();
         }
+        void Consume(int b, int k)
+        {
+            int first = b * batch, count = Count(b);
+            foreach (var (request, sum) in sums)
+                sum.Add(Slot(k, request.Value, count).Span, first, count, chunk, request.SigmoidLogits is { } z ? Slot(k, z, count).Span : default);
+            recording?.Record(first, count, v => Slot(k, v, count));
+        }
+
+        if (producers > 0) OrderedPipeline.Run(batches, producers, Produce, Consume);
+        else
+            using (var consumer = new OrderedConsumer(alongside))
+            {
+                for (int b = 0; b < batches; b++)
+                {
+                    int k = b % arenas.Length, current = b;
+                    Produce(b, k);
+                    consumer.Next(() => Consume(current, k));
+                }
+                consumer.Finish();
+            }
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;
     }

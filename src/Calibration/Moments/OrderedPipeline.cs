@@ -1,0 +1,69 @@
+namespace OnnxSlim.Calibration;
+
+/// <summary>
+/// A pass's batches in two stages: each is produced (read and run into an arena) on one of several threads at once,
+/// then consumed (the sums, the recording) on the caller's thread one at a time and in batch order, so every sum is
+/// what one thread taking the batches in turn would give. Batch b uses arena b mod <see cref="Arenas"/>(producers): its
+/// producer waits until the batch that used that arena before has been consumed.
+/// Why: a pass over a whole model is bound by ONNX Runtime, whose small per-sample kernels gain little from a second
+/// thread inside one run (hand-overs between them); two runs of one thread side by side keep both cores busy instead.
+/// </summary>
+internal static class OrderedPipeline
+{
+    /// <summary>Arenas the pipeline cycles through: one per producer, and the one being consumed.</summary>
+    public static int Arenas(int producers) => producers + 1;
+
+    /// <param name="produce">(batch, arena): fills the arena; runs on a pool thread, several at once.</param>
+    /// <param name="consume">(batch, arena): runs on the caller's thread, batches in order.</param>
+    public static void Run(int batches, int producers, Action<int, int> produce, Action<int, int> consume)
+    {
+        if (producers < 1) throw new ArgumentException($"a pipeline needs at least one producer, got {producers}", nameof(producers));
+        int arenas = Arenas(producers);
+        var gate = new object();
+        var ready = new bool[batches];
+        int next = -1, consumed = 0;
+        Exception? failure = null;
+
+        void Producer()
+        {
+            while (true)
+            {
+                int b = Interlocked.Increment(ref next);
+                if (b >= batches) return;
+                lock (gate)
+                {
+                    while (consumed <= b - arenas && failure is null) Monitor.Wait(gate);
+                    if (failure is not null) return;
+                }
+                try { produce(b, b % arenas); }
+                catch (Exception e)
+                {
+                    lock (gate) { failure ??= e; Monitor.PulseAll(gate); }
+                    return;
+                }
+                lock (gate) { ready[b] = true; Monitor.PulseAll(gate); }
+            }
+        }
+
+        var workers = Enumerable.Range(0, Math.Min(producers, batches)).Select(_ => Task.Factory.StartNew(Producer, TaskCreationOptions.LongRunning)).ToArray();
+        try
+        {
+            for (int b = 0; b < batches; b++)
+            {
+                lock (gate)
+                {
+                    while (!ready[b] && failure is null) Monitor.Wait(gate);
+                    if (failure is not null) break;
+                }
+                consume(b, b % arenas);
+                lock (gate) { consumed = b + 1; Monitor.PulseAll(gate); }
+            }
+        }
+        catch (Exception e)
+        {
+            lock (gate) { failure ??= e; Monitor.PulseAll(gate); }
+        }
+        Task.WaitAll(workers);
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+    }
+}
