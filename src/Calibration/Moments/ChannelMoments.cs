@@ -24,6 +24,9 @@ public static class ChannelMoments
     /// <summary>Most batches run at once in a pass (each on one ONNX Runtime thread).</summary>
     private const int MaxProducers = 4;
 
+    /// <summary>Bytes the batches run beside the first may hold in all (see <see cref="Compute(OnnxModel, IReadOnlyCollection{Request}, CalibrationData, int, int, long, Provider, TargetRecording?, bool)"/>).</summary>
+    private const long SideBySideBytes = 64L << 20;
+
     /// <summary>
     /// One matrix to measure: the channels of <paramref name="Value"/>, or the patches that <paramref name="Conv"/>
     /// (weight dims <paramref name="WeightDims"/>, one group) reads from it. With <paramref name="SigmoidLogits"/>
@@ -87,7 +90,12 @@ public static class ChannelMoments
         // Alongside on the CPU, batches run side by side on one ONNX Runtime thread each (OrderedPipeline): a second thread
         // inside one run only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 → 8.3–8.4
         // CPU s on one thread, same values), and two runs at once keep both cores busy where one left the sums' core idle.
-        int producers = alongside && provider == Provider.Cpu ? Math.Clamp(Environment.ProcessorCount, 1, MaxProducers) : 0;
+        // Each run beside the first holds a batch more (its values and ONNX Runtime's intermediates): as many as
+        // SideBySideBytes allows (rec: 44 MiB a sample, two at once; det's 206 and ResNet-50's 80 run one at a time on
+        // ORT's own threads, as before: their large kernels split well, and det's plan peak rose by 200 MiB).
+        int producers = 0;
+        if (alongside && provider == Provider.Cpu)
+            for (int p = 2; p <= Math.Min(Environment.ProcessorCount, MaxProducers) && (p - 1) * perSample * batch <= SideBySideBytes; p++) producers = p;
         using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: producers > 0 ? 1 : 0, spinning: false);
         var offsets = new Dictionary<string, (int Offset, int PerSample)>(StringComparer.Ordinal);
         long total = 0;
