@@ -12,6 +12,7 @@ public sealed record ReconstructionOptions
     private readonly int _maxFeatures = 5000;
     private readonly int _reluIterations = 4;
     private readonly double _reluTolerance = 0.005;
+    private readonly double _reluErrorTolerance;
     private readonly long _storedRowsBudgetBytes = 256L << 20;
 
     /// <summary>Rows (output positions, or classifier rows) sampled per layer; bounds memory and time.</summary>
@@ -121,6 +122,16 @@ public sealed record ReconstructionOptions
     {
         get => _reluTolerance;
         init => _reluTolerance = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"ReluTolerance must be finite and ≥ 0, got {value}");
+    }
+
+    /// <summary>
+    /// The ReLU-aware re-solves also stop once a sweep's ReLU error is less than this fraction below the previous sweep's;
+    /// 0 never stops them on the error.
+    /// </summary>
+    public double ReluErrorTolerance
+    {
+        get => _reluErrorTolerance;
+        init => _reluErrorTolerance = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"ReluErrorTolerance must be finite and ≥ 0, got {value}");
     }
 
     /// <summary>Bytes of sampled rows one layer may keep for the ReLU-aware iterations; larger layers are fitted plainly.</summary>
