@@ -12,7 +12,7 @@ public sealed record ReconstructionOptions
     private readonly int _maxFeatures = 5000;
     private readonly int _reluIterations = 4;
     private readonly double _reluTolerance = 0.005;
-    private readonly double _reluErrorTolerance;
+    private readonly double _reluErrorTolerance = 0.01;
     private readonly long _storedRowsBudgetBytes = 256L << 20;
 
     /// <summary>Rows (output positions, or classifier rows) sampled per layer; bounds memory and time.</summary>
