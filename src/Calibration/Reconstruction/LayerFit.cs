@@ -246,7 +246,7 @@ internal sealed class LayerFit
                 var (b, tb) = Sum(ReluTiles(g, before[g], Estimated, !groupsInParallel), Estimated);
                 var (theta, tiles) = ReluAwareSolve(g, solver, eq.Targets, prior, after[g], !groupsInParallel);
                 after[g] = theta;
-                var (a, ta) = Sum(tiles, Estimated);
+                var (a, _) = Sum(tiles, Estimated);
                 var (all, tAll) = Sum(tiles, _ => true);
                 errors[g] = (b, a, tb, all, tAll);
             }
