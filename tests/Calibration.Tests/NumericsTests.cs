@@ -247,6 +247,8 @@ public sealed class NumericsTests
     [InlineData("ReluIterations", -1)]
     [InlineData("ReluTolerance", -0.5)]
     [InlineData("ReluTolerance", double.PositiveInfinity)]
+    [InlineData("ReluErrorTolerance", -0.5)]
+    [InlineData("ReluErrorTolerance", double.NaN)]
     [InlineData("MaxFeatures", 0)]
     public void Options_refuse_bad_values_naming_them(string name, object value)
     {
@@ -257,6 +259,7 @@ public sealed class NumericsTests
             "MaxBatch" => new ReconstructionOptions { MaxBatch = (int)value },
             "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
             "ReluTolerance" => new ReconstructionOptions { ReluTolerance = (double)value },
+            "ReluErrorTolerance" => new ReconstructionOptions { ReluErrorTolerance = (double)value },
             _ => new ReconstructionOptions { MaxFeatures = (int)value },
         });
         Assert.Contains(name, e.Message);

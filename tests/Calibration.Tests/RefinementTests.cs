@@ -175,9 +175,26 @@ public sealed class RefinementTests
             return ModelOps.Run(pruned, Images(8, 2));
         }
         // Any change passes a huge tolerance: one re-solve, as if only one were allowed; with none, all four run.
-        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0 });
-        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 1e300 }));
-        Assert.NotEqual(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0 }));
+        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 1e300, ReluErrorTolerance = 0 }));
+        Assert.NotEqual(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 }));
+    }
+
+    [Fact]
+    public void Relu_aware_re_solves_stop_once_the_error_falls_less_than_the_error_tolerance()
+    {
+        float[] Outputs(ReconstructionOptions options)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options);
+            return ModelOps.Run(pruned, Images(8, 2));
+        }
+        // No gain passes a tolerance of 1 (the error would have to reach zero): one re-solve, as if only one were allowed;
+        // with 0, all four run as before the option existed.
+        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        var four = Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 1 }));
+        Assert.NotEqual(one, four);
     }
 
     [Fact]

@@ -226,7 +226,9 @@ internal sealed class LayerFit
         var equations = Equations();
         var before = LayerWeights.Read(Unit, Layout, model.Graph);
         var after = new double[Unit.Groups][];
-        var errors = new (double Before, double After, double Total)[Unit.Groups];
+        // Per group: the error before and after and the targets' total over the rows the error before is measured on, then
+        // the error after and the total over all rows (the same rows unless the error before is estimated, see ReluAware).
+        var errors = new (double Before, double After, double Total, double AfterAll, double TotalAll)[Unit.Groups];
         // Many small groups (a depthwise conv) are solved side by side, each on one core: splitting every small
         // re-solve over the cores cost more in hand-overs than it saved. The sums are the same either way.
         bool groupsInParallel = Unit.Groups > 1;
@@ -239,23 +241,20 @@ internal sealed class LayerFit
             if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
             if (ReluAware)
             {
-                var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
-                for (int it = 0; it < _options.ReluIterations; it++)
-                {
-                    var previous = after[g];
-                    after[g] = solver.Solve(ReluAwareCross(g, previous, targets, !groupsInParallel), eq.Targets, prior) ?? previous;
-                    double change = RelativeChange(previous, after[g]);
-                    if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);
-                    if (change < _options.ReluTolerance) break;
-                }
-                var (b, tb) = ReluError(g, before[g], !groupsInParallel);
-                var (a, _) = ReluError(g, after[g], !groupsInParallel);
-                errors[g] = (b, a, tb);
+                // The sliced weights' error is one more product over the rows that only the comparison below and the report
+                // use: on wide layers it is estimated on every EstimateStride-th tile, compared with the error after on the same tiles.
+                var (b, tb) = Sum(ReluTiles(g, before[g], Estimated, !groupsInParallel), Estimated);
+                var (theta, tiles) = ReluAwareSolve(g, solver, eq.Targets, prior, after[g], !groupsInParallel);
+                after[g] = theta;
+                var (a, _) = Sum(tiles, Estimated);
+                var (all, tAll) = Sum(tiles, _ => true);
+                errors[g] = (b, a, tb, all, tAll);
             }
             else
             {
                 eq.Symmetrize();
-                errors[g] = (eq.SquaredError(before[g]), eq.SquaredError(after[g]), eq.TotalTargetSquares);
+                double b = eq.SquaredError(before[g]), a = eq.SquaredError(after[g]), t = eq.TotalTargetSquares;
+                errors[g] = (b, a, t, a, t);
             }
         }
         if (groupsInParallel)
@@ -264,18 +263,21 @@ internal sealed class LayerFit
             catch (AggregateException e) { ExceptionDispatchInfo.Capture(e.InnerExceptions.FirstOrDefault(x => x is LayerSkippedException) ?? e.InnerExceptions[0]).Throw(); }
         }
         else SolveGroup(0);
-        double errorBefore = 0, errorAfter = 0, total = 0;
-        foreach (var (b, a, t) in errors)
+        double errorBefore = 0, errorAfter = 0, total = 0, errorAfterAll = 0, totalAll = 0;
+        foreach (var (b, a, t, aAll, tAll) in errors)
         {
             errorBefore += b;
             errorAfter += a;
             total += t;
+            errorAfterAll += aAll;
+            totalAll += tAll;
         }
         errorBefore = total > 0 ? Math.Sqrt(errorBefore / total) : 0;
         errorAfter = total > 0 ? Math.Sqrt(errorAfter / total) : 0;
         // The fit minimises the regularised error; if the sliced weights already do better on the
         // unregularised one (ridge too strong, nothing to recover), keep them.
         bool improved = errorAfter < errorBefore;
+        errorAfter = totalAll > 0 ? Math.Sqrt(errorAfterAll / totalAll) : 0;
         if (improved) LayerWeights.Write(Unit, Layout, after, model);
         _equations = null;
         _storedX = _storedT = _storedC = null;
@@ -285,6 +287,38 @@ internal sealed class LayerFit
         return new LayerReconstruction(Unit.Name, Unit.OpType, Layout.Rows, Layout.FeaturesPerGroup, Unit.Outputs,
             errorBefore, improved ? errorAfter : errorBefore, _clock.Elapsed.TotalSeconds,
             improved ? null : "the fit did not lower the error; weights left as sliced");
+    }
+
+    /// <summary>
+    /// The ReLU-aware re-solves from the plain solution <paramref name="theta"/>: each sweep over the stored rows predicts
+    /// with the current weights, sums their ReLU error and sets the ReLU-aware targets; a re-solve on XᵀT' follows unless
+    /// the last one changed Θ by less than <see cref="ReconstructionOptions.ReluTolerance"/>, all
+    /// <see cref="ReconstructionOptions.ReluIterations"/> are done, or the sweep's error fell by less than
+    /// <see cref="ReconstructionOptions.ReluErrorTolerance"/> of the previous one. The final sweep's error is the fit's
+    /// error after, so no further pass over the rows is needed.
+    /// </summary>
+    private (double[] Theta, (double Error, double Total)[] Tiles) ReluAwareSolve(int g, RidgeSolver solver, int m, double[]? prior, double[] theta, bool parallel)
+    {
+        var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
+        double previousError = double.PositiveInfinity;
+        bool settled = false;
+        for (int it = 0; ; it++)
+        {
+            bool last = settled || it == _options.ReluIterations;
+            var tiles = ReluSweep(g, theta, targets, retarget: !last, parallel);
+            double error = Sum(tiles, _ => true).Error;
+            if (last) return (theta, tiles);
+            // The last re-solve gained too little: more are not worth their products (the weights stay, as when they settle).
+            if (_options.ReluErrorTolerance > 0 && error > previousError * (1 - _options.ReluErrorTolerance)) return (theta, tiles);
+            previousError = error;
+            var cross = new double[(long)Layout.FeaturesPerGroup * m];
+            BlockedProducts.Accumulate(_storedX![g], Layout.FeaturesPerGroup, targets, m, Layout.Rows, Layout.Rows, cross, m, parallel);
+            var next = solver.Solve(cross, m, prior) ?? theta;
+            double change = RelativeChange(theta, next);
+            if (Unit.Block > 1 && Layout.FitsBias) ShareBias(next);
+            theta = next;
+            settled = change < _options.ReluTolerance;
+        }
     }
 
     /// <summary>Gives each channel's k² outputs the one bias the layer can store (see <see cref="LayerWeights.SharedBias"/>), so the error after is the stored model's.</summary>
@@ -323,27 +357,29 @@ internal sealed class LayerFit
     }
 
     /// <summary>
-    /// XᵀT' for the ReLU-aware targets: where the original pre-Relu value z = a·τ + c is negative, an
-    /// entry whose prediction is already ≤ 0 after the chain is exact (target = prediction), and one
-    /// predicted positive is pulled to z = 0; elsewhere the target stays τ. Two parallel phases, each
-    /// with a fixed summation order so the weights are reproducible bit for bit: the new targets tile by
-    /// tile, then XᵀT' in register blocks (see <see cref="BlockedProducts"/>).
+    /// One sweep of the ReLU-aware re-solves over group <paramref name="g"/>'s stored rows: predictions XΘ tile by tile, their
+    /// ReLU error Σ (relu(a·XΘ + c) − relu(a·τ + c))² (per-tile sums added in order, as <see cref="ReluTiles"/>), and with
+    /// <paramref name="retarget"/> the ReLU-aware targets into <paramref name="targets"/> (output-major): where the original
+    /// pre-Relu value z = a·τ + c is negative, an entry whose prediction is already ≤ 0 after the chain is exact (target =
+    /// prediction), and one predicted positive is pulled to z = 0; elsewhere the target stays τ. Each tile's result goes to
+    /// its own place, so the weights are reproducible bit for bit.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private double[] ReluAwareCross(int g, double[] theta, float[] targets, bool parallel)
+    private (double Error, double Total)[] ReluSweep(int g, double[] theta, float[] targets, bool retarget, bool parallel)
     {
-        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var errors = new (double, double)[Tiles];
         var w = Narrow(theta);
         ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
+            errors[tile] = TileError(g, r0, count, p);
+            if (!retarget) return;
             RetargetTile(g, r0, count, p);
             for (int o = 0; o < mg; o++) Array.Copy(p, o * Tile, targets, (long)o * rows + r0, count);
         });
-        var cross = new double[(long)n * mg];
-        BlockedProducts.Accumulate(_storedX![g], n, targets, mg, rows, rows, cross, mg, parallel);
-        return cross;
+        return errors;
     }
 
     /// <summary>Runs <paramref name="body"/> on every tile, over the cores or in order; each tile's result goes to its own place, so either way gives the same.</summary>
@@ -364,7 +400,7 @@ internal sealed class LayerFit
     private void PredictTile(int g, float[] theta, int r0, int count, float[] p) =>
         BlockedProducts.Project(_storedX![g], Layout.FeaturesPerGroup, Layout.Rows, r0, count, theta, Unit.OutputsPerGroup, p, Tile);
 
-    /// <summary>Replaces a tile's predictions by the ReLU-aware targets (see <see cref="ReluAwareCross"/>).</summary>
+    /// <summary>Replaces a tile's predictions by the ReLU-aware targets (see <see cref="ReluSweep"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RetargetTile(int g, int r0, int count, float[] p)
     {
@@ -388,36 +424,67 @@ internal sealed class LayerFit
         }
     }
 
-    /// <summary>Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over the stored rows of group <paramref name="g"/> (per-tile sums added in order).</summary>
+    /// <summary>Σ (relu(a·p + c) − relu(a·τ + c))² and Σ relu(a·τ + c)² over a tile of group <paramref name="g"/>'s stored rows, predictions p output-major (stride <see cref="Tile"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (double Error, double Total) ReluError(int g, double[] theta, bool parallel)
+    private (double Error, double Total) TileError(int g, int r0, int count, float[] p)
     {
         int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
         var t = _storedT![g];
         var c = _storedC![g];
         var chain = Unit.Chain!;
-        var errors = new double[Tiles];
-        var totals = new double[Tiles];
+        double e = 0, z2 = 0;
+        for (int o = 0; o < mg; o++)
+        {
+            double a = chain.Scale[g * mg + o];
+            long at = (long)o * rows + r0;
+            for (int r = 0; r < count; r++)
+            {
+                double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[o * Tile + r] + c[at + r]);
+                e += (zp - z) * (zp - z);
+                z2 += z * z;
+            }
+        }
+        return (e, z2);
+    }
+
+    /// <summary>Per tile of group <paramref name="g"/>'s stored rows, Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)², on the tiles <paramref name="measured"/> picks (zero elsewhere).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private (double Error, double Total)[] ReluTiles(int g, double[] theta, Func<int, bool> measured, bool parallel)
+    {
+        int mg = Unit.OutputsPerGroup, rows = Layout.Rows;
+        var errors = new (double, double)[Tiles];
         var w = Narrow(theta);
         ForEachTile(parallel, () => new float[mg * Tile], (tile, p) =>
         {
+            if (!measured(tile)) return;
             int r0 = tile * Tile, count = Math.Min(Tile, rows - r0);
             PredictTile(g, w, r0, count, p);
-            double e = 0, z2 = 0;
-            for (int o = 0; o < mg; o++)
-            {
-                double a = chain.Scale[g * mg + o];
-                long at = (long)o * rows + r0;
-                for (int r = 0; r < count; r++)
-                {
-                    double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[o * Tile + r] + c[at + r]);
-                    e += (zp - z) * (zp - z);
-                    z2 += z * z;
-                }
-            }
-            errors[tile] = e;
-            totals[tile] = z2;
+            errors[tile] = TileError(g, r0, count, p);
         });
-        return (errors.Sum(), totals.Sum());
+        return errors;
     }
+
+    /// <summary>The per-tile sums of the tiles <paramref name="measured"/> picks, added in tile order.</summary>
+    private static (double Error, double Total) Sum((double Error, double Total)[] tiles, Func<int, bool> measured)
+    {
+        double e = 0, t = 0;
+        for (int tile = 0; tile < tiles.Length; tile++)
+            if (measured(tile))
+            {
+                e += tiles[tile].Error;
+                t += tiles[tile].Total;
+            }
+        return (e, t);
+    }
+
+    /// <summary>
+    /// The tiles the sliced weights' ReLU error is measured on: every <see cref="EstimateStride"/>-th when the layer has at
+    /// least <see cref="EstimateFrom"/> tiles, else all of them. Tiles are runs of consecutive sampled rows, so every
+    /// fourth tile is a quarter of the images.
+    /// </summary>
+    private bool Estimated(int tile) => Tiles < EstimateFrom || tile % EstimateStride == 0;
+
+    private const int EstimateStride = 4;
+
+    private const int EstimateFrom = 16;
 }

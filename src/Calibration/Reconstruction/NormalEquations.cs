@@ -120,24 +120,37 @@ internal sealed class NormalEquations
     {
         int n = Features, m = Targets;
         if (theta.Length < (long)n * m) throw new ArgumentException($"theta holds {theta.Length} values, {n}×{m} needs {(long)n * m}");
-        // G·Θ row by row: (GΘ)_i = Σ_j G_ij Θ_j (rows of Θ are length m).
-        var gTheta = new double[m];
-        double total = 0;
-        for (int i = 0; i < n; i++)
+        // G·Θ row by row: (GΘ)_i = Σ_j G_ij Θ_j (rows of Θ are length m). Rows are independent: over the cores in blocks
+        // when the product is large (a classifier's 2,033 × 1,000 is 4 G multiply-adds), each row's term kept apart and
+        // summed in row order, so the total is the same bits either way.
+        var terms = new double[n];
+        void Rows(int block)
         {
-            Array.Clear(gTheta);
-            var gi = new ReadOnlySpan<double>(Gram, i * n, n);
-            for (int j = 0; j < n; j++)
+            var gTheta = new double[m];
+            for (int i = block * ErrorRows, end = Math.Min(n, i + ErrorRows); i < end; i++)
             {
-                double g = gi[j];
-                if (g != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(theta, j * m, m), g, gTheta, gTheta);
+                Array.Clear(gTheta);
+                var gi = new ReadOnlySpan<double>(Gram, i * n, n);
+                for (int j = 0; j < n; j++)
+                {
+                    double g = gi[j];
+                    if (g != 0) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(theta, j * m, m), g, gTheta, gTheta);
+                }
+                var ti = new ReadOnlySpan<double>(theta, i * m, m);
+                terms[i] = TensorPrimitives.Dot(ti, gTheta) - 2 * TensorPrimitives.Dot(ti, new ReadOnlySpan<double>(Cross, i * m, m));
             }
-            var ti = new ReadOnlySpan<double>(theta, i * m, m);
-            total += TensorPrimitives.Dot(ti, gTheta) - 2 * TensorPrimitives.Dot(ti, new ReadOnlySpan<double>(Cross, i * m, m));
         }
+        int blocks = (n + ErrorRows - 1) / ErrorRows;
+        if (blocks > 1 && (long)n * n * m >= 1L << 24) Parallel.For(0, blocks, Rows);
+        else for (int b = 0; b < blocks; b++) Rows(b);
+        double total = 0;
+        foreach (double term in terms) total += term;
         foreach (double s in TargetSquares) total += s;
         return Math.Max(total, 0);
     }
+
+    /// <summary>Rows of G·Θ per task in <see cref="SquaredError"/>.</summary>
+    private const int ErrorRows = 32;
 
     public double TotalTargetSquares => TargetSquares.Sum();
 
