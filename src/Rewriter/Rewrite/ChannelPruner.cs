@@ -244,7 +244,7 @@ public static class ChannelPruner
                 long[] newDims = [.. dims];
                 if (changes) count++;
                 if (inPlace && weight.Tensor.TryGetRawFloats(out var stored) &&
-                    TensorSlicer.GatherAdded(MemoryMarshal.Cast<byte, float>(stored.Span), newDims, cuts, runsOf.GetValueOrDefault(weight.Tensor) ?? []) is { } direct)
+                    TensorSlicer.GatherAdded(stored, newDims, cuts, runsOf.GetValueOrDefault(weight.Tensor) ?? []) is { } direct)
                 {
                     // Sliced straight from the stored bytes, additions and all: no float copy of the whole tensor.
                     weight.Tensor.TakeFloats(newDims, direct, direct.Length);

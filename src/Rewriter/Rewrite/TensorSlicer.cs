@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace OnnxSlim.Rewriter;
 
 /// <summary>Row-major tensor helpers on spans: gather indices along one axis, read and add sub-blocks.</summary>
@@ -39,7 +41,7 @@ internal static class TensorSlicer
     /// each reading an original removed element), without the whole copy. Null (take the copy's way) unless one axis is
     /// cut, the additions all lie along it, and they read only removed elements. Updates <paramref name="dims"/>.
     /// </summary>
-    public static float[]? GatherAdded(ReadOnlySpan<float> original, long[] dims, IReadOnlyDictionary<int, int[]> cuts, IReadOnlyList<AdditionRun> runs)
+    public static float[]? GatherAdded(ReadOnlyMemory<byte> stored, long[] dims, IReadOnlyDictionary<int, int[]> cuts, IReadOnlyList<AdditionRun> runs)
     {
         var cut = cuts.Where(c => c.Value.Length != dims[c.Key]).ToList();
         if (cut.Count != 1) return null;
@@ -47,21 +49,25 @@ internal static class TensorSlicer
         int[] indices = cut[0].Value;
         if (runs.Any(r => r.Axis != axis || !r.Dims.AsSpan().SequenceEqual(dims))) return null;
         long outer = Product(dims, 0, axis), size = dims[axis], inner = Product(dims, axis + 1, dims.Length);
-        if (original.Length < outer * size * inner) return null;
+        if (stored.Length / sizeof(float) < outer * size * inner) return null;
         var position = new int[size];
         Array.Fill(position, -1);
-        for (int k = 0; k < indices.Length; k++) position[indices[k]] = k;
+        for (int k = 0; k < indices.Length; k++)
+        {
+            if (indices[k] < 0 || indices[k] >= size) throw new ArgumentException($"index {indices[k]} is outside 0..{size - 1} on axis {axis}", nameof(cuts));
+            position[indices[k]] = k;
+        }
         foreach (var run in runs)
             foreach (var (from, _, count, _) in run.Additions)
                 for (long t = 0; t < count; t++)
                     if (position[from + t] >= 0) return null; // reads a kept element, which an earlier addition may have changed
         int kept = indices.Length;
-        var result = Gather(original[..checked((int)(outer * size * inner))], dims, axis, indices);
         // The stretches of targets kept side by side (a kept channel's elements; removed ones are gathered away), in the
         // additions' order, then applied one outer slice at a time: each element gets the same additions in the same
         // order as stretch by stretch, but the slices are read and written in memory order (a Gemm's weight folded along
         // its input axis was 1000 strided passes per addition).
         var stretches = new List<(int K, long Source, long Length, double Ratio)>();
+        long added = 0;
         foreach (var run in runs)
             foreach (var (from, to, count, ratio) in run.Additions)
                 for (long t = 0; t < count;)
@@ -69,16 +75,29 @@ internal static class TensorSlicer
                     int k = position[to + t];
                     long length = 1;
                     if (k >= 0) while (t + length < count && position[to + t + length] == k + length) length++;
-                    if (k >= 0) stretches.Add((k, from + t, length, ratio));
+                    if (k >= 0) { stretches.Add((k, from + t, length, ratio)); added += length * inner; }
                     t += length;
                 }
-        for (long o = 0; o < outer; o++)
-            foreach (var (k, from, length, ratio) in stretches)
+        var result = new float[outer * kept * inner];
+        // Each outer slice is gathered, then given its additions while it is in cache; the slices are independent, so
+        // they are split between the cores (VGG-16's first classifier layer, 411 MB read and 295 MB written, with 2,300
+        // stretches of 49 values added per row: ~1 CPU s on one core in the rewrite's serial slicing).
+        void Slices(long first, long end)
+        {
+            var original = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stored.Span);
+            for (long o = first; o < end; o++)
             {
-                var target = result.AsSpan((int)((o * kept + k) * inner), (int)(length * inner));
-                var source = original.Slice((int)((o * size + from) * inner), (int)(length * inner));
-                for (int e = 0; e < target.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+                var block = original.Slice((int)(o * size * inner), (int)(size * inner));
+                var into = result.AsSpan((int)(o * kept * inner), (int)(kept * inner));
+                for (int k = 0; k < kept; k++) block.Slice((int)(indices[k] * inner), (int)inner).CopyTo(into.Slice((int)(k * inner), (int)inner));
+                foreach (var (k, from, length, ratio) in stretches)
+                    AddScaled(into.Slice((int)(k * inner), (int)(length * inner)), block.Slice((int)(from * inner), (int)(length * inner)), ratio);
             }
+        }
+        int parts = (int)Math.Min(Math.Max(1, Environment.ProcessorCount), outer);
+        if (parts < 2 || outer * (kept * inner + added) < ParallelMinElements) Slices(0, outer);
+        else Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p => Slices(outer * p / parts, outer * (p + 1) / parts));
+        dims[axis] = kept;
         return result;
     }
 
@@ -180,8 +199,7 @@ internal static class TensorSlicer
             foreach (var (from, to, count, ratio) in additions)
             {
                 var source = slab.Slice((int)(from * inner), (int)(count * inner));
-                var target = slab.Slice((int)(to * inner), (int)(count * inner));
-                for (int e = 0; e < source.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+                AddScaled(slab.Slice((int)(to * inner), (int)(count * inner)), source, ratio);
             }
         }
     }
@@ -193,9 +211,39 @@ internal static class TensorSlicer
         for (long o = 0; o < outer; o++)
         {
             var source = data.Slice((int)((o * size + from) * inner), (int)(count * inner));
-            var target = data.Slice((int)((o * size + to) * inner), (int)(count * inner));
-            for (int e = 0; e < source.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
+            AddScaled(data.Slice((int)((o * size + to) * inner), (int)(count * inner)), source, ratio);
         }
+    }
+
+    /// <summary>
+    /// target[e] = (float)(target[e] + ratio·source[e]) in float64, the product rounded, then the sum (not fused), then
+    /// narrowed: the same bits as that scalar loop, eight or sixteen values at a time.
+    /// </summary>
+    internal static void AddScaled(Span<float> target, ReadOnlySpan<float> source, double ratio)
+    {
+        if (source.Length != target.Length) throw new ArgumentException($"{source.Length} source values for {target.Length} targets", nameof(source));
+        int e = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var r = Vector512.Create(ratio);
+            for (; e + 16 <= target.Length; e += 16)
+            {
+                var (tl, th) = Vector512.Widen(Vector512.Create(target.Slice(e, 16)));
+                var (sl, sh) = Vector512.Widen(Vector512.Create(source.Slice(e, 16)));
+                Vector512.Narrow(tl + r * sl, th + r * sh).CopyTo(target.Slice(e, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var r = Vector256.Create(ratio);
+            for (; e + 8 <= target.Length; e += 8)
+            {
+                var (tl, th) = Vector256.Widen(Vector256.Create(target.Slice(e, 8)));
+                var (sl, sh) = Vector256.Widen(Vector256.Create(source.Slice(e, 8)));
+                Vector256.Narrow(tl + r * sl, th + r * sh).CopyTo(target.Slice(e, 8));
+            }
+        }
+        for (; e < target.Length; e++) target[e] = (float)(target[e] + ratio * source[e]);
     }
 }
 
