@@ -14,7 +14,11 @@ namespace OnnxSlim.Calibration;
 public static class TailSensitivity
 {
     /// <summary>A cut and the nodes that compute the model's outputs from it.</summary>
-    public sealed record Tail(IReadOnlyList<string> Cut, IReadOnlySet<Node> Nodes, long Macs);
+    public sealed record Tail(IReadOnlyList<string> Cut, IReadOnlySet<Node> Nodes, long Macs)
+    {
+        /// <summary>Whether every reader the candidate re-fits runs in this tail (else the tail cannot measure it).</summary>
+        public bool Holds(GroupSensitivity.Candidate candidate) => candidate.Readers.All(r => Nodes.Contains(r.Reader.Layer));
+    }
 
     /// <summary>
     /// The tail that starts at <paramref name="values"/> (those computed from another of them dropped: they are computed in
@@ -68,7 +72,7 @@ public static class TailSensitivity
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(parts);
-        var measured = parts.Select(p => (p.Tail, InTail: p.Candidates.Where(c => c.Value.Readers.All(r => p.Tail.Nodes.Contains(r.Reader.Layer)))
+        var measured = parts.Select(p => (p.Tail, InTail: p.Candidates.Where(c => p.Tail.Holds(c.Value))
             .ToDictionary(c => c.Key, c => c.Value))).Where(p => p.InTail.Count > 0).ToList();
         var result = new Dictionary<int, double>();
         if (measured.Count == 0) return result;

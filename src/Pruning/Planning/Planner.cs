@@ -219,7 +219,7 @@ public static class Planner
             {
                 var ids = order.GetRange(i, j - i);
                 var tail = TailSensitivity.Find(graph, ids.SelectMany(id => analysis.Groups[id].Producers.Select(p => p.Outputs[0])), node => macs.GetValueOrDefault(node));
-                if (tail is not null && !ids.All(id => candidates[id].Readers.All(r => tail.Nodes.Contains(r.Reader.Layer)))) tail = null;
+                if (tail is not null && !ids.All(id => tail.Holds(candidates[id]))) tail = null;
                 double cost = best[i] + CheckSessionMacs + (double)samples * (j - i + 1) * (tail?.Macs ?? whole);
                 if (cost < best[j]) (best[j], from[j], tails[j]) = (cost, i, tail);
             }
