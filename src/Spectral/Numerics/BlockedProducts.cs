@@ -70,7 +70,7 @@ public static class BlockedProducts
                     {
                         int i0 = bi * 4, jEnd = lowerOnly ? Math.Min(nb, i0 + 4) : nb, jStop = Math.Min(jEnd, jt + ColumnTile);
                         for (int j0 = jt; j0 < jStop; j0 += 4)
-                            if (i0 + 4 <= na && j0 + 4 <= jEnd && Vector256.IsHardwareAccelerated) Block4x4(a, i0, b, j0, r0, span, stride, c, ldc);
+                            if (i0 + 4 <= na && j0 + 4 <= jEnd && Vector256.IsHardwareAccelerated && Avx.IsSupported) Block4x4(a, i0, b, j0, r0, span, stride, c, ldc);
                             else
                                 for (int f = 0; f < span; f += Flush)
                                     for (int i = i0; i < Math.Min(na, i0 + 4); i++)
@@ -92,15 +92,13 @@ public static class BlockedProducts
     /// <summary>Flushes a 4×4 block sums before its float64 sums go back to C (which a wide Gram reads and writes from memory).</summary>
     private const int FlushesPerPass = 4;
 
-    /// <summary>C[i0.., j0..] (4×4) += the products of rows [r0, r0 + span), one float64 add per <see cref="Flush"/> rows, in order.</summary>
+    /// <summary>
+    /// C[i0.., j0..] (4×4) += the products of rows [r0, r0 + span), one float64 add per <see cref="Flush"/> rows, in order:
+    /// each flush's lane sums (eight lanes per entry), then the rows past the lanes added to them in float64, one row at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block4x4(float[] a, int i0, float[] b, int j0, int r0, int span, int stride, double[] c, int ldc)
     {
-        if (!Avx.IsSupported)
-        {
-            for (int f = 0; f < span; f += Flush) Block4x4Flush(a, i0, b, j0, r0 + f, Math.Min(Flush, span - f), stride, c, ldc);
-            return;
-        }
         ref double c0 = ref c[i0 * ldc + j0], c1 = ref c[(i0 + 1) * ldc + j0], c2 = ref c[(i0 + 2) * ldc + j0], c3 = ref c[(i0 + 3) * ldc + j0];
         var t0 = Vector256.LoadUnsafe(ref c0); var t1 = Vector256.LoadUnsafe(ref c1);
         var t2 = Vector256.LoadUnsafe(ref c2); var t3 = Vector256.LoadUnsafe(ref c3);
@@ -108,21 +106,12 @@ public static class BlockedProducts
         ref float b0 = ref b[j0 * stride + r0], b1 = ref b[(j0 + 1) * stride + r0], b2 = ref b[(j0 + 2) * stride + r0], b3 = ref b[(j0 + 3) * stride + r0];
         for (int f = 0; f < span; f += Flush)
         {
-            int count = Math.Min(Flush, span - f);
-            if (count % 8 != 0)
-            {
-                // Rows past the lanes are added in float64 to the lane sums: the general path, on C itself.
-                t0.StoreUnsafe(ref c0); t1.StoreUnsafe(ref c1); t2.StoreUnsafe(ref c2); t3.StoreUnsafe(ref c3);
-                Block4x4Flush(a, i0, b, j0, r0 + f, count, stride, c, ldc);
-                t0 = Vector256.LoadUnsafe(ref c0); t1 = Vector256.LoadUnsafe(ref c1);
-                t2 = Vector256.LoadUnsafe(ref c2); t3 = Vector256.LoadUnsafe(ref c3);
-                continue;
-            }
+            int count = Math.Min(Flush, span - f), lanes = count / 8 * 8;
             Vector256<float> s00 = default, s01 = default, s02 = default, s03 = default;
             Vector256<float> s10 = default, s11 = default, s12 = default, s13 = default;
             Vector256<float> s20 = default, s21 = default, s22 = default, s23 = default;
             Vector256<float> s30 = default, s31 = default, s32 = default, s33 = default;
-            for (int r = f; r < f + count; r += 8)
+            for (int r = f; r < f + lanes; r += 8)
             {
                 nuint o = (nuint)r;
                 var x0 = Vector256.LoadUnsafe(ref a0, o); var x1 = Vector256.LoadUnsafe(ref a1, o);
@@ -138,8 +127,17 @@ public static class BlockedProducts
                 s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
                 s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
             }
-            t0 += Sums(s00, s01, s02, s03); t1 += Sums(s10, s11, s12, s13);
-            t2 += Sums(s20, s21, s22, s23); t3 += Sums(s30, s31, s32, s33);
+            var u0 = Sums(s00, s01, s02, s03); var u1 = Sums(s10, s11, s12, s13);
+            var u2 = Sums(s20, s21, s22, s23); var u3 = Sums(s30, s31, s32, s33);
+            // Product rounded, then added (not fused), as the scalar sum += x·y it stands for.
+            for (int r = f + lanes; r < f + count; r++)
+            {
+                nuint o = (nuint)r;
+                var y = Vector256.Create(Unsafe.Add(ref b0, o), Unsafe.Add(ref b1, o), Unsafe.Add(ref b2, o), (double)Unsafe.Add(ref b3, o));
+                u0 += Vector256.Create((double)Unsafe.Add(ref a0, o)) * y; u1 += Vector256.Create((double)Unsafe.Add(ref a1, o)) * y;
+                u2 += Vector256.Create((double)Unsafe.Add(ref a2, o)) * y; u3 += Vector256.Create((double)Unsafe.Add(ref a3, o)) * y;
+            }
+            t0 += u0; t1 += u1; t2 += u2; t3 += u3;
         }
         t0.StoreUnsafe(ref c0); t1.StoreUnsafe(ref c1); t2.StoreUnsafe(ref c2); t3.StoreUnsafe(ref c3);
     }
@@ -150,48 +148,6 @@ public static class BlockedProducts
     {
         var h = Avx.HorizontalAdd(Avx.HorizontalAdd(s0, s1), Avx.HorizontalAdd(s2, s3));
         return Avx.ConvertToVector256Double(h.GetLower() + h.GetUpper());
-    }
-
-    /// <summary>One flush of a 4×4 block: lane sums, then the rows past the lanes in float64, added to C.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4x4Flush(float[] a, int i0, float[] b, int j0, int r0, int count, int stride, double[] c, int ldc)
-    {
-        ref float a0 = ref a[i0 * stride + r0], a1 = ref a[(i0 + 1) * stride + r0], a2 = ref a[(i0 + 2) * stride + r0], a3 = ref a[(i0 + 3) * stride + r0];
-        ref float b0 = ref b[j0 * stride + r0], b1 = ref b[(j0 + 1) * stride + r0], b2 = ref b[(j0 + 2) * stride + r0], b3 = ref b[(j0 + 3) * stride + r0];
-        Vector256<float> s00 = default, s01 = default, s02 = default, s03 = default;
-        Vector256<float> s10 = default, s11 = default, s12 = default, s13 = default;
-        Vector256<float> s20 = default, s21 = default, s22 = default, s23 = default;
-        Vector256<float> s30 = default, s31 = default, s32 = default, s33 = default;
-        int r = 0;
-        for (; r + 8 <= count; r += 8)
-        {
-            nuint o = (nuint)r;
-            var x0 = Vector256.LoadUnsafe(ref a0, o); var x1 = Vector256.LoadUnsafe(ref a1, o);
-            var x2 = Vector256.LoadUnsafe(ref a2, o); var x3 = Vector256.LoadUnsafe(ref a3, o);
-            var y0 = Vector256.LoadUnsafe(ref b0, o); var y1 = Vector256.LoadUnsafe(ref b1, o);
-            var y2 = Vector256.LoadUnsafe(ref b2, o); var y3 = Vector256.LoadUnsafe(ref b3, o);
-            s00 = Vector256.FusedMultiplyAdd(x0, y0, s00); s01 = Vector256.FusedMultiplyAdd(x0, y1, s01);
-            s02 = Vector256.FusedMultiplyAdd(x0, y2, s02); s03 = Vector256.FusedMultiplyAdd(x0, y3, s03);
-            s10 = Vector256.FusedMultiplyAdd(x1, y0, s10); s11 = Vector256.FusedMultiplyAdd(x1, y1, s11);
-            s12 = Vector256.FusedMultiplyAdd(x1, y2, s12); s13 = Vector256.FusedMultiplyAdd(x1, y3, s13);
-            s20 = Vector256.FusedMultiplyAdd(x2, y0, s20); s21 = Vector256.FusedMultiplyAdd(x2, y1, s21);
-            s22 = Vector256.FusedMultiplyAdd(x2, y2, s22); s23 = Vector256.FusedMultiplyAdd(x2, y3, s23);
-            s30 = Vector256.FusedMultiplyAdd(x3, y0, s30); s31 = Vector256.FusedMultiplyAdd(x3, y1, s31);
-            s32 = Vector256.FusedMultiplyAdd(x3, y2, s32); s33 = Vector256.FusedMultiplyAdd(x3, y3, s33);
-        }
-        Span<double> sums = stackalloc double[16];
-        sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
-        sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
-        sums[8] = Vector256.Sum(s20); sums[9] = Vector256.Sum(s21); sums[10] = Vector256.Sum(s22); sums[11] = Vector256.Sum(s23);
-        sums[12] = Vector256.Sum(s30); sums[13] = Vector256.Sum(s31); sums[14] = Vector256.Sum(s32); sums[15] = Vector256.Sum(s33);
-        for (; r < count; r++)
-            for (int i = 0; i < 4; i++)
-            {
-                double x = a[(i0 + i) * stride + r0 + r];
-                for (int j = 0; j < 4; j++) sums[i * 4 + j] += x * b[(j0 + j) * stride + r0 + r];
-            }
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) c[(i0 + i) * ldc + j0 + j] += sums[i * 4 + j];
     }
 
     /// <summary>
