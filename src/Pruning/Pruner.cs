@@ -153,7 +153,8 @@ public static class Pruner
         var originalOf = new Dictionary<Node, Node>();
         if (calibration is not null)
             foreach (var (w, o) in work.Graph.Nodes.Zip(Original().Graph.Nodes)) originalOf[w] = o;
-        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
+        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup,
+            options.RewriteOptions with { PlannedGrams = plan.KeptGrams }));
         CollectBetweenStages();
 
         var summary = new PruneSummary

@@ -283,13 +283,22 @@ public static class Planner
                 config.Matrices[i].ReleaseCache(); // the Gram its spectrum left for GEM, which this group does not run
             }
         var keepByGroup = new Dictionary<int, int[]>();
+        var keptGrams = new Dictionary<int, KeptGram>();
         for (int i = 0; i < config.Active.Count; i++)
-            if (selected[i].Length < config.Active[i].Width) keepByGroup[config.Active[i].Id] = selected[i];
+        {
+            // Taken from every matrix (none is left behind on one); passed on only for groups that lose channels.
+            var gram = config.Matrices[i].TakeKeptGram();
+            if (selected[i].Length < config.Active[i].Width)
+            {
+                keepByGroup[config.Active[i].Id] = selected[i];
+                if (gram is not null) keptGrams[config.Active[i].Id] = gram;
+            }
+        }
         var notes = new List<string>();
         if (options.Refit)
             notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
                 (unranked.Count > 0 ? $"; {unranked.Count} tied into conv groups or with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
-        return new KeepPlan { KeepByGroup = keepByGroup, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
+        return new KeepPlan { KeepByGroup = keepByGroup, KeptGrams = keptGrams, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
     public sealed record Configuration(IReadOnlyList<ChannelGroup> Active, IReadOnlyList<FilterMatrix> Matrices,

@@ -106,7 +106,9 @@ public sealed class GemSelector : IFilterSelector
             for (int a = 0, k = 0; a < n; a++) if (!isRemoved[a]) next[k++] = alive[a];
             alive = next;
         }
-        g0.Release();
+        // A float32-product Gram stays with the matrix for the group's data-free fold (see KeptGram); others go back.
+        if (g0.SingleProducts) m.KeepGram(new KeptGram(g0, m));
+        else g0.Release();
         Array.Sort(alive);
         return alive;
     }
