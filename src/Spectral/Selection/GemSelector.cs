@@ -92,7 +92,13 @@ public sealed class GemSelector : IFilterSelector
                 epoch = first.Work.Result;
                 first = null;
             }
-            else epoch = GemEpoch.Factorise(this, g0, alive, reduced);
+            else
+            {
+                // A later epoch of a wide group allocates its n² copy and Q (VGG-16's fc2: 2 × 72 MiB) where the earlier
+                // epoch's Q and removals, now garbage, would otherwise not yet be free (its plan peak rose 110-140 MiB here).
+                if (m.Rows > DiffuseMinRows && epochs > 0) GC.Collect();
+                epoch = GemEpoch.Factorise(this, g0, alive, reduced);
+            }
             epochs++;
             reduced = null;
             if (epoch is null) { alive = alive[..(n - budget)]; continue; } // all rows zero: every loss is 0
