@@ -32,7 +32,7 @@ public sealed class CheckedStepTests
         var log = new List<string>();
         var options = new PruneOptions { Ratio = 0.5, Criterion = SelectionCriterion.Refit, Calibration = calibration, Log = log.Add };
         Planner.Plan(analysis, options, calibration);
-        // The ResNet's 64-wide groups step by 8: a boosted one measured at its keep is weighed more at its next step.
+        // The ResNet's 64-wide groups step by 8: a boosted one measured at 56 is weighed more where the allocation decides 64.
         var moved = log.Select(l => Regex.Match(l, @"group (\d+) weighed ×([\d.]+) \(×([\d.]+) at its next step\), keeps (\d+) → (\d+) of (\d+)"))
             .Where(m => m.Success).ToList();
         Assert.NotEmpty(moved);

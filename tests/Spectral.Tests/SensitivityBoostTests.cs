@@ -48,14 +48,16 @@ public sealed class SensitivityBoostTests
     }
 
     [Fact]
-    public void A_boost_moves_to_the_next_step_and_is_not_damped_when_that_step_is_the_whole_group()
+    public void A_boost_one_step_below_the_whole_group_moves_to_that_step_undamped()
     {
         // Step 16 at 16: the next step is the whole group, decided at unit 20: 2² × e(16)/e(20).
         Assert.Equal(4 * Math.Pow(0.8, -4), SensitivityBoost.AtNextStep(2, Falling, Stepped(16), 16), 9);
-        // Step 4 at 12: the next step (16) is decided at unit 13, still damped: 2 × e(12)/e(13).
-        Assert.Equal(2 / 0.8, SensitivityBoost.AtNextStep(2, Falling, Stepped(4), 12), 9);
-        // Step 1: decided at the measured unit itself, nothing moves.
-        Assert.Equal(2, SensitivityBoost.AtNextStep(2, Falling, Stepped(1), 12), 12);
+        // Step 4 at 20 and step 1 at 23: the next step is the whole group too, decided at units 21 and 23.
+        Assert.Equal(4 / 0.8, SensitivityBoost.AtNextStep(2, Falling, Stepped(4), 20), 9);
+        Assert.Equal(4, SensitivityBoost.AtNextStep(2, Falling, Stepped(1), 23), 9);
+        // Steps short of the whole group keep the boost as measured.
+        Assert.Equal(2, SensitivityBoost.AtNextStep(2, Falling, Stepped(4), 12));
+        Assert.Equal(2, SensitivityBoost.AtNextStep(2, Falling, Stepped(1), 12));
         // No boost, a whole group, and the cap.
         Assert.Equal(1, SensitivityBoost.AtNextStep(1, Falling, Stepped(16), 16));
         Assert.Equal(3, SensitivityBoost.AtNextStep(3, Falling, Stepped(16), 24));
