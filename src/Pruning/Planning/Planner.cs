@@ -122,7 +122,16 @@ public static class Planner
         var (candidates, _) = Candidates(analysis, options, ranking, readers, allocation, null);
         int wanted = Math.Min(options.SensitivitySamples, calibration.Images), affordable = 0;
         var tails = new Dictionary<(int, int), TailSensitivity.Tail?>();
-        for (int s = MinSensitivitySamples; s <= wanted && CheckParts(analysis, candidates, s, tails).Macs <= SensitivityBudgetMacs; s++) affordable = s;
+        for (int s = MinSensitivitySamples; s <= wanted; s++)
+        {
+            double macs = CheckParts(analysis, candidates, s, tails).Macs;
+            if (macs > SensitivityBudgetMacs)
+            {
+                if (affordable == 0) options.Log?.Invoke($"end-to-end check: the whole model split into tails would run {macs / 1e9:0.0} G multiply-adds on {s} samples, over {SensitivityBudgetMacs / 1e9:0} G");
+                break;
+            }
+            affordable = s;
+        }
         return affordable;
     }
 
