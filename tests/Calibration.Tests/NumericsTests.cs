@@ -108,6 +108,62 @@ public sealed class NumericsTests
     }
 
     [Theory]
+    [InlineData(200, 30)] // three blocks of G·Θ rows, the last partial, over the cores
+    [InlineData(5, 4)]    // one block on the calling thread
+    public void Squared_error_from_the_sums_is_the_error_of_the_rows(int n, int m)
+    {
+        var rng = new Random(n + m);
+        const int stride = 512, rows = 700;
+        var eq = new NormalEquations(n, m);
+        var theta = Normal(rng, n * m);
+        double direct = 0;
+        for (int start = 0; start < rows; start += stride)
+        {
+            int count = Math.Min(stride, rows - start);
+            var x = new double[n * stride];
+            var y = new double[m * stride];
+            for (int i = 0; i < x.Length; i++) x[i] = rng.NextDouble() - 0.5;
+            for (int i = 0; i < y.Length; i++) y[i] = rng.NextDouble() - 0.5;
+            for (int r = 0; r < count; r++)
+                for (int t = 0; t < m; t++)
+                {
+                    double p = 0;
+                    for (int f = 0; f < n; f++) p += x[f * stride + r] * theta[f * m + t];
+                    direct += (p - y[t * stride + r]) * (p - y[t * stride + r]);
+                }
+            eq.Add(x, y, count, stride);
+        }
+        eq.Symmetrize();
+        double fromSums = eq.SquaredError(theta);
+        Assert.Equal(direct, fromSums, direct * 1e-10);
+        Assert.Equal(fromSums, eq.SquaredError(theta));
+        Assert.NotEqual(fromSums, eq.SquaredError([.. theta.Select(v => v * 1.01)]));
+    }
+
+    [Theory]
+    [InlineData(37, 300, 600)] // blocks of 16 rows over the cores, the last partial
+    [InlineData(3, 5, 4)]
+    public void Pooled_targets_of_a_block_of_rows_are_those_of_each_row_bit_for_bit(int rows, int inputs, int outputs)
+    {
+        var rng = new Random(rows);
+        var weights = Normal(rng, inputs * outputs);
+        var bias = Normal(rng, outputs);
+        var map = new PooledTargetMap(inputs, outputs, weights, bias);
+        // Post-ReLU inputs: about half are zero, which the map skips.
+        var x = new float[rows * inputs];
+        for (int i = 0; i < x.Length; i++) x[i] = Math.Max(0, (float)(rng.NextDouble() - 0.5));
+        var together = new float[rows * outputs];
+        map.Apply(x, rows, together);
+        for (int r = 0; r < rows; r++)
+        {
+            var one = new float[outputs];
+            map.Apply(x.AsSpan(r * inputs, inputs), one);
+            Assert.Equal(one, together.AsSpan(r * outputs, outputs).ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => map.Apply(x, rows + 1, together));
+    }
+
+    [Theory]
     [InlineData(9, 6, 300)]
     [InlineData(8, 8, 512)]
     [InlineData(3, 5, 7)]

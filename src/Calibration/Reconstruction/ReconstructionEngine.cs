@@ -171,9 +171,14 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             int count = Math.Min(GatherRows, node.Samples.Length - block);
             recording.Read(fit.Unit.TargetValues[0], layer, skip: false, block, count, buffers.Raw);
             if (skip is not null) recording.Read(skip, layer, skip: true, block, count, buffers.RawSkip);
+            // A pooled classifier's map is one product per row: the block's rows go through it together (same bits).
+            bool together = map is not null && map.Inputs == channels;
+            if (together) map!.Apply(buffers.Raw.AsSpan(0, count * channels), count, targets.Slice(block * m, count * m));
             for (int i = 0; i < count; i++)
-                TargetRow(fit, map, buffers.Raw.AsSpan(i * channels, channels),
-                    skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), targets.Slice((block + i) * m, m));
+                if (!together)
+                    TargetRow(fit, map, buffers.Raw.AsSpan(i * channels, channels),
+                        skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), targets.Slice((block + i) * m, m));
+                else Chain(fit, skip is null ? default : buffers.RawSkip.AsSpan(i * channels, channels), targets.Slice((block + i) * m, m));
         }
     }
 
@@ -226,7 +231,14 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         if (map is null)
             for (int o = 0; o < kept.Length; o++) destination[o] = y[kept[o]];
         else map.Apply(y, destination);
+        Chain(fit, skip, destination);
+    }
+
+    /// <summary>A row's kept outputs (in <paramref name="destination"/>) through the layer's output chain, if any.</summary>
+    private static void Chain(LayerFit fit, ReadOnlySpan<float> skip, Span<float> destination)
+    {
         if (fit.Unit.Chain is not { } chain) return;
+        var kept = fit.Unit.KeptOutputs;
         for (int o = 0; o < destination.Length; o++) destination[o] = (float)chain.Target(o, destination[o], skip.IsEmpty ? 0 : skip[kept[o]]);
     }
 

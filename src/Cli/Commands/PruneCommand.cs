@@ -21,7 +21,7 @@ public static class PruneCommand
         var allocation = new Option<string>("--allocation") { Description = "How many per layer: sliming (spectra) or uniform", DefaultValueFactory = _ => "sliming" };
         var ignore = new Option<string[]>("--ignore") { Description = "Node name or glob whose output channels are left whole (repeatable)", DefaultValueFactory = _ => [] };
         var minKeep = new Option<double?>("--min-keep") { Description = $"Every group keeps at least this fraction (and one channel). Default: {PruneOptions.RefitMinKeepFraction} with --criterion refit (the default with --calib), else {PruneOptions.DefaultMinKeepFraction}" };
-        var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels", DefaultValueFactory = _ => "auto" };
+        var roundTo = new Option<string>("--round-to") { Description = "Round kept widths to multiples of N; auto = 8 for groups of 64+ channels, 16 for narrower ones on maps of 56²+ (4 with --calib and --target macs), else 1", DefaultValueFactory = _ => "auto" };
         var calib = new Option<string?>("--calib") { Description = "Calibration samples: an .npy (the first input, [N, ...]), an .npz (one array per input name) or a folder of images; ranks channels, re-fits layers, and a held-out part validates" };
         var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
         var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: an eighth, at most 64)" };

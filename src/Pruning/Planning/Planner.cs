@@ -57,8 +57,9 @@ public static class Planner
         var ranked = active.Where(g => g.Blocks == 1).ToList();
         bool checkable = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
         int checkSamples = checkable ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration!.Images)) : 0;
-        // The readers' moments are kept past the ranking only for the end-to-end check: of the whole model, or where that is
-        // too costly (checkSamples 0), of the groups read in its cheap tail (TailCheck).
+        // The readers' moments are kept past the ranking only for the end-to-end check: of the whole model (split into tails
+        // where that is too costly as a whole, SplitCheckSamples), or where even that is (checkSamples 0), of the groups read
+        // in its cheap tail (TailCheck).
         var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
         var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
             : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
@@ -78,14 +79,21 @@ public static class Planner
         if (readers is not null && ranking.Count > 0)
         {
             var before = allocation;
+            if (checkSamples == 0) checkSamples = SplitCheckSamples(analysis, options, ranking, readers, before, calibration!);
             var boost = checkSamples > 0 ? EndToEndBoost(analysis, options, ranking, readers, before, calibration!, checkSamples)
                 : TailCheck(analysis, options, ranking, readers, calibration!) is { } tail
                     ? EndToEndBoost(analysis, options, ranking, readers, before, calibration!, tail.Samples, tail.Groups, tail.Tail) : [];
+            // Each boost applies where the allocation decides the group's next step (SensitivityBoost.AtNextStep).
+            var moved = new Dictionary<int, double>();
             for (int i = 0; i < planning.Count; i++)
-                if (boost.TryGetValue(groups[i].Id, out double b)) planning[i] = planning[i] with { Weight = planning[i].Weight * b };
+                if (boost.TryGetValue(groups[i].Id, out double b))
+                {
+                    moved[groups[i].Id] = SensitivityBoost.AtNextStep(b, ranking[groups[i].Id].RelativeError, planning[i], before.Keep[groups[i].Id]);
+                    planning[i] = planning[i] with { Weight = planning[i].Weight * moved[groups[i].Id] };
+                }
             allocation = latency is null ? Allocate(options.Ratio) : latency.Allocate(Allocate, options.Ratio);
             foreach (var (id, b) in boost.Where(x => x.Value > 1).OrderBy(x => x.Key))
-                options.Log?.Invoke($"end-to-end check: group {id} weighed ×{b:0.00}, keeps {before.Keep[id]} → {allocation.Keep[id]} of {groups[id].Width}");
+                options.Log?.Invoke($"end-to-end check: group {id} weighed ×{b:0.00}{(moved[id] > b ? $" (×{moved[id]:0.00} at its next step)" : "")}, keeps {before.Keep[id]} → {allocation.Keep[id]} of {groups[id].Width}");
         }
         return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking);
     }
@@ -106,6 +114,53 @@ public static class Planner
         double perSample = Math.Max(analysis.Cost.Macs, 1);
         int affordable = (int)Math.Min(wanted, SensitivityBudgetMacs / ((groups + 1) * perSample));
         return affordable >= MinSensitivitySamples ? affordable : 0;
+    }
+
+    /// <summary>
+    /// Samples the whole-model check can afford within <see cref="SensitivityBudgetMacs"/> counted as it really runs, split as
+    /// <see cref="CheckParts"/> splits it (most candidates on the tail after their group, from the original's values), where
+    /// <see cref="SensitivitySamples"/>, which prices every candidate at the whole model, finds it over; 0 when fewer than
+    /// <see cref="MinSensitivitySamples"/>. PP-OCRv4 det (36 groups, 2.30 GMACs): 131.7 GMACs at 2 samples, 191.6 at 3, where
+    /// the whole-model count is 170; the check then measures the backbone too, which the tail check never reached.
+    /// </summary>
+    private static int SplitCheckSamples(ModelAnalysis analysis, PruneOptions options, Dictionary<int, ChannelElimination> ranking,
+        Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>> readers, KeepAllocation allocation, CalibrationData calibration)
+    {
+        var (candidates, _) = Candidates(analysis, options, ranking, readers, allocation, null);
+        int wanted = Math.Min(options.SensitivitySamples, calibration.Images), affordable = 0;
+        var tails = new Dictionary<(int, int), TailSensitivity.Tail?>();
+        for (int s = MinSensitivitySamples; s <= wanted; s++)
+        {
+            double macs = CheckParts(analysis, candidates, s, tails).Macs;
+            if (macs > SensitivityBudgetMacs)
+            {
+                if (affordable == 0) options.Log?.Invoke($"end-to-end check: the whole model split into tails would run {macs / 1e9:0.0} G multiply-adds on {s} samples, over {SensitivityBudgetMacs / 1e9:0} G");
+                break;
+            }
+            affordable = s;
+        }
+        return affordable;
+    }
+
+    /// <summary>The check's candidates: each ranked group (of <paramref name="only"/>) at its allocated keep, or half its width
+    /// where the allocation left it whole, with the curve's relative error there.</summary>
+    private static (Dictionary<int, GroupSensitivity.Candidate> Candidates, Dictionary<int, double> Local) Candidates(ModelAnalysis analysis, PruneOptions options,
+        Dictionary<int, ChannelElimination> ranking, Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>> readers,
+        KeepAllocation allocation, IReadOnlySet<int>? only)
+    {
+        var candidates = new Dictionary<int, GroupSensitivity.Candidate>();
+        var local = new Dictionary<int, double>();
+        foreach (var (id, r) in ranking)
+        {
+            if (only is not null && !only.Contains(id)) continue;
+            var g = analysis.Groups[id];
+            // A group the allocation left whole is checked at half its width (above its floor).
+            int k = allocation.Keep[id] < g.Width ? allocation.Keep[id] : Math.Max(MinKeep(g.Width, options.MinKeepFraction), g.Width / 2);
+            if (k >= g.Width) continue;
+            candidates[id] = new GroupSensitivity.Candidate(readers[id], r.Keep(k));
+            local[id] = r.RelativeError[k];
+        }
+        return (candidates, local);
     }
 
     /// <summary>Multiply-adds the tail check may spend: the cut's values on its samples, then one tail pass per group and a reference.</summary>
@@ -165,20 +220,9 @@ public static class Planner
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         double cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
-        var candidates = new Dictionary<int, GroupSensitivity.Candidate>();
-        var local = new Dictionary<int, double>();
-        foreach (var (id, r) in ranking)
-        {
-            if (only is not null && !only.Contains(id)) continue;
-            var g = analysis.Groups[id];
-            // A group the allocation left whole is checked at half its width (above its floor).
-            int k = allocation.Keep[id] < g.Width ? allocation.Keep[id] : Math.Max(MinKeep(g.Width, options.MinKeepFraction), g.Width / 2);
-            if (k >= g.Width) continue;
-            candidates[id] = new GroupSensitivity.Candidate(readers[id], r.Keep(k));
-            local[id] = r.RelativeError[k];
-        }
+        var (candidates, local) = Candidates(analysis, options, ranking, readers, allocation, only);
         var checkSamples = calibration.Slice(0, samples);
-        var parts = tail is null ? CheckParts(analysis, candidates, samples) : [];
+        var parts = tail is null ? CheckParts(analysis, candidates, samples).Parts : [];
         var measured = tail is not null ? TailSensitivity.Measure(analysis.Model, tail, candidates, checkSamples, options.Provider)
             : parts.Count == 0 ? GroupSensitivity.Measure(analysis.Model, candidates, checkSamples, options.Provider)
             : Measure(analysis.Model, candidates, parts, checkSamples, options.Provider);
@@ -206,9 +250,13 @@ public static class Planner
     /// nowhere near the outputs stay on the whole model. The split minimises the multiply-adds run, each session counted as
     /// <see cref="CheckSessionMacs"/>; empty when no split beats running every candidate on the whole model (small models,
     /// where sessions cost more than runs). PP-OCRv4 rec's 20 groups at −50 %: the later ones' tails are 0.1–0.5 of the model.
+    /// Returns the parts and the multiply-adds the check runs with them (with none: on the whole model).
     /// </summary>
-    private static List<(TailSensitivity.Tail Tail, List<int> Ids)> CheckParts(ModelAnalysis analysis, IReadOnlyDictionary<int, GroupSensitivity.Candidate> candidates, int samples)
+    /// <param name="tails">The tail of each run of candidates [i, j) in depth order, filled as found (they do not depend on the samples).</param>
+    private static (List<(TailSensitivity.Tail Tail, List<int> Ids)> Parts, double Macs) CheckParts(ModelAnalysis analysis,
+        IReadOnlyDictionary<int, GroupSensitivity.Candidate> candidates, int samples, Dictionary<(int, int), TailSensitivity.Tail?>? tails = null)
     {
+        tails ??= [];
         var graph = analysis.Model.Graph;
         var macs = analysis.Cost.Nodes.ToDictionary(c => c.Node, c => c.Macs);
         var position = graph.Nodes.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i);
@@ -218,27 +266,32 @@ public static class Planner
         // best[j]: the cheapest split of the first j candidates; a part [i, j) runs on its tail, or on the whole model (null).
         var best = new double[n + 1];
         var from = new int[n + 1];
-        var tails = new TailSensitivity.Tail?[n + 1];
+        var chosen = new TailSensitivity.Tail?[n + 1];
         for (int j = 1; j <= n; j++)
         {
             best[j] = double.PositiveInfinity;
             for (int i = 0; i < j; i++)
             {
-                var ids = order.GetRange(i, j - i);
-                var tail = TailSensitivity.Find(graph, ids.SelectMany(id => analysis.Groups[id].Producers.Select(p => p.Outputs[0])), node => macs.GetValueOrDefault(node));
-                if (tail is not null && !ids.All(id => tail.Holds(candidates[id]))) tail = null;
+                if (!tails.TryGetValue((i, j), out var tail))
+                {
+                    var ids = order.GetRange(i, j - i);
+                    tail = TailSensitivity.Find(graph, ids.SelectMany(id => analysis.Groups[id].Producers.Select(p => p.Outputs[0])), node => macs.GetValueOrDefault(node));
+                    if (tail is not null && !ids.All(id => tail.Holds(candidates[id]))) tail = null;
+                    tails[(i, j)] = tail;
+                }
                 double cost = best[i] + CheckSessionMacs + (double)samples * (j - i + 1) * (tail?.Macs ?? whole);
-                if (cost < best[j]) (best[j], from[j], tails[j]) = (cost, i, tail);
+                if (cost < best[j]) (best[j], from[j], chosen[j]) = (cost, i, tail);
             }
         }
         var parts = new List<(TailSensitivity.Tail? Tail, List<int> Ids)>();
-        for (int j = n; j > 0; j = from[j]) parts.Insert(0, (tails[j], order.GetRange(from[j], j - from[j])));
+        for (int j = n; j > 0; j = from[j]) parts.Insert(0, (chosen[j], order.GetRange(from[j], j - from[j])));
         var tailParts = parts.Where(p => p.Tail is not null).Select(p => (p.Tail!, p.Ids)).ToList();
         // The whole-model parts merged into one (one reference and session), and the run that computes the cuts.
         int onWhole = parts.Where(p => p.Tail is null).Sum(p => p.Ids.Count);
         double split = tailParts.Sum(p => CheckSessionMacs + (double)samples * (p.Ids.Count + 1) * p.Item1.Macs)
             + (onWhole > 0 ? CheckSessionMacs + (double)samples * (onWhole + 1) * whole : 0) + CheckSessionMacs + samples * whole;
-        return tailParts.Count > 0 && split < CheckSessionMacs + (double)samples * (n + 1) * whole ? tailParts : [];
+        double unsplit = CheckSessionMacs + (double)samples * (n + 1) * whole;
+        return tailParts.Count > 0 && split < unsplit ? (tailParts, split) : ([], unsplit);
     }
 
     /// <summary>The whole-model check split as <see cref="CheckParts"/> chose: the tails' candidates on their tails, the rest on the whole model.</summary>

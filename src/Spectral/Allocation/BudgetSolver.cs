@@ -134,6 +134,38 @@ public sealed class BudgetSolver
         return lo;
     }
 
+    /// <summary>
+    /// The keep count <paramref name="n"/> rounded as the solver rounds it: the nearest multiple of the group's step
+    /// (<paramref name="roundTo"/> where it has none) in [MinKeep, Width], else Width; ties go up.
+    /// </summary>
+    public static int Round(PlanningGroup grp, int n, int roundTo = 1)
+    {
+        ArgumentNullException.ThrowIfNull(grp);
+        int r = grp.RoundTo > 0 ? grp.RoundTo : roundTo;
+        if (r == 1) return n;
+        int lowest = (grp.MinKeep + r - 1) / r * r;
+        if (lowest > grp.Width) return grp.Width;
+        int down = n / r * r, up = down + r;
+        if (down < lowest) return lowest;
+        int best = up <= grp.Width ? (n - down < up - n ? down : up) : down;
+        // Width itself is always allowed: prefer it when it is nearer than the last multiple.
+        if (grp.Width - n < Math.Abs(n - best)) best = grp.Width;
+        return best;
+    }
+
+    /// <summary>
+    /// The fewest units of the group's curve above the threshold (its keep count before rounding) that round to more than
+    /// <paramref name="keep"/>: the allocation moves the group to its next step above <paramref name="keep"/> exactly when
+    /// the unit at this count − 1 is above the threshold; 0 when no count does (the group is whole).
+    /// </summary>
+    public static int NextStepCount(PlanningGroup grp, int keep, int roundTo = 1)
+    {
+        ArgumentNullException.ThrowIfNull(grp);
+        for (int c = keep + 1; c <= grp.Width; c++)
+            if (Round(grp, c, roundTo) > keep) return c;
+        return 0;
+    }
+
     /// <summary>Validated inputs plus the metric arithmetic shared by both methods.</summary>
     private sealed class Model
     {
@@ -205,20 +237,7 @@ public sealed class BudgetSolver
         }
 
         /// <summary>Nearest allowed keep (multiple of roundTo in [MinKeep, Width], else Width); ties go up.</summary>
-        public int Round(int g, int n)
-        {
-            var grp = _groups[g];
-            int r = grp.RoundTo > 0 ? grp.RoundTo : _roundTo;
-            if (r == 1) return n;
-            int lowest = (grp.MinKeep + r - 1) / r * r;
-            if (lowest > grp.Width) return grp.Width;
-            int down = n / r * r, up = down + r;
-            if (down < lowest) return lowest;
-            int best = up <= grp.Width ? (n - down < up - n ? down : up) : down;
-            // Width itself is always allowed: prefer it when it is nearer than the last multiple.
-            if (grp.Width - n < Math.Abs(n - best)) best = grp.Width;
-            return best;
-        }
+        public int Round(int g, int n) => BudgetSolver.Round(_groups[g], n, _roundTo);
 
         public double Reduction(int[] keep) => Metric(_target, keep);
 
