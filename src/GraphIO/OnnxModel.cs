@@ -97,7 +97,7 @@ public sealed class OnnxModel : IDisposable
     {
         if (ProtobufFraming.Problem(bytes, ModelProto.Descriptor) is { } problem)
             throw new ModelFormatException($"'{source}' is not a readable ONNX model (corrupt protobuf: {problem})");
-        return ModelProto.Parser.ParseFrom(bytes);
+        return ModelParse.Parse(bytes);
     }
 
     public static OnnxModel FromBytes(ReadOnlySpan<byte> bytes, string? directory = null)

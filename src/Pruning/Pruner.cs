@@ -27,7 +27,21 @@ public static class Pruner
     /// <exception cref="ArgumentException">An option has a bad value.</exception>
     /// <exception cref="PruningException">The model or plan cannot be pruned as asked (nothing prunable, a plan that does not match...).</exception>
     /// <exception cref="ValidationFailedException">The pruned model does not run, or gives non-finite outputs.</exception>
-    public static PruneResult Prune(OnnxModel model, PruneOptions options)
+    public static PruneResult Prune(OnnxModel model, PruneOptions options) => Prune(model, options, handedOver: false);
+
+    /// <summary>
+    /// Prunes <paramref name="model"/> itself, which the caller hands over: on success it is the result's model; the caller
+    /// reads it no more (after a failure it may only dispose of it). Where no later step reads the original weights (no
+    /// calibration data, no timing, no latency target), no copy of the original is kept, so each weight the rewrite
+    /// replaces is garbage at once. Why: with a copy, the original's weights stayed beside the pruned ones through the
+    /// rewrite and the validation (VGG-16: 553 MB beside 371 MB).
+    /// </summary>
+    /// <exception cref="ArgumentException">An option has a bad value.</exception>
+    /// <exception cref="PruningException">The model or plan cannot be pruned as asked.</exception>
+    /// <exception cref="ValidationFailedException">The pruned model does not run, or gives non-finite outputs.</exception>
+    public static PruneResult PruneInPlace(OnnxModel model, PruneOptions options) => Prune(model, options, handedOver: true);
+
+    private static PruneResult Prune(OnnxModel model, PruneOptions options, bool handedOver)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -36,9 +50,20 @@ public static class Pruner
         var stages = new StageClock(options.Progress, options.Log);
 
         // Message copies share the weights' bytes (immutable): the copies cost the graph structure, not the weights.
-        using var original = model.Clone();
-        if (original.HasExternalData) original.InlineExternalData();
-        var work = original.Clone();
+        OnnxModel? original = null;
+        OnnxModel work;
+        if (handedOver)
+        {
+            work = model;
+            if (work.HasExternalData) work.InlineExternalData();
+            if (ReadsOriginal(options)) original = work.Clone();
+        }
+        else
+        {
+            original = model.Clone();
+            if (original.HasExternalData) original.InlineExternalData();
+            work = original.Clone();
+        }
         try
         {
             var summary = Run(original, work, options, stages, out var planFile);
@@ -46,16 +71,27 @@ public static class Pruner
         }
         catch
         {
-            work.Dispose();
+            if (!handedOver) work.Dispose();
             throw;
+        }
+        finally
+        {
+            original?.Dispose();
         }
     }
 
-    private static PruneSummary Run(OnnxModel original, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
+    /// <summary>Whether a step after the analysis reads the original model: the latency model and its checks, the reconstruction, the timing.</summary>
+    private static bool ReadsOriginal(PruneOptions options) =>
+        options.Calibration is not null || options.Target == BudgetTarget.Latency || (options.Validate && options.Time);
+
+    /// <param name="original">Null when no step reads it (<see cref="ReadsOriginal"/>).</param>
+    private static PruneSummary Run(OnnxModel? original, OnnxModel work, PruneOptions options, StageClock stages, out PlanFile planFile)
     {
+        long originalProtoBytes = (original ?? work).ProtoBytes;
+        OnnxModel Original() => original ?? throw new InvalidOperationException("the original model was not kept (see ReadsOriginal)");
         // The serialised original, only while a step needs it (latency, timing): a large model's bytes are as large as its weights.
         byte[]? serialised = null;
-        byte[] OriginalBytes() => serialised ??= original.ToBytes();
+        byte[] OriginalBytes() => serialised ??= Original().ToBytes();
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
         // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
         Reference? reference = null;
@@ -81,7 +117,7 @@ public static class Pruner
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
-            ? new KeepTimer(original, OriginalBytes(), analysis.Shapes, options) : null;
+            ? new KeepTimer(Original(), OriginalBytes(), analysis.Shapes, options) : null;
         if (options.Target == BudgetTarget.Latency && options.Plan is null)
         {
             string threads = options.LatencyThreads == 0 ? "all cores" : options.LatencyThreads == 1 ? "1 thread" : $"{options.LatencyThreads} threads";
@@ -115,8 +151,10 @@ public static class Pruner
         // The rewrite edits the work graph's nodes in place; pair them with the original's now, while the two
         // graphs still list the same nodes in the same order.
         var originalOf = new Dictionary<Node, Node>();
-        foreach (var (w, o) in work.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[w] = o;
-        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup, options.RewriteOptions));
+        if (calibration is not null)
+            foreach (var (w, o) in work.Graph.Nodes.Zip(Original().Graph.Nodes)) originalOf[w] = o;
+        var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup,
+            options.RewriteOptions with { PlannedGrams = plan.KeptGrams }));
         CollectBetweenStages();
 
         var summary = new PruneSummary
@@ -138,7 +176,7 @@ public static class Pruner
             var heldOut = calibration.HeldOut;
             var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options, out _) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
-                Reconstruction.Run(original, work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
+                Reconstruction.Run(Original(), work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
@@ -194,7 +232,7 @@ public static class Pruner
                 $"(e.g. '{value}': {own} in the pruned model, {orig} in the original, as boxes after NMS): the pruned model's costs are counted " +
                 $"at the original's sizes; at its own it costs {ModelCost.Compute(work.Graph, prunedShapes).Macs:N0} MACs");
         }
-        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = original.ProtoBytes };
+        summary.Before = new ModelFigures { Params = paramsBefore, Macs = macsBefore, FileBytes = originalProtoBytes };
         summary.After = new ModelFigures { Params = slimCost.Params, Macs = slimCost.Macs, FileBytes = work.ProtoBytes };
         summary.AchievedReduction = options.Target switch
         {
@@ -228,14 +266,17 @@ public static class Pruner
     }
 
     /// <summary>
-    /// A compacting collection between stages. Why: the plan's work buffers and the rewrite's float copies are garbage
-    /// by then, and the next stage would otherwise grow the process around them (VGG-16 --cr 0.5: peak 1539 → 1388 MiB
-    /// with one after the plan and one after the rewrite; each takes milliseconds).
+    /// A compacting collection between stages that also hands the freed memory back to the system (aggressive mode). Why:
+    /// the plan's work buffers and the rewrite's float copies are garbage by then, and the next stage would otherwise
+    /// grow the process around them (VGG-16 --cr 0.5: peak 1539 → 1388 MiB with one after the plan and one after the
+    /// rewrite; each takes milliseconds); and the GC otherwise decommits what it freed only gradually, while ONNX
+    /// Runtime's native allocations (the validation's activations, ~350 MiB for VGG-16) cannot use it: resident at the
+    /// validation's end 1305 → 531 MiB.
     /// </summary>
     private static void CollectBetweenStages()
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
     private static ReconstructionOptions ReconstructionOptions(PruneOptions options, Action<int, int>? progress) =>

@@ -55,8 +55,23 @@ public sealed class FilterMatrix
     /// <summary>The cached factorisation, left in place.</summary>
     internal GramFactorization? PeekFactorization() => Volatile.Read(ref _factorization);
 
+    // The Gram a GEM selection kept for the group's data-free fold (float32-product Grams only); taken by the planner.
+    private KeptGram? _keptGram;
+
+    internal void KeepGram(KeptGram gram) => Volatile.Write(ref _keptGram, gram);
+
+    /// <summary>The Gram the selection kept for the fold (see <see cref="KeptGram"/>), handed over once; null when none was kept.</summary>
+    public KeptGram? TakeKeptGram() => Interlocked.Exchange(ref _keptGram, null);
+
     public int Rows { get; }
     public int Cols { get; }
+
+    /// <summary>Row j into <paramref name="destination"/> (Cols values), from the source while the matrix is not stored (no store is made).</summary>
+    internal void ReadRow(int j, Span<double> destination)
+    {
+        if (Streamed is { } source) source.Read(j, 0, destination[..Cols]);
+        else Row(j).CopyTo(destination);
+    }
 
     /// <summary>The row-major values (not copied: the caller hands the array over; a streamed matrix is stored on first use).</summary>
     public ReadOnlySpan<double> Data => Stored();

@@ -48,6 +48,25 @@ public sealed class PrunerTests
     }
 
     [Fact]
+    public void A_model_handed_over_is_pruned_itself_to_the_same_bytes_and_figures()
+    {
+        // Without timing no copy of the original is kept; with it one is (the timing runs the original): both as Prune.
+        foreach (bool time in new[] { false, true })
+        {
+            using var kept = ConvNet();
+            using var copied = Pruner.Prune(kept, new PruneOptions { Ratio = 0.5, Time = time, TimedRuns = 1 });
+            var model = ConvNet();
+            using var result = Pruner.PruneInPlace(model, new PruneOptions { Ratio = 0.5, Time = time, TimedRuns = 1 });
+            Assert.Same(model, result.Model);
+            Assert.Equal(copied.Model.ToBytes(), result.Model.ToBytes());
+            Assert.Equal(copied.Summary.Before.FileBytes, result.Summary.Before.FileBytes);
+            Assert.Equal(copied.Summary.After.Macs, result.Summary.After.Macs);
+            Assert.Equal(copied.Summary.Agreement!.Cosine, result.Summary.Agreement!.Cosine);
+            Assert.Equal(time, result.Summary.Before.LatencyBatch1Ms is not null);
+        }
+    }
+
+    [Fact]
     public void A_fixed_batch_model_reads_its_pruned_cost_from_the_validation_run()
     {
         // Batch fixed at 1: validation feeds the shape probe's inputs, so its reference is the probe's run and the

@@ -113,7 +113,9 @@ public static class PruneCommand
             CommonOptions.CheckOptions(options);
 
             Action<string>? log = p.GetValue(verbose) ? line => Console.Error.WriteLine($"onnxslim: {line}") : null;
-            using var result = progress.Run(report => Pruner.Prune(onnx, options with { Progress = report, Log = log }));
+            // The loaded model is handed over (nothing below reads it): its weights need not outlive the rewrite.
+            var inputDataFiles = onnx.ExternalDataFiles;
+            using var result = progress.Run(report => Pruner.PruneInPlace(onnx, options with { Progress = report, Log = log }));
             var summary = result.Summary;
             summary.Model = files.Model;
             summary.Output = files.Output;
@@ -125,7 +127,7 @@ public static class PruneCommand
             var outputs = new OutputFiles();
             if (writer.DataFileName is not null)
             {
-                files.CheckLateDataFile(onnx.ExternalDataFiles);
+                files.CheckLateDataFile(inputDataFiles);
                 outputs.Add(files.DataFile, writer.WriteData);
                 summary.OutputData = files.DataFile;
             }

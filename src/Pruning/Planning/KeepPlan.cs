@@ -13,5 +13,8 @@ public sealed class KeepPlan
     /// <summary>What the planner wants the user to know (e.g. groups the calibrated ranking could not measure).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
+    /// <summary>Per group id, the Gram its GEM selection built and kept for the data-free fold (<see cref="KeptGram"/>; wide groups only).</summary>
+    public IReadOnlyDictionary<int, KeptGram> KeptGrams { get; init; } = new Dictionary<int, KeptGram>();
+
     public int KeptOf(int group, int width) => KeepByGroup.TryGetValue(group, out var k) ? k.Length : width;
 }

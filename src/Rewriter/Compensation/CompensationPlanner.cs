@@ -37,7 +37,8 @@ internal static class CompensationPlanner
         if (removed.Length == 0) return none;
 
         bool fold = options.Compensation == Compensation.LeastSquares;
-        var fits = fold ? new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed).FitAll(removed, FitsRead(group, paths, removed, options))
+        var fits = fold ? new FilterFit(filters, keep, options.FoldTerms, options.Ridge, removed,
+                planned: options.PlannedGrams?.GetValueOrDefault(group.Id)).FitAll(removed, FitsRead(group, paths, removed, options))
             : new (FilterFold? Signed, FilterFold? NonNegative)[removed.Length];
 
         var additions = new List<MergeAddition>();

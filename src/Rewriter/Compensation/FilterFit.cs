@@ -42,10 +42,15 @@ internal sealed class FilterFit
     private readonly double[]? _gram;
     private readonly int[]? _gramIndex;
     private readonly int _gramRows;
+    // Or the Gram planning built of all the group's rows, indexed by channel (the same entries as _gram would hold).
+    private readonly Spectral.KeptGram? _planned;
 
     /// <param name="removed">The channels that will be fitted (decides, with the sizes, whether the Gram path is taken).</param>
     /// <param name="gramMinCost">The Gram path's threshold (tests lower it to take the path on small groups).</param>
-    public FilterFit(EffectiveFilters filters, int[] keep, int terms, double ridge, int[]? removed = null, double gramMinCost = GramMinCost)
+    /// <param name="planned">The Gram planning built of the group's rows: the Gram path reads it when it would build a float32-product
+    /// Gram and the rows are the same bits (<see cref="Spectral.KeptGram"/>), so the fits are the same bits either way.</param>
+    public FilterFit(EffectiveFilters filters, int[] keep, int terms, double ridge, int[]? removed = null, double gramMinCost = GramMinCost,
+        Spectral.KeptGram? planned = null)
     {
         _filters = filters;
         _keep = keep;
@@ -57,25 +62,30 @@ internal sealed class FilterFit
             _gramIndex = Enumerable.Repeat(-1, filters.Width).ToArray();
             for (int p = 0; p < listed.Length; p++) _gramIndex[listed[p]] = p;
             _gramRows = listed.Length;
-            _gram = Spectral.RowGram.Compute(new Listed(filters, listed), listed.Length, filters.Cols);
+            if (planned is not null && !planned.Released && planned.Rows == filters.Width && planned.Cols == filters.Cols
+                && Spectral.RowGram.UsesSingle(listed.Length, filters.Cols) && planned.SameRows(filters)) _planned = planned;
+            else _gram = Spectral.RowGram.Compute(new Listed(filters, listed), listed.Length, filters.Cols);
         }
         // The stored rows first (built on all cores), so that the parallel norms do not queue up behind their building.
-        if (_gram is null && keep.Length > 0) _ = filters.Row(keep[0]);
+        if (!FromGram && keep.Length > 0) _ = filters.Row(keep[0]);
         _keptNorms = new double[keep.Length];
         Parallel.For(0, keep.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
             t => _keptNorms[t] = Math.Sqrt(Dot(keep[t], keep[t])));
     }
 
     /// <summary>Whether the inner products come from the Gram (see <see cref="GramMinCost"/>).</summary>
-    public bool FromGram => _gram is not null;
+    public bool FromGram => _gram is not null || _planned is not null;
+
+    /// <summary>Whether the Gram path reads the Gram planning built (see the constructor's <c>planned</c>).</summary>
+    public bool FromPlannedGram => _planned is not null;
 
     /// <summary>⟨w_a, w_b⟩: from the Gram when there is one, else one dot product.</summary>
     private double Dot(int a, int b)
     {
-        if (_gram is null) return TensorPrimitives.Dot(_filters.Row(a), _filters.Row(b));
+        if (!FromGram) return TensorPrimitives.Dot(_filters.Row(a), _filters.Row(b));
         int pa = _gramIndex![a], pb = _gramIndex[b];
         if (pa < 0 || pb < 0) throw new ArgumentException($"channel {(pa < 0 ? a : b)} was not listed when the fit's Gram was built");
-        return _gram[(long)pa * _gramRows + pb];
+        return _planned is not null ? _planned[a, b] : _gram![(long)pa * _gramRows + pb];
     }
 
     /// <summary>Both fits of row j: with signed coefficients and with non-negative ones (null where nothing matches).</summary>
@@ -125,7 +135,7 @@ internal sealed class FilterFit
             var dots = new double[count][];
             for (int r = 0; r < count; r++) dots[r] = new double[_keep.Length];
             int t = 0;
-            if (_gram is null && Spectral.Numerics.SameDots.Blocked(_filters.Cols))
+            if (!FromGram && Spectral.Numerics.SameDots.Blocked(_filters.Cols))
             {
                 // Four kept rows at a time against each removed row: the same bits as one TensorPrimitives.Dot each.
                 Span<double> four = stackalloc double[4];
@@ -142,7 +152,7 @@ internal sealed class FilterFit
             }
             for (; t < _keep.Length; t++)
             {
-                if (_gram is null)
+                if (!FromGram)
                 {
                     var kept = _filters.Row(_keep[t]);
                     for (int r = 0; r < count; r++) dots[r][t] = TensorPrimitives.Dot(_filters.Row(rows[from + r]), kept);

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using OnnxSlim.GraphIO;
 
@@ -23,43 +25,53 @@ public static class ChannelPruner
         var keep = Validate(groups, keepByGroupId);
         int[] KeepOf(int group) => keep[group];
 
-        // Float data of every tensor we touch, loaded once (merging and slicing both work on it).
-        var data = new Dictionary<Tensor, (Tensor Tensor, float[] Values)>();
-        float[] Floats(WeightRef weight)
-        {
-            if (!data.TryGetValue(weight.Tensor, out var entry)) data[weight.Tensor] = entry = (weight.Tensor, weight.Tensor.ToFloats());
-            return entry.Values;
-        }
+        // Float data of every tensor the plans read, loaded once (the plans run on several threads: the first to ask loads it).
+        var planData = new ConcurrentDictionary<Tensor, Lazy<float[]>>();
+        float[] Floats(WeightRef weight) => planData.GetOrAdd(weight.Tensor, t => new Lazy<float[]>(t.ToFloats)).Value;
 
         // Everything is planned on the original weights, then applied together: merging and folding only add
         // to kept columns of the reading layers, which no other plan reads (plans read filter rows and
         // per-channel parameters), so the plans do not interfere and the result does not depend on order.
+        // Each plan reads only the weights, the graph and the group set, and writes only its own result, so the
+        // groups are planned side by side, widest first, and their results joined in group order: the same
+        // additions and bias changes in the same order as one group after another. Why: VGG-16's second
+        // classifier group's fold (its Gram of 4096 rows, ~0.7 s) ran after the 13 conv groups' (~0.3 s) on
+        // cores they left idle much of the time.
+        var planned = groups.Where(g => g.Prunable && keep[g.Id].Length < g.Width).ToArray();
+        var plans = new GroupPlan[planned.Length];
+        int[] widestFirst = [.. Enumerable.Range(0, planned.Length).OrderByDescending(k => planned[k].Width).ThenBy(k => k)];
+        try
+        {
+            Parallel.ForEach(Partitioner.Create(widestFirst, EnumerablePartitionerOptions.NoBuffering),
+                new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+                k => plans[k] = PlanGroup(groups, planned[k], keep[planned[k].Id], Floats, options));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); // what the caller got when the groups were planned in turn
+        }
+        // Any Gram planning kept for a group that was not planned here goes too.
+        foreach (var gram in options.PlannedGrams?.Values ?? []) gram.Release();
         var additions = new List<MergeAddition>();
         var biasDeltas = new List<BiasDelta>();
         int merged = 0, folded = 0, withoutStatistics = 0;
-        foreach (var group in groups.Where(g => g.Prunable && keep[g.Id].Length < g.Width))
+        foreach (var plan in plans)
         {
-            IReadOnlySet<int> exact = new HashSet<int>();
-            List<MergeAddition> exactAdditions = [];
-            if (options.Compensation != Compensation.None)
-            {
-                (exactAdditions, var channels) = MergePlanner.Plan(groups, group, keep[group.Id], Floats);
-                additions.AddRange(exactAdditions);
-                merged += channels.Count;
-                exact = channels;
-            }
-            if (options.Compensation == Compensation.LeastSquares || options.BiasCorrection || options.VarianceCorrection)
-            {
-                var plan = CompensationPlanner.Plan(groups, group, keep[group.Id], exact, exactAdditions, Floats, options);
-                additions.AddRange(plan.Additions);
-                biasDeltas.AddRange(plan.Biases);
-                folded += plan.Folded;
-                withoutStatistics += plan.WithoutStatistics;
-            }
+            additions.AddRange(plan.Additions);
+            biasDeltas.AddRange(plan.Biases);
+            merged += plan.Merged;
+            folded += plan.Folded;
+            withoutStatistics += plan.WithoutStatistics;
         }
         // The plans' float copies go now; each tensor is loaded again, alone, when it is sliced, with its additions
         // applied then (VGG-16's rewrite held every copy, 553 MB, beside the original weights and the sliced ones).
-        data.Clear();
+        long planBytes = planData.Values.Sum(v => v.IsValueCreated ? 4L * v.Value.Length : 0);
+        planData.Clear();
+        // Collected now when they are large, before the slicing loads its copies on top: a fold that builds its Gram
+        // set off a full collection here anyway (VGG-16's second classifier group's 134 MB), one that reads the Gram
+        // planning kept does not, and the slicing's peak rose by ~150 MB over the uncollected copies (1,505 → 1,592–1,639 MiB).
+        if (planBytes > PlanCopiesCollected) GC.Collect();
+        var data = new Dictionary<Tensor, (Tensor Tensor, float[] Values)>();
         // Per tensor and axis, in list order (additions to different tensors or axes do not touch each other's elements).
         var runsOf = new Dictionary<Tensor, List<AdditionRun>>();
         foreach (var run in additions.GroupBy(a => (a.Weight.Tensor, a.Axis)))
@@ -104,6 +116,47 @@ public static class ChannelPruner
 
         var removed = groups.Where(g => keep[g.Id].Length < g.Width).ToDictionary(g => g.Id, g => g.Width - keep[g.Id].Length);
         return new RewriteResult(removed, merged, sliced) { Folded = folded, BiasCorrected = corrected, Notes = notes };
+    }
+
+    /// <summary>Float copies the plans may leave behind uncollected before the slicing starts (see <see cref="Apply(Graph, ChannelGroupSet, IReadOnlyDictionary{int, int[]}, RewriteOptions?)"/>).</summary>
+    private const long PlanCopiesCollected = 256L << 20;
+
+    /// <summary>One group's plan: the exact merge's additions, then the compensation's, and its bias changes and counts.</summary>
+    private sealed record GroupPlan(List<MergeAddition> Additions, List<BiasDelta> Biases, int Merged, int Folded, int WithoutStatistics);
+
+    private static GroupPlan PlanGroup(ChannelGroupSet groups, ChannelGroup group, int[] keep, Func<WeightRef, float[]> floats, RewriteOptions options)
+    {
+        var additions = new List<MergeAddition>();
+        var biases = new List<BiasDelta>();
+        int merged = 0, folded = 0, withoutStatistics = 0;
+        IReadOnlySet<int> exact = new HashSet<int>();
+        List<MergeAddition> exactAdditions = [];
+        if (options.Compensation != Compensation.None)
+        {
+            (exactAdditions, var channels) = MergePlanner.Plan(groups, group, keep, floats);
+            additions.AddRange(exactAdditions);
+            merged = channels.Count;
+            exact = channels;
+        }
+        if (options.Compensation == Compensation.LeastSquares || options.BiasCorrection || options.VarianceCorrection)
+        {
+            var plan = CompensationPlanner.Plan(groups, group, keep, exact, exactAdditions, floats, options);
+            additions.AddRange(plan.Additions);
+            biases.AddRange(plan.Biases);
+            folded = plan.Folded;
+            withoutStatistics = plan.WithoutStatistics;
+        }
+        // The Gram planning kept for this group's fold is read by now: it goes (134 MB for a 4096-wide group), and is
+        // collected at once, before the other plans' copies pile up on top (VGG-16's last conv group copies the first
+        // classifier layer's 411 MB weight, and a clone of it): left to the GC, the rewrite's peak was 1,593–1,683 MiB
+        // in 5 of 6 runs against main's 1,459–1,506 (which built the Gram after those copies were garbage); collected,
+        // 1,425–1,472.
+        if (options.PlannedGrams?.GetValueOrDefault(group.Id) is { } gram)
+        {
+            gram.Release();
+            GC.Collect();
+        }
+        return new GroupPlan(additions, biases, merged, folded, withoutStatistics);
     }
 
     private static int[][] Validate(ChannelGroupSet groups, IReadOnlyDictionary<int, int[]> keepByGroupId)

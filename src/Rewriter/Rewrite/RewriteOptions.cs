@@ -46,6 +46,14 @@ public sealed record RewriteOptions
     public Compensation Compensation { get; init; }
 
     /// <summary>
+    /// Per group id, the Gram of the group's effective filters that planning built (<see cref="Spectral.KeptGram"/>): a
+    /// least-squares fold that would build a float32-product Gram of the same rows reads this one instead when the rows
+    /// are the same bits (checked), so the fold is the same either way. <see cref="ChannelPruner"/> releases them once
+    /// its plans are made.
+    /// </summary>
+    public IReadOnlyDictionary<int, Spectral.KeptGram>? PlannedGrams { get; init; }
+
+    /// <summary>
     /// Adds the expected value of what the removed channels (minus what the fold put back) contributed to
     /// each reading layer's bias (or, when a BatchNormalization directly follows the reading layer, subtracts
     /// it from that BatchNorm's mean, so no parameter is added). The expected value of a channel comes from the

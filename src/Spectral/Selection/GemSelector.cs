@@ -92,7 +92,13 @@ public sealed class GemSelector : IFilterSelector
                 epoch = first.Work.Result;
                 first = null;
             }
-            else epoch = GemEpoch.Factorise(this, g0, alive, reduced);
+            else
+            {
+                // A later epoch of a wide group allocates its n² copy and Q (VGG-16's fc2: 2 × 72 MiB) where the earlier
+                // epoch's Q and removals, now garbage, would otherwise not yet be free (its plan peak rose 110-140 MiB here).
+                if (m.Rows > DiffuseMinRows && epochs > 0) GC.Collect();
+                epoch = GemEpoch.Factorise(this, g0, alive, reduced);
+            }
             epochs++;
             reduced = null;
             if (epoch is null) { alive = alive[..(n - budget)]; continue; } // all rows zero: every loss is 0
@@ -106,7 +112,9 @@ public sealed class GemSelector : IFilterSelector
             for (int a = 0, k = 0; a < n; a++) if (!isRemoved[a]) next[k++] = alive[a];
             alive = next;
         }
-        g0.Release();
+        // A float32-product Gram stays with the matrix for the group's data-free fold (see KeptGram); others go back.
+        if (g0.SingleProducts) m.KeepGram(new KeptGram(g0, m));
+        else g0.Release();
         Array.Sort(alive);
         return alive;
     }

@@ -15,8 +15,11 @@ public static class RowGram
     {
         ArgumentNullException.ThrowIfNull(source);
         var g = new double[(long)rows * rows];
-        if (SingleGram.Available && (double)rows * rows * cols >= GramMatrix.SingleMinCost) SingleGram.GramOfRows(source, rows, cols, g, parallel: true);
+        if (UsesSingle(rows, cols)) SingleGram.GramOfRows(source, rows, cols, g, parallel: true);
         else Gemm.GramOfRows(source, rows, cols, g, parallel: true);
         return g;
     }
+
+    /// <summary>Whether <see cref="Compute"/> takes float32 products for this size (the spectra's rule, <see cref="GramMatrix.SingleMinCost"/>).</summary>
+    public static bool UsesSingle(int rows, int cols) => SingleGram.Available && (double)rows * rows * cols >= GramMatrix.SingleMinCost;
 }
