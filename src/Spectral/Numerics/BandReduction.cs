@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace OnnxSlim.Spectral.Numerics;
@@ -31,8 +32,12 @@ internal static class BandReduction
         // Band storage, lower view: band[c·W + d] = A[c+d, c] (= A[c, c+d]), d ≤ 2b leaves room for the bulges.
         const int W = 2 * b + 1;
         var band = new double[(long)n * W];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ToBand(a, n, band, W, parallel);
-        return Chase(band, n, W);
+        double t1 = clock.Elapsed.TotalSeconds;
+        var r = Chase(band, n, W);
+        if (Environment.GetEnvironmentVariable("BANDTRACE") == "1") Console.WriteLine($"band: stage 1 {t1:0.00} s, stage 2 {clock.Elapsed.TotalSeconds - t1:0.00} s; qr {T_qr:0.00} small {T_small:0.00} product {T_prod:0.00} update {T_upd:0.00}");
+        return r;
     }
 
     /// <summary>Eigenvalues, descending (see <see cref="Tridiagonal"/>).</summary>
@@ -56,13 +61,17 @@ internal static class BandReduction
         var vt = new double[b * n];   // reflectors, rows (global column index, explicit 1)
         var zt = new double[b * n];   // Z's rows
         var pt = new float[b * n];    // Vᵀ·A rows in float32
-        var vts = new float[b * n];
+        var vcs = new float[n * b];   // V as n×b rows (float32), zero where a reflector does not reach
+        // Pᵀ = A·V, one per part of the rows (the first ends up holding the sum)
+        var partial = new float[mayPar ? Math.Min(Environment.ProcessorCount, 4) : 1][];
+        for (int k = 0; k < partial.Length; k++) partial[k] = new float[n * b];
+        var vz = new float[2 * b * n]; // [V; Z] and [Z; V] rows (float32) for the trailing update
+        var zv = new float[2 * b * n];
         var panel = new double[b * n];
         var tau = new double[b];
         var tw = new double[b * b];
         var mm = new double[b * b];
         var gg = new double[b * b];
-        var wts = new float[b * n];
         var dots = new double[b];
         for (int j = 0; j < n; j += b)
         {
@@ -74,10 +83,11 @@ internal static class BandReduction
             if (t0 >= n) break;
             int m = n - t0;
             int nr = Math.Min(b, m);
+            Tick();
             // The panel b×m in float64, reduced row by row.
             for (int k = 0; k < b; k++)
                 TP.ConvertTruncating<float, double>(s.Slice((j + k) * n + t0, m), panel.AsSpan(k * m, m));
-            Array.Clear(vt); Array.Clear(tau);
+            Array.Clear(vt); Array.Clear(tau); Array.Clear(vcs);
             for (int k = 0; k < nr; k++)
             {
                 var row = panel.AsSpan(k * m + k, m - k);
@@ -94,10 +104,17 @@ internal static class BandReduction
             // Row k's entries left of (and at) its reflector: L[k, c] = A[j+k, t0+c], c ≤ k, at band offset b+c−k.
             for (int k = 0; k < b; k++)
                 for (int c = 0; c <= Math.Min(k, m - 1); c++) band[(long)(j + k) * w + (b + c - k)] = panel[k * m + c];
+            T_qr += Tick();
             BuildT(vt, n, t0, m, nr, tau, tw);
-            // P = Vᵀ·A (nr × m) in float32 from the upper triangle.
-            for (int k = 0; k < nr; k++) TP.ConvertTruncating<double, float>(vt.AsSpan(k * n + t0, m), vts.AsSpan(k * n + t0, m));
-            SymmetricProduct(shadow, n, t0, nr, vts, pt, mayPar && IdleCores.Any);
+            // P = Vᵀ·A (nr × m) in float32 from the upper triangle, as Pᵀ = A·V.
+            for (int k = 0; k < nr; k++)
+                for (int c = t0 + k; c < n; c++) vcs[c * b + k] = (float)vt[k * n + c];
+            T_small += Tick();
+            SymmetricProduct(shadow, n, t0, vcs, partial, mayPar && IdleCores.Any);
+            var pts = partial[0];
+            T_prod += Tick();
+            for (int c = t0; c < n; c++)
+                for (int k = 0; k < nr; k++) pt[k * n + c] = pts[c * b + k];
             // X = Tᵀ·P (rows), M = X·V, Z = X − ½·M·V.
             Array.Clear(zt);
             for (int i = 0; i < nr; i++)
@@ -127,10 +144,23 @@ internal static class BandReduction
                 var zi = zt.AsSpan(i * n + t0, m);
                 for (int k = 0; k < nr; k++) if (dots[k] != 0) TP.MultiplyAdd(vt.AsSpan(k * n + t0, m), -dots[k], zi, zi);
             }
-            SymmetricTridiagonal.TrailingUpdateSingle(shadow, n, t0, nr, vt, zt, vts, wts, mayPar && IdleCores.Any);
+            T_small += Tick();
+            for (int k = 0; k < nr; k++)
+            {
+                TP.ConvertTruncating<double, float>(vt.AsSpan(k * n + t0, m), vz.AsSpan(k * n + t0, m));
+                TP.ConvertTruncating<double, float>(zt.AsSpan(k * n + t0, m), vz.AsSpan((nr + k) * n + t0, m));
+                vz.AsSpan(k * n + t0, m).CopyTo(zv.AsSpan((nr + k) * n + t0, m));
+                vz.AsSpan((nr + k) * n + t0, m).CopyTo(zv.AsSpan(k * n + t0, m));
+            }
+            TrailingUpdate(shadow, n, t0, nr, vz, zv, mayPar && IdleCores.Any);
+            T_upd += Tick();
         }
         WorkArrays.Return(shadow);
     }
+
+    internal static double T_qr, T_small, T_prod, T_upd;
+    private static long _last = System.Diagnostics.Stopwatch.GetTimestamp();
+    private static double Tick() { long now = System.Diagnostics.Stopwatch.GetTimestamp(); double d = (now - _last) / (double)System.Diagnostics.Stopwatch.Frequency; _last = now; return d; }
 
     private static void WidenAdd(ReadOnlySpan<float> x, double alpha, Span<double> y)
     {
@@ -143,36 +173,126 @@ internal static class BandReduction
         }
     }
 
-    // P[:, cols ≥ t0] = Vt·A over the trailing block (nr rows of Vt in float32, global column index), read from the upper
-    // triangle only: per column block C, the rows above it (GEMM on the stored column block), its diagonal tile mirrored
-    // into a scratch tile, and the rows right of it transposed. Each block writes only its own columns of P.
+    // Pᵀ = A·V over the trailing block (V, Pᵀ as n×b float32 rows), read from the upper triangle only, in one pass over it
+    // (SymvUpper's scheme with b vectors): four stored rows at a time, each entry A[r, c] (c > r) adds A[r, c]·V[c, :] to
+    // row r and A[r, c]·V[r, :] to row c. Columns go in chunks whose V and Pᵀ rows stay in L2. The rows are split into
+    // `parts` triangles of equal area, each summed into its own Pᵀ, added in order: the bits do not depend on the cores.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SymmetricProduct(double[] shadow, int n, int t0, int nr, float[] vts, float[] pt, bool parallel)
+    private static void SymmetricProduct(double[] shadow, int n, int t0, float[] vcs, float[][] partial, bool parallel)
+    {
+        const int b = Bandwidth;
+        int parts = partial.Length;
+        var bounds = SymmetricTridiagonal.SplitTriangle(t0, n, parts);
+        // Part boundaries on multiples of 4 rows from t0, so every part's quads are the same.
+        for (int k = 1; k < parts; k++) bounds[k] = Math.Min(n, t0 + (bounds[k] - t0 + 3) / 4 * 4);
+        void Part(int k)
+        {
+            var pt = partial[k];
+            Array.Clear(pt, t0 * b, (n - t0) * b);
+            SymmRows(shadow, n, bounds[k], Math.Max(bounds[k], bounds[k + 1]), vcs, pt);
+        }
+        if (parallel && parts > 1) Parallel.For(0, parts, Part);
+        else for (int k = 0; k < parts; k++) Part(k);
+        for (int k = 1; k < parts; k++)
+            TP.Add(partial[0].AsSpan(t0 * b, (n - t0) * b), partial[k].AsSpan(t0 * b, (n - t0) * b), partial[0].AsSpan(t0 * b, (n - t0) * b));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void SymmRows(double[] shadow, int n, int r0, int r1, float[] vcs, float[] pts)
+    {
+        const int b = Bandwidth; // two Vector512<float> per row
+        const int Chunk = 256;
+        fixed (double* ps = shadow)
+        fixed (float* pv = vcs, pp = pts)
+        {
+            float* pa = (float*)ps;
+            for (int lo = r0; lo < n; lo += Chunk)
+            {
+                int hi = Math.Min(n, lo + Chunk);
+                int r = r0;
+                for (; r + 4 <= r1 && r < hi; r += 4)
+                {
+                    float* a0 = pa + (long)r * n, a1 = a0 + n, a2 = a1 + n, a3 = a2 + n;
+                    int cStart = lo;
+                    if (r >= lo)
+                    {
+                        // the small triangle inside columns r..r+3 (only in the chunk holding it)
+                        for (int i = 0; i < 4; i++)
+                        {
+                            float* ai = a0 + (long)i * n;
+                            int ri = r + i;
+                            for (int c = ri; c < r + 4; c++)
+                            {
+                                float x = ai[c];
+                                for (int l = 0; l < b; l++) pp[ri * b + l] += x * pv[c * b + l];
+                                if (c > ri) for (int l = 0; l < b; l++) pp[c * b + l] += x * pv[ri * b + l];
+                            }
+                        }
+                        cStart = r + 4;
+                    }
+                    var s00 = Vector512<float>.Zero; var s01 = s00; var s10 = s00; var s11 = s00;
+                    var s20 = s00; var s21 = s00; var s30 = s00; var s31 = s00;
+                    var x00 = Vector512.Load(pv + r * b); var x01 = Vector512.Load(pv + r * b + 16);
+                    var x10 = Vector512.Load(pv + (r + 1) * b); var x11 = Vector512.Load(pv + (r + 1) * b + 16);
+                    var x20 = Vector512.Load(pv + (r + 2) * b); var x21 = Vector512.Load(pv + (r + 2) * b + 16);
+                    var x30 = Vector512.Load(pv + (r + 3) * b); var x31 = Vector512.Load(pv + (r + 3) * b + 16);
+                    for (int c = cStart; c < hi; c++)
+                    {
+                        var v0 = Vector512.Load(pv + c * b); var v1 = Vector512.Load(pv + c * b + 16);
+                        var e0 = Vector512.Create(a0[c]); var e1 = Vector512.Create(a1[c]);
+                        var e2 = Vector512.Create(a2[c]); var e3 = Vector512.Create(a3[c]);
+                        s00 = Vector512.FusedMultiplyAdd(e0, v0, s00); s01 = Vector512.FusedMultiplyAdd(e0, v1, s01);
+                        s10 = Vector512.FusedMultiplyAdd(e1, v0, s10); s11 = Vector512.FusedMultiplyAdd(e1, v1, s11);
+                        s20 = Vector512.FusedMultiplyAdd(e2, v0, s20); s21 = Vector512.FusedMultiplyAdd(e2, v1, s21);
+                        s30 = Vector512.FusedMultiplyAdd(e3, v0, s30); s31 = Vector512.FusedMultiplyAdd(e3, v1, s31);
+                        var p0 = Vector512.Load(pp + c * b); var p1 = Vector512.Load(pp + c * b + 16);
+                        p0 = Vector512.FusedMultiplyAdd(e0, x00, p0); p1 = Vector512.FusedMultiplyAdd(e0, x01, p1);
+                        p0 = Vector512.FusedMultiplyAdd(e1, x10, p0); p1 = Vector512.FusedMultiplyAdd(e1, x11, p1);
+                        p0 = Vector512.FusedMultiplyAdd(e2, x20, p0); p1 = Vector512.FusedMultiplyAdd(e2, x21, p1);
+                        p0 = Vector512.FusedMultiplyAdd(e3, x30, p0); p1 = Vector512.FusedMultiplyAdd(e3, x31, p1);
+                        p0.Store(pp + c * b); p1.Store(pp + c * b + 16);
+                    }
+                    AddTo(pp + r * b, s00, s01); AddTo(pp + (r + 1) * b, s10, s11);
+                    AddTo(pp + (r + 2) * b, s20, s21); AddTo(pp + (r + 3) * b, s30, s31);
+                }
+                // Rows left over at the part's end (fewer than 4): one at a time.
+                for (; r < r1 && r < hi; r++)
+                {
+                    float* ar = pa + (long)r * n;
+                    for (int c = Math.Max(r, lo); c < hi; c++)
+                    {
+                        float x = ar[c];
+                        for (int l = 0; l < b; l++) pp[r * b + l] += x * pv[c * b + l];
+                        if (c > r) for (int l = 0; l < b; l++) pp[c * b + l] += x * pv[r * b + l];
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe void AddTo(float* p, Vector512<float> s0, Vector512<float> s1)
+    {
+        (Vector512.Load(p) + s0).Store(p);
+        (Vector512.Load(p + 16) + s1).Store(p + 16);
+    }
+
+    // The float32 trailing matrix (rows/cols ≥ t0) −= V·Zᵀ + Z·Vᵀ as one GEMM of depth 2·nb per block row ([V Z]·[Z V]ᵀ, so
+    // each block is read and written once), from the diagonal on, the diagonal tile whole: the lower triangle is never read.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TrailingUpdate(double[] shadow, int n, int t0, int nr, float[] vz, float[] zv, bool parallel)
     {
         int m = n - t0;
         int blocks = (m + Tile - 1) / Tile;
         void Block(int bi)
         {
-            int c0 = t0 + bi * Tile, cols = Math.Min(Tile, n - c0), c1 = c0 + cols;
-            var s = MemoryMarshal.Cast<double, float>(shadow.AsSpan());
-            var p = pt.AsSpan(c0);
-            for (int k = 0; k < nr; k++) pt.AsSpan(k * n + c0, cols).Clear();
-            if (c0 > t0) Gemm.Multiply(nr, cols, c0 - t0, 1f, vts.AsSpan(t0), n, false, s.Slice(t0 * n + c0), n, false, p, n);
-            var tile = t_tile ??= new float[Tile * Tile];
-            for (int r = 0; r < cols; r++)
-            {
-                var src = s.Slice((c0 + r) * n + c0 + r, cols - r);
-                src.CopyTo(tile.AsSpan(r * cols + r, cols - r));
-                for (int c = r + 1; c < cols; c++) tile[c * cols + r] = src[c - r];
-            }
-            Gemm.Multiply(nr, cols, cols, 1f, vts.AsSpan(c0), n, false, tile, cols, false, p, n);
-            if (c1 < n) Gemm.Multiply(nr, cols, n - c1, 1f, vts.AsSpan(c1), n, false, s.Slice(c0 * n + c1), n, true, p, n);
+            int r0 = t0 + bi * Tile, rows = Math.Min(Tile, n - r0);
+            var c = MemoryMarshal.Cast<double, float>(shadow.AsSpan()).Slice(r0 * n + r0);
+            Gemm.Multiply(rows, n - r0, 2 * nr, -1f, vz.AsSpan(r0), n, true, zv.AsSpan(r0), n, false, c, n);
         }
         if (parallel && blocks > 1) Parallel.For(0, blocks, Block);
         else for (int bi = 0; bi < blocks; bi++) Block(bi);
     }
 
-    [ThreadStatic] private static float[]? t_tile;
 
     // dlarft (forward, columnwise) for the reflectors in vt's rows (columns t0.., m long): H_0⋯H_{nr−1} = I − V·T·Vᵀ.
     private static void BuildT(double[] vt, int n, int t0, int m, int nr, double[] tau, double[] tw)

@@ -411,7 +411,7 @@ internal sealed class SymmetricTridiagonal
     }
 
     // Row bounds [b_k, b_k+1) giving each thread about the same share of the upper triangle.
-    private static int[] SplitTriangle(int lo, int n, int parts)
+    internal static int[] SplitTriangle(int lo, int n, int parts)
     {
         var b = new int[parts + 1];
         b[0] = lo; b[parts] = n;
