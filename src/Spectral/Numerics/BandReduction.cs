@@ -32,12 +32,8 @@ internal static class BandReduction
         // Band storage, lower view: band[c·W + d] = A[c+d, c] (= A[c, c+d]), d ≤ 2b leaves room for the bulges.
         const int W = 2 * b + 1;
         var band = new double[(long)n * W];
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         ToBand(a, n, band, W, parallel);
-        double t1 = clock.Elapsed.TotalSeconds;
-        var r = Chase(band, n, W);
-        if (Environment.GetEnvironmentVariable("BANDTRACE") == "1") Console.WriteLine($"band: stage 1 {t1:0.00} s, stage 2 {clock.Elapsed.TotalSeconds - t1:0.00} s; qr {T_qr:0.00} small {T_small:0.00} product {T_prod:0.00} update {T_upd:0.00}");
-        return r;
+        return Chase(band, n, W);
     }
 
     /// <summary>Eigenvalues, descending (see <see cref="Tridiagonal"/>).</summary>
@@ -83,7 +79,6 @@ internal static class BandReduction
             if (t0 >= n) break;
             int m = n - t0;
             int nr = Math.Min(b, m);
-            Tick();
             // The panel b×m in float64, reduced row by row.
             for (int k = 0; k < b; k++)
                 TP.ConvertTruncating<float, double>(s.Slice((j + k) * n + t0, m), panel.AsSpan(k * m, m));
@@ -104,15 +99,12 @@ internal static class BandReduction
             // Row k's entries left of (and at) its reflector: L[k, c] = A[j+k, t0+c], c ≤ k, at band offset b+c−k.
             for (int k = 0; k < b; k++)
                 for (int c = 0; c <= Math.Min(k, m - 1); c++) band[(long)(j + k) * w + (b + c - k)] = panel[k * m + c];
-            T_qr += Tick();
             BuildT(vt, n, t0, m, nr, tau, tw);
             // P = Vᵀ·A (nr × m) in float32 from the upper triangle, as Pᵀ = A·V.
             for (int k = 0; k < nr; k++)
                 for (int c = t0 + k; c < n; c++) vcs[c * b + k] = (float)vt[k * n + c];
-            T_small += Tick();
             SymmetricProduct(shadow, n, t0, vcs, partial, mayPar && IdleCores.Any);
             var pts = partial[0];
-            T_prod += Tick();
             for (int c = t0; c < n; c++)
                 for (int k = 0; k < nr; k++) pt[k * n + c] = pts[c * b + k];
             // X = Tᵀ·P (rows), M = X·V, Z = X − ½·M·V.
@@ -144,7 +136,6 @@ internal static class BandReduction
                 var zi = zt.AsSpan(i * n + t0, m);
                 for (int k = 0; k < nr; k++) if (dots[k] != 0) TP.MultiplyAdd(vt.AsSpan(k * n + t0, m), -dots[k], zi, zi);
             }
-            T_small += Tick();
             for (int k = 0; k < nr; k++)
             {
                 TP.ConvertTruncating<double, float>(vt.AsSpan(k * n + t0, m), vz.AsSpan(k * n + t0, m));
@@ -153,14 +144,9 @@ internal static class BandReduction
                 vz.AsSpan((nr + k) * n + t0, m).CopyTo(zv.AsSpan(k * n + t0, m));
             }
             TrailingUpdate(shadow, n, t0, nr, vz, zv, mayPar && IdleCores.Any);
-            T_upd += Tick();
         }
         WorkArrays.Return(shadow);
     }
-
-    internal static double T_qr, T_small, T_prod, T_upd;
-    private static long _last = System.Diagnostics.Stopwatch.GetTimestamp();
-    private static double Tick() { long now = System.Diagnostics.Stopwatch.GetTimestamp(); double d = (now - _last) / (double)System.Diagnostics.Stopwatch.Frequency; _last = now; return d; }
 
     private static void WidenAdd(ReadOnlySpan<float> x, double alpha, Span<double> y)
     {
