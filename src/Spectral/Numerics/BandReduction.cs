@@ -345,8 +345,8 @@ internal static class BandReduction
                     for (int cc = c + 1; cc < r0; cc++)
                     {
                         var seg = band.AsSpan(cc * w + (r0 - cc), len);
-                        double sum = TP.Dot(seg, vv);
-                        TP.MultiplyAdd(vv, -tau * sum, seg, seg);
+                        double sum = Dot(seg, vv);
+                        Axpy(vv, -tau * sum, seg);
                     }
                     // Both sides: the diagonal block r0..r1 (lower view). p = τ·D·v; w' = p − ½τ(pᵀv)v; D −= v·w'ᵀ + w'·vᵀ.
                     var pp = p.AsSpan(0, len);
@@ -354,17 +354,17 @@ internal static class BandReduction
                     for (int k = 0; k < len; k++)
                     {
                         var dcol = band.AsSpan((r0 + k) * w, len - k); // D[k.., k]
-                        pp[k] += TP.Dot(dcol, vv[k..]);
-                        if (k + 1 < len) TP.MultiplyAdd(dcol[1..], vv[k], pp[(k + 1)..], pp[(k + 1)..]);
+                        pp[k] += Dot(dcol, vv[k..]);
+                        if (k + 1 < len) Axpy(dcol[1..], vv[k], pp[(k + 1)..]);
                     }
-                    TP.Multiply(pp, tau, pp);
-                    double half = -0.5 * tau * TP.Dot(pp, vv);
-                    TP.MultiplyAdd(vv, half, pp, pp);
+                    for (int k = 0; k < len; k++) pp[k] *= tau;
+                    double half = -0.5 * tau * Dot(pp, vv);
+                    Axpy(vv, half, pp);
                     for (int k = 0; k < len; k++)
                     {
                         var dcol = band.AsSpan((r0 + k) * w, len - k);
-                        TP.MultiplyAdd(vv[k..], -pp[k], dcol, dcol);
-                        TP.MultiplyAdd(pp[k..], -vv[k], dcol, dcol);
+                        Axpy(vv[k..], -pp[k], dcol);
+                        Axpy(pp[k..], -vv[k], dcol);
                     }
                     // Right: the block below, rows r1+1..min(r1+b, n−1), columns r0..r1: B −= τ·(B·v)·vᵀ.
                     int below = Math.Min(r1 + b, n - 1) - r1;
@@ -373,12 +373,12 @@ internal static class BandReduction
                         var yy = y.AsSpan(0, below);
                         yy.Clear();
                         for (int k = 0; k < len; k++)
-                            TP.MultiplyAdd(band.AsSpan((r0 + k) * w + (r1 + 1 - r0 - k), below), vv[k], yy, yy);
-                        TP.Multiply(yy, -tau, yy);
+                            Axpy(band.AsSpan((r0 + k) * w + (r1 + 1 - r0 - k), below), vv[k], yy);
+                        for (int k = 0; k < below; k++) yy[k] *= -tau;
                         for (int k = 0; k < len; k++)
                         {
                             var seg = band.AsSpan((r0 + k) * w + (r1 + 1 - r0 - k), below);
-                            TP.MultiplyAdd(yy, vv[k], seg, seg);
+                            Axpy(yy, vv[k], seg);
                         }
                     }
                 }
@@ -393,5 +393,38 @@ internal static class BandReduction
         for (int i = 0; i < n; i++) d[i] = band[(long)i * w];
         for (int i = 0; i + 1 < n; i++) e[i] = band[(long)i * w + 1];
         return (d, e);
+    }
+
+    // Dot product and y += a·x on the short (≤ 2b) columns of the bulge chasing: inlined, no per-call overhead.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        ref double rx = ref MemoryMarshal.GetReference(x), ry = ref MemoryMarshal.GetReference(y);
+        int len = x.Length, i = 0;
+        double sum = 0;
+        if (Vector512.IsHardwareAccelerated && len >= 8)
+        {
+            var acc = Vector512<double>.Zero;
+            for (; i + 8 <= len; i += 8)
+                acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, (nuint)i), Vector512.LoadUnsafe(ref ry, (nuint)i), acc);
+            sum = Vector512.Sum(acc);
+        }
+        for (; i < len; i++) sum += Unsafe.Add(ref rx, i) * Unsafe.Add(ref ry, i);
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Axpy(ReadOnlySpan<double> x, double a, Span<double> y)
+    {
+        ref double rx = ref MemoryMarshal.GetReference(x), ry = ref MemoryMarshal.GetReference(y);
+        int len = x.Length, i = 0;
+        if (y.Length < len) throw new ArgumentException($"destination has {y.Length} values, need {len}");
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a);
+            for (; i + 8 <= len; i += 8)
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref rx, (nuint)i), va, Vector512.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref ry, (nuint)i);
+        }
+        for (; i < len; i++) Unsafe.Add(ref ry, i) += a * Unsafe.Add(ref rx, i);
     }
 }
