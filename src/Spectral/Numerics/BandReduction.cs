@@ -7,12 +7,14 @@ namespace OnnxSlim.Spectral.Numerics;
 
 /// <summary>
 /// Eigenvalues only of a large symmetric matrix held as a Gram of float32 products, in two stages: dense → symmetric
-/// band of half-bandwidth <see cref="Bandwidth"/> by blocked Householder panels (each panel's two-sided update of the
-/// trailing matrix is a float32 GEMM, as in <see cref="SymmetricTridiagonal.Reduce(double[], int, bool, bool)"/>'s
-/// float32 path), then band → tridiagonal by Householder bulge chasing in float64, no vectors kept.
+/// band of half-bandwidth <see cref="Bandwidth"/> by blocked Householder panels on a float32 copy (per panel, A·V in one
+/// pass over the upper triangle and the two-sided update as one float32 GEMM of depth 2b, as the float32 path of
+/// <see cref="SymmetricTridiagonal.Reduce(double[], int, bool, bool)"/> updates), then band → tridiagonal by Householder
+/// bulge chasing in float64, no vectors kept.
 /// Why: the one-stage reduction reads the whole trailing matrix once per column (for n = 4096, ~90 GB streamed,
-/// memory-bound); a panel of b columns reads it a few times per panel instead, b times less traffic. The price is
-/// that no Q can be formed (the bulge chasing's reflectors are not kept): only for spectra nothing factorises.
+/// memory-bound); here it is read twice and written once per panel of b columns. At n = 4096: ~2.0 CPU s against ~3.7,
+/// eigenvalues within ~2e−8·λ₁ of the one-stage path's. The price: no Q can be formed (the bulge chasing's reflectors
+/// are not kept), so only for spectra that nothing factorises (<see cref="FilterSpectrum.EigenvaluesOnly"/>).
 /// </summary>
 internal static class BandReduction
 {
