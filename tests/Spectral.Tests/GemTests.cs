@@ -130,6 +130,25 @@ public class GemTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AKeptGramWithoutItsReductionSelectsTheSameRowsAndStartsNoFirstEpoch()
+    {
+        // As an eigenvalues-only spectrum (FilterSpectrum.EigenvaluesOnly) leaves it: the Gram, no reduction. GEM then
+        // reduces the Gram itself, which must give the bits the kept reduction gives.
+        var gem = new GemSelector { DiffuseMinRows = 256 };
+        var plain = new Synthetic(43).Gaussian(300, 600);
+        FilterSpectrum.Compute(plain);
+        var expected = gem.Select(plain, 170, out int plainEpochs);
+
+        var bare = new Synthetic(43).Gaussian(300, 600);
+        var gram = GramMatrix.OfRows(bare, parallel: true);
+        bare.KeepFactorization(new GramFactorization(new LowerGram(gram, 300), null));
+        gem.StartFirstEpoch(bare);
+        Assert.Null(bare.PeekFactorization()!.FirstEpoch);
+        Assert.Equal(expected, gem.Select(bare, 170, out int bareEpochs));
+        Assert.Equal(plainEpochs, bareEpochs);
+    }
+
+    [Fact]
     public void StartedFirstEpochIsStoppedWhenTheCacheIsReleased()
     {
         var m = new Synthetic(41).Gaussian(300, 600);

@@ -196,7 +196,7 @@ internal sealed class SymmetricTridiagonal
     // The float32 trailing matrix (rows/cols ≥ t0 of the shadow) −= Vᵀ·W + Wᵀ·V, in float32 products and sums. Each block
     // row is updated from its diagonal on, the diagonal tile whole: the shadow's lower triangle is never read.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TrailingUpdateSingle(double[] shadow, int n, int t0, int nb, double[] vt, double[] wt, float[] vts, float[] wts, bool parallel)
+    internal static void TrailingUpdateSingle(double[] shadow, int n, int t0, int nb, double[] vt, double[] wt, float[] vts, float[] wts, bool parallel)
     {
         const int BS = 128;
         for (int j = 0; j < nb; j++)
@@ -232,7 +232,7 @@ internal sealed class SymmetricTridiagonal
 
     // The float32 copy of the upper triangle (diagonal included) from row t0 on.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Refresh(double[] a, double[] shadow, int n, int t0, bool parallel)
+    internal static void Refresh(double[] a, double[] shadow, int n, int t0, bool parallel)
     {
         void Rows(int part, int parts)
         {
@@ -411,7 +411,7 @@ internal sealed class SymmetricTridiagonal
     }
 
     // Row bounds [b_k, b_k+1) giving each thread about the same share of the upper triangle.
-    private static int[] SplitTriangle(int lo, int n, int parts)
+    internal static int[] SplitTriangle(int lo, int n, int parts)
     {
         var b = new int[parts + 1];
         b[0] = lo; b[parts] = n;

@@ -126,12 +126,13 @@ public sealed class GemSelector : IFilterSelector
     /// allows, or continues them; the result is the same bits as without this). Why: on VGG-16 the first classifier
     /// group's spectrum is the plan's longest step, and the second's first epoch (mostly one-at-a-time removals,
     /// one core) can run beside it instead of after it. <see cref="FilterMatrix.ReleaseCache"/> stops it.
-    /// Does nothing without a cached factorisation.
+    /// Does nothing without a cached factorisation or reduction.
     /// </summary>
     internal void StartFirstEpoch(FilterMatrix m)
     {
         var f = m.PeekFactorization();
-        if (f is null || f.FirstEpoch is not null || m.Rows < 2) return;
+        // Without a kept reduction (eigenvalues-only spectrum) the epoch would start with a whole reduction: not speculatively.
+        if (f?.Reduced is null || f.FirstEpoch is not null || m.Rows < 2) return;
         int n = m.Rows;
         int budget = Math.Min(n - 1, Math.Max(1, (int)Math.Ceiling(BatchFraction * n)));
         var cancel = new CancellationTokenSource();

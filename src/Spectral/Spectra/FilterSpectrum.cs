@@ -115,9 +115,18 @@ public sealed class FilterSpectrum
             bool single = GramMatrix.UsesSingle(m);
             var gram = GramMatrix.OfRows(m, parallel);
             var lower = new LowerGram(gram, r, single);
-            var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel, single);
-            m.KeepFactorization(new GramFactorization(lower, reduced));
-            lambda = reduced.Eigenvalues();
+            if (EigenvaluesOnly(m, single))
+            {
+                // No reduction is kept: GEM, if it selects here, reduces the kept Gram itself (the same bits as this reduction's).
+                lambda = BandReduction.Eigenvalues(gram, r, parallel);
+                m.KeepFactorization(new GramFactorization(lower, null));
+            }
+            else
+            {
+                var reduced = SymmetricTridiagonal.Reduce(gram, r, parallel, single);
+                m.KeepFactorization(new GramFactorization(lower, reduced));
+                lambda = reduced.Eigenvalues();
+            }
         }
         else
         {
@@ -134,6 +143,20 @@ public sealed class FilterSpectrum
         for (int i = 0; i < r; i++) if (sv[i] < floor) sv[i] = 0;
         return new FilterSpectrum(m.Rows, m.Cols, sv);
     }
+
+    /// <summary>
+    /// Whether <paramref name="m"/>'s spectrum takes the two-stage eigenvalues-only reduction (<see cref="BandReduction"/>):
+    /// a float32-product Gram of at least <see cref="BandMinRows"/> rows whose rows are at least four times shorter than
+    /// its columns (VGG-16's first classifier group, 4096×25088). Why those: the two-stage path costs ~2.2 CPU s against
+    /// ~3.6 at n = 4096, but keeps no reflectors, so GEM would have to reduce the Gram again (and no first epoch starts on
+    /// it beside the spectra). Such a Gram is the plan's costliest (rows²·cols), so its spectrum ends last and a first
+    /// epoch started after it would overlap nothing; a square group of the same width (VGG-16's fc2, which GEM prunes)
+    /// keeps the one-stage reduction its first epoch starts from.
+    /// </summary>
+    internal static bool EigenvaluesOnly(FilterMatrix m, bool single) =>
+        single && m.Rows >= BandMinRows && m.Rows <= m.Cols && m.Cols >= 4L * m.Rows;
+
+    private const int BandMinRows = 2048;
 
     /// <summary>Spectra of many groups in parallel (largest first, so the big ones do not finish last).</summary>
     public static FilterSpectrum[] ComputeAll(IReadOnlyList<FilterMatrix> matrices)
@@ -170,7 +193,7 @@ public sealed class FilterSpectrum
                 {
                     double t0 = clock.Elapsed.TotalMilliseconds;
                     spectra[i] = Compute(matrices[i] = build(i));
-                    if (matrices[i].Rows >= 1024) GemEpoch.Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] spectrum {matrices[i].Rows}×{matrices[i].Cols}: {t0:F0}–{clock.Elapsed.TotalMilliseconds:F0} ms");
+                    if (matrices[i].Rows >= 1024) GemEpoch.Trace?.Invoke($"[{DateTime.Now:HH:mm:ss.fff}] spectrum {matrices[i].Rows}×{matrices[i].Cols}: {t0:F0}–{clock.Elapsed.TotalMilliseconds:F0} ms{(EigenvaluesOnly(matrices[i], GramMatrix.UsesSingle(matrices[i])) ? " (eigenvalues only)" : "")}");
                     if (gemFor?.Invoke(i) is { } gem && matrices[i].Rows > gem.DiffuseMinRows) gem.StartFirstEpoch(matrices[i]);
                 }));
         }

@@ -7,10 +7,11 @@ namespace OnnxSlim.Spectral;
 /// selection so a large group is not multiplied and reduced twice (the two most expensive steps). Both
 /// live in one buffer: the reduction in its upper triangle, G in its lower one (<see cref="LowerGram"/>).
 /// </summary>
-internal sealed class GramFactorization(LowerGram gram, SymmetricTridiagonal reduced)
+internal sealed class GramFactorization(LowerGram gram, SymmetricTridiagonal? reduced)
 {
     public LowerGram Gram { get; } = gram;
-    public SymmetricTridiagonal Reduced { get; } = reduced;
+    /// <summary>Null when the spectrum took the eigenvalues-only path (<see cref="FilterSpectrum.EigenvaluesOnly"/>).</summary>
+    public SymmetricTridiagonal? Reduced { get; } = reduced;
 
     /// <summary>GEM's first epoch on this factorisation, started before the keep count is known (<see cref="GemSelector.StartFirstEpoch"/>).</summary>
     public PreparedEpoch? FirstEpoch { get; set; }
