@@ -165,35 +165,31 @@ public sealed class RefinementTests
         Assert.True(aware < plain, $"output error {plain:0.0000} plain, {aware:0.0000} ReLU-aware");
     }
 
+    /// <summary>The residual block re-fitted with <paramref name="options"/> on 64 images, run on 8 others.</summary>
+    private static float[] ResidualBlockOutputs(ReconstructionOptions options)
+    {
+        var (original, pruned, kept) = ResidualBlock();
+        Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options);
+        return ModelOps.Run(pruned, Images(8, 2));
+    }
+
     [Fact]
     public void Relu_aware_re_solves_stop_once_the_weights_change_less_than_the_tolerance()
     {
-        float[] Outputs(ReconstructionOptions options)
-        {
-            var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options);
-            return ModelOps.Run(pruned, Images(8, 2));
-        }
         // Any change passes a huge tolerance: one re-solve, as if only one were allowed; with none, all four run.
-        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
-        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 1e300, ReluErrorTolerance = 0 }));
-        Assert.NotEqual(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 }));
+        var one = ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        Assert.Equal(one, ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 1e300, ReluErrorTolerance = 0 }));
+        Assert.NotEqual(one, ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 }));
     }
 
     [Fact]
     public void Relu_aware_re_solves_stop_once_the_error_falls_less_than_the_error_tolerance()
     {
-        float[] Outputs(ReconstructionOptions options)
-        {
-            var (original, pruned, kept) = ResidualBlock();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)], options);
-            return ModelOps.Run(pruned, Images(8, 2));
-        }
         // No gain passes a tolerance of 1 (the error would have to reach zero): one re-solve, as if only one were allowed;
         // with 0, all four run as before the option existed.
-        var one = Outputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
-        var four = Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 });
-        Assert.Equal(one, Outputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 1 }));
+        var one = ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        var four = ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 0 });
+        Assert.Equal(one, ResidualBlockOutputs(new ReconstructionOptions { ReluIterations = 4, ReluTolerance = 0, ReluErrorTolerance = 1 }));
         Assert.NotEqual(one, four);
     }
 
