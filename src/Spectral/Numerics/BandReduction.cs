@@ -101,7 +101,7 @@ internal static class BandReduction
             // Row k's entries left of (and at) its reflector: L[k, c] = A[j+k, t0+c], c ≤ k, at band offset b+c−k.
             for (int k = 0; k < b; k++)
                 for (int c = 0; c <= Math.Min(k, m - 1); c++) band[(long)(j + k) * w + (b + c - k)] = panel[k * m + c];
-            BuildT(vt, n, t0, m, nr, tau, tw);
+            BlockReflector.Triangular(vt, n, t0, m, tau, nr, tw, Bandwidth);
             // P = Vᵀ·A (nr × m) in float32 from the upper triangle, as Pᵀ = A·V.
             for (int k = 0; k < nr; k++)
                 for (int c = t0 + k; c < n; c++) vcs[c * b + k] = (float)vt[k * n + c];
@@ -281,27 +281,6 @@ internal static class BandReduction
         else for (int bi = 0; bi < blocks; bi++) Block(bi);
     }
 
-
-    // dlarft (forward, columnwise) for the reflectors in vt's rows (columns t0.., m long): H_0⋯H_{nr−1} = I − V·T·Vᵀ.
-    private static void BuildT(double[] vt, int n, int t0, int m, int nr, double[] tau, double[] tw)
-    {
-        const int b = Bandwidth;
-        Array.Clear(tw);
-        Span<double> t = stackalloc double[b];
-        for (int i = 0; i < nr; i++)
-        {
-            tw[i * b + i] = tau[i];
-            if (i == 0 || tau[i] == 0) continue;
-            var vi = vt.AsSpan(i * n + t0, m);
-            for (int k = 0; k < i; k++) t[k] = -tau[i] * TP.Dot(vt.AsSpan(k * n + t0, m), vi);
-            for (int r = 0; r < i; r++)
-            {
-                double sum = 0;
-                for (int k = r; k < i; k++) sum += tw[r * b + k] * t[k];
-                tw[r * b + i] = sum;
-            }
-        }
-    }
 
     // Householder reflector H = I − τ·v·vᵀ with H·x = (β, 0, …): v[0] = 1 and x becomes (β, 0, …). Returns τ (0: H = I).
     private static double Reflector(Span<double> x, Span<double> v)

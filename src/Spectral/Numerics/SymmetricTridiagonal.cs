@@ -483,7 +483,7 @@ internal sealed class SymmetricTridiagonal
                 dst[i + 1 - off0] = 1;
                 for (int c = i + 2; c < n; c++) dst[c - off0] = _reflectors[i * n + c];
             }
-            BuildT(vt, nb, m, b0, tw);
+            BlockReflector.Triangular(vt, m, 0, m, _tau.AsSpan(b0, nb), nb, tw, QBlock);
             if (floats is null) ApplyBlock(q, n, vt, tw, doubles!, nb, off0, parallel);
             else
             {
@@ -562,31 +562,6 @@ internal sealed class SymmetricTridiagonal
             for (int k = Step - 1; k >= 0; k--) buffer[i + k] = block[k];
         }
         for (i--; i >= 0; i--) buffer[i] = f[i];
-    }
-
-    // dlarft (forward, columnwise): H_b0 ⋯ H_{b0+nb−1} = I − V·Tw·Vᵀ with Tw upper triangular.
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void BuildT(double[] vt, int nb, int m, int b0, double[] tw)
-    {
-        const int NB = QBlock;
-        Array.Clear(tw);
-        var t = new double[nb];
-        for (int i = 0; i < nb; i++)
-        {
-            double taui = _tau[b0 + i];
-            tw[i * NB + i] = taui;
-            if (i == 0) continue;
-            var vi = vt.AsSpan(i * m, m);
-            for (int k = 0; k < i; k++)
-                t[k] = -taui * System.Numerics.Tensors.TensorPrimitives.Dot(vt.AsSpan(k * m, m), vi);
-            for (int r = 0; r < i; r++)
-            {
-                double s = 0;
-                for (int k = r; k < i; k++) s += tw[r * NB + k] * t[k];
-                tw[r * NB + i] = s;
-            }
-        }
     }
 
     /// <summary>Eigenvalues of T, descending (implicit QL with Wilkinson shifts, no vectors).</summary>
