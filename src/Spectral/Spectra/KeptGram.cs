@@ -48,18 +48,21 @@ public sealed class KeptGram
         ArgumentNullException.ThrowIfNull(source);
         var rows = Volatile.Read(ref _rows) ?? throw new InvalidOperationException("the kept Gram was released");
         int same = 1;
-        Parallel.For(0, Rows, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) }, (j, loop) =>
-        {
-            var mine = new double[Cols];
-            var theirs = new double[Cols];
-            rows.ReadRow(j, mine);
-            source.Read(j, 0, theirs);
-            if (!System.Runtime.InteropServices.MemoryMarshal.AsBytes(mine.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(theirs.AsSpan())))
+        // Two row buffers per worker, not per row (4,096 rows of 32 KB each otherwise).
+        Parallel.For(0, Rows, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) },
+            () => (Mine: new double[Cols], Theirs: new double[Cols]),
+            (j, loop, buffers) =>
             {
-                Volatile.Write(ref same, 0);
-                loop.Stop();
-            }
-        });
+                rows.ReadRow(j, buffers.Mine);
+                source.Read(j, 0, buffers.Theirs);
+                if (!System.Runtime.InteropServices.MemoryMarshal.AsBytes(buffers.Mine.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buffers.Theirs.AsSpan())))
+                {
+                    Volatile.Write(ref same, 0);
+                    loop.Stop();
+                }
+                return buffers;
+            },
+            _ => { });
         return same == 1;
     }
 }
