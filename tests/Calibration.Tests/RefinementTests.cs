@@ -290,6 +290,23 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void Passes_on_one_ONNX_Runtime_thread_give_the_weights_of_its_default_threads_bit_for_bit()
+    {
+        byte[] Run(int threads)
+        {
+            var (original, pruned, kept) = ResidualBlock();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, kept), [Images(64, 1)],
+                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = 7, PassThreads = threads });
+            return pruned.ToBytes();
+        }
+        var (_, sliced, _) = ResidualBlock();
+        var one = Run(1);
+        Assert.NotEqual(sliced.ToBytes(), one); // the weights were re-fitted
+        Assert.Equal(one, Run(0));
+        Assert.Equal(one, Run(2));
+    }
+
+    [Fact]
     public void Same_inputs_and_seed_give_identical_weights()
     {
         byte[] Run()

@@ -360,7 +360,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         var pinned = fromCache.ToHashSet(StringComparer.Ordinal);
         var stored = cache is null ? [] : computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
         long start = Stopwatch.GetTimestamp();
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider, spinning: false);
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider, intraOpThreads: options.PassThreads, spinning: false);
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (runner is not null && FixedBatch(runner) is int fixedBatch) batch = fixedBatch;
 

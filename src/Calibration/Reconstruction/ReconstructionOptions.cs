@@ -50,6 +50,16 @@ public sealed record ReconstructionOptions
     internal bool ConsumeAlongside { get; init; } = true;
 
     /// <summary>
+    /// ONNX Runtime's threads in a pass over the pruned model (0: its default, one per core). One: the batch is consumed on
+    /// another thread meanwhile (<see cref="ConsumeAlongside"/>), which keeps the second core busy, and a second ORT thread
+    /// inside a run of a few small kernels mostly hands over between them. PP-OCRv4 rec −50 %: the passes' runs 2.8 CPU s
+    /// on the caller's thread plus ORT's own → 3.1 CPU s in all, the reconstruction 16.1–16.5 → 15.2–15.4 CPU s; det −50 %
+    /// 9.5–10.0 → 9.1 CPU s (pairs at load 7–14); the same weights either way (rec and det outputs cmp-equal): tests compare
+    /// the two.
+    /// </summary>
+    internal int PassThreads { get; init; } = 1;
+
+    /// <summary>
     /// Whether a pass also caches the values a later pass would start from (see <see cref="ReconstructionEngine"/>);
     /// false recomputes them from what earlier levels cached. The same weights either way: tests compare the two.
     /// </summary>
