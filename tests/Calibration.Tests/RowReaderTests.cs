@@ -18,4 +18,27 @@ public sealed class RowReaderTests
             for (int r = 0; r < rows.Length; r++) Assert.Equal(x[(int)layout.Index(rows[r], first + c)], dst[c * stride + r]);
         Assert.True(double.IsNaN(dst[stride - 1]), "wrote past the rows");
     }
+
+    /// <summary>Rows read straight into float32 (the products' copy) are the float64 rows narrowed: the activations are float32.</summary>
+    [Fact]
+    public void Float32_rows_are_the_float64_rows_narrowed()
+    {
+        var input = new ActivationLayout(Channels: 3, Area: 5 * 7, ChannelMajor: true);
+        var x = Enumerable.Range(0, 2 * 3 * 5 * 7).Select(i => MathF.Sin(i * 0.7f) * 1e3f + 1e-4f * i).ToArray();
+        long[] rows = [0, 3, 6, 11, 20, 34, 35, 48, 69];
+        const int stride = 16;
+        var geometry = new ConvGeometry(InH: 5, InW: 7, KernelH: 3, KernelW: 3, StrideH: 1, StrideW: 1, DilationH: 1, DilationW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 7);
+        int features = 3 * geometry.KernelArea;
+        var wide = new double[features * stride];
+        var narrow = new float[features * stride];
+        RowReader.ConvPatches(x, input, geometry, 0, 3, rows, wide, stride);
+        RowReader.ConvPatches(x, input, geometry, 0, 3, rows, narrow, stride);
+        for (int i = 0; i < wide.Length; i++) Assert.Equal((float)wide[i], narrow[i]);
+        Assert.Contains(narrow, v => v == 0); // some taps fall in the padding
+        var wideChannels = new double[3 * stride];
+        var narrowChannels = new float[3 * stride];
+        RowReader.Channels(x, input, 0, 3, rows, wideChannels, stride);
+        RowReader.Channels(x, input, 0, 3, rows, narrowChannels, stride);
+        for (int i = 0; i < wideChannels.Length; i++) Assert.Equal((float)wideChannels[i], narrowChannels[i]);
+    }
 }

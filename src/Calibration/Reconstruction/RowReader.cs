@@ -1,9 +1,11 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 namespace OnnxSlim.Calibration;
 
 /// <summary>
 /// Copies sampled rows of a batch's activation into a feature-major chunk (feature f of row r at
-/// <c>dst[f·stride + r]</c>), the layout <see cref="NormalEquations.Add"/> takes.
+/// <c>dst[f·stride + r]</c>), the layout <see cref="NormalEquations.Add"/> takes. The destination is float64, or float32
+/// where the rows go straight into float32 products: the activations are float32, so either holds them exactly.
 /// </summary>
 internal static class RowReader
 {
@@ -14,8 +16,8 @@ internal static class RowReader
     /// chunks, every write in one cache set), which made this a tenth of PP-OCRv4 rec's calibrated run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
-        ReadOnlySpan<long> rows, double[] dst, int stride)
+    public static void ConvPatches<T>(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
+        ReadOnlySpan<long> rows, T[] dst, int stride) where T : unmanaged, INumberBase<T>
     {
         var patches = new PatchRows(rows.Length);
         patches.Set(rows, g, input);
@@ -24,8 +26,8 @@ internal static class RowReader
 
     /// <summary>The same, for rows whose patch positions are worked out already.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
-        PatchRows rows, double[] dst, int stride)
+    public static void ConvPatches<T>(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
+        PatchRows rows, T[] dst, int stride) where T : unmanaged, INumberBase<T>
     {
         int count = rows.Count, kk = g.KernelArea;
         var planes = rows.Planes;
@@ -44,7 +46,7 @@ internal static class RowReader
                     for (int r = 0; r < count; r++)
                     {
                         int ih = tops[r] + dh, iw = lefts[r] + dw;
-                        d[r] = (uint)ih < (uint)g.InH && (uint)iw < (uint)g.InW ? x[(int)(planes[r] + channel + ih * g.InW + iw)] : 0;
+                        d[r] = (uint)ih < (uint)g.InH && (uint)iw < (uint)g.InW ? T.CreateTruncating(x[(int)(planes[r] + channel + ih * g.InW + iw)]) : T.Zero;
                     }
                 }
             }
@@ -95,7 +97,8 @@ internal static class RowReader
 
     /// <summary>Channels [first, first+count) of each row (Gemm/MatMul inputs, pooled per-position features).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)
+    public static void Channels<T>(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, T[] dst, int stride)
+        where T : unmanaged, INumberBase<T>
     {
         // Channel by channel, each row's start worked out once: row by row the writes were a stride apart (one cache set).
         int n = rows.Length;
@@ -106,13 +109,13 @@ internal static class RowReader
         {
             var d = dst.AsSpan(c * stride, n);
             long offset = c * step;
-            for (int r = 0; r < n; r++) d[r] = x[(int)(starts[r] + offset)];
+            for (int r = 0; r < n; r++) d[r] = T.CreateTruncating(x[(int)(starts[r] + offset)]);
         }
     }
 
     /// <summary>The constant 1 of the bias column, as feature <paramref name="feature"/>.</summary>
-    public static void Ones(int feature, int count, double[] dst, int stride) =>
-        dst.AsSpan(feature * stride, count).Fill(1);
+    public static void Ones<T>(int feature, int count, T[] dst, int stride) where T : unmanaged, INumberBase<T> =>
+        dst.AsSpan(feature * stride, count).Fill(T.One);
 
     /// <summary>
     /// Subtracts the pruned model's skip operand, scaled per output, from the chunk's targets: the residual
