@@ -86,16 +86,38 @@ if (mode == "rec")
     int batch = int.Parse(Opt("--batch") ?? "64");
     int show = int.Parse(Opt("--show") ?? "0");
     string[]? reference = null;
+    int[]? referenceSteps = null;
     foreach (string model in models)
     {
         var decoded = new string[n];
+        int[]? steps = null;
+        double crossEntropy = 0;
+        long stepAgree = 0, stepCount = 0;
         double seconds = RunModel(model, batch, (start, output) =>
         {
             int b = (int)output.Shape[0], t = (int)output.Shape[1], k = (int)output.Shape[2];
             if (k != classes.Count) throw new InvalidOperationException($"{model}: {k} classes, dictionary gives {classes.Count}");
             var probs = (float[])output.Data;
             for (int i = 0; i < b; i++) decoded[start + i] = CtcGreedy(probs.AsSpan(i * t * k, t * k), t, k, classes).Replace(" ", "");
+            // Per time step: the argmax, its agreement with the original's, and −log of the original's argmax class here.
+            steps ??= new int[n * t];
+            for (int i = 0; i < b; i++)
+                for (int s = 0; s < t; s++)
+                {
+                    var p = probs.AsSpan((i * t + s) * k, k);
+                    int best = 0;
+                    for (int c = 1; c < k; c++) if (p[c] > p[best]) best = c;
+                    int at = (start + i) * t + s;
+                    steps[at] = best;
+                    if (referenceSteps is not null)
+                    {
+                        stepCount++;
+                        if (referenceSteps[at] == best) stepAgree++;
+                        crossEntropy -= Math.Log(Math.Max(p[referenceSteps[at]], 1e-12));
+                    }
+                }
         });
+        referenceSteps ??= steps;
         if (reference is null && Opt("--predictions") is { } predictions) File.WriteAllLines(predictions, decoded, new UTF8Encoding(false));
         reference ??= decoded;
         int exact = 0, agree = 0;
@@ -112,14 +134,16 @@ if (mode == "rec")
         {
             ["model"] = model, ["lines"] = n, ["line_accuracy"] = 100.0 * exact / n, ["mean_ned"] = ned / n,
             ["agree_with_original"] = 100.0 * agree / n, ["seconds"] = seconds,
+            ["step_agree"] = stepCount == 0 ? 100.0 : 100.0 * stepAgree / stepCount, ["step_ce"] = stepCount == 0 ? 0.0 : crossEntropy / stepCount,
         });
     }
     Console.WriteLine($"rec: {n} lines of {set} ({Path.Combine(data, set)}), CTC greedy decoding, exact-match line accuracy");
-    PrintTable(["model", "line acc %", "Δ pt", "mean NED", "agree %", "s"], results.Select((r, i) => new[]
+    PrintTable(["model", "line acc %", "Δ pt", "mean NED", "agree %", "s", "step agree %", "step CE"], results.Select((r, i) => new[]
     {
         Path.GetFileName((string)r["model"]), F((double)r["line_accuracy"], 2),
         i == 0 ? "" : F((double)r["line_accuracy"] - (double)results[0]["line_accuracy"], 2),
         F((double)r["mean_ned"], 4), F((double)r["agree_with_original"], 1), F((double)r["seconds"], 1),
+        F((double)r["step_agree"], 3), F((double)r["step_ce"], 5),
     }));
 }
 else
