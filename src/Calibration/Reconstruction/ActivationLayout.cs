@@ -18,6 +18,17 @@ internal readonly record struct ActivationLayout(int Channels, int Area, bool Ch
         return (n * Channels + c) * Area + p;
     }
 
+    /// <summary>
+    /// Each row's <see cref="Index"/> at channel 0 into <paramref name="starts"/>, and the step from one channel to the next
+    /// (Index(row, c) = start + c·step), or 0 where the index is not linear in the channel (a space-to-depth block).
+    /// </summary>
+    public long ChannelStarts(ReadOnlySpan<long> rows, Span<long> starts)
+    {
+        if (Block > 1) return 0;
+        for (int r = 0; r < rows.Length; r++) starts[r] = Index(rows[r], 0);
+        return ChannelMajor ? Area : 1;
+    }
+
     private long BlockIndex(long row, int c)
     {
         int kk = Block * Block;

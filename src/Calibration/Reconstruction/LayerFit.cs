@@ -204,6 +204,8 @@ internal sealed class LayerFit
         long rowsTotal = Layout.Rows, at = chunk.At;
         // The products' float32 copies are these rows narrowed already (the lanes have none).
         bool narrowed = b.Xs.Length > 0;
+        Span<long> starts = count <= 1024 ? stackalloc long[count] : new long[count];
+        long step = skip.IsEmpty ? 0 : skipLayout.ChannelStarts(rows, starts);
         for (int f = 0; f < n; f++)
             if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
             else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
@@ -213,8 +215,14 @@ internal sealed class LayerFit
             else Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
             var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
             c.Fill((float)chain.Offset[g * mg + t]);
-            if (!skip.IsEmpty)
+            if (skip.IsEmpty) continue;
+            if (step == 0)
                 for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+            else
+            {
+                long offset = (long)(g * mg + t) * step;
+                for (int r = 0; r < count; r++) c[r] += skip[(int)(starts[r] + offset)];
+            }
         }
     }
 
@@ -415,12 +423,7 @@ internal sealed class LayerFit
             long at = (long)o * rows + r0;
             var po = p.AsSpan(o * Tile, count);
             if (inv == 0) { t.AsSpan((int)at, count).CopyTo(po); continue; }
-            for (int r = 0; r < count; r++)
-            {
-                double tau = t[at + r], ci = c[at + r];
-                if (a * tau + ci >= floor) po[r] = (float)tau;
-                else if (a * po[r] + ci > floor) po[r] = (float)((floor - ci) * inv);
-            }
+            ReluEntries.Retarget(t.AsSpan((int)at, count), c.AsSpan((int)at, count), po, a, inv, floor);
         }
     }
 
@@ -437,6 +440,11 @@ internal sealed class LayerFit
         {
             double a = chain.Scale[g * mg + o];
             long at = (long)o * rows + r0;
+            if (chain.Gate is null)
+            {
+                ReluEntries.Error(t.AsSpan((int)at, count), c.AsSpan((int)at, count), p.AsSpan(o * Tile, count), a, ref e, ref z2);
+                continue;
+            }
             for (int r = 0; r < count; r++)
             {
                 double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[o * Tile + r] + c[at + r]);

@@ -122,11 +122,22 @@ internal static class RowReader
     public static void SubtractSkip(ReadOnlySpan<float> skip, ActivationLayout layout, ReadOnlySpan<long> rows, int first, int count,
         ReadOnlySpan<double> inverseScale, double[] dst, int stride)
     {
+        // Each row's start worked out once, not a division per entry (ResNet-50's conv3 fits: 2,048 targets a row).
+        int n = rows.Length;
+        Span<long> starts = n <= 1024 ? stackalloc long[n] : new long[n];
+        long step = layout.ChannelStarts(rows, starts);
         for (int t = 0; t < count; t++)
         {
             double inv = inverseScale[first + t];
             if (inv == 0) continue;
-            for (int r = 0; r < rows.Length; r++) dst[t * stride + r] -= inv * skip[(int)layout.Index(rows[r], first + t)];
+            var d = dst.AsSpan(t * stride, n);
+            if (step == 0)
+                for (int r = 0; r < n; r++) d[r] -= inv * skip[(int)layout.Index(rows[r], first + t)];
+            else
+            {
+                long offset = (first + t) * step;
+                for (int r = 0; r < n; r++) d[r] -= inv * skip[(int)(starts[r] + offset)];
+            }
         }
     }
 
@@ -134,10 +145,18 @@ internal static class RowReader
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Targets(ReadOnlySpan<float> targets, int m, int rowStart, int rows, int first, int count, double[] dst, int stride)
     {
-        for (int r = 0; r < rows; r++)
+        // A block of rows at a time, so that each target's writes fill a cache line: row by row they were a stride apart
+        // (4 KiB for 512-row chunks, every write in one cache set; ResNet-50's conv3 fits have 2,000 targets a row).
+        const int block = 8;
+        for (int r0 = 0; r0 < rows; r0 += block)
         {
-            var row = targets.Slice((rowStart + r) * m + first, count);
-            for (int t = 0; t < count; t++) dst[t * stride + r] = row[t];
+            int here = Math.Min(block, rows - r0);
+            for (int t = 0; t < count; t++)
+            {
+                var d = dst.AsSpan(t * stride + r0, here);
+                int at = (rowStart + r0) * m + first + t;
+                for (int r = 0; r < here; r++, at += m) d[r] = targets[at];
+            }
         }
     }
 }
