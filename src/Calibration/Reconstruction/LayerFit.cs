@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
@@ -34,7 +35,8 @@ internal sealed class LayerFit
     /// <summary>One worker's chunk of a group: features x (n × chunk), targets y (m_g × chunk), and with lanes the groups interleaved (see <see cref="LaneProducts"/>).</summary>
     private sealed class ChunkBuffers(int features, int targets, bool lanes)
     {
-        public double[] X { get; } = new double[(long)features * Chunk];
+        /// <summary>Float64 features, for the lanes only: the products read float32 copies, which are read straight from the activation.</summary>
+        public double[] X { get; } = lanes ? new double[(long)features * Chunk] : [];
         public double[] Y { get; } = new double[(long)targets * Chunk];
         /// <summary>Float32 copies of <see cref="X"/> and <see cref="Y"/> for the products (see <see cref="NormalEquations.Add(float[], float[], double[], int, int)"/>); the lanes keep float64.</summary>
         public float[] Xs { get; } = lanes ? [] : new float[(long)features * Chunk];
@@ -119,7 +121,6 @@ internal sealed class LayerFit
                 for (int g = 0; g < Unit.Groups; g++)
                 {
                     ReadGroup(g, chunk, activation.Span, skip.Span, b);
-                    for (int f = 0; f < n; f++) Narrow(b.X.AsSpan(f * Chunk, count), b.Xs.AsSpan(f * Chunk, count));
                     for (int t = 0; t < mg; t++) Narrow(b.Y.AsSpan(t * Chunk, count), b.Ys.AsSpan(t * Chunk, count));
                     equations[g].Add(b.Xs, b.Ys, b.Y, count, Chunk);
                     StoreGroup(g, chunk, skip.Span, b);
@@ -168,19 +169,30 @@ internal sealed class LayerFit
     /// <summary>A chunk of sampled rows of one node: their positions in the batch are in <see cref="_rows"/>[..Count], the first is row <see cref="At"/> of the layer.</summary>
     private readonly record struct ChunkRows(int Node, int At, int Count);
 
-    /// <summary>Reads group <paramref name="g"/>'s features (and bias column) and targets (less the pruned skip) of a chunk into <paramref name="b"/>.</summary>
+    /// <summary>
+    /// Reads group <paramref name="g"/>'s features (and bias column) and targets (less the pruned skip) of a chunk into
+    /// <paramref name="b"/>: the features as float32 for the products (they are float32 activations: the float64 copy the
+    /// products were narrowed from held the same values), as float64 for the lanes.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ReadGroup(int g, ChunkRows chunk, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, ChunkBuffers b)
     {
+        if (b.Xs.Length > 0) ReadFeatures(g, chunk, activation, b.Xs);
+        else ReadFeatures(g, chunk, activation, b.X);
+        ReadTargets(g, chunk, skip, b);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadFeatures<T>(int g, ChunkRows chunk, ReadOnlySpan<float> activation, T[] x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var rowsOf = Layout.Nodes[chunk.Node];
         var rows = _rows.AsSpan(0, chunk.Count);
-        int mg = Unit.OutputsPerGroup, weights = Layout.FeaturesPerGroup - (Layout.FitsBias ? 1 : 0);
+        int weights = Layout.FeaturesPerGroup - (Layout.FitsBias ? 1 : 0);
         if (rowsOf.Geometry is { } geometry)
-            RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, _patches, b.X, Chunk);
+            RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, _patches, x, Chunk);
         else
-            RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, b.X, Chunk);
-        if (Layout.FitsBias) RowReader.Ones(weights, chunk.Count, b.X, Chunk);
-        ReadTargets(g, chunk, skip, b);
+            RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, x, Chunk);
+        if (Layout.FitsBias) x.AsSpan(weights * Chunk, chunk.Count).Fill(T.One);
     }
 
     /// <summary>Reads group <paramref name="g"/>'s targets of a chunk (less the pruned skip) into <paramref name="b"/>.</summary>

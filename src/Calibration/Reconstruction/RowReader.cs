@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 namespace OnnxSlim.Calibration;
 
@@ -14,18 +15,18 @@ internal static class RowReader
     /// chunks, every write in one cache set), which made this a tenth of PP-OCRv4 rec's calibrated run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
-        ReadOnlySpan<long> rows, double[] dst, int stride)
+    public static void ConvPatches<T>(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
+        ReadOnlySpan<long> rows, T[] dst, int stride) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var patches = new PatchRows(rows.Length);
         patches.Set(rows, g, input);
         ConvPatches(x, input, g, first, channels, patches, dst, stride);
     }
 
-    /// <summary>The same, for rows whose patch positions are worked out already.</summary>
+    /// <summary>The same, for rows whose patch positions are worked out already; float32 or float64 rows (the activation's values either way).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ConvPatches(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
-        PatchRows rows, double[] dst, int stride)
+    public static void ConvPatches<T>(ReadOnlySpan<float> x, ActivationLayout input, in ConvGeometry g, int first, int channels,
+        PatchRows rows, T[] dst, int stride) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int count = rows.Count, kk = g.KernelArea;
         var planes = rows.Planes;
@@ -44,7 +45,7 @@ internal static class RowReader
                     for (int r = 0; r < count; r++)
                     {
                         int ih = tops[r] + dh, iw = lefts[r] + dw;
-                        d[r] = (uint)ih < (uint)g.InH && (uint)iw < (uint)g.InW ? x[(int)(planes[r] + channel + ih * g.InW + iw)] : 0;
+                        d[r] = (uint)ih < (uint)g.InH && (uint)iw < (uint)g.InW ? T.CreateTruncating(x[(int)(planes[r] + channel + ih * g.InW + iw)]) : T.Zero;
                     }
                 }
             }
@@ -95,7 +96,8 @@ internal static class RowReader
 
     /// <summary>Channels [first, first+count) of each row (Gemm/MatMul inputs, pooled per-position features).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Channels(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, double[] dst, int stride)
+    public static void Channels<T>(ReadOnlySpan<float> x, ActivationLayout layout, int first, int count, ReadOnlySpan<long> rows, T[] dst, int stride)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         // Channel by channel, each row's start worked out once: row by row the writes were a stride apart (one cache set).
         int n = rows.Length;
@@ -106,13 +108,9 @@ internal static class RowReader
         {
             var d = dst.AsSpan(c * stride, n);
             long offset = c * step;
-            for (int r = 0; r < n; r++) d[r] = x[(int)(starts[r] + offset)];
+            for (int r = 0; r < n; r++) d[r] = T.CreateTruncating(x[(int)(starts[r] + offset)]);
         }
     }
-
-    /// <summary>The constant 1 of the bias column, as feature <paramref name="feature"/>.</summary>
-    public static void Ones(int feature, int count, double[] dst, int stride) =>
-        dst.AsSpan(feature * stride, count).Fill(1);
 
     /// <summary>
     /// Subtracts the pruned model's skip operand, scaled per output, from the chunk's targets: the residual
