@@ -61,7 +61,9 @@ public sealed class HalfPrecisionPassTests
         void Check(ChannelMoments.Request request, float[] values, int channels)
         {
             var expected = ChannelMomentsTests.Direct(values, 5, channels, 16);
-            for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], moments[request][i], 9);
+            // Products summed in float32 over each flush of rows (as the reconstruction's sums), then in float64: a few float32
+            // roundings of the largest terms, far below anything a float16 value could move.
+            for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], moments[request][i], 1e-6 * (1 + Math.Abs(expected[i])));
         }
         Check(r, Widened(full["r"]), 3);
         Check(c, Widened(full["c"]), 2);

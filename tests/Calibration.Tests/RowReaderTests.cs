@@ -41,4 +41,39 @@ public sealed class RowReaderTests
         RowReader.Channels(x, input, 0, 3, rows, narrowChannels, stride);
         for (int i = 0; i < wideChannels.Length; i++) Assert.Equal((float)wideChannels[i], narrowChannels[i]);
     }
+
+    /// <summary>The skip operand is read at each row's entry for the output (the per-entry index), for both layouts and a space-to-depth block.</summary>
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 1)]
+    [InlineData(true, 2)]
+    public void Skip_is_subtracted_at_each_rows_entry(bool channelMajor, int block)
+    {
+        var layout = block > 1 ? new ActivationLayout(Channels: 8, Area: 6, ChannelMajor: true, Block: 2, Width: 3)
+            : new ActivationLayout(Channels: 6, Area: 10, ChannelMajor: channelMajor);
+        var skip = Enumerable.Range(0, 3 * 6 * 10).Select(i => i * 0.5f - 7).ToArray();
+        long[] rows = [0, 3, 5, 7, 11, 13];
+        const int first = 1, count = 4, stride = 8;
+        double[] inverse = [0.5, 2, 0, -1.5, 3];
+        var dst = Enumerable.Range(0, count * stride).Select(i => i * 0.125).ToArray();
+        var expected = (double[])dst.Clone();
+        for (int t = 0; t < count; t++)
+            for (int r = 0; r < rows.Length; r++)
+                if (inverse[first + t] != 0) expected[t * stride + r] -= inverse[first + t] * skip[(int)layout.Index(rows[r], first + t)];
+        RowReader.SubtractSkip(skip, layout, rows, first, count, inverse, dst, stride);
+        Assert.Equal(expected, dst);
+    }
+
+    /// <summary>Stored target rows (row-major) come out feature-major, for a row count that is not a multiple of the row blocks.</summary>
+    [Fact]
+    public void Targets_are_transposed_into_the_chunk()
+    {
+        const int m = 7, stored = 30, rowStart = 3, rows = 19, first = 2, count = 4, stride = 24;
+        var targets = Enumerable.Range(0, stored * m).Select(i => i * 0.25f).ToArray();
+        var dst = Enumerable.Repeat(double.NaN, count * stride).ToArray();
+        RowReader.Targets(targets, m, rowStart, rows, first, count, dst, stride);
+        for (int t = 0; t < count; t++)
+            for (int r = 0; r < rows; r++) Assert.Equal(targets[(rowStart + r) * m + first + t], dst[t * stride + r]);
+        Assert.True(double.IsNaN(dst[rows]), "wrote past the rows");
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
@@ -34,7 +35,7 @@ internal sealed class LayerFit
     /// <summary>One worker's chunk of a group: features x (n × chunk), targets y (m_g × chunk), and with lanes the groups interleaved (see <see cref="LaneProducts"/>).</summary>
     private sealed class ChunkBuffers(int features, int targets, bool lanes)
     {
-        /// <summary>Features in float64 for the lanes; empty otherwise, where they are read straight into <see cref="Xs"/>.</summary>
+        /// <summary>Float64 features, for the lanes only: the products read float32 copies, which are read straight from the activation.</summary>
         public double[] X { get; } = lanes ? new double[(long)features * Chunk] : [];
         public double[] Y { get; } = new double[(long)targets * Chunk];
         /// <summary>Float32 copies of <see cref="X"/> and <see cref="Y"/> for the products (see <see cref="NormalEquations.Add(float[], float[], double[], int, int)"/>); the lanes keep float64.</summary>
@@ -170,19 +171,19 @@ internal sealed class LayerFit
 
     /// <summary>
     /// Reads group <paramref name="g"/>'s features (and bias column) and targets (less the pruned skip) of a chunk into
-    /// <paramref name="b"/>: the features into <see cref="ChunkBuffers.X"/> for the lanes, else straight into the float32
-    /// <see cref="ChunkBuffers.Xs"/> the products take (the same values: the activations are float32).
+    /// <paramref name="b"/>: the features as float32 for the products (they are float32 activations: the float64 copy the
+    /// products were narrowed from held the same values), as float64 for the lanes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ReadGroup(int g, ChunkRows chunk, ReadOnlySpan<float> activation, ReadOnlySpan<float> skip, ChunkBuffers b)
     {
-        if (b.X.Length > 0) ReadFeatures(g, chunk, activation, b.X);
-        else ReadFeatures(g, chunk, activation, b.Xs);
+        if (b.Xs.Length > 0) ReadFeatures(g, chunk, activation, b.Xs);
+        else ReadFeatures(g, chunk, activation, b.X);
         ReadTargets(g, chunk, skip, b);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ReadFeatures<T>(int g, ChunkRows chunk, ReadOnlySpan<float> activation, T[] x) where T : unmanaged, System.Numerics.INumberBase<T>
+    private void ReadFeatures<T>(int g, ChunkRows chunk, ReadOnlySpan<float> activation, T[] x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rowsOf = Layout.Nodes[chunk.Node];
         var rows = _rows.AsSpan(0, chunk.Count);
@@ -191,7 +192,7 @@ internal sealed class LayerFit
             RowReader.ConvPatches(activation, rowsOf.Features, geometry, g * Unit.InputsPerGroup, Unit.InputsPerGroup, _patches, x, Chunk);
         else
             RowReader.Channels(activation, rowsOf.Features, 0, Unit.InputsPerGroup, rows, x, Chunk);
-        if (Layout.FitsBias) RowReader.Ones(weights, chunk.Count, x, Chunk);
+        if (Layout.FitsBias) x.AsSpan(weights * Chunk, chunk.Count).Fill(T.One);
     }
 
     /// <summary>Reads group <paramref name="g"/>'s targets of a chunk (less the pruned skip) into <paramref name="b"/>.</summary>
@@ -215,6 +216,8 @@ internal sealed class LayerFit
         long rowsTotal = Layout.Rows, at = chunk.At;
         // The products' float32 copies are these rows narrowed already (the lanes have none).
         bool narrowed = b.Xs.Length > 0;
+        Span<long> starts = count <= 1024 ? stackalloc long[count] : new long[count];
+        long step = skip.IsEmpty ? 0 : skipLayout.ChannelStarts(rows, starts);
         for (int f = 0; f < n; f++)
             if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
             else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
@@ -224,8 +227,14 @@ internal sealed class LayerFit
             else Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
             var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
             c.Fill((float)chain.Offset[g * mg + t]);
-            if (!skip.IsEmpty)
+            if (skip.IsEmpty) continue;
+            if (step == 0)
                 for (int r = 0; r < count; r++) c[r] += skip[(int)skipLayout.Index(rows[r], g * mg + t)];
+            else
+            {
+                long offset = (long)(g * mg + t) * step;
+                for (int r = 0; r < count; r++) c[r] += skip[(int)(starts[r] + offset)];
+            }
         }
     }
 
@@ -426,12 +435,7 @@ internal sealed class LayerFit
             long at = (long)o * rows + r0;
             var po = p.AsSpan(o * Tile, count);
             if (inv == 0) { t.AsSpan((int)at, count).CopyTo(po); continue; }
-            for (int r = 0; r < count; r++)
-            {
-                double tau = t[at + r], ci = c[at + r];
-                if (a * tau + ci >= floor) po[r] = (float)tau;
-                else if (a * po[r] + ci > floor) po[r] = (float)((floor - ci) * inv);
-            }
+            ReluEntries.Retarget(t.AsSpan((int)at, count), c.AsSpan((int)at, count), po, a, inv, floor);
         }
     }
 
@@ -448,6 +452,11 @@ internal sealed class LayerFit
         {
             double a = chain.Scale[g * mg + o];
             long at = (long)o * rows + r0;
+            if (chain.Gate is null)
+            {
+                ReluEntries.Error(t.AsSpan((int)at, count), c.AsSpan((int)at, count), p.AsSpan(o * Tile, count), a, ref e, ref z2);
+                continue;
+            }
             for (int r = 0; r < count; r++)
             {
                 double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[o * Tile + r] + c[at + r]);
