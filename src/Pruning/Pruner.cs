@@ -176,8 +176,7 @@ public static class Pruner
             var heldOut = calibration.HeldOut;
             // The agreement before reconstruction runs on a copy (the fits edit the weights in place), on one ONNX Runtime thread
             // beside the re-fitting, which nothing in it waits for: it was a session and a run of the held-out samples before
-            // the first fit (PP-OCRv4 rec 0.6–0.7 s, ResNet-50 5.3 s at load 12), the same figures either way. Its activations
-            // now live beside the fits': PP-OCRv4 det −50 % peak RSS 939–955 → 1,046–1,064 MiB (rec and ResNet-50 peak elsewhere).
+            // the first fit (PP-OCRv4 rec 0.6–0.7 s, ResNet-50 5.3 s at load 12), the same figures either way.
             var beforeRun = reference is not null && heldOut is not null
                 ? OnCopy.Run(work, sliced => Compare(reference, sliced, options, out _, intraOpThreads: 1)) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
