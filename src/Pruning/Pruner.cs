@@ -177,8 +177,15 @@ public static class Pruner
             // The agreement before reconstruction runs on a copy (the fits edit the weights in place), on one ONNX Runtime thread
             // beside the re-fitting, which nothing in it waits for: it was a session and a run of the held-out samples before
             // the first fit (PP-OCRv4 rec 0.6–0.7 s, ResNet-50 5.3 s at load 12), the same figures either way.
-            var beforeRun = reference is not null && heldOut is not null
-                ? OnCopy.Run(work, sliced => Compare(reference, sliced, options, out _, intraOpThreads: 1)) : null;
+            Task<OutputComparison>? beforeRun = null;
+            if (reference is not null && heldOut is not null)
+            {
+                var snapshot = work.Clone();
+                beforeRun = Task.Run(() =>
+                {
+                    using (snapshot) return Compare(reference, snapshot, options, out _, intraOpThreads: 1);
+                });
+            }
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(Original(), work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
