@@ -174,22 +174,10 @@ public static class Pruner
         if (calibration is not null)
         {
             var heldOut = calibration.HeldOut;
-            // The agreement before reconstruction runs on a copy (the fits edit the weights in place), on one ONNX Runtime thread
-            // beside the re-fitting, which nothing in it waits for: it was a session and a run of the held-out samples before
-            // the first fit (PP-OCRv4 rec 0.6–0.7 s, ResNet-50 5.3 s at load 12), the same figures either way.
-            Task<OutputComparison>? beforeRun = null;
-            if (reference is not null && heldOut is not null)
-            {
-                var snapshot = work.Clone();
-                beforeRun = Task.Run(() =>
-                {
-                    using (snapshot) return Compare(reference, snapshot, options, out _, intraOpThreads: 1);
-                });
-            }
+            var agreementBefore = reference is not null && heldOut is not null ? Compare(reference, work, options, out _) : null;
             var report = stages.Run("reconstruct from calibration data", step =>
                 Reconstruction.Run(Original(), work, RefitLayer.FromGroups(analysis.Groups, plan.KeepByGroup, work.Graph, n => originalOf.GetValueOrDefault(n)), calibration.Fit,
                     ReconstructionOptions(options, step), recording));
-            var agreementBefore = beforeRun?.GetAwaiter().GetResult();
             summary.Recovery = $"calibration reconstruction ({report.FittedCount} layers on {report.Images} samples";
             summary.Recovery += report.SkippedLayers.Any() ? $", {report.SkippedLayers.Count()} left as pruned)" : ")";
             summary.Notes.AddRange(report.SkippedLayers.Take(3).Select(l => $"not re-fitted: {l.Name} ({l.Skipped})"));
@@ -327,8 +315,7 @@ public static class Pruner
     /// <summary>Runs the pruned model (one-off session over its own weights) on the reference inputs and compares.</summary>
     /// <param name="shapes">On the probe's inputs, the pruned model's shapes of the values its cost reads (<see cref="ModelAnalysis.CostValues"/>),
     /// from this same run: a second probe of a detector was another full run of seconds. Null otherwise.</param>
-    /// <param name="intraOpThreads">ONNX Runtime's threads (0: its default); 1 for a run beside other work.</param>
-    private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options, out Dictionary<string, long[]>? shapes, int intraOpThreads = 0)
+    private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options, out Dictionary<string, long[]>? shapes)
     {
         shapes = null;
         ModelRunner runner;
@@ -338,7 +325,7 @@ public static class Pruner
         var partValues = reference.Part is null ? null : reference.OutputNames.Where(v => pruned.Graph.Producer(v) is not null).ToList();
         try
         {
-            runner = partValues is null ? new ModelRunner(pruned, options.Provider, costValues, intraOpThreads: intraOpThreads)
+            runner = partValues is null ? new ModelRunner(pruned, options.Provider, costValues)
                 : partValues.Count == 0 ? throw new ValidationFailedException("validation failed: the pruned model computes none of the values compared before its data-dependent part; nothing written")
                 : ModelRunner.ForValues(pruned, partValues, options.Provider, costValues);
         }
