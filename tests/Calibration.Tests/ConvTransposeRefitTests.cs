@@ -13,7 +13,7 @@ namespace OnnxSlim.Calibration.Tests;
 /// </summary>
 public sealed class ConvTransposeRefitTests
 {
-    private static readonly ReconstructionOptions Tight = new() { Ridge = 1e-9, FewRowsRidge = 0 };
+    private static readonly ReconstructionOptions Tight = new() { Ridge = 1e-9 };
 
     private static NamedTensor Images(int n, int seed)
     {

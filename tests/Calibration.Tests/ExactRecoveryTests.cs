@@ -12,7 +12,7 @@ namespace OnnxSlim.Calibration.Tests;
 /// </summary>
 public sealed class ExactRecoveryTests
 {
-    private static readonly ReconstructionOptions Tight = new() { Ridge = 1e-9, FewRowsRidge = 0 };
+    private static readonly ReconstructionOptions Tight = new() { Ridge = 1e-9 };
 
     /// <summary>Filters (rows of length <paramref name="width"/>) and biases where row j of <paramref name="combos"/> is Σ c·row i.</summary>
     private static (float[] W, float[] B) CombinedFilters(GraphBuilder m, int rows, int width, Dictionary<int, (int Row, float Coef)[]> combos)

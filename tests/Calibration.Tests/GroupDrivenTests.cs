@@ -248,7 +248,7 @@ public sealed class GroupDrivenTests
             var layers = RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n), depthwise);
             var dw = pruned.Graph.Nodes.Single(n => n.OpType == "Conv" && n.GetInt("group", 1) > 1);
             Assert.Equal(depthwise, layers.Any(l => l.Pruned.Equals(dw)));
-            var report = Reconstruction.Run(original, pruned, layers, [calibration], new ReconstructionOptions { Ridge = 1e-6, FewRowsRidge = 0 });
+            var report = Reconstruction.Run(original, pruned, layers, [calibration], new ReconstructionOptions { Ridge = 1e-6 });
             Assert.Equal(layers.Count, report.FittedCount + report.SkippedLayers.Count());
             if (depthwise) Assert.True(report.Layers.Single(l => l.Name == dw.Id).Fitted, "the depthwise conv was not fitted");
             var a = ModelOps.Run(original, test);

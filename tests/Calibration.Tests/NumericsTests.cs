@@ -295,47 +295,10 @@ public sealed class NumericsTests
         Assert.NotEqual(PositionSampler.LayerSeed(0, "a"), PositionSampler.LayerSeed(0, "b"));
     }
 
-    [Fact]
-    public void Ridge_grows_with_features_per_row_only_where_rows_are_few()
-    {
-        var options = new ReconstructionOptions { Ridge = 1e-2, FewRowsRidge = 1 };
-        Assert.Equal(1e-2, options.RidgeFor(features: 100, rows: 20000)); // 200 rows a feature: the plain ridge
-        Assert.Equal(0.5, options.RidgeFor(features: 112, rows: 224), 12); // a squeeze-excitation conv on 224 images
-        Assert.Equal(2617.0 / 8960, options.RidgeFor(features: 2617, rows: 8960), 12);
-        Assert.Equal(1e-2, new ReconstructionOptions { Ridge = 1e-2, FewRowsRidge = 0 }.RidgeFor(features: 300, rows: 10));
-    }
-
-    /// <summary>
-    /// A fit on fewer rows than features: the few-rows ridge keeps it near the pruned (prior) weights, where the plain ridge
-    /// alone lets it move towards whatever the rows say (ShrinkTowardPruned).
-    /// </summary>
-    [Fact]
-    public void Fit_on_few_rows_stays_nearer_the_pruned_weights()
-    {
-        var rng = new Random(3);
-        int features = 40, rows = 30, targets = 2;
-        var x = new double[rows * features];
-        for (int i = 0; i < x.Length; i++) x[i] = rng.NextDouble() * 2 - 1;
-        var eq = new NormalEquations(features, targets);
-        var y = new double[rows * targets];
-        for (int i = 0; i < y.Length; i++) y[i] = rng.NextDouble() * 2 - 1;
-        eq.Add(x, y, rows, stride: rows); // feature-major: feature f of row r at x[f·rows + r]
-        eq.Symmetrize();
-        var prior = new double[features * targets];
-        double Distance(ReconstructionOptions o)
-        {
-            var theta = RidgeSolver.Factor(eq, o.RidgeFor(features, rows), lastIsBias: false)!.Solve(eq.Cross, targets, prior)!;
-            return Math.Sqrt(theta.Sum(t => t * t));
-        }
-        Assert.True(Distance(new ReconstructionOptions()) < 0.5 * Distance(new ReconstructionOptions { FewRowsRidge = 0 }));
-    }
-
     [Theory]
     [InlineData("SamplePositions", 0)]
     [InlineData("Ridge", -1.0)]
     [InlineData("Ridge", double.NaN)]
-    [InlineData("FewRowsRidge", -1.0)]
-    [InlineData("FewRowsRidge", double.PositiveInfinity)]
     [InlineData("MaxBatch", 0)]
     [InlineData("ReluIterations", -1)]
     [InlineData("ReluTolerance", -0.5)]
@@ -349,7 +312,6 @@ public sealed class NumericsTests
         {
             "SamplePositions" => new ReconstructionOptions { SamplePositions = (int)value },
             "Ridge" => new ReconstructionOptions { Ridge = (double)value },
-            "FewRowsRidge" => new ReconstructionOptions { FewRowsRidge = (double)value },
             "MaxBatch" => new ReconstructionOptions { MaxBatch = (int)value },
             "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
             "ReluTolerance" => new ReconstructionOptions { ReluTolerance = (double)value },

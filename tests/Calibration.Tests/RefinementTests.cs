@@ -99,7 +99,7 @@ public sealed class RefinementTests
             pruned.Graph.Reindex();
             var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 2).Normal(32 * 192));
             Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
-                new ReconstructionOptions { ResidualTargets = residual, Ridge = 1e-9, FewRowsRidge = 0 });
+                new ReconstructionOptions { ResidualTargets = residual, Ridge = 1e-9 });
             var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 3).Normal(4 * 192));
             return ModelOps.RelativeMaxError(ModelOps.Run(original, test), ModelOps.Run(pruned, test));
         }
@@ -144,7 +144,7 @@ public sealed class RefinementTests
         pruned.Graph.Reindex();
         var calib = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 4).Normal(32 * 192));
 
-        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib], new ReconstructionOptions { Ridge = 1e-9, FewRowsRidge = 0 });
+        var report = Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib], new ReconstructionOptions { Ridge = 1e-9 });
 
         Assert.True(report.Layers.Single().Fitted);
         var test = ModelOps.Floats("x", [4, 3, 8, 8], new GraphBuilder(seed: 5).Normal(4 * 192));

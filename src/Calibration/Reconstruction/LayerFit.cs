@@ -255,7 +255,7 @@ internal sealed class LayerFit
         void SolveGroup(int g)
         {
             var eq = equations[g];
-            var solver = RidgeSolver.Factor(eq, _options.RidgeFor(Layout.FeaturesPerGroup, Layout.Rows), Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
+            var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
             var prior = _options.ShrinkTowardPruned ? before[g] : null;
             after[g] = solver.Solve(eq.Cross, eq.Targets, prior) ?? throw new LayerSkippedException("the least-squares solution is not finite");
             if (Unit.Block > 1 && Layout.FitsBias) ShareBias(after[g]);

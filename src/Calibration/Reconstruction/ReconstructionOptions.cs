@@ -6,7 +6,6 @@ public sealed record ReconstructionOptions
 {
     private readonly int _samplePositions = 20000;
     private readonly double _ridge = 1e-2;
-    private readonly double _fewRowsRidge = 1;
     private readonly int _maxBatch = 64;
     private readonly long _cacheBudgetBytes = 32L << 30;
     private readonly long _activationBudgetBytes = 8L << 20;
@@ -33,27 +32,6 @@ public sealed record ReconstructionOptions
         get => _ridge;
         init => _ridge = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"Ridge must be a finite number ≥ 0, got {value}");
     }
-
-    /// <summary>
-    /// The ridge is at least this × features / rows (<see cref="RidgeFor"/>). A least-squares fit's error on data it was not
-    /// fitted on grows as features / rows, so a fit with few rows per feature leans harder on the pruned weights: a
-    /// squeeze-excitation's 1×1 convs (one row per image: 224 rows for 161 and 281 features on 256 calibration lines) and a
-    /// sequence model's last convs (all 8,960 positions for 1,249 and 2,617 features) in PP-OCRv4 rec. Layers with
-    /// 100 rows a feature or more keep <see cref="Ridge"/> (1e-2). PP-OCRv4 rec −50 %, 256 lines, seeds 0–2 (0 → 1): rec_dev
-    /// 96.91 / 97.31 / 97.04 → 97.45 / 97.45 / 97.45 %, rendered lines 512–999 mean 97.06 → 97.68 % (0.25: 97.27 and
-    /// 97.47 %). Why not more calibration samples instead: with 512 lines, those few-row layers' fits on all of them took
-    /// the per-step cross-entropy on lines 512–999 as far as all layers' did, the others' nothing. fm_resnet_fused dev
-    /// −50 / −70 % 94.39 / 93.10 → 94.37 / 93.04 % (its last stage: 22 rows a feature, ridge 0.046); det_dev −50 % IoU
-    /// 0.9539 → 0.9538. Costs nothing: the same one factorisation.
-    /// </summary>
-    public double FewRowsRidge
-    {
-        get => _fewRowsRidge;
-        init => _fewRowsRidge = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"FewRowsRidge must be a finite number ≥ 0, got {value}");
-    }
-
-    /// <summary>The ridge strength of a fit of <paramref name="features"/> columns on <paramref name="rows"/> rows: <see cref="Ridge"/>, or <see cref="FewRowsRidge"/> × features / rows where that is larger.</summary>
-    public double RidgeFor(int features, long rows) => Math.Max(Ridge, FewRowsRidge * features / Math.Max(rows, 1));
 
     /// <summary>
     /// The ridge pulls the weights towards the pruned layer's own (sliced, compensated) weights rather than
