@@ -24,7 +24,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   cmd="apt-get install -y ${missing[*]}"
   echo "make_ocr_data: missing Debian packages; needed: $cmd" >&2
   [[ "$(id -u)" == 0 ]] || exit 1
-  DEBIAN_FRONTEND=noninteractive $cmd >&2
+  # A fresh machine has no package lists yet ("Unable to locate package"): read them, then try once more.
+  DEBIAN_FRONTEND=noninteractive $cmd >&2 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive $cmd >&2; }
 fi
 
 keys="$("$HERE/../models/fetch_ppocr.sh" keys)"

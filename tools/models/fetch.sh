@@ -25,7 +25,8 @@ if ! "$PY" -c 'import torch, torchvision, onnx' 2>/dev/null; then
   cmd="apt-get install -y python3-onnx python3-torch python3-torchvision"
   echo "fetch.sh: $PY lacks torch/torchvision/onnx; needed: $cmd" >&2
   [[ "$(id -u)" == 0 ]] || exit 1
-  DEBIAN_FRONTEND=noninteractive $cmd >&2
+  # A fresh machine has no package lists yet ("Unable to locate package"): read them, then try once more.
+  DEBIAN_FRONTEND=noninteractive $cmd >&2 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive $cmd >&2; }
 fi
 
 valid() { [[ -f "$1" && -f "$1.sha256" ]] && (cd "$MODELS" && sha256sum --status -c "$(basename "$1").sha256"); }
