@@ -22,7 +22,7 @@ internal static class ReluEntries
     public static void Error(ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, ReadOnlySpan<float> prediction, double a, ref double error, ref double total)
     {
         int count = tau.Length;
-        if (offset.Length != count || prediction.Length != count) throw new ArgumentException("the runs must have one length");
+        SameLength(count, offset.Length, prediction.Length);
         double e = error, z2 = total;
         int r = 0;
         if (Avx.IsSupported)
@@ -34,9 +34,9 @@ internal static class ReluEntries
             var zero = Vector256<double>.Zero;
             for (; r + 4 <= count; r += 4)
             {
-                var t = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref t0, (nuint)r));
-                var c = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref c0, (nuint)r));
-                var p = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref p0, (nuint)r));
+                var t = Widened(ref t0, r);
+                var c = Widened(ref c0, r);
+                var p = Widened(ref p0, r);
                 var z = Avx.Max(Avx.Add(Avx.Multiply(av, t), c), zero);
                 var zp = Avx.Max(Avx.Add(Avx.Multiply(av, p), c), zero);
                 var d = Avx.Subtract(zp, z);
@@ -67,7 +67,7 @@ internal static class ReluEntries
     public static void Retarget(ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, Span<float> prediction, double a, double inverse, double floor)
     {
         int count = tau.Length;
-        if (offset.Length != count || prediction.Length != count) throw new ArgumentException("the runs must have one length");
+        SameLength(count, offset.Length, prediction.Length);
         int r = 0;
         if (Avx.IsSupported)
         {
@@ -79,9 +79,9 @@ internal static class ReluEntries
             var f = Vector256.Create(floor);
             for (; r + 4 <= count; r += 4)
             {
-                var t = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref t0, (nuint)r));
-                var c = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref c0, (nuint)r));
-                var p = Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref p0, (nuint)r));
+                var t = Widened(ref t0, r);
+                var c = Widened(ref c0, r);
+                var p = Widened(ref p0, r);
                 var reaches = Avx.CompareGreaterThanOrEqual(Avx.Add(Avx.Multiply(av, t), c), f);
                 var above = Avx.CompareGreaterThan(Avx.Add(Avx.Multiply(av, p), c), f);
                 var pulled = Avx.Multiply(Avx.Subtract(f, c), inv);
@@ -95,5 +95,15 @@ internal static class ReluEntries
             if (a * t + c >= floor) prediction[r] = (float)t;
             else if (a * prediction[r] + c > floor) prediction[r] = (float)((floor - c) * inverse);
         }
+    }
+
+    /// <summary>Four float32 entries from <paramref name="at"/> + <paramref name="r"/>, widened to float64 (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Widened(ref float at, int r) => Avx.ConvertToVector256Double(Vector128.LoadUnsafe(ref at, (nuint)r));
+
+    private static void SameLength(int tau, int offset, int prediction)
+    {
+        if (offset != tau || prediction != tau)
+            throw new ArgumentException($"the runs must have one length, got tau {tau}, offset {offset}, prediction {prediction}");
     }
 }

@@ -103,13 +103,17 @@ internal static class RowReader
         // Channel by channel, each row's start worked out once: row by row the writes were a stride apart (one cache set).
         int n = rows.Length;
         Span<long> starts = n <= 1024 ? stackalloc long[n] : new long[n];
-        for (int r = 0; r < n; r++) starts[r] = layout.Index(rows[r], first);
-        long step = layout.ChannelMajor ? layout.Area : 1;
+        long step = layout.ChannelStarts(rows, starts);
         for (int c = 0; c < count; c++)
         {
             var d = dst.AsSpan(c * stride, n);
-            long offset = c * step;
-            for (int r = 0; r < n; r++) d[r] = T.CreateTruncating(x[(int)(starts[r] + offset)]);
+            if (step == 0)
+                for (int r = 0; r < n; r++) d[r] = T.CreateTruncating(x[(int)layout.Index(rows[r], first + c)]);
+            else
+            {
+                long offset = (first + c) * step;
+                for (int r = 0; r < n; r++) d[r] = T.CreateTruncating(x[(int)(starts[r] + offset)]);
+            }
         }
     }
 
