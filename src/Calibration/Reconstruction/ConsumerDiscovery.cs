@@ -3,43 +3,32 @@ using OnnxSlim.GraphIO;
 namespace OnnxSlim.Calibration;
 
 /// <summary>
-/// Turns the layers to re-fit (<see cref="RefitLayer"/>: Conv, Gemm and MatMul reading pruned channels, and
-/// optionally the layers downstream of those) into fitting units, one per weight tensor. What cannot be
-/// fitted comes back with a reason.
+/// Turns the layers to re-fit (<see cref="RefitLayer"/>: Conv, Gemm and MatMul reading pruned channels) into fitting
+/// units, one per weight tensor. What cannot be fitted comes back with a reason. Layers whose inputs were all kept
+/// are not re-fitted even where they read a re-fitted layer's result: on PP-OCRv4 rec at −50 % MACs (its neck, CTC head
+/// and their MatMuls re-fitted too) their errors fell little and line accuracy fell (rec_dev 96.91 → 95.97 %, session 27).
 /// </summary>
 internal static class ConsumerDiscovery
 {
     private sealed record Candidate(Node Node, Node Original, WeightRef Weight, WeightRef OriginalWeight);
 
-    /// <param name="downstream">Also take layers whose inputs were not pruned but depend on a layer that is re-fitted
-    /// (their inputs carry the error that layer could not remove).</param>
     public static (List<ConsumerUnit> Units, List<LayerReconstruction> Skipped) Find(
-        OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers, bool perPositionClassifier = true, bool downstream = false)
+        OnnxModel original, OnnxModel pruned, IReadOnlyList<RefitLayer> layers, bool perPositionClassifier = true)
     {
         var requested = new Dictionary<Node, RefitLayer>();
         foreach (var layer in layers) requested[layer.Pruned] = layer;
-        var originalOf = new Dictionary<Node, Node>();
-        if (downstream)
-            foreach (var (p, o) in pruned.Graph.Nodes.Zip(original.Graph.Nodes)) originalOf[p] = o;
 
         var byWeight = new Dictionary<Tensor, List<Candidate>>();
         var order = new List<List<Candidate>>();
-        var taken = new HashSet<Node>();
         var kept = new Dictionary<Node, int[]>();
         foreach (var node in pruned.Graph.Nodes)
         {
             if (!node.IsStandard || node.OpType is not ("Conv" or "Gemm" or "MatMul" or "ConvTranspose")) continue;
-            Node? on;
-            if (requested.TryGetValue(node, out var layer))
-            {
-                on = layer.Original;
-                if (layer.KeptOutputs is { } k) kept[node] = k;
-            }
-            else if (!(downstream && taken.Count > 0 && originalOf.TryGetValue(node, out on) && on.OpType == node.OpType
-                       && SubModel.Ancestors(pruned.Graph, [node.Input(0)]).Overlaps(taken))) continue;
+            if (!requested.TryGetValue(node, out var layer)) continue;
+            var on = layer.Original;
+            if (layer.KeptOutputs is { } k) kept[node] = k;
             if (pruned.Graph.ResolveWeight(node.Input(1)) is not { } w) continue;
             if (original.Graph.ResolveWeight(on.Input(1)) is not { } ow) continue;
-            taken.Add(node);
             if (!byWeight.TryGetValue(w.Tensor, out var list))
             {
                 byWeight[w.Tensor] = list = [];

@@ -37,7 +37,7 @@ public static class Reconstruction
         ArgumentNullException.ThrowIfNull(calibration);
         var clock = Stopwatch.StartNew();
 
-        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, layers, options.PerPositionClassifier, options.RefitDownstream);
+        var (units, skipped) = ConsumerDiscovery.Find(original, pruned, layers, options.PerPositionClassifier);
         units = [.. units.Select(u => u with { Chain = ChainFor(u, original, pruned, options) })];
         var fitted = new List<LayerReconstruction>(skipped);
         if (units.Count == 0) return new ReconstructionReport(fitted, calibration.Images, 0, 0, clock.Elapsed.TotalSeconds);

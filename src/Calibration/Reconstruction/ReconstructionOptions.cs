@@ -163,12 +163,6 @@ public sealed record ReconstructionOptions
     /// </summary>
     public bool PerPositionClassifier { get; init; } = true;
 
-    /// <summary>
-    /// Also re-fit layers whose input channels were all kept but that read a re-fitted layer's result
-    /// (their inputs carry what that layer could not restore), not only the readers of removed channels.
-    /// </summary>
-    public bool RefitDownstream { get; init; }
-
     public Provider Provider { get; init; } = Provider.Cpu;
 
     /// <summary>Receives one line per reconstructed layer (diagnostics); may be null.</summary>
