@@ -57,6 +57,28 @@ public sealed class CalibrationInputsTests
     }
 
     [Fact]
+    public void A_dynamic_input_size_comes_from_the_image_size_or_the_input_shape_given()
+    {
+        // PP-OCRv4 det's input is [?, 3, ?, ?]: its users give --shape x=1,3,640,640 for the probes, and the images follow it.
+        string dir = Fixtures.TempDir();
+        Png(dir, "a.png", 8, 4, (_, _) => SKColors.Gray);
+        var inputs = Inputs(-1, 3, -1, -1);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(inputs, dir, new ImagePreprocessing(), 10));
+        Assert.Contains("--image-size H,W", e.Message);
+        Assert.Contains("--shape", e.Message);
+        using (var fromShape = CalibrationInputs.Load(inputs, dir, 10, new ImagePreprocessing(), shapes: new Dictionary<string, long[]> { ["x"] = [1, 3, 6, 10] }))
+            Assert.Equal([1L, 3, 6, 10], fromShape.ToTensors()[0].Shape);
+        // --image-size wins where both are given and agree; where they disagree, the images cannot feed that shape.
+        using (var both = CalibrationInputs.Load(inputs, dir, 10, new ImagePreprocessing { Height = 6, Width = 10 }, shapes: new Dictionary<string, long[]> { ["x"] = [1, 3, 6, 10] }))
+            Assert.Equal([1L, 3, 6, 10], both.ToTensors()[0].Shape);
+        e = Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, dir, 10, new ImagePreprocessing { Height = 4, Width = 4 }, shapes: new Dictionary<string, long[]> { ["x"] = [1, 3, 6, 10] }));
+        Assert.Contains("does not match", e.Message);
+        // A shape for another input, or of another rank, leaves the size to be given.
+        Assert.Throws<ArgumentException>(() => ImageFolder.Read(inputs, dir, new ImagePreprocessing(), 10, new Dictionary<string, long[]> { ["y"] = [1, 3, 6, 10] }));
+        Assert.Throws<ArgumentException>(() => ImageFolder.Read(inputs, dir, new ImagePreprocessing(), 10, new Dictionary<string, long[]> { ["x"] = [3, 6, 10] }));
+    }
+
+    [Fact]
     public void Pad_keeps_the_aspect_ratio_and_fills_with_zero_crop_centres()
     {
         string dir = Fixtures.TempDir();

@@ -78,6 +78,36 @@ public sealed class CalibrationCliTests
     }
 
     [Fact]
+    public void Images_for_a_dynamic_size_input_take_the_size_of_its_shape()
+    {
+        // A detector-like input [?, 3, ?, ?]: --shape, which the probes need anyway, also sizes the images.
+        string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        var b = new GraphBuilder(seed: 5);
+        string x = b.Input("x", -1, 3, -1, -1);
+        b.Output(b.Conv(b.Relu(b.Conv(b.Relu(b.Conv(x, 3, 16)), 16, 16)), 16, 4), -1, 4, -1, -1);
+        string model = b.Save(Path.Combine(dir, "dynamic.onnx"));
+        var random = new Random(7);
+        for (int i = 0; i < 10; i++)
+        {
+            using var bitmap = new SKBitmap(20, 12, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+            for (int p = 0; p < 240; p++) bitmap.SetPixel(p % 20, p / 20, new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+            using var data = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(images, $"{i:D2}.png"), data.ToArray());
+        }
+        string output = Path.Combine(dir, "slim.onnx");
+        var unsized = CliRunner.Run(model, "-o", output, "--cr", "0.3", "--calib", images, "--no-bench");
+        Assert.Equal(2, unsized.ExitCode);
+        Assert.Contains("--image-size H,W, or the input's shape with --shape", unsized.Stderr);
+        Assert.False(File.Exists(output));
+        string report = Path.Combine(dir, "r.json");
+        var r = CliRunner.Run(model, "-o", output, "--cr", "0.3", "--calib", images, "--shape", "x=1,3,12,20", "--report", report, "--no-bench");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.True(json.RootElement.GetProperty("agreement_on_real_data").GetBoolean());
+    }
+
+    [Fact]
     public void Bad_calibration_data_exits_2_with_one_line_and_no_output()
     {
         string dir = Fixtures.TempDir();

@@ -16,12 +16,14 @@ public static class CalibrationInputs
     /// <param name="checkAlongside">Let the check of a float .npy's values (every sample read back) run beside the caller
     /// instead of before returning: the result's reads wait for it and rethrow its refusal (<see cref="CalibrationData.WaitForCheck"/>).
     /// PP-OCRv4 det's 32 pages are 157 MB, 0.3 s to read warm and 2.7 s cold, which the model's analysis can cover.</param>
+    /// <param name="shapes">Concrete input shapes the user gave (`--shape`): an image folder takes its size from them where the
+    /// model's input size is dynamic (see <see cref="ImageFolder.Read"/>).</param>
     public static CalibrationData Load(IReadOnlyDictionary<string, NodeMetadata> inputs, string path, int maxSamples, ImagePreprocessing? images = null,
-        bool checkAlongside = false)
+        bool checkAlongside = false, IReadOnlyDictionary<string, long[]>? shapes = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         if (maxSamples < 1) throw new ArgumentException($"at least one calibration sample must be used, got {maxSamples}", nameof(maxSamples));
-        if (Directory.Exists(path)) return ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples);
+        if (Directory.Exists(path)) return ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
         if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");
         return Path.GetExtension(path).ToLowerInvariant() switch
         {

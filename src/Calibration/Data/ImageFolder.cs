@@ -16,7 +16,10 @@ public static class ImageFolder
     /// The images decoded and preprocessed one at a time into a temporary file (deleted when the result is disposed, or
     /// when the process ends), so that a folder of many images costs one image of memory here and a batch later.
     /// </summary>
-    public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples)
+    /// <param name="shapes">Concrete shapes of the model's inputs (`--shape`), where given: they fill the first input's dynamic
+    /// channel and size dims, so that a detector given `--shape x=1,3,640,640` takes its images at 640×640.</param>
+    public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples,
+        IReadOnlyDictionary<string, long[]>? shapes = null)
     {
         preprocessing.Check();
         var files = Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
@@ -25,7 +28,7 @@ public static class ImageFolder
         var (name, meta) = inputs.First();
         if (!NamedTensor.IsFloating(meta.ElementDataType))
             throw new ArgumentException($"images can feed a floating-point input; the model's input '{name}' is {meta.ElementDataType}");
-        var geometry = Geometry.Of(name, meta.Dimensions, preprocessing);
+        var geometry = Geometry.Of(name, Filled(meta.Dimensions, shapes?.GetValueOrDefault(name)), preprocessing);
         if (meta.Dimensions[0] > 0 && files.Count % meta.Dimensions[0] != 0)
             files = files.Take(Math.Max(meta.Dimensions[0], files.Count / meta.Dimensions[0] * meta.Dimensions[0])).ToList();
         if (meta.Dimensions[0] > 0 && files.Count < meta.Dimensions[0])
@@ -61,6 +64,16 @@ public static class ImageFolder
         }
     }
 
+    /// <summary>The model input's dims with the dynamic ones after the batch taken from <paramref name="given"/> (same rank), where given.</summary>
+    private static int[] Filled(int[] dims, long[]? given)
+    {
+        var result = (int[])dims.Clone();
+        if (given is null || given.Length != dims.Length) return result;
+        for (int i = 1; i < dims.Length; i++)
+            if (dims[i] <= 0 && given[i] is > 0 and <= int.MaxValue) result[i] = (int)given[i];
+        return result;
+    }
+
     /// <summary>Input size, channel count and layout: from the options where given, else from the model input's static dims.</summary>
     private sealed record Geometry(int Height, int Width, int Channels, TensorLayout Layout)
     {
@@ -72,8 +85,8 @@ public static class ImageFolder
             int channels = p.Channels == ChannelOrder.Gray ? 1 : p.Channels is not null ? 3 : c > 0 ? c : 3;
             if (c > 0 && c != channels) throw new ArgumentException($"the model's input '{name}' has {c} channels ({layout}), the images give {channels}");
             if (channels is not (1 or 3)) throw new ArgumentException($"the model's input '{name}' has {channels} channels; images give 1 or 3");
-            int height = p.Height ?? (h > 0 ? h : throw new ArgumentException($"the model's input '{name}' has a dynamic height: give the image size"));
-            int width = p.Width ?? (w > 0 ? w : throw new ArgumentException($"the model's input '{name}' has a dynamic width: give the image size"));
+            int height = p.Height ?? (h > 0 ? h : throw new ArgumentException($"the model's input '{name}' has a dynamic height: give the image size (--image-size H,W, or the input's shape with --shape)"));
+            int width = p.Width ?? (w > 0 ? w : throw new ArgumentException($"the model's input '{name}' has a dynamic width: give the image size (--image-size H,W, or the input's shape with --shape)"));
             if (h > 0 && h != height || w > 0 && w != width)
                 throw new ArgumentException($"the image size {height}x{width} does not match the model input's {h}x{w}");
             return new Geometry(height, width, channels, layout);

@@ -104,7 +104,7 @@ public static class PruneCommand
             var progress = ConsoleProgress.ForConsole(quiet);
             using var onnx = progress.Stage("load model", () => ModelFiles.Load(files.Model));
             files.CheckAgainstInputData(onnx.ExternalDataFiles);
-            using var calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing));
+            using var calibration = files.Calib is null ? null : progress.Stage("read calibration data", () => LoadCalibration(onnx, files.Calib, maxSamples, preprocessing, options.InputShapes));
             options = options with
             {
                 Calibration = calibration,
@@ -149,11 +149,15 @@ public static class PruneCommand
     }
 
     /// <summary>The calibration samples as the model's inputs.</summary>
-    private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing)
+    /// <param name="shapes">The `--shape` values: an image folder takes a dynamic input's size from them.</param>
+    private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing, IReadOnlyList<string> shapes)
     {
         using var runner = new ModelRunner(model.ToBytes(), optimize: false);
+        var given = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var (name, shape) in shapes.Select(InputShapes.ParseOverride))
+            given[name.Length == 0 ? runner.Inputs.Keys.First() : name] = shape;
         // The values' check runs beside the model's analysis; the pruner waits for it before planning (nothing is written before).
-        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true);
+        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true, given);
         if (samples.Images < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
         return samples;
     }
