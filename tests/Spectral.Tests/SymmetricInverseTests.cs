@@ -68,6 +68,28 @@ public sealed class SymmetricInverseTests
                 $"[{i / n}, {i % n}]: {actual[i]:R} vs {expected[i]:R}");
     }
 
+    /// <summary>
+    /// Dead channels (a zero row and column but the damped diagonal) are steps no other row takes, and rows of a quad
+    /// skip different steps: the four still go together (−0 for a skipped step), with the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(200, 7)]
+    [InlineData(131, 3)]
+    public void Dead_channels_and_steps_some_rows_skip_keep_the_bits(int n, int every)
+    {
+        var a = Spd(n, 40 + n, 1);
+        for (int d = 0; d < n; d += every)
+            for (int i = 0; i < n; i++)
+                if (i != d) a[d * n + i] = a[i * n + d] = 0;
+        // Some entries exactly zero off any pattern, so that rows of one quad skip different steps.
+        for (int i = 0; i + 5 < n; i += 11) a[i * n + i + 5] = a[(i + 5) * n + i] = 0;
+        var expected = StepAtATime((double[])a.Clone(), n);
+        var actual = SymmetricInverse.Invert(a, n);
+        for (int i = 0; i < n * n; i++)
+            Assert.True(BitConverter.DoubleToInt64Bits(expected[i]) == BitConverter.DoubleToInt64Bits(actual[i]),
+                $"[{i / n}, {i % n}]: {actual[i]:R} vs {expected[i]:R}");
+    }
+
     [Fact]
     public void Inverse_times_the_matrix_is_the_identity()
     {

@@ -43,13 +43,15 @@ internal static class SymmetricInverse
             {
                 int first = q * 4, rows = Math.Min(4, n - first);
                 if (first >= k0 && first < end) return scratch;
-                bool full = rows == 4;
-                for (int r = 0; r < rows; r++) full &= BlockColumns(new Span<double>(a, (first + r) * n, n), pivots, n, k0, b, scratch, r) == b;
-                if (full)
+                for (int r = 0; r < rows; r++) BlockColumns(new Span<double>(a, (first + r) * n, n), pivots, n, k0, b, scratch, r);
+                if (rows == 4)
                 {
-                    // No row skipped a step: the same steps for all four, each row with its own f.
-                    UpdateFour(a, first, pivots, n, b, scratch.NegF, 0, k0);
-                    UpdateFour(a, first, pivots, n, b, scratch.NegF, end, n);
+                    // The steps any of the four takes, each row with its own f (−0 where it skips the step: a sum with
+                    // it leaves every value as it was, but for the sign of a zero). Dead channels (a column of zeros
+                    // but its pivot) are steps no row takes: ResNet-50's 2048-wide inverses went one row at a time.
+                    int count = scratch.Union(b);
+                    UpdateFour(a, first, pivots, n, scratch.UnionSteps, count, scratch.UnionNegF, 0, k0);
+                    UpdateFour(a, first, pivots, n, scratch.UnionSteps, count, scratch.UnionNegF, end, n);
                     return scratch;
                 }
                 for (int r = 0; r < rows; r++)
@@ -74,11 +76,31 @@ internal static class SymmetricInverse
         public readonly int[] Steps = new int[4 * Block];
         public readonly double[] NegF = new double[4 * Block];
         public readonly int[] Count = new int[4];
+        public readonly int[] UnionSteps = new int[Block];
+        public readonly double[] UnionNegF = new double[4 * Block]; // row r, c-th union step at [r·Block + c]
+        private readonly int[] _cursor = new int[4];
+
+        /// <summary>Merges the four rows' steps (each in step order) into <see cref="UnionSteps"/>; returns how many.</summary>
+        public int Union(int b)
+        {
+            Array.Clear(_cursor);
+            int count = 0;
+            for (int s = 0; s < b; s++)
+            {
+                bool taken = false;
+                for (int r = 0; r < 4; r++) taken |= _cursor[r] < Count[r] && Steps[r * Block + _cursor[r]] == s;
+                if (!taken) continue;
+                for (int r = 0; r < 4; r++)
+                    UnionNegF[r * Block + count] = _cursor[r] < Count[r] && Steps[r * Block + _cursor[r]] == s ? NegF[r * Block + _cursor[r]++] : -0.0;
+                UnionSteps[count++] = s;
+            }
+            return count;
+        }
     }
 
     /// <summary>The block's steps on the block's columns of one row (quad member <paramref name="r"/>), one after another:
-    /// each step's f is the row's value in its column by then. Returns how many steps the row takes.</summary>
-    private static int BlockColumns(Span<double> row, double[] pivots, int n, int k0, int b, Scratch scratch, int r)
+    /// each step's f is the row's value in its column by then.</summary>
+    private static void BlockColumns(Span<double> row, double[] pivots, int n, int k0, int b, Scratch scratch, int r)
     {
         int count = 0, end = k0 + b;
         for (int s = 0; s < b; s++)
@@ -91,13 +113,14 @@ internal static class SymmetricInverse
             scratch.Steps[r * Block + count] = s;
             scratch.NegF[r * Block + count++] = -f;
         }
-        return scratch.Count[r] = count;
+        scratch.Count[r] = count;
     }
 
-    /// <summary>Rows first..first+3 take all <paramref name="b"/> steps on columns [from, to), row r with −f in negF[r·Block + s];
-    /// a product, then a sum, in step order, as <see cref="Update"/>.</summary>
-    private static unsafe void UpdateFour(double[] a, int first, double[] pivots, int n, int b, double[] negF, int from, int to)
+    /// <summary>Rows first..first+3 take the <paramref name="count"/> steps of <paramref name="steps"/> on columns [from, to), row r
+    /// the c-th with −f in negF[r·Block + c]; a product, then a sum, in step order, as <see cref="Update"/>.</summary>
+    private static unsafe void UpdateFour(double[] a, int first, double[] pivots, int n, int[] steps, int count, double[] negF, int from, int to)
     {
+        if (count == 0) return;
         int j = from;
         fixed (double* a0 = a, pv = pivots, nf = negF)
         {
@@ -109,18 +132,18 @@ internal static class SymmetricInverse
                     var v10 = Vector512.Load(r1 + j); var v11 = Vector512.Load(r1 + j + 8);
                     var v20 = Vector512.Load(r2 + j); var v21 = Vector512.Load(r2 + j + 8);
                     var v30 = Vector512.Load(r3 + j); var v31 = Vector512.Load(r3 + j + 8);
-                    for (int s = 0; s < b; s++)
+                    for (int c = 0; c < count; c++)
                     {
-                        double* p = pv + (long)s * n + j;
+                        double* p = pv + (long)steps[c] * n + j;
                         var p0 = Vector512.Load(p);
                         var p1 = Vector512.Load(p + 8);
-                        var f0 = Vector512.Create(nf[s]);
+                        var f0 = Vector512.Create(nf[c]);
                         v00 = Vector512.Multiply(p0, f0) + v00; v01 = Vector512.Multiply(p1, f0) + v01;
-                        var f1 = Vector512.Create(nf[Block + s]);
+                        var f1 = Vector512.Create(nf[Block + c]);
                         v10 = Vector512.Multiply(p0, f1) + v10; v11 = Vector512.Multiply(p1, f1) + v11;
-                        var f2 = Vector512.Create(nf[2 * Block + s]);
+                        var f2 = Vector512.Create(nf[2 * Block + c]);
                         v20 = Vector512.Multiply(p0, f2) + v20; v21 = Vector512.Multiply(p1, f2) + v21;
-                        var f3 = Vector512.Create(nf[3 * Block + s]);
+                        var f3 = Vector512.Create(nf[3 * Block + c]);
                         v30 = Vector512.Multiply(p0, f3) + v30; v31 = Vector512.Multiply(p1, f3) + v31;
                     }
                     v00.Store(r0 + j); v01.Store(r0 + j + 8);
@@ -130,10 +153,8 @@ internal static class SymmetricInverse
                 }
         }
         if (j >= to) return;
-        var steps = new int[b];
-        for (int s = 0; s < b; s++) steps[s] = s;
         for (int r = 0; r < 4; r++)
-            Update(new Span<double>(a, (first + r) * n, n), pivots, n, steps, negF.AsSpan(r * Block, b), j, to);
+            Update(new Span<double>(a, (first + r) * n, n), pivots, n, steps.AsSpan(0, count), negF.AsSpan(r * Block, count), j, to);
     }
 
     /// <summary>One step on one row, as the step-at-a-time form does it.</summary>
