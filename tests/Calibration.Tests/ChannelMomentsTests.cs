@@ -86,6 +86,21 @@ public sealed class ChannelMomentsTests
     }
 
     [Fact]
+    public void Moments_are_the_same_bits_however_the_images_are_batched()
+    {
+        // 40 images of 64 positions each: one image a batch is 64 rows per batch, all at once 2,560. The rows are gathered
+        // into flushes of 256 whatever the batches (once a product call per batch, each its own flush).
+        var m = new GraphBuilder(seed: 11);
+        float[] x = m.Normal(40 * 16 * 64);
+        var model = m.WithInput("x", -1, 16, 8, 8).WithNode("Relu", "relu", ["x"], ["r"]).WithOutput("r").Model();
+        var input = ModelOps.Floats("x", [40, 16, 8, 8], x);
+        ChannelMoments.Request r = new("r");
+        var oneByOne = ChannelMoments.Compute(model, [r], [input], maxObservations: 4000, batchBytes: 1)[r];
+        var together = ChannelMoments.Compute(model, [r], [input], maxObservations: 4000, batchBytes: 1L << 30)[r];
+        Assert.Equal(together, oneByOne);
+    }
+
+    [Fact]
     public void Sampled_moments_are_seeded_and_symmetric()
     {
         var (model, x) = Model();

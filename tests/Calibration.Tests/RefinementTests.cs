@@ -256,6 +256,42 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void A_relu_aware_fit_forms_its_sums_from_the_stored_rows_whatever_the_batches()
+    {
+        // x → P → Relu → A → Relu → C: P loses channels, A is re-fitted ReLU-aware. Its rows are kept for the re-solves, and
+        // XᵀX, XᵀY are formed from them in one call when solving: per batch, each batch's rows were a flush of their own.
+        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 25).Normal(64 * 192));
+        byte[] Run(int maxBatch, out List<string> lines)
+        {
+            var b = new GraphBuilder(seed: 9);
+            string h = b.Input("x", -1, 3, 8, 8);
+            h = b.Node("Relu", [b.Conv(h, 3, 8)]);
+            h = b.Node("Relu", [b.Conv(h, 8, 8)]);
+            h = b.Conv(h, 8, 4);
+            b.Output(h, -1, 4, 8, 8);
+            var original = b.Model();
+            var pruned = original.Clone();
+            int[] keep = [0, 2, 3, 5, 6];
+            var first = pruned.Graph.Nodes.First(n => n.OpType == "Conv");
+            var second = pruned.Graph.Nodes.Where(n => n.OpType == "Conv").ElementAt(1);
+            ModelOps.SliceAxis(pruned, first.Input(1), 0, keep);
+            ModelOps.SliceAxis(pruned, first.Input(2), 0, keep);
+            ModelOps.SliceAxis(pruned, second.Input(1), 1, keep);
+            pruned.Graph.Reindex();
+            var log = new List<string>();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
+                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = log.Add });
+            lines = log;
+            return pruned.ToBytes();
+        }
+        var whole = Run(64, out var lines);
+        Assert.Contains(lines, l => l.Contains("ReLU-aware"));
+        // 3000 rows over 64 images: batches of 7 images are ~330 rows each, not a multiple of the 256-row flush.
+        Assert.Equal(whole, Run(7, out _));
+        Assert.Equal(whole, Run(1, out _));
+    }
+
+    [Fact]
     public void Batching_and_the_activation_cache_do_not_change_the_result()
     {
         float[] Outputs(ReconstructionOptions options)

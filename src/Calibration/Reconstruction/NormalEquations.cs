@@ -75,7 +75,22 @@ internal sealed class NormalEquations
             throw new ArgumentException($"chunk buffers are too small for {Features} features, {Targets} targets and stride {stride}");
         if (rows == 0) return;
         // Small products on the calling thread: a chunk of a 10-feature layer is not worth a hand-over.
-        bool parallel = Environment.ProcessorCount > 1 && (long)Features * (Features + Targets) * rows >= ParallelWork;
+        AddProducts(xs, ys, rows, stride, Environment.ProcessorCount > 1 && (long)Features * (Features + Targets) * rows >= ParallelWork);
+        AddTargets(y, rows, stride);
+    }
+
+    /// <summary>
+    /// The products of <see cref="Add(float[], float[], double[], int, int)"/> alone, XᵀX and XᵀY from float32 rows (the
+    /// rows' ‖y‖² and count go through <see cref="AddTargets"/>): for rows kept whole, whose products are formed in one call
+    /// once they are all in (see <see cref="LayerFit"/>). <paramref name="parallel"/>: the two products side by side, each
+    /// over the cores; the same sums either way.
+    /// </summary>
+    public void AddProducts(float[] xs, float[] ys, int rows, int stride, bool parallel)
+    {
+        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
+        if (xs.Length < (long)Features * stride || ys.Length < (long)Targets * stride)
+            throw new ArgumentException($"row buffers are too small for {Features} features, {Targets} targets and stride {stride}");
+        if (rows == 0) return;
         void GramPart() => BlockedProducts.Accumulate(xs, Features, xs, Features, rows, stride, Gram, Features, parallel, lowerOnly: true);
         void CrossPart() => BlockedProducts.Accumulate(xs, Features, ys, Targets, rows, stride, Cross, Targets, parallel);
         if (parallel) Parallel.Invoke(GramPart, CrossPart);
@@ -84,7 +99,6 @@ internal sealed class NormalEquations
             GramPart();
             CrossPart();
         }
-        AddTargets(y, rows, stride);
     }
 
     /// <summary>Multiply-adds in a chunk's two products from which <see cref="Add"/> runs them side by side.</summary>
