@@ -27,8 +27,8 @@ public static class InputShapes
         return new(name, shape);
     }
 
-    public static Dictionary<string, long[]> Resolve(IReadOnlyDictionary<string, NodeMetadata> inputs,
-        IEnumerable<string> overrides, int batch = 1)
+    /// <summary>The shapes the user gave (`--shape`), by input name (a nameless one is the first input's); no defaults.</summary>
+    public static Dictionary<string, long[]> Given(IReadOnlyDictionary<string, NodeMetadata> inputs, IEnumerable<string> overrides)
     {
         var given = new Dictionary<string, long[]>(StringComparer.Ordinal);
         string first = inputs.Keys.First();
@@ -40,6 +40,13 @@ public static class InputShapes
                 throw new ArgumentException($"--shape names '{name}', which is not an input of the model (inputs: {string.Join(", ", inputs.Keys)})");
             given[name] = shape;
         }
+        return given;
+    }
+
+    public static Dictionary<string, long[]> Resolve(IReadOnlyDictionary<string, NodeMetadata> inputs,
+        IEnumerable<string> overrides, int batch = 1)
+    {
+        var given = Given(inputs, overrides);
         var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach (var (name, meta) in inputs)
         {

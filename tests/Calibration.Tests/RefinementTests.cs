@@ -217,6 +217,20 @@ public sealed class RefinementTests
         Assert.Equal(5, gate.Apply(5), 12);
     }
 
+    /// <summary>A copy of <paramref name="original"/> whose first Conv keeps 5 of its 8 outputs, the second Conv reading those.</summary>
+    private static OnnxModel FirstConvPruned(OnnxModel original)
+    {
+        var pruned = original.Clone();
+        int[] keep = [0, 2, 3, 5, 6];
+        var first = pruned.Graph.Nodes.First(n => n.OpType == "Conv");
+        var second = pruned.Graph.Nodes.Where(n => n.OpType == "Conv").ElementAt(1);
+        ModelOps.SliceAxis(pruned, first.Input(1), 0, keep);
+        ModelOps.SliceAxis(pruned, first.Input(2), 0, keep);
+        ModelOps.SliceAxis(pruned, second.Input(1), 1, keep);
+        pruned.Graph.Reindex();
+        return pruned;
+    }
+
     [Fact]
     public void Hard_swish_aware_fit_lowers_the_error_after_the_activation()
     {
@@ -233,14 +247,7 @@ public sealed class RefinementTests
             h = b.Conv(h, 8, 4);
             b.Output(h, -1, 4, 8, 8);
             var original = b.Model();
-            var pruned = original.Clone();
-            int[] keep = [0, 2, 3, 5, 6];
-            var first = pruned.Graph.Nodes.First(n => n.OpType == "Conv");
-            var second = pruned.Graph.Nodes.Where(n => n.OpType == "Conv").ElementAt(1);
-            ModelOps.SliceAxis(pruned, first.Input(1), 0, keep);
-            ModelOps.SliceAxis(pruned, first.Input(2), 0, keep);
-            ModelOps.SliceAxis(pruned, second.Input(1), 1, keep);
-            pruned.Graph.Reindex();
+            var pruned = FirstConvPruned(original);
             var lines = new List<string>();
             Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
                 new ReconstructionOptions { ReluIterations = iterations, Log = lines.Add });
@@ -270,14 +277,7 @@ public sealed class RefinementTests
             h = b.Conv(h, 8, 4);
             b.Output(h, -1, 4, 8, 8);
             var original = b.Model();
-            var pruned = original.Clone();
-            int[] keep = [0, 2, 3, 5, 6];
-            var first = pruned.Graph.Nodes.First(n => n.OpType == "Conv");
-            var second = pruned.Graph.Nodes.Where(n => n.OpType == "Conv").ElementAt(1);
-            ModelOps.SliceAxis(pruned, first.Input(1), 0, keep);
-            ModelOps.SliceAxis(pruned, first.Input(2), 0, keep);
-            ModelOps.SliceAxis(pruned, second.Input(1), 1, keep);
-            pruned.Graph.Reindex();
+            var pruned = FirstConvPruned(original);
             var log = new List<string>();
             Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
                 new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = log.Add });

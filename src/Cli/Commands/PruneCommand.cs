@@ -153,11 +153,8 @@ public static class PruneCommand
     private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing, IReadOnlyList<string> shapes)
     {
         using var runner = new ModelRunner(model.ToBytes(), optimize: false);
-        var given = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        foreach (var (name, shape) in shapes.Select(InputShapes.ParseOverride))
-            given[name.Length == 0 ? runner.Inputs.Keys.First() : name] = shape;
         // The values' check runs beside the model's analysis; the pruner waits for it before planning (nothing is written before).
-        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true, given);
+        var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true, InputShapes.Given(runner.Inputs, shapes));
         if (samples.Images < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
         return samples;
     }

@@ -174,23 +174,7 @@ internal static unsafe class PackedProducts
     {
         float* acc = stackalloc float[Height * Width];
         Kernel(kc, a, b, acc);
-        if (nj == Width)
-        {
-            for (int r = 0; r < mi; r++)
-            {
-                double* cr = c + (long)r * ldc;
-                float* ar = acc + r * Width;
-                for (int q = 0; q < Width; q += 16)
-                {
-                    var (lo, hi) = Vector512.Widen(Vector512.Load(ar + q));
-                    (Vector512.Load(cr + q) + lo).Store(cr + q);
-                    (Vector512.Load(cr + q + 8) + hi).Store(cr + q + 8);
-                }
-            }
-            return;
-        }
-        for (int r = 0; r < mi; r++)
-            for (int q = 0; q < nj; q++) c[(long)r * ldc + q] += acc[r * Width + q];
+        FloatTileSums.AddWidened(acc, Width, c, ldc, mi, nj);
     }
 
     /// <summary>

@@ -121,28 +121,9 @@ internal static unsafe class SingleGram
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile(int kc, float* a, float* b, double* c, int ldc, int mi, int nj)
     {
-        int nr = NR;
         float* acc = stackalloc float[MR * 32];
         if (Use512) Kernel512(kc, a, b, acc); else Kernel256(kc, a, b, acc);
-        if (Use512 && nj == nr)
-        {
-            // A whole tile row: the same float64 additions, eight at a time.
-            for (int r = 0; r < mi; r++)
-            {
-                double* cr = c + (long)r * ldc;
-                float* ar = acc + r * nr;
-                for (int q = 0; q < nr; q += 16)
-                {
-                    var (lo, hi) = Vector512.Widen(Vector512.Load(ar + q));
-                    (Vector512.Load(cr + q) + lo).Store(cr + q);
-                    (Vector512.Load(cr + q + 8) + hi).Store(cr + q + 8);
-                }
-            }
-            return;
-        }
-        for (int r = 0; r < mi; r++)
-            for (int q = 0; q < nj; q++)
-                c[(long)r * ldc + q] += acc[r * nr + q];
+        FloatTileSums.AddWidened(acc, NR, c, ldc, mi, nj);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
