@@ -194,6 +194,36 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void Relu_aware_re_solve_is_skipped_when_a_sample_of_the_outputs_gains_less_than_the_error_tolerance()
+    {
+        // x → A → Relu → B → Relu → C, B with 32 outputs (four sampled): A keeps 5 of its 8, B is re-fitted ReLU-aware.
+        var calibration = ModelOps.Floats("x", [48, 3, 8, 8], new GraphBuilder(seed: 41).Normal(48 * 192));
+        var test = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 42).Normal(8 * 192));
+        var lines = new List<string>();
+        float[] OutputsWith(double errorTolerance)
+        {
+            var b = new GraphBuilder(seed: 7);
+            string h = b.Input("x", -1, 3, 8, 8);
+            h = b.Node("Relu", [b.Conv(h, 3, 8)]);
+            h = b.Node("Relu", [b.Conv(h, 8, 32, weight: b.Init("w", [32, 8, 3, 3], b.Normal(32 * 72, 0.6)))]);
+            h = b.Conv(h, 32, 4);
+            b.Output(h, -1, 4, 8, 8);
+            var original = b.Model();
+            var pruned = FirstConvPruned(original);
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
+                new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = errorTolerance, Log = lines.Add });
+            return ModelOps.Run(pruned, test);
+        }
+        // A tiny tolerance lets the sampled gain through: the one re-solve runs, as with no tolerance at all. No gain passes
+        // a tolerance of 1 (half of it: the sample's error would have to halve): the plain fit's weights stay.
+        var resolved = OutputsWith(0);
+        Assert.Equal(resolved, OutputsWith(1e-12));
+        Assert.Contains("ReLU-aware, 1 re-solve)", lines.Last());
+        Assert.NotEqual(resolved, OutputsWith(1));
+        Assert.Contains("ReLU-aware, 0 re-solves)", lines.Last());
+    }
+
+    [Fact]
     public void Hard_swish_is_recognised_with_its_floor_however_it_is_spelled()
     {
         var b = new GraphBuilder(seed: 3);

@@ -20,6 +20,9 @@ public sealed record LayerReconstruction(
 {
     /// <summary>False when the layer was left as it was; <see cref="Skipped"/> says why.</summary>
     public bool Fitted => Skipped is null;
+
+    /// <summary>ReLU-aware re-solves run after the plain fit, over all groups (0 for a plain fit, or where none was worth it).</summary>
+    public int ReluSolves { get; init; }
 }
 
 /// <summary>What <see cref="Reconstruction.Run"/> did, layer by layer.</summary>
