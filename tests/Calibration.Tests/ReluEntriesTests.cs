@@ -33,6 +33,37 @@ public sealed class ReluEntriesTests
         Assert.Equal(BitConverter.DoubleToInt64Bits(z2Ref), BitConverter.DoubleToInt64Bits(z2));
     }
 
+    /// <summary>
+    /// The vectorised hard-gate error sums are the scalar loop's bits (LayerFit's loop before, through HardGate.Apply):
+    /// entries below the gate's floor, inside its ramp, past its top, and (a = 1, zero offsets) exactly at the floor.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1.7, 3.0, 6.0)]
+    [InlineData(300, 1.0, 3.0, 6.0)]
+    [InlineData(7, -0.8, 3.0, 6.0)]
+    [InlineData(256, 1.3, 0.5, 1.0)]
+    [InlineData(203, 0.37, 2.5, 5.0)]
+    public void Gate_error_is_the_scalar_sum_bit_for_bit(int count, double a, double shift, double top)
+    {
+        var rng = new Random(count + 7);
+        var gate = new HardGate(shift, top);
+        // Scaled so the pre-activations cross the floor (−k) and the top (t − k); some entries are −k exactly.
+        float[] Spread() => [.. Values(rng, count).Select((v, i) => i % 17 == 5 ? (float)-shift : v * (float)(top + shift))];
+        var tau = Spread();
+        var offset = Values(rng, count);
+        var prediction = Spread();
+        double e = 0.25, z2 = 1.5, eRef = e, z2Ref = z2;
+        for (int r = 0; r < count; r++)
+        {
+            double z = gate.Apply(a * tau[r] + offset[r]), zp = gate.Apply(a * prediction[r] + offset[r]);
+            eRef += (zp - z) * (zp - z);
+            z2Ref += z * z;
+        }
+        ReluEntries.GateError(tau, offset, prediction, a, gate, ref e, ref z2);
+        Assert.Equal(BitConverter.DoubleToInt64Bits(eRef), BitConverter.DoubleToInt64Bits(e));
+        Assert.Equal(BitConverter.DoubleToInt64Bits(z2Ref), BitConverter.DoubleToInt64Bits(z2));
+    }
+
     /// <summary>The vectorised targets are the scalar rule's bits, for a ReLU (floor 0) and a hard gate's floor, every branch taken.</summary>
     [Theory]
     [InlineData(9, 1.7, 0.0)]

@@ -541,17 +541,8 @@ internal sealed class LayerFit
         var chain = Unit.Chain!;
         double a = chain.Scale[g * mg + o];
         int at = (int)((long)o * rows + r0);
-        if (chain.Gate is null)
-        {
-            ReluEntries.Error(t.AsSpan(at, count), c.AsSpan(at, count), p, a, ref e, ref z2);
-            return;
-        }
-        for (int r = 0; r < count; r++)
-        {
-            double z = chain.Activate(a * t[at + r] + c[at + r]), zp = chain.Activate(a * p[r] + c[at + r]);
-            e += (zp - z) * (zp - z);
-            z2 += z * z;
-        }
+        if (chain.Gate is { } gate) ReluEntries.GateError(t.AsSpan(at, count), c.AsSpan(at, count), p, a, gate, ref e, ref z2);
+        else ReluEntries.Error(t.AsSpan(at, count), c.AsSpan(at, count), p, a, ref e, ref z2);
     }
 
     /// <summary>Per tile of group <paramref name="g"/>'s stored rows, Σ (relu(a·XΘ + c) − relu(a·τ + c))² and Σ relu(a·τ + c)², on the tiles <paramref name="measured"/> picks (zero elsewhere).</summary>
