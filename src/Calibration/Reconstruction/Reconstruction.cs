@@ -58,7 +58,8 @@ public static class Reconstruction
         options.Progress?.Invoke(0, total);
         // A level's targets are made while the previous level solves: they come from the original model alone (the recording
         // or the targets' file, through output chains fixed before the first fit), and the solves leave a core idle in their
-        // serial parts (PP-OCRv4 rec: ~0.9 s of reading and gathering, one core, before each of 34 passes).
+        // serial parts (PP-OCRv4 rec: ~0.9 s of reading and gathering, one core, before each of 34 passes). Only small
+        // levels' targets, which then live beside the solving level's rows: ResNet-50's layer4 convs have 160 MiB each.
         Task? nextTargets = null;
         try
         {
@@ -69,7 +70,8 @@ public static class Reconstruction
                 else nextTargets.GetAwaiter().GetResult();
                 engine.Accumulate(level, byLevel.Skip(l + 1).ToList());
                 var following = l + 1 < byLevel.Count ? byLevel[l + 1] : null;
-                nextTargets = following is null ? null : Task.Run(() => engine.LoadTargets(following));
+                nextTargets = following is not null && following.Sum(f => f.TargetBytes) <= AheadTargetBytes
+                    ? Task.Run(() => engine.LoadTargets(following)) : null;
                 foreach (var fit in level)
                 {
                     LayerReconstruction result;
@@ -105,6 +107,9 @@ public static class Reconstruction
             RuntimeSeconds = engine.RuntimeSeconds,
         };
     }
+
+    /// <summary>The most bytes of a level's targets made while the previous level solves (see <see cref="Run(OnnxModel, OnnxModel, IReadOnlyList{RefitLayer}, CalibrationData, ReconstructionOptions?, TargetRecording?)"/>).</summary>
+    internal const long AheadTargetBytes = 64L << 20;
 
     /// <summary>The unit's output chain as far as the options use it: a skip needs residual targets, a Relu the ReLU-aware fit.</summary>
     private static OutputChain? ChainFor(ConsumerUnit unit, OnnxModel original, OnnxModel pruned, ReconstructionOptions options)
