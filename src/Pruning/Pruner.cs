@@ -185,6 +185,9 @@ public static class Pruner
                 $"{report.Levels} levels, {report.RuntimeRuns} ONNX Runtime runs ({report.RuntimeSeconds:0.0} s), {report.Seconds - report.RuntimeSeconds:0.0} s sampling and solving";
             if (agreementBefore is not null)
                 summary.AgreementBeforeRecovery = AgreementFigures.From(agreementBefore, part);
+            // The fits' rows, targets and sums are garbage now, and the validation's ONNX Runtime run would grow the
+            // process around them (PP-OCRv4 rec: its peak was at the validation's end).
+            CollectBetweenStages();
         }
         else
         {
