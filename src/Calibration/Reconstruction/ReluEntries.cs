@@ -18,45 +18,8 @@ internal static class ReluEntries
     /// Adds Σ (relu(a·p + c) − relu(a·τ + c))² to <paramref name="error"/> and Σ relu(a·τ + c)² to <paramref name="total"/>
     /// over the entries of <paramref name="tau"/>, <paramref name="offset"/> and <paramref name="prediction"/> (same length).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Error(ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, ReadOnlySpan<float> prediction, double a, ref double error, ref double total)
-    {
-        int count = tau.Length;
-        SameLength(count, offset.Length, prediction.Length);
-        double e = error, z2 = total;
-        int r = 0;
-        if (Avx.IsSupported)
-        {
-            ref float t0 = ref MemoryMarshal.GetReference(tau);
-            ref float c0 = ref MemoryMarshal.GetReference(offset);
-            ref float p0 = ref MemoryMarshal.GetReference(prediction);
-            var av = Vector256.Create(a);
-            var zero = Vector256<double>.Zero;
-            for (; r + 4 <= count; r += 4)
-            {
-                var t = Widened(ref t0, r);
-                var c = Widened(ref c0, r);
-                var p = Widened(ref p0, r);
-                var z = Avx.Max(Avx.Add(Avx.Multiply(av, t), c), zero);
-                var zp = Avx.Max(Avx.Add(Avx.Multiply(av, p), c), zero);
-                var d = Avx.Subtract(zp, z);
-                var dd = Avx.Multiply(d, d);
-                var zz = Avx.Multiply(z, z);
-                e += dd.GetElement(0); z2 += zz.GetElement(0);
-                e += dd.GetElement(1); z2 += zz.GetElement(1);
-                e += dd.GetElement(2); z2 += zz.GetElement(2);
-                e += dd.GetElement(3); z2 += zz.GetElement(3);
-            }
-        }
-        for (; r < count; r++)
-        {
-            double z = Math.Max(a * tau[r] + offset[r], 0), zp = Math.Max(a * prediction[r] + offset[r], 0);
-            e += (zp - z) * (zp - z);
-            z2 += z * z;
-        }
-        error = e;
-        total = z2;
-    }
+    public static void Error(ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, ReadOnlySpan<float> prediction, double a, ref double error, ref double total) =>
+        Sums(new Relu(), tau, offset, prediction, a, ref error, ref total);
 
     /// <summary>
     /// As <see cref="Error"/> for a hard gate g(z) = z·clip(z + k, 0, t)/t (<see cref="HardGate.Apply"/>) in place of the
@@ -65,9 +28,14 @@ internal static class ReluEntries
     /// differences are the same, so the sums are still the scalar loop's bits. One call a sweep per output of PP-OCRv4 rec's
     /// hard-swish layers: the scalar loop was ~1 CPU s of its reconstruction.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GateError(ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, ReadOnlySpan<float> prediction, double a, HardGate gate,
-        ref double error, ref double total)
+        ref double error, ref double total) =>
+        Sums(new Gate(gate), tau, offset, prediction, a, ref error, ref total);
+
+    /// <summary>The error sums of <see cref="Error"/> with activation <typeparamref name="T"/> (a struct: one compiled loop each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Sums<T>(T activation, ReadOnlySpan<float> tau, ReadOnlySpan<float> offset, ReadOnlySpan<float> prediction, double a,
+        ref double error, ref double total) where T : struct, IActivation
     {
         int count = tau.Length;
         SameLength(count, offset.Length, prediction.Length);
@@ -79,18 +47,13 @@ internal static class ReluEntries
             ref float c0 = ref MemoryMarshal.GetReference(offset);
             ref float p0 = ref MemoryMarshal.GetReference(prediction);
             var av = Vector256.Create(a);
-            var shift = Vector256.Create(gate.Shift);
-            var top = Vector256.Create(gate.Top);
-            var zero = Vector256<double>.Zero;
             for (; r + 4 <= count; r += 4)
             {
                 var t = Widened(ref t0, r);
                 var c = Widened(ref c0, r);
                 var p = Widened(ref p0, r);
-                var u = Avx.Add(Avx.Multiply(av, t), c);
-                var up = Avx.Add(Avx.Multiply(av, p), c);
-                var z = Avx.Divide(Avx.Multiply(u, Avx.Min(Avx.Max(Avx.Add(u, shift), zero), top)), top);
-                var zp = Avx.Divide(Avx.Multiply(up, Avx.Min(Avx.Max(Avx.Add(up, shift), zero), top)), top);
+                var z = activation.Apply(Avx.Add(Avx.Multiply(av, t), c));
+                var zp = activation.Apply(Avx.Add(Avx.Multiply(av, p), c));
                 var d = Avx.Subtract(zp, z);
                 var dd = Avx.Multiply(d, d);
                 var zz = Avx.Multiply(z, z);
@@ -102,12 +65,41 @@ internal static class ReluEntries
         }
         for (; r < count; r++)
         {
-            double z = gate.Apply(a * tau[r] + offset[r]), zp = gate.Apply(a * prediction[r] + offset[r]);
+            double z = activation.Apply(a * tau[r] + offset[r]), zp = activation.Apply(a * prediction[r] + offset[r]);
             e += (zp - z) * (zp - z);
             z2 += z * z;
         }
         error = e;
         total = z2;
+    }
+
+    /// <summary>An activation as the error sums apply it: on four float64 lanes, and on one value (the scalar formula).</summary>
+    private interface IActivation
+    {
+        Vector256<double> Apply(Vector256<double> u);
+        double Apply(double u);
+    }
+
+    private readonly struct Relu : IActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<double> Apply(Vector256<double> u) => Avx.Max(u, Vector256<double>.Zero);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public double Apply(double u) => Math.Max(u, 0);
+    }
+
+    private readonly struct Gate(HardGate gate) : IActivation
+    {
+        private readonly Vector256<double> _shift = Vector256.Create(gate.Shift), _top = Vector256.Create(gate.Top);
+        private readonly HardGate _gate = gate;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<double> Apply(Vector256<double> u) =>
+            Avx.Divide(Avx.Multiply(u, Avx.Min(Avx.Max(Avx.Add(u, _shift), Vector256<double>.Zero), _top)), _top);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public double Apply(double u) => _gate.Apply(u);
     }
 
     /// <summary>
