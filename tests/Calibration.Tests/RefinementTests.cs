@@ -340,7 +340,7 @@ public sealed class RefinementTests
     [InlineData(1)]
     [InlineData(7)]
     [InlineData(64)]
-    public void Batches_consumed_beside_the_next_run_give_the_weights_of_one_thread_bit_for_bit(int maxBatch)
+    public void Batches_run_side_by_side_and_consumed_beside_them_give_the_weights_of_one_thread_bit_for_bit(int maxBatch)
     {
         byte[] Run(bool alongside)
         {

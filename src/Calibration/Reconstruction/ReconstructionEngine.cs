@@ -29,8 +29,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     private Dictionary<string, long[]> _prunedShapes = [];
     private Dictionary<string, TensorElementType> _originalTypes = [];
     private Dictionary<string, TensorElementType> _prunedTypes = [];
-    // Two arenas: while the layers consume one batch, the next one is read and run into the other.
-    private readonly float[][] _arenas = [[], []];
+    // Arenas the batches are read and run into (see ForEachBatch): kept from pass to pass.
+    private readonly List<float[]> _arenas = [];
+
+    /// <summary>Bytes of a batch's arena below which a pass runs two batches side by side.</summary>
+    private const long SideBySideBytes = 64L << 20;
 
     public int RuntimeRuns { get; private set; }
 
@@ -379,52 +382,74 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         long passStart = Stopwatch.GetTimestamp();
         var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         double runSeconds = 0, runCpu = 0, readSeconds = 0, storeSeconds = 0, consumeSeconds = 0;
-        // Batch i is consumed on another thread while batch i + 1 is read and run into the other arena: the layers'
-        // sums take most of a pass over a small sub-model, and ONNX Runtime's runs and the reads are mostly one core.
-        // The batches are consumed one at a time and in order, so every sum is what it was.
-        using (var consumer = new OrderedConsumer(options.ConsumeAlongside))
+        var tally = new object();
+        int batches = (calibration.Images + batch - 1) / batch;
+        int Count(int b) => Math.Min(batch, calibration.Images - b * batch);
+        // Reads batch b into arena k, runs it and caches what later passes start from.
+        void Produce(int b, int k)
         {
-            for (int first = 0, k = 0; first < calibration.Images; first += batch, k ^= 1)
+            int first = b * batch, count = Count(b);
+            long t0 = Stopwatch.GetTimestamp();
+            foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(k, name, count).Span);
+            foreach (var v in fromCache) cache!.Read(v, first, count, Slot(k, v, count).Span);
+            double read = Stopwatch.GetElapsedTime(t0).TotalSeconds, seconds = 0, cpu = 0;
+            if (runner is not null)
             {
-                int count = Math.Min(batch, calibration.Images - first);
-                // This arena's last batch (two back) was consumed before the previous one started.
-                if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
-                long t0 = Stopwatch.GetTimestamp();
-                foreach (var name in floatInputs.Concat(readInputs)) calibration.CopyFloats(name, first, count, Slot(k, name, count).Span);
-                foreach (var v in fromCache) cache!.Read(v, first, count, Slot(k, v, count).Span);
-                readSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                if (runner is not null)
+                long runStart = Stopwatch.GetTimestamp();
+                var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
+                runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatFed.Concat(cutInputs).Select(v => Buffer(k, v, count))],
+                    [.. computed.Select(v => Buffer(k, v, count))]);
+                seconds = Stopwatch.GetElapsedTime(runStart).TotalSeconds;
+                cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
+                foreach (var v in computed)
                 {
-                    RuntimeRuns++;
-                    start = Stopwatch.GetTimestamp();
-                    var cpuRun = Process.GetCurrentProcess().TotalProcessorTime;
-                    runner.RunInto(calibration.Slice(first, count, otherInputs), [.. floatFed.Concat(cutInputs).Select(v => Buffer(k, v, count))],
-                        [.. computed.Select(v => Buffer(k, v, count))]);
-                    double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                    RuntimeSeconds += seconds;
-                    runSeconds += seconds;
-                    runCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpuRun).TotalSeconds;
-                    foreach (var v in computed)
-                    {
-                        var type = types.GetValueOrDefault(v, TensorElementType.Float);
-                        SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
-                        FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(k, v, count).Span, first, slots[v].PerSample, type);
-                    }
+                    var type = types.GetValueOrDefault(v, TensorElementType.Float);
+                    SubModel.RoundToOwnType(Slot(k, v, count).Span, type);
+                    FiniteValues.Check(ReferenceEquals(model, original) ? "original" : "pruned", v, Slot(k, v, count).Span, first, slots[v].PerSample, type);
                 }
-                long t1 = Stopwatch.GetTimestamp();
-                foreach (var v in stored) cache!.Store(v, first, Slot(k, v, count).Span);
-                storeSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
-                var batchValues = wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(k, v, count), StringComparer.Ordinal);
-                int firstImage = first;
-                consumer.Next(() =>
-                {
-                    long t2 = Stopwatch.GetTimestamp();
-                    consume(firstImage, count, batchValues);
-                    consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
-                });
             }
-            consumer.Finish();
+            long t1 = Stopwatch.GetTimestamp();
+            foreach (var v in stored) cache!.Store(v, first, Slot(k, v, count).Span);
+            lock (tally)
+            {
+                readSeconds += read;
+                storeSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
+                if (runner is null) return;
+                RuntimeRuns++;
+                RuntimeSeconds += seconds;
+                runSeconds += seconds;
+                runCpu += cpu;
+            }
         }
+        void Consume(int b, int k)
+        {
+            long t2 = Stopwatch.GetTimestamp();
+            int count = Count(b);
+            consume(b * batch, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(k, v, count), StringComparer.Ordinal));
+            consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
+        }
+        // Runs of one ONNX Runtime thread each go side by side (OrderedPipeline) where their batches are small: a pass over
+        // a few nodes on one core left the other idle whenever the layers' sums took less than the run. The batches are
+        // still consumed one at a time and in order, so every sum is what it was.
+        int producers = runner is not null && options.ConsumeAlongside && options.Provider == Provider.Cpu && options.PassThreads == 1
+            && batches > 1 && Environment.ProcessorCount > 1 && perSample * batch <= SideBySideBytes ? 2 : 0;
+        int arenas = producers > 0 ? OrderedPipeline.Arenas(producers) : 2;
+        while (_arenas.Count < arenas) _arenas.Add([]);
+        for (int k = 0; k < arenas; k++)
+            if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
+        if (producers > 0) OrderedPipeline.Run(batches, producers, Produce, Consume);
+        else
+            // Batch b is consumed on another thread while batch b + 1 is read and run into the other arena.
+            using (var consumer = new OrderedConsumer(options.ConsumeAlongside))
+            {
+                for (int b = 0; b < batches; b++)
+                {
+                    int current = b, k = b & 1;
+                    Produce(b, k);
+                    consumer.Next(() => Consume(current, k));
+                }
+                consumer.Finish();
+            }
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}), batch {batch} " +

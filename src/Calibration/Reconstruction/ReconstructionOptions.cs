@@ -43,9 +43,9 @@ public sealed record ReconstructionOptions
     public int Seed { get; init; }
 
     /// <summary>
-    /// Whether a pass consumes each batch (the layers' sums) on another thread while the next batch is read and run
-    /// (see <see cref="ReconstructionEngine"/>); false consumes it in turn on the pass's own thread. The same results
-    /// either way: tests compare the two.
+    /// Whether a pass consumes each batch (the layers' sums) on another thread while the next batches are read and run
+    /// (two side by side where they are small; see <see cref="ReconstructionEngine"/>); false consumes it in turn on the
+    /// pass's own thread. The same results either way: tests compare the two.
     /// </summary>
     internal bool ConsumeAlongside { get; init; } = true;
 
