@@ -435,7 +435,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             && batches > 1 && Environment.ProcessorCount > 1 && perSample * batch <= SideBySideBytes ? 2 : 0;
         int arenas = producers > 0 ? OrderedPipeline.Arenas(producers) : 2;
         while (_arenas.Count < arenas) _arenas.Add([]);
-        for (int k = 0; k < arenas; k++)
+        for (int k = 0; k < Math.Min(arenas, batches); k++)
             if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
         if (producers > 0) OrderedPipeline.Run(batches, producers, Produce, Consume);
         else
