@@ -9,7 +9,7 @@ namespace OnnxSlim.Spectral.Numerics;
 /// change further on is one matrix product through <see cref="Gemm"/> (compute-bound, where a row-by-row
 /// update is memory-bound: ~10× faster for the few-thousand-wide systems of a layer re-fit).
 /// </summary>
-public static class Cholesky
+public static unsafe class Cholesky
 {
     private const int Block = 96;
 
@@ -21,6 +21,10 @@ public static class Cholesky
     public static bool Factor(double[] a, int n)
     {
         if (a.Length < (long)n * n) throw new ArgumentException($"matrix holds {a.Length} values, {n}×{n} needs {(long)n * n}");
+        // The first panel's rows (the largest), packed in both sliver layouts of the GEMM's tiles.
+        int most = Math.Max(0, n - Block);
+        var packA = new double[(long)RoundUp(most, PackedGemm<double>.MR) * Block];
+        var packB = new double[(long)RoundUp(most, PackedGemm<double>.NR) * Block];
         for (int k0 = 0; k0 < n; k0 += Block)
         {
             int k1 = Math.Min(n, k0 + Block), kb = k1 - k0;
@@ -46,12 +50,20 @@ public static class Cholesky
                     a[i * n + j] = s / a[j * n + j];
                 }
             });
-            // The trailing lower triangle loses panel · panelᵀ, one block row at a time (columns up to its diagonal).
             int rest = n - k1, blocks = (rest + Block - 1) / Block;
+            // The trailing lower triangle loses panel · panelᵀ, one block row at a time (columns up to its diagonal). The
+            // panel is packed once for every block row (as Gemm.GramOfRows packs its rows), not once per block row as
+            // separate products would: the same tiles and sums, a fifth less work on a 4,000-wide system.
+            fixed (double* pa = a, wa = packA, wb = packB)
+            {
+                PackedGemm<double>.PackA(pa + k0, n, false, k1, 0, rest, kb, wa);
+                PackedGemm<double>.PackB(pa + k0, n, true, 0, k1, kb, rest, wb);
+            }
             ParallelFor(blocks, (long)rest * rest * kb / 2, b =>
             {
                 int i0 = k1 + b * Block, rows = Math.Min(Block, n - i0);
-                Gemm.Multiply(rows, i0 + rows - k1, kb, -1.0, a.AsSpan(i0 * n + k0), n, false, a.AsSpan(k1 * n + k0), n, true, a.AsSpan(i0 * n + k1), n);
+                fixed (double* pa = a, wa = packA, wb = packB)
+                    PackedGemm<double>.Macro(rows, i0 + rows - k1, kb, -1.0, wa + (long)(i0 - k1) * kb, wb, pa + (long)i0 * n + k1, n);
             });
         }
         return true;
@@ -122,6 +134,8 @@ public static class Cholesky
             for (int j = 0; j < i; j++) inverse[j * n + i] = inverse[i * n + j] = 0.5 * (inverse[i * n + j] + inverse[j * n + i]);
         return inverse;
     }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
     /// <summary>Rows [from, to) through <paramref name="body"/>, in parallel chunks of <paramref name="chunk"/> rows when a core is idle.</summary>
     private static void ParallelRows(int from, int to, int chunk, Action<int> body)

@@ -9,6 +9,8 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- phases FILE.onnx [--cr 0.5] [--min-rows 1024] [--gem-only] [--batch F] [--tail F]   (the widest groups' Gram, reduction, eigenvalues, GEM on one thread, CPU s)
 //        dotnet run -c Release --project tools/bench/spectral -- single FILE.onnx [--cr 0.5]   (float32-product Grams vs float64 on the model's large groups)
 //        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
+//        dotnet run -c Release --project tools/bench/spectral -- fit [--n 4105] [--m 480] [--rows 2744] [--par]   (one fit's XᵀX, XᵀY, Cholesky and solve: CPU s, GFMA/s; DOTNET_PROCESSOR_COUNT=1 for one core)
+//        dotnet run -c Release --project tools/bench/spectral -- dgemm [--m 96] [--n 4000] [--k 96] [--tb] [--reps 20]   (float64 GEMM of one shape on one thread: GFMA/s)
 //        dotnet run -c Release --project tools/bench/spectral -- relu [--n 1801] [--m 192] [--rows 20000] [--serial]   (the ReLU-aware re-solves' products XΘ and XᵀT on stored rows: CPU s, GFMA/s)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
@@ -118,6 +120,70 @@ if (mode == "relu")
         double c2 = CpuNow(); double wall2 = w0.Elapsed.TotalSeconds;
         double check = 0; for (int i = 0; i < c.Length; i += 97) check += c[i];
         Console.WriteLine($"n {n} m {m} rows {rows} ({fma:0.0} GFMA each): project {c1 - c0:0.00} CPU s {wall1:0.00} wall ({fma / (c1 - c0):0.0} GFMA/CPU s), XᵀT {c2 - c1:0.00} CPU s {wall2:0.00} wall ({fma / (c2 - c1):0.0}); check {check:R}");
+    }
+    return;
+}
+if (mode == "dgemm")
+{
+    // float64 GEMM throughput on one thread for a shape: C[m×n] += A[m×k]·B[k×n] (B transposed with --tb).
+    int m = (int)Option("--m", 96), n = (int)Option("--n", 4000), k = (int)Option("--k", 96);
+    bool tb = args.Contains("--tb");
+    int reps = (int)Option("--reps", 20);
+    var rng = new Random(1);
+    var a = new double[(long)m * k]; var b = new double[(long)k * n]; var c = new double[(long)m * n];
+    for (int i = 0; i < a.Length; i++) a[i] = rng.NextDouble();
+    for (int i = 0; i < b.Length; i++) b[i] = rng.NextDouble();
+    double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+    for (int rep = 0; rep < 3; rep++)
+    {
+        double c0 = CpuNow();
+        for (int r = 0; r < reps; r++) OnnxSlim.Spectral.Numerics.Gemm.Multiply(m, n, k, -1.0, a, k, false, b, tb ? k : n, tb, c, n);
+        double c1 = CpuNow();
+        Console.WriteLine($"{m}×{n}×{k} tb={tb}: {(double)m * n * k * reps / 1e9 / (c1 - c0):0.0} GFMA/s");
+    }
+    return;
+}
+if (mode == "fit")
+{
+    // One ReLU-aware fit's numerics on stored feature-major rows, on one thread (ResNet-50's layer4 conv2: n ≈ 4,100
+    // features, m ≈ 480 outputs): XᵀX (lower), XᵀY, Cholesky of XᵀX + λI, the solve for m right-hand sides. CPU s, GFMA/s.
+    int n = (int)Option("--n", 4105), m = (int)Option("--m", 480), rows = (int)Option("--rows", 2744);
+    bool par = args.Contains("--par");
+    var rng = new Random(1);
+    var x = new float[(long)n * rows];
+    for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.3);
+    var t = new float[(long)m * rows];
+    for (int i = 0; i < t.Length; i++) t[i] = (float)(rng.NextDouble() - 0.5);
+    double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+    for (int rep = 0; rep < 2; rep++)
+    {
+        var g = new double[(long)n * n];
+        var c = new double[(long)n * m];
+        double c0 = CpuNow();
+        OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(x, n, x, n, rows, rows, g, n, par, lowerOnly: true);
+        double c1 = CpuNow();
+        OnnxSlim.Spectral.Numerics.BlockedProducts.Accumulate(x, n, t, m, rows, rows, c, m, par);
+        double c2 = CpuNow();
+        double trace = 0; for (int i = 0; i < n; i++) trace += g[(long)i * n + i];
+        for (int i = 0; i < n; i++) g[(long)i * n + i] += 1e-2 * trace / n;
+        var l = (double[])g.Clone();
+        double c3 = CpuNow();
+        bool ok = OnnxSlim.Spectral.Numerics.Cholesky.Factor(l, n);
+        double c4 = CpuNow();
+        var th = (double[])c.Clone();
+        OnnxSlim.Spectral.Numerics.Cholesky.Solve(l, n, th, m);
+        double c5 = CpuNow();
+        // Residual of the solve on a few columns: ‖GΘ − C‖ / ‖C‖.
+        double res = 0, nc = 0;
+        for (int j = 0; j < Math.Min(m, 8); j++)
+            for (int i = 0; i < n; i++)
+            {
+                double s = 0; for (int k = 0; k < n; k++) s += g[(long)Math.Max(i, k) * n + Math.Min(i, k)] * th[(long)k * m + j];
+                res += (s - c[(long)i * m + j]) * (s - c[(long)i * m + j]); nc += c[(long)i * m + j] * c[(long)i * m + j];
+            }
+        double gram = (double)n * n * rows / 2e9, cross = (double)n * m * rows / 1e9, chol = (double)n * n * n / 6e9, solve = (double)n * n * m / 1e9;
+        Console.WriteLine($"n {n} m {m} rows {rows}: XᵀX {c1 - c0:0.00} CPU s ({gram / (c1 - c0):0.0} GFMA/s), XᵀY {c2 - c1:0.00} ({cross / (c2 - c1):0.0}), " +
+            $"Cholesky {c4 - c3:0.00} ({chol / (c4 - c3):0.0}, {ok}), solve {c5 - c4:0.00} ({solve / (c5 - c4):0.0}); residual {Math.Sqrt(res / nc):0.0e0}; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
     }
     return;
 }
