@@ -322,6 +322,35 @@ public sealed class RefinementTests
     }
 
     [Fact]
+    public void A_plain_fit_forms_its_sums_in_whole_flushes_whatever_the_batches()
+    {
+        // x → P → Relu → A: P loses channels, A (no Relu after it) is re-fitted plainly, keeping no rows. Its rows wait in
+        // PendingRows and go into XᵀX, XᵀY a thousand at a time: per batch, each batch's rows were a flush of their own.
+        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 25).Normal(64 * 192));
+        byte[] Run(int maxBatch, out List<string> lines)
+        {
+            var b = new GraphBuilder(seed: 9);
+            string h = b.Input("x", -1, 3, 8, 8);
+            h = b.Node("Relu", [b.Conv(h, 3, 8)]);
+            h = b.Conv(h, 8, 6);
+            b.Output(h, -1, 6, 8, 8);
+            var original = b.Model();
+            var pruned = FirstConvPruned(original);
+            var log = new List<string>();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
+                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = log.Add });
+            lines = log;
+            return pruned.ToBytes();
+        }
+        var whole = Run(64, out var lines);
+        Assert.Contains(lines, l => l.Contains("error") && l.Contains("3000 rows"));
+        Assert.DoesNotContain(lines, l => l.Contains("ReLU-aware"));
+        // 3000 rows over 64 images: batches of 7 images are ~330 rows each, not a multiple of the 256-row flush.
+        Assert.Equal(whole, Run(7, out _));
+        Assert.Equal(whole, Run(1, out _));
+    }
+
+    [Fact]
     public void Batching_and_the_activation_cache_do_not_change_the_result()
     {
         float[] Outputs(ReconstructionOptions options)

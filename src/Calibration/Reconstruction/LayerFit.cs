@@ -31,6 +31,7 @@ internal sealed class LayerFit
     private bool _solved;
     private ChunkBuffers[] _buffers = [];
     private float[][]? _storedX, _storedT, _storedC;
+    private PendingRows[]? _pending;
     private int _reluSolves;
 
     /// <summary>One worker's chunk of a group: features x (n × chunk), targets y (m_g × chunk), and with lanes the groups interleaved (see <see cref="LaneProducts"/>).</summary>
@@ -77,6 +78,7 @@ internal sealed class LayerFit
             _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
             _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
         }
+        else if (!UsesLanes) _pending = [.. Enumerable.Range(0, groups).Select(_ => new PendingRows(n, mg, rows))];
         return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
     }
 
@@ -131,8 +133,9 @@ internal sealed class LayerFit
                 {
                     ReadGroup(g, chunk, activation.Span, skip.Span, b);
                     for (int t = 0; t < mg; t++) Narrow(b.Y.AsSpan(t * Chunk, count), b.Ys.AsSpan(t * Chunk, count));
-                    if (ProductsAtSolve) equations[g].AddTargets(b.Y, count, Chunk);
-                    else equations[g].Add(b.Xs, b.Ys, b.Y, count, Chunk);
+                    equations[g].AddTargets(b.Y, count, Chunk);
+                    // Products once per stored layer (ProductsAtSolve), or per few batches' worth of rows (PendingRows).
+                    _pending?[g].Add(b.Xs, b.Ys, count, Chunk, equations[g]);
                     StoreGroup(g, chunk, skip.Span, b);
                 }
                 continue;
@@ -267,6 +270,7 @@ internal sealed class LayerFit
         {
             var eq = equations[g];
             if (ProductsAtSolve) eq.AddProducts(_storedX![g], _storedT![g], Layout.Rows, Layout.Rows, parallel: !groupsInParallel);
+            _pending?[g].Flush(eq);
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
             var prior = _options.ShrinkTowardPruned ? before[g] : null;
             after[g] = solver.Solve(eq.Cross, eq.Targets, prior) ?? throw new LayerSkippedException("the least-squares solution is not finite");
@@ -313,6 +317,7 @@ internal sealed class LayerFit
         if (improved) LayerWeights.Write(Unit, Layout, after, model);
         _equations = null;
         _storedX = _storedT = _storedC = null;
+        _pending = null;
         _buffers = [];
         _solved = true;
         _clock.Stop();

@@ -75,7 +75,7 @@ internal sealed class NormalEquations
             throw new ArgumentException($"chunk buffers are too small for {Features} features, {Targets} targets and stride {stride}");
         if (rows == 0) return;
         // Small products on the calling thread: a chunk of a 10-feature layer is not worth a hand-over.
-        AddProducts(xs, ys, rows, stride, Environment.ProcessorCount > 1 && (long)Features * (Features + Targets) * rows >= ParallelWork);
+        AddProducts(xs, ys, rows, stride, ProductsInParallel(rows));
         AddTargets(y, rows, stride);
     }
 
@@ -103,6 +103,9 @@ internal sealed class NormalEquations
 
     /// <summary>Multiply-adds in a chunk's two products from which <see cref="Add"/> runs them side by side.</summary>
     private const long ParallelWork = 1L << 20;
+
+    /// <summary>Whether the products of <paramref name="rows"/> rows are worth spreading over the cores (the same sums either way).</summary>
+    public bool ProductsInParallel(int rows) => Environment.ProcessorCount > 1 && (long)Features * (Features + Targets) * rows >= ParallelWork;
 
     /// <summary>
     /// The part of <see cref="Add"/> besides the products: ‖y‖² per target and the row count (<see cref="LaneProducts"/>
