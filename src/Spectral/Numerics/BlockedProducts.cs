@@ -186,9 +186,14 @@ public static class BlockedProducts
             if (Vector512.IsHardwareAccelerated)
                 for (; r + 32 <= vectorRows; r += 32)
                 {
+                    // The block's 32 rows of each feature side by side (feature f at (f − f0)·32), read by every block of
+                    // outputs: in place they are a 128-byte run per feature, each on a page of its own (a stored layer's
+                    // features lie rows × 4 bytes apart), and the outputs' passes over them missed the TLB on every feature.
+                    var packed = t_projectRows ??= new float[FeatureBlock * 32];
+                    for (int f = f0; f < f1; f++) Array.Copy(x, (long)f * stride + r0 + r, packed, (f - f0) * 32, 32);
                     int o = 0;
-                    for (; o + 8 <= vectorOutputs; o += 8) Project8x32(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
-                    for (; o + 4 <= vectorOutputs; o += 4) Project4x32(x, f0, f1, stride, r0 + r, w, m, o, p, pStride, r);
+                    for (; o + 8 <= vectorOutputs; o += 8) Project8x32(packed, f0, f1, 32, -f0 * 32, w, m, o, p, pStride, r);
+                    for (; o + 4 <= vectorOutputs; o += 4) Project4x32(packed, f0, f1, 32, -f0 * 32, w, m, o, p, pStride, r);
                 }
             for (; r < vectorRows; r += 16)
             {
@@ -205,6 +210,8 @@ public static class BlockedProducts
 
     /// <summary>Features per block in <see cref="Project"/>: 256 rows of X of them (and their rows of W) fit in L2.</summary>
     private const int FeatureBlock = 256;
+
+    [ThreadStatic] private static float[]? t_projectRows;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Project8x16(float[] x, int f0, int f1, int stride, int row, float[] w, int m, int o, float[] p, int pStride, int r)

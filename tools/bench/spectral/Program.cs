@@ -11,7 +11,7 @@ using OnnxSlim.Spectral.Bench;
 //        dotnet run -c Release --project tools/bench/spectral -- gram [--n 2617] [--rows 8960]   (the reconstruction's lower-triangle Gram, float64 vs float32 rows: CPU s, GFMA/s, largest difference)
 //        dotnet run -c Release --project tools/bench/spectral -- fit [--n 4105] [--m 480] [--rows 2744] [--par]   (one fit's XᵀX, XᵀY, Cholesky and solve: CPU s, GFMA/s; DOTNET_PROCESSOR_COUNT=1 for one core)
 //        dotnet run -c Release --project tools/bench/spectral -- dgemm [--m 96] [--n 4000] [--k 96] [--tb] [--reps 20]   (float64 GEMM of one shape on one thread: GFMA/s)
-//        dotnet run -c Release --project tools/bench/spectral -- relu [--n 1801] [--m 192] [--rows 20000] [--serial]   (the ReLU-aware re-solves' products XΘ and XᵀT on stored rows: CPU s, GFMA/s)
+//        dotnet run -c Release --project tools/bench/spectral -- relu [--n 1801] [--m 192] [--rows 20000] [--serial] [--reps 3]   (the ReLU-aware re-solves' products XΘ and XᵀT on stored rows: CPU s, GFMA/s)
 // model: the CLI's plan stage (Planner.Plan: spectra + allocation + GEM selection) on a real model, wall,
 // CPU and peak RSS (RealModel.cs); run.sh runs it on ResNet-50 and FasterRCNN. resnet50|fasterrcnn: the
 // same steps on synthetic groups shaped like those models' channel groups. --naive: MathNet's plain
@@ -98,7 +98,7 @@ if (mode == "relu")
     for (int i = 0; i < t.Length; i++) t[i] = (float)(rng.NextDouble() - 0.5);
     double CpuNow() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
     double fma = (double)n * m * rows / 1e9;
-    for (int rep = 0; rep < 3; rep++)
+    for (int rep = 0; rep < (int)Option("--reps", 3); rep++)
     {
         double c0 = CpuNow(); var w0 = Stopwatch.StartNew();
         int tiles = (rows + tile - 1) / tile;
