@@ -167,16 +167,6 @@ public static unsafe class Cholesky
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
-    /// <summary>Rows [from, to) through <paramref name="body"/>, in parallel chunks of <paramref name="chunk"/> rows when a core is idle.</summary>
-    private static void ParallelRows(int from, int to, int chunk, Action<int> body)
-    {
-        int chunks = (to - from + chunk - 1) / chunk;
-        ParallelFor(chunks, (long)(to - from) * Block * Block, c =>
-        {
-            for (int i = from + c * chunk, end = Math.Min(to, from + (c + 1) * chunk); i < end; i++) body(i);
-        });
-    }
-
     /// <summary>Parallel over <paramref name="count"/> independent pieces when the work is worth it and a core is idle.</summary>
     private static void ParallelFor(int count, long work, Action<int> body)
     {
