@@ -32,8 +32,12 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     // Arenas the batches are read and run into (see ForEachBatch): kept from pass to pass.
     private readonly List<float[]> _arenas = [];
 
-    /// <summary>Bytes of a batch's arena below which a pass runs two batches side by side.</summary>
-    private const long SideBySideBytes = 64L << 20;
+    /// <summary>
+    /// Most nodes a pass runs two batches of side by side. A run of a few nodes holds about what the batch's budget counts;
+    /// PP-OCRv4 rec's last pass (232 nodes, its attention blocks) held 100–250 MiB more with two runs at once, and its peak
+    /// rose from 0.69 to 0.96 GB for no measurable time.
+    /// </summary>
+    private const int SideBySideNodes = 8;
 
     public int RuntimeRuns { get; private set; }
 
@@ -428,11 +432,11 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             consume(b * batch, count, wanted.ToDictionary(v => v, v => (ReadOnlyMemory<float>)Slot(k, v, count), StringComparer.Ordinal));
             consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
         }
-        // Runs of one ONNX Runtime thread each go side by side (OrderedPipeline) where their batches are small: a pass over
-        // a few nodes on one core left the other idle whenever the layers' sums took less than the run. The batches are
+        // Runs of one ONNX Runtime thread each go side by side (OrderedPipeline) in passes over a few nodes: one run on one
+        // core left the other idle whenever the layers' sums took less than the run (ResNet-50's 2–3-node passes). The batches are
         // still consumed one at a time and in order, so every sum is what it was.
         int producers = runner is not null && options.ConsumeAlongside && options.Provider == Provider.Cpu && options.PassThreads == 1
-            && batches > 1 && Environment.ProcessorCount > 1 && perSample * batch <= SideBySideBytes ? 2 : 0;
+            && batches > 1 && Environment.ProcessorCount > 1 && sub!.Nodes.Count <= SideBySideNodes ? 2 : 0;
         int arenas = producers > 0 ? OrderedPipeline.Arenas(producers) : 2;
         while (_arenas.Count < arenas) _arenas.Add([]);
         for (int k = 0; k < Math.Min(arenas, batches); k++)
