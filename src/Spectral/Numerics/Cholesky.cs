@@ -5,9 +5,10 @@ namespace OnnxSlim.Spectral.Numerics;
 
 /// <summary>
 /// Cholesky factorisation and solves for dense symmetric positive definite systems (row-major, float64).
-/// Blocked: panels of <see cref="Block"/> columns are factored with dot products, and everything they
-/// change further on is one matrix product through <see cref="Gemm"/> (compute-bound, where a row-by-row
-/// update is memory-bound: ~10× faster for the few-thousand-wide systems of a layer re-fit).
+/// Blocked: each panel of <see cref="Block"/> columns has its diagonal block factored with dot products; the rows
+/// below it and everything they change further on are matrix products through <see cref="PackedGemm{T}"/>'s tiles
+/// (compute-bound, where a row-by-row update is memory-bound: ~10× faster for the few-thousand-wide systems of a
+/// layer re-fit).
 /// </summary>
 public static unsafe class Cholesky
 {
