@@ -297,8 +297,7 @@ public sealed class RefinementTests
     {
         // x → P → Relu → A → Relu → C: P loses channels, A is re-fitted ReLU-aware. Its rows are kept for the re-solves, and
         // XᵀX, XᵀY are formed from them in one call when solving: per batch, each batch's rows were a flush of their own.
-        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 25).Normal(64 * 192));
-        byte[] Run(int maxBatch, out List<string> lines)
+        OnnxModel Model()
         {
             var b = new GraphBuilder(seed: 9);
             string h = b.Input("x", -1, 3, 8, 8);
@@ -306,19 +305,13 @@ public sealed class RefinementTests
             h = b.Node("Relu", [b.Conv(h, 8, 8)]);
             h = b.Conv(h, 8, 4);
             b.Output(h, -1, 4, 8, 8);
-            var original = b.Model();
-            var pruned = FirstConvPruned(original);
-            var log = new List<string>();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
-                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = log.Add });
-            lines = log;
-            return pruned.ToBytes();
+            return b.Model();
         }
-        var whole = Run(64, out var lines);
+        var whole = RefitWithBatches(Model, 64, out var lines);
         Assert.Contains(lines, l => l.Contains("ReLU-aware"));
         // 3000 rows over 64 images: batches of 7 images are ~330 rows each, not a multiple of the 256-row flush.
-        Assert.Equal(whole, Run(7, out _));
-        Assert.Equal(whole, Run(1, out _));
+        Assert.Equal(whole, RefitWithBatches(Model, 7, out _));
+        Assert.Equal(whole, RefitWithBatches(Model, 1, out _));
     }
 
     [Fact]
@@ -326,28 +319,37 @@ public sealed class RefinementTests
     {
         // x → P → Relu → A: P loses channels, A (no Relu after it) is re-fitted plainly, keeping no rows. Its rows wait in
         // PendingRows and go into XᵀX, XᵀY a thousand at a time: per batch, each batch's rows were a flush of their own.
-        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 25).Normal(64 * 192));
-        byte[] Run(int maxBatch, out List<string> lines)
+        OnnxModel Model()
         {
             var b = new GraphBuilder(seed: 9);
             string h = b.Input("x", -1, 3, 8, 8);
             h = b.Node("Relu", [b.Conv(h, 3, 8)]);
             h = b.Conv(h, 8, 6);
             b.Output(h, -1, 6, 8, 8);
-            var original = b.Model();
-            var pruned = FirstConvPruned(original);
-            var log = new List<string>();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
-                new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = log.Add });
-            lines = log;
-            return pruned.ToBytes();
+            return b.Model();
         }
-        var whole = Run(64, out var lines);
+        var whole = RefitWithBatches(Model, 64, out var lines);
         Assert.Contains(lines, l => l.Contains("error") && l.Contains("3000 rows"));
         Assert.DoesNotContain(lines, l => l.Contains("ReLU-aware"));
         // 3000 rows over 64 images: batches of 7 images are ~330 rows each, not a multiple of the 256-row flush.
-        Assert.Equal(whole, Run(7, out _));
-        Assert.Equal(whole, Run(1, out _));
+        Assert.Equal(whole, RefitWithBatches(Model, 7, out _));
+        Assert.Equal(whole, RefitWithBatches(Model, 1, out _));
+    }
+
+    /// <summary>
+    /// The model's first conv pruned (<see cref="FirstConvPruned"/>) and the rest re-fitted on 64 seeded images, at most
+    /// <paramref name="maxBatch"/> per run, 3000 rows per layer: the re-fitted model's bytes and the reconstruction's log.
+    /// </summary>
+    private static byte[] RefitWithBatches(Func<OnnxModel> model, int maxBatch, out List<string> log)
+    {
+        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 25).Normal(64 * 192));
+        var original = model();
+        var pruned = FirstConvPruned(original);
+        var lines = new List<string>();
+        Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
+            new ReconstructionOptions { SamplePositions = 3000, MaxBatch = maxBatch, Log = lines.Add });
+        log = lines;
+        return pruned.ToBytes();
     }
 
     [Fact]
