@@ -4,6 +4,8 @@ namespace OnnxSlim.Calibration.Tests;
 public sealed class OrderedPipelineTests
 {
     [Theory]
+    [InlineData(0, 1)]
+    [InlineData(0, 37)]
     [InlineData(1, 1)]
     [InlineData(2, 1)]
     [InlineData(2, 37)]
@@ -16,7 +18,8 @@ public sealed class OrderedPipelineTests
         var order = new List<int>();
         var random = new Random(3);
         var delays = Enumerable.Range(0, batches).Select(_ => random.Next(3)).ToArray();
-        OrderedPipeline.Run(batches, producers, (b, k) =>
+        // No producers: produced in turn on this thread, each batch consumed on another while the next one is produced.
+        OrderedPipeline.Run(batches, producers, alongside: true, (b, k) =>
         {
             Assert.Equal(0, Interlocked.Exchange(ref busy[k], 1));
             Thread.Sleep(delays[b]);

@@ -112,7 +112,7 @@ public static class ChannelMoments
         // so every sum and every recorded row is what it was: alongside, while others are produced (two arenas for one
         // producer, more for several), else in turn on this thread.
         int batches = (calibration.Images + batch - 1) / batch;
-        var arenas = new float[Math.Min(batches, producers > 0 ? OrderedPipeline.Arenas(producers) : 2)][];
+        var arenas = new float[Math.Min(batches, OrderedPipeline.Arenas(producers))][];
         for (int a = 0; a < arenas.Length; a++) arenas[a] = new float[total];
         Memory<float> Slot(int k, string v, int count) => arenas[k].AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
         FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. shapes[v][1..]]);
@@ -137,18 +137,7 @@ public static class ChannelMoments
             recording?.Record(first, count, v => Slot(k, v, count));
         }
 
-        if (producers > 0) OrderedPipeline.Run(batches, producers, Produce, Consume);
-        else
-            using (var consumer = new OrderedConsumer(alongside))
-            {
-                for (int b = 0; b < batches; b++)
-                {
-                    int k = b % arenas.Length, current = b;
-                    Produce(b, k);
-                    consumer.Next(() => Consume(current, k));
-                }
-                consumer.Finish();
-            }
+        OrderedPipeline.Run(batches, producers, alongside, Produce, Consume);
         foreach (var (request, sum) in sums) result[request] = sum.Moments();
         return result;
     }

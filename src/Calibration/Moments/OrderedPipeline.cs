@@ -10,8 +10,33 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 internal static class OrderedPipeline
 {
-    /// <summary>Arenas the pipeline cycles through: one per producer, and the one being consumed.</summary>
-    public static int Arenas(int producers) => producers + 1;
+    /// <summary>
+    /// Arenas the pipeline cycles through: one per producer, and the one being consumed; with no producers (in turn, see
+    /// <see cref="Run(int, int, bool, Action{int, int}, Action{int, int})"/>) two: one produced into while the other is consumed.
+    /// </summary>
+    public static int Arenas(int producers) => producers > 0 ? producers + 1 : 2;
+
+    /// <summary>
+    /// <see cref="Run(int, int, Action{int, int}, Action{int, int})"/> with <paramref name="producers"/> > 0; with none, the
+    /// batches are produced in turn on the caller's thread, batch b into arena b mod 2, and each is consumed on another
+    /// thread while the next one is produced (<paramref name="alongside"/>) or right after it. The same sums every way.
+    /// </summary>
+    public static void Run(int batches, int producers, bool alongside, Action<int, int> produce, Action<int, int> consume)
+    {
+        if (producers > 0)
+        {
+            Run(batches, producers, produce, consume);
+            return;
+        }
+        using var consumer = new OrderedConsumer(alongside);
+        for (int b = 0; b < batches; b++)
+        {
+            int current = b, k = b % 2;
+            produce(b, k);
+            consumer.Next(() => consume(current, k));
+        }
+        consumer.Finish();
+    }
 
     /// <param name="produce">(batch, arena): fills the arena; runs on a pool thread, several at once.</param>
     /// <param name="consume">(batch, arena): runs on the caller's thread, batches in order.</param>

@@ -433,27 +433,16 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
             consumeSeconds += Stopwatch.GetElapsedTime(t2).TotalSeconds;
         }
         // Runs of one ONNX Runtime thread each go side by side (OrderedPipeline) in passes over a few nodes: one run on one
-        // core left the other idle whenever the layers' sums took less than the run (ResNet-50's 2–3-node passes). The batches are
-        // still consumed one at a time and in order, so every sum is what it was.
+        // core left the other idle whenever the layers' sums took less than the run (ResNet-50's 2–3-node passes). Otherwise the batches
+        // are read and run in turn, each consumed on another thread while the next one runs. Either way they are consumed one
+        // at a time and in order, so every sum is what it was.
         int producers = runner is not null && options.ConsumeAlongside && options.Provider == Provider.Cpu && options.PassThreads == 1
             && batches > 1 && Environment.ProcessorCount > 1 && sub!.Nodes.Count <= SideBySideNodes ? 2 : 0;
-        int arenas = producers > 0 ? OrderedPipeline.Arenas(producers) : 2;
+        int arenas = Math.Min(OrderedPipeline.Arenas(producers), batches);
         while (_arenas.Count < arenas) _arenas.Add([]);
-        for (int k = 0; k < Math.Min(arenas, batches); k++)
+        for (int k = 0; k < arenas; k++)
             if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
-        if (producers > 0) OrderedPipeline.Run(batches, producers, Produce, Consume);
-        else
-            // Batch b is consumed on another thread while batch b + 1 is read and run into the other arena.
-            using (var consumer = new OrderedConsumer(options.ConsumeAlongside))
-            {
-                for (int b = 0; b < batches; b++)
-                {
-                    int current = b, k = b & 1;
-                    Produce(b, k);
-                    consumer.Next(() => Consume(current, k));
-                }
-                consumer.Finish();
-            }
+        OrderedPipeline.Run(batches, producers, options.ConsumeAlongside, Produce, Consume);
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}), batch {batch} " +
