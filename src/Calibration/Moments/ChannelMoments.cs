@@ -28,7 +28,7 @@ public static class ChannelMoments
     private const int MaxProducers = 4;
 
     /// <summary>Bytes the batches run beside the first may hold in all (see <see cref="Compute(OnnxModel, IReadOnlyCollection{Request}, CalibrationData, int, int, long, Provider, TargetRecording?, bool)"/>).</summary>
-    private const long SideBySideBytes = 64L << 20;
+    private const long SideBySideBytes = 128L << 20;
 
     /// <summary>
     /// One matrix to measure: the channels of <paramref name="Value"/>, or the patches that <paramref name="Conv"/>
@@ -94,8 +94,10 @@ public static class ChannelMoments
         // inside one run only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 → 8.3–8.4
         // CPU s on one thread, same values), and two runs at once keep both cores busy where one left the sums' core idle.
         // Each run beside the first holds a batch more (its values and ONNX Runtime's intermediates): as many as
-        // SideBySideBytes allows (rec: 44 MiB a sample, two at once; det's 206 and ResNet-50's 80 run one at a time on
-        // ORT's own threads, as before: their large kernels split well, and det's plan peak rose by 200 MiB).
+        // SideBySideBytes allows (rec: 44 MiB a sample and ResNet-50: 80, two at once; det's 206 runs one at a time on
+        // ORT's own threads: its plan peak rose by 200 MiB). ResNet-50 on 256 images, quiet pairs: the pass 16.9–17.5 →
+        // 15.9–16.0 s (30.6–31.5 → 28.7–29.1 CPU s), same values; its kernels split well over two threads, but each
+        // split waits for the slower half.
         int producers = 0;
         if (alongside && provider == Provider.Cpu)
             for (int p = 2; p <= Math.Min(Environment.ProcessorCount, MaxProducers) && (p - 1) * perSample * batch <= SideBySideBytes; p++) producers = p;
