@@ -101,6 +101,15 @@ internal sealed class NormalEquations
         }
     }
 
+    /// <summary>XᵀY alone from float32 rows, as <see cref="AddProducts"/> forms it (for a Gram formed another way, see <see cref="ShiftedGram"/>).</summary>
+    public void AddCross(float[] xs, float[] ys, int rows, int stride, bool parallel)
+    {
+        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
+        if (xs.Length < (long)Features * stride || ys.Length < (long)Targets * stride)
+            throw new ArgumentException($"row buffers are too small for {Features} features, {Targets} targets and stride {stride}");
+        BlockedProducts.Accumulate(xs, Features, ys, Targets, rows, stride, Cross, Targets, parallel);
+    }
+
     /// <summary>Multiply-adds in a chunk's two products from which <see cref="Add"/> runs them side by side.</summary>
     private const long ParallelWork = 1L << 20;
 
