@@ -32,6 +32,35 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
+        // The ranking's readers and moments, kept past it only for the end-to-end check (see the check below).
+        var ranked = active.Where(g => g.Blocks == 1).ToList();
+        bool checkable = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
+        var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
+        // The spectra need no samples: with a calibrated ranking they are computed beside its pass over the original model,
+        // whose runs and sums leave part of a core idle.
+        var spectraTask = Task.Run(() => Spectra(groups, active, options, gem));
+        Dictionary<int, ChannelElimination> ranking;
+        try
+        {
+            ranking = !options.Refit ? []
+                : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
+        }
+        catch
+        {
+            try { spectraTask.Wait(); } catch (AggregateException) { } // the ranking's error is the one to report
+            throw;
+        }
+        var (matrices, spectra) = spectraTask.GetAwaiter().GetResult();
+        try { return Configure(analysis, options, calibration, latency, ignored, active, matrices, spectra, ranked, readers, ranking); }
+        catch
+        {
+            foreach (var m in matrices) m.ReleaseCache(); // stops a GEM epoch started beside the spectra
+            throw;
+        }
+    }
+
+    private static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) Spectra(ChannelGroupSet groups, List<ChannelGroup> active, PruneOptions options, GemSelector? gem)
+    {
         long spectraStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width,
             gem is null ? null : i => active[i].Blocks == 1 ? gem : null);
@@ -40,29 +69,17 @@ public static class Planner
         if (matrices.Any(m => 8L * Math.Min(m.Rows, m.Cols) * Math.Min(m.Rows, m.Cols) >= CollectAfterSpectraBytes))
             GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         options.Log?.Invoke($"spectra of {active.Count} groups: {System.Diagnostics.Stopwatch.GetElapsedTime(spectraStart).TotalSeconds:0.00} s");
-        try { return Configure(analysis, options, calibration, latency, recording, ignored, active, matrices, spectra); }
-        catch
-        {
-            foreach (var m in matrices) m.ReleaseCache(); // stops a GEM epoch started beside the spectra
-            throw;
-        }
+        return (matrices, spectra);
     }
 
     private static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration,
-        LatencyTarget? latency, TargetRecording? recording, HashSet<int> ignored, List<ChannelGroup> active, FilterMatrix[] matrices, FilterSpectrum[] spectra)
+        LatencyTarget? latency, HashSet<int> ignored, List<ChannelGroup> active, FilterMatrix[] matrices, FilterSpectrum[] spectra,
+        List<ChannelGroup> ranked, Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>? readers,
+        Dictionary<int, ChannelElimination> ranking)
     {
         var groups = analysis.Groups;
         var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
-        // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
-        var ranked = active.Where(g => g.Blocks == 1).ToList();
-        bool checkable = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
-        int checkSamples = checkable ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration!.Images)) : 0;
-        // The readers' moments are kept past the ranking only for the end-to-end check: of the whole model (split into tails
-        // where that is too costly as a whole, SplitCheckSamples), or where even that is (checkSamples 0), of the groups read
-        // in its cheap tail (TailCheck).
-        var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
-        var ranking = !options.Refit ? new Dictionary<int, ChannelElimination>()
-            : CalibratedRanking.Measure(analysis.Model, analysis.Groups, ranked, calibration ?? throw new ArgumentException("criterion refit needs calibration inputs", nameof(calibration)), options.Seed, options.Provider, recording, readers, options.Log);
+        int checkSamples = readers is not null ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration!.Images)) : 0;
 
         var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
             ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
