@@ -123,6 +123,19 @@ public sealed class CalibrationInputsTests
     }
 
     [Fact]
+    public void A_truncated_image_is_refused_not_decoded_in_part()
+    {
+        // SkiaSharp decodes the rows it has and reports IncompleteInput; the rest would be calibration data made up.
+        string dir = Fixtures.TempDir();
+        var random = new Random(1);
+        string path = Png(dir, "a.png", 64, 64, (_, _) => new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 64, 64), dir, new ImagePreprocessing(), 10));
+        Assert.Contains("is truncated", e.Message);
+    }
+
+    [Fact]
     public void Data_that_does_not_fit_the_model_is_refused_with_the_reason()
     {
         string dir = Fixtures.TempDir();
