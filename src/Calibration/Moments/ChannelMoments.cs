@@ -138,7 +138,17 @@ public static class ChannelMoments
         }
 
         OrderedPipeline.Run(batches, producers, alongside, Produce, Consume);
-        foreach (var (request, sum) in sums) result[request] = sum.Moments();
+        foreach (var (request, sum) in sums)
+        {
+            var gram = result[request] = sum.Moments();
+            // Finite values past ~1e19 overflow the float32 products the Gram is summed from; the ranking's fits would then
+            // fail as if the code were wrong. Such samples are off the model's scale, which the user can fix. The diagonal
+            // suffices: |xᵢxⱼ| ≤ max(xᵢ², xⱼ²), so an overflowing product overflows a square of the same observation.
+            int n = sum.Features;
+            for (int i = 0; i < n; i++)
+                if (!double.IsFinite(gram[(long)i * n + i]))
+                    throw new ArgumentException($"the moments of '{request.Value}' overflow on the calibration samples: are the samples scaled as the model expects?");
+        }
         return result;
     }
 
