@@ -90,6 +90,9 @@ public static class ChannelMoments
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
         int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
+        // A model that fixes its batch (exports often fix it at 1) runs that many samples at a time; the calibration data
+        // was checked to hold a multiple of it.
+        if (sub is not null && model.Graph.RuntimeInputs.FirstOrDefault()?.Dims is [> 0 and var fixedBatch, ..]) batch = (int)fixedBatch;
         // Alongside on the CPU, batches run side by side on one ONNX Runtime thread each (OrderedPipeline): a second thread
         // inside one run only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 → 8.3–8.4
         // CPU s on one thread, same values), and two runs at once keep both cores busy where one left the sums' core idle.
