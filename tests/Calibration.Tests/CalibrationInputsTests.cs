@@ -123,6 +123,35 @@ public sealed class CalibrationInputsTests
     }
 
     [Fact]
+    public void A_first_dim_fixed_above_one_is_refused_before_reading()
+    {
+        // A fixed batch of 2, or a detector's C×H×W input with no batch axis: both failed in ONNX Runtime's shape probe.
+        string dir = Fixtures.TempDir();
+        string npy = Path.Combine(dir, "x.npy");
+        NpyFile.WriteFloats(npy, [4, 3, 4, 4], new float[192]);
+        Assert.Contains("needs a batch axis first", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(2, 3, 4, 4), npy, 10)).Message);
+        NpyFile.WriteFloats(npy, [3, 4, 4], new float[48]);
+        Assert.Contains("needs a batch axis first", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(3, 4, 4), npy, 10)).Message);
+        Png(dir, "a.png", 4, 4, (_, _) => SKColors.Gray);
+        Assert.Contains("needs a batch axis first", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(Inputs(2, 3, 4, 4), dir, 10)).Message);
+        using var batchOfOne = CalibrationInputs.Load(Inputs(1, 3, 4, 4), dir, 10);
+        Assert.Equal(1, batchOfOne.Images);
+    }
+
+    [Fact]
+    public void A_truncated_image_is_refused_not_decoded_in_part()
+    {
+        // SkiaSharp decodes the rows it has and reports IncompleteInput; the rest would be calibration data made up.
+        string dir = Fixtures.TempDir();
+        var random = new Random(1);
+        string path = Png(dir, "a.png", 64, 64, (_, _) => new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 64, 64), dir, new ImagePreprocessing(), 10));
+        Assert.Contains("is truncated", e.Message);
+    }
+
+    [Fact]
     public void Data_that_does_not_fit_the_model_is_refused_with_the_reason()
     {
         string dir = Fixtures.TempDir();

@@ -101,6 +101,19 @@ public sealed class ChannelMomentsTests
     }
 
     [Fact]
+    public void Moments_that_overflow_are_refused_naming_the_value()
+    {
+        // Finite samples far off the model's scale (1e25 here) pass every value check, but their products overflow the
+        // float32 blocks the Grams are summed from: the ranking then failed as an internal error, not as bad data.
+        var (model, x) = Model();
+        var input = ModelOps.Floats("x", [5, 3, 4, 4], [.. x.Select(v => v * 1e25f)]);
+        ChannelMoments.Request r = new("r");
+        var e = Assert.Throws<ArgumentException>(() => ChannelMoments.Compute(model, [r], [input], maxObservations: 1000));
+        Assert.Contains("'r'", e.Message);
+        Assert.Contains("scaled as the model expects", e.Message);
+    }
+
+    [Fact]
     public void Sampled_moments_are_seeded_and_symmetric()
     {
         var (model, x) = Model();

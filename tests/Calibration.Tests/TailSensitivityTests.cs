@@ -9,15 +9,15 @@ namespace OnnxSlim.Calibration.Tests;
 public sealed class TailSensitivityTests
 {
     /// <summary>x → A (3→6, 3×3) → Relu → B (6→5, 1×1) → Relu → C (5→4, 1×1) → y, with <paramref name="skip"/> a 1×1 conv of x added to y.</summary>
-    private static (OnnxModel Model, string A, string B) Model(bool skip)
+    private static (OnnxModel Model, string A, string B) Model(bool skip, long batch = -1)
     {
         var b = new GraphBuilder(seed: 5);
-        string x = b.Input("x", -1, 3, 8, 8);
+        string x = b.Input("x", batch, 3, 8, 8);
         string a = b.Conv(x, 3, 6);
         string h = b.Conv(b.Relu(a), 6, 5, k: 1);
         string y = b.Conv(b.Relu(h), 5, 4, k: 1);
         if (skip) y = b.Node("Add", [y, b.Conv(x, 3, 4, k: 1)]);
-        b.Output(y, -1, 4, 8, 8);
+        b.Output(y, batch, 4, 8, 8);
         return (b.Model(), a, h);
     }
 
@@ -60,6 +60,23 @@ public sealed class TailSensitivityTests
         var late = TailSensitivity.Find(model.Graph, [h], _ => 0)!;
         var onlyLate = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4));
         Assert.Single(onlyLate);
+    }
+
+    [Fact]
+    public void A_model_with_a_fixed_batch_of_one_has_its_cut_computed_a_sample_at_a_time()
+    {
+        // Exports often fix the batch at 1; the cut's values were computed in one run of every sample, which ONNX Runtime
+        // refused ("invalid dimensions for input"), failing a whole --calib run.
+        var (model, a, h) = Model(skip: false, batch: 1);
+        var groups = Harness.Analyze(model);
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
+        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
+        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
+        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
+        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
+        var part = TailSensitivity.Measure(model, TailSensitivity.Find(model.Graph, [a, h], _ => 0)!, candidates, data.Slice(0, 4));
+        Assert.Equal(2, whole.Count);
+        foreach (var (id, d) in whole) Assert.True(Math.Abs(part[id] - d) <= 1e-4 * d, $"group {id}: tail {part[id]} vs whole model {d}");
     }
 
     [Fact]

@@ -44,6 +44,18 @@ public sealed class CalibrationCliTests
     }
 
     [Fact]
+    public void Criterion_refit_named_with_calibration_data_runs()
+    {
+        // The option pair was checked before the data was read, so naming the default criterion was refused as lacking it.
+        string dir = Fixtures.TempDir();
+        var r = CliRunner.Run(Model, "-o", Path.Combine(dir, "out.onnx"), "--calib", Fixtures.CalibX, "--calib-samples", "24",
+            "--criterion", "refit", "--no-bench", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal("refit", doc.RootElement.GetProperty("criterion").GetString());
+    }
+
+    [Fact]
     public void A_folder_of_images_calibrates_and_a_held_out_part_validates()
     {
         string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");

@@ -23,6 +23,11 @@ public static class CalibrationInputs
     {
         ArgumentNullException.ThrowIfNull(inputs);
         if (maxSamples < 1) throw new ArgumentException($"at least one calibration sample must be used, got {maxSamples}", nameof(maxSamples));
+        // The calibrated path probes the model on one sample and splits the samples where it likes (held out, fitting,
+        // batches): a first dim fixed above 1 (a fixed batch, or no batch axis, as a detector taking one C×H×W image)
+        // failed in ONNX Runtime after the data was read, or would have split an image's channels as samples.
+        if (inputs.Count > 0 && inputs.First() is var (first, meta) && meta.Dimensions is [> 1, ..])
+            throw new ArgumentException($"the model's input '{first}' has dims {FormatDims(meta.Dimensions)}: calibration needs a batch axis first, dynamic or 1 (export the model with a dynamic batch)");
         if (Directory.Exists(path)) return ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
         if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");
         return Path.GetExtension(path).ToLowerInvariant() switch

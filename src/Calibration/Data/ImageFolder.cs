@@ -99,8 +99,9 @@ public static class ImageFolder
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var source = new SKBitmap(info);
         var result = codec.GetPixels(info, source.GetPixels());
-        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
-            throw new ArgumentException($"'{file}' could not be decoded ({result})");
+        // IncompleteInput: SkiaSharp filled the rows past the end of the file itself; they are not the user's data.
+        if (result == SKCodecResult.IncompleteInput) throw new ArgumentException($"'{file}' is truncated (its image data ends early)");
+        if (result != SKCodecResult.Success) throw new ArgumentException($"'{file}' could not be decoded ({result})");
 
         // Where the image lands in the H×W input, and which part of it is used.
         double sx = (double)g.Width / info.Width, sy = (double)g.Height / info.Height;

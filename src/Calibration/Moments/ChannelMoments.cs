@@ -90,6 +90,9 @@ public static class ChannelMoments
         long perSample = held.Concat(otherInputs).Sum(v => ValueShapes.Bytes(shapes, v))
             + (sub is null ? 0 : ValueShapes.IntermediateBytes(sub.Nodes, held.ToHashSet(StringComparer.Ordinal), shapes));
         int batch = (int)Math.Clamp(batchBytes / Math.Max(perSample, 1), 1, calibration.Images);
+        // A model that fixes its batch (exports often fix it at 1) runs that many samples at a time; the calibration data
+        // was checked to hold a multiple of it.
+        if (sub is not null && model.Graph.RuntimeInputs.FirstOrDefault()?.Dims is [> 0 and var fixedBatch, ..]) batch = (int)fixedBatch;
         // Alongside on the CPU, batches run side by side on one ONNX Runtime thread each (OrderedPipeline): a second thread
         // inside one run only added hand-overs between a batch's small kernels (PP-OCRv4 rec's pass: 9.2–10.2 → 8.3–8.4
         // CPU s on one thread, same values), and two runs at once keep both cores busy where one left the sums' core idle.
@@ -140,7 +143,17 @@ public static class ChannelMoments
         }
 
         OrderedPipeline.Run(batches, producers, alongside, Produce, Consume);
-        foreach (var (request, sum) in sums) result[request] = sum.Moments();
+        foreach (var (request, sum) in sums)
+        {
+            var gram = result[request] = sum.Moments();
+            // Finite values past ~1e19 overflow the float32 products the Gram is summed from; the ranking's fits would then
+            // fail as if the code were wrong. Such samples are off the model's scale, which the user can fix. The diagonal
+            // suffices: |xᵢxⱼ| ≤ max(xᵢ², xⱼ²), so an overflowing product overflows a square of the same observation.
+            int n = sum.Features;
+            for (int i = 0; i < n; i++)
+                if (!double.IsFinite(gram[(long)i * n + i]))
+                    throw new ArgumentException($"the moments of '{request.Value}' overflow on the calibration samples: are the samples scaled as the model expects?");
+        }
         return result;
     }
 

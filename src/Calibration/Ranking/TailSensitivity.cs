@@ -79,7 +79,8 @@ public static class TailSensitivity
         var cuts = measured.SelectMany(p => p.Tail.Cut).Distinct(StringComparer.Ordinal).ToList();
         Dictionary<string, NamedTensor> values;
         using (var prefix = ModelRunner.ForValues(model, cuts, provider))
-            values = prefix.Run(samples, cuts).ToDictionary(v => v.Name, StringComparer.Ordinal);
+            // In one run, unless the model fixes its batch (exports often fix it at 1): then that many samples at a time.
+            values = prefix.RunInBatches(samples, (int)samples[0].Shape[0], cuts).ToDictionary(v => v.Name, StringComparer.Ordinal);
         var outputs = model.Graph.Outputs.Select(o => o.Name).ToList();
         foreach (var (tail, inTail) in measured)
         {

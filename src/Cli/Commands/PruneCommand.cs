@@ -96,7 +96,12 @@ public static class PruneCommand
             if (criterionName == "refit" && files.Calib is null) throw new CliError("--criterion refit needs calibration data (--calib FILE.npy)");
             if (criterionName == "refit" && files.PlanIn is not null) throw new CliError("--criterion refit and --plan-in both choose the channels; give one");
             // The options are checked as a pair before the provider is looked for: a wrong pair is wrong on any machine.
-            CommonOptions.CheckOptions(options with { Provider = CommonOptions.ProviderNamed(p.GetValue(provider)!) });
+            // The calibration data is not read yet: what criterion refit needs of it is checked above, and again below.
+            CommonOptions.CheckOptions(options with
+            {
+                Provider = CommonOptions.ProviderNamed(p.GetValue(provider)!),
+                Criterion = options.Criterion == SelectionCriterion.Refit ? null : options.Criterion,
+            });
             files.Check();
             options = options with { Provider = CommonOptions.ParseProvider(p.GetValue(provider)!) };
 
