@@ -67,10 +67,13 @@ public sealed class FilterMatrix
     public int Cols { get; }
 
     /// <summary>Row j into <paramref name="destination"/> (Cols values), from the source while the matrix is not stored (no store is made).</summary>
-    internal void ReadRow(int j, Span<double> destination)
+    internal void ReadRow(int j, Span<double> destination) => ReadRow(j, 0, destination[..Cols]);
+
+    /// <summary>Columns [<paramref name="col"/>, col + destination.Length) of row j, from the source while the matrix is not stored (no store is made).</summary>
+    internal void ReadRow(int j, int col, Span<double> destination)
     {
-        if (Streamed is { } source) source.Read(j, 0, destination[..Cols]);
-        else Row(j).CopyTo(destination);
+        if (Streamed is { } source) source.Read(j, col, destination);
+        else Row(j).Slice(col, destination.Length).CopyTo(destination);
     }
 
     /// <summary>The row-major values (not copied: the caller hands the array over; a streamed matrix is stored on first use).</summary>

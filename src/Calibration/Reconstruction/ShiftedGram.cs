@@ -173,8 +173,8 @@ internal static class ShiftedGram
     /// Adds the sums S[c, c'] of a pair of taps a ≥ b (its cells added up into <paramref name="sum"/>) into the lower
     /// triangle: at (c·kk + a, c'·kk + b) for c' ≤ c, at the mirror (c'·kk + b, c·kk + a) for c' &gt; c (for a = b the block
     /// is symmetric and the first half is all). Both halves are written a row of the Gram at a time, row r taking the entries
-    /// of c = r and of c' = r: written a column at a time, every entry landed on another page (the Gram spans far more pages
-    /// than the TLB maps; S does not), 0.2 s a pair on ResNet-50's layer4. Rows go over the cores.
+    /// of c = r and of c' = r, so that consecutive writes share a page (a column of the Gram spans far more pages than the
+    /// TLB maps; a column of S does not). Rows go over the cores.
     /// </summary>
     private static void Scatter(double[][] cells, double[] sum, int channels, int kk, int n, int a, int b, double[] gram, bool parallel)
     {

@@ -322,16 +322,31 @@ public sealed class ChannelElimination
         private static double[] WeightGram(FilterMatrix w, int t)
         {
             int channels = w.Rows, outputs = w.Cols / t, n = channels * t;
-            var byFeature = new double[(long)n * outputs];
-            for (int j = 0; j < channels; j++)
-            {
-                var row = w.Row(j);
-                for (int o = 0; o < outputs; o++)
-                    for (int a = 0; a < t; a++) byFeature[(long)(j * t + a) * outputs + o] = row[o * t + a];
-            }
             var k = new double[(long)n * n];
-            Gemm.GramOfRows(byFeature, n, outputs, k, parallel: n >= ParallelRows);
+            // The rows (channel, tap) are read a depth panel at a time from the weights, which are not stored: VGG-16's
+            // Flatten→Gemm reader (512 channels × 49 positions × 4,096 outputs) held them twice in float64, 1.6 GB.
+            Gemm.GramOfRows(new TapRows(w, t), n, outputs, k, parallel: n >= ParallelRows);
             return k;
+        }
+
+        /// <summary>Row j·t + a of the reader's weights by feature: tap a of channel j, one value per output.</summary>
+        private sealed class TapRows(FilterMatrix w, int t) : IRowSource
+        {
+            [ThreadStatic] private static double[]? t_segment;
+
+            public void Read(int row, int col, Span<double> destination)
+            {
+                int j = row / t, a = row - j * t;
+                if (t == 1)
+                {
+                    w.ReadRow(j, col, destination);
+                    return;
+                }
+                int length = destination.Length * t;
+                var segment = t_segment is { } s && s.Length >= length ? s : t_segment = new double[length];
+                w.ReadRow(j, col * t, segment.AsSpan(0, length));
+                for (int o = 0; o < destination.Length; o++) destination[o] = segment[o * t + a];
+            }
         }
     }
 }
