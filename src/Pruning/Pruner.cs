@@ -194,6 +194,7 @@ public static class Pruner
             summary.Warnings.Add("no calibration data: agreement on random inputs does not measure accuracy on real data, " +
                 "and a trained model pruned without data can lose most of it; pass --calib with real samples");
         }
+        if (options.Calibration is { } given) summary.Warnings.AddRange(given.Warnings);
 
         // The pruned model's shapes for its cost: read by the validation run when it feeds the probe's inputs, else probed.
         Dictionary<string, long[]>? slimShapes = null;

@@ -21,7 +21,7 @@ public class CalibrationDataTests
         return runner.Inputs;
     }
 
-    /// <summary>A .npy of <paramref name="descr"/> ('&lt;f2', '&lt;f4', '&lt;f8') holding <paramref name="values"/>.</summary>
+    /// <summary>A .npy of <paramref name="descr"/> ('&lt;f2', '&lt;f4', '&lt;f8', '|u1') holding <paramref name="values"/>.</summary>
     private static string Npy(string descr, long[] shape, float[] values)
     {
         string path = Path.Combine(Fixtures.TempDir(), "x.npy");
@@ -35,6 +35,7 @@ public class CalibrationDataTests
         {
             case "<f2": stream.Write(MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan())); break;
             case "<f8": stream.Write(MemoryMarshal.AsBytes(values.Select(v => (double)v).ToArray().AsSpan())); break;
+            case "|u1": stream.Write(values.Select(v => checked((byte)v)).ToArray()); break;
             default: stream.Write(MemoryMarshal.AsBytes(values.AsSpan())); break;
         }
         return path;
@@ -61,6 +62,23 @@ public class CalibrationDataTests
         Assert.Throws<ArgumentException>(() => set.Slice(2, 2));
         Assert.Throws<ArgumentException>(() => all.FirstRows(6));
         Assert.Throws<ArgumentException>(() => CalibrationData.FromTensors([all with { Shape = [6, 2, 3] }]));
+    }
+
+    /// <summary>Integers for a floating input are used unscaled, which the set says in one warning; floats give none.</summary>
+    [Fact]
+    public void Integer_samples_for_a_floating_input_carry_a_warning_that_they_are_not_scaled()
+    {
+        var values = Enumerable.Range(0, 4 * 6).Select(i => (float)(i * 10)).ToArray();
+        var inputs = Inputs(-1, 1, 2, 3);
+        using var bytes = CalibrationInputs.Load(inputs, Npy("|u1", [4, 1, 2, 3], values), maxSamples: 4);
+        var warning = Assert.Single(bytes.Warnings);
+        Assert.Contains("integers for the floating input 'x'", warning);
+        Assert.Contains("not scaled", warning);
+        var sample = new float[6];
+        bytes.CopyFloats("x", 3, 1, sample);
+        Assert.Equal(values[18..24], sample); // as they are: 180…230, not divided by 255
+        using var floats = CalibrationInputs.Load(inputs, Npy("<f4", [4, 1, 2, 3], values), maxSamples: 4);
+        Assert.Empty(floats.Warnings);
     }
 
     [Theory]

@@ -39,6 +39,9 @@ public sealed class CalibrationData : IDisposable
     public int Images { get; }
     public IReadOnlyList<SampleColumn> Inputs => _inputs;
 
+    /// <summary>What the loader noticed but accepted (integer samples for a floating input, used unscaled); one line each.</summary>
+    public IReadOnlyList<string> Warnings { get; internal set; } = [];
+
     /// <summary>Samples [first, first + count) of every input, sharing this set's storage.</summary>
     public CalibrationData Range(int first, int count)
     {

@@ -60,7 +60,11 @@ public static class CalibrationInputs
         var (name, meta) = inputs.First();
         var header = NpyFile.ReadHeader(path);
         if (!header.IsFloating || !NamedTensor.IsFloating(meta.ElementDataType))
-            return CalibrationData.FromTensors(FromNpy(inputs, path, maxSamples));
+        {
+            var data = CalibrationData.FromTensors(FromNpy(inputs, path, maxSamples));
+            if (NamedTensor.IsFloating(meta.ElementDataType)) data.Warnings = [Unscaled(path, name)];
+            return data;
+        }
         long n = CheckShape(name, meta, header.Shape, path, maxSamples);
         long[] shape = [n, .. header.Shape[1..]];
         var file = SampleFile.Open(path, header.DataOffset, header.ElementSize);
@@ -124,6 +128,7 @@ public static class CalibrationInputs
         using var archive = NpzArchive.Open(path);
         var columns = new List<SampleColumn>();
         var files = new List<SampleFile>();
+        var warnings = new List<string>();
         try
         {
             foreach (var (name, meta) in inputs)
@@ -135,6 +140,7 @@ public static class CalibrationInputs
                 if (!header.IsFloating || !NamedTensor.IsFloating(meta.ElementDataType))
                 {
                     columns.Add(SampleColumn.InMemory(ToInput(name, meta, archive.Read(name), source, maxSamples)));
+                    if (NamedTensor.IsFloating(meta.ElementDataType)) warnings.Add(Unscaled(source, name));
                     continue;
                 }
                 long n = CheckShape(name, meta, header.Shape, source, maxSamples);
@@ -149,7 +155,7 @@ public static class CalibrationInputs
             long samples = columns[0].Samples;
             if (columns.FirstOrDefault(c => c.Samples != samples) is { } other)
                 throw new ArgumentException($"'{path}' holds {samples} samples for '{columns[0].Name}' but {other.Samples} for '{other.Name}'");
-            return new CalibrationData(columns, files);
+            return new CalibrationData(columns, files) { Warnings = warnings };
         }
         catch
         {
@@ -157,6 +163,13 @@ public static class CalibrationInputs
             throw;
         }
     }
+
+    /// <summary>
+    /// Integers for a floating input are converted as they are: uint8 images saved as an .npy would calibrate on 0–255
+    /// where the model may expect normalised values, which nothing downstream can tell.
+    /// </summary>
+    private static string Unscaled(string source, string name) =>
+        $"'{source}' holds integers for the floating input '{name}': they are used as they are, not scaled (images: pass their folder with the --image-* options; arrays: save them preprocessed, as float)";
 
     /// <summary>Checks an array against one model input and converts it to the input's element type.</summary>
     internal static NamedTensor ToInput(string name, NodeMetadata meta, NpyFile.NpyArray array, string source, int maxSamples)
