@@ -32,9 +32,12 @@ public static class Planner
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
                 : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
 
-        // The ranking's readers and moments, kept past it only for the end-to-end check (see the check below).
+        // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranked = active.Where(g => g.Blocks == 1).ToList();
         bool checkable = options.Refit && options.SensitivitySamples > 0 && options.Allocation == AllocationMethod.Sliming && calibration is not null;
+        // The readers' moments are kept past the ranking only for the end-to-end check: of the whole model (split into tails
+        // where that is too costly as a whole, SplitCheckSamples), or where even that is (checkSamples 0), of the groups read
+        // in its cheap tail (TailCheck).
         var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
         // The spectra need no samples: with a calibrated ranking they are computed beside its pass over the original model,
         // whose runs and sums leave part of a core idle.
