@@ -41,9 +41,8 @@ public static class GroupMatrices
 
     /// <summary>
     /// A group's stacked rows read straight from the producers' float32 weights: row j, columns [col, col + n), is
-    /// each producer's filter for channel j widened to float64 and scaled, exactly the values <see cref="WidenRow"/>
-    /// writes, placed in its conv group's columns of the producer's block (zeros elsewhere, and where a producer does
-    /// not hold the channel).
+    /// each producer's filter for channel j widened to float64 and scaled, placed in its conv group's columns of the
+    /// producer's block (zeros elsewhere, and where a producer does not hold the channel).
     /// </summary>
     private sealed class GroupRows : IRowSource
     {
@@ -132,24 +131,6 @@ public static class GroupMatrices
         }
 
         public ReadOnlySpan<float> Values => _decoded is { } d ? new ReadOnlySpan<float>(d) : MemoryMarshal.Cast<byte, float>(_raw.Span);
-    }
-
-    /// <summary>
-    /// Elements [<paramref name="element"/>, +<paramref name="count"/>) along <paramref name="axis"/> (one slab
-    /// of count·inner values per outer index, as <see cref="TensorSlicer.Take"/> would cut them), scaled and
-    /// widened straight into the row, with no per-row buffer.
-    /// </summary>
-    internal static void WidenRow(ReadOnlySpan<float> values, long[] dims, int axis, long element, long count, double scale, Span<double> row)
-    {
-        long size = dims[axis], inner = TensorSlicer.Product(dims, axis + 1, dims.Length);
-        int slab = checked((int)(count * inner));
-        for (int o = 0, at = 0; at < row.Length; o++, at += slab)
-        {
-            var src = values.Slice(checked((int)(((long)o * size + element) * inner)), slab);
-            var dst = row.Slice(at, slab);
-            System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(dst, scale, dst);
-        }
     }
 
     /// <summary>
