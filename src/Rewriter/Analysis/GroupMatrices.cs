@@ -84,17 +84,9 @@ public static class GroupMatrices
                 int start = b.StartOf[row];
                 int lo = Math.Max(col, start), hi = Math.Min(end, start + b.Length);
                 if (element < 0 || lo >= hi) continue;
-                var values = b.Values.Values;
-                for (long local = lo - start; local < hi - start;)
-                {
-                    long outer = local / b.Inner, within = local % b.Inner;
-                    int n = (int)Math.Min(b.Inner - within, hi - start - local);
-                    var src = values.Slice(checked((int)((outer * b.Size + element) * b.Inner + within)), n);
-                    var dst = destination.Slice((int)(local + start - col), n);
-                    System.Numerics.Tensors.TensorPrimitives.ConvertChecked(src, dst);
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, b.Scale[row], dst);
-                    local += n;
-                }
+                var dst = destination.Slice(lo - col, hi - lo);
+                WidenSlabs(b.Values.Values, b.Size, b.Inner, element, checked((int)b.Inner), lo - start, dst);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(dst, b.Scale[row], dst);
             }
         }
 
@@ -116,6 +108,22 @@ public static class GroupMatrices
                 if (System.Numerics.Tensors.TensorPrimitives.Dot(chunk, zeros[..chunk.Length]) != 0) return false;
             }
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Columns [<paramref name="from"/>, from + destination.Length) of a row that holds, outer index by outer index, the
+    /// <paramref name="slab"/> values from <paramref name="element"/> along a weight's axis (<paramref name="size"/> long,
+    /// <paramref name="inner"/> values after it), widened to float64.
+    /// </summary>
+    internal static void WidenSlabs(ReadOnlySpan<float> values, long size, long inner, long element, int slab, long from, Span<double> destination)
+    {
+        for (int at = 0; at < destination.Length;)
+        {
+            long c = from + at, outer = c / slab, within = c - outer * slab;
+            int n = (int)Math.Min(slab - within, destination.Length - at);
+            System.Numerics.Tensors.TensorPrimitives.ConvertChecked(values.Slice(checked((int)((outer * size + element) * inner + within)), n), destination.Slice(at, n));
+            at += n;
         }
     }
 

@@ -84,14 +84,7 @@ public static class GroupReaders
         public void Read(int row, int col, Span<double> destination)
         {
             var (element, count) = elements[row];
-            int slab = checked((int)(count * inner));
-            var v = values.Values;
-            for (int at = 0; at < destination.Length;)
-            {
-                int c = col + at, o = c / slab, within = c - o * slab, n = Math.Min(slab - within, destination.Length - at);
-                System.Numerics.Tensors.TensorPrimitives.ConvertChecked(v.Slice(checked((int)(((long)o * size + element) * inner + within)), n), destination.Slice(at, n));
-                at += n;
-            }
+            GroupMatrices.WidenSlabs(values.Values, size, inner, element, checked((int)(count * inner)), col, destination);
             System.Numerics.Tensors.TensorPrimitives.Multiply(destination, scale.AsSpan(col, destination.Length), destination);
         }
     }
