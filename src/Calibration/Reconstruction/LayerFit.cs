@@ -269,14 +269,14 @@ internal sealed class LayerFit
         void SolveGroup(int g)
         {
             var eq = equations[g];
-            if (ProductsAtSolve && ShiftedGram.Applies(Layout, Unit.Groups, Unit.InputsPerGroup))
+            if (ProductsAtSolve)
             {
                 // Every position of a stride-1 conv's map is stored: its Gram from the map's shifted products (a quarter of
                 // the patches' multiply-adds on ResNet-50's layer4 3×3 convs; same sums, other rounding).
-                ShiftedGram.Accumulate(_storedX![g], Layout.Rows, Layout.Nodes[0].Geometry!.Value, Unit.InputsPerGroup, Layout.FitsBias, eq.Gram, parallel: true);
-                eq.AddCross(_storedX![g], _storedT![g], Layout.Rows, Layout.Rows, parallel: true);
+                bool shifted = ShiftedGram.Applies(Layout, Unit.Groups, Unit.InputsPerGroup);
+                if (shifted) ShiftedGram.Accumulate(_storedX![g], Layout.Rows, Layout.Nodes[0].Geometry!.Value, Unit.InputsPerGroup, Layout.FitsBias, eq.Gram, parallel: true);
+                eq.AddProducts(_storedX![g], _storedT![g], Layout.Rows, Layout.Rows, parallel: !groupsInParallel, gram: !shifted);
             }
-            else if (ProductsAtSolve) eq.AddProducts(_storedX![g], _storedT![g], Layout.Rows, Layout.Rows, parallel: !groupsInParallel);
             _pending?[g].Flush(eq);
             var solver = RidgeSolver.Factor(eq, _options.Ridge, Layout.FitsBias) ?? throw new LayerSkippedException("the normal equations could not be solved");
             var prior = _options.ShrinkTowardPruned ? before[g] : null;

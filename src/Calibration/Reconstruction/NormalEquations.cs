@@ -83,9 +83,10 @@ internal sealed class NormalEquations
     /// The products of <see cref="Add(float[], float[], double[], int, int)"/> alone, XᵀX and XᵀY from float32 rows (the
     /// rows' ‖y‖² and count go through <see cref="AddTargets"/>): for rows kept whole, whose products are formed in one call
     /// once they are all in (see <see cref="LayerFit"/>). <paramref name="parallel"/>: the two products side by side, each
-    /// over the cores; the same sums either way.
+    /// over the cores; the same sums either way. Without <paramref name="gram"/>, XᵀY alone (XᵀX formed another way, see
+    /// <see cref="ShiftedGram"/>).
     /// </summary>
-    public void AddProducts(float[] xs, float[] ys, int rows, int stride, bool parallel)
+    public void AddProducts(float[] xs, float[] ys, int rows, int stride, bool parallel, bool gram = true)
     {
         if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
         if (xs.Length < (long)Features * stride || ys.Length < (long)Targets * stride)
@@ -93,21 +94,13 @@ internal sealed class NormalEquations
         if (rows == 0) return;
         void GramPart() => BlockedProducts.Accumulate(xs, Features, xs, Features, rows, stride, Gram, Features, parallel, lowerOnly: true);
         void CrossPart() => BlockedProducts.Accumulate(xs, Features, ys, Targets, rows, stride, Cross, Targets, parallel);
-        if (parallel) Parallel.Invoke(GramPart, CrossPart);
+        if (!gram) CrossPart();
+        else if (parallel) Parallel.Invoke(GramPart, CrossPart);
         else
         {
             GramPart();
             CrossPart();
         }
-    }
-
-    /// <summary>XᵀY alone from float32 rows, as <see cref="AddProducts"/> forms it (for a Gram formed another way, see <see cref="ShiftedGram"/>).</summary>
-    public void AddCross(float[] xs, float[] ys, int rows, int stride, bool parallel)
-    {
-        if (rows < 0 || rows > stride) throw new ArgumentException($"rows must lie in [0, {stride}], got {rows}");
-        if (xs.Length < (long)Features * stride || ys.Length < (long)Targets * stride)
-            throw new ArgumentException($"row buffers are too small for {Features} features, {Targets} targets and stride {stride}");
-        BlockedProducts.Accumulate(xs, Features, ys, Targets, rows, stride, Cross, Targets, parallel);
     }
 
     /// <summary>Multiply-adds in a chunk's two products from which <see cref="Add"/> runs them side by side.</summary>
