@@ -1,5 +1,6 @@
 using OnnxSlim.GraphIO;
 using OnnxSlim.Rewriter;
+using OnnxSlim.Runtime;
 using OnnxSlim.Spectral;
 using OnnxSlim.TestSupport;
 
@@ -19,6 +20,21 @@ public sealed class TailSensitivityTests
         if (skip) y = b.Node("Add", [y, b.Conv(x, 3, 4, k: 1)]);
         b.Output(y, batch, 4, 8, 8);
         return (b.Model(), a, h);
+    }
+
+    /// <summary>
+    /// Every group of <paramref name="model"/> ranked on 10 seeded samples, each to keep 3 channels, and what pruning each alone
+    /// costs the whole model's outputs on the first 4 (the samples the tails are measured on too).
+    /// </summary>
+    private static (Dictionary<int, GroupSensitivity.Candidate> Candidates, Dictionary<int, double> Whole, IReadOnlyList<NamedTensor> Samples) Candidates(OnnxModel model)
+    {
+        var groups = Harness.Analyze(model);
+        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
+        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
+        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
+        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
+        var samples = data.Slice(0, 4);
+        return (candidates, GroupSensitivity.Measure(model, candidates, samples), samples);
     }
 
     [Fact]
@@ -41,15 +57,10 @@ public sealed class TailSensitivityTests
     public void Checking_the_tail_alone_measures_what_the_whole_model_measures()
     {
         var (model, a, h) = Model(skip: false);
-        var groups = Harness.Analyze(model);
-        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
-        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
-        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
-        Assert.Equal(2, ranking.Count);
-        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
-        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
+        var (candidates, whole, samples) = Candidates(model);
+        Assert.Equal(2, candidates.Count);
         var tail = TailSensitivity.Find(model.Graph, [a, h], _ => 0)!;
-        var part = TailSensitivity.Measure(model, tail, candidates, data.Slice(0, 4));
+        var part = TailSensitivity.Measure(model, tail, candidates, samples);
         Assert.Equal(2, whole.Count);
         foreach (var (id, d) in whole)
         {
@@ -58,7 +69,7 @@ public sealed class TailSensitivityTests
         }
         // A tail that starts after a group's readers does not measure that group.
         var late = TailSensitivity.Find(model.Graph, [h], _ => 0)!;
-        var onlyLate = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4));
+        var onlyLate = TailSensitivity.Measure(model, late, candidates, samples);
         Assert.Single(onlyLate);
     }
 
@@ -68,13 +79,8 @@ public sealed class TailSensitivityTests
         // Exports often fix the batch at 1; the cut's values were computed in one run of every sample, which ONNX Runtime
         // refused ("invalid dimensions for input"), failing a whole --calib run.
         var (model, a, h) = Model(skip: false, batch: 1);
-        var groups = Harness.Analyze(model);
-        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
-        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
-        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
-        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
-        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
-        var part = TailSensitivity.Measure(model, TailSensitivity.Find(model.Graph, [a, h], _ => 0)!, candidates, data.Slice(0, 4));
+        var (candidates, whole, samples) = Candidates(model);
+        var part = TailSensitivity.Measure(model, TailSensitivity.Find(model.Graph, [a, h], _ => 0)!, candidates, samples);
         Assert.Equal(2, whole.Count);
         foreach (var (id, d) in whole) Assert.True(Math.Abs(part[id] - d) <= 1e-4 * d, $"group {id}: tail {part[id]} vs whole model {d}");
     }
@@ -83,20 +89,15 @@ public sealed class TailSensitivityTests
     public void Several_tails_from_one_run_of_the_original_measure_what_the_whole_model_measures()
     {
         var (model, a, h) = Model(skip: false);
-        var groups = Harness.Analyze(model);
-        using var data = CalibrationData.FromTensors([ModelOps.Floats("x", [10, 3, 8, 8], new GraphBuilder(seed: 9).Normal(10 * 192))]);
-        var readers = new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>();
-        var ranking = CalibratedRanking.Measure(model, groups, groups.Prunable, data, seed: 0, readers: readers);
-        var candidates = ranking.ToDictionary(r => r.Key, r => new GroupSensitivity.Candidate(readers[r.Key], r.Value.Keep(3)));
-        var whole = GroupSensitivity.Measure(model, candidates, data.Slice(0, 4));
+        var (candidates, whole, samples) = Candidates(model);
         var early = TailSensitivity.Find(model.Graph, [a], _ => 0)!;
         var late = TailSensitivity.Find(model.Graph, [h], _ => 0)!;
         // Each group on its own tail: B's readers (C) lie in the tail from h, A's (B) only in the one from a.
-        int lateGroup = TailSensitivity.Measure(model, late, candidates, data.Slice(0, 4)).Keys.Single();
+        int lateGroup = TailSensitivity.Measure(model, late, candidates, samples).Keys.Single();
         int earlyGroup = candidates.Keys.Single(id => id != lateGroup);
         var parts = TailSensitivity.Measure(model,
             [(early, new Dictionary<int, GroupSensitivity.Candidate> { [earlyGroup] = candidates[earlyGroup] }),
-             (late, new Dictionary<int, GroupSensitivity.Candidate> { [lateGroup] = candidates[lateGroup] })], data.Slice(0, 4));
+             (late, new Dictionary<int, GroupSensitivity.Candidate> { [lateGroup] = candidates[lateGroup] })], samples);
         Assert.Equal(2, parts.Count);
         foreach (var (id, d) in whole)
             Assert.True(Math.Abs(parts[id] - d) <= 1e-4 * d, $"group {id}: its tail {parts[id]} vs whole model {d}");
