@@ -458,10 +458,7 @@ internal sealed class LayerFit
 
     private const int Tile = 256;
 
-    private static void Narrow(ReadOnlySpan<double> source, Span<float> destination)
-    {
-        for (int i = 0; i < source.Length; i++) destination[i] = (float)source[i];
-    }
+    private static void Narrow(ReadOnlySpan<double> source, Span<float> destination) => TensorPrimitives.ConvertTruncating(source, destination);
 
     private static float[] Narrow(double[] source)
     {

@@ -243,14 +243,7 @@ internal sealed class SymmetricTridiagonal
         else Rows(0, 1);
     }
 
-    private static void Narrow(ReadOnlySpan<double> src, Span<float> dst)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= src.Length; i += 16)
-                Vector512.Narrow(Vector512.Create(src.Slice(i, 8)), Vector512.Create(src.Slice(i + 8, 8))).CopyTo(dst.Slice(i, 16));
-        for (; i < src.Length; i++) dst[i] = (float)src[i];
-    }
+    private static void Narrow(ReadOnlySpan<double> src, Span<float> dst) => System.Numerics.Tensors.TensorPrimitives.ConvertTruncating(src, dst);
 
     // SymvUpper on the float32 copy: each value widened to float64 before its multiply-add, so the sums are float64
     // sums of the rounded matrix (the order of operations is SymvUpper's).
