@@ -122,6 +122,39 @@ public sealed class CalibrationInputsTests
         Assert.Equal((float[])checkedFirst.ToTensors()[0].Data, (float[])alongside.ToTensors()[0].Data);
     }
 
+    /// <summary>
+    /// An .npy or an image folder gives the first input only: a model with a second image input calibrated its branch on
+    /// seeded noise without a word (a two-stem model, session 31). The data says so; an .npz with every input does not.
+    /// </summary>
+    [Fact]
+    public void An_npy_or_images_for_a_model_with_two_inputs_warn_that_the_second_is_random()
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("x", -1, 3, 4, 4), y = b.Input("y", -1, 3, 4, 4);
+        b.Output(b.Node("Add", [x, y]), -1, 3, 4, 4);
+        var inputs = new ModelRunner(b.Bytes()).Inputs;
+        string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        Png(images, "a.png", 4, 4, (_, _) => SKColors.Gray);
+        string npy = Path.Combine(dir, "x.npy");
+        NpyFile.WriteFloats(npy, [2, 3, 4, 4], new float[96]);
+        foreach (string path in new[] { npy, images })
+        {
+            using var data = CalibrationInputs.Load(inputs, path, 10);
+            Assert.Equal(2, data.Inputs.Count);
+            Assert.Contains("other inputs (y) are fed seeded random values", Assert.Single(data.Warnings));
+        }
+        string npz = Path.Combine(dir, "xy.npz");
+        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
+        {
+            zip.CreateEntryFromFile(npy, "x.npy");
+            zip.CreateEntryFromFile(npy, "y.npy");
+        }
+        using (var both = CalibrationInputs.Load(inputs, npz, 10)) Assert.Empty(both.Warnings);
+        using var one = CalibrationInputs.Load(Inputs(-1, 3, 4, 4), npy, 10);
+        Assert.Empty(one.Warnings);
+    }
+
     [Fact]
     public void A_first_dim_fixed_above_one_is_refused_before_reading()
     {

@@ -55,7 +55,7 @@ public static class ImageFolder
             var columns = new List<SampleColumn> { SampleColumn.InFile(name, meta.ElementDataType, shape, file) };
             if (inputs.Count > 1)
                 columns.AddRange(InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], files.Count), seed: 0).Skip(1).Select(SampleColumn.InMemory));
-            return new CalibrationData(columns, [file]);
+            return new CalibrationData(columns, [file]) { Warnings = CalibrationInputs.OthersRandom(inputs, folder) };
         }
         catch
         {
