@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.ML.OnnxRuntime;
 using OnnxSlim.Runtime;
@@ -182,6 +183,26 @@ public sealed class CalibrationInputsTests
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
         var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 64, 64), dir, new ImagePreprocessing(), 10));
         Assert.Contains("is truncated", e.Message);
+    }
+
+    /// <summary>
+    /// An image too large to decode in one bitmap (SkiaSharp stops at 2 GiB) is refused with its name and size; it was an
+    /// internal error (exit 3). The file is a small PNG whose header says 30000×30000: nothing past the header is read.
+    /// </summary>
+    [Fact]
+    public void An_image_too_large_to_decode_is_refused_with_its_size()
+    {
+        string dir = Fixtures.TempDir();
+        string path = Png(dir, "a.png", 4, 4, (_, _) => SKColors.Gray);
+        var bytes = File.ReadAllBytes(path);
+        // IHDR is the first chunk: 8-byte signature, length, "IHDR", width, height (big-endian), …, CRC over type and data.
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(16), 30000);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(20), 30000);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(29), System.IO.Hashing.Crc32.HashToUInt32(bytes.AsSpan(12, 17)));
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 8, 8), dir, new ImagePreprocessing(), 10));
+        Assert.Contains("is 30000x30000 pixels", e.Message);
+        Assert.Contains("too large to decode", e.Message);
     }
 
     [Fact]
