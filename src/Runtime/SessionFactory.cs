@@ -107,5 +107,15 @@ public static partial class SessionFactory
     [GeneratedRegex(@"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file")]
     private static partial Regex MissingLibrary();
 
-    internal static string FirstLine(string s) => s.Split('\n')[0].Trim();
+    internal static string FirstLine(string s)
+    {
+        var lines = s.Split('\n');
+        string first = lines[0].Trim();
+        // ONNX Runtime's message for an input fed the wrong dims ends its first line with "for the following indices" and
+        // lists them one a line ("index: 2 Got: 200 Expected: 224"); cut there, it named no dim (--shape contradicting
+        // a fixed dim of the model). The list is kept on the same line.
+        if (!first.EndsWith("for the following indices", StringComparison.Ordinal)) return first;
+        var listed = lines.Skip(1).Select(l => l.Trim()).TakeWhile(l => l.StartsWith("index:", StringComparison.Ordinal));
+        return string.Join("; ", [first, .. listed]);
+    }
 }

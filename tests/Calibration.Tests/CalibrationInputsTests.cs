@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.ML.OnnxRuntime;
 using OnnxSlim.Runtime;
@@ -122,6 +123,39 @@ public sealed class CalibrationInputsTests
         Assert.Equal((float[])checkedFirst.ToTensors()[0].Data, (float[])alongside.ToTensors()[0].Data);
     }
 
+    /// <summary>
+    /// An .npy or an image folder gives the first input only: a model with a second image input calibrated its branch on
+    /// seeded noise without a word (a two-stem model, session 31). The data says so; an .npz with every input does not.
+    /// </summary>
+    [Fact]
+    public void An_npy_or_images_for_a_model_with_two_inputs_warn_that_the_second_is_random()
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("x", -1, 3, 4, 4), y = b.Input("y", -1, 3, 4, 4);
+        b.Output(b.Node("Add", [x, y]), -1, 3, 4, 4);
+        var inputs = new ModelRunner(b.Bytes()).Inputs;
+        string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        Png(images, "a.png", 4, 4, (_, _) => SKColors.Gray);
+        string npy = Path.Combine(dir, "x.npy");
+        NpyFile.WriteFloats(npy, [2, 3, 4, 4], new float[96]);
+        foreach (string path in new[] { npy, images })
+        {
+            using var data = CalibrationInputs.Load(inputs, path, 10);
+            Assert.Equal(2, data.Inputs.Count);
+            Assert.Contains("other inputs (y) are fed seeded random values", Assert.Single(data.Warnings));
+        }
+        string npz = Path.Combine(dir, "xy.npz");
+        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
+        {
+            zip.CreateEntryFromFile(npy, "x.npy");
+            zip.CreateEntryFromFile(npy, "y.npy");
+        }
+        using (var both = CalibrationInputs.Load(inputs, npz, 10)) Assert.Empty(both.Warnings);
+        using var one = CalibrationInputs.Load(Inputs(-1, 3, 4, 4), npy, 10);
+        Assert.Empty(one.Warnings);
+    }
+
     [Fact]
     public void A_first_dim_fixed_above_one_is_refused_before_reading()
     {
@@ -149,6 +183,26 @@ public sealed class CalibrationInputsTests
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
         var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 64, 64), dir, new ImagePreprocessing(), 10));
         Assert.Contains("is truncated", e.Message);
+    }
+
+    /// <summary>
+    /// An image too large to decode in one bitmap (SkiaSharp stops at 2 GiB) is refused with its name and size; it was an
+    /// internal error (exit 3). The file is a small PNG whose header says 30000×30000: nothing past the header is read.
+    /// </summary>
+    [Fact]
+    public void An_image_too_large_to_decode_is_refused_with_its_size()
+    {
+        string dir = Fixtures.TempDir();
+        string path = Png(dir, "a.png", 4, 4, (_, _) => SKColors.Gray);
+        var bytes = File.ReadAllBytes(path);
+        // IHDR is the first chunk: 8-byte signature, length, "IHDR", width, height (big-endian), …, CRC over type and data.
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(16), 30000);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(20), 30000);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(29), System.IO.Hashing.Crc32.HashToUInt32(bytes.AsSpan(12, 17)));
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<ArgumentException>(() => ImageFolder.Read(Inputs(-1, 3, 8, 8), dir, new ImagePreprocessing(), 10));
+        Assert.Contains("is 30000x30000 pixels", e.Message);
+        Assert.Contains("too large to decode", e.Message);
     }
 
     [Fact]

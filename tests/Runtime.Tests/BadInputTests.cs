@@ -36,6 +36,22 @@ public sealed class BadInputTests
         Assert.Equal([1L, 3, 8, 8], InputShapes.Resolve(runner.Inputs, ["input=1,3,8,8"])["input"]);
     }
 
+    /// <summary>
+    /// A shape that contradicts a fixed dim (`--shape input=1,3,6,8` on a 1×3×8×8 input) fails in ONNX Runtime, whose
+    /// message lists the dims on the lines after its first; the one line reported used to end at "for the following indices".
+    /// </summary>
+    [Fact]
+    public void A_fixed_dim_fed_another_size_is_reported_with_the_dims()
+    {
+        var b = new GraphBuilder();
+        string x = b.Input("input", 1, 3, 8, 8);
+        b.Output(b.Relu(x), 1, 3, 8, 8);
+        using var runner = new ModelRunner(b.Bytes());
+        var e = Assert.Throws<RuntimeUnavailableException>(() => runner.Run([new NamedTensor("input", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, 3, 6, 8], new float[144])]));
+        Assert.DoesNotContain("\n", e.Message);
+        Assert.Contains("for the following indices; index: 2 Got: 6 Expected: 8", e.Message);
+    }
+
     private static string Npy(string header, byte[]? data = null, byte major = 1)
     {
         string path = Path.Combine(Fixtures.TempDir(), "x.npy");

@@ -62,7 +62,7 @@ public static class CalibrationInputs
         if (!header.IsFloating || !NamedTensor.IsFloating(meta.ElementDataType))
         {
             var data = CalibrationData.FromTensors(FromNpy(inputs, path, maxSamples));
-            if (NamedTensor.IsFloating(meta.ElementDataType)) data.Warnings = [Unscaled(path, name)];
+            data.Warnings = [.. NamedTensor.IsFloating(meta.ElementDataType) ? [Unscaled(path, name)] : Array.Empty<string>(), .. OthersRandom(inputs, path)];
             return data;
         }
         long n = CheckShape(name, meta, header.Shape, path, maxSamples);
@@ -77,7 +77,7 @@ public static class CalibrationInputs
             var columns = new List<SampleColumn> { column };
             if (inputs.Count > 1)
                 columns.AddRange(InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], (int)n), seed: 0).Skip(1).Select(SampleColumn.InMemory));
-            return new CalibrationData(columns, [file], check);
+            return new CalibrationData(columns, [file], check) { Warnings = OthersRandom(inputs, path) };
         }
         catch
         {
@@ -163,6 +163,14 @@ public static class CalibrationInputs
             throw;
         }
     }
+
+    /// <summary>
+    /// An .npy or an image folder gives the first input only; a model with more inputs (a second image, a scale factor)
+    /// gets seeded random values there, so its ranking and fits see noise on that branch. Said, not refused: a side
+    /// input that hardly matters may be fine, and an .npz gives every input when it does.
+    /// </summary>
+    internal static string[] OthersRandom(IReadOnlyDictionary<string, NodeMetadata> inputs, string source) => inputs.Count < 2 ? [] :
+        [$"'{source}' gives the model's first input '{inputs.First().Key}' only: its other inputs ({string.Join(", ", inputs.Keys.Skip(1))}) are fed seeded random values (give an .npz with one array per input name)"];
 
     /// <summary>
     /// Integers for a floating input are converted as they are: uint8 images saved as an .npy would calibrate on 0–255

@@ -55,7 +55,7 @@ public static class ImageFolder
             var columns = new List<SampleColumn> { SampleColumn.InFile(name, meta.ElementDataType, shape, file) };
             if (inputs.Count > 1)
                 columns.AddRange(InputGenerator.Generate(inputs, InputShapes.Resolve(inputs, [], files.Count), seed: 0).Skip(1).Select(SampleColumn.InMemory));
-            return new CalibrationData(columns, [file]);
+            return new CalibrationData(columns, [file]) { Warnings = CalibrationInputs.OthersRandom(inputs, folder) };
         }
         catch
         {
@@ -97,7 +97,11 @@ public static class ImageFolder
     {
         using var codec = SKCodec.Create(file) ?? throw new ArgumentException($"'{file}' is not a readable image");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var source = new SKBitmap(info);
+        // Decoded whole, as RGBA: SkiaSharp allocates at most 2 GiB per bitmap (a 30000×30000 PNG, 2.7 MB on disk, threw
+        // a bare Exception, reported as an internal error). Refused, naming the file, like any image that cannot be read.
+        using var source = new SKBitmap();
+        if (!source.TryAllocPixels(info))
+            throw new ArgumentException($"'{file}' is {info.Width}x{info.Height} pixels ({info.BytesSize64 / (1 << 20)} MiB decoded), too large to decode; downscale it");
         var result = codec.GetPixels(info, source.GetPixels());
         // IncompleteInput: SkiaSharp filled the rows past the end of the file itself; they are not the user's data.
         if (result == SKCodecResult.IncompleteInput) throw new ArgumentException($"'{file}' is truncated (its image data ends early)");
