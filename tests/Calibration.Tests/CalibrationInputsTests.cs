@@ -250,5 +250,25 @@ public sealed class CalibrationInputsTests
         using (var zip = ZipFile.Open(wrongName, ZipArchiveMode.Create))
             zip.CreateEntryFromFile(a, "images.npy");
         Assert.Contains("no array named 'x'", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, wrongName, 10)).Message);
+        Assert.Empty(loaded.Warnings);
+    }
+
+    /// <summary>An array no input is named after (a second input misspelt, or one the model does not have) was ignored without a word.</summary>
+    [Fact]
+    public void An_npz_array_no_input_takes_is_named_in_a_warning()
+    {
+        string dir = Fixtures.TempDir();
+        string a = Path.Combine(dir, "x.npy");
+        NpyFile.WriteFloats(a, [2, 1, 4, 4], new float[32]);
+        string npz = Path.Combine(dir, "calib.npz");
+        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
+        {
+            zip.CreateEntryFromFile(a, "x.npy");
+            zip.CreateEntryFromFile(a, "scale.npy");
+            zip.CreateEntryFromFile(a, "mask.npy");
+        }
+        using var loaded = CalibrationInputs.Load(Inputs(-1, 1, 4, 4), npz, 10);
+        Assert.Single(loaded.ToTensors());
+        Assert.Contains("holds arrays no model input is named after, not used: mask, scale", Assert.Single(loaded.Warnings));
     }
 }

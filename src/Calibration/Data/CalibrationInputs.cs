@@ -155,6 +155,9 @@ public static class CalibrationInputs
             long samples = columns[0].Samples;
             if (columns.FirstOrDefault(c => c.Samples != samples) is { } other)
                 throw new ArgumentException($"'{path}' holds {samples} samples for '{columns[0].Name}' but {other.Samples} for '{other.Name}'");
+            // Arrays no input is named after are not read; said, since one may be meant for an input under another name.
+            var unused = archive.Names.Where(n => !inputs.ContainsKey(n)).Order(StringComparer.Ordinal).ToList();
+            if (unused.Count > 0) warnings.Add($"'{path}' holds arrays no model input is named after, not used: {string.Join(", ", unused)}");
             return new CalibrationData(columns, files) { Warnings = warnings };
         }
         catch
