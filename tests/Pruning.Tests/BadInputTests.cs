@@ -51,6 +51,31 @@ public sealed class BadInputTests
         Refused(b, $"BatchNormalization '{bn.Name}' variance");
     }
 
+    /// <summary>
+    /// A layer whose weight is computed from an initializer (a Transpose, as PyTorch exports without constant folding) is
+    /// no layer to the channel rules; the refusal now says so and how to export instead (ConvNeXt named a LayerNorm only).
+    /// </summary>
+    [Fact]
+    public void A_refusal_names_layers_whose_weight_is_computed_from_stored_tensors()
+    {
+        var b = new GraphBuilder(seed: 3);
+        string x = b.Input("x", 1, 8);
+        string w = b.Node("Transpose", [b.Init("w", [4, 8])], ("perm", new long[] { 1, 0 }));
+        b.Output(b.Node("MatMul", [x, w]), 1, 4);
+        var e = Refused(b, "1 Conv/Gemm/MatMul node(s) read a weight computed from stored tensors");
+        Assert.Contains("through Transpose", e.Message);
+        Assert.Contains("do_constant_folding=True", e.Message);
+
+        var plain = new GraphBuilder();
+        string y = plain.Input("x", 1, 8);
+        plain.Output(plain.Relu(y), 1, 8);
+        Assert.DoesNotContain("computed from stored tensors", Assert.Throws<PruningException>(() =>
+        {
+            using var model = plain.Model();
+            Pruner.Prune(model, new PruneOptions { Validate = false, Time = false });
+        }).Message);
+    }
+
     [Fact]
     public void Graphs_that_nothing_could_run_are_refused_whatever_the_options()
     {

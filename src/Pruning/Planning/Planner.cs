@@ -28,9 +28,10 @@ public static class Planner
         var ignored = IgnoredGroups(analysis, options.Ignore);
         var active = groups.Where(g => g.Prunable && !ignored.Contains(g.Id)).ToList();
         if (active.Count == 0)
-            throw new PruningException(groups.Count == 0
+            throw new PruningException((groups.Count == 0
                 ? "the model has no prunable convolution (no Conv/ConvTranspose/Gemm channel groups found)"
-                : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})");
+                : $"no prunable channel group: all {groups.Count} groups are frozen or ignored (first reason: {groups.FirstOrDefault(g => g.Frozen)?.Reason ?? "ignored"})")
+                + ComputedWeights.Hint(groups.Graph));
 
         // Groups tied into conv groups select within each conv group (GEM); the calibrated ranking orders a group as a whole.
         var ranked = active.Where(g => g.Blocks == 1).ToList();

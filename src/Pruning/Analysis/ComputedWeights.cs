@@ -1,0 +1,36 @@
+using OnnxSlim.GraphIO;
+
+namespace OnnxSlim.Pruning;
+
+/// <summary>
+/// Layers whose weight is computed from stored tensors by nodes (a Transpose, Reshape or Mul of an initializer) rather
+/// than stored: PyTorch exports them so with <c>do_constant_folding=False</c>. They are not layers to the channel rules,
+/// so nothing they read can be pruned, and a refusal that only named the first frozen group's reason (ConvNeXt: a
+/// LayerNormalization) hid why.
+/// </summary>
+internal static class ComputedWeights
+{
+    /// <summary>The Conv, ConvTranspose, Gemm and MatMul nodes whose input 1 is computed from initializers and constants only.</summary>
+    public static IReadOnlyList<Node> Find(Graph graph) =>
+        [.. graph.Nodes.Where(n => n.IsStandard && n.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && n.Inputs.Count > 1
+            && graph.ResolveWeight(n.Input(1)) is null && graph.Producer(n.Input(1)) is not null && FromStoredOnly(graph, n.Input(1), 0))];
+
+    private const int MaxDepth = 8;
+
+    private static bool FromStoredOnly(Graph graph, string value, int depth)
+    {
+        if (value.Length == 0 || graph.Initializer(value) is not null) return true;
+        if (depth == MaxDepth || graph.Producer(value) is not { } producer) return false;
+        return producer.OpType == "Constant" || producer.Inputs.All(i => FromStoredOnly(graph, i, depth + 1));
+    }
+
+    /// <summary>A sentence for a refusal, or empty when no layer reads a computed weight.</summary>
+    public static string Hint(Graph graph)
+    {
+        var nodes = Find(graph);
+        if (nodes.Count == 0) return "";
+        string via = graph.Producer(nodes[0].Input(1))?.OpType ?? "?";
+        return $"; {nodes.Count} Conv/Gemm/MatMul node(s) read a weight computed from stored tensors (e.g. '{nodes[0].Id}' through {via}),"
+            + " which cannot be pruned: export the model with constant folding (torch.onnx.export(..., do_constant_folding=True))";
+    }
+}
