@@ -166,6 +166,15 @@ public sealed class Graph
         return null;
     }
 
+    /// <summary>
+    /// Whether <paramref name="value"/> is a stored weight (<see cref="ResolveWeight"/>) or computed from stored weights
+    /// alone within <paramref name="depth"/> nodes: a bias reshaped for broadcasting, a weight transposed by an export
+    /// without constant folding.
+    /// </summary>
+    public bool IsConstant(string value, int depth) =>
+        ResolveWeight(value) is not null || depth > 0 && Producer(value) is { } p && p.Inputs.Count > 0
+            && p.Inputs.All(i => i.Length == 0 || IsConstant(i, depth - 1));
+
     /// <summary>Static dims of a value from the model's own value_info (-1 where dynamic or unknown).</summary>
     public long[]? DeclaredShape(string value) => DimsOf(ValueInfo(value));
 

@@ -84,16 +84,11 @@ public static class CalibratedRanking
             if (graph.IsGraphOutput(value) || graph.Consumers(value) is not [var next]) return null;
             if (next.OpType == "Sigmoid" && logits is null) logits = value;
             else if (!(next.OpType is "Add" or "Sub" or "Mul" or "Div" && next.Inputs.Count == 2
-                && next.Inputs.Count(i => i != value && IsConstant(graph, i, 4)) == 1) && next.OpType != "Identity") return null;
+                && next.Inputs.Count(i => i != value && graph.IsConstant(i, 4)) == 1) && next.OpType != "Identity") return null;
             value = next.Outputs[0];
         }
         return null;
     }
-
-    /// <summary>A stored constant, or computed from stored constants alone (a bias reshaped for broadcasting).</summary>
-    private static bool IsConstant(Graph graph, string value, int depth) =>
-        graph.ResolveWeight(value) is not null || depth > 0 && graph.Producer(value) is { } p && p.Inputs.Count > 0
-            && p.Inputs.All(i => i.Length == 0 || IsConstant(graph, i, depth - 1));
 
     /// <summary>Kernel area when the reader is a one-group Conv whose whole patch is small enough to measure, else 1.</summary>
     private static int Taps(OnnxModel model, GroupReaders.Reader r)

@@ -13,16 +13,9 @@ internal static class ComputedWeights
     /// <summary>The Conv, ConvTranspose, Gemm and MatMul nodes whose input 1 is computed from initializers and constants only.</summary>
     public static IReadOnlyList<Node> Find(Graph graph) =>
         [.. graph.Nodes.Where(n => n.IsStandard && n.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && n.Inputs.Count > 1
-            && graph.ResolveWeight(n.Input(1)) is null && graph.Producer(n.Input(1)) is not null && FromStoredOnly(graph, n.Input(1), 0))];
+            && graph.ResolveWeight(n.Input(1)) is null && graph.IsConstant(n.Input(1), MaxDepth))];
 
     private const int MaxDepth = 8;
-
-    private static bool FromStoredOnly(Graph graph, string value, int depth)
-    {
-        if (value.Length == 0 || graph.Initializer(value) is not null) return true;
-        if (depth == MaxDepth || graph.Producer(value) is not { } producer) return false;
-        return producer.OpType == "Constant" || producer.Inputs.All(i => FromStoredOnly(graph, i, depth + 1));
-    }
 
     /// <summary>A sentence for a refusal, or empty when no layer reads a computed weight.</summary>
     public static string Hint(Graph graph)
