@@ -11,6 +11,14 @@ namespace OnnxSlim.Calibration.Tests;
 public sealed class CalibrationInputsTests
 {
     /// <summary>The input metadata of a model with one input of <paramref name="dims"/> (-1 for dynamic).</summary>
+    /// <summary>Writes a .npz at <paramref name="path"/> holding the .npy <paramref name="npy"/> once under each of <paramref name="arrays"/>.</summary>
+    private static string Npz(string path, string npy, params string[] arrays)
+    {
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        foreach (string name in arrays) zip.CreateEntryFromFile(npy, name + ".npy");
+        return path;
+    }
+
     private static IReadOnlyDictionary<string, NodeMetadata> Inputs(params long[] dims)
     {
         var b = new GraphBuilder();
@@ -145,12 +153,7 @@ public sealed class CalibrationInputsTests
             Assert.Equal(2, data.Inputs.Count);
             Assert.Contains("other inputs (y) are fed seeded random values", Assert.Single(data.Warnings));
         }
-        string npz = Path.Combine(dir, "xy.npz");
-        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
-        {
-            zip.CreateEntryFromFile(npy, "x.npy");
-            zip.CreateEntryFromFile(npy, "y.npy");
-        }
+        string npz = Npz(Path.Combine(dir, "xy.npz"), npy, "x", "y");
         using (var both = CalibrationInputs.Load(inputs, npz, 10)) Assert.Empty(both.Warnings);
         using var one = CalibrationInputs.Load(Inputs(-1, 3, 4, 4), npy, 10);
         Assert.Empty(one.Warnings);
@@ -238,17 +241,13 @@ public sealed class CalibrationInputsTests
         var inputs = Inputs(-1, 1, 4, 4);
         string a = Path.Combine(dir, "x.npy");
         NpyFile.WriteFloats(a, [3, 1, 4, 4], Enumerable.Range(0, 48).Select(i => (float)i).ToArray());
-        string npz = Path.Combine(dir, "calib.npz");
-        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
-            zip.CreateEntryFromFile(a, "x.npy");
+        string npz = Npz(Path.Combine(dir, "calib.npz"), a, "x");
         using var loaded = CalibrationInputs.Load(inputs, npz, maxSamples: 2);
         var x = Assert.Single(loaded.ToTensors());
         Assert.Equal([2L, 1, 4, 4], x.Shape);
         Assert.Equal(31f, ((float[])x.Data)[31]);
 
-        string wrongName = Path.Combine(dir, "other.npz");
-        using (var zip = ZipFile.Open(wrongName, ZipArchiveMode.Create))
-            zip.CreateEntryFromFile(a, "images.npy");
+        string wrongName = Npz(Path.Combine(dir, "other.npz"), a, "images");
         Assert.Contains("no array named 'x'", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, wrongName, 10)).Message);
         Assert.Empty(loaded.Warnings);
     }
@@ -260,13 +259,7 @@ public sealed class CalibrationInputsTests
         string dir = Fixtures.TempDir();
         string a = Path.Combine(dir, "x.npy");
         NpyFile.WriteFloats(a, [2, 1, 4, 4], new float[32]);
-        string npz = Path.Combine(dir, "calib.npz");
-        using (var zip = ZipFile.Open(npz, ZipArchiveMode.Create))
-        {
-            zip.CreateEntryFromFile(a, "x.npy");
-            zip.CreateEntryFromFile(a, "scale.npy");
-            zip.CreateEntryFromFile(a, "mask.npy");
-        }
+        string npz = Npz(Path.Combine(dir, "calib.npz"), a, "x", "scale", "mask");
         using var loaded = CalibrationInputs.Load(Inputs(-1, 1, 4, 4), npz, 10);
         Assert.Single(loaded.ToTensors());
         Assert.Contains("holds arrays no model input is named after, not used: mask, scale", Assert.Single(loaded.Warnings));
