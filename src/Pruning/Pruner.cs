@@ -52,21 +52,28 @@ public static class Pruner
         // Message copies share the weights' bytes (immutable): the copies cost the graph structure, not the weights.
         OnnxModel? original = null;
         OnnxModel work;
+        int foldedTransposes;
+        // Folded before the copy, so the original the reconstruction and validation read is the same graph.
         if (handedOver)
         {
             work = model;
             if (work.HasExternalData) work.InlineExternalData();
+            foldedTransposes = StoredTransposes.Fold(work.Graph);
             if (ReadsOriginal(options)) original = work.Clone();
         }
         else
         {
             original = model.Clone();
             if (original.HasExternalData) original.InlineExternalData();
+            foldedTransposes = StoredTransposes.Fold(original.Graph);
             work = original.Clone();
         }
         try
         {
             var summary = Run(original, work, options, stages, out var planFile);
+            if (foldedTransposes > 0)
+                summary.Notes.Insert(0, $"{foldedTransposes} Transpose node(s) of stored weights folded into the weights their layers read "
+                    + "(an export without constant folding)");
             return new PruneResult(work, planFile, summary);
         }
         catch
