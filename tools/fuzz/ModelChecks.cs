@@ -12,7 +12,8 @@ public sealed record ModelVerdict(bool? CheckerOk, string? CheckerError, bool Ru
 /// <summary>
 /// Independent checks of model files, batched so each tool starts once per batch: onnx.checker full check
 /// (Debian's python3 with onnx, tools/fuzz/check_models.py) and a run in ONNX Runtime (this tool's
-/// `--ort-check` mode in a child process, restarted if a model crashes it).
+/// `--ort-check` mode in a child process, restarted if a model crashes it). Both read one JSON string a line: an
+/// output name with a newline (the args family's `-o 'a\nb.onnx'`) split a plain line in two.
 /// </summary>
 public static class ModelChecks
 {
@@ -58,7 +59,7 @@ public static class ModelChecks
             var stderr = p.StandardError.ReadToEndAsync();
             var writer = Task.Run(() =>
             {
-                try { foreach (var path in paths) p.StandardInput.WriteLine(path); p.StandardInput.Close(); }
+                try { foreach (var path in paths) p.StandardInput.WriteLine(JsonSerializer.Serialize(path)); p.StandardInput.Close(); }
                 catch (IOException) { }
             });
             string? line;
@@ -100,7 +101,7 @@ public static class ModelChecks
             while (queue.Count > 0)
             {
                 string path = queue.Peek();
-                p.StandardInput.WriteLine(path);
+                p.StandardInput.WriteLine(JsonSerializer.Serialize(path));
                 p.StandardInput.Flush();
                 var read = p.StandardOutput.ReadLineAsync();
                 if (!read.Wait(perModel) || read.Result is null)
@@ -121,12 +122,16 @@ public static class ModelChecks
         return result;
     }
 
-    /// <summary>The child side: reads model paths from stdin, runs each once on seeded inputs, prints one JSON line each.</summary>
+    /// <summary>
+    /// The child side: reads model paths from stdin (one JSON string a line, as a file name may hold a newline), runs each
+    /// once on seeded inputs, prints one JSON line each.
+    /// </summary>
     public static int OrtCheckMain()
     {
-        string? path;
-        while ((path = Console.In.ReadLine()) is not null)
+        string? request;
+        while ((request = Console.In.ReadLine()) is not null)
         {
+            string path = JsonSerializer.Deserialize<string>(request)!;
             object line;
             try { line = new { ok = true, outputs = RunOnce(path) }; }
             catch (Exception e) { line = new { ok = false, error = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}" }; }

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Batch onnx.checker for the fuzzer: one model path per line on stdin, one JSON line per model on stdout.
+"""Batch onnx.checker for the fuzzer: one model path per line on stdin (a JSON string: a name may hold a newline),
+one JSON line per model on stdout.
 
   {"path": P, "ok": true}  or  {"path": P, "ok": false, "error": "..."}
 
@@ -18,9 +19,9 @@ except Exception as e:  # noqa: BLE001
 
 print(json.dumps({"onnx": onnx.__version__}), flush=True)
 for line in sys.stdin:
-    path = line.rstrip("\n")
-    if not path:
+    if not line.strip():
         continue
+    path = json.loads(line)
     try:
         model = onnx.load(path)
         onnx.checker.check_model(model, full_check=True)
