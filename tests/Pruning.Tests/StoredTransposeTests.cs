@@ -8,14 +8,28 @@ namespace OnnxSlim.Pruning.Tests;
 /// </summary>
 public sealed class StoredTransposeTests
 {
-    [Fact]
-    public void Layers_reading_a_transposed_stored_weight_are_pruned_and_the_summary_says_why_they_could_be()
+    private static GraphBuilder TwoLinearLayers()
     {
         var b = new GraphBuilder(seed: 4);
         string x = b.Input("x", 2, 8);
         string h = b.Relu(b.Node("MatMul", [x, b.Node("Transpose", [b.Init("w1", [16, 8])], ("perm", new long[] { 1, 0 }))]));
         b.Output(b.Node("MatMul", [h, b.Node("Transpose", [b.Init("w2", [4, 16])], ("perm", new long[] { 1, 0 }))]), 2, 4);
-        using var model = b.Model();
+        return b;
+    }
+
+    /// <summary>inspect and analyze show the groups a prune finds.</summary>
+    [Fact]
+    public void The_analysis_finds_the_group_between_transposed_weights()
+    {
+        using var model = TwoLinearLayers().Model();
+        var analysis = ModelAnalysis.Run(model, []);
+        Assert.Equal(16, Assert.Single(analysis.Groups.Prunable).Width);
+    }
+
+    [Fact]
+    public void Layers_reading_a_transposed_stored_weight_are_pruned_and_the_summary_says_why_they_could_be()
+    {
+        using var model = TwoLinearLayers().Model();
 
         using var result = Pruner.Prune(model, new PruneOptions { Ratio = 0.3, Time = false });
 
