@@ -13,18 +13,9 @@ set -euo pipefail
 [[ $# -eq 3 && ( "$2" == whole || "$2" == alone ) ]] || { sed -n 2,11p "$0" >&2; exit 2; }
 plan="$1" mode="$2" groups="$3"
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
-cache="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}"
-model="${MODEL:-$cache/models/ppocr_rec.onnx}"
-calib="${CALIB:-$cache/data/ppocr/rec_calib/x_256.npy}"
-data="${DATA:-/tmp/recfid-data}" set="${SET:-rec_dev}"
 out="${OUT:-/tmp/onnxslim-ablate}"
-mkdir -p "$out"
-if [[ "${NO_BUILD:-0}" != 1 ]]; then
-  dotnet build "$root/src/Cli" -c Release --nologo -v q >/dev/null
-  dotnet build "$root/tools/bench/ocr" -c Release --nologo -v q >/dev/null
-fi
-cli="$root/src/Cli/bin/Release/net10.0/onnxslim.dll"
-bench="$root/tools/bench/ocr/bin/Release/net10.0/ocr-bench.dll"
+# shellcheck source=common.sh
+source "$root/tools/bench/ocr/common.sh"
 
 for g in $groups; do
   name="$out/$mode-$g"

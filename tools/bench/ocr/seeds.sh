@@ -13,18 +13,9 @@ set -euo pipefail
 cr="$1" n="${2:-3}"
 shift $(( $# >= 2 ? 2 : 1 ))
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
-cache="${ONNXSLIM_CACHE:-$HOME/.cache/onnxslim}"
-model="${MODEL:-$cache/models/ppocr_rec.onnx}"
-calib="${CALIB:-$cache/data/ppocr/rec_calib/x_256.npy}"
-data="${DATA:-/tmp/recfid-data}" set="${SET:-rec_dev}"
 out="${OUT:-/tmp/onnxslim-seeds}"
-mkdir -p "$out"
-if [[ "${NO_BUILD:-0}" != 1 ]]; then
-  dotnet build "$root/src/Cli" -c Release --nologo -v q >/dev/null
-  dotnet build "$root/tools/bench/ocr" -c Release --nologo -v q >/dev/null
-fi
-cli="$root/src/Cli/bin/Release/net10.0/onnxslim.dll"
-bench="$root/tools/bench/ocr/bin/Release/net10.0/ocr-bench.dll"
+# shellcheck source=common.sh
+source "$root/tools/bench/ocr/common.sh"
 
 sum=0
 for ((s = 0; s < n; s++)); do
