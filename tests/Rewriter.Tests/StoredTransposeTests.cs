@@ -55,4 +55,22 @@ public sealed class StoredTransposeTests
         for (int r = 0; r < 8; r++)
             for (int c = 0; c < 4; c++) Assert.Equal(source[c * 8 + r], values[r * 4 + c]);
     }
+
+    [Fact]
+    public void A_transpose_of_a_transpose_folds_in_two_sweeps()
+    {
+        var b = new GraphBuilder(seed: 9);
+        string x = b.Input("x", 1, 6);
+        float[] values = b.Normal(6 * 4);
+        string once = b.Node("Transpose", [b.Init("v", [6, 4], values)]);
+        b.Output(b.Node("MatMul", [x, b.Node("Transpose", [once])]), 1, 4);
+        using var model = b.Model();
+
+        Assert.Equal(2, StoredTransposes.Fold(model.Graph));
+
+        Assert.DoesNotContain(model.Graph.Nodes, n => n.OpType == "Transpose");
+        var folded = model.Graph.Initializer(model.Graph.Nodes.Single(n => n.OpType == "MatMul").Input(1))!;
+        Assert.Equal([6L, 4], folded.Dims);
+        Assert.Equal(values, folded.ToFloats());
+    }
 }

@@ -15,7 +15,6 @@ public static class StoredTransposes
     {
         ArgumentNullException.ThrowIfNull(graph);
         int folded = 0;
-        // A Transpose of a folded Transpose is found on the next sweep.
         for (int sweep = 0; sweep < 4; sweep++)
         {
             var transposes = graph.Nodes.Where(n => n.IsStandard && n.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && n.Inputs.Count > 1)
@@ -44,7 +43,13 @@ public static class StoredTransposes
             }
             if (producer.OpType != "Transpose" || producer.Inputs.Count != 1 || producer.Outputs.Count != 1
                 || graph.IsGraphOutput(producer.Outputs[0])) return null;
-            return graph.ResolveWeight(producer.Input(0)) is { Tensor: var t } && t.DataType is DataType.Float or DataType.Float16 or DataType.BFloat16
+            if (graph.ResolveWeight(producer.Input(0)) is not { Tensor: var t })
+            {
+                // A Transpose of a Transpose: the inner one goes first, this one on the next sweep.
+                current = producer.Input(0);
+                continue;
+            }
+            return t.DataType is DataType.Float or DataType.Float16 or DataType.BFloat16
                 && (producer.GetInts("perm") is not { } perm || IsPermutation(perm, t.Rank)) ? producer : null;
         }
         return null;
