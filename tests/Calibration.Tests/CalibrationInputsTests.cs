@@ -10,7 +10,6 @@ namespace OnnxSlim.Calibration.Tests;
 /// <summary>Calibration data as users have it: .npy, .npz and image folders, checked against the model's inputs.</summary>
 public sealed class CalibrationInputsTests
 {
-    /// <summary>The input metadata of a model with one input of <paramref name="dims"/> (-1 for dynamic).</summary>
     /// <summary>Writes a .npz at <paramref name="path"/> holding the .npy <paramref name="npy"/> once under each of <paramref name="arrays"/>.</summary>
     private static string Npz(string path, string npy, params string[] arrays)
     {
@@ -19,6 +18,7 @@ public sealed class CalibrationInputsTests
         return path;
     }
 
+    /// <summary>The input metadata of a model with one input of <paramref name="dims"/> (-1 for dynamic).</summary>
     private static IReadOnlyDictionary<string, NodeMetadata> Inputs(params long[] dims)
     {
         var b = new GraphBuilder();
@@ -232,6 +232,71 @@ public sealed class CalibrationInputsTests
         string text = Path.Combine(dir, "calib.txt");
         File.WriteAllText(text, "1 2 3");
         Assert.Contains("must be an .npy, an .npz or a folder", Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, text, 10)).Message);
+    }
+
+    /// <summary>A data loader's dump, one .npy a sample or a batch, reads as the one .npy of the same samples would.</summary>
+    [Fact]
+    public void A_folder_of_npy_files_gives_its_samples_in_name_order()
+    {
+        var inputs = Inputs(-1, 1, 2, 2);
+        string arrays = Fixtures.TempDir();
+        float[] values = [.. Enumerable.Range(0, 20).Select(i => (float)i)];
+        // Written out of order; a batch of two, and single samples with and without their batch axis.
+        NpyFile.WriteFloats(Path.Combine(arrays, "c.npy"), [2, 1, 2, 2], values.AsSpan(12, 8));
+        NpyFile.WriteFloats(Path.Combine(arrays, "a.npy"), [1, 2, 2], values.AsSpan(0, 4));
+        NpyFile.WriteFloats(Path.Combine(arrays, "b.npy"), [2, 1, 2, 2], values.AsSpan(4, 8));
+        using (var all = CalibrationInputs.Load(inputs, arrays, 10))
+        {
+            var t = all.ToTensors()[0];
+            Assert.Equal([5L, 1, 2, 2], t.Shape);
+            Assert.Equal(values, (float[])t.Data);
+        }
+        using var capped = CalibrationInputs.Load(inputs, arrays, 4);
+        Assert.Equal(values[..16], (float[])capped.ToTensors()[0].Data);
+    }
+
+    [Fact]
+    public void A_folder_of_npy_files_that_do_not_fit_is_refused_naming_the_file()
+    {
+        string Folder(params (string Name, long[] Shape)[] files)
+        {
+            string dir = Fixtures.TempDir();
+            foreach (var (name, shape) in files) NpyFile.WriteFloats(Path.Combine(dir, name), shape, new float[shape.Aggregate(1L, (a, b) => a * b)]);
+            return dir;
+        }
+        string Refusal(IReadOnlyDictionary<string, NodeMetadata> inputs, string dir) =>
+            Assert.Throws<ArgumentException>(() => CalibrationInputs.Load(inputs, dir, 10)).Message;
+
+        var dynamic = Inputs(-1, 1, -1, -1);
+        string sizes = Folder(("0.npy", [1, 4, 4]), ("1.npy", [1, 3, 3]));
+        Assert.Equal($"'{Path.Combine(sizes, "1.npy")}' holds samples of shape [1x3x3], '{Path.Combine(sizes, "0.npy")}' of [1x4x4]", Refusal(dynamic, sizes));
+
+        var fixedSize = Inputs(-1, 1, 2, 2);
+        string wrong = Folder(("0.npy", [1, 2, 2]), ("1.npy", [1, 1, 2, 3]));
+        Assert.Contains("1.npy' has shape [1x1x2x3], the model's input 'x' needs [?x1x2x2]", Refusal(fixedSize, wrong));
+
+        string ints = Folder(("0.npy", [1, 2, 2]));
+        string path = Path.Combine(ints, "0.npy");
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[bytes.AsSpan().IndexOf("<f4"u8) + 1] = (byte)'i';
+        File.WriteAllBytes(path, bytes);
+        Assert.Contains("holds dtype <i4; a folder of .npy files must hold float16, float32 or float64 arrays", Refusal(fixedSize, ints));
+
+        string nan = Folder(("0.npy", [1, 2, 2]));
+        NpyFile.WriteFloats(Path.Combine(nan, "1.npy"), [1, 2, 2], [0, float.NaN, 0, 0]);
+        Assert.Contains("holds a non-finite value (NaN) at sample 1", Refusal(fixedSize, nan));
+
+    }
+
+    [Fact]
+    public void Images_beside_npy_files_are_the_samples_and_a_warning_says_so()
+    {
+        string dir = Fixtures.TempDir();
+        NpyFile.WriteFloats(Path.Combine(dir, "labels.npy"), [3], [1, 2, 3]);
+        Png(dir, "0.png", 2, 2, (_, _) => SKColors.White);
+        using var data = CalibrationInputs.Load(Inputs(-1, 3, 2, 2), dir, 10);
+        Assert.Equal([1L, 3, 2, 2], data.ToTensors()[0].Shape);
+        Assert.Equal($"'{dir}' holds images and .npy files: the images are the calibration samples, the .npy files are not used", Assert.Single(data.Warnings));
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 public static class CalibrationInputs
 {
-    /// <summary>Reads <paramref name="path"/> by its kind: a folder (images), .npz, or .npy. The caller disposes the result.</summary>
+    /// <summary>Reads <paramref name="path"/> by its kind: a folder (images, or .npy files), .npz, or .npy. The caller disposes the result.</summary>
     /// <param name="checkAlongside">Let the check of a float .npy's values (every sample read back) run beside the caller
     /// instead of before returning: the result's reads wait for it and rethrow its refusal (<see cref="CalibrationData.WaitForCheck"/>).
     /// PP-OCRv4 det's 32 pages are 157 MB, 0.3 s to read warm and 2.7 s cold, which the model's analysis can cover.</param>
@@ -28,13 +28,22 @@ public static class CalibrationInputs
         // failed in ONNX Runtime after the data was read, or would have split an image's channels as samples.
         if (inputs.Count > 0 && inputs.First() is var (first, meta) && meta.Dimensions is [> 1, ..])
             throw new ArgumentException($"the model's input '{first}' has dims {FormatDims(meta.Dimensions)}: calibration needs a batch axis first, dynamic or 1 (export the model with a dynamic batch)");
-        if (Directory.Exists(path)) return ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
+        if (Directory.Exists(path))
+        {
+            var arrays = NpyFolder.Files(path);
+            if (arrays.Count == 0 || ImageFolder.Files(path).Count == 0)
+                return arrays.Count > 0 ? NpyFolder.Read(inputs, path, arrays, maxSamples) : ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
+            // Images beside arrays (labels saved next to them, say): the images are the samples, and the summary says so.
+            var data = ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
+            data.Warnings = [.. data.Warnings, $"'{path}' holds images and .npy files: the images are the calibration samples, the .npy files are not used"];
+            return data;
+        }
         if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".npz" => FromNpzFile(inputs, path, maxSamples),
             ".npy" => FromNpyFile(inputs, path, maxSamples, checkAlongside),
-            string ext => throw new ArgumentException($"calibration data '{path}' must be an .npy, an .npz or a folder of images, not '{ext}'"),
+            string ext => throw new ArgumentException($"calibration data '{path}' must be an .npy, an .npz or a folder of images or .npy files, not '{ext}'"),
         };
     }
 
@@ -211,7 +220,7 @@ public static class CalibrationInputs
     }
 
     /// <summary>Checks an array's shape against one model input; returns how many samples are used.</summary>
-    private static long CheckShape(string name, NodeMetadata meta, long[] arrayShape, string source, int maxSamples)
+    internal static long CheckShape(string name, NodeMetadata meta, long[] arrayShape, string source, int maxSamples)
     {
         int[] dims = meta.Dimensions;
         if (arrayShape.Length != dims.Length)

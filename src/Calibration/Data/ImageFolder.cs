@@ -12,6 +12,10 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
 
+    /// <summary>The folder's images in name order.</summary>
+    public static List<string> Files(string folder) =>
+        [.. Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal)];
+
     /// <summary>
     /// The images decoded and preprocessed one at a time into a temporary file (deleted when the result is disposed, or
     /// when the process ends), so that a folder of many images costs one image of memory here and a batch later.
@@ -22,9 +26,8 @@ public static class ImageFolder
         IReadOnlyDictionary<string, long[]>? shapes = null)
     {
         preprocessing.Check();
-        var files = Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Order(StringComparer.Ordinal).Take(maxSamples).ToList();
-        if (files.Count == 0) throw new ArgumentException($"'{folder}' holds no image ({string.Join(", ", Extensions)})");
+        var files = Files(folder).Take(maxSamples).ToList();
+        if (files.Count == 0) throw new ArgumentException($"'{folder}' holds no image ({string.Join(", ", Extensions)}) and no .npy file");
         var (name, meta) = inputs.First();
         if (!NamedTensor.IsFloating(meta.ElementDataType))
             throw new ArgumentException($"images can feed a floating-point input; the model's input '{name}' is {meta.ElementDataType}");
