@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 
 namespace OnnxSlim.Fuzz;
 
-/// <summary>Side files: --plan-in JSON mutations, and .npy mutations for --calib (prune; some inside an .npz) and --inputs (validate).</summary>
+/// <summary>Side files: --plan-in JSON mutations, and .npy mutations for --calib (prune; some inside an .npz or a folder of .npy files) and --inputs (validate).</summary>
 internal static class SideFilesFamily
 {
     public static FuzzCase Make(Ctx c) => c.Rng.Chance(0.5) ? Plan(c) : Npy(c);
@@ -135,6 +135,16 @@ internal static class SideFilesFamily
             ? ["validate", "model.onnx", "model.onnx", "--inputs", data]
             : ["model.onnx", "-o", "out.onnx", "--calib", data, "--no-bench"];
         if (!validate && rng.Chance(0.2)) args.AddRange(["--criterion", rng.Pick("gem", "l1")]);
+        // Drawn last, so the cases before folders were added keep every other choice.
+        if (!validate && !npz && rng.Chance(0.3))
+        {
+            files.RemoveAt(files.Count - 1);
+            var first = MemoryMarshal.AsBytes(values.AsSpan(0, (int)(values.Length / n)));
+            files.Add(CaseFile.Input("calib/0.npy", NpyBytes(Header("<f4", Tuple([1, .. shape[1..]])), first)));
+            files.Add(CaseFile.Input("calib/1.npy", bytes));
+            args[args.IndexOf(data)] = "calib";
+            what += ", as calib/1.npy in a folder after a valid one-sample calib/0.npy";
+        }
         return c.Case($"{m.Describe}: {(validate ? "validate --inputs" : "--calib")}: {what}", args, files);
     }
 
