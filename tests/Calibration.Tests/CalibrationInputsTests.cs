@@ -55,6 +55,23 @@ public sealed class CalibrationInputsTests
         Assert.Equal([200f, 100, 10], ((float[])nhwcBgr.Data)[..3]);
     }
 
+    /// <summary>A data set laid out one folder per class is one set, and a cap takes images from all of it.</summary>
+    [Fact]
+    public void Class_subfolders_are_read_in_path_order_and_a_cap_spreads_over_them()
+    {
+        string dir = Fixtures.TempDir();
+        foreach (var (folder, name, gray) in new[] { ("b", "1.png", 30), ("a", "2.png", 20), ("a", "1.png", 10), ("c", "x.png", 40) })
+        {
+            Directory.CreateDirectory(Path.Combine(dir, folder));
+            Png(Path.Combine(dir, folder), name, 1, 1, (_, _) => new SKColor((byte)gray, (byte)gray, (byte)gray));
+        }
+        var inputs = Inputs(-1, 3, 1, 1);
+        var scale = new ImagePreprocessing { Scale = 1 };
+        float[] Grays(int max) => [.. ((float[])ImageFolder.Read(inputs, dir, scale, max).ToTensors()[0].Data).Where((_, i) => i % 3 == 0)];
+        Assert.Equal([10f, 20, 30, 40], Grays(10));
+        Assert.Equal([10f, 30], Grays(2));
+    }
+
     [Fact]
     public void An_image_size_no_input_can_hold_is_refused_before_anything_is_allocated()
     {

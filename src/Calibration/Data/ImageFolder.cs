@@ -12,9 +12,8 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
 
-    /// <summary>The folder's images in name order.</summary>
-    public static List<string> Files(string folder) =>
-        [.. Directory.EnumerateFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal)];
+    /// <summary>The images of the folder and its subfolders, by path (<see cref="FolderFiles"/>).</summary>
+    public static List<string> Files(string folder) => FolderFiles.Find(folder, Extensions);
 
     /// <summary>
     /// The images decoded and preprocessed one at a time into a temporary file (deleted when the result is disposed, or
@@ -26,7 +25,8 @@ public static class ImageFolder
         IReadOnlyDictionary<string, long[]>? shapes = null)
     {
         preprocessing.Check();
-        var files = Files(folder).Take(maxSamples).ToList();
+        // A cap takes images spread over the whole set, not its first classes.
+        var files = FolderFiles.Spread(Files(folder), maxSamples);
         if (files.Count == 0) throw new ArgumentException($"'{folder}' holds no image ({string.Join(", ", Extensions)}) and no .npy file");
         var (name, meta) = inputs.First();
         if (!NamedTensor.IsFloating(meta.ElementDataType))

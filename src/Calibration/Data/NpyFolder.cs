@@ -5,14 +5,14 @@ namespace OnnxSlim.Calibration;
 
 /// <summary>
 /// A folder of .npy files, as a data loader dumps them (<c>np.save(f"calib/{i:05}.npy", batch)</c>): each holds one
-/// sample without its batch axis, or samples along its first axis, all of one shape. Read in name order into a temporary
+/// sample without its batch axis, or samples along its first axis, all of one shape. Read in path order (subfolders
+/// included, <see cref="FolderFiles"/>) into a temporary
 /// float32 file (one file's values in memory at a time) and fed to the model's first input, as one .npy would be.
 /// </summary>
 internal static class NpyFolder
 {
-    /// <summary>The folder's .npy files in name order (none: it is not such a folder).</summary>
-    public static List<string> Files(string folder) =>
-        [.. Directory.EnumerateFiles(folder).Where(f => Path.GetExtension(f).Equals(".npy", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal)];
+    /// <summary>The .npy files of the folder and its subfolders, by path (none: it is not such a folder).</summary>
+    public static List<string> Files(string folder) => FolderFiles.Find(folder, [".npy"]);
 
     public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, IReadOnlyList<string> files, int maxSamples)
     {
