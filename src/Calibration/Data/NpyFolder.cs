@@ -6,8 +6,8 @@ namespace OnnxSlim.Calibration;
 /// <summary>
 /// A folder of .npy files, as a data loader dumps them (<c>np.save(f"calib/{i:05}.npy", batch)</c>): each holds one
 /// sample without its batch axis, or samples along its first axis, all of one shape. Read in path order (subfolders
-/// included, <see cref="FolderFiles"/>) into a temporary
-/// float32 file (one file's values in memory at a time) and fed to the model's first input, as one .npy would be.
+/// included, <see cref="FolderFiles"/>) into a temporary float32 file, one file's values in memory at a time, and fed
+/// to the model's first input as one .npy would be.
 /// </summary>
 internal static class NpyFolder
 {
