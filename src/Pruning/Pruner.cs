@@ -15,6 +15,9 @@ public static class Pruner
     /// <summary>Most calibration samples held out for validation by default.</summary>
     private const int MaxHeldOut = 64;
 
+    /// <summary>Below this many held-out samples the summary warns that its agreement says little (one sample: 0 or 100 % top-1).</summary>
+    private const int FewHeldOut = 4;
+
     /// <summary>Beyond this gap between the cost model's and the re-measured reduction, the summary says so.</summary>
     private const double MeasuredVsPlannedTolerance = 0.02;
 
@@ -216,6 +219,9 @@ public static class Pruner
                 ? $"{inputs[0].Shape[0]} held-out calibration sample{(inputs[0].Shape[0] == 1 ? "" : "s")}, not used for ranking or fitting"
                 : calibration is not null ? "seeded random inputs (no calibration sample was held out)" : "seeded random inputs";
             summary.AgreementOnRealData = inputs is not null;
+            if (inputs is not null && inputs[0].Shape[0] < FewHeldOut)
+                summary.Warnings.Add($"the agreement is read on {summary.AgreementInputs.Split(',')[0]} only, too few to stand for accuracy: " +
+                    $"give {FewHeldOut * 8} or more calibration samples, or hold out more with --holdout");
             if (options.MinAgreement is double min)
             {
                 if (agreement.Compared == 0)

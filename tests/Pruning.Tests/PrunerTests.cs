@@ -158,5 +158,19 @@ public sealed class PrunerTests
         Assert.Contains("on 48 samples", a.Summary.Recovery);
         // And they do measure something: the two held-out sets give different agreement.
         Assert.NotEqual(a.Summary.Agreement!.Cosine, b.Summary.Agreement!.Cosine);
+        Assert.DoesNotContain(a.Summary.Warnings, w => w.Contains("too few to stand for accuracy"));
+    }
+
+    /// <summary>An agreement on one to three held-out samples (top-1 0 or 100 % on one) is said to be no measure of accuracy.</summary>
+    [Fact]
+    public void An_agreement_on_few_held_out_samples_is_flagged()
+    {
+        using var model = OnnxModel.Load(Fixtures.DemoModel);
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        var all = new NamedTensor("input", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, calib.Shape, calib.Floats!);
+        using var result = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false, Calibration = CalibrationData.FromTensors([all.Rows(0, 16)]) });
+        Assert.Equal("2 held-out calibration samples, not used for ranking or fitting", result.Summary.AgreementInputs);
+        Assert.Contains("the agreement is read on 2 held-out calibration samples only, too few to stand for accuracy: give 32 or more calibration samples, or hold out more with --holdout",
+            result.Summary.Warnings);
     }
 }
