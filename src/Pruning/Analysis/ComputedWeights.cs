@@ -1,18 +1,20 @@
 using OnnxSlim.GraphIO;
+using OnnxSlim.Rewriter;
 
 namespace OnnxSlim.Pruning;
 
 /// <summary>
-/// Layers whose weight is computed from stored tensors by nodes (a Transpose, Reshape or Mul of an initializer) rather
-/// than stored: PyTorch exports them so with <c>do_constant_folding=False</c>. They are not layers to the channel rules,
+/// Layers whose weight is computed from stored tensors by nodes (a Reshape or Mul of an initializer; a Transpose is
+/// folded first, <see cref="StoredTransposes"/>) rather than stored: PyTorch exports them so with
+/// <c>do_constant_folding=False</c>. They are not layers to the channel rules,
 /// so nothing they read can be pruned, and a refusal that only named the first frozen group's reason (ConvNeXt: a
 /// LayerNormalization) hid why.
 /// </summary>
 internal static class ComputedWeights
 {
-    /// <summary>The Conv, ConvTranspose, Gemm and MatMul nodes whose input 1 is computed from initializers and constants only.</summary>
+    /// <summary>The layers (Conv, ConvTranspose, Gemm, MatMul: <see cref="Layers.IsLayer"/>) whose input 1 is computed from initializers and constants only.</summary>
     public static IReadOnlyList<Node> Find(Graph graph) =>
-        [.. graph.Nodes.Where(n => n.IsStandard && n.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && n.Inputs.Count > 1
+        [.. graph.Nodes.Where(n => Layers.IsLayer(n) && n.Inputs.Count > 1
             && graph.ResolveWeight(n.Input(1)) is null && graph.IsConstant(n.Input(1), MaxDepth))];
 
     private const int MaxDepth = 8;

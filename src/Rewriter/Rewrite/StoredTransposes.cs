@@ -17,7 +17,7 @@ public static class StoredTransposes
         int folded = 0;
         for (int sweep = 0; sweep < 4; sweep++)
         {
-            var transposes = graph.Nodes.Where(n => n.IsStandard && n.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul" && n.Inputs.Count > 1)
+            var transposes = graph.Nodes.Where(n => Layers.IsLayer(n) && n.Inputs.Count > 1)
                 .Select(n => FoldableTranspose(graph, n.Input(1))).OfType<Node>().Distinct().ToList();
             if (transposes.Count == 0) break;
             foreach (var t in transposes) graph.AddInitializer(Transposed(graph.ResolveWeight(t.Input(0))!.Tensor, t));
