@@ -30,12 +30,15 @@ public static class CalibrationInputs
             throw new ArgumentException($"the model's input '{first}' has dims {FormatDims(meta.Dimensions)}: calibration needs a batch axis first, dynamic or 1 (export the model with a dynamic batch)");
         if (Directory.Exists(path))
         {
-            var arrays = NpyFolder.Files(path);
-            if (arrays.Count == 0 || ImageFolder.Files(path).Count == 0)
-                return arrays.Count > 0 ? NpyFolder.Read(inputs, path, arrays, maxSamples) : ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
-            // Images beside arrays (labels saved next to them, say): the images are the samples, and the summary says so.
-            var data = ImageFolder.Read(inputs, path, images ?? new ImagePreprocessing(), maxSamples, shapes);
-            data.Warnings = [.. data.Warnings, $"'{path}' holds images and .npy files: the images are the calibration samples, the .npy files are not used"];
+            // One walk of the folder: its images are the samples where it has any, else its .npy files.
+            var found = FolderFiles.Find(path, [.. ImageFolder.Extensions, NpyFolder.Extension]);
+            var arrays = found.Where(NpyFolder.Holds).ToList();
+            var pictures = found.Where(f => !NpyFolder.Holds(f)).ToList();
+            if (pictures.Count == 0 && arrays.Count > 0) return NpyFolder.Read(inputs, path, arrays, maxSamples);
+            var data = ImageFolder.Read(inputs, path, pictures, images ?? new ImagePreprocessing(), maxSamples, shapes);
+            // Images beside arrays (labels saved next to them, say): the summary says which were used.
+            if (arrays.Count > 0)
+                data.Warnings = [.. data.Warnings, $"'{path}' holds images and .npy files: the images are the calibration samples, the .npy files are not used"];
             return data;
         }
         if (!File.Exists(path)) throw new ArgumentException($"calibration data not found: {path}");

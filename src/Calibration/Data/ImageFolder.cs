@@ -10,10 +10,7 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 public static class ImageFolder
 {
-    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
-
-    /// <summary>The images of the folder and its subfolders, by path (<see cref="FolderFiles"/>).</summary>
-    public static List<string> Files(string folder) => FolderFiles.Find(folder, Extensions);
+    internal static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp"];
 
     /// <summary>
     /// The images decoded and preprocessed one at a time into a temporary file (deleted when the result is disposed, or
@@ -22,11 +19,16 @@ public static class ImageFolder
     /// <param name="shapes">Concrete shapes of the model's inputs (`--shape`), where given: they fill the first input's dynamic
     /// channel and size dims, so that a detector given `--shape x=1,3,640,640` takes its images at 640×640.</param>
     public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, ImagePreprocessing preprocessing, int maxSamples,
-        IReadOnlyDictionary<string, long[]>? shapes = null)
+        IReadOnlyDictionary<string, long[]>? shapes = null) =>
+        Read(inputs, folder, FolderFiles.Find(folder, Extensions), preprocessing, maxSamples, shapes);
+
+    /// <param name="images">The folder's images (and those of its subfolders), by path (<see cref="FolderFiles.Find"/>).</param>
+    internal static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, IReadOnlyList<string> images,
+        ImagePreprocessing preprocessing, int maxSamples, IReadOnlyDictionary<string, long[]>? shapes = null)
     {
         preprocessing.Check();
         // A cap takes images spread over the whole set, not its first classes.
-        var files = FolderFiles.Spread(Files(folder), maxSamples);
+        var files = FolderFiles.Spread(images, maxSamples);
         if (files.Count == 0) throw new ArgumentException($"'{folder}' holds no image ({string.Join(", ", Extensions)}) and no .npy file");
         var (name, meta) = inputs.First();
         if (!NamedTensor.IsFloating(meta.ElementDataType))

@@ -11,9 +11,12 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 internal static class NpyFolder
 {
-    /// <summary>The .npy files of the folder and its subfolders, by path (none: it is not such a folder).</summary>
-    public static List<string> Files(string folder) => FolderFiles.Find(folder, [".npy"]);
+    public const string Extension = ".npy";
 
+    /// <summary>Whether <paramref name="file"/> is named as a .npy (any case).</summary>
+    public static bool Holds(string file) => Path.GetExtension(file).Equals(Extension, StringComparison.OrdinalIgnoreCase);
+
+    /// <param name="files">The folder's .npy files, by path (<see cref="FolderFiles.Find"/>).</param>
     public static CalibrationData Read(IReadOnlyDictionary<string, NodeMetadata> inputs, string folder, IReadOnlyList<string> files, int maxSamples)
     {
         var (name, meta) = inputs.First();
