@@ -52,19 +52,19 @@ public sealed class BadInputTests
     }
 
     /// <summary>
-    /// A layer whose weight is computed from an initializer (a Mul, as PyTorch exports without constant folding; a
-    /// Transpose is folded first) is no layer to the channel rules; the refusal says so
-    /// and how to export instead (ConvNeXt named a LayerNorm only).
+    /// A layer whose weight is computed from an initializer in a way that is not folded (a random op here; a Transpose
+    /// and deterministic ops are folded first, see ComputedWeightFoldingTests) is no layer to the channel rules; the
+    /// refusal says so and how to export instead (ConvNeXt named a LayerNorm only).
     /// </summary>
     [Fact]
     public void A_refusal_names_layers_whose_weight_is_computed_from_stored_tensors()
     {
         var b = new GraphBuilder(seed: 3);
         string x = b.Input("x", 1, 8);
-        string w = b.Node("Mul", [b.Init("w", [8, 4]), b.Init("scale", [1])]);
+        string w = b.Node("RandomUniformLike", [b.Init("w", [8, 4])]);
         b.Output(b.Node("MatMul", [x, w]), 1, 4);
         var e = Refused(b, "1 Conv/Gemm/MatMul node(s) read a weight computed from stored tensors");
-        Assert.Contains("through Mul", e.Message);
+        Assert.Contains("through RandomUniformLike", e.Message);
         Assert.Contains("do_constant_folding=True", e.Message);
 
         var plain = new GraphBuilder();

@@ -4,9 +4,9 @@ using OnnxSlim.Rewriter;
 namespace OnnxSlim.Pruning;
 
 /// <summary>
-/// Layers whose weight is computed from stored tensors by nodes (a Reshape or Mul of an initializer; a Transpose is
-/// folded first, <see cref="StoredTransposes"/>) rather than stored: PyTorch exports them so with
-/// <c>do_constant_folding=False</c>. They are not layers to the channel rules,
+/// Layers whose weight is still computed from stored tensors by nodes after the folds (<see cref="StoredTransposes"/>,
+/// <see cref="ComputedWeightFolding"/>): through a random op, a dequantisation, or what ONNX Runtime could not compute
+/// alone. They are not layers to the channel rules,
 /// so nothing they read can be pruned, and a refusal that only named the first frozen group's reason (ConvNeXt: a
 /// LayerNormalization) hid why.
 /// </summary>
