@@ -278,6 +278,9 @@ internal static class ArgsFamily
             {
                 var model = TheModel(files);
                 string name = rng.Pick("model", "model.ONNX", "mo del.onnx");
+                // model.onnx stays beside it, but the run does not read it: an output may name it (--plan-out model.onnx).
+                files.Remove(model);
+                files.Add(CaseFile.Existing(model.Path, model.Content!));
                 files.Add(CaseFile.Input(name, model.Content!));
                 pos[0] = name;
                 return $"MODEL named '{name}' (valid)";
