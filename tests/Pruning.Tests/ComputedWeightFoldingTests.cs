@@ -44,6 +44,15 @@ public sealed class ComputedWeightFoldingTests
         Assert.Equal((0, null), ComputedWeightFolding.Fold(model));
     }
 
+    /// <summary>inspect and analyze show the groups a prune finds.</summary>
+    [Fact]
+    public void The_analysis_finds_the_group_between_computed_weights()
+    {
+        using var model = WeightNormalised().Model();
+        var analysis = ModelAnalysis.Run(model, []);
+        Assert.Equal(16, Assert.Single(analysis.Groups.Prunable).Width);
+    }
+
     [Fact]
     public void Layers_reading_computed_weights_are_pruned_and_the_summary_says_why_they_could_be()
     {
