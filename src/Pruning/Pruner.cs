@@ -55,34 +55,26 @@ public static class Pruner
         // Message copies share the weights' bytes (immutable): the copies cost the graph structure, not the weights.
         OnnxModel? original = null;
         OnnxModel work;
-        int foldedTransposes;
-        (int Folded, string? Example) computed;
+        WeightFolds folds;
         // Folded before the copy, so the original the reconstruction and validation read is the same graph.
         if (handedOver)
         {
             work = model;
             if (work.HasExternalData) work.InlineExternalData();
-            foldedTransposes = StoredTransposes.Fold(work.Graph);
-            computed = ComputedWeightFolding.Fold(work);
+            folds = WeightFolds.Apply(work);
             if (ReadsOriginal(options)) original = work.Clone();
         }
         else
         {
             original = model.Clone();
             if (original.HasExternalData) original.InlineExternalData();
-            foldedTransposes = StoredTransposes.Fold(original.Graph);
-            computed = ComputedWeightFolding.Fold(original);
+            folds = WeightFolds.Apply(original);
             work = original.Clone();
         }
         try
         {
             var summary = Run(original, work, options, stages, out var planFile);
-            if (computed.Folded > 0)
-                summary.Notes.Insert(0, $"{computed.Folded} tensor(s) computed from stored weights alone (e.g. read by '{computed.Example}') "
-                    + "computed once on ONNX Runtime and stored (an export without constant folding)");
-            if (foldedTransposes > 0)
-                summary.Notes.Insert(0, $"{foldedTransposes} Transpose node(s) of stored weights folded into the weights their layers read "
-                    + "(an export without constant folding)");
+            summary.Notes.InsertRange(0, folds.Notes());
             return new PruneResult(work, planFile, summary);
         }
         catch

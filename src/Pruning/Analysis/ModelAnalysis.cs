@@ -21,13 +21,11 @@ public sealed class ModelAnalysis(OnnxModel model, IReadOnlyDictionary<string, l
 
     /// <param name="thenRun">Runs with the probed model once the shape probe is done (see <see cref="ShapeProbe.Run"/>).</param>
     /// <param name="alsoCopied">Values the probe's run copies out for <paramref name="thenRun"/> besides the model's outputs.</param>
-    /// <remarks>Folds the model's stored-weight Transposes and computed weights first (<see cref="StoredTransposes"/>,
-    /// <see cref="ComputedWeightFolding"/>), so that inspect and analyze show the groups a prune finds; the pruner folds its
-    /// original before copying it, so this finds none there.</remarks>
+    /// <remarks>Folds the model's computed weights first (<see cref="WeightFolds"/>), so that inspect and analyze show the
+    /// groups a prune finds; the pruner folds its original before copying it, so this finds none there.</remarks>
     public static ModelAnalysis Run(OnnxModel model, IReadOnlyList<string> shapeOverrides, Action<ProbedModel>? thenRun = null, IReadOnlyList<string>? alsoCopied = null)
     {
-        StoredTransposes.Fold(model.Graph);
-        ComputedWeightFolding.Fold(model);
+        WeightFolds.Apply(model);
         var shapes = ProbeShapes(model, shapeOverrides, thenRun, alsoCopied);
         var groups = ChannelGroups.Find(model, shapes);
         return new ModelAnalysis(model, shapes, groups, ModelCost.Compute(model.Graph, shapes), GroupCosts.Build(groups, shapes));
