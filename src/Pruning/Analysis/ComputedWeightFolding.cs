@@ -1,4 +1,3 @@
-using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
 
@@ -47,7 +46,8 @@ internal static class ComputedWeightFolding
         var folded = new List<string>();
         foreach (var t in computed)
         {
-            if (t.ElementCount > MaxElements || ElementTypeOf(t.ElementType) is not int type) continue;
+            int type = (int)t.ElementType;
+            if (t.ElementCount > MaxElements || !Stored(type)) continue;
             graph.AddInitializer(GraphIO.Tensor.FromFloats(t.Name, t.Shape, t.AsFloats().AsSpan(0, checked((int)t.ElementCount)), type));
             folded.Add(t.Name);
         }
@@ -103,7 +103,7 @@ internal static class ComputedWeightFolding
     /// </summary>
     private static List<string> Frontier(Graph graph, HashSet<Node> constant, Dictionary<string, int> types) =>
         [.. constant.Where(n => n.Outputs.Count(o => o.Length > 0) == 1).Select(n => n.Outputs.First(o => o.Length > 0))
-            .Where(v => DataTypeOf(types.GetValueOrDefault(v)) is not null && !graph.IsGraphOutput(v) && graph.ResolveWeight(v) is null
+            .Where(v => Stored(types.GetValueOrDefault(v)) && !graph.IsGraphOutput(v) && graph.ResolveWeight(v) is null
                 && graph.Consumers(v).Any(c => !constant.Contains(c)))];
 
     /// <summary>Removes the constant nodes nothing reads any more (the ancestors of what was stored), repeatedly.</summary>
@@ -119,13 +119,9 @@ internal static class ComputedWeightFolding
         }
     }
 
-    private static int? DataTypeOf(int type) => type is DataType.Float or DataType.Float16 or DataType.BFloat16 ? type : null;
-
-    private static int? ElementTypeOf(TensorElementType type) => type switch
-    {
-        TensorElementType.Float => DataType.Float,
-        TensorElementType.Float16 => DataType.Float16,
-        TensorElementType.BFloat16 => DataType.BFloat16,
-        _ => null,
-    };
+    /// <summary>
+    /// The element types folded: a float weight's (ONNX Runtime numbers its element types as ONNX numbers its data types,
+    /// so a computed tensor's type is checked and stored as it comes).
+    /// </summary>
+    private static bool Stored(int dataType) => dataType is DataType.Float or DataType.Float16 or DataType.BFloat16;
 }
