@@ -43,7 +43,8 @@ internal sealed class SampleFile : IDisposable
     public void Append(ReadOnlySpan<float> values)
     {
         if (_elementSize != sizeof(float)) throw new InvalidOperationException("only a float32 sample file can be appended to");
-        RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values), _written);
+        try { RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values), _written); }
+        catch (IOException e) { throw TemporaryFile.Explain(e, "the calibration samples"); }
         _written += (long)values.Length * sizeof(float);
     }
 

@@ -66,7 +66,7 @@ internal sealed class ActivationCache(int images, long budgetBytes) : IDisposabl
             if (i < 0) return false;
             Drop(_order[i]);
         }
-        _file ??= new SpillFile("activation");
+        _file ??= new SpillFile("activation", "the pruned model's cached activations");
         var chunks = new int[checked((int)((perSample * images + ChunkValues - 1) / ChunkValues))];
         for (int c = 0; c < chunks.Length; c++)
         {

@@ -48,8 +48,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     private static long CacheBudget(ReconstructionOptions options)
     {
         if (options.CacheBudgetBytes == 0) return 0;
-        try { return Math.Min(options.CacheBudgetBytes, new DriveInfo(Path.GetTempPath()).AvailableFreeSpace / 2); }
-        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return options.CacheBudgetBytes; }
+        return TemporaryFile.FreeBytes() is { } free ? Math.Min(options.CacheBudgetBytes, free / 2) : options.CacheBudgetBytes;
     }
 
     /// <summary>Probes activation shapes on one sample, then lays out each layer's rows; layers that do not fit are reported.</summary>
@@ -126,7 +125,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         if (recording is not null)
             options.PassLog?.Invoke($"targets of {_recorded.Count} of {fits.Count} layers from the ranking's pass over the original model ({recording.Bytes >> 20} MiB recorded)");
         if (rest.Count == 0) return;
-        _targets = new SpillFile("targets");
+        _targets = new SpillFile("targets", "the original model's outputs the layers are fitted to");
         long offset = 0;
         foreach (var fit in rest)
         {

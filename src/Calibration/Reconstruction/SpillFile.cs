@@ -12,8 +12,15 @@ namespace OnnxSlim.Calibration;
 internal sealed class SpillFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
+    private readonly string _what;
 
-    public SpillFile(string purpose) => _handle = TemporaryFile.Create(purpose, ".f32");
+    /// <param name="purpose">One word for the file's name.</param>
+    /// <param name="what">What the file holds, as an error names it ("the pruned model's cached activations").</param>
+    public SpillFile(string purpose, string what)
+    {
+        _handle = TemporaryFile.Create(purpose, ".f32");
+        _what = what;
+    }
 
     /// <summary>Writes <paramref name="values"/> starting at element <paramref name="offset"/> (the file grows as needed).</summary>
     public void Write(long offset, ReadOnlySpan<float> values)
@@ -21,7 +28,8 @@ internal sealed class SpillFile : IDisposable
         var bytes = MemoryMarshal.AsBytes(values);
         long at = offset * sizeof(float);
         // RandomAccess.Write writes everything or throws; large spans go in one call.
-        RandomAccess.Write(_handle, bytes, at);
+        try { RandomAccess.Write(_handle, bytes, at); }
+        catch (IOException e) { throw TemporaryFile.Explain(e, _what); }
     }
 
     /// <summary>Fills <paramref name="destination"/> from element <paramref name="offset"/>; the range must have been written.</summary>

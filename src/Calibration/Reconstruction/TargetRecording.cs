@@ -17,6 +17,7 @@ namespace OnnxSlim.Calibration;
 public sealed class TargetRecording : IDisposable
 {
     private const int BlockRows = 256;
+    private const string RecordedWhat = "the original model's outputs recorded for the reconstruction";
 
     private readonly int _images;
     private readonly ReconstructionOptions _options;
@@ -111,7 +112,7 @@ public sealed class TargetRecording : IDisposable
     /// <summary>Fixes what is recorded from the pass's per-sample shapes; returns the values the pass must produce.</summary>
     internal IReadOnlyList<string> Plan(IReadOnlyDictionary<string, long[]> shapes)
     {
-        _file ??= new SpillFile("recording");
+        _file ??= new SpillFile("recording", RecordedWhat);
         long offset = 0;
         foreach (var w in _wanted)
         {
@@ -124,6 +125,8 @@ public sealed class TargetRecording : IDisposable
             _entries[(w.Value, w.Layer, w.Skip)] = new Entry(layout, rows, offset);
             offset += (long)rows.Length * layout.Channels;
         }
+        // Said now rather than when the file fills, after the pass that records it (ResNet-50: 2.9 GB, 20 s on 2 cores).
+        TemporaryFile.EnsureRoom(offset * sizeof(float), RecordedWhat);
         return [.. _entries.Keys.Select(k => k.Value).Distinct()];
     }
 
