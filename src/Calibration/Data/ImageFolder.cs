@@ -48,6 +48,8 @@ public static class ImageFolder
         long[] shape = geometry.Layout == TensorLayout.Nchw
             ? [files.Count, geometry.Channels, geometry.Height, geometry.Width]
             : [files.Count, geometry.Height, geometry.Width, geometry.Channels];
+        // Before decoding, which takes a while (the file fills at its end).
+        TemporaryFile.EnsureRoom(files.Count * per * sizeof(float), "the decoded calibration images");
         var file = SampleFile.CreateTemporary();
         try
         {
