@@ -507,6 +507,7 @@ public static class Pruner
             RankCapped = plan.Spectra.TryGetValue(g.Id, out var s) && s.IsRankCapped,
             MacsShare = analysis.MacsShare(g),
             NormalizedSpectrum = plan.Spectra.TryGetValue(g.Id, out var sp) ? [.. Enumerable.Range(0, sp.StructuralRank).Select(sp.Normalized)] : null,
+            AllocationCurve = plan.AllocationCurves.GetValueOrDefault(g.Id),
         })];
 
     private static string? BudgetNote(KeepPlan plan) => plan.Allocation is { Reachable: false } a

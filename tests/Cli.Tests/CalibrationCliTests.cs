@@ -56,6 +56,29 @@ public sealed class CalibrationCliTests
     }
 
     [Fact]
+    public void A_calibrated_report_draws_the_curves_the_allocation_cut_not_the_weight_spectra()
+    {
+        // The threshold cut each ranked group's weighed re-fit error curve; drawn across the weight spectra it said why a
+        // group kept what it did, wrongly.
+        string dir = Fixtures.TempDir();
+        string html = Path.Combine(dir, "r.html");
+        var r = CliRunner.Run(Model, "-o", Path.Combine(dir, "out.onnx"), "--calib", Fixtures.CalibX, "--calib-samples", "40",
+            "--no-bench", "--json", "--report", html);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var prunable = doc.RootElement.GetProperty("groups").EnumerateArray().Where(g => !g.GetProperty("frozen").GetBoolean()).ToList();
+        Assert.NotEmpty(prunable);
+        Assert.All(prunable, g => Assert.Equal(JsonValueKind.Array, g.GetProperty("allocation_curve").ValueKind));
+        // Not the spectra: some group's curve differs from its σ/σ₁ (weighed, or an error curve altogether).
+        Assert.Contains(prunable, g => !g.GetProperty("allocation_curve").EnumerateArray().Select(v => v.GetDouble())
+            .SequenceEqual(g.GetProperty("normalized_spectrum").EnumerateArray().Select(v => v.GetDouble())));
+        string page = File.ReadAllText(html);
+        Assert.Contains("<h2>Allocation curves</h2>", page);
+        Assert.DoesNotContain("Normalised spectra", page);
+        Assert.Contains("threshold τ", page);
+    }
+
+    [Fact]
     public void A_folder_of_images_calibrates_and_a_held_out_part_validates()
     {
         string dir = Fixtures.TempDir(), images = Path.Combine(dir, "images");

@@ -57,4 +57,32 @@ public sealed class RefitRankingTests
         Narrowest(loose, out double looseShare);
         Assert.True(looseShare < PruneOptions.RefitMinKeepFraction, $"the narrowest group keeps {looseShare:P0}");
     }
+
+    /// <summary>
+    /// The allocation curves the report draws are what the threshold cut: with a step of one channel and a floor of one,
+    /// every group keeps exactly the units of its curve at or above the threshold. Its weight spectrum does not say that
+    /// for the ranked groups (their re-fit error curves, weighed by cost and the check, were cut).
+    /// </summary>
+    [Fact]
+    public void Every_group_keeps_the_units_of_its_allocation_curve_at_or_above_the_threshold()
+    {
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        var calibration = CalibrationData.FromTensors([new NamedTensor("input", TensorElementType.Float, calib.Shape, calib.Floats!)]);
+        var analysis = ModelAnalysis.Run(OnnxModel.Load(Fixtures.FusedResnet), []);
+        var options = new PruneOptions { Ratio = 0.5, Criterion = SelectionCriterion.Refit, Calibration = calibration, RoundTo = 1, MinKeepFraction = 0 };
+        var plan = Planner.Plan(analysis, options, calibration);
+        double tau = plan.Allocation!.Threshold;
+        int explainedBySpectrum = 0;
+        foreach (var group in analysis.Groups.Where(g => g.Prunable))
+        {
+            var curve = plan.AllocationCurves[group.Id];
+            Assert.Equal(group.Width, curve.Length);
+            // The solver compares σ·w with τ as σ with τ/w: a unit at τ itself may round either way.
+            int above = curve.Count(v => v >= tau * (1 + 1e-12)), atOrAbove = curve.Count(v => v >= tau * (1 - 1e-12));
+            Assert.InRange(plan.KeptOf(group.Id, group.Width), Math.Max(1, above), Math.Max(1, atOrAbove));
+            var spectrum = plan.Spectra[group.Id];
+            if (Enumerable.Range(0, spectrum.StructuralRank).Count(i => spectrum.Normalized(i) >= tau) == plan.KeptOf(group.Id, group.Width)) explainedBySpectrum++;
+        }
+        Assert.True(explainedBySpectrum < analysis.Groups.Count(g => g.Prunable), "every group's weight spectrum gives its keep count too");
+    }
 }

@@ -58,8 +58,17 @@ public static class ReportWriter
                 if (v is { } ms) sb.Append(inv, $"<tr><td>{label}</td><td><span class=\"bg\"><span class=\"bar\" style=\"width:{300 * ms / max:F0}px\"></span></span></td><td>{ms:F2} ms</td></tr>");
             sb.Append("</table>");
         }
-        var spectra = s.Groups.Where(g => g.NormalizedSpectrum is not null).Select(g => ($"group {g.Id}: {string.Join(", ", g.Producers.Take(3))}", g.NormalizedSpectrum!)).ToList();
-        if (spectra.Count > 0) sb.Append("<h2>Normalised spectra</h2>").Append(SpectraPlot.Svg(spectra, threshold));
+        // With --calib the threshold cut each ranked group's re-fit error curve (weighed), not its weight spectrum: those curves
+        // are drawn under it, since the spectra with the threshold across them would say why a group kept what it did, wrongly.
+        var curves = s.Groups.Where(g => g.AllocationCurve is not null).Select(g => (Label(g), g.AllocationCurve!)).ToList();
+        var spectra = s.Groups.Where(g => g.NormalizedSpectrum is not null).Select(g => (Label(g), g.NormalizedSpectrum!)).ToList();
+        if (s.Criterion == "refit" && curves.Count > 0)
+            sb.Append("<h2>Allocation curves</h2><p>Per channel group, unit by unit, what the allocation compared with its threshold τ: ")
+              .Append("for a group ranked on calibration data, the relative error its re-fitted readers are left with at each width, ")
+              .Append("times the group's weight (its cost per channel, and the end-to-end check's boost); for one that could not be ranked, ")
+              .Append("σᵢ/σ₁ of its weights. A group keeps the units at or above τ, then its floor and rounding.</p>")
+              .Append(SpectraPlot.Svg(curves, threshold, title: "Allocation curves per channel group"));
+        else if (spectra.Count > 0) sb.Append("<h2>Normalised spectra</h2>").Append(SpectraPlot.Svg(spectra, threshold));
         sb.Append("<h2>Channel groups</h2><table><tr><th>group</th><th>producers</th><th>kept / total</th><th></th><th>note</th></tr>");
         foreach (var g in s.Groups)
         {
@@ -93,6 +102,8 @@ public static class ReportWriter
         else if (a.NotCompared.Count > 0)
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td></td><td colspan=\"3\">{a.OutputsCompared} output(s) compared; not compared: {Enc(string.Join(", ", a.NotCompared))}</td></tr>");
     }
+
+    private static string Label(GroupFigures g) => $"group {g.Id}: {string.Join(", ", g.Producers.Take(3))}";
 
     private static string Enc(string s) => WebUtility.HtmlEncode(s);
 }

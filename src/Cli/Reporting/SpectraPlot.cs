@@ -11,18 +11,27 @@ namespace OnnxSlim.Cli.Reporting;
 /// </summary>
 public static class SpectraPlot
 {
-    public static string Svg(IReadOnlyList<(string Label, double[] Normalized)> spectra, double? threshold = null, int width = 760, int height = 420)
+    public const string SpectraTitle = "Normalised singular values σᵢ/σ₁ per channel group";
+
+    /// <param name="spectra">Per group, its values by unit (σᵢ/σ₁, or what an allocation compared with its threshold).</param>
+    /// <param name="title">The figure's title (the spectra's by default).</param>
+    public static string Svg(IReadOnlyList<(string Label, double[] Normalized)> spectra, double? threshold = null, int width = 760, int height = 420,
+        string title = SpectraTitle)
     {
         const int left = 60, right = 20, top = 30, bottom = 50;
-        double minLog = -4;
+        // Four decades below the largest value (at least 1: σ₁/σ₁), more if the threshold lies lower.
+        double largest = spectra.SelectMany(s => s.Normalized).Where(v => v > 0 && double.IsFinite(v)).DefaultIfEmpty(1).Max();
+        int maxLog = Math.Max(0, (int)Math.Ceiling(Math.Log10(largest)));
+        int minLog = maxLog - 4;
+        if (threshold is { } t0 && t0 > 0 && double.IsFinite(t0)) minLog = Math.Min(minLog, (int)Math.Floor(Math.Log10(t0)) - 1);
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">");
         sb.Append(inv, $"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>");
-        sb.Append(inv, $"<text x=\"{width / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">Normalised singular values σᵢ/σ₁ per channel group</text>");
+        sb.Append(inv, $"<text x=\"{width / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">{System.Security.SecurityElement.Escape(title)}</text>");
         double X(double f) => left + f * (width - left - right);
-        double Y(double v) => top + (Math.Max(Math.Log10(Math.Max(v, 1e-12)), minLog) / minLog) * (height - top - bottom);
-        for (int e = 0; e >= minLog; e--)
+        double Y(double v) => top + (maxLog - Math.Clamp(Math.Log10(Math.Max(v, 1e-300)), minLog, maxLog)) / (maxLog - minLog) * (height - top - bottom);
+        for (int e = maxLog; e >= minLog; e--)
         {
             double y = Y(Math.Pow(10, e));
             sb.Append(inv, $"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{y:F1}\" y2=\"{y:F1}\" stroke=\"#ddd\"/>");

@@ -8,6 +8,13 @@ public sealed class KeepPlan
     public required IReadOnlyDictionary<int, int[]> KeepByGroup { get; init; }
     public required IReadOnlyDictionary<int, FilterSpectrum> Spectra { get; init; }
     public KeepAllocation? Allocation { get; init; }
+
+    /// <summary>
+    /// Per prunable group, what the allocation's threshold was compared with, unit by unit: its normalised weight spectrum
+    /// σᵢ/σ₁, or for a group ranked on calibration data its re-fit error curve, times the group's weight (its cost, and
+    /// the end-to-end check's boost). A group keeps the units at or above the threshold (then its floor and rounding).
+    /// </summary>
+    public IReadOnlyDictionary<int, double[]> AllocationCurves { get; init; } = new Dictionary<int, double[]>();
     public IReadOnlySet<int> Ignored { get; init; } = new HashSet<int>();
 
     /// <summary>What the planner wants the user to know (e.g. groups the calibrated ranking could not measure).</summary>

@@ -116,7 +116,12 @@ public static class Planner
             foreach (var (id, b) in boost.Where(x => x.Value > 1).OrderBy(x => x.Key))
                 options.Log?.Invoke($"end-to-end check: group {id} weighed ×{b:0.00}{(moved[id] > b ? $" (×{moved[id]:0.00} at its next step)" : "")}, keeps {before.Keep[id]} → {allocation.Keep[id]} of {groups[id].Width}");
         }
-        return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking);
+        // What the threshold was compared with, per group: its curve (σ/σ₁, or a ranked group's error curve) times its weight.
+        var curves = new Dictionary<int, double[]>();
+        for (int i = 0; i < planning.Count; i++)
+            if (planning[i] is { Fixed: false, Spectrum: { } curve } p)
+                curves[groups[i].Id] = [.. Enumerable.Range(0, curve.StructuralRank).Select(k => curve.Normalized(k) * p.Weight)];
+        return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking, curves);
     }
 
     /// <summary>A Gram this large (float64 bytes) makes the spectra's garbage worth a collection before the selection (VGG-16's classifier groups: 128 MiB).</summary>
@@ -379,12 +384,13 @@ public static class Planner
         if (options.Refit)
             notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
                 (unranked.Count > 0 ? $"; {unranked.Count} tied into conv groups or with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
-        return new KeepPlan { KeepByGroup = keepByGroup, KeptGrams = keptGrams, Spectra = config.Spectra, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
+        return new KeepPlan { KeepByGroup = keepByGroup, KeptGrams = keptGrams, Spectra = config.Spectra, AllocationCurves = config.Curves, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
+    /// <param name="Curves">Per prunable group, the values the allocation's threshold was compared with (see <see cref="KeepPlan.AllocationCurves"/>).</param>
     public sealed record Configuration(IReadOnlyList<ChannelGroup> Active, IReadOnlyList<FilterMatrix> Matrices,
         IReadOnlyDictionary<int, FilterSpectrum> Spectra, KeepAllocation Allocation, IReadOnlySet<int> Ignored,
-        IReadOnlyDictionary<int, ChannelElimination> Ranking);
+        IReadOnlyDictionary<int, ChannelElimination> Ranking, IReadOnlyDictionary<int, double[]> Curves);
 
     /// <summary>
     /// The relative error curve e(k) (k kept, k &lt; width) read as a spectrum: non-increasing from e(0) ≈ 1, so

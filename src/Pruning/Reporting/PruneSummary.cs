@@ -137,4 +137,6 @@ public sealed class GroupFigures
     [JsonPropertyName("macs_share")] public double MacsShare { get; set; }
     /// <summary>σ_i/σ_1, for the spectra plot (null for frozen groups).</summary>
     [JsonPropertyName("normalized_spectrum")] public double[]? NormalizedSpectrum { get; set; }
+    /// <summary>What the allocation's threshold was compared with (see KeepPlan.AllocationCurves); null for frozen groups and plan files.</summary>
+    [JsonPropertyName("allocation_curve")] public double[]? AllocationCurve { get; set; }
 }
