@@ -11,7 +11,7 @@ namespace OnnxSlim.Cli.Reporting;
 /// </summary>
 public static class SpectraPlot
 {
-    public const string SpectraTitle = "Normalised singular values σᵢ/σ₁ per channel group";
+    private const string SpectraTitle = "Normalised singular values σᵢ/σ₁ per channel group";
 
     /// <param name="spectra">Per group, its values by unit (σᵢ/σ₁, or what an allocation compared with its threshold).</param>
     /// <param name="title">The figure's title (the spectra's by default).</param>
