@@ -504,7 +504,7 @@ public static class Pruner
             Kept = plan.KeptOf(g.Id, g.Width),
             Frozen = g.Frozen || plan.Ignored.Contains(g.Id),
             Reason = g.Frozen ? g.Reason : plan.Ignored.Contains(g.Id) ? "ignored (--ignore)" : null,
-            RankCapped = plan.Spectra.TryGetValue(g.Id, out var s) && s.IsRankCapped,
+            RankCapped = plan.RankCapped.Contains(g.Id),
             MacsShare = analysis.MacsShare(g),
             NormalizedSpectrum = plan.Spectra.TryGetValue(g.Id, out var sp) ? [.. Enumerable.Range(0, sp.StructuralRank).Select(sp.Normalized)] : null,
             AllocationCurve = plan.AllocationCurves.GetValueOrDefault(g.Id),

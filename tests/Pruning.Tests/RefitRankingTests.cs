@@ -2,6 +2,8 @@ using OnnxSlim.Calibration;
 using OnnxSlim.TestSupport;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
+using OnnxSlim.Rewriter;
+using OnnxSlim.Spectral;
 using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
 namespace OnnxSlim.Pruning.Tests;
@@ -80,9 +82,36 @@ public sealed class RefitRankingTests
             // The solver compares σ·w with τ as σ with τ/w: a unit at τ itself may round either way.
             int above = curve.Count(v => v >= tau * (1 + 1e-12)), atOrAbove = curve.Count(v => v >= tau * (1 - 1e-12));
             Assert.InRange(plan.KeptOf(group.Id, group.Width), Math.Max(1, above), Math.Max(1, atOrAbove));
-            var spectrum = plan.Spectra[group.Id];
+            var spectrum = FilterSpectrum.Compute(GroupMatrices.Build(analysis.Groups.Graph, group));
             if (Enumerable.Range(0, spectrum.StructuralRank).Count(i => spectrum.Normalized(i) >= tau) == plan.KeptOf(group.Id, group.Width)) explainedBySpectrum++;
         }
         Assert.True(explainedBySpectrum < analysis.Groups.Count(g => g.Prunable), "every group's weight spectrum gives its keep count too");
+    }
+
+    /// <summary>
+    /// A calibrated plan computes no weight spectrum for a group its ranking orders (the allocation reads the group's error
+    /// curve), yet says which groups are rank-capped as a data-free plan, which has every spectrum, does: here the 16
+    /// channels a 1×1 conv expands 4 inputs to (filters of 4 values), and not the 8 a 3×3 conv makes of them.
+    /// </summary>
+    [Fact]
+    public void A_calibrated_plan_skips_the_spectra_of_ranked_groups_and_still_knows_the_rank_capped_ones()
+    {
+        var b = new GraphBuilder(seed: 5);
+        string x = b.Input("x", -1, 4, 8, 8);
+        string y = b.Conv(b.Relu(b.Conv(b.Relu(b.Conv(x, 4, 16, k: 1)), 16, 8)), 8, 4, k: 1);
+        b.Output(y, -1, 4, 8, 8);
+        var model = b.Model();
+        var calibration = CalibrationData.FromTensors([ModelOps.Floats("x", [48, 4, 8, 8], new GraphBuilder(seed: 6).Normal(48 * 256))]);
+        var analysis = ModelAnalysis.Run(model, []);
+        var calibrated = Planner.Plan(analysis, new PruneOptions { Ratio = 0.3, Criterion = SelectionCriterion.Refit, Calibration = calibration }, calibration);
+        var dataFree = Planner.Plan(analysis, new PruneOptions { Ratio = 0.3 });
+        var prunable = analysis.Groups.Where(g => g.Prunable).ToList();
+        Assert.Equal(2, prunable.Count);
+        Assert.Empty(calibrated.Spectra); // both ranked
+        Assert.Equal(2, dataFree.Spectra.Count);
+        var capped = Assert.Single(prunable, g => dataFree.Spectra[g.Id].IsRankCapped);
+        Assert.Equal(16, capped.Width);
+        Assert.Equal([capped.Id], calibrated.RankCapped);
+        Assert.Equal([capped.Id], dataFree.RankCapped);
     }
 }

@@ -6,7 +6,11 @@ namespace OnnxSlim.Pruning;
 public sealed class KeepPlan
 {
     public required IReadOnlyDictionary<int, int[]> KeepByGroup { get; init; }
+    /// <summary>Per group whose allocation read it, its weight spectrum: with a calibrated ranking, only the groups it could not rank.</summary>
     public required IReadOnlyDictionary<int, FilterSpectrum> Spectra { get; init; }
+
+    /// <summary>Groups whose filters are shorter than the group is wide, so their spectrum has a structural zero tail.</summary>
+    public IReadOnlySet<int> RankCapped { get; init; } = new HashSet<int>();
     public KeepAllocation? Allocation { get; init; }
 
     /// <summary>

@@ -40,9 +40,12 @@ public static class Planner
         // where that is too costly as a whole, SplitCheckSamples), or where even that is (checkSamples 0), of the groups read
         // in its cheap tail (TailCheck).
         var readers = checkable ? new Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>() : null;
-        // The spectra need no samples: with a calibrated ranking they are computed beside its pass over the original model,
-        // whose runs and sums leave part of a core idle.
-        var spectraTask = Task.Run(() => Spectra(groups, active, options, gem));
+        // A group the calibrated ranking orders is allocated on its error curve and selected by it, so its weight spectrum is
+        // not computed (VGG-16's first classifier group alone: a 420-G multiply-add Gram); those it cannot rank have theirs.
+        // The spectra need no samples: they are computed beside the ranking's pass over the original model, whose runs and
+        // sums leave part of a core idle, and after it for the groups it found no reader to measure.
+        var beside = options.Refit ? active.Where(g => g.Blocks != 1).ToList() : active;
+        var spectraTask = Task.Run(() => Spectra(groups, beside, options, gem));
         Dictionary<int, ChannelElimination> ranking;
         try
         {
@@ -54,17 +57,32 @@ public static class Planner
             try { spectraTask.Wait(); } catch (AggregateException) { } // the ranking's error is the one to report
             throw;
         }
-        var (matrices, spectra) = spectraTask.GetAwaiter().GetResult();
-        try { return Configure(analysis, options, calibration, latency, ignored, active, matrices, spectra, ranked, readers, ranking); }
+        var computed = spectraTask.GetAwaiter().GetResult();
+        var matrices = new FilterMatrix[active.Count];
+        var spectrumOf = new Dictionary<int, FilterSpectrum>();
+        try
+        {
+            var late = active.Where(g => g.Blocks == 1 && options.Refit && !ranking.ContainsKey(g.Id)).ToList();
+            foreach (var (list, (m, s)) in new[] { (beside, computed), (late, Spectra(groups, late, options, gem)) })
+                for (int i = 0; i < list.Count; i++)
+                {
+                    matrices[active.IndexOf(list[i])] = m[i];
+                    spectrumOf[list[i].Id] = s[i];
+                }
+            // A ranked group's matrix only says whether its filters are shorter than it is wide (rank-capped); built, not analysed.
+            for (int i = 0; i < active.Count; i++) matrices[i] ??= GroupMatrices.Build(groups.Graph, active[i]);
+            return Configure(analysis, options, calibration, latency, ignored, active, matrices, spectrumOf, ranked, readers, ranking);
+        }
         catch
         {
-            foreach (var m in matrices) m.ReleaseCache(); // stops a GEM epoch started beside the spectra
+            foreach (var m in matrices.Concat(computed.Matrices)) m?.ReleaseCache(); // stops a GEM epoch started beside the spectra
             throw;
         }
     }
 
     private static (FilterMatrix[] Matrices, FilterSpectrum[] Spectra) Spectra(ChannelGroupSet groups, List<ChannelGroup> active, PruneOptions options, GemSelector? gem)
     {
+        if (active.Count == 0) return ([], []);
         long spectraStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (matrices, spectra) = FilterSpectrum.ComputeAll(active.Count, i => GroupMatrices.Build(groups.Graph, active[i]), i => active[i].Width,
             gem is null ? null : i => active[i].Blocks == 1 ? gem : null);
@@ -77,16 +95,16 @@ public static class Planner
     }
 
     private static Configuration Configure(ModelAnalysis analysis, PruneOptions options, CalibrationData? calibration,
-        LatencyTarget? latency, HashSet<int> ignored, List<ChannelGroup> active, FilterMatrix[] matrices, FilterSpectrum[] spectra,
+        LatencyTarget? latency, HashSet<int> ignored, List<ChannelGroup> active, FilterMatrix[] matrices, Dictionary<int, FilterSpectrum> spectrumOf,
         List<ChannelGroup> ranked, Dictionary<int, IReadOnlyList<(GroupReaders.Reader Reader, ConsumerStatistics Statistics)>>? readers,
         Dictionary<int, ChannelElimination> ranking)
     {
         var groups = analysis.Groups;
-        var spectrumOf = active.Select((g, i) => (g.Id, spectra[i])).ToDictionary(p => p.Id, p => p.Item2);
+        var activeIds = active.Select(g => g.Id).ToHashSet();
         int checkSamples = readers is not null ? SensitivitySamples(analysis, ranked.Count, Math.Min(options.SensitivitySamples, calibration!.Images)) : 0;
 
-        var planning = groups.Select(g => spectrumOf.TryGetValue(g.Id, out var s)
-            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : s, MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
+        var planning = groups.Select(g => activeIds.Contains(g.Id)
+            ? new PlanningGroup(g.Width, ranking.GetValueOrDefault(g.Id) is { } r ? ErrorCurve(r) : spectrumOf[g.Id], MinKeep(g.Width, options.MinKeepFraction), Fixed: false,
                 RoundTo: latency is not null && options.RoundTo == 0 && g.Blocks == 1 ? latency.Model.Step : RoundTo(g, options, analysis.MapPixels(g)),
                 Weight: ranking.ContainsKey(g.Id) ? CostWeight(analysis, g) : 1)
             : new PlanningGroup(g.Width, null, g.Width, Fixed: true)).ToList();
@@ -121,7 +139,8 @@ public static class Planner
         for (int i = 0; i < planning.Count; i++)
             if (planning[i] is { Fixed: false, Spectrum: { } curve } p)
                 curves[groups[i].Id] = [.. Enumerable.Range(0, curve.StructuralRank).Select(k => curve.Normalized(k) * p.Weight)];
-        return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking, curves);
+        var rankCapped = active.Where((g, i) => matrices[i].Cols < matrices[i].Rows).Select(g => g.Id).ToHashSet();
+        return new Configuration(active, matrices, spectrumOf, allocation, ignored, ranking, curves, rankCapped);
     }
 
     /// <summary>A Gram this large (float64 bytes) makes the spectra's garbage worth a collection before the selection (VGG-16's classifier groups: 128 MiB).</summary>
@@ -384,13 +403,15 @@ public static class Planner
         if (options.Refit)
             notes.Add($"refit ranking: {config.Ranking.Count} of {config.Active.Count} groups ranked on calibration data" +
                 (unranked.Count > 0 ? $"; {unranked.Count} tied into conv groups or with no measurable reader (e.g. a Flatten of a spatial map) use GEM and their weight spectrum" : ""));
-        return new KeepPlan { KeepByGroup = keepByGroup, KeptGrams = keptGrams, Spectra = config.Spectra, AllocationCurves = config.Curves, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
+        return new KeepPlan { KeepByGroup = keepByGroup, KeptGrams = keptGrams, Spectra = config.Spectra, RankCapped = config.RankCapped, AllocationCurves = config.Curves, Allocation = config.Allocation, Ignored = config.Ignored, Notes = notes };
     }
 
+    /// <param name="Spectra">Per active group the allocation read it for (all without a calibrated ranking), its weight spectrum.</param>
     /// <param name="Curves">Per prunable group, the values the allocation's threshold was compared with (see <see cref="KeepPlan.AllocationCurves"/>).</param>
+    /// <param name="RankCapped">Active groups whose filters are shorter than the group is wide (see <see cref="FilterSpectrum.IsRankCapped"/>).</param>
     public sealed record Configuration(IReadOnlyList<ChannelGroup> Active, IReadOnlyList<FilterMatrix> Matrices,
         IReadOnlyDictionary<int, FilterSpectrum> Spectra, KeepAllocation Allocation, IReadOnlySet<int> Ignored,
-        IReadOnlyDictionary<int, ChannelElimination> Ranking, IReadOnlyDictionary<int, double[]> Curves);
+        IReadOnlyDictionary<int, ChannelElimination> Ranking, IReadOnlyDictionary<int, double[]> Curves, IReadOnlySet<int> RankCapped);
 
     /// <summary>
     /// The relative error curve e(k) (k kept, k &lt; width) read as a spectrum: non-increasing from e(0) ≈ 1, so
