@@ -1,3 +1,5 @@
+using OnnxSlim.TestSupport;
+
 namespace OnnxSlim.Calibration.Tests;
 
 public sealed class TemporaryFileTests
@@ -28,5 +30,13 @@ public sealed class TemporaryFileTests
 
         var other = new IOException("Input/output error", 5);
         Assert.Same(other, TemporaryFile.Explain(other, "the cached activations"));
+    }
+
+    [Fact]
+    public void A_temporary_folder_that_does_not_exist_is_named_with_TMPDIR()
+    {
+        string missing = Path.Combine(Fixtures.TempDir(), "gone");
+        var e = Assert.Throws<IOException>(() => TemporaryFile.Create("recording", ".f32", missing));
+        Assert.Equal($"the temporary folder {missing} does not exist; set TMPDIR to a folder that does", e.Message);
     }
 }

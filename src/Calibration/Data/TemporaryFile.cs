@@ -10,10 +10,15 @@ namespace OnnxSlim.Calibration;
 internal static class TemporaryFile
 {
     /// <summary>Opens a new file named onnxslim-PID-<paramref name="purpose"/>-GUID<paramref name="extension"/>.</summary>
-    public static SafeFileHandle Create(string purpose, string extension)
+    public static SafeFileHandle Create(string purpose, string extension) => Create(purpose, extension, Path.GetTempPath());
+
+    internal static SafeFileHandle Create(string purpose, string extension, string folder)
     {
-        string path = Path.Combine(Path.GetTempPath(), $"onnxslim-{Environment.ProcessId}-{purpose}-{Guid.NewGuid():N}{extension}");
-        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        string path = Path.Combine(folder, $"onnxslim-{Environment.ProcessId}-{purpose}-{Guid.NewGuid():N}{extension}");
+        SafeFileHandle handle;
+        try { handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose); }
+        catch (DirectoryNotFoundException e) { throw new IOException($"the temporary folder {folder} does not exist; set TMPDIR to a folder that does", e); }
+        catch (UnauthorizedAccessException e) { throw new IOException($"the temporary folder {folder} cannot be written to; set TMPDIR to a folder that can", e); }
         if (!OperatingSystem.IsWindows()) File.Delete(path);
         return handle;
     }
