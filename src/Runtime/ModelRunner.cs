@@ -57,14 +57,15 @@ public sealed class ModelRunner : IDisposable
     /// the nodes that compute <paramref name="values"/>, which are its outputs (<paramref name="extraOutputs"/> of those nodes besides);
     /// it still declares every input of the model.
     /// </summary>
-    public static ModelRunner ForValues(GraphIO.OnnxModel model, IReadOnlyCollection<string> values, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null)
+    public static ModelRunner ForValues(GraphIO.OnnxModel model, IReadOnlyCollection<string> values, Provider provider = Provider.Cpu, IEnumerable<string>? extraOutputs = null,
+        int intraOpThreads = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (values.Count == 0) throw new ArgumentException("a part of a model needs at least one value to compute", nameof(values));
         foreach (var v in values)
             if (model.Graph.Producer(v) is null) throw new ArgumentException($"value '{v}' is not computed by any node", nameof(values));
         using var part = model.ExtractModel(model.Graph.NodesComputing(values), values, "onnxslim-part");
-        return new ModelRunner(part, provider, extraOutputs);
+        return new ModelRunner(part, provider, extraOutputs, intraOpThreads: intraOpThreads);
     }
 
     public IReadOnlyDictionary<string, NodeMetadata> Inputs => _inputs;
