@@ -117,7 +117,8 @@ public static class ChannelMoments
         // so every sum and every recorded row is what it was: alongside, while others are produced (two arenas for one
         // producer, more for several), else in turn on this thread.
         int batches = (calibration.Images + batch - 1) / batch;
-        var arenas = new float[Math.Min(batches, OrderedPipeline.Arenas(producers))][];
+        int cycle = OrderedPipeline.Arenas(producers, total * sizeof(float));
+        var arenas = new float[Math.Min(batches, cycle)][];
         for (int a = 0; a < arenas.Length; a++) arenas[a] = new float[total];
         Memory<float> Slot(int k, string v, int count) => arenas[k].AsMemory(offsets[v].Offset, offsets[v].PerSample * count);
         FloatBuffer Buffer(int k, string v, int count) => new(sub?.Float32Name(v) ?? v, Slot(k, v, count), [count, .. shapes[v][1..]]);
@@ -142,7 +143,7 @@ public static class ChannelMoments
             recording?.Record(first, count, v => Slot(k, v, count));
         }
 
-        OrderedPipeline.Run(batches, producers, alongside, Produce, Consume);
+        OrderedPipeline.Run(batches, producers, cycle, alongside, Produce, Consume);
         foreach (var (request, sum) in sums)
         {
             var gram = result[request] = sum.Moments();

@@ -437,11 +437,12 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         // at a time and in order, so every sum is what it was.
         int producers = runner is not null && options.ConsumeAlongside && options.Provider == Provider.Cpu && options.PassThreads == 1
             && batches > 1 && Environment.ProcessorCount > 1 && sub!.Nodes.Count <= SideBySideNodes ? 2 : 0;
-        int arenas = Math.Min(OrderedPipeline.Arenas(producers), batches);
+        int cycle = OrderedPipeline.Arenas(producers, arena * sizeof(float));
+        int arenas = Math.Min(cycle, batches);
         while (_arenas.Count < arenas) _arenas.Add([]);
         for (int k = 0; k < arenas; k++)
             if (_arenas[k].LongLength < arena) _arenas[k] = new float[arena];
-        OrderedPipeline.Run(batches, producers, options.ConsumeAlongside, Produce, Consume);
+        OrderedPipeline.Run(batches, producers, cycle, options.ConsumeAlongside, Produce, Consume);
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
             $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}), batch {batch} " +
