@@ -101,8 +101,10 @@ public static class Pruner
         byte[]? serialised = null;
         byte[] OriginalBytes() => serialised ??= Original().ToBytes();
         var calibration = options.Calibration is null ? null : Split(options.Calibration, options.HeldOutSamples);
-        // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run).
+        // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run); on held-out calibration
+        // samples only their names and inputs are kept then, and they run beside the reconstruction (see HeldOutReference).
         Reference? reference = null;
+        bool referenceLater = false;
         // A detector's outputs after NMS: validation compares the values before that part instead (see DataDependentPart).
         var part = DataDependentPart.Find(work.Graph);
         long analysisStart = 0;
@@ -110,12 +112,17 @@ public static class Pruner
         {
             options.Log?.Invoke($"shape probe on ONNX Runtime: {System.Diagnostics.Stopwatch.GetElapsedTime(analysisStart).TotalSeconds:0.00} s");
             if (!options.Validate) return;
-            var inputs = calibration?.HeldOut ?? InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
+            if (calibration?.HeldOut is { } heldOut)
+            {
+                reference = new Reference(heldOut, [], part?.Compared ?? probed.OutputNames, false, part);
+                referenceLater = true;
+                return;
+            }
+            var inputs = InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
             bool probeRun;
             reference = part is null
                 ? new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out probeRun), probed.OutputNames, probeRun, null)
                 : new Reference(inputs, probed.RunValues(inputs, ValidationBatch, part.Compared, out probeRun), part.Compared, probeRun, part);
-            if (calibration?.HeldOut is not null) RequireFinite(reference.Outputs);
         }
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
@@ -182,11 +189,15 @@ public static class Pruner
         if (calibration is not null)
         {
             var heldOut = calibration.HeldOut;
-            // The sliced model's agreement runs beside the reconstruction, on one ONNX Runtime thread: the reconstruction leaves
-            // part of a core idle between its passes and fits (ResNet-50: 1.75 of 2 on average), and the run needs only the
-            // session made here, before any weight changes.
+            // The original's outputs on the held-out samples, then the sliced model's agreement with them, run beside the
+            // reconstruction on one ONNX Runtime thread: it leaves part of a core idle between its passes and fits (ResNet-50:
+            // 1.75 of 2 on average), and the sliced model's run needs only the session made here, before any weight changes.
             using var pending = reference is not null && heldOut is not null ? PendingComparison.Start(reference, work, options, intraOpThreads: 1) : null;
-            var slicedRun = pending is null ? null : Task.Run(() => pending.Finish(out _));
+            var slicedRun = pending is null ? null : Task.Run(() =>
+            {
+                if (referenceLater) reference = HeldOutReference(Original(), reference!);
+                return pending.Finish(reference!, out _);
+            });
             ReconstructionReport report;
             try
             {
@@ -348,24 +359,37 @@ public static class Pruner
     private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options, out Dictionary<string, long[]>? shapes)
     {
         using var comparison = PendingComparison.Start(reference, pruned, options, intraOpThreads: 0);
-        return comparison.Finish(out shapes);
+        return comparison.Finish(reference, out shapes);
+    }
+
+    /// <summary>
+    /// <paramref name="reference"/> (held-out calibration samples, its outputs not run yet) with the original's outputs, on a
+    /// one-off session of one ONNX Runtime thread (it runs beside the reconstruction), which must be finite.
+    /// </summary>
+    private static Reference HeldOutReference(OnnxModel original, Reference reference)
+    {
+        using var runner = reference.Part is null ? new ModelRunner(original, intraOpThreads: 1)
+            : ModelRunner.ForValues(original, reference.OutputNames, intraOpThreads: 1);
+        var outputs = runner.RunInBatches(reference.Inputs, ValidationBatch, reference.OutputNames);
+        RequireFinite(outputs);
+        return reference with { Outputs = outputs };
     }
 
     /// <summary>
     /// A comparison whose session is made from the pruned model as it is now, and whose run may come later on another thread
     /// while the model changes: the session reads the weights' bytes of this moment (protobuf's byte strings are immutable,
-    /// and a re-fit replaces a tensor's rather than writing into them).
+    /// and a re-fit replaces a tensor's rather than writing into them). It needs the reference's names when made, its
+    /// outputs only when run.
     /// </summary>
     private sealed class PendingComparison : IDisposable
     {
-        private readonly Reference _reference;
         private readonly PruneOptions _options;
         private readonly ModelRunner _runner;
         private readonly List<string>? _partValues;
         private readonly double _sessionSeconds;
 
-        private PendingComparison(Reference reference, PruneOptions options, ModelRunner runner, List<string>? partValues, double sessionSeconds) =>
-            (_reference, _options, _runner, _partValues, _sessionSeconds) = (reference, options, runner, partValues, sessionSeconds);
+        private PendingComparison(PruneOptions options, ModelRunner runner, List<string>? partValues, double sessionSeconds) =>
+            (_options, _runner, _partValues, _sessionSeconds) = (options, runner, partValues, sessionSeconds);
 
         public static PendingComparison Start(Reference reference, OnnxModel pruned, PruneOptions options, int intraOpThreads)
         {
@@ -381,14 +405,13 @@ public static class Pruner
                     : ModelRunner.ForValues(pruned, partValues, options.Provider, costValues, intraOpThreads);
             }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
-            return new PendingComparison(reference, options, runner, partValues, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+            return new PendingComparison(options, runner, partValues, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
 
-        public OutputComparison Finish(out Dictionary<string, long[]>? shapes)
+        public OutputComparison Finish(Reference reference, out Dictionary<string, long[]>? shapes)
         {
             shapes = null;
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            var reference = _reference;
             IReadOnlyList<NamedTensor> outputs;
             try
             {
