@@ -201,14 +201,15 @@ public static class Pruner
             // Its session is released as soon as it has run: held through the reconstruction, ONNX Runtime's buffers for it
             // were in ResNet-50's peak (1,024 images: 1.6 → 1.9 GB).
             var pending = reference is not null && heldOut is not null ? PendingComparison.Start(reference, work, options, intraOpThreads: 1) : null;
-            var slicedRun = pending is null ? null : Task.Run(() =>
+            // A thread of its own (seconds of runs), not one of the pool's that the reconstruction's parallel loops draw on.
+            var slicedRun = pending is null ? null : Task.Factory.StartNew(() =>
             {
                 using (pending)
                 {
                     if (referenceLater) reference = HeldOutReference(Original(), reference!);
                     return pending.Finish(reference!, out _);
                 }
-            });
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             ReconstructionReport report;
             try
             {
