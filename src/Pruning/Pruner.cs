@@ -110,7 +110,6 @@ public static class Pruner
         // The original's outputs for validation, run right after the shape probe (see ShapeProbe.Run); on held-out calibration
         // samples only their names and inputs are kept then, and they run beside the reconstruction (see HeldOutReference).
         Reference? reference = null;
-        bool referenceLater = false;
         // A detector's outputs after NMS: validation compares the values before that part instead (see DataDependentPart).
         var part = DataDependentPart.Find(work.Graph);
         long analysisStart = 0;
@@ -121,7 +120,6 @@ public static class Pruner
             if (calibration?.HeldOut is { } heldOut)
             {
                 reference = new Reference(heldOut, [], part?.Compared ?? probed.OutputNames, false, part);
-                referenceLater = true;
                 return;
             }
             var inputs = InputGenerator.Generate(probed.Inputs, RandomInputShapes(probed.Inputs, options), options.Seed);
@@ -200,14 +198,14 @@ public static class Pruner
             // 1.75 of 2 on average), and the sliced model's run needs only the session made here, before any weight changes.
             // Its session is released as soon as it has run: held through the reconstruction, ONNX Runtime's buffers for it
             // were in ResNet-50's peak (1,024 images: 1.6 → 1.9 GB).
-            var pending = reference is not null && heldOut is not null ? PendingComparison.Start(reference, work, options, intraOpThreads: 1) : null;
+            var pending = reference is not null && heldOut is not null ? PendingComparison.Start(reference, work, options, beside: true) : null;
             // A thread of its own (seconds of runs), not one of the pool's that the reconstruction's parallel loops draw on.
             var slicedRun = pending is null ? null : Task.Factory.StartNew(() =>
             {
                 using (pending)
                 {
-                    if (referenceLater) reference = HeldOutReference(Original(), reference!);
-                    return pending.Finish(reference!, out _);
+                    reference = HeldOutReference(Original(), reference!);
+                    return pending.Finish(reference, out _);
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             ReconstructionReport report;
@@ -370,7 +368,7 @@ public static class Pruner
     /// from this same run: a second probe of a detector was another full run of seconds. Null otherwise.</param>
     private static OutputComparison Compare(Reference reference, OnnxModel pruned, PruneOptions options, out Dictionary<string, long[]>? shapes)
     {
-        using var comparison = PendingComparison.Start(reference, pruned, options, intraOpThreads: 0);
+        using var comparison = PendingComparison.Start(reference, pruned, options, beside: false);
         return comparison.Finish(reference, out shapes);
     }
 
@@ -404,8 +402,10 @@ public static class Pruner
         private PendingComparison(PruneOptions options, ModelRunner runner, List<string>? partValues, double sessionSeconds, int batch) =>
             (_options, _runner, _partValues, _sessionSeconds, _batch) = (options, runner, partValues, sessionSeconds, batch);
 
-        public static PendingComparison Start(Reference reference, OnnxModel pruned, PruneOptions options, int intraOpThreads)
+        /// <param name="beside">Whether it runs beside other work: on one ONNX Runtime thread, <see cref="BesideBatch"/> samples a run.</param>
+        public static PendingComparison Start(Reference reference, OnnxModel pruned, PruneOptions options, bool beside)
         {
+            int intraOpThreads = beside ? 1 : 0;
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var costValues = reference.ProbeInputs ? ModelAnalysis.CostValues(pruned.Graph) : null;
             // Of the values before the data-dependent part, those the pruned graph still computes (a missing one is reported as such).
@@ -419,7 +419,7 @@ public static class Pruner
             }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
             return new PendingComparison(options, runner, partValues, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds,
-                intraOpThreads == 1 ? BesideBatch : ValidationBatch);
+                beside ? BesideBatch : ValidationBatch);
         }
 
         public OutputComparison Finish(Reference reference, out Dictionary<string, long[]>? shapes)
