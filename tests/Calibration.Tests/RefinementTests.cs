@@ -193,27 +193,32 @@ public sealed class RefinementTests
         Assert.NotEqual(one, four);
     }
 
+    /// <summary>
+    /// x → A → Relu → B → Relu → C, B with 32 outputs (four sampled): A keeps 5 of its 8, B (46 features, 3,072 rows) is
+    /// re-fitted with <paramref name="options"/> on 48 images; the outputs on 8 others.
+    /// </summary>
+    private static float[] WideReluLayerOutputs(ReconstructionOptions options)
+    {
+        var calibration = ModelOps.Floats("x", [48, 3, 8, 8], new GraphBuilder(seed: 41).Normal(48 * 192));
+        var test = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 42).Normal(8 * 192));
+        var b = new GraphBuilder(seed: 7);
+        string h = b.Input("x", -1, 3, 8, 8);
+        h = b.Node("Relu", [b.Conv(h, 3, 8)]);
+        h = b.Node("Relu", [b.Conv(h, 8, 32, weight: b.Init("w", [32, 8, 3, 3], b.Normal(32 * 72, 0.6)))]);
+        h = b.Conv(h, 32, 4);
+        b.Output(h, -1, 4, 8, 8);
+        var original = b.Model();
+        var pruned = FirstConvPruned(original);
+        Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration], options);
+        return ModelOps.Run(pruned, test);
+    }
+
     [Fact]
     public void Relu_aware_re_solve_is_skipped_when_a_sample_of_the_outputs_gains_less_than_the_error_tolerance()
     {
-        // x → A → Relu → B → Relu → C, B with 32 outputs (four sampled): A keeps 5 of its 8, B is re-fitted ReLU-aware.
-        var calibration = ModelOps.Floats("x", [48, 3, 8, 8], new GraphBuilder(seed: 41).Normal(48 * 192));
-        var test = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 42).Normal(8 * 192));
         var lines = new List<string>();
-        float[] OutputsWith(double errorTolerance)
-        {
-            var b = new GraphBuilder(seed: 7);
-            string h = b.Input("x", -1, 3, 8, 8);
-            h = b.Node("Relu", [b.Conv(h, 3, 8)]);
-            h = b.Node("Relu", [b.Conv(h, 8, 32, weight: b.Init("w", [32, 8, 3, 3], b.Normal(32 * 72, 0.6)))]);
-            h = b.Conv(h, 32, 4);
-            b.Output(h, -1, 4, 8, 8);
-            var original = b.Model();
-            var pruned = FirstConvPruned(original);
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
-                new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = errorTolerance, Log = lines.Add });
-            return ModelOps.Run(pruned, test);
-        }
+        float[] OutputsWith(double errorTolerance) => WideReluLayerOutputs(
+            new ReconstructionOptions { ReluIterations = 1, ReluTolerance = 0, ReluErrorTolerance = errorTolerance, Log = lines.Add });
         // A tiny tolerance lets the sampled gain through: the one re-solve runs, as with no tolerance at all. No gain passes
         // a tolerance of 1 (half of it: the sample's error would have to halve): the plain fit's weights stay.
         var resolved = OutputsWith(0);
@@ -221,6 +226,22 @@ public sealed class RefinementTests
         Assert.Contains("ReLU-aware, 1 re-solve)", lines.Last());
         Assert.NotEqual(resolved, OutputsWith(1));
         Assert.Contains("ReLU-aware, 0 re-solves)", lines.Last());
+    }
+
+    [Fact]
+    public void A_layer_with_too_few_rows_a_feature_gets_the_plain_fit_of_its_stored_rows()
+    {
+        // B has 3,072 rows for 46 features (66.8 a feature). Asking for more a feature than that fits it plainly: the weights of
+        // a ReLU-aware fit whose first re-solve is skipped (the same sums, from the same stored rows), and no re-solve is run.
+        var lines = new List<string>();
+        var plain = WideReluLayerOutputs(new ReconstructionOptions { ReluMinRowsPerFeature = 67, Log = lines.Add });
+        Assert.Contains(lines, l => l.Contains("3072 rows × 46"));
+        Assert.DoesNotContain(lines, l => l.Contains("aware"));
+        Assert.Equal(plain, WideReluLayerOutputs(new ReconstructionOptions { ReluErrorTolerance = 1 }));
+        lines.Clear();
+        var aware = WideReluLayerOutputs(new ReconstructionOptions { ReluMinRowsPerFeature = 66, ReluErrorTolerance = 0, Log = lines.Add });
+        Assert.Contains(lines, l => l.Contains("3072 rows × 46") && l.Contains("ReLU-aware"));
+        Assert.NotEqual(plain, aware);
     }
 
     [Fact]
