@@ -305,8 +305,8 @@ public sealed class NumericsTests
     [InlineData("ReluTolerance", double.PositiveInfinity)]
     [InlineData("ReluErrorTolerance", -0.5)]
     [InlineData("ReluErrorTolerance", double.NaN)]
-    [InlineData("ReluMinRowsPerFeature", -1.0)]
-    [InlineData("ReluMinRowsPerFeature", double.PositiveInfinity)]
+    [InlineData("MaxReluProductMacs", -1.0)]
+    [InlineData("MaxReluProductMacs", double.NaN)]
     [InlineData("MaxFeatures", 0)]
     public void Options_refuse_bad_values_naming_them(string name, object value)
     {
@@ -318,7 +318,7 @@ public sealed class NumericsTests
             "ReluIterations" => new ReconstructionOptions { ReluIterations = (int)value },
             "ReluTolerance" => new ReconstructionOptions { ReluTolerance = (double)value },
             "ReluErrorTolerance" => new ReconstructionOptions { ReluErrorTolerance = (double)value },
-            "ReluMinRowsPerFeature" => new ReconstructionOptions { ReluMinRowsPerFeature = (double)value },
+            "MaxReluProductMacs" => new ReconstructionOptions { MaxReluProductMacs = (double)value },
             _ => new ReconstructionOptions { MaxFeatures = (int)value },
         });
         Assert.Contains(name, e.Message);

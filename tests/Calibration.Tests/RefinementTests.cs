@@ -229,17 +229,18 @@ public sealed class RefinementTests
     }
 
     [Fact]
-    public void A_layer_with_too_few_rows_a_feature_gets_the_plain_fit_of_its_stored_rows()
+    public void A_layer_over_the_re_solves_budget_gets_the_plain_fit_of_its_stored_rows()
     {
-        // B has 3,072 rows for 46 features (66.8 a feature). Asking for more a feature than that fits it plainly: the weights of
-        // a ReLU-aware fit whose first re-solve is skipped (the same sums, from the same stored rows), and no re-solve is run.
+        // B's products over its rows: 3,072 rows × 46 features × 32 outputs = 4,521,984 multiply-adds. A budget just under that
+        // fits it plainly: the weights of a ReLU-aware fit whose first re-solve is skipped (the same sums, from the same stored
+        // rows), and no re-solve is run; just over it, the ReLU-aware fit, with other weights.
         var lines = new List<string>();
-        var plain = WideReluLayerOutputs(new ReconstructionOptions { ReluMinRowsPerFeature = 67, Log = lines.Add });
+        var plain = WideReluLayerOutputs(new ReconstructionOptions { MaxReluProductMacs = 4_521_983, Log = lines.Add });
         Assert.Contains(lines, l => l.Contains("3072 rows × 46"));
         Assert.DoesNotContain(lines, l => l.Contains("aware"));
         Assert.Equal(plain, WideReluLayerOutputs(new ReconstructionOptions { ReluErrorTolerance = 1 }));
         lines.Clear();
-        var aware = WideReluLayerOutputs(new ReconstructionOptions { ReluMinRowsPerFeature = 66, ReluErrorTolerance = 0, Log = lines.Add });
+        var aware = WideReluLayerOutputs(new ReconstructionOptions { MaxReluProductMacs = 4_521_984, ReluErrorTolerance = 0, Log = lines.Add });
         Assert.Contains(lines, l => l.Contains("3072 rows × 46") && l.Contains("ReLU-aware"));
         Assert.NotEqual(plain, aware);
     }

@@ -91,11 +91,12 @@ internal sealed class LayerFit
     public long TargetBytes => (long)Layout.Rows * Unit.Outputs * sizeof(float);
 
     /// <summary>
-    /// Whether the fit uses the ReLU-aware re-solves (a Relu follows, the rows fit in memory and there are enough of them a
-    /// feature, see <see cref="ReconstructionOptions.ReluMinRowsPerFeature"/>); known once accumulating. Too few rows a
-    /// feature still keeps the rows, for the products at solve time (<see cref="ProductsAtSolve"/>).
+    /// Whether the fit uses the ReLU-aware re-solves (a Relu follows, the rows fit in memory and its products are within
+    /// <see cref="ReconstructionOptions.MaxReluProductMacs"/>); known once accumulating. A larger layer still keeps the rows,
+    /// for the products at solve time (<see cref="ProductsAtSolve"/>).
     /// </summary>
-    public bool ReluAware => _storedX is not null && Layout.Rows >= _options.ReluMinRowsPerFeature * Layout.FeaturesPerGroup;
+    public bool ReluAware => _storedX is not null
+        && (double)Layout.Rows * Layout.FeaturesPerGroup * Unit.OutputsPerGroup * Unit.Groups <= _options.MaxReluProductMacs;
 
     /// <summary>
     /// Whether XᵀX and XᵀY are formed from the stored rows when solving, in one call, instead of a chunk per batch: the
