@@ -266,7 +266,15 @@ internal static class ArgsFamily
         if (pos.Count == 0) return "(MODEL stays absent)";
         switch (rng.Next(11))
         {
-            case 0: pos.RemoveAt(0); return "MODEL absent";
+            case 0:
+            {
+                // The file MODEL named is read no more: like any other file there, the CLI may write to it when an option
+                // names it (an earlier "--report model.json" on an input named model.json).
+                int at = files.FindIndex(f => f.Path == pos[0] && f.Role == FileRole.Input);
+                if (at >= 0) files[at] = files[at] with { Role = FileRole.Existing };
+                pos.RemoveAt(0);
+                return "MODEL absent";
+            }
             case 1: pos[0] = "nosuch.onnx"; return "MODEL does not exist";
             case 2: files.Add(CaseFile.Folder("sub")); pos[0] = "sub"; return "MODEL is a folder";
             case 3: pos[0] = ""; return "MODEL ''";
