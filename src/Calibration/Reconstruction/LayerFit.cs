@@ -76,7 +76,9 @@ internal sealed class LayerFit
         {
             _storedX = [.. Enumerable.Range(0, groups).Select(_ => new float[n * rows])];
             _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
-            _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+            // The chain's offsets serve the re-solves alone: none for a layer over their budget.
+            if ((double)rows * n * mg * groups <= _options.MaxReluProductMacs)
+                _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
         }
         else if (!UsesLanes) _pending = [.. Enumerable.Range(0, groups).Select(_ => new PendingRows(n, mg, rows))];
         return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
@@ -92,11 +94,10 @@ internal sealed class LayerFit
 
     /// <summary>
     /// Whether the fit uses the ReLU-aware re-solves (a Relu follows, the rows fit in memory and its products are within
-    /// <see cref="ReconstructionOptions.MaxReluProductMacs"/>); known once accumulating. A larger layer still keeps the rows,
-    /// for the products at solve time (<see cref="ProductsAtSolve"/>).
+    /// <see cref="ReconstructionOptions.MaxReluProductMacs"/>: the chain's offsets are kept); known once accumulating. A larger
+    /// layer still keeps its rows and targets, for the products at solve time (<see cref="ProductsAtSolve"/>).
     /// </summary>
-    public bool ReluAware => _storedX is not null
-        && (double)Layout.Rows * Layout.FeaturesPerGroup * Unit.OutputsPerGroup * Unit.Groups <= _options.MaxReluProductMacs;
+    public bool ReluAware => _storedC is not null;
 
     /// <summary>
     /// Whether XᵀX and XᵀY are formed from the stored rows when solving, in one call, instead of a chunk per batch: the
@@ -235,7 +236,7 @@ internal sealed class LayerFit
         // The products' float32 copies are these rows narrowed already (the lanes have none).
         bool narrowed = b.Xs.Length > 0;
         Span<long> starts = count <= 1024 ? stackalloc long[count] : new long[count];
-        long step = skip.IsEmpty ? 0 : skipLayout.ChannelStarts(rows, starts);
+        long step = skip.IsEmpty || _storedC is null ? 0 : skipLayout.ChannelStarts(rows, starts);
         for (int f = 0; f < n; f++)
             if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
             else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
@@ -243,7 +244,8 @@ internal sealed class LayerFit
         {
             if (narrowed) b.Ys.AsSpan(t * Chunk, count).CopyTo(_storedT![g].AsSpan((int)(t * rowsTotal + at), count));
             else Narrow(b.Y.AsSpan(t * Chunk, count), _storedT![g].AsSpan((int)(t * rowsTotal + at), count));
-            var c = _storedC![g].AsSpan((int)(t * rowsTotal + at), count);
+            if (_storedC is null) continue;
+            var c = _storedC[g].AsSpan((int)(t * rowsTotal + at), count);
             c.Fill((float)chain.Offset[g * mg + t]);
             if (skip.IsEmpty) continue;
             if (step == 0)
