@@ -119,7 +119,8 @@ public sealed record PruneOptions
 
     /// <summary>
     /// Fail (<see cref="ValidationFailedException"/>) when the pruned model agrees less than this with the original:
-    /// top-1 agreement where the output is classifier-shaped, else output cosine; on held-out calibration samples
+    /// top-1 agreement where the output is classifier-shaped ([N, K], or per position under a Softmax over its last axis,
+    /// see <see cref="Runtime.ClassAxes"/>), else output cosine; on held-out calibration samples
     /// when there are some, else on random inputs.
     /// </summary>
     public double? MinAgreement { get; init; }

@@ -261,7 +261,8 @@ public static class Pruner
                 if (agreement.Compared == 0)
                     throw new ValidationFailedException($"validation failed: agreement could not be measured on {summary.AgreementInputs}: " +
                         $"no {(part is null ? "output" : "value before the data-dependent part")} has the same shape in both models ({string.Join(", ", agreement.NotCompared)}); nothing written");
-                (string metric, double value) = agreement.Top1Agreement is double top1 ? ("top-1 agreement", top1) : ("output cosine", agreement.Cosine);
+                (string metric, double value) = agreement.Top1Agreement is double top1
+                    ? (agreement.Top1PerPosition ? "top-1 agreement per position" : "top-1 agreement", top1) : ("output cosine", agreement.Cosine);
                 if (value < min)
                     throw new ValidationFailedException($"validation failed: {metric} {value:0.0000} on {summary.AgreementInputs} is below the minimum {min}; nothing written");
             }
@@ -399,8 +400,11 @@ public static class Pruner
         private readonly double _sessionSeconds;
         private readonly int _batch;
 
-        private PendingComparison(PruneOptions options, ModelRunner runner, List<string>? partValues, double sessionSeconds, int batch) =>
-            (_options, _runner, _partValues, _sessionSeconds, _batch) = (options, runner, partValues, sessionSeconds, batch);
+        private readonly IReadOnlyDictionary<string, long> _classAxes;
+
+        private PendingComparison(PruneOptions options, ModelRunner runner, List<string>? partValues, double sessionSeconds, int batch,
+            IReadOnlyDictionary<string, long> classAxes) =>
+            (_options, _runner, _partValues, _sessionSeconds, _batch, _classAxes) = (options, runner, partValues, sessionSeconds, batch, classAxes);
 
         /// <param name="beside">Whether it runs beside other work: on one ONNX Runtime thread, <see cref="BesideBatch"/> samples a run.</param>
         public static PendingComparison Start(Reference reference, OnnxModel pruned, PruneOptions options, bool beside)
@@ -418,8 +422,9 @@ public static class Pruner
                     : ModelRunner.ForValues(pruned, partValues, options.Provider, costValues, intraOpThreads);
             }
             catch (RuntimeUnavailableException e) { throw new ValidationFailedException($"validation failed: {e.Message}; nothing written", e); }
+            // The outputs' producers are the original's (a Softmax has no channels to prune).
             return new PendingComparison(options, runner, partValues, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds,
-                beside ? BesideBatch : ValidationBatch);
+                beside ? BesideBatch : ValidationBatch, ClassAxes.Find(pruned));
         }
 
         public OutputComparison Finish(Reference reference, out Dictionary<string, long[]>? shapes)
@@ -448,7 +453,7 @@ public static class Pruner
                         : FormattableString.Invariant($"cosine {each.Cosine:F5}, max abs error {each.MaxAbsError:G4}")));
                 }
             // Top-1 is about a classifier's outputs, not about intermediate maps.
-            return OutputComparison.Compare(reference.Outputs, outputs, top1: reference.Part is null);
+            return OutputComparison.Compare(reference.Outputs, outputs, top1: reference.Part is null, _classAxes);
         }
 
         public void Dispose() => _runner.Dispose();

@@ -22,6 +22,32 @@ public sealed class PrunerTests
         return b.Model();
     }
 
+    /// <summary>A recognizer's head: per-position class scores [N, 128, 12] from a Softmax over the last axis.</summary>
+    private static OnnxModel SequenceNet()
+    {
+        var b = new GraphBuilder(seed: 5);
+        string x = b.Input("x", -1, 3, 8, 16);
+        string h = b.Relu(b.Conv(x, 3, 32));
+        h = b.Conv(h, 32, 12, k: 1);
+        h = b.Node("Reshape", [h, b.Ints("shape", 0, 12, -1)]);
+        h = b.Node("Transpose", [h], ("perm", new long[] { 0, 2, 1 }));
+        b.Output(b.Node("Softmax", [h], ("axis", 2L)), -1, 128, 12);
+        return b.Model();
+    }
+
+    [Fact]
+    public void A_sequence_of_class_scores_gets_top1_agreement_per_position_and_the_gate_says_so()
+    {
+        using var model = SequenceNet();
+        using var result = Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false });
+        var agreement = result.Summary.Agreement!;
+        Assert.InRange(agreement.Top1Agreement!.Value, 0.0, 0.9999);
+        Assert.True(agreement.Top1PerPosition);
+        Assert.Contains("per position", agreement.Describe());
+        var e = Assert.Throws<ValidationFailedException>(() => Pruner.Prune(model, new PruneOptions { Ratio = 0.5, Time = false, MinAgreement = 1.0 }));
+        Assert.Contains("top-1 agreement per position", e.Message);
+    }
+
     [Fact]
     public void A_model_built_in_memory_is_pruned_in_memory_and_the_original_is_untouched()
     {

@@ -60,6 +60,51 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void Top1_agreement_is_read_per_position_under_a_softmax_over_the_last_axis_only()
+    {
+        // [2 samples, 3 steps, 4 classes]; the candidate's argmax moves at one step of six.
+        var scores = new float[24];
+        for (int row = 0; row < 6; row++) scores[row * 4 + row % 4] = 1;
+        var moved = (float[])scores.Clone();
+        moved[4 * 4 + 1] = 2;
+        NamedTensor T(float[] v) => new("probs", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [2, 3, 4], v);
+
+        var last = OutputComparison.Compare([T(scores)], [T(moved)], classAxes: new Dictionary<string, long> { ["probs"] = 2 });
+        Assert.Equal(5.0 / 6, last.Top1Agreement!.Value, 12);
+        Assert.True(last.Top1PerPosition);
+        Assert.Equal(last.Top1Agreement, OutputComparison.Compare([T(scores)], [T(moved)], classAxes: new Dictionary<string, long> { ["probs"] = -1 }).Top1Agreement);
+        // Another axis, no Softmax named, or an intermediate value: no top-1 for a rank-3 output.
+        Assert.Null(OutputComparison.Compare([T(scores)], [T(moved)], classAxes: new Dictionary<string, long> { ["probs"] = 1 }).Top1Agreement);
+        Assert.Null(OutputComparison.Compare([T(scores)], [T(moved)]).Top1Agreement);
+        Assert.Null(OutputComparison.Compare([T(scores)], [T(moved)], top1: false, classAxes: new Dictionary<string, long> { ["probs"] = 2 }).Top1Agreement);
+        // A classifier's [N, K] is counted per sample, as before.
+        var flat = new NamedTensor("logits", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [6, 4], scores);
+        var c = OutputComparison.Compare([flat], [flat with { Data = moved }]);
+        Assert.Equal(5.0 / 6, c.Top1Agreement!.Value, 12);
+        Assert.False(c.Top1PerPosition);
+    }
+
+    [Theory]
+    [InlineData(13, "Softmax", null, -1L)]
+    [InlineData(11, "Softmax", null, 1L)]
+    [InlineData(9, "Softmax", 2L, 2L)]
+    [InlineData(13, "LogSoftmax", 1L, 1L)]
+    [InlineData(13, "Sigmoid", null, null)]
+    public void Class_axes_are_the_declared_or_default_axes_of_softmax_outputs(long opset, string op, long? axis, long? expected)
+    {
+        var b = new GraphBuilder(opset: opset);
+        string x = b.Input("x", 1, 3, 4);
+        string hidden = b.Node("Softmax", [x]);  // not an output: never a class axis
+        string y = axis is { } a ? b.Node(op, [b.Node("Relu", [hidden])], ("axis", a)) : b.Node(op, [b.Node("Relu", [hidden])]);
+        b.Output(y, 1, 3, 4);
+        using var model = b.Model();
+        var axes = ClassAxes.Find(model);
+        Assert.DoesNotContain(hidden, axes.Keys);
+        if (expected is null) Assert.Empty(axes);
+        else Assert.Equal(expected, Assert.Single(axes).Value);
+    }
+
+    [Fact]
     public void Shape_override_parsing_rejects_bad_values()
     {
         Assert.Equal(new long[] { 1, 3, 480, 640 }, InputShapes.ParseOverride("images=1,3,480,640").Value);

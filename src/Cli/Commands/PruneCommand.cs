@@ -26,7 +26,7 @@ public static class PruneCommand
         var calibSamples = new Option<int?>("--calib-samples") { Description = "Use at most N calibration samples (default: all)" };
         var holdout = new Option<int?>("--holdout") { Description = "Calibration samples held out for validation only (default: an eighth, at most 64)" };
         var checkSamples = new Option<int>("--check-samples") { Description = $"With --calib: fitting samples for the allocation's end-to-end check (each ranked group pruned alone and the outputs compared; groups that damage them more than their error curve predicts keep more); fewer on large models, 0 turns it off", DefaultValueFactory = _ => PruneOptions.DefaultSensitivitySamples };
-        var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 and write nothing when the pruned model agrees less with the original (top-1 agreement for classifiers, else cosine; on held-out samples)" };
+        var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 and write nothing when the pruned model agrees less with the original (top-1 agreement for classifiers, per position for a Softmax over the last axis of a longer output, else cosine; on held-out samples)" };
         var image = ImageOptions.Create();
         var shape = CommonOptions.Shape();
         var provider = CommonOptions.Provider();

@@ -16,7 +16,7 @@ public static class ValidateCommand
         var slim = new Argument<string>("SLIM") { Description = "Model to check against it" };
         var inputs = new Option<string?>("--inputs") { Description = "Inputs for the first model input (.npy, float32 [N,...]); default: seeded random" };
         var minCosine = new Option<double>("--min-cosine") { Description = "Fail (exit 1) when output cosine similarity is below this", DefaultValueFactory = _ => 0.0 };
-        var minTop1 = new Option<double>("--min-top1") { Description = "Fail (exit 1) when top-1 agreement is below this (classifiers)", DefaultValueFactory = _ => 0.0 };
+        var minTop1 = new Option<double>("--min-top1") { Description = "Fail (exit 1) when top-1 agreement is below this (classifiers; per position for a Softmax over the last axis of a longer output)", DefaultValueFactory = _ => 0.0 };
         var shape = CommonOptions.Shape();
         var provider = CommonOptions.Provider();
         var json = CommonOptions.Json();
@@ -35,7 +35,7 @@ public static class ValidateCommand
                 Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
                 {
                     ok, cosine = cmp.Cosine, max_abs_error = cmp.MaxAbsError, max_rel_error = cmp.MaxRelError,
-                    top1_agreement = cmp.Top1Agreement, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
+                    top1_agreement = cmp.Top1Agreement, top1_per_position = cmp.Top1Agreement is null ? (bool?)null : cmp.Top1PerPosition, all_finite = cmp.AllFinite, outputs_compared = cmp.Compared,
                     not_compared = cmp.NotCompared, values_compared = before?.Compared, data_dependent_outputs = before?.Outputs,
                 }));
             else
@@ -70,7 +70,7 @@ public static class ValidateCommand
         var inputs = inputsFile is null
             ? InputGenerator.Generate(a.Inputs, InputShapes.Resolve(a.Inputs, shapes, batch: 1), seed: 0)
             : CalibrationInputs.FromNpy(a.Inputs, inputsFile, maxSamples: 64);
-        return OutputComparison.Compare(a.Run(inputs), b.Run(inputs), top1: before is null);
+        return OutputComparison.Compare(a.Run(inputs), b.Run(inputs), top1: before is null, ClassAxes.Find(reference));
     }
 
     /// <summary>A session of the whole model, or of the part that computes <paramref name="values"/>; external data is pulled inline either way.</summary>
@@ -91,6 +91,6 @@ public static class ValidateCommand
     private static string Describe(OutputComparison c, DataDependentPart? before) =>
         (c.Compared == 0 ? "not measured" : $"cosine {c.Cosine:F6}, max abs error {c.MaxAbsError:G4}, max rel error {c.MaxRelError:G4}") +
         (before is null ? "" : Over(before, c.Compared)) +
-        (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}" : "") + (c.AllFinite ? "" : ", NON-FINITE values") +
+        (c.Top1Agreement is { } t ? $", top-1 agreement {t:P1}{(c.Top1PerPosition ? " per position" : "")}" : "") + (c.AllFinite ? "" : ", NON-FINITE values") +
         (c.NotCompared.Count == 0 ? "" : $"; not compared (original vs slim shape): {string.Join(", ", c.NotCompared)}");
 }

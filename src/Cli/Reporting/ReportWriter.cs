@@ -95,7 +95,7 @@ public static class ReportWriter
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td colspan=\"3\">{Enc(a.Describe())}</td></tr>");
             return;
         }
-        sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td>{a.Cosine:F5}</td><td>{a.MaxAbsError:G4}</td><td>{(a.Top1Agreement is { } t ? t.ToString("P1", CultureInfo.InvariantCulture) : "–")}</td></tr>");
+        sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(label)}</td><td>{a.Cosine:F5}</td><td>{a.MaxAbsError:G4}</td><td>{(a.Top1Agreement is { } t ? t.ToString("P1", CultureInfo.InvariantCulture) + (a.Top1PerPosition == true ? " per position" : "") : "–")}</td></tr>");
         // Values before a data-dependent part compared instead of the outputs (a detector): the summary's sentence says which.
         if (a.ValuesCompared is not null)
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td></td><td colspan=\"3\">{Enc(a.Describe())}</td></tr>");

@@ -75,6 +75,8 @@ public sealed class AgreementFigures
     [JsonPropertyName("cosine")] public double? Cosine { get; set; }
     [JsonPropertyName("max_abs_error")] public double? MaxAbsError { get; set; }
     [JsonPropertyName("top1_agreement")] public double? Top1Agreement { get; set; }
+    /// <summary>True when <see cref="Top1Agreement"/> counts the positions of a sequence of class scores (a recognizer's [N, T, classes]), not samples.</summary>
+    [JsonPropertyName("top1_per_position")] public bool? Top1PerPosition { get; set; }
     [JsonPropertyName("outputs_compared")] public int OutputsCompared { get; set; }
     /// <summary>Outputs left out, with why: a detector's outputs after NMS differ in count between the models.</summary>
     [JsonPropertyName("not_compared")] public List<string> NotCompared { get; set; } = [];
@@ -95,6 +97,7 @@ public sealed class AgreementFigures
         Cosine = c.Compared > 0 ? c.Cosine : null,
         MaxAbsError = c.Compared > 0 ? c.MaxAbsError : null,
         Top1Agreement = c.Top1Agreement,
+        Top1PerPosition = c.Top1Agreement is null ? null : c.Top1PerPosition,
         OutputsCompared = c.Compared,
         NotCompared = [.. c.NotCompared],
         ValuesCompared = before is null ? null : [.. before.Compared],
@@ -109,7 +112,7 @@ public sealed class AgreementFigures
         if (ValuesCompared is { } values) return DescribeBefore(values, left);
         if (!Measured) return $"not measured: no output has the same shape in both models ({left})";
         return FormattableString.Invariant($"cosine {Cosine:F5}, max abs error {MaxAbsError:G4}") +
-            (Top1Agreement is { } t ? FormattableString.Invariant($", top-1 agreement {t * 100:0.0} %") : "") +
+            (Top1Agreement is { } t ? FormattableString.Invariant($", top-1 agreement {t * 100:0.0} %{(Top1PerPosition == true ? " per position" : "")}") : "") +
             (left.Length == 0 ? "" : $" ({OutputsCompared} output{(OutputsCompared == 1 ? "" : "s")} compared; {left})");
     }
 
