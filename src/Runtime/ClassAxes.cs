@@ -25,5 +25,5 @@ public static class ClassAxes
     }
 
     /// <summary>Whether <paramref name="axis"/> is the last axis of a rank-<paramref name="rank"/> value.</summary>
-    public static bool IsLast(long axis, int rank) => axis == -1 || axis == rank - 1;
+    internal static bool IsLast(long axis, int rank) => axis == -1 || axis == rank - 1;
 }
