@@ -81,6 +81,7 @@ public static class Reconstruction
                     fitted.Add(result);
                     options.Progress?.Invoke(++done, total);
                     if (aware.Length > 0) aware += $", {result.ReluSolves} re-solve{(result.ReluSolves == 1 ? "" : "s")}{(fit.Unit.Groups > 1 ? $" in {fit.Unit.Groups} groups" : "")}";
+                    if (result.VarianceRestored > 0) aware += $", {result.VarianceRestored} of {result.Outputs} outputs spread";
                     options.Log?.Invoke(result.Fitted
                         ? $"{result.Name}: error {result.ErrorBefore:0.0000} → {result.ErrorAfter:0.0000} ({result.Rows} rows × {result.Features}, {result.Seconds:0.00} s{aware})"
                         : $"{result.Name}: skipped ({result.Skipped})");

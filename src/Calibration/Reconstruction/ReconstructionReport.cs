@@ -23,6 +23,9 @@ public sealed record LayerReconstruction(
 
     /// <summary>ReLU-aware re-solves run after the plain fit, over all groups (0 for a plain fit, or where none was worth it).</summary>
     public int ReluSolves { get; init; }
+
+    /// <summary>Outputs whose spread was restored after a plain fit (<see cref="ReconstructionOptions.RestoreVariance"/>), over all groups.</summary>
+    public int VarianceRestored { get; init; }
 }
 
 /// <summary>What <see cref="Reconstruction.Run"/> did, layer by layer.</summary>
