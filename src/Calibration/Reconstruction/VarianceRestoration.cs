@@ -13,6 +13,9 @@ internal static class VarianceRestoration
     /// <summary>The largest factor an output is spread by: an output its inputs barely explain would otherwise be mostly amplified noise.</summary>
     public const double MaxScale = 2;
 
+    /// <summary>Spreads below 1 + this are rounding, not narrowing.</summary>
+    private const double MinSpread = 1e-6;
+
     /// <summary>
     /// Rescales the outputs of <paramref name="theta"/> (n×m row-major, the bias last) in place; returns how many were.
     /// Everything comes from the sums the solve used, in O(n·m): the solve satisfies (G + λD)Θ = C + λDΘ₀ (D: the
@@ -41,6 +44,8 @@ internal static class VarianceRestoration
             double fitted = quadratic / rows - mean * mean, target = equations.TargetSquares[o] / rows - mean * mean;
             if (!(fitted > 1e-12 * target) || !(target > fitted)) continue;
             double scale = Math.Min(Math.Sqrt(target / fitted), MaxScale);
+            // An exact fit differs from its targets by rounding alone: nothing to restore, nor to report.
+            if (scale < 1 + MinSpread) continue;
             for (int f = 0; f < bias; f++) theta[(long)f * m + o] *= scale;
             // ŷ' = μ + s(ŷ − μ): the weights scale, and the bias keeps the mean where it was.
             theta[(long)bias * m + o] = scale * theta[(long)bias * m + o] + (1 - scale) * mean;
