@@ -1,4 +1,6 @@
 using OnnxSlim.Calibration;
+using OnnxSlim.GraphIO;
+using OnnxSlim.TestSupport;
 
 namespace OnnxSlim.Calibration.Tests;
 
@@ -65,6 +67,53 @@ public sealed class VarianceRestorationTests
         Assert.True(Spread(x, fit, y, 2).Variance > 4 * fitVariance);
         Assert.Equal(fitMean, capMean, 9);
         Assert.Equal(VarianceRestoration.MaxScale * VarianceRestoration.MaxScale, capVariance / fitVariance, 9);
+    }
+
+    [Fact]
+    public void A_reader_is_spread_unless_it_is_one_branch_of_a_sum_the_other_branch_is_fitted_to()
+    {
+        // x → A (6 channels, 2 pruned) → a;  a → B → b, a → C → c, z = b + c → Relu;  a → D → d (an output of its own).
+        // B and C are one sum's branches: the later one fits the sum less the earlier one's pruned output.
+        OnnxModel Build()
+        {
+            var m = new GraphBuilder(seed: 71);
+            m.WithInput("x", -1, 3, 8, 8)
+                .WithInitializer("A.w", [6, 3, 3, 3], m.Normal(6 * 27, 0.4))
+                .WithInitializer("B.w", [4, 6, 1, 1], m.Normal(24, 0.4)).WithInitializer("B.b", [4], m.Normal(4, 0.1))
+                .WithInitializer("C.w", [4, 6, 1, 1], m.Normal(24, 0.4)).WithInitializer("C.b", [4], m.Normal(4, 0.1))
+                .WithInitializer("D.w", [4, 6, 1, 1], m.Normal(24, 0.4)).WithInitializer("D.b", [4], m.Normal(4, 0.1))
+                .WithNode("Conv", "A", ["x", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Conv", "B", ["a", "B.w", "B.b"], ["b"])
+                .WithNode("Conv", "C", ["a", "C.w", "C.b"], ["c"])
+                .WithNode("Add", "add", ["b", "c"], ["z"])
+                .WithNode("Relu", "rz", ["z"], ["y"])
+                .WithNode("Conv", "D", ["a", "D.w", "D.b"], ["d"])
+                .WithOutput("y").WithOutput("d");
+            return m.Model();
+        }
+        List<string> Log(bool restore)
+        {
+            var original = Build();
+            var pruned = Build();
+            int[] keep = [0, 1, 2, 3];
+            ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+            foreach (string w in new[] { "B.w", "C.w", "D.w" }) ModelOps.SliceAxis(pruned, w, 1, keep);
+            pruned.Graph.Reindex();
+            var calib = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: 4).Normal(16 * 192));
+            var lines = new List<string>();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
+                new ReconstructionOptions { RestoreVariance = restore, Log = lines.Add });
+            return lines;
+        }
+        var lines = Log(restore: true);
+        string Line(string layer) => Assert.Single(lines, l => l.StartsWith(layer + ":"));
+        Assert.Contains("outputs spread", Line("D"));
+        // The later branch is ReLU-aware (it fits the sum); the earlier one is fitted plainly and left unspread (spread, its
+        // fit here would be worse than the sliced weights and skipped).
+        Assert.Contains("ReLU-aware", Line("C"));
+        Assert.DoesNotContain("spread", Line("C"));
+        Assert.Matches(@"^B: error [0-9.]+ → [0-9.]+ \(1024 rows × 5, [0-9.]+ s\)$", Line("B"));
+        Assert.DoesNotContain(Log(restore: false), l => l.Contains("spread"));
     }
 
     [Fact]

@@ -34,7 +34,11 @@ internal static class ConsumerLevels
             {
                 var skip = Dependencies([skipValue]);
                 if (skip.All(d => d != u && done[d])) deps = [.. deps.Concat(skip).Distinct()];
-                else result[u] = units[u] with { Chain = units[u].Chain!.WithoutSkip() is { Useful: true } rest ? rest : null };
+                else result[u] = units[u] with
+                {
+                    Chain = units[u].Chain!.WithoutSkip() is { Useful: true } rest ? rest : null,
+                    SumFittedLater = !skip.Contains(u),
+                };
             }
             level[u] = deps.Where(d => level[d] >= 0).Select(d => level[d] + 1).DefaultIfEmpty(0).Max();
             done[u] = true;

@@ -40,6 +40,12 @@ internal sealed record ConsumerUnit
     public OutputChain? Chain { get; init; }
 
     /// <summary>
+    /// The layer's output is one operand of a residual Add whose other branch is fitted later, to the sum less this
+    /// layer's pruned output (<see cref="ConsumerLevels"/>): that later fit corrects whatever this one leaves.
+    /// </summary>
+    public bool SumFittedLater { get; init; }
+
+    /// <summary>
     /// Outputs of the fit per stored output channel: 1, or k² for a ConvTranspose whose kernel k equals its stride (no
     /// padding). Each of its input pixels then writes one k×k block of outputs alone, so the fit's row is an input pixel
     /// and its outputs are (channel, tap) pairs, in the weight's own order; <see cref="KeptOutputs"/> and the targets
