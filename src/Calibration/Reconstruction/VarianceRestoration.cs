@@ -10,8 +10,12 @@ namespace OnnxSlim.Calibration;
 /// </summary>
 internal static class VarianceRestoration
 {
-    /// <summary>The largest factor an output is spread by: an output its inputs barely explain would otherwise be mostly amplified noise.</summary>
-    public const double MaxScale = 2;
+    /// <summary>
+    /// The largest factor an output is spread by: an output its inputs explain poorly would otherwise be mostly amplified
+    /// noise. PP-OCRv4 rec at −70 % MACs, pooled line accuracy, seeds 0 / 1 / 2: at most ×2 60.02 / 58.09 / 58.82 %, ×1.25
+    /// 62.10 / 61.04 / 61.81 % (×1.1 seed 0 61.08 %, ×4 as ×2); at −50 % ×1.25 and ×2 give the same bytes.
+    /// </summary>
+    public const double MaxScale = 1.25;
 
     /// <summary>Spreads below 1 + this are rounding, not narrowing.</summary>
     private const double MinSpread = 1e-6;
