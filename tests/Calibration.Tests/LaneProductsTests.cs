@@ -1,10 +1,9 @@
+using OnnxSlim.TestSupport;
+
 namespace OnnxSlim.Calibration.Tests;
 
 public sealed class LaneProductsTests
 {
-    private static double[] Normal(Random rng, int n) =>
-        [.. Enumerable.Range(0, n).Select(_ => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()))];
-
     /// <summary>
     /// Several regressions summed a lane each give the sums each one's own <see cref="NormalEquations.Add"/> gives, bit
     /// for bit: chunks past a panel boundary (300 and 512 rows), widths that are not a multiple of the 4×4 blocks, and a
@@ -27,8 +26,8 @@ public sealed class LaneProductsTests
         {
             for (int g = 0; g < groups; g++)
             {
-                var x = Normal(rng, n * stride);
-                var y = Normal(rng, m * stride);
+                var x = StandardNormal.Vector(rng, n * stride);
+                var y = StandardNormal.Vector(rng, m * stride);
                 one[g].Add(x, y, count, stride);
                 lanes[g].AddTargets(y, count, stride);
                 LaneProducts.Load(z, g, x, n, y, m, count, stride);

@@ -7,9 +7,6 @@ namespace OnnxSlim.Calibration.Tests;
 
 public sealed class NumericsTests
 {
-    private static double[] Normal(Random rng, int n) =>
-        [.. Enumerable.Range(0, n).Select(_ => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()))];
-
     [Theory]
     [InlineData(90, 88)]
     [InlineData(200, 30)]
@@ -18,7 +15,7 @@ public sealed class NumericsTests
         // Large enough that Add forms XᵀX and XᵀY side by side.
         var rng = new Random(n);
         const int stride = 512, rows = 500;
-        var chunks = new[] { (X: Normal(rng, n * stride), Y: Normal(rng, m * stride), Rows: rows), (X: Normal(rng, n * stride), Y: Normal(rng, m * stride), Rows: rows - 7) };
+        var chunks = new[] { (X: StandardNormal.Vector(rng, n * stride), Y: StandardNormal.Vector(rng, m * stride), Rows: rows), (X: StandardNormal.Vector(rng, n * stride), Y: StandardNormal.Vector(rng, m * stride), Rows: rows - 7) };
         var eq = new NormalEquations(n, m);
         var gram = new double[n * n];
         var cross = new double[n * m];
@@ -46,8 +43,8 @@ public sealed class NumericsTests
         foreach (int count in new[] { stride, stride - 13 })
         {
             // float32 rows (activations), held in float64 as the chunk buffers hold them
-            var xs = Normal(rng, n * stride).Select(v => (float)v).ToArray();
-            var ys = Normal(rng, m * stride).Select(v => (float)v).ToArray();
+            var xs = StandardNormal.Vector(rng, n * stride).Select(v => (float)v).ToArray();
+            var ys = StandardNormal.Vector(rng, m * stride).Select(v => (float)v).ToArray();
             double[] x = [.. xs.Select(v => (double)v)], y = [.. ys.Select(v => (double)v)];
             eq64.Add(x, y, count, stride);
             eq32.Add(xs, ys, y, count, stride);
@@ -75,7 +72,7 @@ public sealed class NumericsTests
     {
         var rng = new Random(3);
         const int n = 7, m = 3, rows = 1300, stride = 512;
-        var w = Normal(rng, n * m); // true map, last feature is a bias column of ones
+        var w = StandardNormal.Vector(rng, n * m); // true map, last feature is a bias column of ones
         var eq = new NormalEquations(n, m);
         var all = new List<(double[] X, double[] Y)>();
         for (int start = 0; start < rows; start += stride)
@@ -85,7 +82,7 @@ public sealed class NumericsTests
             var y = new double[m * stride];
             for (int r = 0; r < count; r++)
             {
-                var xr = Normal(rng, n);
+                var xr = StandardNormal.Vector(rng, n);
                 xr[n - 1] = 1;
                 var yr = new double[m];
                 for (int t = 0; t < m; t++) for (int f = 0; f < n; f++) yr[t] += xr[f] * w[f * m + t];
@@ -115,7 +112,7 @@ public sealed class NumericsTests
         var rng = new Random(n + m);
         const int stride = 512, rows = 700;
         var eq = new NormalEquations(n, m);
-        var theta = Normal(rng, n * m);
+        var theta = StandardNormal.Vector(rng, n * m);
         double direct = 0;
         for (int start = 0; start < rows; start += stride)
         {
@@ -146,8 +143,8 @@ public sealed class NumericsTests
     public void Pooled_targets_of_a_block_of_rows_are_those_of_each_row_bit_for_bit(int rows, int inputs, int outputs)
     {
         var rng = new Random(rows);
-        var weights = Normal(rng, inputs * outputs);
-        var bias = Normal(rng, outputs);
+        var weights = StandardNormal.Vector(rng, inputs * outputs);
+        var bias = StandardNormal.Vector(rng, outputs);
         var map = new PooledTargetMap(inputs, outputs, weights, bias);
         // Post-ReLU inputs: about half are zero, which the map skips.
         var x = new float[rows * inputs];
@@ -170,8 +167,8 @@ public sealed class NumericsTests
     public void Blocked_float_kernels_match_naive_sums(int n, int m, int rows)
     {
         var rng = new Random(n * 100 + m);
-        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
-        var t = Normal(rng, m * rows).Select(v => (float)v).ToArray();
+        var x = StandardNormal.Vector(rng, n * rows).Select(v => (float)v).ToArray();
+        var t = StandardNormal.Vector(rng, m * rows).Select(v => (float)v).ToArray();
         var cross = new double[n * m];
         BlockedProducts.Accumulate(x, n, t, m, rows, rows, cross, m);
         for (int f = 0; f < n; f++)
@@ -182,7 +179,7 @@ public sealed class NumericsTests
                 Assert.Equal(expected, cross[f * m + o], 3);
             }
 
-        var w = Normal(rng, n * m).Select(v => (float)v).ToArray();
+        var w = StandardNormal.Vector(rng, n * m).Select(v => (float)v).ToArray();
         int r0 = rows / 3, count = rows - r0, pStride = count + 5;
         var p = Enumerable.Repeat(float.NaN, m * pStride).ToArray();
         BlockedProducts.Project(x, n, rows, r0, count, w, m, p, pStride);
@@ -204,8 +201,8 @@ public sealed class NumericsTests
         // sums are reduced four at a time); 601 leaves one row past the lanes in the last flush (added in float64).
         const int n = 8, m = 12;
         var rng = new Random(rows);
-        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
-        var t = Normal(rng, m * rows).Select(v => (float)v).ToArray();
+        var x = StandardNormal.Vector(rng, n * rows).Select(v => (float)v).ToArray();
+        var t = StandardNormal.Vector(rng, m * rows).Select(v => (float)v).ToArray();
         var cross = new double[n * m];
         BlockedProducts.Accumulate(x, n, t, m, rows, rows, cross, m);
         for (int f = 0; f < n; f++)
@@ -235,8 +232,8 @@ public sealed class NumericsTests
         // 274 = 8 × 32 + 16 + 2 (blocks of 32 rows where 512-bit registers are there, of 16 after them).
         const int n = 600, m = 13, rows = 300, r0 = 7;
         var rng = new Random(3);
-        var x = Normal(rng, n * rows).Select(v => (float)v).ToArray();
-        var w = Normal(rng, n * m).Select(v => (float)v).ToArray();
+        var x = StandardNormal.Vector(rng, n * rows).Select(v => (float)v).ToArray();
+        var w = StandardNormal.Vector(rng, n * m).Select(v => (float)v).ToArray();
         w[5 * m + 12] = 0;
         var p = new float[m * count];
         BlockedProducts.Project(x, n, rows, r0, count, w, m, p, count);
@@ -261,7 +258,7 @@ public sealed class NumericsTests
         // Larger than one 64-row block, so the parallel part runs.
         var rng = new Random(5);
         const int n = 150, m = 4;
-        var b = Normal(rng, n * n);
+        var b = StandardNormal.Vector(rng, n * n);
         var a = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
@@ -270,7 +267,7 @@ public sealed class NumericsTests
                 for (int k = 0; k < n; k++) s += b[i * n + k] * b[j * n + k];
                 a[i * n + j] = s;
             }
-        var x = Normal(rng, n * m);
+        var x = StandardNormal.Vector(rng, n * m);
         var rhs = new double[n * m];
         for (int i = 0; i < n; i++) for (int t = 0; t < m; t++) for (int k = 0; k < n; k++) rhs[i * m + t] += a[i * n + k] * x[k * m + t];
         var l = (double[])a.Clone();

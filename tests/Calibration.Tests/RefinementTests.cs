@@ -287,6 +287,7 @@ public sealed class RefinementTests
     [Fact]
     public void Hard_swish_aware_fit_lowers_the_error_after_the_activation()
     {
+        // The re-solves alone, without the variance restoration that follows both fits (restored, the two read 0.5451 / 0.5452 here).
         var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 23).Normal(64 * 192));
         var test = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 24).Normal(32 * 192));
         double ErrorWith(int iterations)
@@ -303,7 +304,7 @@ public sealed class RefinementTests
             var pruned = FirstConvPruned(original);
             var lines = new List<string>();
             Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]>()), [calibration],
-                new ReconstructionOptions { ReluIterations = iterations, Log = lines.Add });
+                new ReconstructionOptions { ReluIterations = iterations, RestoreVariance = false, Log = lines.Add });
             if (iterations > 0) Assert.Contains(lines, l => l.Contains("hard-gate-aware"));
             var a = ModelOps.Run(original, test);
             var p = ModelOps.Run(pruned, test);

@@ -13,7 +13,7 @@ public sealed class SigmoidWeightedMomentsTests
     {
         const int n = 8, area = 16;
         var rng = new Random(5);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal() => StandardNormal.Next(rng);
         var x = new float[n * 3 * area];
         for (int s = 0; s < n; s++)
             for (int p = 0; p < area; p++)

@@ -15,7 +15,7 @@ public sealed class VarianceRestorationTests
     private static (double[] X, double[] Y) Rows_(int seed)
     {
         var rng = new Random(seed);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal() => StandardNormal.Next(rng);
         var x = new double[Features * Rows];
         var y = new double[Outputs * Rows];
         for (int r = 0; r < Rows; r++)
@@ -70,6 +70,35 @@ public sealed class VarianceRestorationTests
     }
 
     [Fact]
+    public void A_fit_of_other_targets_keeps_its_own_mean_and_gets_the_original_targets_variance()
+    {
+        // As after a ReLU-aware re-solve: the weights fit targets y' (here y pulled a tenth toward its mean and shifted), and
+        // the spread to restore is the original targets' y.
+        var (x, y) = Rows_(7);
+        var eq = new NormalEquations(Features, Outputs);
+        eq.Add(x, y, Rows, Rows);
+        var shrunk = new double[y.Length];
+        for (int o = 0; o < Outputs; o++)
+        {
+            double yMean = y.AsSpan(o * Rows, Rows).ToArray().Average();
+            for (int r = 0; r < Rows; r++) shrunk[o * Rows + r] = yMean + 0.9 * (y[o * Rows + r] - yMean) - 0.3;
+        }
+        var other = new NormalEquations(Features, Outputs);
+        other.Add(x, shrunk, Rows, Rows);
+        var solver = RidgeSolver.Factor(eq, 0.005, lastIsBias: true)!;
+        var fit = solver.Solve(other.Cross, Outputs)!;
+        var restored = (double[])fit.Clone();
+        Assert.Equal(3, VarianceRestoration.Apply(eq, solver, restored, null, other.Cross));
+        var (shrunkMean, _) = Spread(x, restored, shrunk, 0);
+        var (targetMean, targetVariance) = Spread(x, restored, y, 0);
+        var (mean, variance) = Spread(x, restored, null, 0);
+        Assert.Equal(shrunkMean, mean, 9);
+        Assert.NotEqual(targetMean, mean, 3);
+        Assert.Equal(1, variance / targetVariance, 9);
+        Assert.Throws<ArgumentException>(() => VarianceRestoration.Apply(eq, solver, fit, null, new double[fit.Length + 1]));
+    }
+
+    [Fact]
     public void A_reader_is_spread_unless_it_is_one_branch_of_a_sum_the_other_branch_is_fitted_to()
     {
         // x → A (6 channels, 2 pruned) → a;  a → B → b, a → C → c, z = b + c → Relu;  a → D → d (an output of its own).
@@ -113,6 +142,48 @@ public sealed class VarianceRestorationTests
         Assert.Contains("ReLU-aware", Line("C"));
         Assert.DoesNotContain("spread", Line("C"));
         Assert.Matches(@"^B: error [0-9.]+ → [0-9.]+ \(1024 rows × 5, [0-9.]+ s\)$", Line("B"));
+        Assert.DoesNotContain(Log(restore: false), l => l.Contains("spread"));
+    }
+
+    [Fact]
+    public void A_hard_gate_aware_fit_is_spread_after_its_re_solves_and_a_relu_aware_one_is_not()
+    {
+        // x → A (6 channels, 2 pruned) → a;  a → B → HardSwish → y;  a → C → Relu → r. B's pre-activation is wide (σ ≈ 5),
+        // so that many of its values fall below the gate's floor of −3 and the gate-aware re-solves change its weights.
+        OnnxModel Build()
+        {
+            var m = new GraphBuilder(opset: 14, seed: 72);
+            m.WithInput("x", -1, 3, 8, 8)
+                .WithInitializer("A.w", [6, 3, 3, 3], m.Normal(6 * 27, 0.4))
+                .WithInitializer("B.w", [4, 6, 1, 1], m.Normal(24, 1.0)).WithInitializer("B.b", [4], m.Normal(4, 0.1))
+                .WithInitializer("C.w", [4, 6, 1, 1], m.Normal(24, 1.0)).WithInitializer("C.b", [4], m.Normal(4, 0.1))
+                .WithNode("Conv", "A", ["x", "A.w"], ["a"], ("pads", new long[] { 1, 1, 1, 1 }))
+                .WithNode("Conv", "B", ["a", "B.w", "B.b"], ["b"])
+                .WithNode("HardSwish", "hs", ["b"], ["y"])
+                .WithNode("Conv", "C", ["a", "C.w", "C.b"], ["c"])
+                .WithNode("Relu", "rc", ["c"], ["r"])
+                .WithOutput("y").WithOutput("r");
+            return m.Model();
+        }
+        List<string> Log(bool restore)
+        {
+            var original = Build();
+            var pruned = Build();
+            int[] keep = [0, 1, 3, 4];
+            ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+            foreach (string w in new[] { "B.w", "C.w" }) ModelOps.SliceAxis(pruned, w, 1, keep);
+            pruned.Graph.Reindex();
+            var calib = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: 5).Normal(16 * 192));
+            var lines = new List<string>();
+            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
+                new ReconstructionOptions { RestoreVariance = restore, Log = lines.Add });
+            return lines;
+        }
+        var lines = Log(restore: true);
+        string Line(string layer) => Assert.Single(lines, l => l.StartsWith(layer + ":"));
+        Assert.Matches(@"hard-gate-aware, [1-9][0-9]* re-solves?, [1-4] of 4 outputs spread\)$", Line("B"));
+        Assert.Contains("ReLU-aware", Line("C"));
+        Assert.DoesNotContain("spread", Line("C"));
         Assert.DoesNotContain(Log(restore: false), l => l.Contains("spread"));
     }
 

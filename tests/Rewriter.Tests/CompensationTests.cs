@@ -16,7 +16,7 @@ public sealed class CompensationTests
         var random = new Random(seed);
         var values = new float[n * channels * Size * Size];
         for (int i = 0; i < values.Length; i++)
-            values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+            values[i] = (float)StandardNormal.Next(random);
         return new NamedTensor("x", TensorElementType.Float, [n, channels, Size, Size], values);
     }
 

@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using OnnxSlim.TestSupport;
 
 namespace OnnxSlim.Spectral.Tests;
 
@@ -7,7 +8,7 @@ internal sealed class Synthetic(int seed)
 {
     private readonly Random _rng = new(seed);
 
-    public double Gauss() => Math.Sqrt(-2 * Math.Log(1 - _rng.NextDouble())) * Math.Cos(2 * Math.PI * _rng.NextDouble());
+    public double Gauss() => StandardNormal.Next(_rng);
 
     public int Next(int max) => _rng.Next(max);
 

@@ -78,11 +78,7 @@ public sealed class GraphBuilder
     public float[] Normal(long count, double scale)
     {
         var values = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - _random.NextDouble(), u2 = _random.NextDouble();
-            values[i] = (float)(scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
+        for (long i = 0; i < count; i++) values[i] = (float)(scale * StandardNormal.Next(_random));
         return values;
     }
 

@@ -41,10 +41,10 @@ public sealed record ReconstructionOptions
     public bool ShrinkTowardPruned { get; init; } = true;
 
     /// <summary>
-    /// After a plain least-squares fit, each output is spread about its mean so that its variance over the fitting rows is
-    /// the original's (<see cref="VarianceRestoration"/>): least squares narrows what the kept inputs cannot explain, and
-    /// the narrowing adds up over the layers. Measured on PP-OCRv4 rec at −50 % MACs, line accuracy pooled over 2,744
-    /// held-out rendered lines, seeds 0 / 1 / 2: 95.81 / 96.43 / 96.21 → 96.14 / 96.61 / 96.47 %.
+    /// After a plain least-squares fit (and a hard-gate-aware re-solve), each output is spread about its mean so that its
+    /// variance over the fitting rows is the original's (<see cref="VarianceRestoration"/>): least squares narrows what the
+    /// kept inputs cannot explain, and the narrowing adds up over the layers. Measured on PP-OCRv4 rec at −50 % MACs, line
+    /// accuracy pooled over 2,744 held-out rendered lines, seeds 0 / 1 / 2: 95.81 / 96.43 / 96.21 → 96.14 / 96.61 / 96.47 %.
     /// </summary>
     public bool RestoreVariance { get; init; } = true;
 

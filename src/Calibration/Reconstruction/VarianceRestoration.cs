@@ -23,16 +23,21 @@ internal static class VarianceRestoration
     /// <summary>
     /// Rescales the outputs of <paramref name="theta"/> (n×m row-major, the bias last) in place; returns how many were.
     /// Everything comes from the sums the solve used, in O(n·m): the solve satisfies (G + λD)Θ = C + λDΘ₀ (D: the
-    /// penalised features, Θ₀ the prior or zero), so θᵀGθ = θᵀc + λ·Σ_D θ(θ₀ − θ), and the fit's mean is the targets' mean
-    /// (its bias row is Σy: the bias is not penalised). Only ever spreads an output (s ≥ 1), at most by <see cref="MaxScale"/>.
+    /// penalised features, Θ₀ the prior or zero), so θᵀGθ = θᵀc + λ·Σ_D θ(θ₀ − θ), and the fit's mean is the mean of what
+    /// it fitted (C's bias row is Σy: the bias is not penalised). Only ever spreads an output (s ≥ 1), at most by
+    /// <see cref="MaxScale"/>. <paramref name="solvedCross"/>: the C that <paramref name="theta"/> solved when it is not
+    /// <paramref name="equations"/>' own (a hard-gate-aware re-solve's XᵀT'); the variance to restore is still that of the
+    /// equations' targets.
     /// </summary>
-    public static int Apply(NormalEquations equations, RidgeSolver solver, double[] theta, double[]? prior)
+    public static int Apply(NormalEquations equations, RidgeSolver solver, double[] theta, double[]? prior, double[]? solvedCross = null)
     {
         int n = equations.Features, m = equations.Targets;
         if (theta.Length != (long)n * m) throw new ArgumentException($"theta holds {theta.Length} values, {n}×{m} needs {(long)n * m}");
+        if (solvedCross is not null && solvedCross.Length != theta.Length)
+            throw new ArgumentException($"the solved cross product holds {solvedCross.Length} values, {n}×{m} needs {(long)n * m}");
         double rows = equations.Rows;
         if (rows < 2 || n < 2) return 0;
-        var cross = equations.Cross;
+        var cross = solvedCross ?? equations.Cross;
         int bias = n - 1, scaled = 0;
         for (int o = 0; o < m; o++)
         {
@@ -44,8 +49,8 @@ internal static class VarianceRestoration
                 shrink += t * ((prior is null ? 0 : prior[(long)f * m + o]) - t);
             }
             quadratic += solver.Lambda * shrink;
-            double mean = cross[(long)bias * m + o] / rows;
-            double fitted = quadratic / rows - mean * mean, target = equations.TargetSquares[o] / rows - mean * mean;
+            double mean = cross[(long)bias * m + o] / rows, targetMean = equations.Cross[(long)bias * m + o] / rows;
+            double fitted = quadratic / rows - mean * mean, target = equations.TargetSquares[o] / rows - targetMean * targetMean;
             if (!(fitted > 1e-12 * target) || !(target > fitted)) continue;
             double scale = Math.Min(Math.Sqrt(target / fitted), MaxScale);
             // An exact fit differs from its targets by rounding alone: nothing to restore, nor to report.
