@@ -133,6 +133,9 @@ public static class Pruner
             options.Validate ? part?.Compared : null));
         // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
         options.Calibration?.WaitForCheck();
+        if (options.KeepNativeMemory && calibration is not null && LargestValueBytes(analysis) is var largest and >= LargeValueBytes
+            && NativeHeap.KeepFreedMemory())
+            options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest value {largest / 1048576.0:0.0} MiB a sample)");
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -325,6 +328,16 @@ public static class Pruner
     /// Runtime's native allocations (the validation's activations, ~350 MiB for VGG-16) cannot use it: resident at the
     /// validation's end 1305 → 531 MiB.
     /// </summary>
+    /// <summary>
+    /// A sample's largest value in bytes (float32), above which <see cref="PruneOptions.KeepNativeMemory"/> applies: a batch of such
+    /// maps is over glibc's 32 MiB mapping threshold, so each session maps and faults it in afresh (PP-OCRv4 det's
+    /// 16×320×320 maps, 6.3 MiB; ResNet-50's 64×112×112, 3.1 MiB; PP-OCRv4 rec's largest is 0.2 MiB).
+    /// </summary>
+    public const long LargeValueBytes = 2L << 20;
+
+    private static long LargestValueBytes(ModelAnalysis analysis) =>
+        analysis.Shapes.Values.Select(shape => shape.Skip(1).Aggregate(1L, (a, d) => a * Math.Max(d, 1)) * sizeof(float)).DefaultIfEmpty(0).Max();
+
     private static void CollectBetweenStages()
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;

@@ -165,6 +165,34 @@ public sealed class PrunerTests
     }
 
     [Fact]
+    public void A_calibrated_run_keeps_native_memory_only_when_asked_and_its_maps_are_large()
+    {
+        // x [3, 128, 256] → Conv 16 → Relu → Conv 8: its largest value is 16 × 128 × 256 floats, 2 MiB a sample (the threshold).
+        var b = new GraphBuilder(seed: 8);
+        string h = b.Input("x", -1, 3, 128, 256);
+        h = b.Node("Relu", [b.Conv(h, 3, 16)]);
+        b.Output(b.Conv(h, 16, 8), -1, 8, 128, 256);
+        using var large = b.Model();
+        var samples = ModelOps.Floats("x", [6, 3, 128, 256], new GraphBuilder(seed: 9).Normal(6 * 3 * 128 * 256));
+        List<string> Log(OnnxModel model, NamedTensor x, bool keep)
+        {
+            var lines = new List<string>();
+            using var result = Pruner.Prune(model, new PruneOptions
+            {
+                Ratio = 0.3, Time = false, HeldOutSamples = 2, KeepNativeMemory = keep, Calibration = CalibrationData.FromTensors([x]), Log = lines.Add,
+            });
+            return lines;
+        }
+        Assert.DoesNotContain(Log(large, samples, keep: false), l => l.StartsWith("native heap"));
+        Assert.Contains(Log(large, samples, keep: true), l => l.StartsWith("native heap: ") && l.Contains("(largest value 2.0 MiB a sample)"));
+        // The demo model's maps are small: asked, it still leaves the heap as it is.
+        using var small = OnnxModel.Load(Fixtures.DemoModel);
+        var calib = NpyFile.Read(Fixtures.CalibX);
+        var all = new NamedTensor("input", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, calib.Shape, calib.Floats!);
+        Assert.DoesNotContain(Log(small, all.Rows(0, 24), keep: true), l => l.StartsWith("native heap"));
+    }
+
+    [Fact]
     public void Held_out_samples_never_change_the_pruned_model()
     {
         using var model = OnnxModel.Load(Fixtures.DemoModel);

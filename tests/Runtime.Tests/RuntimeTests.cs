@@ -6,6 +6,16 @@ namespace OnnxSlim.Runtime.Tests;
 public sealed class RuntimeTests
 {
     [Fact]
+    public void The_heap_policy_is_set_through_glibc_and_sessions_still_run()
+    {
+        // This suite runs on Linux with glibc (Debian), where mallopt accepts each setting; elsewhere nothing is changed.
+        Assert.Equal(OperatingSystem.IsLinux(), NativeHeap.KeepFreedMemory());
+        using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));
+        var inputs = InputGenerator.Generate(runner.Inputs, InputShapes.Resolve(runner.Inputs, [], batch: 4), seed: 2);
+        Assert.Equal(1.0, OutputComparison.Compare(runner.Run(inputs), runner.Run(inputs)).Cosine, 9);
+    }
+
+    [Fact]
     public void Runs_a_model_and_compares_outputs()
     {
         using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));

@@ -113,6 +113,7 @@ public static class PruneCommand
             options = options with
             {
                 Calibration = calibration,
+                KeepNativeMemory = true,
                 Plan = files.PlanIn is null ? null : PlanFile.Parse(File.ReadAllText(files.PlanIn), files.PlanIn),
             };
             CommonOptions.CheckOptions(options);
