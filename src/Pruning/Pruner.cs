@@ -321,6 +321,16 @@ public static class Pruner
     }
 
     /// <summary>
+    /// A sample's largest value in bytes (float32), above which <see cref="PruneOptions.KeepNativeMemory"/> applies: a batch of such
+    /// maps is over glibc's 32 MiB mapping threshold, so each session maps and faults it in afresh (PP-OCRv4 det at 640²:
+    /// 12.5 MiB; ResNet-50: 64×112×112, 3.1 MiB; PP-OCRv4 rec at 48×320: 64×24×160, 0.9 MiB, left alone).
+    /// </summary>
+    public const long LargeValueBytes = 2L << 20;
+
+    private static long LargestValueBytes(ModelAnalysis analysis) =>
+        analysis.Shapes.Values.Select(shape => shape.Skip(1).Aggregate(1L, (a, d) => a * Math.Max(d, 1)) * sizeof(float)).DefaultIfEmpty(0).Max();
+
+    /// <summary>
     /// A compacting collection between stages that also hands the freed memory back to the system (aggressive mode). Why:
     /// the plan's work buffers and the rewrite's float copies are garbage by then, and the next stage would otherwise
     /// grow the process around them (VGG-16 --cr 0.5: peak 1539 → 1388 MiB with one after the plan and one after the
@@ -328,16 +338,6 @@ public static class Pruner
     /// Runtime's native allocations (the validation's activations, ~350 MiB for VGG-16) cannot use it: resident at the
     /// validation's end 1305 → 531 MiB.
     /// </summary>
-    /// <summary>
-    /// A sample's largest value in bytes (float32), above which <see cref="PruneOptions.KeepNativeMemory"/> applies: a batch of such
-    /// maps is over glibc's 32 MiB mapping threshold, so each session maps and faults it in afresh (PP-OCRv4 det's
-    /// 16×320×320 maps, 6.3 MiB; ResNet-50's 64×112×112, 3.1 MiB; PP-OCRv4 rec's largest is 0.2 MiB).
-    /// </summary>
-    public const long LargeValueBytes = 2L << 20;
-
-    private static long LargestValueBytes(ModelAnalysis analysis) =>
-        analysis.Shapes.Values.Select(shape => shape.Skip(1).Aggregate(1L, (a, d) => a * Math.Max(d, 1)) * sizeof(float)).DefaultIfEmpty(0).Max();
-
     private static void CollectBetweenStages()
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;

@@ -98,6 +98,24 @@ public sealed class VarianceRestorationTests
         Assert.Throws<ArgumentException>(() => VarianceRestoration.Apply(eq, solver, fit, null, new double[fit.Length + 1]));
     }
 
+    /// <summary>
+    /// The reconstruction's log after conv A of <paramref name="build"/>'s model (input x [3, 8, 8]) keeps only the channels
+    /// <paramref name="keep"/>, its <paramref name="readers"/> sliced to match, on 16 Gaussian samples.
+    /// </summary>
+    private static List<string> LogWithAPruned(Func<OnnxModel> build, string[] readers, int[] keep, int calibrationSeed, bool restore)
+    {
+        var original = build();
+        var pruned = build();
+        ModelOps.SliceAxis(pruned, "A.w", 0, keep);
+        foreach (string reader in readers) ModelOps.SliceAxis(pruned, reader + ".w", 1, keep);
+        pruned.Graph.Reindex();
+        var calib = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: calibrationSeed).Normal(16 * 192));
+        var lines = new List<string>();
+        Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
+            new ReconstructionOptions { RestoreVariance = restore, Log = lines.Add });
+        return lines;
+    }
+
     [Fact]
     public void A_reader_is_spread_unless_it_is_one_branch_of_a_sum_the_other_branch_is_fitted_to()
     {
@@ -120,20 +138,7 @@ public sealed class VarianceRestorationTests
                 .WithOutput("y").WithOutput("d");
             return m.Model();
         }
-        List<string> Log(bool restore)
-        {
-            var original = Build();
-            var pruned = Build();
-            int[] keep = [0, 1, 2, 3];
-            ModelOps.SliceAxis(pruned, "A.w", 0, keep);
-            foreach (string w in new[] { "B.w", "C.w", "D.w" }) ModelOps.SliceAxis(pruned, w, 1, keep);
-            pruned.Graph.Reindex();
-            var calib = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: 4).Normal(16 * 192));
-            var lines = new List<string>();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
-                new ReconstructionOptions { RestoreVariance = restore, Log = lines.Add });
-            return lines;
-        }
+        List<string> Log(bool restore) => LogWithAPruned(Build, ["B", "C", "D"], [0, 1, 2, 3], calibrationSeed: 4, restore);
         var lines = Log(restore: true);
         string Line(string layer) => Assert.Single(lines, l => l.StartsWith(layer + ":"));
         Assert.Contains("outputs spread", Line("D"));
@@ -165,20 +170,7 @@ public sealed class VarianceRestorationTests
                 .WithOutput("y").WithOutput("r");
             return m.Model();
         }
-        List<string> Log(bool restore)
-        {
-            var original = Build();
-            var pruned = Build();
-            int[] keep = [0, 1, 3, 4];
-            ModelOps.SliceAxis(pruned, "A.w", 0, keep);
-            foreach (string w in new[] { "B.w", "C.w" }) ModelOps.SliceAxis(pruned, w, 1, keep);
-            pruned.Graph.Reindex();
-            var calib = ModelOps.Floats("x", [16, 3, 8, 8], new GraphBuilder(seed: 5).Normal(16 * 192));
-            var lines = new List<string>();
-            Reconstruction.Run(original, pruned, HandPruned.Layers(original, pruned, new Dictionary<string, int[]> { ["A"] = keep }), [calib],
-                new ReconstructionOptions { RestoreVariance = restore, Log = lines.Add });
-            return lines;
-        }
+        List<string> Log(bool restore) => LogWithAPruned(Build, ["B", "C"], [0, 1, 3, 4], calibrationSeed: 5, restore);
         var lines = Log(restore: true);
         string Line(string layer) => Assert.Single(lines, l => l.StartsWith(layer + ":"));
         Assert.Matches(@"hard-gate-aware, [1-9][0-9]* re-solves?, [1-4] of 4 outputs spread\)$", Line("B"));
