@@ -128,14 +128,15 @@ public static class Pruner
                 ? new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out probeRun), probed.OutputNames, probeRun, null)
                 : new Reference(inputs, probed.RunValues(inputs, ValidationBatch, part.Compared, out probeRun), part.Compared, probeRun, part);
         }
+        // Samples this large make maps as large: kept from before the shape probe, whose freed values the plan's first passes reuse.
+        bool heapKept = options.KeepNativeMemory && calibration is not null
+            && KeepNativeHeap(options, options.Calibration!.Inputs.Max(input => input.PerSample) * sizeof(float), "input");
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
             options.Validate ? part?.Compared : null));
         // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
         options.Calibration?.WaitForCheck();
-        if (options.KeepNativeMemory && calibration is not null && LargestValueBytes(analysis) is var largest and >= LargeValueBytes
-            && NativeHeap.KeepFreedMemory())
-            options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest value {largest / 1048576.0:0.0} MiB a sample)");
+        if (options.KeepNativeMemory && calibration is not null && !heapKept) KeepNativeHeap(options, LargestValueBytes(analysis), "value");
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -326,6 +327,14 @@ public static class Pruner
     /// 12.5 MiB; ResNet-50: 64×112×112, 3.1 MiB; PP-OCRv4 rec at 48×320: 64×24×160, 0.9 MiB, left alone).
     /// </summary>
     public const long LargeValueBytes = 2L << 20;
+
+    /// <summary>Keeps native memory (<see cref="PruneOptions.KeepNativeMemory"/>) when <paramref name="largest"/> bytes a sample reach <see cref="LargeValueBytes"/>.</summary>
+    private static bool KeepNativeHeap(PruneOptions options, long largest, string what)
+    {
+        if (largest < LargeValueBytes || !NativeHeap.KeepFreedMemory()) return false;
+        options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest {what} {largest / 1048576.0:0.0} MiB a sample)");
+        return true;
+    }
 
     private static long LargestValueBytes(ModelAnalysis analysis) =>
         analysis.Shapes.Values.Select(shape => shape.Skip(1).Aggregate(1L, (a, d) => a * Math.Max(d, 1)) * sizeof(float)).DefaultIfEmpty(0).Max();
