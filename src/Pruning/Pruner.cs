@@ -130,7 +130,7 @@ public static class Pruner
         }
         // Samples this large make maps as large: kept from before the shape probe, whose freed values the plan's first passes reuse.
         bool heapKept = options.KeepNativeMemory && calibration is not null
-            && KeepNativeHeap(options, options.Calibration!.Inputs.Max(input => input.PerSample) * sizeof(float), "input");
+            && KeepNativeHeap(options, options.Calibration!.Inputs.Select(input => input.PerSample).DefaultIfEmpty(0).Max() * sizeof(float), "input");
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
             options.Validate ? part?.Compared : null));
