@@ -129,14 +129,15 @@ public static class Pruner
                 : new Reference(inputs, probed.RunValues(inputs, ValidationBatch, part.Compared, out probeRun), part.Compared, probeRun, part);
         }
         // Samples this large make maps as large: kept from before the shape probe, whose freed values the plan's first passes reuse.
-        bool heapKept = options.KeepNativeMemory && calibration is not null
+        bool keepHeap = options.KeepNativeMemory && calibration is not null;
+        bool heapKept = keepHeap
             && KeepNativeHeap(options, options.Calibration!.Inputs.Select(input => input.PerSample).DefaultIfEmpty(0).Max() * sizeof(float), "input");
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
             options.Validate ? part?.Compared : null));
         // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
         options.Calibration?.WaitForCheck();
-        if (options.KeepNativeMemory && calibration is not null && !heapKept) KeepNativeHeap(options, LargestValueBytes(analysis), "value");
+        if (keepHeap && !heapKept) KeepNativeHeap(options, LargestValueBytes(analysis), "value");
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0

@@ -7,9 +7,9 @@ namespace OnnxSlim.Runtime;
 /// arena, and a calibrated run opens hundreds (a pass per layer level, a check per group), each taking its memory from
 /// malloc and handing it back when it closes. By default glibc maps allocations over its threshold (128 KiB, rising with
 /// what is freed to at most 32 MiB) on their own and returns them to the system when freed, and trims the heap's free
-/// top, so each session faults its pages in afresh; on a
-/// virtual machine a fault costs microseconds (PP-OCRv4 det, 32 pages at 640²: 1.28 M minor faults, 10–11 s of system
-/// time in a 26 s run). Kept in the heap, freed memory serves the next session's arena.
+/// top, so each session faults its pages in afresh; on a virtual machine a fault costs microseconds (PP-OCRv4 det, 32
+/// pages at 640²: 1.28 M minor faults, 10–11 s of system time in a 26 s run). Kept in the heap, freed memory serves the
+/// next session's arena.
 /// </summary>
 public static partial class NativeHeap
 {
