@@ -168,6 +168,42 @@ public sealed class OnnxModel : IDisposable
         return proto.ToByteArray();
     }
 
+    /// <summary>
+    /// The model for ONNX Runtime's shape inference alone (a session that is created, never run): <paramref name="values"/>
+    /// appended as untyped outputs, the runtime inputs given the concrete dims of <paramref name="inputShapes"/>, no other
+    /// declared shapes (value_info dropped, outputs left typed but unshaped, so that what ONNX Runtime reports is what it
+    /// inferred), and large floating-point weights declared as inputs instead of carried (their dims are all inference reads).
+    /// </summary>
+    public byte[] ToBytesForShapeInference(IEnumerable<string> values, IReadOnlyDictionary<string, long[]> inputShapes)
+    {
+        var proto = WithOutputs(values);
+        var graph = proto.Graph;
+        graph.ValueInfo.Clear();
+        foreach (var output in graph.Output)
+            if (output.Type?.TensorType is { } typed) typed.Shape = null;
+        var initialized = new HashSet<string>(graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+        foreach (var input in graph.Input)
+        {
+            if (initialized.Contains(input.Name) || !inputShapes.TryGetValue(input.Name, out var dims) || input.Type?.TensorType is not { } tensor) continue;
+            tensor.Shape = new TensorShapeProto();
+            foreach (long d in dims) tensor.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        }
+        var declared = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+        for (int i = graph.Initializer.Count - 1; i >= 0; i--)
+        {
+            var t = graph.Initializer[i];
+            if (!DataType.IsFloating(t.DataType) || t.Dims.Aggregate(1L, (a, b) => a * b) < LargeWeightElements) continue;
+            graph.Initializer.RemoveAt(i);
+            var value = GraphIO.Graph.TensorValue(t.Name, t.DataType, [.. t.Dims]);
+            if (declared.Add(t.Name)) graph.Input.Add(value);
+            else graph.Input.First(v => v.Name == t.Name).Type = value.Type;
+        }
+        return proto.ToByteArray();
+    }
+
+    /// <summary>Float weights from this many elements on are declared, not carried, in <see cref="ToBytesForShapeInference"/>: shape arithmetic reads smaller tensors.</summary>
+    private const long LargeWeightElements = 16384;
+
     /// <summary>A copy of the proto (weight bytes shared) with the given values appended as graph outputs.</summary>
     private ModelProto WithOutputs(IEnumerable<string> values)
     {

@@ -3,9 +3,10 @@ using OnnxSlim.GraphIO;
 namespace OnnxSlim.Runtime;
 
 /// <summary>
-/// Concrete shapes of intermediate values at a given input shape, read by running the model once in
-/// ONNX Runtime with those values exposed as extra outputs. This handles what static inference
-/// can't (shape subgraphs, data-dependent resizes in detection models).
+/// Concrete shapes of intermediate values at a given input shape. ONNX Runtime's shape inference gives most of them when
+/// it loads the model with those input dims (<see cref="InferredShapes"/>); the rest (what static inference can't: shape
+/// subgraphs, data-dependent resizes in detection models) are read from one run with them exposed as extra outputs,
+/// which also checks the inference against the model's own outputs.
 /// </summary>
 public static class ShapeProbe
 {
@@ -21,18 +22,40 @@ public static class ShapeProbe
     {
         var ownOutputs = model.Graph.OutputNames.ToList();
         var copied = ownOutputs.Concat(alsoCopied ?? []).Distinct(StringComparer.Ordinal).ToList();
-        if (alsoCopied is not null) values = values.Concat(alsoCopied);
+        var wanted = values.Concat(alsoCopied ?? []).Where(v => model.Graph.Producer(v) is not null).Distinct(StringComparer.Ordinal).ToList();
         Dictionary<string, long[]> shapes;
         ProbedModel probed;
-        using (var runner = new ModelRunner(model, extraOutputs: values))
+        ModelRunner? runner = null;
+        try
         {
+            runner = new ModelRunner(model, extraOutputs: alsoCopied);
             var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
             var inputs = InputGenerator.Generate(runner.Inputs, inputShapes, seed);
+            var inferred = InferredShapes.Read(model, wanted.Concat(ownOutputs.Where(o => model.Graph.Producer(o) is not null)), inputShapes);
+            var unknown = wanted.Where(v => !inferred.ContainsKey(v)).ToList();
+            if (unknown.Count > 0)
+            {
+                runner.Dispose();
+                runner = new ModelRunner(model, extraOutputs: unknown.Concat(alsoCopied ?? []));
+            }
             // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
             // model's activations) cost that detector ~0.6 GB more.
             var own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
+            if (!InferredShapes.Agree(inferred, shapes))
+            {
+                // ONNX Runtime ran the model to other shapes than it inferred: every value is read from a run then.
+                runner.Dispose();
+                runner = new ModelRunner(model, extraOutputs: wanted);
+                own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
+            }
+            else
+                foreach (var (name, (shape, _)) in inferred) shapes.TryAdd(name, shape);
             foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
             probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own);
+        }
+        finally
+        {
+            runner?.Dispose();
         }
         if (thenRun is not null)
         {

@@ -16,7 +16,9 @@ internal static class ValueShapes
 
     /// <summary>
     /// Also gives each value's element type as ONNX Runtime computed it: a sub-model that feeds or returns a value in
-    /// float32 memory must convert a float16/bfloat16/float64 one at its boundary (<see cref="SubModel"/>).
+    /// float32 memory must convert a float16/bfloat16/float64 one at its boundary (<see cref="SubModel"/>). Inferred by
+    /// ONNX Runtime where it can (<see cref="InferredShapes"/>); the rest, and the model's own outputs as a check of the
+    /// inference, from one run on one sample.
     /// </summary>
     public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationData calibration, Provider provider,
         out Dictionary<string, TensorElementType> types)
@@ -27,9 +29,21 @@ internal static class ValueShapes
         var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         if (produced.Count > 0)
         {
-            // Basic optimisation keeps every value; the outputs' shapes are read without copying their data.
-            using var runner = new ModelRunner(SubModel.Build(model, produced).Bytes, provider, optimize: false, spinning: false);
-            shapes = runner.OutputShapes(one, types);
+            var inferred = InferredShapes.Read(model, produced, one.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal));
+            var checkedOutputs = model.Graph.OutputNames.Where(o => model.Graph.Producer(o) is not null);
+            var run = produced.Where(v => !inferred.ContainsKey(v)).Concat(checkedOutputs).Distinct().ToList();
+            if (run.Count > 0) shapes = RunShapes(model, run, one, provider, types);
+            if (!InferredShapes.Agree(inferred, shapes, types))
+            {
+                types.Clear();
+                shapes = RunShapes(model, produced, one, provider, types);
+            }
+            else
+                foreach (var (name, (shape, type)) in inferred)
+                {
+                    shapes.TryAdd(name, shape);
+                    types.TryAdd(name, type);
+                }
         }
         foreach (var t in one)
         {
@@ -37,6 +51,14 @@ internal static class ValueShapes
             types[t.Name] = t.ElementType;
         }
         return shapes;
+    }
+
+    /// <summary>Shapes of <paramref name="values"/> from one run: basic optimisation keeps every value, and the outputs' shapes are read without copying their data.</summary>
+    private static Dictionary<string, long[]> RunShapes(OnnxModel model, IReadOnlyCollection<string> values, IReadOnlyList<NamedTensor> one, Provider provider,
+        Dictionary<string, TensorElementType> types)
+    {
+        using var runner = new ModelRunner(SubModel.Build(model, values).Bytes, provider, optimize: false, spinning: false);
+        return runner.OutputShapes(one, types);
     }
 
     public static long Elements(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
