@@ -105,12 +105,11 @@ public sealed record PruneOptions
     /// Whether a calibrated run on a model with large maps (a value of at least <see cref="Pruner.LargeValueBytes"/> a sample)
     /// asks glibc to keep the memory ONNX Runtime's sessions free for the next ones (<see cref="Runtime.NativeHeap"/>):
     /// process-wide and for the rest of the process, so for a process that exits after pruning, such as the command line.
-    /// Samples that large are seen before the shape probe, whose freed values the plan's first passes then reuse; other
-    /// models are judged by the probe's shapes, after it. PP-OCRv4 det (32 pages at 640², 4.7 MiB a sample), pairs in the
-    /// same minutes: −50 % 29.6 / 34.4 → 22.6 / 22.4 s kept after the probe, 20.9 / 20.2 → 19.2 / 18.2 s kept before it;
-    /// peak 1.0 → 1.4 GB; the same outputs. ResNet-50 on 256 images within the host's noise. Small maps are left alone:
-    /// they save little there and keep more memory (PP-OCRv4 rec, kept from the start: 20.7 → 19.0–21.6 s, peak 839 →
-    /// 957–1,064 MiB).
+    /// Judged by the shape probe's shapes. PP-OCRv4 det (32 pages at 640², 12.5 MiB its largest value a sample), pairs in
+    /// the same minutes: −50 % 29.6 / 34.4 → 22.6 / 22.4 s, the same outputs, peak 1.0 → 1.4 GB when the probe still ran
+    /// every value (0.85–0.9 GB since it infers them, <see cref="Runtime.InferredShapes"/>). ResNet-50 on 256 images within
+    /// the host's noise. Small maps are left alone: they save little there and keep more memory (PP-OCRv4 rec, kept from
+    /// the start: 20.7 → 19.0–21.6 s, peak 839 → 957–1,064 MiB).
     /// </summary>
     public bool KeepNativeMemory { get; init; }
 

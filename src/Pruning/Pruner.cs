@@ -128,16 +128,12 @@ public static class Pruner
                 ? new Reference(inputs, probed.RunInBatches(inputs, ValidationBatch, out probeRun), probed.OutputNames, probeRun, null)
                 : new Reference(inputs, probed.RunValues(inputs, ValidationBatch, part.Compared, out probeRun), part.Compared, probeRun, part);
         }
-        // Samples this large make maps as large: kept from before the shape probe, whose freed values the plan's first passes reuse.
-        bool keepHeap = options.KeepNativeMemory && calibration is not null;
-        bool heapKept = keepHeap
-            && KeepNativeHeap(options, options.Calibration!.Inputs.Select(input => input.PerSample).DefaultIfEmpty(0).Max() * sizeof(float), "input");
         analysisStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var analysis = stages.Run("analyse graph (shapes, channel groups, costs)", () => ModelAnalysis.Run(work, options.InputShapes, KeepReference,
             options.Validate ? part?.Compared : null));
         // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
         options.Calibration?.WaitForCheck();
-        if (keepHeap && !heapKept) KeepNativeHeap(options, LargestValueBytes(analysis), "value");
+        if (options.KeepNativeMemory && calibration is not null) KeepNativeHeap(options, LargestValueBytes(analysis));
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -330,11 +326,10 @@ public static class Pruner
     public const long LargeValueBytes = 2L << 20;
 
     /// <summary>Keeps native memory (<see cref="PruneOptions.KeepNativeMemory"/>) when <paramref name="largest"/> bytes a sample reach <see cref="LargeValueBytes"/>.</summary>
-    private static bool KeepNativeHeap(PruneOptions options, long largest, string what)
+    private static void KeepNativeHeap(PruneOptions options, long largest)
     {
-        if (largest < LargeValueBytes || !NativeHeap.KeepFreedMemory()) return false;
-        options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest {what} {largest / 1048576.0:0.0} MiB a sample)");
-        return true;
+        if (largest < LargeValueBytes || !NativeHeap.KeepFreedMemory()) return;
+        options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest value {largest / 1048576.0:0.0} MiB a sample)");
     }
 
     private static long LargestValueBytes(ModelAnalysis analysis) =>
