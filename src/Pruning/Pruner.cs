@@ -115,7 +115,8 @@ public static class Pruner
         long analysisStart = 0;
         void KeepReference(ProbedModel probed)
         {
-            options.Log?.Invoke($"shape probe on ONNX Runtime: {System.Diagnostics.Stopwatch.GetElapsedTime(analysisStart).TotalSeconds:0.00} s");
+            options.Log?.Invoke($"shape probe on ONNX Runtime: {System.Diagnostics.Stopwatch.GetElapsedTime(analysisStart).TotalSeconds:0.00} s " +
+                $"({probed.ValuesInferred} values inferred, {probed.ValuesRun} read from a run)");
             if (!options.Validate) return;
             if (calibration?.HeldOut is { } heldOut)
             {

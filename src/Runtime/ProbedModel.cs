@@ -18,14 +18,20 @@ public sealed class ProbedModel : IDisposable
     private IReadOnlyList<string>? _partNames;
 
     internal ProbedModel(OnnxModel model, IReadOnlyDictionary<string, NodeMetadata> inputs, IReadOnlyList<string> outputNames,
-        IReadOnlyList<NamedTensor> probeInputs, IReadOnlyList<NamedTensor> probeOutputs)
+        IReadOnlyList<NamedTensor> probeInputs, IReadOnlyList<NamedTensor> probeOutputs, int valuesInferred, int valuesRun)
     {
         _model = model;
+        ValuesInferred = valuesInferred;
+        ValuesRun = valuesRun;
         Inputs = inputs;
         OutputNames = outputNames;
         ProbeInputs = probeInputs;
         _probeOutputs = probeOutputs;
     }
+
+    /// <summary>Of the values probed, how many ONNX Runtime inferred and how many were read from the probe's run (<see cref="ShapeProbe"/>).</summary>
+    public int ValuesInferred { get; }
+    public int ValuesRun { get; }
 
     /// <summary>The model's own inputs (as a session lists them).</summary>
     public IReadOnlyDictionary<string, NodeMetadata> Inputs { get; }

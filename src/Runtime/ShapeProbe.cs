@@ -26,6 +26,7 @@ public static class ShapeProbe
         Dictionary<string, long[]> shapes;
         ProbedModel probed;
         ModelRunner? runner = null;
+        int inferredCount = 0;
         try
         {
             runner = new ModelRunner(model, extraOutputs: alsoCopied);
@@ -49,9 +50,12 @@ public static class ShapeProbe
                 own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
             }
             else
+            {
                 foreach (var (name, (shape, _)) in inferred) shapes.TryAdd(name, shape);
+                inferredCount = wanted.Count(inferred.ContainsKey);
+            }
             foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
-            probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own);
+            probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own, inferredCount, wanted.Count - inferredCount);
         }
         finally
         {

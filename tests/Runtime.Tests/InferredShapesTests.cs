@@ -44,7 +44,9 @@ public sealed class InferredShapesTests
         var (model, convs, positions) = Detector();
         using (model)
         {
-            var shapes = ShapeProbe.Run(model, [.. convs, positions], ["x=1,3,16,16"]);
+            (int Inferred, int Run) counts = default;
+            var shapes = ShapeProbe.Run(model, [.. convs, positions], ["x=1,3,16,16"], thenRun: probed => counts = (probed.ValuesInferred, probed.ValuesRun));
+            Assert.Equal((2, 1), counts);
             Assert.Equal(new long[] { 1, 8, 16, 16 }, shapes[convs[0]]);
             Assert.Equal(new long[] { 1, 4, 8, 8 }, shapes[convs[1]]);
             // NonZero's [rank, count]: the count is what the random input made positive.
