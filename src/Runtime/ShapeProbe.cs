@@ -37,6 +37,7 @@ public static class ShapeProbe
             if (unknown.Count > 0)
             {
                 runner.Dispose();
+                runner = null;
                 runner = new ModelRunner(model, extraOutputs: unknown.Concat(alsoCopied ?? []));
             }
             // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
@@ -46,6 +47,7 @@ public static class ShapeProbe
             {
                 // ONNX Runtime ran the model to other shapes than it inferred: every value is read from a run then.
                 runner.Dispose();
+                runner = null;
                 runner = new ModelRunner(model, extraOutputs: wanted);
                 own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
             }
