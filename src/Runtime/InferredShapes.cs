@@ -42,6 +42,35 @@ public static class InferredShapes
         return known;
     }
 
+    /// <summary>
+    /// The shapes of <paramref name="values"/> (values nodes compute): those ONNX Runtime infers (<see cref="Read"/>), the rest
+    /// from one call of <paramref name="run"/>, which is handed them with <paramref name="checks"/> (the model's own outputs)
+    /// whose run must agree with the inference; where it does not, every value comes from a second call. <paramref name="run"/>
+    /// exposes what it is handed, runs, and returns the shapes it ran to, filling <paramref name="types"/> when given.
+    /// </summary>
+    /// <param name="inferredCount">How many of <paramref name="values"/> were taken from the inference.</param>
+    public static Dictionary<string, long[]> Complete(OnnxModel model, IReadOnlyList<string> values, IReadOnlyList<string> checks,
+        IReadOnlyDictionary<string, long[]> inputShapes, Func<IReadOnlyList<string>, Dictionary<string, long[]>> run,
+        Dictionary<string, TensorElementType>? types, out int inferredCount)
+    {
+        var inferred = Read(model, values.Concat(checks), inputShapes);
+        var shapes = run([.. values.Where(v => !inferred.ContainsKey(v)).Concat(checks).Distinct(StringComparer.Ordinal)]);
+        if (!Agree(inferred, shapes, types))
+        {
+            // ONNX Runtime ran the model to other shapes than it inferred: every value is read from a run then.
+            types?.Clear();
+            inferredCount = 0;
+            return run(values);
+        }
+        foreach (var (name, (shape, type)) in inferred)
+        {
+            shapes.TryAdd(name, shape);
+            types?.TryAdd(name, type);
+        }
+        inferredCount = values.Count(inferred.ContainsKey);
+        return shapes;
+    }
+
     /// <summary>Whether every value <paramref name="ran"/> to a shape has the shape (and, where given, the type) inferred for it.</summary>
     public static bool Agree(IReadOnlyDictionary<string, (long[] Shape, TensorElementType Type)> inferred, IReadOnlyDictionary<string, long[]> ran,
         IReadOnlyDictionary<string, TensorElementType>? ranTypes = null)

@@ -26,36 +26,27 @@ public static class ShapeProbe
         Dictionary<string, long[]> shapes;
         ProbedModel probed;
         ModelRunner? runner = null;
-        int inferredCount = 0;
         try
         {
             runner = new ModelRunner(model, extraOutputs: alsoCopied);
             var inputShapes = InputShapes.Resolve(runner.Inputs, shapeOverrides);
             var inputs = InputGenerator.Generate(runner.Inputs, inputShapes, seed);
-            var inferred = InferredShapes.Read(model, wanted.Concat(ownOutputs.Where(o => model.Graph.Producer(o) is not null)), inputShapes);
-            var unknown = wanted.Where(v => !inferred.ContainsKey(v)).ToList();
-            if (unknown.Count > 0)
+            IReadOnlyList<NamedTensor> own = [];
+            Dictionary<string, long[]> RunExposing(IReadOnlyList<string> exposed)
             {
-                runner.Dispose();
-                runner = null;
-                runner = new ModelRunner(model, extraOutputs: unknown.Concat(alsoCopied ?? []));
+                if (exposed.Except(copied, StringComparer.Ordinal).Any())
+                {
+                    runner!.Dispose();
+                    runner = null;
+                    runner = new ModelRunner(model, extraOutputs: exposed.Concat(alsoCopied ?? []));
+                }
+                // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
+                // model's activations) cost that detector ~0.6 GB more.
+                own = runner!.RunWithShapes(inputs, thenRun is null ? [] : copied, out var ran);
+                return ran;
             }
-            // Shapes only, besides the model's own outputs when asked for: copying every intermediate out (the whole
-            // model's activations) cost that detector ~0.6 GB more.
-            var own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
-            if (!InferredShapes.Agree(inferred, shapes))
-            {
-                // ONNX Runtime ran the model to other shapes than it inferred: every value is read from a run then.
-                runner.Dispose();
-                runner = null;
-                runner = new ModelRunner(model, extraOutputs: wanted);
-                own = runner.RunWithShapes(inputs, thenRun is null ? [] : copied, out shapes);
-            }
-            else
-            {
-                foreach (var (name, (shape, _)) in inferred) shapes.TryAdd(name, shape);
-                inferredCount = wanted.Count(inferred.ContainsKey);
-            }
+            shapes = InferredShapes.Complete(model, wanted, [.. ownOutputs.Where(o => model.Graph.Producer(o) is not null)], inputShapes, RunExposing,
+                types: null, out int inferredCount);
             foreach (var (name, shape) in inputShapes) shapes.TryAdd(name, shape);
             probed = new ProbedModel(model, runner.Inputs, ownOutputs, inputs, own, inferredCount, wanted.Count - inferredCount);
         }

@@ -57,6 +57,43 @@ public sealed class InferredShapesTests
     }
 
     [Fact]
+    public void A_run_that_contradicts_the_inference_makes_every_value_come_from_a_run()
+    {
+        var (model, convs, positions) = Detector();
+        using (model)
+        {
+            string output = model.Graph.OutputNames[0];
+            var input = new Dictionary<string, long[]> { ["x"] = [1, 3, 16, 16] };
+            var calls = new List<string[]>();
+            // Runs that report what inference says, but for the output, which ran to another shape the first time.
+            Dictionary<string, long[]> Run(IReadOnlyList<string> exposed, bool contradict)
+            {
+                calls.Add([.. exposed]);
+                var ran = InferredShapes.Read(model, exposed, input).ToDictionary(kv => kv.Key, kv => kv.Value.Shape);
+                ran[positions] = [4, 7];
+                if (contradict && calls.Count == 1) ran[output] = [2];
+                return ran;
+            }
+
+            var types = new Dictionary<string, TensorElementType>();
+            var agreed = InferredShapes.Complete(model, [.. convs, positions], [output], input, e => Run(e, contradict: false), types, out int inferred);
+            Assert.Equal(2, inferred);
+            Assert.Equal([positions, output], Assert.Single(calls));
+            Assert.Equal(new long[] { 1, 8, 16, 16 }, agreed[convs[0]]);
+            Assert.Equal(TensorElementType.Float, types[convs[0]]);
+
+            calls.Clear();
+            types["stale"] = TensorElementType.Float16;
+            var ran = InferredShapes.Complete(model, [.. convs, positions], [output], input, e => Run(e, contradict: true), types, out inferred);
+            Assert.Equal(0, inferred);
+            Assert.Equal(2, calls.Count);
+            Assert.Equal([.. convs, positions], calls[1]);
+            Assert.Empty(types);
+            Assert.Equal(new long[] { 4, 7 }, ran[positions]);
+        }
+    }
+
+    [Fact]
     public void Agreement_fails_on_another_shape_or_type_and_ignores_what_was_not_inferred()
     {
         var inferred = new Dictionary<string, (long[] Shape, TensorElementType Type)> { ["a"] = ([1, 8, 4, 4], TensorElementType.Float) };

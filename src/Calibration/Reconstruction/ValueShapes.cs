@@ -23,28 +23,14 @@ internal static class ValueShapes
     public static Dictionary<string, long[]> Probe(OnnxModel model, CalibrationData calibration, Provider provider,
         out Dictionary<string, TensorElementType> types)
     {
-        types = new Dictionary<string, TensorElementType>(StringComparer.Ordinal);
+        var found = new Dictionary<string, TensorElementType>(StringComparer.Ordinal);
+        types = found;
         var one = calibration.Slice(0, 1);
         var produced = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0).Distinct().ToList();
-        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        if (produced.Count > 0)
-        {
-            var inferred = InferredShapes.Read(model, produced, one.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal));
-            var checkedOutputs = model.Graph.OutputNames.Where(o => model.Graph.Producer(o) is not null);
-            var run = produced.Where(v => !inferred.ContainsKey(v)).Concat(checkedOutputs).Distinct().ToList();
-            if (run.Count > 0) shapes = RunShapes(model, run, one, provider, types);
-            if (!InferredShapes.Agree(inferred, shapes, types))
-            {
-                types.Clear();
-                shapes = RunShapes(model, produced, one, provider, types);
-            }
-            else
-                foreach (var (name, (shape, type)) in inferred)
-                {
-                    shapes.TryAdd(name, shape);
-                    types.TryAdd(name, type);
-                }
-        }
+        var checks = model.Graph.OutputNames.Where(o => model.Graph.Producer(o) is not null).ToList();
+        var shapes = produced.Count == 0 ? new Dictionary<string, long[]>(StringComparer.Ordinal)
+            : InferredShapes.Complete(model, produced, checks, one.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal),
+                values => values.Count == 0 ? new(StringComparer.Ordinal) : RunShapes(model, values, one, provider, found), found, out _);
         foreach (var t in one)
         {
             shapes[t.Name] = t.Shape;
