@@ -134,7 +134,7 @@ public static class Pruner
             options.Validate ? part?.Compared : null));
         // Bad calibration values are refused before any planning, whether or not the analysis read the held-out samples.
         options.Calibration?.WaitForCheck();
-        if (options.KeepNativeMemory && calibration is not null) KeepNativeHeap(options, LargestValueBytes(analysis));
+        bool heapKept = options.KeepNativeMemory && calibration is not null && KeepNativeHeap(options, LargestValueBytes(analysis));
         LatencyTarget? latency = null;
         LatencyModelFigures? latencyFigures = null;
         using var keepTimer = options.Target == BudgetTarget.Latency && options.Plan is null && options.LatencyChecks > 0
@@ -177,6 +177,7 @@ public static class Pruner
         var rewrite = stages.Run("rewrite graph", () => ChannelPruner.Apply(work, analysis.Groups, plan.KeepByGroup,
             options.RewriteOptions with { PlannedGrams = plan.KeptGrams }));
         CollectBetweenStages();
+        if (heapKept) ReturnNativeHeap(options);
 
         var summary = new PruneSummary
         {
@@ -327,10 +328,24 @@ public static class Pruner
     public const long LargeValueBytes = 2L << 20;
 
     /// <summary>Keeps native memory (<see cref="PruneOptions.KeepNativeMemory"/>) when <paramref name="largest"/> bytes a sample reach <see cref="LargeValueBytes"/>.</summary>
-    private static void KeepNativeHeap(PruneOptions options, long largest)
+    private static bool KeepNativeHeap(PruneOptions options, long largest)
     {
-        if (largest < LargeValueBytes || !NativeHeap.KeepFreedMemory()) return;
+        if (largest < LargeValueBytes || !NativeHeap.KeepFreedMemory()) return false;
         options.Log?.Invoke($"native heap: memory freed by ONNX Runtime's sessions kept for the next ones (largest value {largest / 1048576.0:0.0} MiB a sample)");
+        return true;
+    }
+
+    /// <summary>
+    /// Hands the kept heap back once the plan's passes over the original model, the widest, are over: the reconstruction's
+    /// passes over the pruned model need far less, and what they would not reuse stayed resident under the reconstruction's
+    /// own peak (ResNet-50, 256 images: 422 MiB handed back, peak 1,985 → 1,646 MiB; PP-OCRv4 det −50 %: 887–903 → 783–792 MiB;
+    /// the same bytes and time).
+    /// </summary>
+    private static void ReturnNativeHeap(PruneOptions options)
+    {
+        long before = Environment.WorkingSet;
+        if (!NativeHeap.ReturnFreedMemory()) return;
+        options.Log?.Invoke($"native heap: {Math.Max(0, before - Environment.WorkingSet) >> 20} MiB handed back before the reconstruction, resident {Environment.WorkingSet >> 20} MiB");
     }
 
     private static long LargestValueBytes(ModelAnalysis analysis) =>

@@ -19,6 +19,9 @@ public static partial class NativeHeap
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int parameter, int value);
 
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
     /// <summary>
     /// Asks glibc to serve every allocation from its heap, to keep what is freed there, and to use one heap for all threads
     /// (per-thread heaps would each keep their own freed memory): process-wide, for as long as the process runs, so only
@@ -31,6 +34,25 @@ public static partial class NativeHeap
         try
         {
             return MallOpt(ArenaMax, 1) == 1 && MallOpt(MmapMax, 0) == 1 && MallOpt(TrimThreshold, int.MaxValue) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Hands the free memory inside glibc's heap back to the system (<c>malloc_trim</c>), which
+    /// <see cref="KeepFreedMemory"/> otherwise keeps for good: for when the work that needed it is over. False where the
+    /// C library is not glibc.
+    /// </summary>
+    public static bool ReturnFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            MallocTrim(0);
+            return true;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
