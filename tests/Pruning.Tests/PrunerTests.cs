@@ -188,7 +188,8 @@ public sealed class PrunerTests
         Assert.Contains(kept, l => l.StartsWith("native heap: ") && l.Contains("(largest value 2.0 MiB a sample)"));
         // Kept for the plan's passes over the original, handed back before the reconstruction's, after the rewrite.
         int handedBack = kept.FindIndex(l => l.StartsWith("native heap: ") && l.Contains("MiB handed back before the reconstruction"));
-        Assert.True(handedBack > kept.FindIndex(l => l.StartsWith("rewrite graph")), string.Join("\n", kept));
+        int rewritten = kept.FindIndex(l => l.StartsWith("rewrite graph"));
+        Assert.True(rewritten >= 0 && handedBack > rewritten, string.Join("\n", kept));
         // Samples of 2 MiB (x [8, 256, 256]) count as values too, though every map the model computes is smaller.
         var w = new GraphBuilder(seed: 10);
         string y = w.Input("x", -1, 8, 256, 256);
@@ -202,7 +203,6 @@ public sealed class PrunerTests
         var calib = NpyFile.Read(Fixtures.CalibX);
         var all = new NamedTensor("input", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, calib.Shape, calib.Floats!);
         Assert.DoesNotContain(Log(small, all.Rows(0, 24), keep: true), l => l.StartsWith("native heap"));
-        Assert.DoesNotContain(Log(large, samples, keep: false), l => l.Contains("handed back"));
     }
 
     [Fact]
