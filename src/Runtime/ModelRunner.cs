@@ -17,10 +17,12 @@ public sealed class ModelRunner : IDisposable
     private readonly IReadOnlyDictionary<string, NodeMetadata> _inputs;
 
     /// <param name="optimize">Full graph optimisation (for timing and repeated runs); false for one-off probes.</param>
-    /// <param name="spinning">Idle ORT threads spin (for timing); false for work that shares the cores (see <see cref="SessionFactory.Create(byte[], Provider, int, bool, bool, string?)"/>).</param>
-    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true, bool spinning = true)
+    /// <param name="spinning">Idle ORT threads spin (for timing); false for work that shares the cores (see <see cref="SessionFactory.Create(byte[], Provider, int, bool, bool, string?, bool)"/>).</param>
+    /// <param name="prepack">Whether ONNX Runtime prepacks the weights (see <see cref="SessionFactory.Create(byte[], Provider, int, bool, bool, string?, bool)"/>).</param>
+    public ModelRunner(byte[] model, Provider provider = Provider.Cpu, int intraOpThreads = 0, bool optimize = true, bool spinning = true,
+        bool prepack = true)
     {
-        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize, spinning);
+        _session = SessionFactory.Create(model, provider, intraOpThreads, optimize, spinning, prepack: prepack);
         _outputNames = [.. _session.OutputMetadata.Keys];
         _inputs = _session.InputMetadata;
     }

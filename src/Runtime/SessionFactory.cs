@@ -19,11 +19,16 @@ public static partial class SessionFactory
     /// other work. One-shot and calibration runs pass false.
     /// </param>
     /// <param name="profilePrefix">When set, ONNX Runtime's profiler writes per-kernel times to PREFIX_….json (see <see cref="KernelProfiler"/>).</param>
+    /// <param name="prepack">
+    /// Whether ONNX Runtime copies weights into the layouts its kernels read when the session is made (its default): worth it
+    /// over many runs, a copy of every such weight held beside the original for one or two.
+    /// </param>
     public static InferenceSession Create(byte[] model, Provider provider, int intraOpThreads = 0, bool optimize = true, bool spinning = true,
-        string? profilePrefix = null)
+        string? profilePrefix = null, bool prepack = true)
     {
         var options = CreateOptions(provider, intraOpThreads, optimize);
         if (!spinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        if (!prepack) options.AddSessionConfigEntry("session.disable_prepacking", "1");
         if (profilePrefix is not null)
         {
             // The prefix first: setting EnableProfiling hands ORT the prefix it holds at that moment.

@@ -19,6 +19,18 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public void A_session_without_prepacked_weights_gives_the_same_outputs()
+    {
+        var bytes = File.ReadAllBytes(Fixtures.BnResnet);
+        using var packed = new ModelRunner(bytes, spinning: false);
+        using var unpacked = new ModelRunner(bytes, spinning: false, prepack: false);
+        var inputs = InputGenerator.Generate(packed.Inputs, InputShapes.Resolve(packed.Inputs, [], batch: 4), seed: 5);
+        var same = OutputComparison.Compare(packed.Run(inputs), unpacked.Run(inputs));
+        Assert.Equal(1.0, same.Cosine, 6);
+        Assert.True(same.MaxAbsError < 1e-3, $"max abs error {same.MaxAbsError}");
+    }
+
+    [Fact]
     public void Runs_a_model_and_compares_outputs()
     {
         using var runner = new ModelRunner(File.ReadAllBytes(Fixtures.BnResnet));

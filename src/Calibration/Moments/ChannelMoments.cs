@@ -104,7 +104,8 @@ public static class ChannelMoments
         int producers = 0;
         if (alongside && provider == Provider.Cpu)
             for (int p = 2; p <= Math.Min(Environment.ProcessorCount, MaxProducers) && (p - 1) * perSample * batch <= SideBySideBytes; p++) producers = p;
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: producers > 0 ? 1 : 0, spinning: false);
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, provider, intraOpThreads: producers > 0 ? 1 : 0, spinning: false,
+            prepack: WeightPrepacking.Worthwhile(model.Graph, sub.Nodes));
         var offsets = new Dictionary<string, (int Offset, int PerSample)>(StringComparer.Ordinal);
         long total = 0;
         foreach (var v in held)

@@ -366,7 +366,8 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         var pinned = fromCache.ToHashSet(StringComparer.Ordinal);
         var stored = cache is null ? [] : computed.Where(v => cache.Reserve(v, shapes[v], pinned)).ToList();
         long start = Stopwatch.GetTimestamp();
-        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider, intraOpThreads: options.PassThreads, spinning: false);
+        bool prepack = sub is null || WeightPrepacking.Worthwhile(model.Graph, sub.Nodes);
+        using var runner = sub is null ? null : new ModelRunner(sub.Bytes, options.Provider, intraOpThreads: options.PassThreads, spinning: false, prepack: prepack);
         RuntimeSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (runner is not null && FixedBatch(runner) is int fixedBatch) batch = fixedBatch;
 
@@ -447,7 +448,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
         OrderedPipeline.Run(batches, producers, cycle, options.ConsumeAlongside, Produce, Consume);
         cache?.Commit();
         options.PassLog?.Invoke($"pass over the {(ReferenceEquals(model, original) ? "original" : "pruned")} model: {sub?.Nodes.Count ?? 0} nodes " +
-            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}), batch {batch} " +
+            $"from {cutInputs.Count} cached values, {wanted.Count} values out ({fromCache.Count} read back{(extras.Count > 0 ? $", {extras.Count} more cached for later passes" : "")}){(prepack ? "" : ", weights not prepacked")}, batch {batch} " +
             $"({(perSample * batch) >> 20} MiB), {Stopwatch.GetElapsedTime(passStart).TotalSeconds:0.00} s ({runSeconds:0.00} s running, {runCpu:0.00} s process CPU meanwhile; {readSeconds:0.00} s reading, {storeSeconds:0.00} s caching, {consumeSeconds:0.00} s accumulating), {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:0.00} s CPU");
     }
 
