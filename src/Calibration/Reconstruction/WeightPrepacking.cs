@@ -7,7 +7,7 @@ namespace OnnxSlim.Calibration;
 /// reads, once per session: it pays off over a pass's many batches of convs (ResNet-50's reconstruction without it: +7 CPU s),
 /// but a fully connected weight of hundreds of MB is then held twice for a few batches of a few rows each. VGG-16-bn −70 %
 /// with 64 images: its classifier's pass held fc1's 385 MB as the sub-model's bytes, ONNX Runtime's copy and a prepacked one
-/// (peak 4.79 GB at that pass).
+/// (peak 4,788 MiB at that pass; 4,197–4,407 MiB without the prepacked copy).
 /// </summary>
 internal static class WeightPrepacking
 {
