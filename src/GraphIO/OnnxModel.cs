@@ -192,11 +192,7 @@ public sealed class OnnxModel : IDisposable
         for (int i = graph.Initializer.Count - 1; i >= 0; i--)
         {
             var t = graph.Initializer[i];
-            if (!DataType.IsFloating(t.DataType) || t.Dims.Aggregate(1L, (a, b) => a * b) < LargeWeightElements) continue;
-            graph.Initializer.RemoveAt(i);
-            var value = GraphIO.Graph.TensorValue(t.Name, t.DataType, [.. t.Dims]);
-            if (declared.Add(t.Name)) graph.Input.Add(value);
-            else graph.Input.First(v => v.Name == t.Name).Type = value.Type;
+            if (DataType.IsFloating(t.DataType) && Tensor.CountOf(t) >= LargeWeightElements) DeclareInstead(graph, i, declared);
         }
         return proto.ToByteArray();
     }
@@ -236,10 +232,23 @@ public sealed class OnnxModel : IDisposable
             if (t.DataType != DataType.Float || t.DataLocation == TensorProto.Types.DataLocation.External
                 || (t.RawData.Length < minBytes && always?.Contains(t.Name) != true) || t.RawData.Length != elements * sizeof(float) || t.Dims.Any(d => d <= 0)) continue;
             weights.Add((t.Name, [.. t.Dims], t.RawData.Memory));
-            graph.Initializer.RemoveAt(i);
-            if (declared.Add(t.Name)) graph.Input.Add(GraphIO.Graph.TensorValue(t.Name, DataType.Float, [.. t.Dims]));
+            DeclareInstead(graph, i, declared);
         }
         return (proto.ToByteArray(), weights);
+    }
+
+    /// <summary>
+    /// Removes initializer <paramref name="index"/> from <paramref name="graph"/> and declares it as a graph input of its type
+    /// and dims instead, to be fed (or, for inference, only described); an input already declared under its name (IR &lt; 4
+    /// lists initializers as inputs) is given that type. <paramref name="declared"/> holds the input names and is kept up to date.
+    /// </summary>
+    private static void DeclareInstead(GraphProto graph, int index, HashSet<string> declared)
+    {
+        var t = graph.Initializer[index];
+        graph.Initializer.RemoveAt(index);
+        var value = GraphIO.Graph.TensorValue(t.Name, t.DataType, [.. t.Dims]);
+        if (declared.Add(t.Name)) graph.Input.Add(value);
+        else graph.Input.First(v => v.Name == t.Name).Type = value.Type;
     }
 
     /// <summary>
