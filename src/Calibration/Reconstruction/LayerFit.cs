@@ -166,16 +166,20 @@ internal sealed class LayerFit
                 for (int k = blocks * w / workers, last = blocks * (w + 1) / workers; k < last; k++)
                 {
                     int g0 = k * lanes, here = Math.Min(lanes, Unit.Groups - g0);
-                    if (_storedX is null && rowsOf.Geometry is { } convGeometry)
+                    if (rowsOf.Geometry is { } convGeometry)
                     {
-                        // Patches straight into the lane layout; only the targets go through the group's own buffer.
+                        // Patches straight into the lane layout; only the targets go through the group's own buffer. Rows kept
+                        // for the re-solves are copied out of the lanes: read a group at a time (ConvPatches, then Load), the
+                        // same rows cost PP-OCRv4 rec's hard-gate-aware depthwise convs ~0.8 s more of accumulation.
                         RowReader.ConvPatchesLanes(activation.Span, rowsOf.Features, convGeometry, g0, Unit.InputsPerGroup, here, _patches, b.Z, Chunk, lanes);
                         if (Layout.FitsBias) b.Z.AsSpan((n - 1) * Chunk * lanes, count * lanes).Fill(1);
+                        StoreLaneFeatures(g0, here, chunk, b.Z);
                         for (int l = 0; l < here; l++)
                         {
                             ReadTargets(g0 + l, chunk, skip.Span, b);
                             equations[g0 + l].AddTargets(b.Y, count, Chunk);
                             LaneProducts.LoadTargets(b.Z, l, n, b.Y, mg, count, Chunk);
+                            StoreTargets(g0 + l, chunk, skip.Span, b);
                         }
                     }
                     else
@@ -237,22 +241,48 @@ internal sealed class LayerFit
     }
 
     /// <summary>Keeps group <paramref name="g"/>'s chunk (features, targets and the chain's offsets) for the ReLU-aware re-solves, if they run.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void StoreGroup(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
     {
         if (_storedX is null) return;
-        int n = Layout.FeaturesPerGroup, mg = Unit.OutputsPerGroup, count = chunk.Count;
+        int n = Layout.FeaturesPerGroup, count = chunk.Count;
+        long rowsTotal = Layout.Rows, at = chunk.At;
+        // The products' float32 copies are these rows narrowed already (the lanes have none).
+        bool narrowed = b.Xs.Length > 0;
+        for (int f = 0; f < n; f++)
+            if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+            else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
+        StoreTargets(g, chunk, skip, b);
+    }
+
+    /// <summary>The features part of <see cref="StoreGroup"/> for groups [g0, g0 + groups) of a chunk in the lane layout (<see cref="LaneProducts.Load"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StoreLaneFeatures(int g0, int groups, ChunkRows chunk, double[] z)
+    {
+        if (_storedX is null) return;
+        int n = Layout.FeaturesPerGroup, count = chunk.Count, lanes = LaneProducts.Lanes;
+        long rowsTotal = Layout.Rows, at = chunk.At;
+        for (int f = 0; f < n; f++)
+            for (int l = 0; l < groups; l++)
+            {
+                var stored = _storedX[g0 + l].AsSpan((int)(f * rowsTotal + at), count);
+                var lane = z.AsSpan(f * Chunk * lanes + l);
+                for (int r = 0; r < count; r++) stored[r] = (float)lane[r * lanes];
+            }
+    }
+
+    /// <summary>The targets and the chain's offsets part of <see cref="StoreGroup"/>, from the targets in <paramref name="b"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StoreTargets(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
+    {
+        if (_storedX is null) return;
+        int mg = Unit.OutputsPerGroup, count = chunk.Count;
         var rows = _rows.AsSpan(0, count);
         var skipLayout = Layout.Nodes[chunk.Node].Targets with { Channels = Unit.Outputs };
         var chain = Unit.Chain!;
         long rowsTotal = Layout.Rows, at = chunk.At;
-        // The products' float32 copies are these rows narrowed already (the lanes have none).
-        bool narrowed = b.Xs.Length > 0;
+        bool narrowed = b.Ys.Length > 0;
         Span<long> starts = count <= 1024 ? stackalloc long[count] : new long[count];
         long step = skip.IsEmpty || _storedC is null ? 0 : skipLayout.ChannelStarts(rows, starts);
-        for (int f = 0; f < n; f++)
-            if (narrowed) b.Xs.AsSpan(f * Chunk, count).CopyTo(_storedX[g].AsSpan((int)(f * rowsTotal + at), count));
-            else Narrow(b.X.AsSpan(f * Chunk, count), _storedX[g].AsSpan((int)(f * rowsTotal + at), count));
         for (int t = 0; t < mg; t++)
         {
             if (narrowed) b.Ys.AsSpan(t * Chunk, count).CopyTo(_storedT![g].AsSpan((int)(t * rowsTotal + at), count));
