@@ -184,7 +184,7 @@ public static class ChannelMoments
             _features = features;
             _rowsPerImage = rowsPerImage;
             _rows = rows;
-            _gram = new double[(long)features * features];
+            _gram = LargeArrays.Zeroed<double>((long)features * features);
         }
 
         public static Accumulator For(Request request, long[] shape, int images, int maxObservations, int seed, long[]? logitsShape = null)

@@ -75,11 +75,11 @@ internal sealed class LayerFit
         long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
         if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
         {
-            _storedX = [.. Enumerable.Range(0, groups).Select(_ => new float[n * rows])];
-            _storedT = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+            _storedX = [.. Enumerable.Range(0, groups).Select(_ => LargeArrays.Zeroed<float>((long)n * rows))];
+            _storedT = [.. Enumerable.Range(0, groups).Select(_ => LargeArrays.Zeroed<float>((long)mg * rows))];
             // The chain's offsets serve the re-solves alone: none for a layer over their budget.
             if ((double)rows * n * mg * groups <= _options.MaxReluProductMacs)
-                _storedC = [.. Enumerable.Range(0, groups).Select(_ => new float[mg * rows])];
+                _storedC = [.. Enumerable.Range(0, groups).Select(_ => LargeArrays.Zeroed<float>((long)mg * rows))];
         }
         else if (!UsesLanes) _pending = [.. Enumerable.Range(0, groups).Select(_ => new PendingRows(n, mg, rows))];
         return _equations = [.. Enumerable.Range(0, groups).Select(_ => new NormalEquations(n, mg))];
@@ -399,7 +399,7 @@ internal sealed class LayerFit
         ref int spread, bool parallel)
     {
         int m = eq.Targets;
-        var targets = new float[(long)Unit.OutputsPerGroup * Layout.Rows];
+        var targets = LargeArrays.Zeroed<float>((long)Unit.OutputsPerGroup * Layout.Rows);
         double previousError = double.PositiveInfinity;
         bool settled = false;
         for (int it = 0; ; it++)
@@ -418,7 +418,7 @@ internal sealed class LayerFit
             // The last re-solve gained too little: more are not worth their products (the weights stay, as when they settle).
             if (_options.ReluErrorTolerance > 0 && error > previousError * (1 - _options.ReluErrorTolerance)) return (theta, tiles);
             previousError = error;
-            var cross = new double[(long)Layout.FeaturesPerGroup * m];
+            var cross = LargeArrays.Zeroed<double>((long)Layout.FeaturesPerGroup * m);
             BlockedProducts.Accumulate(_storedX![g], Layout.FeaturesPerGroup, targets, m, Layout.Rows, Layout.Rows, cross, m, parallel);
             var next = solver.Solve(cross, m, prior);
             if (next is null) next = theta;

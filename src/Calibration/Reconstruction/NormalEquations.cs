@@ -17,8 +17,8 @@ internal sealed class NormalEquations
         if (targets < 1) throw new ArgumentException($"targets must be at least 1, got {targets}");
         Features = features;
         Targets = targets;
-        Gram = new double[(long)features * features];
-        Cross = new double[(long)features * targets];
+        Gram = LargeArrays.Zeroed<double>((long)features * features);
+        Cross = LargeArrays.Zeroed<double>((long)features * targets);
         TargetSquares = new double[targets];
     }
 

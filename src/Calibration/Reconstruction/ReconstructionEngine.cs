@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxSlim.GraphIO;
 using OnnxSlim.Runtime;
+using OnnxSlim.Spectral.Numerics;
 
 namespace OnnxSlim.Calibration;
 
@@ -193,7 +194,7 @@ internal sealed class ReconstructionEngine(OnnxModel original, OnnxModel pruned,
     {
         foreach (var fit in level)
         {
-            var targets = new float[(long)fit.Layout.Rows * fit.Unit.Outputs];
+            var targets = LargeArrays.Zeroed<float>((long)fit.Layout.Rows * fit.Unit.Outputs);
             if (_recorded.Contains(fit)) FromRecording(fit, _recording!, _maps.GetValueOrDefault(fit), _rows!, targets);
             else _targets!.Read(_targetOffsets[fit], targets);
             fit.Targets = targets;

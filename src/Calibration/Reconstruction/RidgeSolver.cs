@@ -34,7 +34,7 @@ internal sealed class RidgeSolver(double[] factor, int features, double lambda, 
         for (int i = 0; i < penalised; i++) trace += eq.Gram[i * n + i];
         double scale = penalised > 0 && trace > 0 ? trace / penalised : 1;
         double lambda = ridge * scale;
-        var a = new double[(long)n * n];
+        var a = LargeArrays.Zeroed<double>((long)n * n);
         for (int attempt = 0; attempt < 12; attempt++)
         {
             Array.Copy(eq.Gram, a, a.Length);

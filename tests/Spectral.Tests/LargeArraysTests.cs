@@ -1,0 +1,62 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using OnnxSlim.Spectral.Numerics;
+
+namespace OnnxSlim.Spectral.Tests;
+
+public class LargeArraysTests
+{
+    private static readonly long Large = LargeArrays.MinBytes / sizeof(double) + 12_345;
+
+    [Fact]
+    public void LargeArraysAreZeroedEvenWhereTheMemoryWasUsedBefore()
+    {
+        // Pinned arrays that die leave their memory to the next ones: it must not show through.
+        for (int round = 0; round < 4; round++)
+        {
+            var a = LargeArrays.Zeroed<double>(Large);
+            Assert.Equal(Large, a.LongLength);
+            Assert.True(a.AsSpan().IndexOfAnyExcept(0.0) < 0, $"round {round}: a value left over");
+            a.AsSpan().Fill(double.NaN);
+            GC.KeepAlive(a);
+            a = null;
+            GC.Collect();
+        }
+    }
+
+    [Fact]
+    public void SmallArraysArePlainZeroedArrays()
+    {
+        var a = LargeArrays.Zeroed<float>(1000);
+        Assert.Equal(1000, a.Length);
+        Assert.All(a, v => Assert.Equal(0f, v));
+        Assert.Empty(LargeArrays.Zeroed<int>(0));
+        Assert.Throws<ArgumentException>(() => LargeArrays.Zeroed<int>(-1));
+    }
+
+    [Fact]
+    public void OnLinuxALargeArrayAsksForHugePages()
+    {
+        var a = LargeArrays.Zeroed<double>(Large);
+        if (!OperatingSystem.IsLinux()) { Assert.Equal(Large, a.LongLength); return; }
+        // The array is pinned (it lives on the pinned object heap), so its address holds.
+        long address = Marshal.UnsafeAddrOfPinnedArrayElement(a, 0);
+        // The mapping that holds the array's middle: its VmFlags carry "hg" once madvise(MADV_HUGEPAGE) covered it.
+        long middle = address + Large * sizeof(double) / 2;
+        string? flags = null;
+        bool inside = false;
+        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
+            {
+                var range = line.Split(' ')[0].Split('-');
+                long from = long.Parse(range[0], NumberStyles.HexNumber), to = long.Parse(range[1], NumberStyles.HexNumber);
+                inside = from <= middle && middle < to;
+            }
+            else if (inside && line.StartsWith("VmFlags:", StringComparison.Ordinal)) { flags = line; break; }
+        }
+        Assert.NotNull(flags);
+        Assert.Contains(" hg", flags);
+        GC.KeepAlive(a);
+    }
+}
