@@ -241,6 +241,7 @@ internal sealed class LayerFit
     }
 
     /// <summary>Keeps group <paramref name="g"/>'s chunk (features, targets and the chain's offsets) for the ReLU-aware re-solves, if they run.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void StoreGroup(int g, ChunkRows chunk, ReadOnlySpan<float> skip, ChunkBuffers b)
     {
         if (_storedX is null) return;
