@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using OnnxSlim.Spectral.Numerics;
+using OnnxSlim.TestSupport;
 
 namespace OnnxSlim.Spectral.Tests;
 
@@ -39,24 +39,10 @@ public class LargeArraysTests
     {
         var a = LargeArrays.Zeroed<double>(Large);
         Assert.Equal(Large, a.LongLength);
-        // A kernel built without transparent huge pages (no such folder; some sandboxes) refuses the advice.
-        if (!OperatingSystem.IsLinux() || !Directory.Exists("/sys/kernel/mm/transparent_hugepage")) return;
+        if (!MemoryMappings.HugePagesAvailable) return;
         var handle = GCHandle.Alloc(a, GCHandleType.Pinned);
-        long address = handle.AddrOfPinnedObject();
         // The mapping that holds the array's middle: its VmFlags carry "hg" once madvise(MADV_HUGEPAGE) covered it.
-        long middle = address + Large * sizeof(double) / 2;
-        string? flags = null;
-        bool inside = false;
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
-        {
-            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
-            {
-                var range = line.Split(' ')[0].Split('-');
-                long from = long.Parse(range[0], NumberStyles.HexNumber), to = long.Parse(range[1], NumberStyles.HexNumber);
-                inside = from <= middle && middle < to;
-            }
-            else if (inside && line.StartsWith("VmFlags:", StringComparison.Ordinal)) { flags = line; break; }
-        }
+        string? flags = MemoryMappings.Flags(handle.AddrOfPinnedObject() + Large * sizeof(double) / 2);
         handle.Free();
         Assert.NotNull(flags);
         Assert.Contains(" hg", flags);

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace OnnxSlim.Spectral.Numerics;
 
@@ -11,18 +10,14 @@ namespace OnnxSlim.Spectral.Numerics;
 /// fault in ranges that ask for it. The array is pinned only while it asks: should the GC move it later (a compaction of
 /// the large object heap, rare), it merely loses the advice, which never changes any value. Pinned for good instead (the
 /// pinned object heap), the space of freed arrays stayed resident: ResNet-50 with 1,024 images peaked ~100–200 MiB higher.
-/// Elsewhere than Linux, and below the size, a plain array. The values are zero either way.
+/// Elsewhere than Linux, and below the size, a plain array. The values are zero either way. Asked array by array even where
+/// the whole managed heap was advised (<see cref="HugePages.AdviseManagedHeap"/>): memory the GC handed back to the system
+/// and took again has lost that advice, and a library's host may not have given it.
 /// </summary>
-public static unsafe partial class LargeArrays
+public static unsafe class LargeArrays
 {
     /// <summary>Arrays from this size ask for huge pages: 4 of them at least, most of the range.</summary>
     public const long MinBytes = 8L << 20;
-
-    private const long HugePage = 2L << 20;
-    private const int MadviseHugePage = 14; // MADV_HUGEPAGE, the same on every Linux architecture
-
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(nint address, nuint length, int advice);
 
     public static T[] Zeroed<T>(long length) where T : unmanaged
     {
@@ -33,10 +28,8 @@ public static unsafe partial class LargeArrays
         var array = GC.AllocateUninitializedArray<T>(checked((int)length));
         fixed (T* data = array)
         {
-            long start = (long)data;
-            long first = (start + HugePage - 1) & ~(HugePage - 1), end = (start + bytes) & ~(HugePage - 1);
-            // A kernel without transparent huge pages refuses the advice (EINVAL): the pages are then plain ones.
-            if (end > first) _ = Madvise((nint)first, (nuint)(end - first), MadviseHugePage);
+            // A kernel without transparent huge pages refuses the advice: the pages are then plain ones.
+            HugePages.AdviseInside((long)data, bytes);
             new Span<T>(data, checked((int)length)).Clear();
         }
         return array;
