@@ -41,9 +41,9 @@ public static unsafe partial class HugePages
         List<(long Start, long End, bool Anonymous)> maps;
         try
         {
-            maps = [.. File.ReadLines("/proc/self/maps").Select(Mapping)];
+            maps = [.. File.ReadLines("/proc/self/maps").Select(Mapping).OfType<(long, long, bool)>()];
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return 0; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
         long advised = 0;
         var done = new HashSet<long>();
         // A small object and a large one: a GC with segments instead of regions reserves them apart.
@@ -64,14 +64,20 @@ public static unsafe partial class HugePages
         return advised;
     }
 
-    /// <summary>A line of <c>/proc/self/maps</c> ("start-end perms offset dev inode [path]"): its range, and whether it is anonymous memory.</summary>
-    private static (long Start, long End, bool Anonymous) Mapping(string line)
+    /// <summary>
+    /// A line of <c>/proc/self/maps</c> ("start-end perms offset dev inode [path]"): its range, and whether it is anonymous
+    /// memory; null for a line not of that form (nothing is advised around it).
+    /// </summary>
+    internal static (long Start, long End, bool Anonymous)? Mapping(string line)
     {
         var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 5) return null;
         var range = fields[0].Split('-');
+        if (range.Length != 2 || !long.TryParse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long start)
+            || !long.TryParse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long end) || end <= start) return null;
         string path = fields.Length > 5 ? fields[5].Trim() : "";
         // Named anonymous memory ("[anon:…]") is anonymous too; the stack, the C library's brk heap and the vDSO are not the GC's.
         bool anonymous = fields[4] == "0" && (path.Length == 0 || path.StartsWith("[anon:", StringComparison.Ordinal));
-        return (long.Parse(range[0], NumberStyles.HexNumber), long.Parse(range[1], NumberStyles.HexNumber), anonymous);
+        return (start, end, anonymous);
     }
 }
