@@ -22,7 +22,20 @@ public static unsafe partial class HugePages
     internal static bool AdviseInside(long start, long bytes)
     {
         long first = (start + Size - 1) & ~(Size - 1), end = (start + bytes) & ~(Size - 1);
-        return OperatingSystem.IsLinux() && end > first && Madvise((nint)first, (nuint)(end - first), MadviseHugePage) == 0;
+        return OperatingSystem.IsLinux() && end > first && Advise(first, end - first);
+    }
+
+    /// <summary><c>madvise(MADV_HUGEPAGE)</c> on a page-aligned range; false where refused or where the C library has no such call.</summary>
+    private static bool Advise(long start, long bytes)
+    {
+        try
+        {
+            return Madvise((nint)start, (nuint)bytes, MadviseHugePage) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -59,7 +72,7 @@ public static unsafe partial class HugePages
             while (hi + 1 < maps.Count && maps[hi + 1].Anonymous && maps[hi + 1].Start == maps[hi].End) hi++;
             if (!done.Add(maps[lo].Start)) continue;
             long bytes = maps[hi].End - maps[lo].Start;
-            if (Madvise((nint)maps[lo].Start, (nuint)bytes, MadviseHugePage) == 0) advised += bytes;
+            if (Advise(maps[lo].Start, bytes)) advised += bytes;
         }
         return advised;
     }
