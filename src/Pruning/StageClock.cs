@@ -20,7 +20,8 @@ internal sealed class StageClock(Action<PruneProgress>? progress, Action<string>
         {
             using var process = System.Diagnostics.Process.GetCurrentProcess();
             log($"{name}: {elapsed.TotalSeconds:0.00} s, {process.TotalProcessorTime.TotalSeconds:0.0} s CPU so far, " +
-                $"resident {process.WorkingSet64 >> 20} MiB (peak {process.PeakWorkingSet64 >> 20}), managed heap {GC.GetTotalMemory(false) >> 20} MiB");
+                $"resident {process.WorkingSet64 >> 20} MiB (peak {process.PeakWorkingSet64 >> 20}), managed heap {GC.GetTotalMemory(false) >> 20} MiB, " +
+                $"GC paused {GC.GetTotalPauseDuration().TotalSeconds:0.00} s so far ({GC.CollectionCount(0)} / {GC.CollectionCount(1)} / {GC.CollectionCount(2)} collections of generations 0 / 1 / 2)");
         }
         progress?.Invoke(new PruneProgress(name, 1, 1, elapsed, Finished: true));
         return result;
