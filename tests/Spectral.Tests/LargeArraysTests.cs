@@ -11,7 +11,7 @@ public class LargeArraysTests
     [Fact]
     public void LargeArraysAreZeroedEvenWhereTheMemoryWasUsedBefore()
     {
-        // Pinned arrays that die leave their memory to the next ones: it must not show through.
+        // Arrays that die leave their memory to the next ones (allocated uninitialised): it must not show through.
         for (int round = 0; round < 4; round++)
         {
             var a = LargeArrays.Zeroed<double>(Large);
