@@ -80,9 +80,13 @@ public sealed class ModelRunner : IDisposable
     /// Runs with some of the model's weights replaced for this run only (row-major float32, the weight's shape): the
     /// runner must have been made from an <see cref="GraphIO.OnnxModel"/> with them among its replaceable weights.
     /// </summary>
-    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyDictionary<string, float[]> weights) => Run(inputs, null, weights);
+    /// <param name="reuse">Outputs of an earlier run that the caller no longer reads: an output of the same type and size is
+    /// copied into its array rather than a new one, so that repeated runs touch no fresh memory.</param>
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyDictionary<string, float[]> weights, IReadOnlyList<NamedTensor>? reuse = null) =>
+        Run(inputs, null, weights, reuse);
 
-    private IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs, IReadOnlyDictionary<string, float[]>? replaced)
+    private IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputs, IReadOnlyDictionary<string, float[]>? replaced,
+        IReadOnlyList<NamedTensor>? reuse = null)
     {
         var values = new List<OrtValue>(inputs.Count);
         var outputNames = outputs?.ToArray() ?? _outputNames;
@@ -107,7 +111,7 @@ public sealed class ModelRunner : IDisposable
             string[] feedNames = [.. inputs.Select(i => i.Name), .. _weights?.Names ?? []];
             using var results = _session.Run(_runOptions, feedNames, [.. values.Take(inputs.Count), .. shared], outputNames);
             var returned = new List<NamedTensor>(results.Count);
-            for (int i = 0; i < results.Count; i++) returned.Add(FromOrtValue(outputNames[i], results[i]));
+            for (int i = 0; i < results.Count; i++) returned.Add(FromOrtValue(outputNames[i], results[i], reuse?.FirstOrDefault(t => t.Name == outputNames[i])));
             return returned;
         }
         catch (OnnxRuntimeException e)
@@ -130,32 +134,63 @@ public sealed class ModelRunner : IDisposable
     {
         if (RunsWhole(Inputs, inputs, batch)) return Run(inputs, outputs);
         long n = inputs[0].Shape[0];
+        NamedTensor[]? stacked = null;
+        bool batchMajor = true;
+        ForEachBatch(inputs, batch, outputs, (first, count, part) =>
+        {
+            if (stacked is null)
+            {
+                if (part.Any(p => p.Shape.Length == 0 || p.Shape[0] != count)) return batchMajor = false;
+                stacked = [.. part.Select(p => p with { Shape = [n, .. p.Shape[1..]], Data = Array.CreateInstance(p.Data.GetType().GetElementType()!, p.Data.Length / count * n) })];
+            }
+            for (int i = 0; i < part.Count && batchMajor; i++)
+            {
+                var (p, whole) = (part[i], stacked[i]);
+                batchMajor = p.Shape.Length > 0 && p.Shape[0] == count && p.Data.GetType() == whole.Data.GetType() && p.Shape.AsSpan(1).SequenceEqual(whole.Shape.AsSpan(1));
+                if (batchMajor) Array.Copy(p.Data, 0, whole.Data, first * (p.Data.Length / count), p.Data.Length);
+            }
+            return batchMajor;
+        });
+        return batchMajor ? stacked! : Run(inputs, outputs);
+    }
+
+    /// <summary>
+    /// Runs the samples <paramref name="batch"/> at a time (a batch size the model fixes wins) and hands each batch's
+    /// outputs to <paramref name="each"/>, in order, with its first sample and its count; <paramref name="each"/> returns
+    /// whether to go on. The outputs' arrays are reused from one batch to a later one: what is kept must be copied.
+    /// </summary>
+    /// <param name="outputs">Which outputs to return (null: all).</param>
+    /// <param name="workers">Batches run at once, each on its own thread (for a session of one ONNX Runtime thread).</param>
+    public void ForEachBatch(IReadOnlyList<NamedTensor> inputs, int batch, IReadOnlyList<string>? outputs, Func<long, long, IReadOnlyList<NamedTensor>, bool> each,
+        int workers = 1)
+    {
+        if (batch < 1) throw new ArgumentException($"batch must be at least 1, got {batch}", nameof(batch));
+        if (workers < 1) throw new ArgumentException($"workers must be at least 1, got {workers}", nameof(workers));
+        long n = inputs[0].Shape[0];
         int fixedBatch = Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
         if (fixedBatch > 0) batch = fixedBatch;
-        var parts = new List<IReadOnlyList<NamedTensor>>();
-        for (long first = 0; first < n; first += batch)
+        long batches = (n + batch - 1) / batch;
+        var parts = new IReadOnlyList<NamedTensor>?[Math.Min(workers, batches)];
+        IReadOnlyList<NamedTensor> RunBatch(long b, IReadOnlyList<NamedTensor>? reuse) =>
+            Run([.. inputs.Select(t => t.Rows(b * batch, Math.Min(batch, n - b * batch)))], outputs, null, reuse);
+        for (long b0 = 0; b0 < batches; b0 += parts.Length)
         {
-            long count = Math.Min(batch, n - first);
-            parts.Add(Run([.. inputs.Select(t => t.Rows(first, count))], outputs));
-        }
-        var stacked = new List<NamedTensor>(parts[0].Count);
-        for (int i = 0; i < parts[0].Count; i++)
-        {
-            var pieces = parts.Select(p => p[i]).ToList();
-            var head = pieces[0];
-            if (pieces.Any(p => p.Shape.Length == 0 || p.Data.GetType() != head.Data.GetType() || !p.Shape.AsSpan(1).SequenceEqual(head.Shape.AsSpan(1)))
-                || pieces.Sum(p => p.Shape[0]) != n)
-                return Run(inputs, outputs);
-            var data = Array.CreateInstance(head.Data.GetType().GetElementType()!, pieces.Sum(p => (long)p.Data.Length));
-            long at = 0;
-            foreach (var p in pieces)
+            int here = (int)Math.Min(parts.Length, batches - b0);
+            if (here == 1) parts[0] = RunBatch(b0, parts[0]);
+            else
             {
-                Array.Copy(p.Data, 0, data, at, p.Data.Length);
-                at += p.Data.Length;
+                try { Parallel.For(0, here, new ParallelOptions { MaxDegreeOfParallelism = here }, k => parts[k] = RunBatch(b0 + k, parts[k])); }
+                catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+                }
             }
-            stacked.Add(head with { Shape = [n, .. head.Shape[1..]], Data = data });
+            for (int k = 0; k < here; k++)
+            {
+                long first = (b0 + k) * batch;
+                if (!each(first, Math.Min(batch, n - first), parts[k]!)) return;
+            }
         }
-        return stacked;
     }
 
     /// <summary>Whether <see cref="RunInBatches"/> runs these inputs in one run (a model with these <paramref name="modelInputs"/>).</summary>
@@ -270,25 +305,34 @@ public sealed class ModelRunner : IDisposable
         _ => throw new ArgumentException($"input '{t.Name}' has unsupported data {t.Data.GetType().Name}"),
     };
 
-    private static NamedTensor FromOrtValue(string name, OrtValue value)
+    /// <param name="reuse">A tensor whose array may be overwritten: used when it has the same element type and size.</param>
+    private static NamedTensor FromOrtValue(string name, OrtValue value, NamedTensor? reuse = null)
     {
         if (value.OnnxType != OnnxValueType.ONNX_TYPE_TENSOR)
             return new NamedTensor(name, TensorElementType.DataTypeMax, [0], Array.Empty<float>());
         var info = value.GetTensorTypeAndShape();
         long[] shape = info.Shape;
+        var into = reuse?.ElementType == info.ElementDataType ? reuse.Data : null;
         Array data = info.ElementDataType switch
         {
-            TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
-            TensorElementType.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
-            TensorElementType.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
-            TensorElementType.UInt8 => value.GetTensorDataAsSpan<byte>().ToArray(),
-            TensorElementType.Bool => value.GetTensorDataAsSpan<bool>().ToArray(),
-            TensorElementType.Float16 => MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()).ToArray(),
-            TensorElementType.BFloat16 => value.GetTensorDataAsSpan<BFloat16>().ToArray(),
-            TensorElementType.Double => value.GetTensorDataAsSpan<double>().ToArray(),
+            TensorElementType.Float => Copy(value.GetTensorDataAsSpan<float>(), into),
+            TensorElementType.Int64 => Copy(value.GetTensorDataAsSpan<long>(), into),
+            TensorElementType.Int32 => Copy(value.GetTensorDataAsSpan<int>(), into),
+            TensorElementType.UInt8 => Copy(value.GetTensorDataAsSpan<byte>(), into),
+            TensorElementType.Bool => Copy(value.GetTensorDataAsSpan<bool>(), into),
+            TensorElementType.Float16 => Copy(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), into),
+            TensorElementType.BFloat16 => Copy(value.GetTensorDataAsSpan<BFloat16>(), into),
+            TensorElementType.Double => Copy(value.GetTensorDataAsSpan<double>(), into),
             _ => Array.Empty<float>(),
         };
         return new NamedTensor(name, info.ElementDataType, shape, data);
+    }
+
+    private static T[] Copy<T>(ReadOnlySpan<T> values, Array? into)
+    {
+        if (into is not T[] array || array.Length != values.Length) return values.ToArray();
+        values.CopyTo(array);
+        return array;
     }
 
     public void Dispose()

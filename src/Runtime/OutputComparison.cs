@@ -19,48 +19,52 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
     public static OutputComparison Compare(IReadOnlyList<NamedTensor> reference, IReadOnlyList<NamedTensor> candidate, bool top1 = true,
         IReadOnlyDictionary<string, long>? classAxes = null)
     {
-        double dot = 0, nr = 0, nc = 0, maxAbs = 0, maxRel = 0;
-        long top1Same = 0, top1Total = 0;
+        var sums = new List<OutputSums>();
         bool perPosition = false;
         bool finite = true;
-        int compared = 0;
         var notCompared = new List<string>();
         foreach (var r in reference)
         {
             var c = candidate.FirstOrDefault(o => o.Name == r.Name);
             if (c is null) { notCompared.Add($"'{r.Name}' (missing)"); continue; }
             var cv = c.AsFloats();
-            foreach (float v in cv) if (!float.IsFinite(v)) { finite = false; break; }
+            finite &= OutputSums.AllFinite(cv);
             if (!r.Shape.SequenceEqual(c.Shape))
             {
-                notCompared.Add($"'{r.Name}' ({NamedTensor.FormatShape(r.Shape)} vs {NamedTensor.FormatShape(c.Shape)})");
+                notCompared.Add(ShapesDiffer(r, c.Shape));
                 continue;
             }
             if (r.Data.Length == 0) { notCompared.Add($"'{r.Name}' (empty in both)"); continue; }
             var rv = r.AsFloats();
-            compared++;
-            double scale = 0;
-            foreach (float v in rv) scale = Math.Max(scale, Math.Abs(v));
-            for (int i = 0; i < rv.Length; i++)
-            {
-                double a = rv[i], b = cv[i], d = Math.Abs(a - b);
-                dot += a * b; nr += a * a; nc += b * b;
-                maxAbs = Math.Max(maxAbs, d);
-                maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(a), 1e-3 * scale + 1e-12));
-            }
-            if (top1 && NamedTensor.IsFloating(r.ElementType) && HoldsClasses(r, classAxes))
-            {
-                int k = (int)r.Shape[^1];
-                perPosition |= r.Shape.Length > 2;
-                for (int row = 0; row < rv.Length / k; row++)
-                {
-                    top1Total++;
-                    if (ArgMax(rv.AsSpan(row * k, k)) == ArgMax(cv.AsSpan(row * k, k))) top1Same++;
-                }
-            }
+            var s = new OutputSums(OutputSums.Scale(rv), Top1Classes(r, top1, classAxes));
+            s.Add(rv, cv);
+            sums.Add(s);
+            perPosition |= s.Classes > 0 && r.Shape.Length > 2;
+        }
+        return From(sums, finite, notCompared, perPosition);
+    }
+
+    internal static string ShapesDiffer(NamedTensor reference, long[] candidateShape) =>
+        $"'{reference.Name}' ({NamedTensor.FormatShape(reference.Shape)} vs {NamedTensor.FormatShape(candidateShape)})";
+
+    /// <summary>Classes per row that top-1 agreement reads in <paramref name="r"/>, 0 when it reads none.</summary>
+    internal static int Top1Classes(NamedTensor r, bool top1, IReadOnlyDictionary<string, long>? classAxes) =>
+        top1 && NamedTensor.IsFloating(r.ElementType) && HoldsClasses(r, classAxes) ? (int)r.Shape[^1] : 0;
+
+    /// <summary>The figures of the outputs compared, their sums added in the reference's order.</summary>
+    internal static OutputComparison From(IReadOnlyList<OutputSums> sums, bool finite, List<string> notCompared, bool perPosition)
+    {
+        double dot = 0, nr = 0, nc = 0, maxAbs = 0, maxRel = 0;
+        long top1Same = 0, top1Total = 0;
+        foreach (var s in sums)
+        {
+            dot += s.Dot; nr += s.ReferenceNorm; nc += s.CandidateNorm;
+            maxAbs = Math.Max(maxAbs, s.MaxAbs);
+            maxRel = Math.Max(maxRel, s.MaxRel);
+            top1Same += s.Top1Same; top1Total += s.Top1Total;
         }
         double cosine = nr == 0 && nc == 0 ? 1 : dot / Math.Sqrt(nr * nc + 1e-300);
-        return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, compared, notCompared)
+        return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, sums.Count, notCompared)
         {
             Top1PerPosition = perPosition,
         };

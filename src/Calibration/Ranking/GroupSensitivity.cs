@@ -68,7 +68,9 @@ public static class GroupSensitivity
             var weights = new Dictionary<string, float[]>(StringComparer.Ordinal);
             foreach (var e in plans[ids[k]]) weights[e.Weight] = e.Apply(candidates[ids[k]].Keep);
             var sums = new ErrorSums(reference[0].Count);
-            for (int c = 0; c < chunks.Count; c++) sums.Add(reference[c], runner.Run(chunks[c], weights));
+            // Each run's outputs go into the last one's arrays: fresh ones were a fault a page (rec: 240 of 1 MB).
+            IReadOnlyList<NamedTensor>? outputs = null;
+            for (int c = 0; c < chunks.Count; c++) sums.Add(reference[c], outputs = runner.Run(chunks[c], weights, reuse: outputs));
             damage[k] = sums.Relative();
         });
         for (int k = 0; k < ids.Length; k++) result[ids[k]] = damage[k];
