@@ -73,7 +73,7 @@ internal sealed class LayerFit
         _buffers = [.. Enumerable.Range(0, workers).Select(_ => new ChunkBuffers(n, mg, UsesLanes))];
         long rows = Layout.Rows;
         long bytes = (long)groups * (n + 2L * mg) * rows * sizeof(float);
-        if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes)
+        if (Unit.Chain is { ReluFollows: true } && _options.ReluIterations > 0 && bytes <= _options.StoredRowsBudgetBytes && (!UsesLanes || _options.GateAwareSmallGroups))
         {
             _storedX = [.. Enumerable.Range(0, groups).Select(_ => LargeArrays.Zeroed<float>((long)n * rows))];
             _storedT = [.. Enumerable.Range(0, groups).Select(_ => LargeArrays.Zeroed<float>((long)mg * rows))];
