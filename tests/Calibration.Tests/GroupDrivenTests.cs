@@ -232,6 +232,30 @@ public sealed class GroupDrivenTests
     }
 
     [Fact]
+    public void Depthwise_convs_before_a_hard_gate_are_fitted_plainly_unless_asked()
+    {
+        var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 23).Normal(64 * 192));
+        (string Line, bool Aware) DepthwiseFit(ReconstructionOptions options)
+        {
+            var original = DepthwiseBlock(5);
+            var pruned = original.Clone();
+            var groups = Harness.Analyze(pruned);
+            var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
+            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
+            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
+            var layers = RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n), true);
+            string dw = pruned.Graph.Nodes.Single(n => n.OpType == "Conv" && n.GetInt("group", 1) > 1).Id;
+            var lines = new List<string>();
+            var report = Reconstruction.Run(original, pruned, layers, [calibration], options with { Log = lines.Add });
+            Assert.True(report.Layers.Single(l => l.Name == dw).Fitted, "the depthwise conv was not fitted");
+            string line = lines.Single(l => l.StartsWith(dw + ":"));
+            return (line, line.Contains("hard-gate-aware"));
+        }
+        Assert.False(DepthwiseFit(new ReconstructionOptions()).Aware);
+        Assert.True(DepthwiseFit(new ReconstructionOptions { GateAwareSmallGroups = true }).Aware);
+    }
+
+    [Fact]
     public void Depthwise_convs_of_pruned_groups_are_refitted_and_take_back_error()
     {
         var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 21).Normal(64 * 192));
