@@ -183,16 +183,7 @@ public sealed class GroupDrivenTests
     public void The_ranking_pass_records_the_targets_of_depthwise_convs_too()
     {
         var calibration = ModelOps.Floats("x", [8, 3, 8, 8], new GraphBuilder(seed: 13).Normal(8 * 192));
-        (OnnxModel Original, OnnxModel Pruned, List<RefitLayer> Layers, ChannelGroupSet Groups) Pruned()
-        {
-            var original = DepthwiseBlock(5);
-            var pruned = original.Clone();
-            var groups = Harness.Analyze(pruned);
-            var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
-            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
-            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
-            return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n)), groups);
-        }
+        (OnnxModel Original, OnnxModel Pruned, List<RefitLayer> Layers, ChannelGroupSet Groups) Pruned() => PrunedDepthwiseBlock(5);
         var (original, separate, layers, _) = Pruned();
         var (_, recorded, recordedLayers, _) = Pruned();
         Assert.Contains(layers, l => l.Pruned.GetInt("group", 1) > 1);
@@ -231,19 +222,26 @@ public sealed class GroupDrivenTests
         return b.Model();
     }
 
+    /// <summary><see cref="DepthwiseBlock"/> with both of its 8-wide groups pruned to 5 channels, and the layers to re-fit.</summary>
+    private static (OnnxModel Original, OnnxModel Pruned, List<RefitLayer> Layers, ChannelGroupSet Groups) PrunedDepthwiseBlock(int seed, bool depthwise = true)
+    {
+        var original = DepthwiseBlock(seed);
+        var pruned = original.Clone();
+        var groups = Harness.Analyze(pruned);
+        var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
+        Assert.Equal(2, keep.Count);
+        var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
+        ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
+        return (original, pruned, RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n), depthwise), groups);
+    }
+
     [Fact]
     public void Depthwise_convs_before_a_hard_gate_are_fitted_plainly_unless_asked()
     {
         var calibration = ModelOps.Floats("x", [64, 3, 8, 8], new GraphBuilder(seed: 23).Normal(64 * 192));
         (string Line, bool Aware) DepthwiseFit(ReconstructionOptions options)
         {
-            var original = DepthwiseBlock(5);
-            var pruned = original.Clone();
-            var groups = Harness.Analyze(pruned);
-            var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
-            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
-            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
-            var layers = RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n), true);
+            var (original, pruned, layers, _) = PrunedDepthwiseBlock(5);
             string dw = pruned.Graph.Nodes.Single(n => n.OpType == "Conv" && n.GetInt("group", 1) > 1).Id;
             var lines = new List<string>();
             var report = Reconstruction.Run(original, pruned, layers, [calibration], options with { Log = lines.Add });
@@ -262,14 +260,7 @@ public sealed class GroupDrivenTests
         var test = ModelOps.Floats("x", [32, 3, 8, 8], new GraphBuilder(seed: 22).Normal(32 * 192));
         double ErrorWith(bool depthwise)
         {
-            var original = DepthwiseBlock(4);
-            var pruned = original.Clone();
-            var groups = Harness.Analyze(pruned);
-            var keep = groups.Prunable.Where(g => g.Width == 8).ToDictionary(g => g.Id, g => new[] { 0, 2, 3, 5, 6 });
-            Assert.Equal(2, keep.Count);
-            var originalOf = pruned.Graph.Nodes.Zip(original.Graph.Nodes).ToDictionary(p => p.First, p => p.Second);
-            ChannelPruner.Apply(pruned, groups, keep, RewriteOptions.Plain);
-            var layers = RefitLayer.FromGroups(groups, keep, pruned.Graph, n => originalOf.GetValueOrDefault(n), depthwise);
+            var (original, pruned, layers, _) = PrunedDepthwiseBlock(4, depthwise);
             var dw = pruned.Graph.Nodes.Single(n => n.OpType == "Conv" && n.GetInt("group", 1) > 1);
             Assert.Equal(depthwise, layers.Any(l => l.Pruned.Equals(dw)));
             var report = Reconstruction.Run(original, pruned, layers, [calibration], new ReconstructionOptions { Ridge = 1e-6 });
