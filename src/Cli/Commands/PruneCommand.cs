@@ -158,7 +158,9 @@ public static class PruneCommand
     /// <param name="shapes">The `--shape` values: an image folder takes a dynamic input's size from them.</param>
     private static CalibrationData LoadCalibration(GraphIO.OnnxModel model, string path, int maxSamples, ImagePreprocessing preprocessing, IReadOnlyList<string> shapes)
     {
-        using var runner = new ModelRunner(model.ToBytes(), optimize: false);
+        // Only the inputs' declarations are read: a session of the inputs alone (each an output too), not of the whole model.
+        using var signature = model.ExtractModel(new HashSet<GraphIO.Node>(), model.Graph.RuntimeInputs.Select(i => i.Name), "onnxslim-inputs");
+        using var runner = new ModelRunner(signature.ToBytes(), optimize: false);
         // The values' check runs beside the model's analysis; the pruner waits for it before planning (nothing is written before).
         var samples = CalibrationInputs.Load(runner.Inputs, path, maxSamples, preprocessing, checkAlongside: true, InputShapes.Given(runner.Inputs, shapes));
         if (samples.Images < 2) Console.Error.WriteLine($"onnxslim: warning: '{path}' gives a single sample: nothing can be held out for validation");
