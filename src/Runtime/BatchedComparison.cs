@@ -65,18 +65,17 @@ public sealed class BatchedComparison
         {
             var r = _reference[i];
             var c = batch.FirstOrDefault(o => o.Name == r.Name);
-            if (c is null) { _notCompared[i] = $"'{r.Name}' (missing)"; continue; }
-            if (c.Shape.Length == 0 || c.Shape[0] != count) return false;
-            sampleShapes[i] = c.Shape[1..];
-            types[i] = c.Data.GetType();
-            long[] whole = [_samples, .. c.Shape[1..]];
-            if (!r.Shape.SequenceEqual(whole)) _notCompared[i] = OutputComparison.ShapesDiffer(r, whole);
-            else if (r.Data.Length == 0) _notCompared[i] = $"'{r.Name}' (empty in both)";
-            else
+            if (c is not null)
             {
-                _referenceValues[i] = r.AsFloats();
-                _sums[i] = new OutputSums(OutputSums.Scale(_referenceValues[i]), OutputComparison.Top1Classes(r, _top1, _classAxes));
+                if (c.Shape.Length == 0 || c.Shape[0] != count) return false;
+                sampleShapes[i] = c.Shape[1..];
+                types[i] = c.Data.GetType();
             }
+            // The stacked candidate's shape is the whole set's.
+            _notCompared[i] = OutputComparison.WhyNotCompared(r, c is null ? null : [_samples, .. c.Shape[1..]]);
+            if (_notCompared[i] is not null) continue;
+            _referenceValues[i] = r.AsFloats();
+            _sums[i] = OutputComparison.SumsFor(r, _referenceValues[i]!, _top1, _classAxes);
         }
         (_sampleShapes, _types) = (sampleShapes, types);
         return true;
@@ -86,14 +85,6 @@ public sealed class BatchedComparison
     public OutputComparison Result()
     {
         if (_next != _samples) throw new InvalidOperationException($"outputs for {_next} of {_samples} samples were added");
-        var sums = new List<OutputSums>();
-        bool perPosition = false;
-        for (int i = 0; i < _reference.Count; i++)
-            if (_sums[i] is { } s)
-            {
-                sums.Add(s);
-                perPosition |= s.Classes > 0 && _reference[i].Shape.Length > 2;
-            }
-        return OutputComparison.From(sums, _finite, [.. _notCompared.OfType<string>()], perPosition);
+        return OutputComparison.From([.. _sums.OfType<OutputSums>()], _finite, [.. _notCompared.OfType<string>()]);
     }
 }

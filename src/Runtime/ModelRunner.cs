@@ -167,8 +167,7 @@ public sealed class ModelRunner : IDisposable
         if (batch < 1) throw new ArgumentException($"batch must be at least 1, got {batch}", nameof(batch));
         if (workers < 1) throw new ArgumentException($"workers must be at least 1, got {workers}", nameof(workers));
         long n = inputs[0].Shape[0];
-        int fixedBatch = Inputs.Values.First().Dimensions is [var d, ..] ? d : 0;
-        if (fixedBatch > 0) batch = fixedBatch;
+        if (FixedBatch(Inputs) is int fixedBatch) batch = fixedBatch;
         long batches = (n + batch - 1) / batch;
         var parts = new IReadOnlyList<NamedTensor>?[Math.Min(workers, batches)];
         IReadOnlyList<NamedTensor> RunBatch(long b, IReadOnlyList<NamedTensor>? reuse) =>
@@ -197,10 +196,14 @@ public sealed class ModelRunner : IDisposable
     public static bool RunsWhole(IReadOnlyDictionary<string, NodeMetadata> modelInputs, IReadOnlyList<NamedTensor> inputs, int batch)
     {
         long n = inputs.Count > 0 && inputs[0].Shape.Length > 0 ? inputs[0].Shape[0] : 0;
-        int fixedBatch = modelInputs.Count > 0 && modelInputs.Values.First().Dimensions is [var d, ..] ? d : 0;
-        if (fixedBatch > 0) batch = fixedBatch;
-        return n <= batch || n % Math.Max(fixedBatch, 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n);
+        int? fixedBatch = FixedBatch(modelInputs);
+        if (fixedBatch is int f) batch = f;
+        return n <= batch || n % (fixedBatch ?? 1) != 0 || inputs.Any(t => t.Shape.Length == 0 || t.Shape[0] != n);
     }
+
+    /// <summary>The batch size the model's first input fixes, if it does.</summary>
+    private static int? FixedBatch(IReadOnlyDictionary<string, NodeMetadata> modelInputs) =>
+        modelInputs.Count > 0 && modelInputs.Values.First().Dimensions is [var d, ..] && d > 0 ? d : null;
 
     /// <summary>
     /// Runs with float32 values in caller memory: <paramref name="floatInputs"/> are read where they lie, and every

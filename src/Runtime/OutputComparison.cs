@@ -20,39 +20,38 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
         IReadOnlyDictionary<string, long>? classAxes = null)
     {
         var sums = new List<OutputSums>();
-        bool perPosition = false;
         bool finite = true;
         var notCompared = new List<string>();
         foreach (var r in reference)
         {
             var c = candidate.FirstOrDefault(o => o.Name == r.Name);
-            if (c is null) { notCompared.Add($"'{r.Name}' (missing)"); continue; }
-            var cv = c.AsFloats();
-            finite &= OutputSums.AllFinite(cv);
-            if (!r.Shape.SequenceEqual(c.Shape))
-            {
-                notCompared.Add(ShapesDiffer(r, c.Shape));
-                continue;
-            }
-            if (r.Data.Length == 0) { notCompared.Add($"'{r.Name}' (empty in both)"); continue; }
+            var cv = c?.AsFloats();
+            if (cv is not null) finite &= OutputSums.AllFinite(cv);
+            if (WhyNotCompared(r, c?.Shape) is { } why) { notCompared.Add(why); continue; }
             var rv = r.AsFloats();
-            var s = new OutputSums(OutputSums.Scale(rv), Top1Classes(r, top1, classAxes));
+            var s = SumsFor(r, rv, top1, classAxes);
             s.Add(rv, cv);
             sums.Add(s);
-            perPosition |= s.Classes > 0 && r.Shape.Length > 2;
         }
-        return From(sums, finite, notCompared, perPosition);
+        return From(sums, finite, notCompared);
     }
 
-    internal static string ShapesDiffer(NamedTensor reference, long[] candidateShape) =>
-        $"'{reference.Name}' ({NamedTensor.FormatShape(reference.Shape)} vs {NamedTensor.FormatShape(candidateShape)})";
+    /// <summary>Why <paramref name="reference"/> cannot be compared with a candidate of <paramref name="candidateShape"/> (null: missing); null when it can.</summary>
+    internal static string? WhyNotCompared(NamedTensor reference, long[]? candidateShape) =>
+        candidateShape is null ? $"'{reference.Name}' (missing)"
+        : !reference.Shape.SequenceEqual(candidateShape) ? $"'{reference.Name}' ({NamedTensor.FormatShape(reference.Shape)} vs {NamedTensor.FormatShape(candidateShape)})"
+        : reference.Data.Length == 0 ? $"'{reference.Name}' (empty in both)"
+        : null;
 
-    /// <summary>Classes per row that top-1 agreement reads in <paramref name="r"/>, 0 when it reads none.</summary>
-    internal static int Top1Classes(NamedTensor r, bool top1, IReadOnlyDictionary<string, long>? classAxes) =>
-        top1 && NamedTensor.IsFloating(r.ElementType) && HoldsClasses(r, classAxes) ? (int)r.Shape[^1] : 0;
+    /// <summary>Empty sums for reference output <paramref name="r"/> (its values <paramref name="rv"/>), reading top-1 where it holds classes.</summary>
+    internal static OutputSums SumsFor(NamedTensor r, float[] rv, bool top1, IReadOnlyDictionary<string, long>? classAxes)
+    {
+        int classes = top1 && NamedTensor.IsFloating(r.ElementType) && HoldsClasses(r, classAxes) ? (int)r.Shape[^1] : 0;
+        return new OutputSums(OutputSums.Scale(rv), classes, perPosition: classes > 0 && r.Shape.Length > 2);
+    }
 
     /// <summary>The figures of the outputs compared, their sums added in the reference's order.</summary>
-    internal static OutputComparison From(IReadOnlyList<OutputSums> sums, bool finite, List<string> notCompared, bool perPosition)
+    internal static OutputComparison From(IReadOnlyList<OutputSums> sums, bool finite, List<string> notCompared)
     {
         double dot = 0, nr = 0, nc = 0, maxAbs = 0, maxRel = 0;
         long top1Same = 0, top1Total = 0;
@@ -66,7 +65,7 @@ public sealed record OutputComparison(double Cosine, double MaxAbsError, double 
         double cosine = nr == 0 && nc == 0 ? 1 : dot / Math.Sqrt(nr * nc + 1e-300);
         return new OutputComparison(cosine, maxAbs, maxRel, top1Total > 0 ? (double)top1Same / top1Total : null, finite, sums.Count, notCompared)
         {
-            Top1PerPosition = perPosition,
+            Top1PerPosition = sums.Any(s => s.PerPosition),
         };
     }
 

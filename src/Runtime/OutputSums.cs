@@ -4,13 +4,16 @@ namespace OnnxSlim.Runtime;
 /// One output's running sums for an <see cref="OutputComparison"/>: products and norms, largest errors, top-1 matches.
 /// Adding a reference's elements in order, whole or batch by batch, gives the same sums.
 /// </summary>
-internal sealed class OutputSums(double scale, int classes)
+/// <param name="perPosition">Whether top-1 is read per position of an output of rank 3 or more, not per sample.</param>
+internal sealed class OutputSums(double scale, int classes, bool perPosition)
 {
     public double Dot, ReferenceNorm, CandidateNorm, MaxAbs, MaxRel;
     public long Top1Same, Top1Total;
 
     /// <summary>Classes along the last axis that top-1 agreement reads per row; 0 when it reads none.</summary>
     public int Classes => classes;
+
+    public bool PerPosition => perPosition;
 
     public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> candidate)
     {

@@ -1,4 +1,4 @@
-using System.Globalization;
+using OnnxSlim.Spectral.Numerics;
 
 namespace OnnxSlim.TestSupport;
 
@@ -14,12 +14,8 @@ public static class MemoryMappings
         bool inside = false;
         foreach (string line in File.ReadLines("/proc/self/smaps"))
         {
-            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
-            {
-                var range = line.Split(' ')[0].Split('-');
-                long from = long.Parse(range[0], NumberStyles.HexNumber), to = long.Parse(range[1], NumberStyles.HexNumber);
-                inside = from <= address && address < to;
-            }
+            // A mapping's first line is a maps line; the lines after it, its figures, are not.
+            if (HugePages.Mapping(line) is { } mapping) inside = mapping.Start <= address && address < mapping.End;
             else if (inside && line.StartsWith("VmFlags:", StringComparison.Ordinal)) return line;
         }
         return null;
